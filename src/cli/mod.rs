@@ -1,0 +1,125 @@
+//! The command line: one file per subcommand, one error type at the edge whose every variant
+//! exits with code 1 and says what to do next.
+
+mod apply;
+mod destroy;
+mod graph;
+mod output;
+mod plan;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use miette::Diagnostic;
+
+use crate::provider::{Aws, AwsOptions, Registry};
+use crate::spec::{LoadError, Spec};
+use crate::state::{LocalState, StateError};
+
+/// Declarative infrastructure for the Cruddur avatar stack on AWS.
+///
+/// Region, credentials and endpoint come from the standard AWS chain (environment, profiles,
+/// SSO); AWS_ENDPOINT_URL points every service at an emulator.
+#[derive(Debug, Parser)]
+#[command(name = "cruddur-infra", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Address S3 buckets by path (http://host/bucket), for emulators reached by host name.
+    #[arg(long, global = true, env = "CRUDDUR_S3_FORCE_PATH_STYLE")]
+    s3_force_path_style: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Validate(validate::ValidateArgs),
+    Plan(plan::PlanArgs),
+    Apply(apply::ApplyArgs),
+    Destroy(destroy::DestroyArgs),
+    Output(output::OutputArgs),
+    Graph(graph::GraphArgs),
+}
+
+/// Where the spec and the state are.
+#[derive(Debug, Args, Clone)]
+pub struct Paths {
+    /// The spec file.
+    #[arg(long, default_value = "specs/cruddur.yaml")]
+    spec: PathBuf,
+    /// The state file [default: state/<spec file stem>.json]
+    #[arg(long)]
+    state: Option<PathBuf>,
+}
+
+impl Paths {
+    pub fn state_path(&self) -> PathBuf {
+        self.state.clone().unwrap_or_else(|| {
+            let stem = self
+                .spec
+                .file_stem()
+                .map_or_else(|| "default".into(), |s| s.to_string_lossy().into_owned());
+            PathBuf::from("state").join(format!("{stem}.json"))
+        })
+    }
+
+    pub fn store(&self) -> LocalState {
+        LocalState::new(self.state_path())
+    }
+
+    pub fn load_spec(&self, registry: &Registry) -> Result<Spec, CliError> {
+        Ok(Spec::load(&self.spec, registry)?)
+    }
+}
+
+/// Everything that can make a command fail; each maps to exit code 1.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum CliError {
+    /// The spec is unreadable or invalid.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Spec(#[from] LoadError),
+    /// The state is unreadable, unwritable or locked.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    State(#[from] StateError),
+    /// Planning failed (a refresh read failed).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    /// Some resources failed; the state records everything that succeeded.
+    #[error("apply failed: {failed} resource(s) failed, {skipped} skipped because of them")]
+    #[diagnostic(
+        code(cruddur::apply::failed),
+        help(
+            "fix the errors above and run the command again: what succeeded is recorded in the state"
+        )
+    )]
+    ApplyFailed { failed: usize, skipped: usize },
+    /// The user did not confirm, or could not be asked.
+    #[error("{0}")]
+    #[diagnostic(code(cruddur::cancelled))]
+    NotConfirmed(String),
+    /// A named thing does not exist.
+    #[error("{0}")]
+    #[diagnostic(code(cruddur::not_found))]
+    NotFound(String),
+}
+
+impl Cli {
+    pub async fn run(self) -> Result<ExitCode, CliError> {
+        let registry = Registry::aws();
+        let aws = Aws::new(AwsOptions {
+            s3_force_path_style: self.s3_force_path_style,
+        });
+        match self.command {
+            Command::Validate(args) => validate::cmd_validate(args, &registry),
+            Command::Plan(args) => plan::cmd_plan(args, &registry, &aws).await,
+            Command::Apply(args) => apply::cmd_apply(args, &registry, &aws).await,
+            Command::Destroy(args) => destroy::cmd_destroy(args, &registry, &aws).await,
+            Command::Output(args) => output::cmd_output(args),
+            Command::Graph(args) => graph::cmd_graph(args, &registry),
+        }
+    }
+}

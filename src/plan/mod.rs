@@ -1,0 +1,128 @@
+//! The plan is data: for each resource an [`Action`], the attribute-level changes, and for a
+//! replacement the attributes that force it. Built from the spec, the prior state and what AWS
+//! reports now (the refreshed state), which are kept apart.
+
+mod diff;
+mod planner;
+mod render;
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub use planner::{PlanError, PlanOptions, Planner, evaluate};
+pub use render::render_text;
+
+use crate::addr::ResourceAddr;
+use crate::state::State;
+use crate::value::Attrs;
+
+/// What apply will do to one resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    /// Destroy, then create: an attribute that AWS cannot change in place differs.
+    Replace,
+    Delete,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// One attribute's planned change. `before` is what AWS reports now; `after` may be unknown.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AttrChange {
+    pub name: String,
+    pub before: Value,
+    pub after: Value,
+    pub forces_replacement: bool,
+}
+
+/// The planned change of one resource.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResourceChange {
+    pub addr: ResourceAddr,
+    pub action: Action,
+    /// AWS's id of the existing resource, if there is one.
+    pub id: Option<String>,
+    pub changes: Vec<AttrChange>,
+    /// The values to apply (may contain unknowns that apply resolves).
+    pub desired: Option<Attrs>,
+    /// Why the action was chosen, when it is not obvious from the changes.
+    pub note: Option<String>,
+    /// Resources this one comes after (from the spec, or for deletes, from the state).
+    pub dependencies: BTreeSet<ResourceAddr>,
+}
+
+impl ResourceChange {
+    /// Attributes whose change forces the replacement.
+    pub fn replace_reasons(&self) -> Vec<&str> {
+        self.changes
+            .iter()
+            .filter(|c| c.forces_replacement)
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+}
+
+/// A whole plan.
+#[derive(Debug)]
+pub struct Plan {
+    /// Every resource in the spec or the state, by address.
+    pub changes: Vec<ResourceChange>,
+    /// The prior state with each resource's attributes as AWS reports them now; resources
+    /// deleted outside the engine are absent.
+    pub refreshed: State,
+    /// The state the plan was made from, as read before refreshing.
+    pub prior: State,
+    /// True when the plan destroys everything (`destroy`).
+    pub destroy: bool,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::Create => s.add += 1,
+                Action::Update => s.change += 1,
+                Action::Replace => {
+                    s.add += 1;
+                    s.destroy += 1;
+                }
+                Action::Delete => s.destroy += 1,
+                Action::NoOp => {}
+            }
+        }
+        s
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+
+    pub fn change(&self, addr: &ResourceAddr) -> Option<&ResourceChange> {
+        self.changes.iter().find(|c| &c.addr == addr)
+    }
+}

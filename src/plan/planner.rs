@@ -1,0 +1,291 @@
+//! Builds a [`Plan`]: refresh what the state manages (in parallel, bounded), evaluate the
+//! spec's values in dependency order, and diff.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::stream::{self, StreamExt};
+use serde_json::Value;
+
+use super::diff::{creation, deletion, diff};
+use super::{Action, Plan, ResourceChange};
+use crate::addr::ResourceAddr;
+use crate::graph::DependencyGraph;
+use crate::provider::{Aws, Managed, ProviderError, Registry, ResourceKind};
+use crate::spec::{ResourceSpec, Spec};
+use crate::state::State;
+use crate::value::{Attrs, unknown};
+
+/// How to plan.
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    /// Read each managed resource from AWS first (`--refresh=false` trusts the state).
+    pub refresh: bool,
+    /// Concurrent reads.
+    pub parallelism: usize,
+    /// Plan to destroy everything in the state.
+    pub destroy: bool,
+}
+
+/// Why a plan could not be made.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum PlanError {
+    /// Reading a resource from AWS failed.
+    #[error("{addr}: refresh failed: {source}")]
+    #[diagnostic(code(cruddur::plan::refresh))]
+    Refresh {
+        addr: ResourceAddr,
+        source: ProviderError,
+    },
+    /// The state names a kind this build does not know.
+    #[error("{addr}: the state holds a resource of unknown kind `{}`", addr.kind)]
+    #[diagnostic(
+        code(cruddur::plan::unknown_kind),
+        help("was the state written by a newer cruddur-infra?")
+    )]
+    UnknownKind { addr: ResourceAddr },
+}
+
+pub struct Planner<'a> {
+    pub registry: &'a Registry,
+    pub aws: &'a Aws,
+    pub options: PlanOptions,
+}
+
+/// A resource's planned values, for references from resources planned after it.
+struct Planned {
+    action: Action,
+    desired: Attrs,
+    live: Attrs,
+}
+
+impl Planner<'_> {
+    pub async fn plan(&self, spec: &Spec, prior: &State) -> Result<Plan, PlanError> {
+        let refreshed = self.refresh(spec, prior).await?;
+        let mut changes = Vec::new();
+        let mut planned: BTreeMap<ResourceAddr, Planned> = BTreeMap::new();
+        if !self.options.destroy {
+            for res in order(&spec.resources) {
+                let change = self.plan_resource(res, prior, &refreshed, &planned)?;
+                let live = refreshed
+                    .resources
+                    .get(&res.addr)
+                    .map(|r| r.attributes.clone())
+                    .unwrap_or_default();
+                let desired = change.desired.clone().unwrap_or_default();
+                planned.insert(
+                    res.addr.clone(),
+                    Planned {
+                        action: change.action,
+                        desired,
+                        live,
+                    },
+                );
+                changes.push(change);
+            }
+        }
+        for (addr, prior_res) in &prior.resources {
+            if planned.contains_key(addr) {
+                continue;
+            }
+            let kind = self.kind(addr)?;
+            match refreshed.resources.get(addr) {
+                Some(live) => changes.push(ResourceChange {
+                    addr: addr.clone(),
+                    action: Action::Delete,
+                    id: Some(live.id.clone()),
+                    changes: deletion(kind.schema(), &live.attributes),
+                    desired: None,
+                    note: None,
+                    dependencies: prior_res.dependencies.clone(),
+                }),
+                // Already gone: nothing to do but forget it.
+                None => changes.push(ResourceChange {
+                    addr: addr.clone(),
+                    action: Action::NoOp,
+                    id: None,
+                    changes: vec![],
+                    desired: None,
+                    note: Some(
+                        "deleted outside cruddur-infra; it will be removed from the state".into(),
+                    ),
+                    dependencies: BTreeSet::new(),
+                }),
+            }
+        }
+        changes.sort_by(|a, b| a.addr.cmp(&b.addr));
+        Ok(Plan {
+            changes,
+            refreshed,
+            prior: prior.clone(),
+            destroy: self.options.destroy,
+        })
+    }
+
+    fn kind(&self, addr: &ResourceAddr) -> Result<&dyn ResourceKind, PlanError> {
+        self.registry
+            .get(&addr.kind)
+            .ok_or_else(|| PlanError::UnknownKind { addr: addr.clone() })
+    }
+
+    /// Reads every resource in the prior state from AWS; one gone is left out of the result.
+    async fn refresh(&self, spec: &Spec, prior: &State) -> Result<State, PlanError> {
+        let mut refreshed = prior.clone();
+        if !self.options.refresh {
+            return Ok(refreshed);
+        }
+        let reads = prior.resources.iter().map(|(addr, res)| async move {
+            let kind = self.kind(addr)?;
+            let in_spec: BTreeSet<&str> = spec
+                .resource(addr)
+                .map(|r| r.attrs.iter().map(|(k, _)| k.as_str()).collect())
+                .unwrap_or_default();
+            let wants = |name: &str| in_spec.contains(name) || res.attributes.contains_key(name);
+            let live = kind
+                .read(self.aws, &res.id, &Managed(&wants))
+                .await
+                .map_err(|source| PlanError::Refresh {
+                    addr: addr.clone(),
+                    source,
+                })?;
+            Ok::<_, PlanError>((
+                addr.clone(),
+                live.map(|mut attrs| {
+                    kind.normalize(&mut attrs);
+                    attrs
+                }),
+            ))
+        });
+        let results: Vec<_> = stream::iter(reads)
+            .buffer_unordered(self.options.parallelism.max(1))
+            .collect()
+            .await;
+        for result in results {
+            let (addr, live) = result?;
+            match live {
+                Some(attrs) => {
+                    if let Some(r) = refreshed.resources.get_mut(&addr) {
+                        r.attributes = attrs;
+                    }
+                }
+                None => {
+                    refreshed.resources.remove(&addr);
+                }
+            }
+        }
+        Ok(refreshed)
+    }
+
+    fn plan_resource(
+        &self,
+        res: &ResourceSpec,
+        prior: &State,
+        refreshed: &State,
+        planned: &BTreeMap<ResourceAddr, Planned>,
+    ) -> Result<ResourceChange, PlanError> {
+        let kind = self.kind(&res.addr)?;
+        let mut desired = evaluate(res, &|addr, attr| {
+            lookup(self.registry, planned, addr, attr)
+        });
+        kind.normalize(&mut desired);
+        let dependencies = res.dependencies();
+        let base = ResourceChange {
+            addr: res.addr.clone(),
+            action: Action::Create,
+            id: None,
+            changes: vec![],
+            desired: None,
+            note: None,
+            dependencies,
+        };
+        let Some(live) = refreshed.resources.get(&res.addr) else {
+            let note = prior
+                .resources
+                .contains_key(&res.addr)
+                .then(|| "it was deleted outside cruddur-infra".to_string());
+            return Ok(ResourceChange {
+                changes: creation(kind.schema(), &desired),
+                desired: Some(desired),
+                note,
+                ..base
+            });
+        };
+        let prior_attrs = prior
+            .resources
+            .get(&res.addr)
+            .map(|r| &r.attributes)
+            .unwrap_or(&live.attributes);
+        let changes = diff(kind.schema(), &desired, prior_attrs, &live.attributes);
+        let action = if changes.is_empty() {
+            Action::NoOp
+        } else if changes.iter().any(|c| c.forces_replacement) {
+            Action::Replace
+        } else {
+            Action::Update
+        };
+        Ok(ResourceChange {
+            action,
+            id: Some(live.id.clone()),
+            changes,
+            desired: Some(desired),
+            ..base
+        })
+    }
+}
+
+/// The spec's values of one resource, references resolved by `lookup`.
+pub fn evaluate(res: &ResourceSpec, lookup: &dyn Fn(&ResourceAddr, &str) -> Value) -> Attrs {
+    res.attrs
+        .iter()
+        .map(|(name, expr)| (name.clone(), expr.eval(lookup)))
+        .collect()
+}
+
+/// The value a reference sees at plan time: a settable attribute has its planned value; a
+/// computed one is unknown while its resource is still to be created.
+fn lookup(
+    registry: &Registry,
+    planned: &BTreeMap<ResourceAddr, Planned>,
+    addr: &ResourceAddr,
+    attr: &str,
+) -> Value {
+    let Some(p) = planned.get(addr) else {
+        return unknown();
+    };
+    let computed = registry
+        .get(&addr.kind)
+        .and_then(|k| k.schema().attribute(attr))
+        .is_none_or(|a| a.computed);
+    if !computed {
+        if let Some(v) = p.desired.get(attr) {
+            return v.clone();
+        }
+    }
+    match p.action {
+        Action::Create | Action::Replace if computed => unknown(),
+        _ => p.live.get(attr).cloned().unwrap_or_else(unknown),
+    }
+}
+
+/// Resources in an order where each comes after what it depends on (file order otherwise).
+pub fn order(resources: &[ResourceSpec]) -> Vec<&ResourceSpec> {
+    let graph = DependencyGraph::from_spec(resources);
+    let mut done: BTreeSet<&ResourceAddr> = BTreeSet::new();
+    let mut out = Vec::with_capacity(resources.len());
+    while out.len() < resources.len() {
+        let before = out.len();
+        for r in resources {
+            if !done.contains(&r.addr)
+                && graph.dependencies(&r.addr).iter().all(|d| done.contains(d))
+            {
+                done.insert(&r.addr);
+                out.push(r);
+            }
+        }
+        // A cycle cannot reach here (the spec checker refuses it); never loop forever anyway.
+        if out.len() == before {
+            out.extend(resources.iter().filter(|r| !done.contains(&r.addr)));
+            break;
+        }
+    }
+    out
+}

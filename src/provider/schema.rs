@@ -1,0 +1,126 @@
+//! The attributes each resource kind accepts: their types, which are required, which force a
+//! replacement, and which AWS computes. Validation, diffing and plan rendering all read it.
+
+/// The type of an attribute value as written in a spec.
+#[derive(Debug)]
+pub enum AttrType {
+    String,
+    Bool,
+    Int,
+    /// One of a fixed set of strings.
+    Enum(&'static [&'static str]),
+    List(&'static AttrType),
+    /// String keys, values of one type (tags).
+    Map(&'static AttrType),
+    /// A nested block with its own attributes.
+    Object(&'static [Attribute]),
+    /// An IAM-style JSON document, written as a YAML mapping or as a JSON string; compared as
+    /// parsed, normalised JSON.
+    Policy,
+}
+
+impl AttrType {
+    pub fn describe(&self) -> String {
+        match self {
+            AttrType::String => "a string".into(),
+            AttrType::Bool => "a boolean".into(),
+            AttrType::Int => "an integer".into(),
+            AttrType::Enum(values) => format!("one of {}", values.join(", ")),
+            AttrType::List(item) => format!("a list of {}", item.describe_plural()),
+            AttrType::Map(item) => format!("a mapping of names to {}", item.describe_plural()),
+            AttrType::Object(_) => "a mapping".into(),
+            AttrType::Policy => "a policy document (a mapping or a JSON string)".into(),
+        }
+    }
+
+    fn describe_plural(&self) -> String {
+        match self {
+            AttrType::String => "strings".into(),
+            AttrType::Bool => "booleans".into(),
+            AttrType::Int => "integers".into(),
+            AttrType::Object(_) => "mappings".into(),
+            other => other.describe(),
+        }
+    }
+}
+
+/// One attribute of a resource kind or of a nested block.
+#[derive(Debug)]
+pub struct Attribute {
+    pub name: &'static str,
+    pub ty: AttrType,
+    pub required: bool,
+    /// Changing it cannot be done in place: the resource is replaced.
+    pub force_new: bool,
+    /// Set by AWS, never by the spec; shown as `(known after apply)` until created.
+    pub computed: bool,
+    pub description: &'static str,
+}
+
+impl Attribute {
+    pub const fn optional(name: &'static str, ty: AttrType, description: &'static str) -> Self {
+        Self {
+            name,
+            ty,
+            required: false,
+            force_new: false,
+            computed: false,
+            description,
+        }
+    }
+    pub const fn required(name: &'static str, ty: AttrType, description: &'static str) -> Self {
+        Self {
+            name,
+            ty,
+            required: true,
+            force_new: false,
+            computed: false,
+            description,
+        }
+    }
+    pub const fn computed(name: &'static str, description: &'static str) -> Self {
+        let ty = AttrType::String;
+        Self {
+            name,
+            ty,
+            required: false,
+            force_new: false,
+            computed: true,
+            description,
+        }
+    }
+    pub const fn force_new(mut self) -> Self {
+        self.force_new = true;
+        self
+    }
+}
+
+/// All attributes of a resource kind.
+#[derive(Debug)]
+pub struct ResourceSchema {
+    pub attributes: &'static [Attribute],
+}
+
+impl ResourceSchema {
+    pub fn attribute(&self, name: &str) -> Option<&'static Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+
+    /// Attributes a spec may set.
+    pub fn settable(&self) -> impl Iterator<Item = &'static Attribute> {
+        self.attributes.iter().filter(|a| !a.computed)
+    }
+}
+
+/// The closest name in `candidates` to a misspelled `name`, if one is close enough to suggest.
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}

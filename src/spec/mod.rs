@@ -1,0 +1,441 @@
+//! The spec: a YAML file of variables, resources and outputs, loaded with source positions,
+//! checked against each kind's schema, with every problem reported in one run.
+//!
+//! ```yaml
+//! variables:
+//!   UPLOADS_BUCKET_NAME: { default: cruddur-uploads }
+//! resources:
+//!   s3_bucket:
+//!     uploads:
+//!       name: ${var.UPLOADS_BUCKET_NAME}
+//! outputs:
+//!   uploads_bucket: ${s3_bucket.uploads.name}
+//! ```
+
+mod check;
+pub mod diagnostic;
+pub mod expr;
+mod node;
+mod source;
+pub mod variables;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use miette::SourceSpan;
+
+pub use check::SpannedRef;
+pub use diagnostic::{Problem, SpecErrors};
+pub use expr::Expr;
+pub use node::{Node, NodeValue};
+pub use source::SpecSource;
+pub use variables::{Overrides, Variable};
+
+use crate::addr::{ResourceAddr, is_ident};
+use crate::provider::Registry;
+use crate::provider::schema::did_you_mean;
+use diagnostic::Problems;
+
+/// A loaded, checked spec.
+#[derive(Debug)]
+pub struct Spec {
+    pub source: SpecSource,
+    pub variables: Vec<Variable>,
+    /// In file order.
+    pub resources: Vec<ResourceSpec>,
+    pub outputs: Vec<OutputSpec>,
+}
+
+/// One declared resource.
+#[derive(Debug)]
+pub struct ResourceSpec {
+    pub addr: ResourceAddr,
+    /// Where its name is written.
+    pub span: SourceSpan,
+    /// Attributes the spec sets, in the order written.
+    pub attrs: Vec<(String, Expr)>,
+    /// References to other resources' attributes, each with where it is written.
+    pub refs: Vec<SpannedRef>,
+    /// Extra ordering edges from `depends_on`.
+    pub depends_on: Vec<(ResourceAddr, SourceSpan)>,
+}
+
+impl ResourceSpec {
+    /// Every resource this one must follow: referenced ones and `depends_on`.
+    pub fn dependencies(&self) -> BTreeSet<ResourceAddr> {
+        self.refs
+            .iter()
+            .map(|r| r.target.clone())
+            .chain(self.depends_on.iter().map(|(a, _)| a.clone()))
+            .collect()
+    }
+}
+
+/// A named value shown after apply.
+#[derive(Debug)]
+pub struct OutputSpec {
+    pub name: String,
+    pub value: Expr,
+    pub description: Option<String>,
+    pub sensitive: bool,
+}
+
+/// Why a spec could not be loaded.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read spec {path}: {source}")]
+    #[diagnostic(code(cruddur::spec::io))]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The `.env` file in the working directory is malformed.
+    #[error("cannot read variables: {0}")]
+    #[diagnostic(code(cruddur::spec::dotenv))]
+    DotEnv(String),
+    /// One or more problems in the spec's content.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Invalid(Box<SpecErrors>),
+}
+
+/// Fields a resource block takes besides its kind's attributes.
+const META_FIELDS: &[&str] = &["depends_on"];
+
+impl Spec {
+    /// Reads and checks the spec at `path`, with variables from the environment and `.env`.
+    pub fn load(path: &Path, registry: &Registry) -> Result<Spec, LoadError> {
+        let source = SpecSource::read(path).map_err(|source| LoadError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let overrides = Overrides::from_environment(Path::new(".")).map_err(LoadError::DotEnv)?;
+        Self::parse(source, registry, &overrides)
+    }
+
+    /// Checks a spec's text; all problems are reported together.
+    pub fn parse(
+        source: SpecSource,
+        registry: &Registry,
+        overrides: &Overrides,
+    ) -> Result<Spec, LoadError> {
+        let mut problems = Problems::default();
+        let spec = match Node::parse(&source) {
+            Ok(root) => Some(Self::from_root(
+                &root,
+                &source,
+                registry,
+                overrides,
+                &mut problems,
+            )),
+            Err(e) => {
+                problems.at(e.span, format!("invalid YAML: {}", e.message), "here");
+                None
+            }
+        };
+        match spec {
+            Some(spec) if problems.is_empty() => Ok(spec),
+            _ => Err(LoadError::Invalid(Box::new(SpecErrors {
+                path: source.path().display().to_string(),
+                src: source.named(),
+                problems: problems.0,
+            }))),
+        }
+    }
+
+    fn from_root(
+        root: &Node,
+        source: &SpecSource,
+        registry: &Registry,
+        overrides: &Overrides,
+        problems: &mut Problems,
+    ) -> Spec {
+        let Some(entries) = root.as_map() else {
+            problems.at(
+                root.span,
+                "a spec must be a mapping with variables, resources and outputs",
+                root.type_name(),
+            );
+            return Spec {
+                source: source.clone(),
+                variables: vec![],
+                resources: vec![],
+                outputs: vec![],
+            };
+        };
+        for (key, _) in entries {
+            if !["variables", "resources", "outputs"].contains(&key.name.as_str()) {
+                let mut p = Problem::at(
+                    key.span,
+                    format!("unknown top-level section `{}`", key.name),
+                    "not a section",
+                );
+                if let Some(near) = did_you_mean(&key.name, ["variables", "resources", "outputs"]) {
+                    p = p.with_help(format!("did you mean `{near}`?"));
+                }
+                problems.push(p);
+            }
+        }
+        let variables = variables::load(root.get("variables"), overrides, problems);
+        let mut checker = check::Checker {
+            source,
+            variables: &variables,
+            problems,
+            refs: vec![],
+        };
+        let resources = resources(root.get("resources"), registry, &mut checker);
+        let outputs = outputs(root.get("outputs"), &mut checker);
+        let output_refs = std::mem::take(&mut checker.refs);
+        check_references(&resources, &output_refs, registry, problems);
+        if problems.is_empty() {
+            for cycle in crate::graph::cycles(&resources) {
+                problems.push(cycle);
+            }
+        }
+        Spec {
+            source: source.clone(),
+            variables,
+            resources,
+            outputs,
+        }
+    }
+
+    pub fn resource(&self, addr: &ResourceAddr) -> Option<&ResourceSpec> {
+        self.resources.iter().find(|r| &r.addr == addr)
+    }
+}
+
+fn resources(
+    node: Option<&Node>,
+    registry: &Registry,
+    checker: &mut check::Checker<'_>,
+) -> Vec<ResourceSpec> {
+    let Some(node) = node else { return vec![] };
+    let Some(kinds) = node.as_map() else {
+        checker.problems.at(
+            node.span,
+            "`resources` must be a mapping of kinds to named resources",
+            node.type_name(),
+        );
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for (kind_key, named) in kinds {
+        let Some(kind) = registry.get(&kind_key.name) else {
+            let mut p = Problem::at(
+                kind_key.span,
+                format!("unknown resource kind `{}`", kind_key.name),
+                "not a resource kind",
+            );
+            p = match did_you_mean(&kind_key.name, registry.names()) {
+                Some(near) => p.with_help(format!("did you mean `{near}`?")),
+                None => p.with_help(format!(
+                    "known kinds: {}",
+                    registry.names().collect::<Vec<_>>().join(", ")
+                )),
+            };
+            checker.problems.push(p);
+            continue;
+        };
+        let Some(named) = named.as_map() else {
+            checker.problems.at(
+                named.span,
+                format!(
+                    "`{}` must be a mapping of resource names to attributes",
+                    kind_key.name
+                ),
+                named.type_name(),
+            );
+            continue;
+        };
+        for (name_key, body) in named {
+            if !is_ident(&name_key.name) {
+                checker.problems.at(
+                    name_key.span,
+                    format!("`{}` is not a valid resource name", name_key.name),
+                    "use letters, digits, _ and -",
+                );
+                continue;
+            }
+            let addr = ResourceAddr::new(kind.kind(), &name_key.name);
+            let Some(fields) = body.as_map() else {
+                checker.problems.at(
+                    body.span,
+                    format!("{addr} must be a mapping of attributes"),
+                    body.type_name(),
+                );
+                continue;
+            };
+            let (meta, attrs): (Vec<_>, Vec<_>) = fields
+                .iter()
+                .cloned()
+                .partition(|(k, _)| META_FIELDS.contains(&k.name.as_str()));
+            let before = checker.refs.len();
+            let attrs = checker.block(
+                &addr.to_string(),
+                kind.schema().attributes,
+                &attrs,
+                name_key.span,
+            );
+            let refs = checker.refs.split_off(before);
+            let depends_on = depends_on(&addr, &meta, checker.problems);
+            out.push(ResourceSpec {
+                addr,
+                span: name_key.span,
+                attrs,
+                refs,
+                depends_on,
+            });
+        }
+    }
+    out
+}
+
+fn depends_on(
+    addr: &ResourceAddr,
+    meta: &[(node::Key, Node)],
+    problems: &mut Problems,
+) -> Vec<(ResourceAddr, SourceSpan)> {
+    let mut out = Vec::new();
+    for (_, node) in meta {
+        let NodeValue::List(items) = &node.value else {
+            problems.at(
+                node.span,
+                format!("depends_on of {addr} must be a list of resource addresses"),
+                node.type_name(),
+            );
+            continue;
+        };
+        for item in items {
+            match item.as_str().map(str::parse::<ResourceAddr>) {
+                Some(Ok(target)) => out.push((target, item.span)),
+                Some(Err(e)) => problems.at(item.span, e.to_string(), "not KIND.NAME"),
+                None => problems.at(
+                    item.span,
+                    "depends_on entries must be strings like s3_bucket.uploads",
+                    item.type_name(),
+                ),
+            }
+        }
+    }
+    out
+}
+
+fn outputs(node: Option<&Node>, checker: &mut check::Checker<'_>) -> Vec<OutputSpec> {
+    let Some(node) = node else { return vec![] };
+    let Some(entries) = node.as_map() else {
+        checker.problems.at(
+            node.span,
+            "`outputs` must be a mapping of names to values",
+            node.type_name(),
+        );
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for (key, decl) in entries {
+        let (value_node, description, sensitive) = match &decl.value {
+            NodeValue::Map(_) => {
+                let desc = decl
+                    .get("description")
+                    .and_then(Node::as_str)
+                    .map(str::to_string);
+                let sensitive = matches!(
+                    decl.get("sensitive").map(|n| &n.value),
+                    Some(NodeValue::Bool(true))
+                );
+                match decl.get("value") {
+                    Some(v) => (v, desc, sensitive),
+                    None => {
+                        checker.problems.at(
+                            decl.span,
+                            format!("output `{}` has no `value`", key.name),
+                            "here",
+                        );
+                        continue;
+                    }
+                }
+            }
+            _ => (decl, None, false),
+        };
+        let value = match &value_node.value {
+            NodeValue::Str(s) => checker.template(s, value_node),
+            _ => {
+                checker.problems.at(
+                    value_node.span,
+                    format!("output `{}` must be a string with references", key.name),
+                    value_node.type_name(),
+                );
+                None
+            }
+        };
+        if let Some(value) = value {
+            out.push(OutputSpec {
+                name: key.name.clone(),
+                value,
+                description,
+                sensitive,
+            });
+        }
+    }
+    out
+}
+
+/// Every reference must name a declared resource and an attribute its kind has.
+fn check_references(
+    resources: &[ResourceSpec],
+    output_refs: &[SpannedRef],
+    registry: &Registry,
+    problems: &mut Problems,
+) {
+    let declared: BTreeMap<&ResourceAddr, &ResourceSpec> =
+        resources.iter().map(|r| (&r.addr, r)).collect();
+    let all_refs = resources
+        .iter()
+        .flat_map(|r| r.refs.iter())
+        .chain(output_refs);
+    for r in all_refs {
+        if !declared.contains_key(&r.target) {
+            let mut p = Problem::at(
+                r.span,
+                format!("reference to undeclared resource `{}`", r.target),
+                "no such resource",
+            );
+            let names: Vec<String> = declared.keys().map(|a| a.to_string()).collect();
+            if let Some(near) =
+                did_you_mean(&r.target.to_string(), names.iter().map(String::as_str))
+            {
+                p = p.with_help(format!("did you mean `{near}`?"));
+            }
+            problems.push(p);
+            continue;
+        }
+        let Some(kind) = registry.get(&r.target.kind) else {
+            continue;
+        };
+        if kind.schema().attribute(&r.attr).is_none() {
+            let mut p = Problem::at(
+                r.span,
+                format!("{} has no attribute `{}`", r.target, r.attr),
+                "unknown attribute",
+            );
+            if let Some(near) =
+                did_you_mean(&r.attr, kind.schema().attributes.iter().map(|a| a.name))
+            {
+                p = p.with_help(format!("did you mean `{near}`?"));
+            }
+            problems.push(p);
+        }
+    }
+    for res in resources {
+        for (target, span) in &res.depends_on {
+            if !declared.contains_key(target) {
+                problems.at(
+                    *span,
+                    format!("{} depends on undeclared resource `{target}`", res.addr),
+                    "no such resource",
+                );
+            }
+        }
+    }
+}

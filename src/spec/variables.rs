@@ -1,0 +1,215 @@
+//! Spec variables: declared with a default, overridden by the environment or by a `.env` file
+//! in the working directory (the original stack's convention), in that order of precedence.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use miette::SourceSpan;
+use serde_json::Value;
+
+use super::diagnostic::Problems;
+use super::node::{Node, NodeValue};
+
+/// Where a variable's value came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Environment,
+    DotEnv,
+    Default,
+}
+
+/// A declared variable and its value for this run.
+#[derive(Clone, Debug)]
+pub struct Variable {
+    pub name: String,
+    pub value: Value,
+    pub origin: Origin,
+    pub sensitive: bool,
+    pub description: Option<String>,
+    pub span: SourceSpan,
+}
+
+/// Values that override defaults: the process environment first, then `.env`.
+pub struct Overrides {
+    env: HashMap<String, String>,
+    dotenv: HashMap<String, String>,
+}
+
+impl Overrides {
+    /// The process environment and the `.env` file in `dir`, if there is one.
+    pub fn from_environment(dir: &Path) -> Result<Self, String> {
+        let path = dir.join(".env");
+        let dotenv = match dotenvy::from_path_iter(&path) {
+            Ok(iter) => iter
+                .collect::<Result<HashMap<_, _>, _>>()
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+            Err(e) if e.not_found() => HashMap::new(),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        Ok(Self {
+            env: std::env::vars().collect(),
+            dotenv,
+        })
+    }
+
+    pub fn none() -> Self {
+        Self {
+            env: HashMap::new(),
+            dotenv: HashMap::new(),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<(&str, Origin)> {
+        self.env
+            .get(name)
+            .map(|v| (v.as_str(), Origin::Environment))
+            .or_else(|| self.dotenv.get(name).map(|v| (v.as_str(), Origin::DotEnv)))
+    }
+}
+
+/// Reads the `variables:` block.
+pub fn load(node: Option<&Node>, overrides: &Overrides, problems: &mut Problems) -> Vec<Variable> {
+    let Some(node) = node else { return vec![] };
+    let Some(entries) = node.as_map() else {
+        problems.at(
+            node.span,
+            "`variables` must be a mapping of names to declarations",
+            node.type_name(),
+        );
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for (key, decl) in entries {
+        if !crate::addr::is_ident(&key.name) {
+            problems.at(
+                key.span,
+                format!("`{}` is not a valid variable name", key.name),
+                "use letters, digits and _",
+            );
+            continue;
+        }
+        if let Some(v) = declare(&key.name, key.span, decl, overrides, problems) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn declare(
+    name: &str,
+    span: SourceSpan,
+    decl: &Node,
+    overrides: &Overrides,
+    problems: &mut Problems,
+) -> Option<Variable> {
+    let mut sensitive = false;
+    let mut description = None;
+    let default = match &decl.value {
+        NodeValue::Map(fields) => {
+            let mut default = None;
+            for (k, v) in fields {
+                match (k.name.as_str(), &v.value) {
+                    ("default", _) => default = Some(v),
+                    ("description", NodeValue::Str(s)) => description = Some(s.clone()),
+                    ("sensitive", NodeValue::Bool(b)) => sensitive = *b,
+                    ("description" | "sensitive", _) => problems.at(
+                        v.span,
+                        format!("`{}` of variable `{name}` has the wrong type", k.name),
+                        v.type_name(),
+                    ),
+                    (other, _) => problems.push(
+                        super::diagnostic::Problem::at(
+                            k.span,
+                            format!("unknown field `{other}` in variable `{name}`"),
+                            "unknown field",
+                        )
+                        .with_help("a variable takes default, description and sensitive"),
+                    ),
+                }
+            }
+            default
+        }
+        _ => Some(decl),
+    };
+    let default_value = match default.map(|d| scalar(d, name, problems)) {
+        Some(None) => return None,
+        Some(Some(v)) => Some(v),
+        None => None,
+    };
+    let (value, origin) = match overrides.get(name) {
+        Some((raw, origin)) => match typed_like(raw, default_value.as_ref()) {
+            Ok(v) => (v, origin),
+            Err(expected) => {
+                let from = if origin == Origin::Environment {
+                    "the environment"
+                } else {
+                    ".env"
+                };
+                problems.at(
+                    span,
+                    format!("variable `{name}` from {from} is `{raw}`, which is not {expected}"),
+                    "declared here",
+                );
+                return None;
+            }
+        },
+        None => match default_value {
+            Some(v) => (v, Origin::Default),
+            None => {
+                problems.push(
+                    super::diagnostic::Problem::at(
+                        span,
+                        format!("variable `{name}` has no value"),
+                        "no default",
+                    )
+                    .with_help(format!(
+                        "set {name} in the environment or in .env, or give it a default"
+                    )),
+                );
+                return None;
+            }
+        },
+    };
+    Some(Variable {
+        name: name.to_string(),
+        value,
+        origin,
+        sensitive,
+        description,
+        span,
+    })
+}
+
+fn scalar(node: &Node, name: &str, problems: &mut Problems) -> Option<Value> {
+    match &node.value {
+        NodeValue::Str(s) => Some(Value::String(s.clone())),
+        NodeValue::Int(i) => Some(Value::from(*i)),
+        NodeValue::Bool(b) => Some(Value::Bool(*b)),
+        NodeValue::Float(f) => Some(Value::from(*f)),
+        _ => {
+            problems.at(
+                node.span,
+                format!("variable `{name}` must be a string, number or boolean"),
+                node.type_name(),
+            );
+            None
+        }
+    }
+}
+
+/// Parses an override as the type of the default, so `PROCESS_WIDTH=256` stays an integer.
+fn typed_like(raw: &str, default: Option<&Value>) -> Result<Value, &'static str> {
+    match default {
+        Some(Value::Number(_)) => raw
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| "an integer"),
+        Some(Value::Bool(_)) => match raw.trim() {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err("true or false"),
+        },
+        _ => Ok(Value::String(raw.to_string())),
+    }
+}
