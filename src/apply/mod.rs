@@ -28,17 +28,17 @@ use crate::value::{Attrs, contains_unknown};
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// AWS refused or failed the call.
-    #[error("{addr}: {verb} failed: {source}")]
+    #[error("{addr}: {verb} failed: {error}")]
     Aws {
         addr: ResourceAddr,
         verb: &'static str,
-        source: ProviderError,
+        error: Box<ProviderError>,
     },
     /// Recording the result failed; the resource exists in AWS but may be missing from the state.
-    #[error("{addr}: the change was made but the state could not be saved: {source}")]
+    #[error("{addr}: the change was made but the state could not be saved: {error}")]
     State {
         addr: ResourceAddr,
-        source: StateError,
+        error: StateError,
     },
     /// A value the plan left unknown is still unknown when its turn comes (an engine bug).
     #[error("{addr}: attribute `{attr}` is still unknown at apply time")]
@@ -188,10 +188,10 @@ impl Applier<'_> {
             .retry
             .run(|| kind.create(self.aws, &change.addr, &desired))
             .await
-            .map_err(|source| ApplyError::Aws {
+            .map_err(|error| ApplyError::Aws {
                 addr: change.addr.clone(),
                 verb: "create",
-                source,
+                error: Box::new(error),
             })?;
         let mut attributes = desired;
         attributes.extend(created.attrs);
@@ -239,10 +239,10 @@ impl Applier<'_> {
                 .retry
                 .run(|| kind.update(self.aws, &id, &desired, &changed))
                 .await
-                .map_err(|source| ApplyError::Aws {
+                .map_err(|error| ApplyError::Aws {
                     addr: change.addr.clone(),
                     verb: "update",
-                    source,
+                    error: Box::new(error),
                 })?;
             attributes.extend(computed);
         }
@@ -283,11 +283,11 @@ impl Applier<'_> {
         {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {}
-            Err(source) => {
+            Err(error) => {
                 return Err(ApplyError::Aws {
                     addr: change.addr.clone(),
                     verb: "delete",
-                    source,
+                    error: Box::new(error),
                 });
             }
         }
@@ -306,9 +306,9 @@ impl Applier<'_> {
             Some(r) => s.resources.insert(addr.clone(), r),
             None => s.resources.remove(addr),
         };
-        self.save(&mut s).map_err(|source| ApplyError::State {
+        self.save(&mut s).map_err(|error| ApplyError::State {
             addr: addr.clone(),
-            source,
+            error,
         })
     }
 

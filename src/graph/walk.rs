@@ -207,6 +207,6 @@ mod tests {
         )
         .await;
         let max = now.lock().expect("not poisoned").1;
-        assert!(max <= 3 && max >= 2, "max concurrent {max}");
+        assert!((2..=3).contains(&max), "max concurrent {max}");
     }
 }

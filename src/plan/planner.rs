@@ -30,12 +30,19 @@ pub struct PlanOptions {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum PlanError {
     /// Reading a resource from AWS failed.
-    #[error("{addr}: refresh failed: {source}")]
+    #[error("{addr}: refresh failed: {error}")]
     #[diagnostic(code(cruddur::plan::refresh))]
     Refresh {
         addr: ResourceAddr,
-        source: ProviderError,
+        error: ProviderError,
     },
+    /// No region in the environment or the profile: AWS calls cannot be addressed.
+    #[error("no AWS region is configured")]
+    #[diagnostic(
+        code(cruddur::plan::no_region),
+        help("set AWS_REGION (or AWS_DEFAULT_REGION), or a region in your AWS profile")
+    )]
+    NoRegion,
     /// The state names a kind this build does not know.
     #[error("{addr}: the state holds a resource of unknown kind `{}`", addr.kind)]
     #[diagnostic(
@@ -60,6 +67,10 @@ struct Planned {
 
 impl Planner<'_> {
     pub async fn plan(&self, spec: &Spec, prior: &State) -> Result<Plan, PlanError> {
+        let touches_aws = !spec.resources.is_empty() || !prior.resources.is_empty();
+        if touches_aws && self.aws.config().await.region().is_none() {
+            return Err(PlanError::NoRegion);
+        }
         let refreshed = self.refresh(spec, prior).await?;
         let mut changes = Vec::new();
         let mut planned: BTreeMap<ResourceAddr, Planned> = BTreeMap::new();
@@ -143,9 +154,9 @@ impl Planner<'_> {
             let live = kind
                 .read(self.aws, &res.id, &Managed(&wants))
                 .await
-                .map_err(|source| PlanError::Refresh {
+                .map_err(|error| PlanError::Refresh {
                     addr: addr.clone(),
-                    source,
+                    error,
                 })?;
             Ok::<_, PlanError>((
                 addr.clone(),
@@ -255,10 +266,8 @@ fn lookup(
         .get(&addr.kind)
         .and_then(|k| k.schema().attribute(attr))
         .is_none_or(|a| a.computed);
-    if !computed {
-        if let Some(v) = p.desired.get(attr) {
-            return v.clone();
-        }
+    if !computed && let Some(v) = p.desired.get(attr) {
+        return v.clone();
     }
     match p.action {
         Action::Create | Action::Replace if computed => unknown(),

@@ -1,12 +1,16 @@
-//! Plan text for people: one block per changed resource, attribute-level `before -> after`,
-//! `(known after apply)`, the attributes that force a replacement, and a summary line.
+//! Plan text for people: one block per changed resource, attribute-level `before -> after`
+//! (nested into maps and lists, unchanged parts hidden), `(known after apply)`, the
+//! attributes that force a replacement, and a summary line.
 
 use std::fmt::Write;
 
 use serde_json::Value;
 
 use super::{Action, AttrChange, Plan, ResourceChange};
-use crate::value::{contains_unknown, is_unknown};
+use crate::value::{UNKNOWN, contains_unknown, is_unknown};
+
+/// Structures longer than this on one line are spread over several.
+const INLINE_WIDTH: usize = 60;
 
 /// The whole plan as text, ending with `Plan: ...` or `No changes.`.
 pub fn render_text(plan: &Plan) -> String {
@@ -21,10 +25,7 @@ pub fn render_text(plan: &Plan) -> String {
             out,
             "  # {} was {}",
             c.addr,
-            c.note
-                .as_deref()
-                .unwrap_or_default()
-                .trim_start_matches("it was ")
+            c.note.as_deref().unwrap_or_default()
         );
     }
     if !notes.is_empty() {
@@ -65,8 +66,13 @@ fn resource(out: &mut String, c: &ResourceChange) {
         }
         None => out.push('\n'),
     }
-    let symbol = c.action.symbol();
-    let _ = writeln!(out, "{symbol:>3} {} \"{}\" {{", c.addr.kind, c.addr.name);
+    let _ = writeln!(
+        out,
+        "{:>3} {} \"{}\" {{",
+        c.action.symbol(),
+        c.addr.kind,
+        c.addr.name
+    );
     let width = c.changes.iter().map(|a| a.name.len()).max().unwrap_or(0);
     for a in &c.changes {
         attribute(out, c.action, a, width);
@@ -76,37 +82,154 @@ fn resource(out: &mut String, c: &ResourceChange) {
 
 fn attribute(out: &mut String, action: Action, a: &AttrChange, width: usize) {
     let name = format!("{:width$}", a.name);
-    let line = match action {
-        Action::Create => format!("      + {name} = {}", value(&a.after)),
-        Action::Delete => format!("      - {name} = {}", value(&a.before)),
-        _ if a.before.is_null() => format!("      + {name} = {}", value(&a.after)),
-        _ if a.after.is_null() => format!("      - {name} = {} -> null", value(&a.before)),
-        _ => format!(
-            "      ~ {name} = {} -> {}",
-            value(&a.before),
-            value(&a.after)
-        ),
-    };
-    out.push_str(&line);
-    if a.forces_replacement {
-        out.push_str(" # forces replacement");
+    let mut lines = Lines { out, indent: 6 };
+    match action {
+        Action::Create => lines.value('+', &name, &a.after),
+        Action::Delete => lines.value('-', &name, &a.before),
+        _ => lines.change(&name, &a.before, &a.after),
     }
-    out.push('\n');
+    if a.forces_replacement {
+        out.truncate(out.trim_end_matches('\n').len());
+        out.push_str(" # forces replacement\n");
+    }
 }
 
-/// A value as one line: strings quoted, unknowns as `(known after apply)`, structures as JSON
-/// with unknown parts marked.
-pub fn value(v: &Value) -> String {
+/// Writes indented `sign key = value` lines.
+struct Lines<'a> {
+    out: &'a mut String,
+    indent: usize,
+}
+
+impl Lines<'_> {
+    fn line(&mut self, text: &str) {
+        let _ = writeln!(self.out, "{:indent$}{text}", "", indent = self.indent);
+    }
+
+    /// A whole value added or removed, spread over lines when it is long.
+    fn value(&mut self, sign: char, key: &str, v: &Value) {
+        let (open, close, items): (&str, &str, Vec<(String, &Value)>) = match v {
+            Value::Object(m) if !fits(v) => {
+                ("{", "}", m.iter().map(|(k, v)| (quote(k), v)).collect())
+            }
+            Value::Array(a) if !fits(v) => {
+                ("[", "]", a.iter().map(|v| (String::new(), v)).collect())
+            }
+            _ => return self.line(&format!("{sign} {key}{}{}", eq(key), inline(v))),
+        };
+        self.line(&format!("{sign} {key}{}{open}", eq(key)));
+        self.indent += 4;
+        let width = items.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (k, item) in items {
+            self.value(sign, &format!("{k:width$}"), item);
+        }
+        self.indent -= 4;
+        self.line(&format!("  {close}"));
+    }
+
+    /// A change from `before` to `after`, descending into maps and lists so only what
+    /// differs is shown.
+    fn change(&mut self, key: &str, before: &Value, after: &Value) {
+        match (before, after) {
+            (b, a) if b == a => {}
+            (Value::Null, a) => self.value('+', key, a),
+            (b, Value::Null) => self.value('-', key, b),
+            (Value::Object(b), Value::Object(a)) if !contains_unknown(after) => {
+                self.line(&format!("~ {key}{}{{", eq(key)));
+                self.indent += 4;
+                let width = b
+                    .keys()
+                    .chain(a.keys())
+                    .map(|k| quote(k).len())
+                    .max()
+                    .unwrap_or(0);
+                let mut hidden = 0;
+                for (k, bv) in b {
+                    match a.get(k) {
+                        Some(av) if av == bv => hidden += 1,
+                        Some(av) => self.change(&format!("{:width$}", quote(k)), bv, av),
+                        None => self.value('-', &format!("{:width$}", quote(k)), bv),
+                    }
+                }
+                for (k, av) in a.iter().filter(|(k, _)| !b.contains_key(*k)) {
+                    self.value('+', &format!("{:width$}", quote(k)), av);
+                }
+                if hidden > 0 {
+                    self.line(&format!(
+                        "  # ({hidden} unchanged {})",
+                        if hidden == 1 {
+                            "entry hidden"
+                        } else {
+                            "entries hidden"
+                        }
+                    ));
+                }
+                self.indent -= 4;
+                self.line("  }");
+            }
+            (Value::Array(b), Value::Array(a)) if !contains_unknown(after) => {
+                self.line(&format!("~ {key}{}[", eq(key)));
+                self.indent += 4;
+                let mut hidden = 0;
+                for i in 0..b.len().max(a.len()) {
+                    match (b.get(i), a.get(i)) {
+                        (Some(bv), Some(av)) if bv == av => hidden += 1,
+                        (Some(bv), Some(av)) if bv.is_object() && av.is_object() => {
+                            self.change("", bv, av)
+                        }
+                        (bv, av) => {
+                            if let Some(bv) = bv {
+                                self.value('-', "", bv);
+                            }
+                            if let Some(av) = av {
+                                self.value('+', "", av);
+                            }
+                        }
+                    }
+                }
+                if hidden > 0 {
+                    self.line(&format!(
+                        "  # ({hidden} unchanged {})",
+                        if hidden == 1 {
+                            "element hidden"
+                        } else {
+                            "elements hidden"
+                        }
+                    ));
+                }
+                self.indent -= 4;
+                self.line("  ]");
+            }
+            (b, a) => self.line(&format!("~ {key}{}{} -> {}", eq(key), inline(b), inline(a))),
+        }
+    }
+}
+
+/// ` = ` after a key; nothing for list elements, which have none.
+fn eq(key: &str) -> &'static str {
+    if key.is_empty() { "" } else { " = " }
+}
+
+fn fits(v: &Value) -> bool {
+    inline(v).len() <= INLINE_WIDTH
+}
+
+fn quote(k: &str) -> String {
+    format!("\"{k}\"")
+}
+
+/// A value on one line: JSON, with unknown parts as `(known after apply)`.
+pub fn inline(v: &Value) -> String {
     if is_unknown(v) {
         return "(known after apply)".into();
     }
+    let text = serde_json::to_string(v).unwrap_or_default();
     if contains_unknown(v) {
-        return serde_json::to_string(v).unwrap_or_default().replace(
-            &serde_json::to_string(crate::value::UNKNOWN).unwrap_or_default(),
+        return text.replace(
+            &serde_json::to_string(UNKNOWN).unwrap_or_default(),
             "(known after apply)",
         );
     }
-    serde_json::to_string(v).unwrap_or_default()
+    text
 }
 
 fn list(names: &[&str]) -> String {

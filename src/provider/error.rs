@@ -79,21 +79,10 @@ impl ProviderError {
                         .map_or_else(|| DisplayErrorContext(e).to_string(), str::to_string),
                 )
             }
-            SdkError::TimeoutError(_) => {
-                ("Timeout".to_string(), DisplayErrorContext(&err).to_string())
-            }
-            SdkError::DispatchFailure(_) => (
-                "DispatchFailure".to_string(),
-                DisplayErrorContext(&err).to_string(),
-            ),
-            SdkError::ResponseError(_) => (
-                "ResponseError".to_string(),
-                DisplayErrorContext(&err).to_string(),
-            ),
-            _ => (
-                "SdkError".to_string(),
-                DisplayErrorContext(&err).to_string(),
-            ),
+            SdkError::TimeoutError(_) => ("Timeout".to_string(), causes(&err)),
+            SdkError::DispatchFailure(_) => ("DispatchFailure".to_string(), causes(&err)),
+            SdkError::ResponseError(_) => ("ResponseError".to_string(), causes(&err)),
+            _ => ("SdkError".to_string(), causes(&err)),
         };
         let mut e = Self::new(operation, code, message);
         if matches!(
@@ -113,6 +102,20 @@ impl ProviderError {
     pub fn is_not_found(&self) -> bool {
         self.class == ErrorClass::NotFound
     }
+}
+
+/// The error and its causes, each once, without the SDK's debug dumps.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 fn classify(code: &str) -> ErrorClass {

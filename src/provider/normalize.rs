@@ -71,17 +71,17 @@ pub fn policy(v: Value) -> Value {
         },
         other => other,
     };
-    if let Some(obj) = doc.as_object_mut() {
-        if let Some(stmt) = obj.get_mut("Statement") {
-            if stmt.is_object() {
-                *stmt = Value::Array(vec![stmt.take()]);
-            }
-            if let Value::Array(stmts) = stmt {
-                stmts
-                    .iter_mut()
-                    .filter_map(Value::as_object_mut)
-                    .for_each(statement);
-            }
+    if let Some(obj) = doc.as_object_mut()
+        && let Some(stmt) = obj.get_mut("Statement")
+    {
+        if stmt.is_object() {
+            *stmt = Value::Array(vec![stmt.take()]);
+        }
+        if let Value::Array(stmts) = stmt {
+            stmts
+                .iter_mut()
+                .filter_map(Value::as_object_mut)
+                .for_each(statement);
         }
     }
     doc
@@ -110,7 +110,7 @@ fn string_list(v: &mut Value) {
         *v = Value::Array(vec![v.take()]);
     }
     if let Value::Array(items) = v {
-        items.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+        items.sort_by_key(|a| a.to_string());
         items.dedup();
     }
 }

@@ -134,6 +134,10 @@ impl Spec {
                 None
             }
         };
+        // Report in reading order, whatever order the checks found them in.
+        problems
+            .0
+            .sort_by_key(|p| p.labels.first().map_or(0, |l| l.offset()));
         match spec {
             Some(spec) if problems.is_empty() => Ok(spec),
             _ => Err(LoadError::Invalid(Box::new(SpecErrors {

@@ -1,0 +1,133 @@
+//! Rendered diagnostics for bad specs: file, line, column and the bad value labelled.
+
+use crate::harness::Env;
+
+fn validate(env: &Env, name: &str, text: &str) -> String {
+    env.write(name, text);
+    let out = env.run(&["validate", "--spec", name]).expect_code(1);
+    out.stderr
+}
+
+#[test]
+fn a_cycle_shows_every_reference_on_it() {
+    // Two topics whose tags reference each other form a cycle; both references are labelled.
+    let env = Env::new();
+    let stderr = validate(
+        &env,
+        "cycle.yaml",
+        r#"resources:
+  sns_topic:
+    a:
+      name: a
+      tags: { peer: "${sns_topic.b.arn}" }
+    b:
+      name: b
+      tags: { peer: "${sns_topic.a.arn}" }
+"#,
+    );
+    insta::assert_snapshot!(stderr, @r#"
+      × cycle.yaml: 1 problem in the spec
+
+    Error: 
+      × dependency cycle: sns_topic.a -> sns_topic.b -> sns_topic.a
+       ╭─[cycle.yaml:5:22]
+     4 │       name: a
+     5 │       tags: { peer: "${sns_topic.b.arn}" }
+       ·                      ─────────┬────────
+       ·                               ╰── sns_topic.a depends on sns_topic.b
+     6 │     b:
+     7 │       name: b
+     8 │       tags: { peer: "${sns_topic.a.arn}" }
+       ·                      ─────────┬────────
+       ·                               ╰── sns_topic.b depends on sns_topic.a
+       ╰────
+      help: break the cycle by moving one of these references into a resource of its own (e.g. a
+            bucket policy)
+    "#);
+}
+
+#[test]
+fn every_problem_is_reported_in_one_run() {
+    // A misspelled reference, an unknown attribute, a wrong type and an unknown kind all
+    // come out together, each pointing at its line.
+    let env = Env::new();
+    let stderr = validate(
+        &env,
+        "typos.yaml",
+        r#"resources:
+  s3_bucket:
+    uploads:
+      name: uploads
+      cros_rules: []
+  sns_topic:
+    t:
+      name: t
+      tags: { bucket: "${s3_bucket.upload.arn}" }
+  sns_subscription:
+    s:
+      topic_arn: ${sns_topic.t.arn}
+      protocol: htps
+      endpoint: https://x
+      raw_message_delivery: "yes"
+  s3_buckett:
+    x: {}
+"#,
+    );
+    insta::assert_snapshot!(stderr, @r#"
+      × typos.yaml: 5 problems in the spec
+
+    Error: 
+      × unknown attribute `cros_rules` on s3_bucket.uploads
+       ╭─[typos.yaml:5:7]
+     4 │       name: uploads
+     5 │       cros_rules: []
+       ·       ─────┬────
+       ·            ╰── not an attribute of this kind
+     6 │   sns_topic:
+       ╰────
+      help: did you mean `cors_rules`?
+
+    Error: 
+      × reference to undeclared resource `s3_bucket.upload`
+        ╭─[typos.yaml:9:24]
+      8 │       name: t
+      9 │       tags: { bucket: "${s3_bucket.upload.arn}" }
+        ·                        ───────────┬───────────
+        ·                                   ╰── no such resource
+     10 │   sns_subscription:
+        ╰────
+      help: did you mean `s3_bucket.uploads`?
+
+    Error: 
+      × `htps` is not a valid value for sns_subscription.s.protocol
+        ╭─[typos.yaml:13:17]
+     12 │       topic_arn: ${sns_topic.t.arn}
+     13 │       protocol: htps
+        ·                 ──┬─
+        ·                   ╰── expected one of http, https, email, email-json, sms, sqs, application, lambda, firehose
+     14 │       endpoint: https://x
+        ╰────
+      help: did you mean `https`?
+
+    Error: 
+      × sns_subscription.s.raw_message_delivery must be a boolean, not "yes"
+        ╭─[typos.yaml:15:29]
+     14 │       endpoint: https://x
+     15 │       raw_message_delivery: "yes"
+        ·                             ──┬──
+        ·                               ╰── expected a boolean
+     16 │   s3_buckett:
+        ╰────
+
+    Error: 
+      × unknown resource kind `s3_buckett`
+        ╭─[typos.yaml:16:3]
+     15 │       raw_message_delivery: "yes"
+     16 │   s3_buckett:
+        ·   ─────┬────
+        ·        ╰── not a resource kind
+     17 │     x: {}
+        ╰────
+      help: did you mean `s3_bucket`?
+    "#);
+}

@@ -1,0 +1,255 @@
+//! The integration-test harness: a private `moto_server` per test on a free 127.0.0.1 port,
+//! a temporary working directory with the spec, the real `cruddur-infra` binary, and AWS SDK
+//! clients pointed at the same server for checking results through the AWS API.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running moto server, stopped when dropped.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let exe = moto_server();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let log = std::env::temp_dir().join(format!("moto-{port}.log"));
+        let child = Command::new(&exe)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(&log)
+                    .map(Stdio::from)
+                    .unwrap_or(Stdio::null()),
+            )
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
+        let moto = Moto { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http(port, "GET", "/moto-api/", "").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not answer on port {port} within 30 s (log: {})",
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        http(
+            port,
+            "POST",
+            "/moto-api/config",
+            r#"{"lambda":{"use_docker":false}}"#,
+        )
+        .expect("moto config");
+        moto
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A bare HTTP/1.0 request; the status line if the server answered 2xx.
+fn http(port: u16, method: &str, path: &str, body: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let status = resp.lines().next()?.to_string();
+    let ok = status
+        .split_whitespace()
+        .nth(1)
+        .is_some_and(|c| c.starts_with('2'));
+    ok.then_some(status)
+}
+
+/// `moto_server` from $MOTO_SERVER, the PATH, or the repository's .venv, which is created
+/// from PyPI when none is found.
+fn moto_server() -> PathBuf {
+    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
+    let in_venv = venv.join("bin/moto_server");
+    if in_venv.exists() {
+        return in_venv;
+    }
+    if let Ok(out) = Command::new("sh")
+        .args(["-c", "command -v moto_server"])
+        .output()
+    {
+        let found = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && !found.is_empty() {
+            return PathBuf::from(found);
+        }
+    }
+    // Several test processes may get here at once: the first to create the marker installs.
+    let marker = venv.with_extension("installing");
+    if std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&marker)
+        .is_ok()
+    {
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success())
+            && Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "moto[server]>=5.2,<5.3"])
+                .status()
+                .is_ok_and(|s| s.success());
+        let _ = std::fs::remove_file(&marker);
+        assert!(
+            ok,
+            "could not install moto[server] from PyPI into {}",
+            venv.display()
+        );
+    } else {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while marker.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    in_venv
+}
+
+/// What one run of the binary did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with both streams unless the exit code is `code`.
+    pub fn expect_code(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// A test's own moto server and working directory.
+pub struct Env {
+    pub moto: Moto,
+    pub dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        Env {
+            moto: Moto::start(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            rt,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes `specs/cruddur.yaml` (the default spec path) in the working directory.
+    pub fn write_spec(&self, text: &str) {
+        self.write("specs/cruddur.yaml", text);
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().expect("has a parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+
+    /// The binary with the environment a user pointing at moto would have.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cruddur-infra"));
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("AWS_ENDPOINT_URL", self.moto.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("CRUDDUR_S3_FORCE_PATH_STYLE", "true")
+            .env("NO_COLOR", "1")
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("the binary runs"))
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    async fn config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.moto.endpoint())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .load()
+            .await
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        self.block_on(async {
+            let conf = aws_sdk_s3::config::Builder::from(&self.config().await)
+                .force_path_style(true)
+                .build();
+            aws_sdk_s3::Client::from_conf(conf)
+        })
+    }
+
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        self.block_on(async { aws_sdk_sns::Client::new(&self.config().await) })
+    }
+
+    pub fn state(&self) -> serde_json::Value {
+        let text =
+            std::fs::read_to_string(self.path("state/cruddur.json")).expect("state file exists");
+        serde_json::from_str(&text).expect("state is valid JSON")
+    }
+}

@@ -1,0 +1,55 @@
+//! The state lock under concurrent commands.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::Env;
+
+#[test]
+fn second_concurrent_apply_fails_with_the_lock_holder_and_state_stays_intact() {
+    // While one apply runs, a second fails at once naming the holder; the first completes and
+    // its state records every resource.
+    let env = Env::new();
+    let mut spec = String::from("resources:\n  s3_bucket:\n");
+    for i in 0..60 {
+        spec.push_str(&format!("    b{i}:\n      name: bucket-{i}\n      tags: {{ n: \"{i}\" }}\n      cors_rules: [{{ allowed_methods: [GET], allowed_origins: [\"*\"] }}]\n"));
+    }
+    env.write_spec(&spec);
+    let mut first = env
+        .command(&["apply", "--auto-approve", "--parallelism", "2"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("first apply starts");
+    let lock = env.path("state/cruddur.json.lock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !lock.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the first apply never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = env.run(&["apply", "--auto-approve"]).expect_code(1);
+    assert!(
+        first.try_wait().expect("wait").is_none(),
+        "the first apply finished too early to prove anything"
+    );
+    assert!(
+        second
+            .stderr
+            .contains("is locked by another command: apply by pid"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains(&format!("pid {}", first.id())),
+        "{}",
+        second.stderr
+    );
+
+    assert!(first.wait().expect("first apply ends").success());
+    let state = env.state();
+    assert_eq!(state["resources"].as_object().expect("resources").len(), 60);
+    assert!(!lock.exists(), "the lock is released when the apply ends");
+    let buckets = env.block_on(env.s3().list_buckets().send()).expect("list");
+    assert_eq!(buckets.buckets().len(), 60);
+}

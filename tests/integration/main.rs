@@ -1,0 +1,7 @@
+//! Integration tests: the real binary and the real AWS SDK against a private moto server per
+//! test; results are checked through the AWS API, never through the engine's own state.
+
+mod diagnostics;
+mod harness;
+mod lifecycle;
+mod locking;
