@@ -6,6 +6,8 @@
 //! after everything that depended on the deleted resource.
 
 mod retry;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;

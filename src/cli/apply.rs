@@ -59,6 +59,7 @@ pub async fn run(
     let store = paths.store();
     let lock = store.lock(if destroy { "destroy" } else { "apply" })?;
     let prior = store.load()?;
+    super::ensure_region(aws, spec, &prior).await?;
     let options = PlanOptions {
         refresh: true,
         parallelism,

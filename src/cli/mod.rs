@@ -3,6 +3,7 @@
 
 mod apply;
 mod destroy;
+mod force_unlock;
 mod graph;
 mod output;
 mod plan;
@@ -40,6 +41,7 @@ enum Command {
     Destroy(destroy::DestroyArgs),
     Output(output::OutputArgs),
     Graph(graph::GraphArgs),
+    ForceUnlock(force_unlock::ForceUnlockArgs),
 }
 
 /// Where the spec and the state are.
@@ -101,10 +103,30 @@ pub enum CliError {
     #[error("{0}")]
     #[diagnostic(code(cruddur::cancelled))]
     NotConfirmed(String),
+    /// No region in the environment or the profile: AWS calls cannot be addressed.
+    #[error("no AWS region is configured")]
+    #[diagnostic(
+        code(cruddur::no_region),
+        help("set AWS_REGION (or AWS_DEFAULT_REGION), or a region in your AWS profile")
+    )]
+    NoRegion,
     /// A named thing does not exist.
     #[error("{0}")]
     #[diagnostic(code(cruddur::not_found))]
     NotFound(String),
+}
+
+/// Fails early, with a hint, when a command that will call AWS has no region to call.
+pub async fn ensure_region(
+    aws: &Aws,
+    spec: &Spec,
+    prior: &crate::state::State,
+) -> Result<(), CliError> {
+    let touches_aws = !spec.resources.is_empty() || !prior.resources.is_empty();
+    if touches_aws && aws.config().await.region().is_none() {
+        return Err(CliError::NoRegion);
+    }
+    Ok(())
 }
 
 impl Cli {
@@ -120,6 +142,7 @@ impl Cli {
             Command::Destroy(args) => destroy::cmd_destroy(args, &registry, &aws).await,
             Command::Output(args) => output::cmd_output(args),
             Command::Graph(args) => graph::cmd_graph(args, &registry),
+            Command::ForceUnlock(args) => force_unlock::cmd_force_unlock(args),
         }
     }
 }

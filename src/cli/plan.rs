@@ -31,6 +31,7 @@ pub async fn cmd_plan(
 ) -> Result<ExitCode, CliError> {
     let spec = args.paths.load_spec(registry)?;
     let prior = args.paths.store().load()?;
+    super::ensure_region(aws, &spec, &prior).await?;
     let options = PlanOptions {
         refresh: args.refresh,
         parallelism: args.parallelism,

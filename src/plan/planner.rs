@@ -36,13 +36,6 @@ pub enum PlanError {
         addr: ResourceAddr,
         error: ProviderError,
     },
-    /// No region in the environment or the profile: AWS calls cannot be addressed.
-    #[error("no AWS region is configured")]
-    #[diagnostic(
-        code(cruddur::plan::no_region),
-        help("set AWS_REGION (or AWS_DEFAULT_REGION), or a region in your AWS profile")
-    )]
-    NoRegion,
     /// The state names a kind this build does not know.
     #[error("{addr}: the state holds a resource of unknown kind `{}`", addr.kind)]
     #[diagnostic(
@@ -67,10 +60,6 @@ struct Planned {
 
 impl Planner<'_> {
     pub async fn plan(&self, spec: &Spec, prior: &State) -> Result<Plan, PlanError> {
-        let touches_aws = !spec.resources.is_empty() || !prior.resources.is_empty();
-        if touches_aws && self.aws.config().await.region().is_none() {
-            return Err(PlanError::NoRegion);
-        }
         let refreshed = self.refresh(spec, prior).await?;
         let mut changes = Vec::new();
         let mut planned: BTreeMap<ResourceAddr, Planned> = BTreeMap::new();

@@ -104,6 +104,11 @@ impl Registry {
         }
     }
 
+    /// A registry of the given kinds (engine tests use in-memory ones).
+    pub fn new(kinds: Vec<Box<dyn ResourceKind>>) -> Self {
+        Self { kinds }
+    }
+
     pub fn get(&self, kind: &str) -> Option<&dyn ResourceKind> {
         self.kinds
             .iter()

@@ -53,3 +53,77 @@ fn second_concurrent_apply_fails_with_the_lock_holder_and_state_stays_intact() {
     let buckets = env.block_on(env.s3().list_buckets().send()).expect("list");
     assert_eq!(buckets.buckets().len(), 60);
 }
+
+#[test]
+fn ctrl_c_during_apply_releases_the_lock_and_keeps_the_state_consistent() {
+    // An interrupt stops new work; what was created is in the state, nothing else is, and
+    // the lock is released, so the next apply finishes the job.
+    let env = Env::new();
+    let mut spec = String::from("resources:\n  s3_bucket:\n");
+    for i in 0..60 {
+        spec.push_str(&format!(
+            "    b{i}:\n      name: bucket-{i}\n      tags: {{ n: \"{i}\" }}\n"
+        ));
+    }
+    env.write_spec(&spec);
+    let child = env
+        .command(&["apply", "--auto-approve", "--parallelism", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("apply starts");
+    let state_file = env.path("state/cruddur.json");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !state_file.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the apply never saved a resource"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("apply ends");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an interrupted apply is not a success"
+    );
+
+    assert!(
+        !env.path("state/cruddur.json.lock").exists(),
+        "the lock is released"
+    );
+    let in_state: Vec<String> = env.state()["resources"]
+        .as_object()
+        .expect("resources")
+        .values()
+        .map(|r| r["id"].as_str().expect("id").to_string())
+        .collect();
+    let mut in_aws: Vec<String> = env
+        .block_on(env.s3().list_buckets().send())
+        .expect("list")
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_string))
+        .collect();
+    let mut in_state_sorted = in_state.clone();
+    in_state_sorted.sort();
+    in_aws.sort();
+    assert_eq!(
+        in_state_sorted, in_aws,
+        "every bucket AWS has is in the state, and no other"
+    );
+    assert!(in_aws.len() < 60, "the interrupt stopped the apply early");
+
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(
+        env.block_on(env.s3().list_buckets().send())
+            .expect("list")
+            .buckets()
+            .len(),
+        60
+    );
+}
