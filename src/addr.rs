@@ -15,10 +15,7 @@ pub struct ResourceAddr {
 
 impl ResourceAddr {
     pub fn new(kind: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            name: name.into(),
-        }
+        Self { kind: kind.into(), name: name.into() }
     }
 }
 

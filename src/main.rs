@@ -11,20 +11,12 @@ fn main() -> ExitCode {
     let plain = !std::io::stderr().is_terminal() || std::env::var_os("NO_COLOR").is_some();
     miette::set_hook(Box::new(move |_| {
         let opts = MietteHandlerOpts::new().terminal_links(false).width(100);
-        let opts = if plain {
-            opts.graphical_theme(GraphicalTheme::unicode_nocolor())
-        } else {
-            opts
-        };
+        let opts = if plain { opts.graphical_theme(GraphicalTheme::unicode_nocolor()) } else { opts };
         Box::new(opts.build())
     }))
     .expect("the hook is installed once, first thing");
     let cli = cruddur_infra::cli::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

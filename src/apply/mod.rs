@@ -14,8 +14,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use serde_json::Value;
-
 pub use retry::RetryPolicy;
 
 use crate::addr::ResourceAddr;
@@ -31,17 +29,10 @@ use crate::value::{Attrs, contains_unknown};
 pub enum ApplyError {
     /// AWS refused or failed the call.
     #[error("{addr}: {verb} failed: {error}")]
-    Aws {
-        addr: ResourceAddr,
-        verb: &'static str,
-        error: Box<ProviderError>,
-    },
+    Aws { addr: ResourceAddr, verb: &'static str, error: Box<ProviderError> },
     /// Recording the result failed; the resource exists in AWS but may be missing from the state.
     #[error("{addr}: the change was made but the state could not be saved: {error}")]
-    State {
-        addr: ResourceAddr,
-        error: StateError,
-    },
+    State { addr: ResourceAddr, error: StateError },
     /// A value the plan left unknown is still unknown when its turn comes (an engine bug).
     #[error("{addr}: attribute `{attr}` is still unknown at apply time")]
     Unresolved { addr: ResourceAddr, attr: String },
@@ -55,9 +46,7 @@ pub struct ApplyReport {
 
 impl ApplyReport {
     pub fn failed(&self) -> bool {
-        self.outcomes
-            .values()
-            .any(|o| !matches!(o, NodeOutcome::Done))
+        self.outcomes.values().any(|o| !matches!(o, NodeOutcome::Done))
     }
 }
 
@@ -82,20 +71,15 @@ impl Applier<'_> {
             self.parallelism,
             || self.cancelled.load(Ordering::SeqCst),
             |addr: ResourceAddr| {
-                let change = plan
-                    .change(&addr)
-                    .expect("every walked node comes from the plan");
+                let change = plan.change(&addr).expect("every walked node comes from the plan");
                 let state = &state;
-                async move { self.run(spec, change, state).await }
+                async move { self.run(spec, plan, change, state).await }
             },
         )
         .await;
-        let mut state = state
-            .into_inner()
-            .expect("no node panicked while holding the state");
-        let outputs = outputs(spec, &state);
-        if state.outputs != outputs || state.resources != plan.prior.resources || state.serial == 0
-        {
+        let mut state = state.into_inner().expect("no node panicked while holding the state");
+        let outputs = outputs(spec, plan, &state);
+        if state.outputs != outputs || state.resources != plan.prior.resources || state.serial == 0 {
             state.outputs = outputs;
             self.save(&mut state)?;
         }
@@ -105,39 +89,36 @@ impl Applier<'_> {
     async fn run(
         &self,
         spec: &Spec,
+        plan: &Plan,
         change: &ResourceChange,
         state: &Mutex<State>,
     ) -> Result<(), ApplyError> {
-        let kind = self
-            .registry
-            .get(&change.addr.kind)
-            .expect("planned kinds are registered");
+        let kind = self.registry.get(&change.addr.kind).expect("planned kinds are registered");
         let started = Instant::now();
         let addr = &change.addr;
         match change.action {
+            Action::NoOp if change.imported => {
+                let adopted = state.lock().expect("not poisoned").resources.get(addr).cloned();
+                self.record(state, addr, adopted)?;
+                println!("{addr}: Import complete [id={}]", change.id.as_deref().unwrap_or_default());
+                return Ok(());
+            }
             Action::NoOp => return Ok(()),
             Action::Create => println!("{addr}: Creating..."),
-            Action::Update => println!(
-                "{addr}: Modifying... [id={}]",
-                change.id.as_deref().unwrap_or_default()
-            ),
-            Action::Replace | Action::Delete => println!(
-                "{addr}: Destroying... [id={}]",
-                change.id.as_deref().unwrap_or_default()
-            ),
+            Action::Update => println!("{addr}: Modifying... [id={}]", change.id.as_deref().unwrap_or_default()),
+            Action::Replace | Action::Delete => {
+                println!("{addr}: Destroying... [id={}]", change.id.as_deref().unwrap_or_default())
+            }
         }
         if matches!(change.action, Action::Replace | Action::Delete) {
             self.delete(kind, change, state).await?;
             if change.action == Action::Replace {
-                println!(
-                    "{addr}: Destruction complete after {}; Creating...",
-                    elapsed(started)
-                );
+                println!("{addr}: Destruction complete after {}; Creating...", elapsed(started));
             }
         }
         let id = match change.action {
-            Action::Create | Action::Replace => Some(self.create(spec, kind, change, state).await?),
-            Action::Update => Some(self.update(spec, kind, change, state).await?),
+            Action::Create | Action::Replace => Some(self.create(spec, plan, kind, change, state).await?),
+            Action::Update => Some(self.update(spec, plan, kind, change, state).await?),
             _ => None,
         };
         let verb = match change.action {
@@ -146,34 +127,33 @@ impl Applier<'_> {
             _ => "Creation",
         };
         match id {
-            Some(id) => println!(
-                "{addr}: {verb} complete after {} [id={id}]",
-                elapsed(started)
-            ),
+            Some(id) => println!("{addr}: {verb} complete after {} [id={id}]", elapsed(started)),
             None => println!("{addr}: {verb} complete after {}", elapsed(started)),
         }
         Ok(())
     }
 
-    fn desired(
+    async fn desired(
         &self,
         spec: &Spec,
+        plan: &Plan,
         kind: &dyn ResourceKind,
         change: &ResourceChange,
         state: &Mutex<State>,
     ) -> Result<Attrs, ApplyError> {
-        let res = spec
-            .resource(&change.addr)
-            .expect("created and updated resources are in the spec");
+        let res = spec.resource(&change.addr).expect("created and updated resources are in the spec");
         let snapshot = state.lock().expect("state lock is never poisoned");
-        let mut desired = evaluate(res, &|a, attr| lookup_state(&snapshot, a, attr));
+        let mut desired = evaluate(res, &|a, attr| plan.value_of(&snapshot, a, attr));
         drop(snapshot);
         kind.normalize(&mut desired);
+        let prepared = kind.prepare(&mut desired).await;
+        prepared.map_err(|error| ApplyError::Aws {
+            addr: change.addr.clone(),
+            verb: "prepare",
+            error: Box::new(error),
+        })?;
         if let Some((attr, _)) = desired.iter().find(|(_, v)| contains_unknown(v)) {
-            return Err(ApplyError::Unresolved {
-                addr: change.addr.clone(),
-                attr: attr.clone(),
-            });
+            return Err(ApplyError::Unresolved { addr: change.addr.clone(), attr: attr.clone() });
         }
         Ok(desired)
     }
@@ -181,30 +161,22 @@ impl Applier<'_> {
     async fn create(
         &self,
         spec: &Spec,
+        plan: &Plan,
         kind: &dyn ResourceKind,
         change: &ResourceChange,
         state: &Mutex<State>,
     ) -> Result<String, ApplyError> {
-        let desired = self.desired(spec, kind, change, state)?;
-        let created = self
-            .retry
-            .run(|| kind.create(self.aws, &change.addr, &desired))
-            .await
-            .map_err(|error| ApplyError::Aws {
-                addr: change.addr.clone(),
-                verb: "create",
-                error: Box::new(error),
+        let desired = self.desired(spec, plan, kind, change, state).await?;
+        let created =
+            self.retry.run(|| kind.create(self.aws, &change.addr, &desired)).await.map_err(|error| {
+                ApplyError::Aws { addr: change.addr.clone(), verb: "create", error: Box::new(error) }
             })?;
         let mut attributes = desired;
         attributes.extend(created.attrs);
         self.record(
             state,
             &change.addr,
-            Some(ResourceState {
-                id: created.id.clone(),
-                attributes,
-                dependencies: change.dependencies.clone(),
-            }),
+            Some(ResourceState { id: created.id.clone(), attributes, dependencies: change.dependencies.clone() }),
         )?;
         Ok(created.id)
     }
@@ -212,11 +184,12 @@ impl Applier<'_> {
     async fn update(
         &self,
         spec: &Spec,
+        plan: &Plan,
         kind: &dyn ResourceKind,
         change: &ResourceChange,
         state: &Mutex<State>,
     ) -> Result<String, ApplyError> {
-        let desired = self.desired(spec, kind, change, state)?;
+        let desired = self.desired(spec, plan, kind, change, state).await?;
         let id = change.id.clone().expect("an update has an id");
         // Values unknown at plan time are known now: compare again so only real changes are sent.
         let live = state
@@ -228,23 +201,17 @@ impl Applier<'_> {
             .unwrap_or_default();
         let changed: Vec<&str> = kind
             .schema()
-            .settable()
+            .compared()
             .filter(|a| {
-                desired.get(a.name) != live.get(a.name)
-                    && (desired.contains_key(a.name) || live.contains_key(a.name))
+                desired.get(a.name) != live.get(a.name) && (desired.contains_key(a.name) || live.contains_key(a.name))
             })
             .map(|a| a.name)
             .collect();
         let mut attributes = desired.clone();
         if !changed.is_empty() {
-            let computed = self
-                .retry
-                .run(|| kind.update(self.aws, &id, &desired, &changed))
-                .await
-                .map_err(|error| ApplyError::Aws {
-                    addr: change.addr.clone(),
-                    verb: "update",
-                    error: Box::new(error),
+            let computed =
+                self.retry.run(|| kind.update(self.aws, &id, &desired, &changed)).await.map_err(|error| {
+                    ApplyError::Aws { addr: change.addr.clone(), verb: "update", error: Box::new(error) }
                 })?;
             attributes.extend(computed);
         }
@@ -256,11 +223,7 @@ impl Applier<'_> {
         self.record(
             state,
             &change.addr,
-            Some(ResourceState {
-                id: id.clone(),
-                attributes,
-                dependencies: change.dependencies.clone(),
-            }),
+            Some(ResourceState { id: id.clone(), attributes, dependencies: change.dependencies.clone() }),
         )?;
         Ok(id)
     }
@@ -271,47 +234,26 @@ impl Applier<'_> {
         change: &ResourceChange,
         state: &Mutex<State>,
     ) -> Result<(), ApplyError> {
-        let prior = state
-            .lock()
-            .expect("not poisoned")
-            .resources
-            .get(&change.addr)
-            .cloned();
+        let prior = state.lock().expect("not poisoned").resources.get(&change.addr).cloned();
         let Some(prior) = prior else { return Ok(()) };
-        match self
-            .retry
-            .run(|| kind.delete(self.aws, &prior.id, &prior.attributes))
-            .await
-        {
+        match self.retry.run(|| kind.delete(self.aws, &prior.id, &prior.attributes)).await {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {}
             Err(error) => {
-                return Err(ApplyError::Aws {
-                    addr: change.addr.clone(),
-                    verb: "delete",
-                    error: Box::new(error),
-                });
+                return Err(ApplyError::Aws { addr: change.addr.clone(), verb: "delete", error: Box::new(error) });
             }
         }
         self.record(state, &change.addr, None)
     }
 
     /// Writes one resource's new state (or its removal) to disk at once.
-    fn record(
-        &self,
-        state: &Mutex<State>,
-        addr: &ResourceAddr,
-        res: Option<ResourceState>,
-    ) -> Result<(), ApplyError> {
+    fn record(&self, state: &Mutex<State>, addr: &ResourceAddr, res: Option<ResourceState>) -> Result<(), ApplyError> {
         let mut s = state.lock().expect("not poisoned");
         match res {
             Some(r) => s.resources.insert(addr.clone(), r),
             None => s.resources.remove(addr),
         };
-        self.save(&mut s).map_err(|error| ApplyError::State {
-            addr: addr.clone(),
-            error,
-        })
+        self.save(&mut s).map_err(|error| ApplyError::State { addr: addr.clone(), error })
     }
 
     fn save(&self, state: &mut State) -> Result<(), StateError> {
@@ -323,34 +265,22 @@ impl Applier<'_> {
 /// Each change and what must finish before it: creates and updates follow the resources they
 /// reference; a delete waits for the deletes of everything that depended on it.
 fn execution_order(plan: &Plan) -> BTreeMap<ResourceAddr, BTreeSet<ResourceAddr>> {
-    let active: BTreeMap<&ResourceAddr, &ResourceChange> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::NoOp)
-        .map(|c| (&c.addr, c))
-        .collect();
+    let active: BTreeMap<&ResourceAddr, &ResourceChange> =
+        plan.changes.iter().filter(|c| c.action != Action::NoOp || c.imported).map(|c| (&c.addr, c)).collect();
     let mut deps: BTreeMap<ResourceAddr, BTreeSet<ResourceAddr>> = BTreeMap::new();
     for c in active.values() {
         let entry = deps.entry(c.addr.clone()).or_default();
         if c.action != Action::Delete {
             entry.extend(
-                c.dependencies
-                    .iter()
-                    .filter(|d| active.get(d).is_some_and(|dc| dc.action != Action::Delete))
-                    .cloned(),
+                c.dependencies.iter().filter(|d| active.get(d).is_some_and(|dc| dc.action != Action::Delete)).cloned(),
             );
         }
     }
     // A resource being deleted (or replaced) waits for the deletion of its dependents.
     for c in active.values().filter(|c| c.action == Action::Delete) {
         for d in &c.dependencies {
-            if let Some(dc) = active
-                .get(d)
-                .filter(|dc| matches!(dc.action, Action::Delete | Action::Replace))
-            {
-                deps.entry(dc.addr.clone())
-                    .or_default()
-                    .insert(c.addr.clone());
+            if let Some(dc) = active.get(d).filter(|dc| matches!(dc.action, Action::Delete | Action::Replace)) {
+                deps.entry(dc.addr.clone()).or_default().insert(c.addr.clone());
             }
         }
     }
@@ -358,38 +288,17 @@ fn execution_order(plan: &Plan) -> BTreeMap<ResourceAddr, BTreeSet<ResourceAddr>
 }
 
 /// Outputs evaluated against the state; an output whose resource failed is left out.
-fn outputs(spec: &Spec, state: &State) -> BTreeMap<String, OutputState> {
+fn outputs(spec: &Spec, plan: &Plan, state: &State) -> BTreeMap<String, OutputState> {
     spec.outputs
         .iter()
         .filter_map(|o| {
-            let value = o.value.eval(&|addr, attr| lookup_state(state, addr, attr));
-            (!contains_unknown(&value)).then(|| {
-                (
-                    o.name.clone(),
-                    OutputState {
-                        value,
-                        sensitive: o.sensitive,
-                    },
-                )
-            })
+            let value = o.value.eval(&|addr, attr| plan.value_of(state, addr, attr));
+            (!contains_unknown(&value)).then(|| (o.name.clone(), OutputState { value, sensitive: o.sensitive }))
         })
         .collect()
 }
 
-/// A reference's value from the state, unknown if the resource is not there.
-pub fn lookup_state(state: &State, addr: &ResourceAddr, attr: &str) -> Value {
-    state
-        .resources
-        .get(addr)
-        .and_then(|r| r.attributes.get(attr).cloned())
-        .unwrap_or_else(crate::value::unknown)
-}
-
 fn elapsed(started: Instant) -> String {
     let d = started.elapsed();
-    if d.as_secs() >= 1 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
+    if d.as_secs() >= 1 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
 }

@@ -12,6 +12,8 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     pub first_delay: Duration,
     pub max_delay: Duration,
+    /// Stop retrying once this much time has passed since the first attempt.
+    pub max_elapsed: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -20,11 +22,22 @@ impl Default for RetryPolicy {
             max_attempts: 4,
             first_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(5),
+            max_elapsed: None,
         }
     }
 }
 
 impl RetryPolicy {
+    /// Retries for as long as `limit`, polling quickly at first (for eventual consistency).
+    pub fn until(limit: Duration) -> Self {
+        Self {
+            max_attempts: u32::MAX,
+            first_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(10),
+            max_elapsed: Some(limit),
+        }
+    }
+
     pub async fn run<T, F, Fut>(&self, mut op: F) -> Result<T, ProviderError>
     where
         F: FnMut() -> Fut,
@@ -32,9 +45,11 @@ impl RetryPolicy {
     {
         let mut delay = self.first_delay;
         let mut attempt = 1;
+        let started = std::time::Instant::now();
         loop {
+            let in_time = self.max_elapsed.is_none_or(|limit| started.elapsed() + delay < limit);
             match op().await {
-                Err(e) if e.class == ErrorClass::Retryable && attempt < self.max_attempts => {
+                Err(e) if e.class == ErrorClass::Retryable && attempt < self.max_attempts && in_time => {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(self.max_delay);
                     attempt += 1;
@@ -55,6 +70,7 @@ mod tests {
             max_attempts: 3,
             first_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(2),
+            max_elapsed: None,
         }
     }
 
@@ -62,19 +78,16 @@ mod tests {
     async fn throttling_is_retried_until_it_succeeds() {
         // Two throttled attempts, then success: the caller sees the success.
         let calls = Cell::new(0);
-        let out = fast()
-            .run(|| {
-                calls.set(calls.get() + 1);
-                let n = calls.get();
-                async move {
-                    if n < 3 {
-                        Err(ProviderError::new("Op", "ThrottlingException", "slow down"))
-                    } else {
-                        Ok(n)
+        let out =
+            fast()
+                .run(|| {
+                    calls.set(calls.get() + 1);
+                    let n = calls.get();
+                    async move {
+                        if n < 3 { Err(ProviderError::new("Op", "ThrottlingException", "slow down")) } else { Ok(n) }
                     }
-                }
-            })
-            .await;
+                })
+                .await;
         assert_eq!(out.expect("succeeds"), 3);
     }
 

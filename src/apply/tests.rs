@@ -42,75 +42,33 @@ impl ResourceKind for Thing {
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
     }
-    async fn read(
-        &self,
-        _: &Aws,
-        id: &str,
-        _: &Managed<'_>,
-    ) -> Result<Option<Attrs>, ProviderError> {
+    async fn read(&self, _: &Aws, id: &str, _: &Managed<'_>, _prior: &Attrs) -> Result<Option<Attrs>, ProviderError> {
         Ok(self.0.objects.lock().expect("lock").get(id).cloned())
     }
-    async fn create(
-        &self,
-        _: &Aws,
-        _: &ResourceAddr,
-        desired: &Attrs,
-    ) -> Result<Created, ProviderError> {
+    async fn create(&self, _: &Aws, _: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
         let name = desired["name"].as_str().expect("name").to_string();
         if name.starts_with("fail") {
-            return Err(ProviderError::new(
-                "CreateThing",
-                "InvalidName",
-                "names starting with fail are refused",
-            ));
+            return Err(ProviderError::new("CreateThing", "InvalidName", "names starting with fail are refused"));
         }
-        self.0
-            .log
-            .lock()
-            .expect("lock")
-            .push(format!("create {name}"));
+        self.0.log.lock().expect("lock").push(format!("create {name}"));
         let mut attrs = desired.clone();
         attrs.insert("arn".into(), json!(format!("arn:mem:{name}")));
-        self.0
-            .objects
-            .lock()
-            .expect("lock")
-            .insert(name.clone(), attrs);
+        self.0.objects.lock().expect("lock").insert(name.clone(), attrs);
         let mut computed = Attrs::new();
         computed.insert("arn".into(), json!(format!("arn:mem:{name}")));
-        Ok(Created {
-            id: name,
-            attrs: computed,
-        })
+        Ok(Created { id: name, attrs: computed })
     }
-    async fn update(
-        &self,
-        _: &Aws,
-        id: &str,
-        desired: &Attrs,
-        changed: &[&str],
-    ) -> Result<Attrs, ProviderError> {
-        self.0
-            .log
-            .lock()
-            .expect("lock")
-            .push(format!("update {id} {}", changed.join(",")));
+    async fn update(&self, _: &Aws, id: &str, desired: &Attrs, changed: &[&str]) -> Result<Attrs, ProviderError> {
+        self.0.log.lock().expect("lock").push(format!("update {id} {}", changed.join(",")));
         let mut objects = self.0.objects.lock().expect("lock");
         let obj = objects.get_mut(id).expect("updated things exist");
         for c in changed {
-            obj.insert(
-                (*c).to_string(),
-                desired.get(*c).cloned().unwrap_or_default(),
-            );
+            obj.insert((*c).to_string(), desired.get(*c).cloned().unwrap_or_default());
         }
         Ok(Attrs::new())
     }
     async fn delete(&self, _: &Aws, id: &str, _: &Attrs) -> Result<(), ProviderError> {
-        self.0
-            .log
-            .lock()
-            .expect("lock")
-            .push(format!("delete {id}"));
+        self.0.log.lock().expect("lock").push(format!("delete {id}"));
         self.0.objects.lock().expect("lock").remove(id);
         Ok(())
     }
@@ -127,21 +85,12 @@ impl Engine {
     fn new() -> Self {
         let cloud = Arc::new(Cloud::default());
         let registry = Registry::new(vec![Box::new(Thing(cloud.clone()))]);
-        Self {
-            cloud,
-            registry,
-            aws: Aws::new(AwsOptions::default()),
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
+        Self { cloud, registry, aws: Aws::new(AwsOptions::default()), dir: tempfile::tempdir().expect("tempdir") }
     }
 
     fn spec(&self, text: &str) -> Spec {
-        Spec::parse(
-            SpecSource::new("t.yaml", text.to_string()),
-            &self.registry,
-            &Overrides::none(),
-        )
-        .expect("valid spec")
+        Spec::parse(SpecSource::new("t.yaml", text.to_string()), &self.registry, &Overrides::none())
+            .expect("valid spec")
     }
 
     fn store(&self) -> LocalState {
@@ -150,19 +99,8 @@ impl Engine {
 
     async fn plan(&self, spec: &Spec, destroy: bool) -> Plan {
         let prior = self.store().load().expect("state");
-        let options = PlanOptions {
-            refresh: true,
-            parallelism: 4,
-            destroy,
-        };
-        Planner {
-            registry: &self.registry,
-            aws: &self.aws,
-            options,
-        }
-        .plan(spec, &prior)
-        .await
-        .expect("plan")
+        let options = PlanOptions { refresh: true, parallelism: 4, destroy };
+        Planner { registry: &self.registry, aws: &self.aws, options }.plan(spec, &prior).await.expect("plan")
     }
 
     /// Plans and applies; returns the calls made to the cloud during the apply.
@@ -200,14 +138,8 @@ resources:
 async fn creates_follow_references_and_get_their_values() {
     // a references b references c: c is created first, and each peer is the real ARN.
     let e = Engine::new();
-    assert_eq!(
-        e.apply(CHAIN, false).await,
-        vec!["create c", "create b", "create a"]
-    );
-    assert_eq!(
-        e.cloud.objects.lock().expect("lock")["a"]["peer"],
-        "arn:mem:b"
-    );
+    assert_eq!(e.apply(CHAIN, false).await, vec!["create c", "create b", "create a"]);
+    assert_eq!(e.cloud.objects.lock().expect("lock")["a"]["peer"], "arn:mem:b");
     let again = e.plan(&e.spec(CHAIN), false).await;
     assert!(!again.has_changes(), "second plan: {:?}", again.changes);
 }
@@ -217,10 +149,7 @@ async fn destroy_deletes_dependents_first() {
     // Reverse dependency order: a, then b, then c.
     let e = Engine::new();
     e.apply(CHAIN, false).await;
-    assert_eq!(
-        e.apply(CHAIN, true).await,
-        vec!["delete a", "delete b", "delete c"]
-    );
+    assert_eq!(e.apply(CHAIN, true).await, vec!["delete a", "delete b", "delete c"]);
     assert!(e.cloud.objects.lock().expect("lock").is_empty());
     assert!(e.store().load().expect("state").resources.is_empty());
 }
@@ -233,26 +162,13 @@ async fn replace_deletes_then_creates_and_dependents_see_the_new_value() {
     e.apply(CHAIN, false).await;
     let renamed = CHAIN.replace("c: { name: c }", "c: { name: c2 }");
     let plan = e.plan(&e.spec(&renamed), false).await;
-    let action = |n: &str| {
-        plan.change(&ResourceAddr::new("thing", n))
-            .map(|c| c.action)
-    };
+    let action = |n: &str| plan.change(&ResourceAddr::new("thing", n)).map(|c| c.action);
     assert_eq!(
         (action("a"), action("b"), action("c")),
-        (
-            Some(Action::NoOp),
-            Some(Action::Update),
-            Some(Action::Replace)
-        )
+        (Some(Action::NoOp), Some(Action::Update), Some(Action::Replace))
     );
-    assert_eq!(
-        e.apply(&renamed, false).await,
-        vec!["delete c", "create c2", "update b peer"]
-    );
-    assert_eq!(
-        e.cloud.objects.lock().expect("lock")["b"]["peer"],
-        "arn:mem:c2"
-    );
+    assert_eq!(e.apply(&renamed, false).await, vec!["delete c", "create c2", "update b peer"]);
+    assert_eq!(e.cloud.objects.lock().expect("lock")["b"]["peer"], "arn:mem:c2");
 }
 
 #[tokio::test]
@@ -263,14 +179,7 @@ async fn removed_resources_are_deleted_and_forgotten() {
     let fewer = "resources:\n  thing:\n    c: { name: c }\n";
     assert_eq!(e.apply(fewer, false).await, vec!["delete a", "delete b"]);
     let state = e.store().load().expect("state");
-    assert_eq!(
-        state
-            .resources
-            .keys()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>(),
-        vec!["thing.c"]
-    );
+    assert_eq!(state.resources.keys().map(ToString::to_string).collect::<Vec<_>>(), vec!["thing.c"]);
 }
 
 #[tokio::test]

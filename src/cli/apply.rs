@@ -28,22 +28,9 @@ pub struct ApplyArgs {
     parallelism: usize,
 }
 
-pub async fn cmd_apply(
-    args: ApplyArgs,
-    registry: &Registry,
-    aws: &Aws,
-) -> Result<ExitCode, CliError> {
+pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
     let spec = args.paths.load_spec(registry)?;
-    run(
-        &spec,
-        &args.paths,
-        registry,
-        aws,
-        args.auto_approve,
-        args.parallelism,
-        false,
-    )
-    .await
+    run(&spec, &args.paths, registry, aws, args.auto_approve, args.parallelism, false).await
 }
 
 /// The shared body of apply and destroy: lock, plan, confirm, apply, report.
@@ -60,18 +47,8 @@ pub async fn run(
     let lock = store.lock(if destroy { "destroy" } else { "apply" })?;
     let prior = store.load()?;
     super::ensure_region(aws, spec, &prior).await?;
-    let options = PlanOptions {
-        refresh: true,
-        parallelism,
-        destroy,
-    };
-    let plan = Planner {
-        registry,
-        aws,
-        options,
-    }
-    .plan(spec, &prior)
-    .await?;
+    let options = PlanOptions { refresh: true, parallelism, destroy };
+    let plan = Planner { registry, aws, options }.plan(spec, &prior).await?;
     print!("{}", render_text(&plan));
     if plan.has_changes() && !auto_approve {
         confirm(destroy)?;
@@ -110,14 +87,8 @@ fn confirm(destroy: bool) -> Result<(), CliError> {
             "no terminal to confirm on: pass --auto-approve to apply without confirmation".into(),
         ));
     }
-    let what = if destroy {
-        "destroy all resources"
-    } else {
-        "perform these actions"
-    };
-    print!(
-        "\nDo you want to {what}?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
-    );
+    let what = if destroy { "destroy all resources" } else { "perform these actions" };
+    print!("\nDo you want to {what}?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     let _ = stdin.lock().read_line(&mut answer);
@@ -133,12 +104,7 @@ fn confirm(destroy: bool) -> Result<(), CliError> {
 }
 
 /// Reports every failure once, the summary, and the outputs.
-fn finish(
-    plan: &Plan,
-    report: &ApplyReport,
-    store: &LocalState,
-    destroy: bool,
-) -> Result<ExitCode, CliError> {
+fn finish(plan: &Plan, report: &ApplyReport, store: &LocalState, destroy: bool) -> Result<ExitCode, CliError> {
     let (mut added, mut changed, mut destroyed, mut failed, mut skipped) = (0, 0, 0, 0, 0);
     for (addr, outcome) in &report.outcomes {
         let action = plan.change(addr).map_or(Action::NoOp, |c| c.action);
@@ -169,19 +135,12 @@ fn finish(
     }
     let verb = if destroy { "Destroy" } else { "Apply" };
     if failed > 0 || skipped > 0 {
-        println!(
-            "\n{verb} incomplete. Resources: {added} added, {changed} changed, {destroyed} destroyed."
-        );
+        println!("\n{verb} incomplete. Resources: {added} added, {changed} changed, {destroyed} destroyed.");
         return Err(CliError::ApplyFailed { failed, skipped });
     }
-    println!(
-        "\n{verb} complete! Resources: {added} added, {changed} changed, {destroyed} destroyed."
-    );
+    println!("\n{verb} complete! Resources: {added} added, {changed} changed, {destroyed} destroyed.");
     if !report.state.outputs.is_empty() {
-        println!(
-            "\nOutputs:\n\n{}",
-            super::output::render(&report.state.outputs)
-        );
+        println!("\nOutputs:\n\n{}", super::output::render(&report.state.outputs));
     }
     let _ = store;
     Ok(ExitCode::SUCCESS)

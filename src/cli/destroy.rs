@@ -20,20 +20,7 @@ pub struct DestroyArgs {
     parallelism: usize,
 }
 
-pub async fn cmd_destroy(
-    args: DestroyArgs,
-    registry: &Registry,
-    aws: &Aws,
-) -> Result<ExitCode, CliError> {
+pub async fn cmd_destroy(args: DestroyArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
     let spec = args.paths.load_spec(registry)?;
-    super::apply::run(
-        &spec,
-        &args.paths,
-        registry,
-        aws,
-        args.auto_approve,
-        args.parallelism,
-        true,
-    )
-    .await
+    super::apply::run(&spec, &args.paths, registry, aws, args.auto_approve, args.parallelism, true).await
 }

@@ -18,8 +18,7 @@ pub struct ForceUnlockArgs {
 }
 
 pub fn cmd_force_unlock(args: ForceUnlockArgs) -> Result<ExitCode, CliError> {
-    let info = StateLock::force_unlock(&args.paths.state_path(), &args.lock_id)
-        .map_err(CliError::NotFound)?;
+    let info = StateLock::force_unlock(&args.paths.state_path(), &args.lock_id).map_err(CliError::NotFound)?;
     println!("Removed the lock held by {}.", info.describe());
     Ok(ExitCode::SUCCESS)
 }

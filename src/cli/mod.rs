@@ -31,6 +31,12 @@ pub struct Cli {
     /// Address S3 buckets by path (http://host/bucket), for emulators reached by host name.
     #[arg(long, global = true, env = "CRUDDUR_S3_FORCE_PATH_STYLE")]
     s3_force_path_style: bool,
+    /// Do not wait for deployments AWS finishes in the background (CloudFront).
+    #[arg(long, global = true)]
+    no_wait: bool,
+    /// Append every AWS request (`service operation`, one per line) to this file.
+    #[arg(long, global = true, env = "CRUDDUR_AWS_CALL_LOG")]
+    aws_call_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,10 +64,7 @@ pub struct Paths {
 impl Paths {
     pub fn state_path(&self) -> PathBuf {
         self.state.clone().unwrap_or_else(|| {
-            let stem = self
-                .spec
-                .file_stem()
-                .map_or_else(|| "default".into(), |s| s.to_string_lossy().into_owned());
+            let stem = self.spec.file_stem().map_or_else(|| "default".into(), |s| s.to_string_lossy().into_owned());
             PathBuf::from("state").join(format!("{stem}.json"))
         })
     }
@@ -94,9 +97,7 @@ pub enum CliError {
     #[error("apply failed: {failed} resource(s) failed, {skipped} skipped because of them")]
     #[diagnostic(
         code(cruddur::apply::failed),
-        help(
-            "fix the errors above and run the command again: what succeeded is recorded in the state"
-        )
+        help("fix the errors above and run the command again: what succeeded is recorded in the state")
     )]
     ApplyFailed { failed: usize, skipped: usize },
     /// The user did not confirm, or could not be asked.
@@ -117,11 +118,7 @@ pub enum CliError {
 }
 
 /// Fails early, with a hint, when a command that will call AWS has no region to call.
-pub async fn ensure_region(
-    aws: &Aws,
-    spec: &Spec,
-    prior: &crate::state::State,
-) -> Result<(), CliError> {
+pub async fn ensure_region(aws: &Aws, spec: &Spec, prior: &crate::state::State) -> Result<(), CliError> {
     let touches_aws = !spec.resources.is_empty() || !prior.resources.is_empty();
     if touches_aws && aws.config().await.region().is_none() {
         return Err(CliError::NoRegion);
@@ -134,6 +131,8 @@ impl Cli {
         let registry = Registry::aws();
         let aws = Aws::new(AwsOptions {
             s3_force_path_style: self.s3_force_path_style,
+            no_wait: self.no_wait,
+            call_log: self.aws_call_log,
         });
         match self.command {
             Command::Validate(args) => validate::cmd_validate(args, &registry),

@@ -26,10 +26,7 @@ pub fn cmd_output(args: OutputArgs) -> Result<ExitCode, CliError> {
     let state = args.paths.store().load()?;
     if let Some(name) = &args.name {
         let out = state.outputs.get(name).ok_or_else(|| {
-            CliError::NotFound(format!(
-                "no output named `{name}` in {}",
-                args.paths.state_path().display()
-            ))
+            CliError::NotFound(format!("no output named `{name}` in {}", args.paths.state_path().display()))
         })?;
         match (&out.value, args.raw) {
             (Value::String(s), true) => println!("{s}"),
@@ -43,10 +40,7 @@ pub fn cmd_output(args: OutputArgs) -> Result<ExitCode, CliError> {
             .iter()
             .map(|(k, o)| (k.clone(), serde_json::json!({"value": if o.sensitive { Value::Null } else { o.value.clone() }, "sensitive": o.sensitive})))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&masked).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&masked).unwrap_or_default());
         return Ok(ExitCode::SUCCESS);
     }
     print!("{}", render(&state.outputs));
@@ -59,11 +53,7 @@ pub fn render(outputs: &std::collections::BTreeMap<String, crate::state::OutputS
     outputs
         .iter()
         .map(|(k, o)| {
-            let v = if o.sensitive {
-                "<sensitive>".to_string()
-            } else {
-                o.value.to_string()
-            };
+            let v = if o.sensitive { "<sensitive>".to_string() } else { o.value.to_string() };
             format!("{k:width$} = {v}\n")
         })
         .collect()

@@ -24,30 +24,12 @@ pub struct PlanArgs {
     parallelism: usize,
 }
 
-pub async fn cmd_plan(
-    args: PlanArgs,
-    registry: &Registry,
-    aws: &Aws,
-) -> Result<ExitCode, CliError> {
+pub async fn cmd_plan(args: PlanArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
     let spec = args.paths.load_spec(registry)?;
     let prior = args.paths.store().load()?;
     super::ensure_region(aws, &spec, &prior).await?;
-    let options = PlanOptions {
-        refresh: args.refresh,
-        parallelism: args.parallelism,
-        destroy: false,
-    };
-    let plan = Planner {
-        registry,
-        aws,
-        options,
-    }
-    .plan(&spec, &prior)
-    .await?;
+    let options = PlanOptions { refresh: args.refresh, parallelism: args.parallelism, destroy: false };
+    let plan = Planner { registry, aws, options }.plan(&spec, &prior).await?;
     print!("{}", render_text(&plan));
-    Ok(if args.detailed_exitcode && plan.has_changes() {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if args.detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }

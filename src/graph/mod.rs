@@ -22,9 +22,7 @@ pub struct DependencyGraph {
 impl DependencyGraph {
     /// Builds the graph from (resource, its dependencies); dependencies on unknown addresses
     /// are ignored (the spec checker reports them).
-    pub fn new<'a>(
-        nodes: impl IntoIterator<Item = (&'a ResourceAddr, BTreeSet<ResourceAddr>)>,
-    ) -> Self {
+    pub fn new<'a>(nodes: impl IntoIterator<Item = (&'a ResourceAddr, BTreeSet<ResourceAddr>)>) -> Self {
         let nodes: Vec<_> = nodes.into_iter().collect();
         let mut graph = DiGraph::new();
         let mut index = BTreeMap::new();
@@ -47,12 +45,9 @@ impl DependencyGraph {
 
     /// What `addr` depends on directly.
     pub fn dependencies(&self, addr: &ResourceAddr) -> BTreeSet<ResourceAddr> {
-        self.index.get(addr).map_or_else(BTreeSet::new, |&i| {
-            self.graph
-                .neighbors(i)
-                .map(|n| self.graph[n].clone())
-                .collect()
-        })
+        self.index
+            .get(addr)
+            .map_or_else(BTreeSet::new, |&i| self.graph.neighbors(i).map(|n| self.graph[n].clone()).collect())
     }
 
     /// `addr` and everything it depends on, transitively.
@@ -69,24 +64,14 @@ impl DependencyGraph {
 
     /// Graphviz DOT, dependencies pointing from dependent to dependency.
     pub fn to_dot(&self) -> String {
-        let mut out =
-            String::from("digraph cruddur {\n  rankdir = \"RL\";\n  node [shape = box];\n");
+        let mut out = String::from("digraph cruddur {\n  rankdir = \"RL\";\n  node [shape = box];\n");
         for addr in self.index.keys() {
             out.push_str(&format!("  \"{addr}\";\n"));
         }
-        let mut edges: Vec<_> = self
-            .graph
-            .edge_indices()
-            .filter_map(|e| self.graph.edge_endpoints(e))
-            .collect();
-        edges.sort_by(|a, b| {
-            (&self.graph[a.0], &self.graph[a.1]).cmp(&(&self.graph[b.0], &self.graph[b.1]))
-        });
+        let mut edges: Vec<_> = self.graph.edge_indices().filter_map(|e| self.graph.edge_endpoints(e)).collect();
+        edges.sort_by(|a, b| (&self.graph[a.0], &self.graph[a.1]).cmp(&(&self.graph[b.0], &self.graph[b.1])));
         for (from, to) in edges {
-            out.push_str(&format!(
-                "  \"{}\" -> \"{}\";\n",
-                self.graph[from], self.graph[to]
-            ));
+            out.push_str(&format!("  \"{}\" -> \"{}\";\n", self.graph[from], self.graph[to]));
         }
         out.push_str("}\n");
         out
@@ -96,8 +81,7 @@ impl DependencyGraph {
 /// One diagnostic per dependency cycle, labelling each reference that closes the loop.
 pub fn cycles(resources: &[ResourceSpec]) -> Vec<Problem> {
     let g = DependencyGraph::from_spec(resources);
-    let by_addr: BTreeMap<&ResourceAddr, &ResourceSpec> =
-        resources.iter().map(|r| (&r.addr, r)).collect();
+    let by_addr: BTreeMap<&ResourceAddr, &ResourceSpec> = resources.iter().map(|r| (&r.addr, r)).collect();
     let mut out = Vec::new();
     for scc in tarjan_scc(&g.graph) {
         let self_loop = scc.len() == 1 && g.graph.contains_edge(scc[0], scc[0]);
@@ -105,17 +89,17 @@ pub fn cycles(resources: &[ResourceSpec]) -> Vec<Problem> {
             continue;
         }
         let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
-        let start = *scc
-            .iter()
-            .min_by_key(|i| &g.graph[**i])
-            .expect("a cycle has members");
+        let start = *scc.iter().min_by_key(|i| &g.graph[**i]).expect("a cycle has members");
         let path = cycle_through(&g.graph, start, &members);
         let names: Vec<String> = path.iter().map(|i| g.graph[*i].to_string()).collect();
         let first = by_addr[&g.graph[start]];
         let mut p = Problem {
             message: format!("dependency cycle: {} -> {}", names.join(" -> "), names[0]),
             labels: vec![],
-            help: Some("break the cycle by moving one of these references into a resource of its own (e.g. a bucket policy)".into()),
+            help: Some(
+                "break the cycle by moving one of these references into a resource of its own (e.g. a bucket policy)"
+                    .into(),
+            ),
         };
         for (i, from) in path.iter().enumerate() {
             let to = &g.graph[path[(i + 1) % path.len()]];
@@ -125,13 +109,7 @@ pub fn cycles(resources: &[ResourceSpec]) -> Vec<Problem> {
                 .iter()
                 .find(|r| &r.target == to)
                 .map(|r| r.span)
-                .or_else(|| {
-                    from_spec
-                        .depends_on
-                        .iter()
-                        .find(|(a, _)| a == to)
-                        .map(|(_, s)| *s)
-                })
+                .or_else(|| from_spec.depends_on.iter().find(|(a, _)| a == to).map(|(_, s)| *s))
                 .unwrap_or(first.span);
             p = p.with_label(span, format!("{} depends on {to}", from_spec.addr));
         }
@@ -141,11 +119,7 @@ pub fn cycles(resources: &[ResourceSpec]) -> Vec<Problem> {
 }
 
 /// A simple cycle from `start` back to it, staying inside one strongly connected component.
-fn cycle_through(
-    g: &DiGraph<ResourceAddr, ()>,
-    start: NodeIndex,
-    members: &BTreeSet<NodeIndex>,
-) -> Vec<NodeIndex> {
+fn cycle_through(g: &DiGraph<ResourceAddr, ()>, start: NodeIndex, members: &BTreeSet<NodeIndex>) -> Vec<NodeIndex> {
     let mut prev: BTreeMap<NodeIndex, NodeIndex> = BTreeMap::new();
     let mut queue = VecDeque::from([start]);
     while let Some(n) = queue.pop_front() {

@@ -38,15 +38,7 @@ where
     let parallelism = parallelism.max(1);
     let mut waiting: BTreeMap<K, BTreeSet<K>> = deps
         .iter()
-        .map(|(k, ds)| {
-            (
-                k.clone(),
-                ds.iter()
-                    .filter(|d| deps.contains_key(*d) && *d != k)
-                    .cloned()
-                    .collect(),
-            )
-        })
+        .map(|(k, ds)| (k.clone(), ds.iter().filter(|d| deps.contains_key(*d) && *d != k).cloned().collect()))
         .collect();
     let mut dependents: BTreeMap<K, Vec<K>> = BTreeMap::new();
     for (k, ds) in &waiting {
@@ -58,11 +50,7 @@ where
     let mut running = FuturesUnordered::new();
     loop {
         while running.len() < parallelism {
-            let Some(k) = waiting
-                .iter()
-                .find(|(_, ds)| ds.is_empty())
-                .map(|(k, _)| k.clone())
-            else {
+            let Some(k) = waiting.iter().find(|(_, ds)| ds.is_empty()).map(|(k, _)| k.clone()) else {
                 break;
             };
             waiting.remove(&k);
@@ -108,12 +96,7 @@ fn skip_downstream<K: Ord + Clone + std::fmt::Display, E>(
     while let Some(k) = stack.pop() {
         for d in dependents.get(&k).into_iter().flatten() {
             if waiting.remove(d).is_some() {
-                outcomes.insert(
-                    d.clone(),
-                    NodeOutcome::Skipped {
-                        because: failed.to_string(),
-                    },
-                );
+                outcomes.insert(d.clone(), NodeOutcome::Skipped { because: failed.to_string() });
                 stack.push(d.clone());
             }
         }
@@ -126,10 +109,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     fn deps(edges: &[(&'static str, &[&'static str])]) -> BTreeMap<String, BTreeSet<String>> {
-        edges
-            .iter()
-            .map(|(k, ds)| (k.to_string(), ds.iter().map(|d| d.to_string()).collect()))
-            .collect()
+        edges.iter().map(|(k, ds)| (k.to_string(), ds.iter().map(|d| d.to_string()).collect())).collect()
     }
 
     #[tokio::test]
@@ -165,18 +145,8 @@ mod tests {
         )
         .await;
         assert_eq!(out["b"], NodeOutcome::Failed("boom"));
-        assert_eq!(
-            out["c"],
-            NodeOutcome::Skipped {
-                because: "b".into()
-            }
-        );
-        assert_eq!(
-            out["d"],
-            NodeOutcome::Skipped {
-                because: "b".into()
-            }
-        );
+        assert_eq!(out["c"], NodeOutcome::Skipped { because: "b".into() });
+        assert_eq!(out["d"], NodeOutcome::Skipped { because: "b".into() });
         assert_eq!(out["x"], NodeOutcome::Done);
     }
 
@@ -185,8 +155,7 @@ mod tests {
         // Eight independent nodes with a bound of 3 never have more than 3 running at once.
         let now = Arc::new(Mutex::new((0usize, 0usize)));
         let n = now.clone();
-        let nodes: BTreeMap<String, BTreeSet<String>> =
-            (0..8).map(|i| (i.to_string(), BTreeSet::new())).collect();
+        let nodes: BTreeMap<String, BTreeSet<String>> = (0..8).map(|i| (i.to_string(), BTreeSet::new())).collect();
         walk(
             nodes,
             3,

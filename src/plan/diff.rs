@@ -9,35 +9,19 @@ use crate::value::{Attrs, unknown};
 /// Changes needed to turn `live` into `desired`. An attribute is compared when the spec sets
 /// it or the prior state managed it (removing it from the spec resets it to empty); anything
 /// else AWS reports is left alone.
-pub fn diff(
-    schema: &ResourceSchema,
-    desired: &Attrs,
-    prior: &Attrs,
-    live: &Attrs,
-) -> Vec<AttrChange> {
+pub fn diff(schema: &ResourceSchema, desired: &Attrs, prior: &Attrs, live: &Attrs) -> Vec<AttrChange> {
     let mut out = Vec::new();
-    for attr in schema.settable() {
+    for attr in schema.compared() {
         let in_spec = desired.contains_key(attr.name);
         if !in_spec && !prior.contains_key(attr.name) {
             continue;
         }
-        let after = desired
-            .get(attr.name)
-            .cloned()
-            .unwrap_or_else(|| empty_value(&attr.ty));
-        let before = live
-            .get(attr.name)
-            .cloned()
-            .unwrap_or_else(|| empty_value(&attr.ty));
+        let after = desired.get(attr.name).cloned().unwrap_or_else(|| empty_value(&attr.ty));
+        let before = live.get(attr.name).cloned().unwrap_or_else(|| empty_value(&attr.ty));
         if before != after {
             // An unknown value may turn out equal, but cannot be assumed to.
             let forces_replacement = attr.force_new;
-            out.push(AttrChange {
-                name: attr.name.to_string(),
-                before,
-                after,
-                forces_replacement,
-            });
+            out.push(AttrChange { name: attr.name.to_string(), before, after, forces_replacement });
         }
     }
     out
@@ -46,7 +30,7 @@ pub fn diff(
 /// Every attribute of a resource to be created, AWS-computed ones as unknown.
 pub fn creation(schema: &ResourceSchema, desired: &Attrs) -> Vec<AttrChange> {
     let mut out: Vec<AttrChange> = schema
-        .settable()
+        .compared()
         .filter_map(|a| desired.get(a.name).map(|v| (a, v)))
         .map(|(a, v)| AttrChange {
             name: a.name.to_string(),
@@ -55,25 +39,19 @@ pub fn creation(schema: &ResourceSchema, desired: &Attrs) -> Vec<AttrChange> {
             forces_replacement: false,
         })
         .collect();
-    out.extend(
-        schema
-            .attributes
-            .iter()
-            .filter(|a| a.computed)
-            .map(|a| AttrChange {
-                name: a.name.to_string(),
-                before: Value::Null,
-                after: unknown(),
-                forces_replacement: false,
-            }),
-    );
+    out.extend(schema.attributes.iter().filter(|a| a.computed).map(|a| AttrChange {
+        name: a.name.to_string(),
+        before: Value::Null,
+        after: unknown(),
+        forces_replacement: false,
+    }));
     out
 }
 
 /// Every attribute of a resource to be destroyed, as last known.
 pub fn deletion(schema: &ResourceSchema, prior: &Attrs) -> Vec<AttrChange> {
     schema
-        .settable()
+        .compared()
         .filter_map(|a| prior.get(a.name).map(|v| (a, v)))
         .map(|(a, v)| AttrChange {
             name: a.name.to_string(),

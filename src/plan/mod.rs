@@ -63,6 +63,8 @@ pub struct ResourceChange {
     pub desired: Option<Attrs>,
     /// Why the action was chosen, when it is not obvious from the changes.
     pub note: Option<String>,
+    /// The resource exists already and is adopted into the state (`import_id`).
+    pub imported: bool,
     /// Resources this one comes after (from the spec, or for deletes, from the state).
     pub dependencies: BTreeSet<ResourceAddr>,
 }
@@ -70,11 +72,7 @@ pub struct ResourceChange {
 impl ResourceChange {
     /// Attributes whose change forces the replacement.
     pub fn replace_reasons(&self) -> Vec<&str> {
-        self.changes
-            .iter()
-            .filter(|c| c.forces_replacement)
-            .map(|c| c.name.as_str())
-            .collect()
+        self.changes.iter().filter(|c| c.forces_replacement).map(|c| c.name.as_str()).collect()
     }
 }
 
@@ -88,6 +86,8 @@ pub struct Plan {
     pub refreshed: State,
     /// The state the plan was made from, as read before refreshing.
     pub prior: State,
+    /// Answers to the spec's lookups.
+    pub lookups: std::collections::BTreeMap<ResourceAddr, Attrs>,
     /// True when the plan destroys everything (`destroy`).
     pub destroy: bool,
 }
@@ -95,6 +95,7 @@ pub struct Plan {
 /// Counts for the summary line.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Summary {
+    pub import: usize,
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
@@ -104,6 +105,7 @@ impl Plan {
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for c in &self.changes {
+            s.import += usize::from(c.imported);
             match c.action {
                 Action::Create => s.add += 1,
                 Action::Update => s.change += 1,
@@ -119,7 +121,19 @@ impl Plan {
     }
 
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp)
+        self.changes.iter().any(|c| c.action != Action::NoOp || c.imported)
+    }
+
+    /// A reference's value after apply: a lookup's answer, else the state's attribute.
+    pub fn value_of(&self, state: &State, addr: &ResourceAddr, attr: &str) -> serde_json::Value {
+        match self.lookups.get(addr) {
+            Some(answer) => answer.get(attr).cloned().unwrap_or_default(),
+            None => state
+                .resources
+                .get(addr)
+                .and_then(|r| r.attributes.get(attr).cloned())
+                .unwrap_or_else(crate::value::unknown),
+        }
     }
 
     pub fn change(&self, addr: &ResourceAddr) -> Option<&ResourceChange> {

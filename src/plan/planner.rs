@@ -12,7 +12,7 @@ use crate::addr::ResourceAddr;
 use crate::graph::DependencyGraph;
 use crate::provider::{Aws, Managed, ProviderError, Registry, ResourceKind};
 use crate::spec::{ResourceSpec, Spec};
-use crate::state::State;
+use crate::state::{ResourceState, State};
 use crate::value::{Attrs, unknown};
 
 /// How to plan.
@@ -32,16 +32,25 @@ pub enum PlanError {
     /// Reading a resource from AWS failed.
     #[error("{addr}: refresh failed: {error}")]
     #[diagnostic(code(cruddur::plan::refresh))]
-    Refresh {
-        addr: ResourceAddr,
-        error: ProviderError,
-    },
+    Refresh { addr: ResourceAddr, error: ProviderError },
+    /// A lookup found nothing or failed.
+    #[error("{addr}: lookup failed: {error}")]
+    #[diagnostic(code(cruddur::plan::lookup))]
+    Lookup { addr: ResourceAddr, error: ProviderError },
+    /// Preparing a resource's artifacts (building, hashing) failed.
+    #[error("{addr}: {error}")]
+    #[diagnostic(code(cruddur::plan::prepare))]
+    Prepare { addr: ResourceAddr, error: ProviderError },
+    /// `import_id` names something that does not exist.
+    #[error("{addr}: cannot adopt `{id}`: it does not exist")]
+    #[diagnostic(
+        code(cruddur::plan::import_missing),
+        help("create it first, or remove import_id so the engine creates it")
+    )]
+    ImportMissing { addr: ResourceAddr, id: String },
     /// The state names a kind this build does not know.
     #[error("{addr}: the state holds a resource of unknown kind `{}`", addr.kind)]
-    #[diagnostic(
-        code(cruddur::plan::unknown_kind),
-        help("was the state written by a newer cruddur-infra?")
-    )]
+    #[diagnostic(code(cruddur::plan::unknown_kind), help("was the state written by a newer cruddur-infra?"))]
     UnknownKind { addr: ResourceAddr },
 }
 
@@ -60,26 +69,16 @@ struct Planned {
 
 impl Planner<'_> {
     pub async fn plan(&self, spec: &Spec, prior: &State) -> Result<Plan, PlanError> {
-        let refreshed = self.refresh(spec, prior).await?;
+        let lookups = if self.options.destroy { BTreeMap::new() } else { self.lookups(spec).await? };
+        let mut refreshed = self.refresh(spec, prior).await?;
         let mut changes = Vec::new();
         let mut planned: BTreeMap<ResourceAddr, Planned> = BTreeMap::new();
         if !self.options.destroy {
             for res in order(&spec.resources) {
-                let change = self.plan_resource(res, prior, &refreshed, &planned)?;
-                let live = refreshed
-                    .resources
-                    .get(&res.addr)
-                    .map(|r| r.attributes.clone())
-                    .unwrap_or_default();
+                let change = self.plan_resource(res, prior, &mut refreshed, &planned, &lookups).await?;
+                let live = refreshed.resources.get(&res.addr).map(|r| r.attributes.clone()).unwrap_or_default();
                 let desired = change.desired.clone().unwrap_or_default();
-                planned.insert(
-                    res.addr.clone(),
-                    Planned {
-                        action: change.action,
-                        desired,
-                        live,
-                    },
-                );
+                planned.insert(res.addr.clone(), Planned { action: change.action, desired, live });
                 changes.push(change);
             }
         }
@@ -88,43 +87,62 @@ impl Planner<'_> {
                 continue;
             }
             let kind = self.kind(addr)?;
-            match refreshed.resources.get(addr) {
-                Some(live) => changes.push(ResourceChange {
-                    addr: addr.clone(),
+            let base = ResourceChange {
+                addr: addr.clone(),
+                action: Action::NoOp,
+                id: None,
+                changes: vec![],
+                desired: None,
+                note: None,
+                imported: false,
+                dependencies: BTreeSet::new(),
+            };
+            changes.push(match refreshed.resources.get(addr) {
+                Some(live) => ResourceChange {
                     action: Action::Delete,
                     id: Some(live.id.clone()),
                     changes: deletion(kind.schema(), &live.attributes),
-                    desired: None,
-                    note: None,
                     dependencies: prior_res.dependencies.clone(),
-                }),
+                    ..base
+                },
                 // Already gone: nothing to do but forget it.
-                None => changes.push(ResourceChange {
-                    addr: addr.clone(),
-                    action: Action::NoOp,
-                    id: None,
-                    changes: vec![],
-                    desired: None,
+                None => ResourceChange {
                     note: Some(
-                        "deleted outside cruddur-infra; it will be removed from the state".into(),
+                        "deleted outside cruddur-infra and is no longer in the spec: it will be forgotten".into(),
                     ),
-                    dependencies: BTreeSet::new(),
-                }),
-            }
+                    ..base
+                },
+            });
         }
         changes.sort_by(|a, b| a.addr.cmp(&b.addr));
-        Ok(Plan {
-            changes,
-            refreshed,
-            prior: prior.clone(),
-            destroy: self.options.destroy,
-        })
+        Ok(Plan { changes, refreshed, prior: prior.clone(), lookups, destroy: self.options.destroy })
+    }
+
+    /// Answers every lookup (they depend on variables only), concurrently.
+    async fn lookups(&self, spec: &Spec) -> Result<BTreeMap<ResourceAddr, Attrs>, PlanError> {
+        let queries = spec.lookups.iter().map(|l| async move {
+            let kind =
+                self.registry.lookup(&l.addr.kind).ok_or_else(|| PlanError::UnknownKind { addr: l.addr.clone() })?;
+            let query = evaluate(l, &|_, _| unknown());
+            let mut answer = kind
+                .lookup(self.aws, &query)
+                .await
+                .map_err(|error| PlanError::Lookup { addr: l.addr.clone(), error })?;
+            for (k, v) in query {
+                answer.entry(k).or_insert(v);
+            }
+            Ok::<_, PlanError>((l.addr.clone(), answer))
+        });
+        stream::iter(queries)
+            .buffer_unordered(self.options.parallelism.max(1))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
     }
 
     fn kind(&self, addr: &ResourceAddr) -> Result<&dyn ResourceKind, PlanError> {
-        self.registry
-            .get(&addr.kind)
-            .ok_or_else(|| PlanError::UnknownKind { addr: addr.clone() })
+        self.registry.get(&addr.kind).ok_or_else(|| PlanError::UnknownKind { addr: addr.clone() })
     }
 
     /// Reads every resource in the prior state from AWS; one gone is left out of the result.
@@ -135,18 +153,13 @@ impl Planner<'_> {
         }
         let reads = prior.resources.iter().map(|(addr, res)| async move {
             let kind = self.kind(addr)?;
-            let in_spec: BTreeSet<&str> = spec
-                .resource(addr)
-                .map(|r| r.attrs.iter().map(|(k, _)| k.as_str()).collect())
-                .unwrap_or_default();
+            let in_spec: BTreeSet<&str> =
+                spec.resource(addr).map(|r| r.attrs.iter().map(|(k, _)| k.as_str()).collect()).unwrap_or_default();
             let wants = |name: &str| in_spec.contains(name) || res.attributes.contains_key(name);
             let live = kind
-                .read(self.aws, &res.id, &Managed(&wants))
+                .read(self.aws, &res.id, &Managed(&wants), &res.attributes)
                 .await
-                .map_err(|error| PlanError::Refresh {
-                    addr: addr.clone(),
-                    error,
-                })?;
+                .map_err(|error| PlanError::Refresh { addr: addr.clone(), error })?;
             Ok::<_, PlanError>((
                 addr.clone(),
                 live.map(|mut attrs| {
@@ -155,10 +168,7 @@ impl Planner<'_> {
                 }),
             ))
         });
-        let results: Vec<_> = stream::iter(reads)
-            .buffer_unordered(self.options.parallelism.max(1))
-            .collect()
-            .await;
+        let results: Vec<_> = stream::iter(reads).buffer_unordered(self.options.parallelism.max(1)).collect().await;
         for result in results {
             let (addr, live) = result?;
             match live {
@@ -175,19 +185,18 @@ impl Planner<'_> {
         Ok(refreshed)
     }
 
-    fn plan_resource(
+    async fn plan_resource(
         &self,
         res: &ResourceSpec,
         prior: &State,
-        refreshed: &State,
+        refreshed: &mut State,
         planned: &BTreeMap<ResourceAddr, Planned>,
+        lookups: &BTreeMap<ResourceAddr, Attrs>,
     ) -> Result<ResourceChange, PlanError> {
         let kind = self.kind(&res.addr)?;
-        let mut desired = evaluate(res, &|addr, attr| {
-            lookup(self.registry, planned, addr, attr)
-        });
+        let mut desired = evaluate(res, &|addr, attr| lookup(self.registry, planned, lookups, addr, attr));
         kind.normalize(&mut desired);
-        let dependencies = res.dependencies();
+        kind.prepare(&mut desired).await.map_err(|error| PlanError::Prepare { addr: res.addr.clone(), error })?;
         let base = ResourceChange {
             addr: res.addr.clone(),
             action: Action::Create,
@@ -195,13 +204,20 @@ impl Planner<'_> {
             changes: vec![],
             desired: None,
             note: None,
-            dependencies,
+            imported: false,
+            dependencies: res.dependencies(),
         };
+        let mut imported = false;
+        if !refreshed.resources.contains_key(&res.addr) && !prior.resources.contains_key(&res.addr) {
+            if let Some(id) = &res.import_id {
+                let live = self.adopt(kind, res, id, &desired).await?;
+                refreshed.resources.insert(res.addr.clone(), live);
+                imported = true;
+            }
+        }
         let Some(live) = refreshed.resources.get(&res.addr) else {
-            let note = prior
-                .resources
-                .contains_key(&res.addr)
-                .then(|| "it was deleted outside cruddur-infra".to_string());
+            let note =
+                prior.resources.contains_key(&res.addr).then(|| "it was deleted outside cruddur-infra".to_string());
             return Ok(ResourceChange {
                 changes: creation(kind.schema(), &desired),
                 desired: Some(desired),
@@ -209,11 +225,7 @@ impl Planner<'_> {
                 ..base
             });
         };
-        let prior_attrs = prior
-            .resources
-            .get(&res.addr)
-            .map(|r| &r.attributes)
-            .unwrap_or(&live.attributes);
+        let prior_attrs = prior.resources.get(&res.addr).map(|r| &r.attributes).unwrap_or(&live.attributes);
         let changes = diff(kind.schema(), &desired, prior_attrs, &live.attributes);
         let action = if changes.is_empty() {
             Action::NoOp
@@ -222,22 +234,42 @@ impl Planner<'_> {
         } else {
             Action::Update
         };
+        let note = imported.then(|| format!("adopting the existing {} `{}`", res.addr.kind, live.id));
         Ok(ResourceChange {
             action,
             id: Some(live.id.clone()),
             changes,
             desired: Some(desired),
+            note,
+            imported,
             ..base
         })
+    }
+
+    /// Reads the existing resource named by `import_id` so it is managed from now on.
+    async fn adopt(
+        &self,
+        kind: &dyn ResourceKind,
+        res: &ResourceSpec,
+        id: &str,
+        desired: &Attrs,
+    ) -> Result<ResourceState, PlanError> {
+        let wants = |name: &str| desired.contains_key(name);
+        let live = kind
+            .read(self.aws, id, &Managed(&wants), &Attrs::new())
+            .await
+            .map_err(|error| PlanError::Refresh { addr: res.addr.clone(), error })?;
+        let Some(mut attributes) = live else {
+            return Err(PlanError::ImportMissing { addr: res.addr.clone(), id: id.to_string() });
+        };
+        kind.normalize(&mut attributes);
+        Ok(ResourceState { id: id.to_string(), attributes, dependencies: res.dependencies() })
     }
 }
 
 /// The spec's values of one resource, references resolved by `lookup`.
 pub fn evaluate(res: &ResourceSpec, lookup: &dyn Fn(&ResourceAddr, &str) -> Value) -> Attrs {
-    res.attrs
-        .iter()
-        .map(|(name, expr)| (name.clone(), expr.eval(lookup)))
-        .collect()
+    res.attrs.iter().map(|(name, expr)| (name.clone(), expr.eval(lookup))).collect()
 }
 
 /// The value a reference sees at plan time: a settable attribute has its planned value; a
@@ -245,16 +277,17 @@ pub fn evaluate(res: &ResourceSpec, lookup: &dyn Fn(&ResourceAddr, &str) -> Valu
 fn lookup(
     registry: &Registry,
     planned: &BTreeMap<ResourceAddr, Planned>,
+    lookups: &BTreeMap<ResourceAddr, Attrs>,
     addr: &ResourceAddr,
     attr: &str,
 ) -> Value {
+    if let Some(answer) = lookups.get(addr) {
+        return answer.get(attr).cloned().unwrap_or(Value::Null);
+    }
     let Some(p) = planned.get(addr) else {
         return unknown();
     };
-    let computed = registry
-        .get(&addr.kind)
-        .and_then(|k| k.schema().attribute(attr))
-        .is_none_or(|a| a.computed);
+    let computed = registry.get(&addr.kind).and_then(|k| k.schema().attribute(attr)).is_none_or(|a| a.computed);
     if !computed && let Some(v) = p.desired.get(attr) {
         return v.clone();
     }
@@ -272,9 +305,7 @@ pub fn order(resources: &[ResourceSpec]) -> Vec<&ResourceSpec> {
     while out.len() < resources.len() {
         let before = out.len();
         for r in resources {
-            if !done.contains(&r.addr)
-                && graph.dependencies(&r.addr).iter().all(|d| done.contains(d))
-            {
+            if !done.contains(&r.addr) && graph.dependencies(&r.addr).iter().all(|d| done.contains(d)) {
                 done.insert(&r.addr);
                 out.push(r);
             }

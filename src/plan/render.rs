@@ -15,18 +15,10 @@ const INLINE_WIDTH: usize = 60;
 /// The whole plan as text, ending with `Plan: ...` or `No changes.`.
 pub fn render_text(plan: &Plan) -> String {
     let mut out = String::new();
-    let notes: Vec<&ResourceChange> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::NoOp && c.note.is_some())
-        .collect();
+    let notes: Vec<&ResourceChange> =
+        plan.changes.iter().filter(|c| c.action == Action::NoOp && c.note.is_some()).collect();
     for c in &notes {
-        let _ = writeln!(
-            out,
-            "  # {} was {}",
-            c.addr,
-            c.note.as_deref().unwrap_or_default()
-        );
+        let _ = writeln!(out, "  # {} was {}", c.addr, c.note.as_deref().unwrap_or_default());
     }
     if !notes.is_empty() {
         out.push('\n');
@@ -36,15 +28,12 @@ pub fn render_text(plan: &Plan) -> String {
         return out;
     }
     out.push_str("cruddur-infra will perform the following actions:\n\n");
-    for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
+    for c in plan.changes.iter().filter(|c| c.action != Action::NoOp || c.imported) {
         resource(&mut out, c);
     }
     let s = plan.summary();
-    let _ = writeln!(
-        out,
-        "Plan: {} to add, {} to change, {} to destroy.",
-        s.add, s.change, s.destroy
-    );
+    let imports = if s.import > 0 { format!("{} to import, ", s.import) } else { String::new() };
+    let _ = writeln!(out, "Plan: {imports}{} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy);
     out
 }
 
@@ -52,11 +41,9 @@ fn resource(out: &mut String, c: &ResourceChange) {
     let headline = match c.action {
         Action::Create => "will be created".to_string(),
         Action::Update => "will be updated in-place".to_string(),
-        Action::Replace => format!(
-            "must be replaced ({} cannot be changed in place)",
-            list(&c.replace_reasons())
-        ),
+        Action::Replace => format!("must be replaced ({} cannot be changed in place)", list(&c.replace_reasons())),
         Action::Delete => "will be destroyed".to_string(),
+        Action::NoOp if c.imported => "will be imported".to_string(),
         Action::NoOp => return,
     };
     let _ = write!(out, "  # {} {headline}", c.addr);
@@ -66,13 +53,7 @@ fn resource(out: &mut String, c: &ResourceChange) {
         }
         None => out.push('\n'),
     }
-    let _ = writeln!(
-        out,
-        "{:>3} {} \"{}\" {{",
-        c.action.symbol(),
-        c.addr.kind,
-        c.addr.name
-    );
+    let _ = writeln!(out, "{:>3} {} \"{}\" {{", c.action.symbol(), c.addr.kind, c.addr.name);
     let width = c.changes.iter().map(|a| a.name.len()).max().unwrap_or(0);
     for a in &c.changes {
         attribute(out, c.action, a, width);
@@ -108,12 +89,8 @@ impl Lines<'_> {
     /// A whole value added or removed, spread over lines when it is long.
     fn value(&mut self, sign: char, key: &str, v: &Value) {
         let (open, close, items): (&str, &str, Vec<(String, &Value)>) = match v {
-            Value::Object(m) if !fits(v) => {
-                ("{", "}", m.iter().map(|(k, v)| (quote(k), v)).collect())
-            }
-            Value::Array(a) if !fits(v) => {
-                ("[", "]", a.iter().map(|v| (String::new(), v)).collect())
-            }
+            Value::Object(m) if !fits(v) => ("{", "}", m.iter().map(|(k, v)| (quote(k), v)).collect()),
+            Value::Array(a) if !fits(v) => ("[", "]", a.iter().map(|v| (String::new(), v)).collect()),
             _ => return self.line(&format!("{sign} {key}{}{}", eq(key), inline(v))),
         };
         self.line(&format!("{sign} {key}{}{open}", eq(key)));
@@ -136,12 +113,7 @@ impl Lines<'_> {
             (Value::Object(b), Value::Object(a)) if !contains_unknown(after) => {
                 self.line(&format!("~ {key}{}{{", eq(key)));
                 self.indent += 4;
-                let width = b
-                    .keys()
-                    .chain(a.keys())
-                    .map(|k| quote(k).len())
-                    .max()
-                    .unwrap_or(0);
+                let width = b.keys().chain(a.keys()).map(|k| quote(k).len()).max().unwrap_or(0);
                 let mut hidden = 0;
                 for (k, bv) in b {
                     match a.get(k) {
@@ -156,11 +128,7 @@ impl Lines<'_> {
                 if hidden > 0 {
                     self.line(&format!(
                         "  # ({hidden} unchanged {})",
-                        if hidden == 1 {
-                            "entry hidden"
-                        } else {
-                            "entries hidden"
-                        }
+                        if hidden == 1 { "entry hidden" } else { "entries hidden" }
                     ));
                 }
                 self.indent -= 4;
@@ -173,9 +141,7 @@ impl Lines<'_> {
                 for i in 0..b.len().max(a.len()) {
                     match (b.get(i), a.get(i)) {
                         (Some(bv), Some(av)) if bv == av => hidden += 1,
-                        (Some(bv), Some(av)) if bv.is_object() && av.is_object() => {
-                            self.change("", bv, av)
-                        }
+                        (Some(bv), Some(av)) if bv.is_object() && av.is_object() => self.change("", bv, av),
                         (bv, av) => {
                             if let Some(bv) = bv {
                                 self.value('-', "", bv);
@@ -189,11 +155,7 @@ impl Lines<'_> {
                 if hidden > 0 {
                     self.line(&format!(
                         "  # ({hidden} unchanged {})",
-                        if hidden == 1 {
-                            "element hidden"
-                        } else {
-                            "elements hidden"
-                        }
+                        if hidden == 1 { "element hidden" } else { "elements hidden" }
                     ));
                 }
                 self.indent -= 4;
@@ -224,18 +186,11 @@ pub fn inline(v: &Value) -> String {
     }
     let text = serde_json::to_string(v).unwrap_or_default();
     if contains_unknown(v) {
-        return text.replace(
-            &serde_json::to_string(UNKNOWN).unwrap_or_default(),
-            "(known after apply)",
-        );
+        return text.replace(&serde_json::to_string(UNKNOWN).unwrap_or_default(), "(known after apply)");
     }
     text
 }
 
 fn list(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }

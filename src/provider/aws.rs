@@ -1,64 +1,172 @@
 //! Shared AWS configuration and clients, created on first use so commands that make no AWS
 //! call (validate, graph, a plan of an empty spec) never load credentials.
 
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use tokio::sync::OnceCell;
+
+use super::ProviderError;
 
 /// Settings for reaching AWS beyond the standard environment and profile chain.
 #[derive(Clone, Debug, Default)]
 pub struct AwsOptions {
     /// Path-style S3 addressing, for emulators reached by host name.
     pub s3_force_path_style: bool,
+    /// Do not wait for deployments that AWS finishes in the background (CloudFront).
+    pub no_wait: bool,
+    /// Append one line per HTTP request (`service operation`) to this file.
+    pub call_log: Option<PathBuf>,
 }
 
 /// One SDK configuration and one client per service for the whole command, so connections
 /// are reused across resources.
 pub struct Aws {
-    options: AwsOptions,
+    pub options: AwsOptions,
+    call_log: Option<CallLog>,
     config: OnceCell<aws_config::SdkConfig>,
+    account_id: OnceCell<String>,
     s3: OnceCell<aws_sdk_s3::Client>,
     sns: OnceCell<aws_sdk_sns::Client>,
+    sts: OnceCell<aws_sdk_sts::Client>,
+    iam: OnceCell<aws_sdk_iam::Client>,
+    lambda: OnceCell<aws_sdk_lambda::Client>,
+    cloudfront: OnceCell<aws_sdk_cloudfront::Client>,
+    route53: OnceCell<aws_sdk_route53::Client>,
+    apigatewayv2: OnceCell<aws_sdk_apigatewayv2::Client>,
+    cognito: OnceCell<aws_sdk_cognitoidentityprovider::Client>,
+}
+
+/// A client per service, built from the shared configuration with the call log attached.
+macro_rules! client {
+    ($field:ident, $sdk:ident) => {
+        pub async fn $field(&self) -> &$sdk::Client {
+            self.$field
+                .get_or_init(|| async {
+                    let mut builder = $sdk::config::Builder::from(self.config().await);
+                    if let Some(log) = &self.call_log {
+                        builder = builder.interceptor(log.clone());
+                    }
+                    $sdk::Client::from_conf(builder.build())
+                })
+                .await
+        }
+    };
 }
 
 impl Aws {
     pub fn new(options: AwsOptions) -> Self {
+        let call_log = options.call_log.as_ref().and_then(|p| CallLog::open(p).ok());
         Self {
             options,
+            call_log,
             config: OnceCell::new(),
+            account_id: OnceCell::new(),
             s3: OnceCell::new(),
             sns: OnceCell::new(),
+            sts: OnceCell::new(),
+            iam: OnceCell::new(),
+            lambda: OnceCell::new(),
+            cloudfront: OnceCell::new(),
+            route53: OnceCell::new(),
+            apigatewayv2: OnceCell::new(),
+            cognito: OnceCell::new(),
         }
     }
 
     /// The configuration from the standard chain: environment (including `AWS_ENDPOINT_URL`),
     /// profiles, SSO.
     pub async fn config(&self) -> &aws_config::SdkConfig {
-        self.config
-            .get_or_init(|| aws_config::load_defaults(aws_config::BehaviorVersion::latest()))
-            .await
+        self.config.get_or_init(|| aws_config::load_defaults(aws_config::BehaviorVersion::latest())).await
     }
 
     /// The region requests go to, as the SDK resolved it.
     pub async fn region(&self) -> String {
-        self.config()
+        self.config().await.region().map_or_else(|| "us-east-1".to_string(), |r| r.to_string())
+    }
+
+    /// The account the credentials belong to (one STS call per command, when first needed).
+    pub async fn account_id(&self) -> Result<&str, ProviderError> {
+        self.account_id
+            .get_or_try_init(|| async {
+                let out = self
+                    .sts()
+                    .await
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| ProviderError::from_sdk("GetCallerIdentity", e))?;
+                out.account.ok_or_else(|| ProviderError::unexpected("GetCallerIdentity", "no Account in the response"))
+            })
             .await
-            .region()
-            .map_or_else(|| "us-east-1".to_string(), |r| r.to_string())
+            .map(String::as_str)
     }
 
     pub async fn s3(&self) -> &aws_sdk_s3::Client {
         self.s3
             .get_or_init(|| async {
-                let conf = aws_sdk_s3::config::Builder::from(self.config().await)
-                    .force_path_style(self.options.s3_force_path_style)
-                    .build();
-                aws_sdk_s3::Client::from_conf(conf)
+                let mut builder = aws_sdk_s3::config::Builder::from(self.config().await)
+                    .force_path_style(self.options.s3_force_path_style);
+                if let Some(log) = &self.call_log {
+                    builder = builder.interceptor(log.clone());
+                }
+                aws_sdk_s3::Client::from_conf(builder.build())
             })
             .await
     }
 
-    pub async fn sns(&self) -> &aws_sdk_sns::Client {
-        self.sns
-            .get_or_init(|| async { aws_sdk_sns::Client::new(self.config().await) })
-            .await
+    client!(sns, aws_sdk_sns);
+    client!(sts, aws_sdk_sts);
+    client!(iam, aws_sdk_iam);
+    client!(lambda, aws_sdk_lambda);
+    client!(cloudfront, aws_sdk_cloudfront);
+    client!(route53, aws_sdk_route53);
+    client!(apigatewayv2, aws_sdk_apigatewayv2);
+    client!(cognito, aws_sdk_cognitoidentityprovider);
+}
+
+/// Records every HTTP request sent (retries included) as `service operation METHOD path`,
+/// with the If-Match header when there is one, in the order sent.
+#[derive(Clone, Debug)]
+struct CallLog {
+    file: Arc<Mutex<File>>,
+}
+
+impl CallLog {
+    fn open(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Self { file: Arc::new(Mutex::new(file)) })
+    }
+}
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "CallLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        let path = request
+            .uri()
+            .split_once("://")
+            .map_or(request.uri(), |(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]));
+        let if_match = request.headers().get("if-match").map(|etag| format!(" if-match={etag}")).unwrap_or_default();
+        if let (Some(meta), Ok(mut file)) = (cfg.load::<Metadata>(), self.file.lock()) {
+            let _ = writeln!(file, "{} {} {} {path}{if_match}", meta.service(), meta.name(), request.method());
+        }
+        Ok(())
     }
 }

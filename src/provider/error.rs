@@ -26,13 +26,8 @@ pub struct ProviderError {
     pub class: ErrorClass,
 }
 
-const NOT_FOUND_CODES: &[&str] = &[
-    "NoSuchBucket",
-    "NotFound",
-    "NoSuchEntity",
-    "ResourceNotFoundException",
-    "404",
-];
+const NOT_FOUND_CODES: &[&str] =
+    &["NoSuchBucket", "NotFound", "NotFoundException", "NoSuchEntity", "ResourceNotFoundException", "404"];
 const RETRYABLE_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
@@ -45,19 +40,10 @@ const RETRYABLE_CODES: &[&str] = &[
 ];
 
 impl ProviderError {
-    pub fn new(
-        operation: &'static str,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(operation: &'static str, code: impl Into<String>, message: impl Into<String>) -> Self {
         let code = code.into();
         let class = classify(&code);
-        Self {
-            operation,
-            code,
-            message: message.into(),
-            class,
-        }
+        Self { operation, code, message: message.into(), class }
     }
 
     /// Converts an SDK error, keeping the service's code or naming the transport failure.
@@ -69,15 +55,8 @@ impl ProviderError {
             SdkError::ServiceError(service) => {
                 let e = service.err();
                 // S3 HEAD errors have no body and so no code: the HTTP status stands in.
-                let code = e.code().map_or_else(
-                    || service.raw().status().as_u16().to_string(),
-                    str::to_string,
-                );
-                (
-                    code,
-                    e.message()
-                        .map_or_else(|| DisplayErrorContext(e).to_string(), str::to_string),
-                )
+                let code = e.code().map_or_else(|| service.raw().status().as_u16().to_string(), str::to_string);
+                (code, e.message().map_or_else(|| DisplayErrorContext(e).to_string(), str::to_string))
             }
             SdkError::TimeoutError(_) => ("Timeout".to_string(), causes(&err)),
             SdkError::DispatchFailure(_) => ("DispatchFailure".to_string(), causes(&err)),
@@ -85,10 +64,7 @@ impl ProviderError {
             _ => ("SdkError".to_string(), causes(&err)),
         };
         let mut e = Self::new(operation, code, message);
-        if matches!(
-            err,
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
-        ) {
+        if matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)) {
             e.class = ErrorClass::Retryable;
         }
         e

@@ -18,12 +18,8 @@ pub fn by_schema(schema: &ResourceSchema, attrs: &mut Attrs) {
 fn by_type(ty: &AttrType, v: &mut Value) {
     match (ty, v) {
         (AttrType::Policy, v) => *v = policy(v.take()),
-        (AttrType::List(item), Value::Array(items)) => {
-            items.iter_mut().for_each(|i| by_type(item, i))
-        }
-        (AttrType::Map(item), Value::Object(map)) => {
-            map.values_mut().for_each(|i| by_type(item, i))
-        }
+        (AttrType::List(item), Value::Array(items)) => items.iter_mut().for_each(|i| by_type(item, i)),
+        (AttrType::Map(item), Value::Object(map)) => map.values_mut().for_each(|i| by_type(item, i)),
         (AttrType::Object(fields), Value::Object(map)) => object(fields, map),
         _ => {}
     }
@@ -78,10 +74,7 @@ pub fn policy(v: Value) -> Value {
             *stmt = Value::Array(vec![stmt.take()]);
         }
         if let Value::Array(stmts) = stmt {
-            stmts
-                .iter_mut()
-                .filter_map(Value::as_object_mut)
-                .for_each(statement);
+            stmts.iter_mut().filter_map(Value::as_object_mut).for_each(statement);
         }
     }
     doc

@@ -5,8 +5,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CorsConfiguration, CorsRule, CreateBucketConfiguration,
-    PublicAccessBlockConfiguration, Tag, Tagging,
+    BucketLocationConstraint, CorsConfiguration, CorsRule, CreateBucketConfiguration, PublicAccessBlockConfiguration,
+    Tag, Tagging,
 };
 use serde_json::{Value, json};
 
@@ -29,70 +29,34 @@ const CORS_RULE: &[Attribute] = &[
         AttrType::List(&AttrType::String),
         "origins allowed to make cross-origin requests",
     ),
-    Attribute::optional(
-        "allowed_headers",
-        AttrType::List(&AttrType::String),
-        "request headers allowed in a preflight",
-    ),
-    Attribute::optional(
-        "expose_headers",
-        AttrType::List(&AttrType::String),
-        "response headers the browser may read",
-    ),
-    Attribute::optional(
-        "max_age_seconds",
-        AttrType::Int,
-        "how long a browser may cache the preflight response",
-    ),
+    Attribute::optional("allowed_headers", AttrType::List(&AttrType::String), "request headers allowed in a preflight"),
+    Attribute::optional("expose_headers", AttrType::List(&AttrType::String), "response headers the browser may read"),
+    Attribute::optional("max_age_seconds", AttrType::Int, "how long a browser may cache the preflight response"),
 ];
 
 const PUBLIC_ACCESS_BLOCK: &[Attribute] = &[
-    Attribute::optional(
-        "block_public_acls",
-        AttrType::Bool,
-        "reject requests that grant public ACLs",
-    ),
-    Attribute::optional(
-        "ignore_public_acls",
-        AttrType::Bool,
-        "ignore public ACLs on the bucket and its objects",
-    ),
-    Attribute::optional(
-        "block_public_policy",
-        AttrType::Bool,
-        "reject bucket policies that grant public access",
-    ),
-    Attribute::optional(
-        "restrict_public_buckets",
-        AttrType::Bool,
-        "restrict access to buckets with public policies",
-    ),
+    Attribute::optional("block_public_acls", AttrType::Bool, "reject requests that grant public ACLs"),
+    Attribute::optional("ignore_public_acls", AttrType::Bool, "ignore public ACLs on the bucket and its objects"),
+    Attribute::optional("block_public_policy", AttrType::Bool, "reject bucket policies that grant public access"),
+    Attribute::optional("restrict_public_buckets", AttrType::Bool, "restrict access to buckets with public policies"),
 ];
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("name", AttrType::String, "the globally unique bucket name")
-            .force_new(),
+        Attribute::required("name", AttrType::String, "the globally unique bucket name").force_new(),
         Attribute::optional(
             "cors_rules",
             AttrType::List(&AttrType::Object(CORS_RULE)),
             "CORS rules, in the order S3 evaluates them",
         ),
-        Attribute::optional(
-            "tags",
-            AttrType::Map(&AttrType::String),
-            "tags on the bucket",
-        ),
+        Attribute::optional("tags", AttrType::Map(&AttrType::String), "tags on the bucket"),
         Attribute::optional(
             "public_access_block",
             AttrType::Object(PUBLIC_ACCESS_BLOCK),
             "the bucket's public access block",
         ),
         Attribute::computed("arn", "arn:aws:s3:::NAME"),
-        Attribute::computed(
-            "bucket_regional_domain_name",
-            "NAME.s3.REGION.amazonaws.com, for CloudFront origins",
-        ),
+        Attribute::computed("bucket_regional_domain_name", "NAME.s3.REGION.amazonaws.com, for CloudFront origins"),
     ],
 };
 
@@ -109,10 +73,7 @@ impl ResourceKind for S3Bucket {
     fn normalize(&self, attrs: &mut Attrs) {
         super::normalize::by_schema(&SCHEMA, attrs);
         if let Some(Value::Array(rules)) = attrs.get_mut("cors_rules") {
-            rules
-                .iter_mut()
-                .filter_map(Value::as_object_mut)
-                .for_each(normalize_cors_rule);
+            rules.iter_mut().filter_map(Value::as_object_mut).for_each(normalize_cors_rule);
         }
         // S3 reports all four flags; a flag left out is false, and all false is no block.
         if let Some(Value::Object(pab)) = attrs.get_mut("public_access_block") {
@@ -130,6 +91,7 @@ impl ResourceKind for S3Bucket {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
+        _prior: &Attrs,
     ) -> Result<Option<Attrs>, ProviderError> {
         let s3 = aws.s3().await;
         match s3.head_bucket().bucket(id).send().await {
@@ -140,20 +102,8 @@ impl ResourceKind for S3Bucket {
             }
         }
         let (cors, tags, pab) = tokio::try_join!(
-            async {
-                if managed.has("cors_rules") {
-                    read_cors(s3, id).await.map(Some)
-                } else {
-                    Ok(None)
-                }
-            },
-            async {
-                if managed.has("tags") {
-                    read_tags(s3, id).await.map(Some)
-                } else {
-                    Ok(None)
-                }
-            },
+            async { if managed.has("cors_rules") { read_cors(s3, id).await.map(Some) } else { Ok(None) } },
+            async { if managed.has("tags") { read_tags(s3, id).await.map(Some) } else { Ok(None) } },
             async {
                 if managed.has("public_access_block") {
                     read_public_access_block(s3, id).await.map(Some)
@@ -164,11 +114,7 @@ impl ResourceKind for S3Bucket {
         )?;
         let mut attrs = computed(id, &aws.region().await);
         attrs.insert("name".into(), json!(id));
-        for (name, v) in [
-            ("cors_rules", cors),
-            ("tags", tags),
-            ("public_access_block", pab),
-        ] {
+        for (name, v) in [("cors_rules", cors), ("tags", tags), ("public_access_block", pab)] {
             if let Some(v) = v {
                 attrs.insert(name.into(), v);
             }
@@ -176,12 +122,7 @@ impl ResourceKind for S3Bucket {
         Ok(Some(attrs))
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        _addr: &ResourceAddr,
-        desired: &Attrs,
-    ) -> Result<Created, ProviderError> {
+    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
         let s3 = aws.s3().await;
         let name = str_attr(desired, "name");
         let region = aws.region().await;
@@ -194,27 +135,14 @@ impl ResourceKind for S3Bucket {
                     .build(),
             );
         }
-        req.send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("CreateBucket", e))?;
-        let settings: Vec<&str> = ["cors_rules", "tags", "public_access_block"]
-            .into_iter()
-            .filter(|a| desired.contains_key(*a))
-            .collect();
+        req.send().await.map_err(|e| ProviderError::from_sdk("CreateBucket", e))?;
+        let settings: Vec<&str> =
+            ["cors_rules", "tags", "public_access_block"].into_iter().filter(|a| desired.contains_key(*a)).collect();
         put_settings(aws, name, desired, &settings).await?;
-        Ok(Created {
-            id: name.to_string(),
-            attrs: computed(name, &region),
-        })
+        Ok(Created { id: name.to_string(), attrs: computed(name, &region) })
     }
 
-    async fn update(
-        &self,
-        aws: &Aws,
-        id: &str,
-        desired: &Attrs,
-        changed: &[&str],
-    ) -> Result<Attrs, ProviderError> {
+    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, changed: &[&str]) -> Result<Attrs, ProviderError> {
         put_settings(aws, id, desired, changed).await?;
         Ok(computed(id, &aws.region().await))
     }
@@ -234,10 +162,7 @@ impl ResourceKind for S3Bucket {
 fn computed(name: &str, region: &str) -> Attrs {
     let mut attrs = Attrs::new();
     attrs.insert("arn".into(), json!(format!("arn:aws:s3:::{name}")));
-    attrs.insert(
-        "bucket_regional_domain_name".into(),
-        json!(format!("{name}.s3.{region}.amazonaws.com")),
-    );
+    attrs.insert("bucket_regional_domain_name".into(), json!(format!("{name}.s3.{region}.amazonaws.com")));
     attrs
 }
 
@@ -248,12 +173,9 @@ fn str_attr<'a>(attrs: &'a Attrs, name: &str) -> &'a str {
 /// Methods are upper case, header names compare case-insensitively, and the order of
 /// methods, origins and headers within a rule carries no meaning.
 fn normalize_cors_rule(rule: &mut Attrs) {
-    for (key, lower) in [
-        ("allowed_methods", false),
-        ("allowed_origins", false),
-        ("allowed_headers", true),
-        ("expose_headers", true),
-    ] {
+    for (key, lower) in
+        [("allowed_methods", false), ("allowed_origins", false), ("allowed_headers", true), ("expose_headers", true)]
+    {
         if let Some(Value::Array(items)) = rule.get_mut(key) {
             for item in items.iter_mut() {
                 if let Value::String(s) = item {
@@ -273,12 +195,7 @@ fn normalize_cors_rule(rule: &mut Attrs) {
 }
 
 /// Writes each named setting: an empty value removes it.
-async fn put_settings(
-    aws: &Aws,
-    bucket: &str,
-    desired: &Attrs,
-    which: &[&str],
-) -> Result<(), ProviderError> {
+async fn put_settings(aws: &Aws, bucket: &str, desired: &Attrs, which: &[&str]) -> Result<(), ProviderError> {
     let s3 = aws.s3().await;
     for &attr in which {
         let value = desired.get(attr).unwrap_or(&Value::Null);
@@ -297,11 +214,7 @@ async fn read_cors(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Value, Provi
         Ok(out) => out,
         Err(e) => {
             let e = ProviderError::from_sdk("GetBucketCors", e);
-            return if e.code == "NoSuchCORSConfiguration" {
-                Ok(json!([]))
-            } else {
-                Err(e)
-            };
+            return if e.code == "NoSuchCORSConfiguration" { Ok(json!([])) } else { Err(e) };
         }
     };
     let rules = out
@@ -325,11 +238,7 @@ async fn read_cors(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Value, Provi
     Ok(Value::Array(rules))
 }
 
-async fn put_cors(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    rules: &Value,
-) -> Result<(), ProviderError> {
+async fn put_cors(s3: &aws_sdk_s3::Client, bucket: &str, rules: &Value) -> Result<(), ProviderError> {
     let rules = rules.as_array().map(Vec::as_slice).unwrap_or_default();
     if rules.is_empty() {
         s3.delete_bucket_cors()
@@ -342,11 +251,7 @@ async fn put_cors(
     let strings = |r: &Value, k: &str| -> Vec<String> {
         r.get(k)
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
             .unwrap_or_default()
     };
     let mut config = CorsConfiguration::builder();
@@ -357,18 +262,12 @@ async fn put_cors(
             .set_allowed_origins(Some(strings(r, "allowed_origins")))
             .set_allowed_headers(Some(strings(r, "allowed_headers")).filter(|v| !v.is_empty()))
             .set_expose_headers(Some(strings(r, "expose_headers")).filter(|v| !v.is_empty()))
-            .set_max_age_seconds(
-                r.get("max_age_seconds")
-                    .and_then(Value::as_i64)
-                    .map(|n| n as i32),
-            )
+            .set_max_age_seconds(r.get("max_age_seconds").and_then(Value::as_i64).map(|n| n as i32))
             .build()
             .map_err(|e| ProviderError::new("PutBucketCors", "InvalidCorsRule", e.to_string()))?;
         config = config.cors_rules(rule);
     }
-    let config = config
-        .build()
-        .map_err(|e| ProviderError::new("PutBucketCors", "InvalidCorsRule", e.to_string()))?;
+    let config = config.build().map_err(|e| ProviderError::new("PutBucketCors", "InvalidCorsRule", e.to_string()))?;
     s3.put_bucket_cors()
         .bucket(bucket)
         .cors_configuration(config)
@@ -380,28 +279,15 @@ async fn put_cors(
 
 async fn read_tags(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Value, ProviderError> {
     match s3.get_bucket_tagging().bucket(bucket).send().await {
-        Ok(out) => Ok(Value::Object(
-            out.tag_set()
-                .iter()
-                .map(|t| (t.key().to_string(), json!(t.value())))
-                .collect(),
-        )),
+        Ok(out) => Ok(Value::Object(out.tag_set().iter().map(|t| (t.key().to_string(), json!(t.value()))).collect())),
         Err(e) => {
             let e = ProviderError::from_sdk("GetBucketTagging", e);
-            if e.code == "NoSuchTagSet" || e.code == "NoSuchTagSetError" {
-                Ok(json!({}))
-            } else {
-                Err(e)
-            }
+            if e.code == "NoSuchTagSet" || e.code == "NoSuchTagSetError" { Ok(json!({})) } else { Err(e) }
         }
     }
 }
 
-async fn put_tags(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    tags: &Value,
-) -> Result<(), ProviderError> {
+async fn put_tags(s3: &aws_sdk_s3::Client, bucket: &str, tags: &Value) -> Result<(), ProviderError> {
     let tags = tags.as_object().cloned().unwrap_or_default();
     if tags.is_empty() {
         s3.delete_bucket_tagging()
@@ -413,12 +299,7 @@ async fn put_tags(
     }
     let tag_set = tags
         .iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v.as_str().unwrap_or_default())
-                .build()
-        })
+        .map(|(k, v)| Tag::builder().key(k).value(v.as_str().unwrap_or_default()).build())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ProviderError::new("PutBucketTagging", "InvalidTag", e.to_string()))?;
     let tagging = Tagging::builder()
@@ -434,37 +315,24 @@ async fn put_tags(
     Ok(())
 }
 
-async fn read_public_access_block(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-) -> Result<Value, ProviderError> {
+async fn read_public_access_block(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Value, ProviderError> {
     match s3.get_public_access_block().bucket(bucket).send().await {
-        Ok(out) => Ok(out
-            .public_access_block_configuration()
-            .map_or(Value::Null, |c| {
-                json!({
-                    "block_public_acls": c.block_public_acls().unwrap_or(false),
-                    "ignore_public_acls": c.ignore_public_acls().unwrap_or(false),
-                    "block_public_policy": c.block_public_policy().unwrap_or(false),
-                    "restrict_public_buckets": c.restrict_public_buckets().unwrap_or(false),
-                })
-            })),
+        Ok(out) => Ok(out.public_access_block_configuration().map_or(Value::Null, |c| {
+            json!({
+                "block_public_acls": c.block_public_acls().unwrap_or(false),
+                "ignore_public_acls": c.ignore_public_acls().unwrap_or(false),
+                "block_public_policy": c.block_public_policy().unwrap_or(false),
+                "restrict_public_buckets": c.restrict_public_buckets().unwrap_or(false),
+            })
+        })),
         Err(e) => {
             let e = ProviderError::from_sdk("GetPublicAccessBlock", e);
-            if e.code == "NoSuchPublicAccessBlockConfiguration" {
-                Ok(Value::Null)
-            } else {
-                Err(e)
-            }
+            if e.code == "NoSuchPublicAccessBlockConfiguration" { Ok(Value::Null) } else { Err(e) }
         }
     }
 }
 
-async fn put_public_access_block(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    pab: &Value,
-) -> Result<(), ProviderError> {
+async fn put_public_access_block(s3: &aws_sdk_s3::Client, bucket: &str, pab: &Value) -> Result<(), ProviderError> {
     if pab.is_null() {
         s3.delete_public_access_block()
             .bucket(bucket)

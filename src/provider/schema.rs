@@ -54,40 +54,26 @@ pub struct Attribute {
     pub force_new: bool,
     /// Set by AWS, never by the spec; shown as `(known after apply)` until created.
     pub computed: bool,
+    /// Not written in the spec but derived from it by the kind (a code hash from an artifact),
+    /// and diffed like a spec value.
+    pub derived: bool,
     pub description: &'static str,
 }
 
 impl Attribute {
     pub const fn optional(name: &'static str, ty: AttrType, description: &'static str) -> Self {
-        Self {
-            name,
-            ty,
-            required: false,
-            force_new: false,
-            computed: false,
-            description,
-        }
+        Self { name, ty, required: false, force_new: false, computed: false, derived: false, description }
     }
     pub const fn required(name: &'static str, ty: AttrType, description: &'static str) -> Self {
-        Self {
-            name,
-            ty,
-            required: true,
-            force_new: false,
-            computed: false,
-            description,
-        }
+        Self { name, ty, required: true, force_new: false, computed: false, derived: false, description }
     }
     pub const fn computed(name: &'static str, description: &'static str) -> Self {
         let ty = AttrType::String;
-        Self {
-            name,
-            ty,
-            required: false,
-            force_new: false,
-            computed: true,
-            description,
-        }
+        Self { name, ty, required: false, force_new: false, computed: true, derived: false, description }
+    }
+    pub const fn derived(name: &'static str, description: &'static str) -> Self {
+        let ty = AttrType::String;
+        Self { name, ty, required: false, force_new: false, computed: false, derived: true, description }
     }
     pub const fn force_new(mut self) -> Self {
         self.force_new = true;
@@ -108,15 +94,17 @@ impl ResourceSchema {
 
     /// Attributes a spec may set.
     pub fn settable(&self) -> impl Iterator<Item = &'static Attribute> {
+        self.attributes.iter().filter(|a| !a.computed && !a.derived)
+    }
+
+    /// Attributes compared between the spec and AWS: the settable and the derived ones.
+    pub fn compared(&self) -> impl Iterator<Item = &'static Attribute> {
         self.attributes.iter().filter(|a| !a.computed)
     }
 }
 
 /// The closest name in `candidates` to a misspelled `name`, if one is close enough to suggest.
-pub fn did_you_mean<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(name, c), c))

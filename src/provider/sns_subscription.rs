@@ -15,43 +15,20 @@ use crate::value::Attrs;
 
 pub struct SnsSubscription;
 
-const PROTOCOLS: &[&str] = &[
-    "http",
-    "https",
-    "email",
-    "email-json",
-    "sms",
-    "sqs",
-    "application",
-    "lambda",
-    "firehose",
-];
+const PROTOCOLS: &[&str] = &["http", "https", "email", "email-json", "sms", "sqs", "application", "lambda", "firehose"];
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
         Attribute::required("topic_arn", AttrType::String, "the topic to subscribe to").force_new(),
-        Attribute::required(
-            "protocol",
-            AttrType::Enum(PROTOCOLS),
-            "how messages are delivered",
-        )
-        .force_new(),
-        Attribute::required(
-            "endpoint",
-            AttrType::String,
-            "where messages are delivered (a URL for https)",
-        )
-        .force_new(),
+        Attribute::required("protocol", AttrType::Enum(PROTOCOLS), "how messages are delivered").force_new(),
+        Attribute::required("endpoint", AttrType::String, "where messages are delivered (a URL for https)").force_new(),
         Attribute::optional(
             "raw_message_delivery",
             AttrType::Bool,
             "deliver the message body without the SNS envelope",
         ),
         Attribute::computed("arn", "the subscription ARN"),
-        Attribute::computed(
-            "pending_confirmation",
-            "true until the endpoint confirms the subscription",
-        ),
+        Attribute::computed("pending_confirmation", "true until the endpoint confirms the subscription"),
     ],
 };
 
@@ -77,15 +54,9 @@ impl ResourceKind for SnsSubscription {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
+        _prior: &Attrs,
     ) -> Result<Option<Attrs>, ProviderError> {
-        let out = match aws
-            .sns()
-            .await
-            .get_subscription_attributes()
-            .subscription_arn(id)
-            .send()
-            .await
-        {
+        let out = match aws.sns().await.get_subscription_attributes().subscription_arn(id).send().await {
             Ok(out) => out.attributes.unwrap_or_default(),
             Err(e) => {
                 let e = ProviderError::from_sdk("GetSubscriptionAttributes", e);
@@ -100,35 +71,17 @@ impl ResourceKind for SnsSubscription {
         attrs.insert("endpoint".into(), get("Endpoint"));
         attrs.insert(
             "pending_confirmation".into(),
-            json!(
-                out.get("PendingConfirmation")
-                    .is_some_and(|v| v == "true")
-                    .to_string()
-            ),
+            json!(out.get("PendingConfirmation").is_some_and(|v| v == "true").to_string()),
         );
         if managed.has("raw_message_delivery") {
             let raw = out.get("RawMessageDelivery").is_some_and(|v| v == "true");
-            attrs.insert(
-                "raw_message_delivery".into(),
-                if raw { Value::Bool(true) } else { Value::Null },
-            );
+            attrs.insert("raw_message_delivery".into(), if raw { Value::Bool(true) } else { Value::Null });
         }
         Ok(Some(attrs))
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        _addr: &ResourceAddr,
-        desired: &Attrs,
-    ) -> Result<Created, ProviderError> {
-        let s = |k: &str| {
-            desired
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
+    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
+        let s = |k: &str| desired.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         let mut req = aws
             .sns()
             .await
@@ -140,37 +93,19 @@ impl ResourceKind for SnsSubscription {
         if desired.get("raw_message_delivery") == Some(&Value::Bool(true)) {
             req = req.attributes("RawMessageDelivery", "true");
         }
-        let out = req
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("Subscribe", e))?;
-        let arn = out
-            .subscription_arn()
-            .filter(|a| a.starts_with("arn:"))
-            .ok_or_else(|| {
-                ProviderError::unexpected(
-                    "Subscribe",
-                    format!(
-                        "no subscription ARN in the response ({:?})",
-                        out.subscription_arn()
-                    ),
-                )
-            })?;
+        let out = req.send().await.map_err(|e| ProviderError::from_sdk("Subscribe", e))?;
+        let arn = out.subscription_arn().filter(|a| a.starts_with("arn:")).ok_or_else(|| {
+            ProviderError::unexpected(
+                "Subscribe",
+                format!("no subscription ARN in the response ({:?})", out.subscription_arn()),
+            )
+        })?;
         let mut attrs = Attrs::new();
         attrs.insert("arn".into(), json!(arn));
-        Ok(Created {
-            id: arn.to_string(),
-            attrs,
-        })
+        Ok(Created { id: arn.to_string(), attrs })
     }
 
-    async fn update(
-        &self,
-        aws: &Aws,
-        id: &str,
-        desired: &Attrs,
-        changed: &[&str],
-    ) -> Result<Attrs, ProviderError> {
+    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, changed: &[&str]) -> Result<Attrs, ProviderError> {
         if changed.contains(&"raw_message_delivery") {
             let raw = desired.get("raw_message_delivery") == Some(&Value::Bool(true));
             aws.sns()

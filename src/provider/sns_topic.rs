@@ -17,17 +17,9 @@ pub struct SnsTopic;
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
         Attribute::required("name", AttrType::String, "the topic name").force_new(),
-        Attribute::optional(
-            "display_name",
-            AttrType::String,
-            "the display name used in SMS and email",
-        ),
+        Attribute::optional("display_name", AttrType::String, "the display name used in SMS and email"),
         Attribute::optional("policy", AttrType::Policy, "the topic's access policy"),
-        Attribute::optional(
-            "tags",
-            AttrType::Map(&AttrType::String),
-            "tags on the topic",
-        ),
+        Attribute::optional("tags", AttrType::Map(&AttrType::String), "tags on the topic"),
         Attribute::computed("arn", "the topic ARN"),
     ],
 };
@@ -47,6 +39,7 @@ impl ResourceKind for SnsTopic {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
+        _prior: &Attrs,
     ) -> Result<Option<Attrs>, ProviderError> {
         let sns = aws.sns().await;
         let attrs = match sns.get_topic_attributes().topic_arn(id).send().await {
@@ -61,16 +54,10 @@ impl ResourceKind for SnsTopic {
         out.insert("name".into(), json!(id.rsplit(':').next().unwrap_or(id)));
         if managed.has("display_name") {
             let name = attrs.get("DisplayName").filter(|s| !s.is_empty());
-            out.insert(
-                "display_name".into(),
-                name.map_or(Value::Null, |s| json!(s)),
-            );
+            out.insert("display_name".into(), name.map_or(Value::Null, |s| json!(s)));
         }
         if managed.has("policy") {
-            out.insert(
-                "policy".into(),
-                attrs.get("Policy").map_or(Value::Null, |p| json!(p)),
-            );
+            out.insert("policy".into(), attrs.get("Policy").map_or(Value::Null, |p| json!(p)));
         }
         if managed.has("tags") {
             let tags = sns
@@ -81,30 +68,15 @@ impl ResourceKind for SnsTopic {
                 .map_err(|e| ProviderError::from_sdk("ListTagsForResource", e))?;
             out.insert(
                 "tags".into(),
-                Value::Object(
-                    tags.tags()
-                        .iter()
-                        .map(|t| (t.key().to_string(), json!(t.value())))
-                        .collect(),
-                ),
+                Value::Object(tags.tags().iter().map(|t| (t.key().to_string(), json!(t.value()))).collect()),
             );
         }
         Ok(Some(out))
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        _addr: &ResourceAddr,
-        desired: &Attrs,
-    ) -> Result<Created, ProviderError> {
+    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
         let sns = aws.sns().await;
-        let mut req = sns.create_topic().name(
-            desired
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-        );
+        let mut req = sns.create_topic().name(desired.get("name").and_then(Value::as_str).unwrap_or_default());
         if let Some(name) = desired.get("display_name").and_then(Value::as_str) {
             req = req.attributes("DisplayName", name);
         }
@@ -112,36 +84,20 @@ impl ResourceKind for SnsTopic {
             req = req.attributes("Policy", policy.to_string());
         }
         req = req.set_tags(Some(tags(desired.get("tags"))?).filter(|t| !t.is_empty()));
-        let out = req
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("CreateTopic", e))?;
-        let arn = out.topic_arn().ok_or_else(|| {
-            ProviderError::unexpected("CreateTopic", "no TopicArn in the response")
-        })?;
+        let out = req.send().await.map_err(|e| ProviderError::from_sdk("CreateTopic", e))?;
+        let arn =
+            out.topic_arn().ok_or_else(|| ProviderError::unexpected("CreateTopic", "no TopicArn in the response"))?;
         let mut attrs = Attrs::new();
         attrs.insert("arn".into(), json!(arn));
-        Ok(Created {
-            id: arn.to_string(),
-            attrs,
-        })
+        Ok(Created { id: arn.to_string(), attrs })
     }
 
-    async fn update(
-        &self,
-        aws: &Aws,
-        id: &str,
-        desired: &Attrs,
-        changed: &[&str],
-    ) -> Result<Attrs, ProviderError> {
+    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, changed: &[&str]) -> Result<Attrs, ProviderError> {
         let sns = aws.sns().await;
         for &attr in changed {
             match attr {
                 "display_name" => {
-                    let name = desired
-                        .get("display_name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
+                    let name = desired.get("display_name").and_then(Value::as_str).unwrap_or_default();
                     set_attribute(sns, id, "DisplayName", name).await?;
                 }
                 "policy" => {
@@ -173,7 +129,7 @@ impl ResourceKind for SnsTopic {
     }
 }
 
-async fn set_attribute(
+pub(super) async fn set_attribute(
     sns: &aws_sdk_sns::Client,
     arn: &str,
     name: &str,
@@ -193,22 +149,13 @@ fn tags(v: Option<&Value>) -> Result<Vec<Tag>, ProviderError> {
     v.and_then(Value::as_object)
         .into_iter()
         .flatten()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v.as_str().unwrap_or_default())
-                .build()
-        })
+        .map(|(k, v)| Tag::builder().key(k).value(v.as_str().unwrap_or_default()).build())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ProviderError::new("TagResource", "InvalidTag", e.to_string()))
 }
 
 /// Makes the topic's tags exactly `desired`: untag what is gone, tag the rest.
-async fn retag(
-    sns: &aws_sdk_sns::Client,
-    arn: &str,
-    desired: Option<&Value>,
-) -> Result<(), ProviderError> {
+async fn retag(sns: &aws_sdk_sns::Client, arn: &str, desired: Option<&Value>) -> Result<(), ProviderError> {
     let current = sns
         .list_tags_for_resource()
         .resource_arn(arn)
@@ -216,12 +163,8 @@ async fn retag(
         .await
         .map_err(|e| ProviderError::from_sdk("ListTagsForResource", e))?;
     let wanted = tags(desired)?;
-    let stale: Vec<String> = current
-        .tags()
-        .iter()
-        .map(|t| t.key().to_string())
-        .filter(|k| !wanted.iter().any(|w| w.key() == k))
-        .collect();
+    let stale: Vec<String> =
+        current.tags().iter().map(|t| t.key().to_string()).filter(|k| !wanted.iter().any(|w| w.key() == k)).collect();
     if !stale.is_empty() {
         sns.untag_resource()
             .resource_arn(arn)
@@ -242,7 +185,7 @@ async fn retag(
 }
 
 /// The policy SNS gives a new topic: only the owning account may use it.
-fn default_policy(arn: &str) -> String {
+pub(super) fn default_policy(arn: &str) -> String {
     let account = arn.split(':').nth(4).unwrap_or_default();
     json!({
         "Version": "2008-10-17",

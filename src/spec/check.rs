@@ -41,13 +41,10 @@ impl Checker<'_> {
         let mut out = Vec::new();
         for (key, node) in entries {
             match fields.iter().find(|f| f.name == key.name) {
-                Some(f) if f.computed => self.problems.push(
+                Some(f) if f.computed || f.derived => self.problems.push(
                     Problem::at(
                         key.span,
-                        format!(
-                            "`{}` of {owner} is set by AWS and cannot be written",
-                            key.name
-                        ),
+                        format!("`{}` of {owner} is set by AWS and cannot be written", key.name),
                         "computed attribute",
                     )
                     .with_help(format!("read it elsewhere as ${{{owner}.{}}}", key.name)),
@@ -63,13 +60,10 @@ impl Checker<'_> {
                         format!("unknown attribute `{}` on {owner}", key.name),
                         "not an attribute of this kind",
                     );
-                    let names = fields.iter().filter(|f| !f.computed).map(|f| f.name);
+                    let names = fields.iter().filter(|f| !f.computed && !f.derived).map(|f| f.name);
                     p = match did_you_mean(&key.name, names.clone()) {
                         Some(near) => p.with_help(format!("did you mean `{near}`?")),
-                        None => p.with_help(format!(
-                            "valid attributes: {}",
-                            names.collect::<Vec<_>>().join(", ")
-                        )),
+                        None => p.with_help(format!("valid attributes: {}", names.collect::<Vec<_>>().join(", "))),
                     };
                     self.problems.push(p);
                 }
@@ -83,12 +77,7 @@ impl Checker<'_> {
                         format!("{owner} is missing the required attribute `{}`", f.name),
                         "in this block",
                     )
-                    .with_help(format!(
-                        "`{}` is {}: {}",
-                        f.name,
-                        f.ty.describe(),
-                        f.description
-                    )),
+                    .with_help(format!("`{}` is {}: {}", f.name, f.ty.describe(), f.description)),
                 );
             }
         }
@@ -107,28 +96,16 @@ impl Checker<'_> {
         }
         match (ty, &node.value) {
             (AttrType::List(item), NodeValue::List(items)) => {
-                let checked: Vec<_> = items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| self.value(item, n, &format!("{what}[{i}]")))
-                    .collect();
-                checked
-                    .into_iter()
-                    .collect::<Option<Vec<_>>>()
-                    .map(Expr::List)
+                let checked: Vec<_> =
+                    items.iter().enumerate().map(|(i, n)| self.value(item, n, &format!("{what}[{i}]"))).collect();
+                checked.into_iter().collect::<Option<Vec<_>>>().map(Expr::List)
             }
             (AttrType::Map(item), NodeValue::Map(entries)) => {
                 let checked: Vec<_> = entries
                     .iter()
-                    .map(|(k, n)| {
-                        self.value(item, n, &format!("{what}.{}", k.name))
-                            .map(|e| (k.name.clone(), e))
-                    })
+                    .map(|(k, n)| self.value(item, n, &format!("{what}.{}", k.name)).map(|e| (k.name.clone(), e)))
                     .collect();
-                checked
-                    .into_iter()
-                    .collect::<Option<Vec<_>>>()
-                    .map(Expr::Map)
+                checked.into_iter().collect::<Option<Vec<_>>>().map(Expr::Map)
             }
             (AttrType::Object(fields), NodeValue::Map(entries)) => {
                 Some(Expr::Map(self.block(what, fields, entries, node.span)))
@@ -145,13 +122,7 @@ impl Checker<'_> {
     }
 
     /// Type-checks a value known now (a literal, or a variable's value).
-    fn literal(
-        &mut self,
-        ty: &'static AttrType,
-        v: Value,
-        node: &Node,
-        what: &str,
-    ) -> Option<Expr> {
+    fn literal(&mut self, ty: &'static AttrType, v: Value, node: &Node, what: &str) -> Option<Expr> {
         let ok = match (ty, &v) {
             (AttrType::String, Value::String(_)) => true,
             // YAML reads `name: 2024` as a number; a string attribute takes its text.
@@ -178,11 +149,7 @@ impl Checker<'_> {
             }
             (AttrType::Policy, Value::String(s)) => {
                 if let Err(e) = serde_json::from_str::<Value>(s) {
-                    self.problems.at(
-                        node.span,
-                        format!("{what} is not valid JSON: {e}"),
-                        "invalid policy document",
-                    );
+                    self.problems.at(node.span, format!("{what} is not valid JSON: {e}"), "invalid policy document");
                     return None;
                 }
                 true
@@ -218,10 +185,7 @@ impl Checker<'_> {
                 Expr::List(items.into_iter().collect::<Option<_>>()?)
             }
             NodeValue::Map(entries) => {
-                let items: Vec<_> = entries
-                    .iter()
-                    .map(|(k, n)| self.any(n).map(|e| (k.name.clone(), e)))
-                    .collect();
+                let items: Vec<_> = entries.iter().map(|(k, n)| self.any(n).map(|e| (k.name.clone(), e))).collect();
                 Expr::Map(items.into_iter().collect::<Option<_>>()?)
             }
         })
@@ -244,14 +208,9 @@ impl Checker<'_> {
                 Part::Ref(RefTarget::Var(name), range) => {
                     let Some(var) = self.variables.iter().find(|v| v.name == name) else {
                         let span = self.inner_span(node, s, range);
-                        let mut p = Problem::at(
-                            span,
-                            format!("unknown variable `{name}`"),
-                            "not declared under `variables`",
-                        );
-                        if let Some(near) =
-                            did_you_mean(&name, self.variables.iter().map(|v| v.name.as_str()))
-                        {
+                        let mut p =
+                            Problem::at(span, format!("unknown variable `{name}`"), "not declared under `variables`");
+                        if let Some(near) = did_you_mean(&name, self.variables.iter().map(|v| v.name.as_str())) {
                             p = p.with_help(format!("did you mean `var.{near}`?"));
                         }
                         self.problems.push(p);
@@ -271,11 +230,7 @@ impl Checker<'_> {
                 }
                 Part::Ref(RefTarget::Attr { addr, attr }, range) => {
                     let span = self.inner_span(node, s, range.clone());
-                    self.refs.push(SpannedRef {
-                        target: addr.clone(),
-                        attr: attr.clone(),
-                        span,
-                    });
+                    self.refs.push(SpannedRef { target: addr.clone(), attr: attr.clone(), span });
                     out.push(Part::Ref(RefTarget::Attr { addr, attr }, range));
                 }
                 Part::Lit(text) => match out.last_mut() {

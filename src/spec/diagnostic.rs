@@ -17,11 +17,7 @@ impl Problem {
     pub fn at(span: SourceSpan, message: impl Into<String>, label: impl Into<String>) -> Self {
         let label = label.into();
         let label = (!label.is_empty()).then_some(label);
-        Self {
-            message: message.into(),
-            labels: vec![LabeledSpan::new_with_span(label, span)],
-            help: None,
-        }
+        Self { message: message.into(), labels: vec![LabeledSpan::new_with_span(label, span)], help: None }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
@@ -30,8 +26,7 @@ impl Problem {
     }
 
     pub fn with_label(mut self, span: SourceSpan, label: impl Into<String>) -> Self {
-        self.labels
-            .push(LabeledSpan::new_with_span(Some(label.into()), span));
+        self.labels.push(LabeledSpan::new_with_span(Some(label.into()), span));
         self
     }
 }

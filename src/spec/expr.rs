@@ -61,10 +61,7 @@ pub fn parse_template(s: &str) -> Result<Vec<Part>, ExprError> {
         lit.push_str(&rest[..pos]);
         let start = offset + pos;
         let Some(close) = rest[pos..].find('}') else {
-            return Err(ExprError {
-                message: "unterminated `${`: expected `}`".into(),
-                range: start..s.len(),
-            });
+            return Err(ExprError { message: "unterminated `${`: expected `}`".into(), range: start..s.len() });
         };
         let inner = rest[pos + 2..pos + close].trim();
         let range = start..start + close + 1;
@@ -93,10 +90,7 @@ fn parse_ref(inner: &str) -> Option<RefTarget> {
     match segments.as_slice() {
         ["var", name] if is_ident(name) => Some(RefTarget::Var(name.to_string())),
         [kind, name, attr] if [kind, name, attr].iter().all(|s| is_ident(s)) => {
-            Some(RefTarget::Attr {
-                addr: ResourceAddr::new(*kind, *name),
-                attr: attr.to_string(),
-            })
+            Some(RefTarget::Attr { addr: ResourceAddr::new(*kind, *name), attr: attr.to_string() })
         }
         _ => None,
     }
@@ -139,12 +133,7 @@ impl Expr {
                 Value::String(out)
             }
             Expr::List(items) => Value::Array(items.iter().map(|i| i.eval(lookup)).collect()),
-            Expr::Map(entries) => Value::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.eval(lookup)))
-                    .collect(),
-            ),
+            Expr::Map(entries) => Value::Object(entries.iter().map(|(k, v)| (k.clone(), v.eval(lookup))).collect()),
         }
     }
 
@@ -176,9 +165,7 @@ mod tests {
         let parts = parse_template("arn:${s3_bucket.up.arn}/*-${var.X}").expect("parses");
         assert_eq!(parts.len(), 4);
         assert_eq!(parts[0], Part::Lit("arn:".into()));
-        assert!(
-            matches!(&parts[1], Part::Ref(RefTarget::Attr { attr, .. }, r) if attr == "arn" && *r == (4..23))
-        );
+        assert!(matches!(&parts[1], Part::Ref(RefTarget::Attr { attr, .. }, r) if attr == "arn" && *r == (4..23)));
         assert_eq!(parts[2], Part::Lit("/*-".into()));
         assert!(matches!(&parts[3], Part::Ref(RefTarget::Var(n), _) if n == "X"));
     }
@@ -186,10 +173,7 @@ mod tests {
     #[test]
     fn double_dollar_escapes_interpolation() {
         // `$${` stays literal text, as in Terraform.
-        assert_eq!(
-            parse_template("a$${b}").expect("parses"),
-            vec![Part::Lit("a${b}".into())]
-        );
+        assert_eq!(parse_template("a$${b}").expect("parses"), vec![Part::Lit("a${b}".into())]);
     }
 
     #[test]

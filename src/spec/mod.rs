@@ -32,8 +32,8 @@ pub use source::SpecSource;
 pub use variables::{Overrides, Variable};
 
 use crate::addr::{ResourceAddr, is_ident};
-use crate::provider::Registry;
 use crate::provider::schema::did_you_mean;
+use crate::provider::{Registry, ResourceSchema};
 use diagnostic::Problems;
 
 /// A loaded, checked spec.
@@ -43,6 +43,8 @@ pub struct Spec {
     pub variables: Vec<Variable>,
     /// In file order.
     pub resources: Vec<ResourceSpec>,
+    /// Read-only queries, evaluated at plan time.
+    pub lookups: Vec<ResourceSpec>,
     pub outputs: Vec<OutputSpec>,
 }
 
@@ -58,16 +60,14 @@ pub struct ResourceSpec {
     pub refs: Vec<SpannedRef>,
     /// Extra ordering edges from `depends_on`.
     pub depends_on: Vec<(ResourceAddr, SourceSpan)>,
+    /// `import_id`: adopt the existing resource with this id instead of creating one.
+    pub import_id: Option<String>,
 }
 
 impl ResourceSpec {
     /// Every resource this one must follow: referenced ones and `depends_on`.
     pub fn dependencies(&self) -> BTreeSet<ResourceAddr> {
-        self.refs
-            .iter()
-            .map(|r| r.target.clone())
-            .chain(self.depends_on.iter().map(|(a, _)| a.clone()))
-            .collect()
+        self.refs.iter().map(|r| r.target.clone()).chain(self.depends_on.iter().map(|(a, _)| a.clone())).collect()
     }
 }
 
@@ -86,10 +86,7 @@ pub enum LoadError {
     /// The file could not be read.
     #[error("cannot read spec {path}: {source}")]
     #[diagnostic(code(cruddur::spec::io))]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     /// The `.env` file in the working directory is malformed.
     #[error("cannot read variables: {0}")]
     #[diagnostic(code(cruddur::spec::dotenv))]
@@ -100,44 +97,33 @@ pub enum LoadError {
     Invalid(Box<SpecErrors>),
 }
 
+/// The top-level sections of a spec.
+const SECTIONS: &[&str] = &["variables", "lookups", "resources", "outputs"];
+
 /// Fields a resource block takes besides its kind's attributes.
-const META_FIELDS: &[&str] = &["depends_on"];
+const META_FIELDS: &[&str] = &["depends_on", "import_id"];
 
 impl Spec {
     /// Reads and checks the spec at `path`, with variables from the environment and `.env`.
     pub fn load(path: &Path, registry: &Registry) -> Result<Spec, LoadError> {
-        let source = SpecSource::read(path).map_err(|source| LoadError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let source =
+            SpecSource::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
         let overrides = Overrides::from_environment(Path::new(".")).map_err(LoadError::DotEnv)?;
         Self::parse(source, registry, &overrides)
     }
 
     /// Checks a spec's text; all problems are reported together.
-    pub fn parse(
-        source: SpecSource,
-        registry: &Registry,
-        overrides: &Overrides,
-    ) -> Result<Spec, LoadError> {
+    pub fn parse(source: SpecSource, registry: &Registry, overrides: &Overrides) -> Result<Spec, LoadError> {
         let mut problems = Problems::default();
         let spec = match Node::parse(&source) {
-            Ok(root) => Some(Self::from_root(
-                &root,
-                &source,
-                registry,
-                overrides,
-                &mut problems,
-            )),
+            Ok(root) => Some(Self::from_root(&root, &source, registry, overrides, &mut problems)),
             Err(e) => {
                 problems.at(e.span, format!("invalid YAML: {}", e.message), "here");
                 None
             }
         };
         // Report in reading order, whatever order the checks found them in.
-        problems
-            .0
-            .sort_by_key(|p| p.labels.first().map_or(0, |l| l.offset()));
+        problems.0.sort_by_key(|p| p.labels.first().map_or(0, |l| l.offset()));
         match spec {
             Some(spec) if problems.is_empty() => Ok(spec),
             _ => Err(LoadError::Invalid(Box::new(SpecErrors {
@@ -156,144 +142,160 @@ impl Spec {
         problems: &mut Problems,
     ) -> Spec {
         let Some(entries) = root.as_map() else {
-            problems.at(
-                root.span,
-                "a spec must be a mapping with variables, resources and outputs",
-                root.type_name(),
-            );
+            problems.at(root.span, "a spec must be a mapping with variables, resources and outputs", root.type_name());
             return Spec {
                 source: source.clone(),
                 variables: vec![],
                 resources: vec![],
+                lookups: vec![],
                 outputs: vec![],
             };
         };
         for (key, _) in entries {
-            if !["variables", "resources", "outputs"].contains(&key.name.as_str()) {
-                let mut p = Problem::at(
-                    key.span,
-                    format!("unknown top-level section `{}`", key.name),
-                    "not a section",
-                );
-                if let Some(near) = did_you_mean(&key.name, ["variables", "resources", "outputs"]) {
+            if !SECTIONS.contains(&key.name.as_str()) {
+                let mut p = Problem::at(key.span, format!("unknown top-level section `{}`", key.name), "not a section");
+                if let Some(near) = did_you_mean(&key.name, SECTIONS.iter().copied()) {
                     p = p.with_help(format!("did you mean `{near}`?"));
                 }
                 problems.push(p);
             }
         }
         let variables = variables::load(root.get("variables"), overrides, problems);
-        let mut checker = check::Checker {
-            source,
-            variables: &variables,
-            problems,
-            refs: vec![],
-        };
-        let resources = resources(root.get("resources"), registry, &mut checker);
+        let mut checker = check::Checker { source, variables: &variables, problems, refs: vec![] };
+        let lookups = blocks(root.get("lookups"), &Section::Lookups, registry, &mut checker);
+        for l in &lookups {
+            for r in &l.refs {
+                checker.problems.at(
+                    r.span,
+                    format!("lookup {} references {}: a lookup may only use variables", l.addr, r.target),
+                    "resource reference in a lookup",
+                );
+            }
+        }
+        let resources = blocks(root.get("resources"), &Section::Resources, registry, &mut checker);
         let outputs = outputs(root.get("outputs"), &mut checker);
         let output_refs = std::mem::take(&mut checker.refs);
-        check_references(&resources, &output_refs, registry, problems);
+        check_references(&resources, &lookups, &output_refs, registry, problems);
         if problems.is_empty() {
             for cycle in crate::graph::cycles(&resources) {
                 problems.push(cycle);
             }
         }
-        Spec {
-            source: source.clone(),
-            variables,
-            resources,
-            outputs,
-        }
+        Spec { source: source.clone(), variables, resources, lookups, outputs }
     }
 
     pub fn resource(&self, addr: &ResourceAddr) -> Option<&ResourceSpec> {
         self.resources.iter().find(|r| &r.addr == addr)
     }
+
+    pub fn lookup(&self, addr: &ResourceAddr) -> Option<&ResourceSpec> {
+        self.lookups.iter().find(|r| &r.addr == addr)
+    }
 }
 
-fn resources(
+/// Which section a block of kinds is in.
+enum Section {
+    Resources,
+    Lookups,
+}
+
+impl Section {
+    fn name(&self) -> &'static str {
+        match self {
+            Section::Resources => "resources",
+            Section::Lookups => "lookups",
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        match self {
+            Section::Resources => "resource kind",
+            Section::Lookups => "lookup kind",
+        }
+    }
+
+    fn kind(&self, registry: &Registry, kind: &str) -> Option<(&'static str, &'static ResourceSchema)> {
+        match self {
+            Section::Resources => registry.get(kind).map(|k| (k.kind(), k.schema())),
+            Section::Lookups => registry.lookup(kind).map(|k| (k.kind(), k.schema())),
+        }
+    }
+
+    fn names(&self, registry: &Registry) -> Vec<&'static str> {
+        match self {
+            Section::Resources => registry.names().collect(),
+            Section::Lookups => registry.lookup_names().collect(),
+        }
+    }
+}
+
+/// Reads `KIND: { NAME: { attributes } }` blocks of one section.
+fn blocks(
     node: Option<&Node>,
+    section: &Section,
     registry: &Registry,
     checker: &mut check::Checker<'_>,
 ) -> Vec<ResourceSpec> {
     let Some(node) = node else { return vec![] };
     let Some(kinds) = node.as_map() else {
-        checker.problems.at(
-            node.span,
-            "`resources` must be a mapping of kinds to named resources",
-            node.type_name(),
-        );
+        let message = format!("`{}` must be a mapping of kinds to named blocks", section.name());
+        checker.problems.at(node.span, message, node.type_name());
         return vec![];
     };
     let mut out = Vec::new();
     for (kind_key, named) in kinds {
-        let Some(kind) = registry.get(&kind_key.name) else {
-            let mut p = Problem::at(
-                kind_key.span,
-                format!("unknown resource kind `{}`", kind_key.name),
-                "not a resource kind",
-            );
-            p = match did_you_mean(&kind_key.name, registry.names()) {
+        let Some((kind, schema)) = section.kind(registry, &kind_key.name) else {
+            let names = section.names(registry);
+            let message = format!("unknown {} `{}`", section.what(), kind_key.name);
+            let mut p = Problem::at(kind_key.span, message, format!("not a {}", section.what()));
+            p = match did_you_mean(&kind_key.name, names.iter().copied()) {
                 Some(near) => p.with_help(format!("did you mean `{near}`?")),
-                None => p.with_help(format!(
-                    "known kinds: {}",
-                    registry.names().collect::<Vec<_>>().join(", ")
-                )),
+                None => p.with_help(format!("known kinds: {}", names.join(", "))),
             };
             checker.problems.push(p);
             continue;
         };
         let Some(named) = named.as_map() else {
-            checker.problems.at(
-                named.span,
-                format!(
-                    "`{}` must be a mapping of resource names to attributes",
-                    kind_key.name
-                ),
-                named.type_name(),
-            );
+            let message = format!("`{}` must be a mapping of names to attributes", kind_key.name);
+            checker.problems.at(named.span, message, named.type_name());
             continue;
         };
         for (name_key, body) in named {
             if !is_ident(&name_key.name) {
-                checker.problems.at(
-                    name_key.span,
-                    format!("`{}` is not a valid resource name", name_key.name),
-                    "use letters, digits, _ and -",
-                );
+                let message = format!("`{}` is not a valid name", name_key.name);
+                checker.problems.at(name_key.span, message, "use letters, digits, _ and -");
                 continue;
             }
-            let addr = ResourceAddr::new(kind.kind(), &name_key.name);
+            let addr = ResourceAddr::new(kind, &name_key.name);
             let Some(fields) = body.as_map() else {
-                checker.problems.at(
-                    body.span,
-                    format!("{addr} must be a mapping of attributes"),
-                    body.type_name(),
-                );
+                checker.problems.at(body.span, format!("{addr} must be a mapping of attributes"), body.type_name());
                 continue;
             };
-            let (meta, attrs): (Vec<_>, Vec<_>) = fields
-                .iter()
-                .cloned()
-                .partition(|(k, _)| META_FIELDS.contains(&k.name.as_str()));
+            let (meta, attrs): (Vec<_>, Vec<_>) =
+                fields.iter().cloned().partition(|(k, _)| META_FIELDS.contains(&k.name.as_str()));
             let before = checker.refs.len();
-            let attrs = checker.block(
-                &addr.to_string(),
-                kind.schema().attributes,
-                &attrs,
-                name_key.span,
-            );
+            let attrs = checker.block(&addr.to_string(), schema.attributes, &attrs, name_key.span);
             let refs = checker.refs.split_off(before);
             let depends_on = depends_on(&addr, &meta, checker.problems);
-            out.push(ResourceSpec {
-                addr,
-                span: name_key.span,
-                attrs,
-                refs,
-                depends_on,
-            });
+            let import_id = import_id(&addr, &meta, checker);
+            out.push(ResourceSpec { addr, span: name_key.span, attrs, refs, depends_on, import_id });
         }
     }
     out
+}
+
+/// `import_id: ID` (variables allowed): the id of an existing resource to adopt.
+fn import_id(addr: &ResourceAddr, meta: &[(node::Key, Node)], checker: &mut check::Checker<'_>) -> Option<String> {
+    let (_, node) = meta.iter().find(|(k, _)| k.name == "import_id")?;
+    match node.as_str().map(|s| checker.template(s, node)) {
+        Some(Some(Expr::Literal(serde_json::Value::String(id)))) => Some(id),
+        Some(None) => None,
+        _ => {
+            let message = format!("import_id of {addr} must be a string (variables allowed, no resource references)");
+            checker.problems.at(node.span, message, node.type_name());
+            None
+        }
+    }
 }
 
 fn depends_on(
@@ -302,7 +304,7 @@ fn depends_on(
     problems: &mut Problems,
 ) -> Vec<(ResourceAddr, SourceSpan)> {
     let mut out = Vec::new();
-    for (_, node) in meta {
+    for (_, node) in meta.iter().filter(|(k, _)| k.name == "depends_on") {
         let NodeValue::List(items) = &node.value else {
             problems.at(
                 node.span,
@@ -329,33 +331,19 @@ fn depends_on(
 fn outputs(node: Option<&Node>, checker: &mut check::Checker<'_>) -> Vec<OutputSpec> {
     let Some(node) = node else { return vec![] };
     let Some(entries) = node.as_map() else {
-        checker.problems.at(
-            node.span,
-            "`outputs` must be a mapping of names to values",
-            node.type_name(),
-        );
+        checker.problems.at(node.span, "`outputs` must be a mapping of names to values", node.type_name());
         return vec![];
     };
     let mut out = Vec::new();
     for (key, decl) in entries {
         let (value_node, description, sensitive) = match &decl.value {
             NodeValue::Map(_) => {
-                let desc = decl
-                    .get("description")
-                    .and_then(Node::as_str)
-                    .map(str::to_string);
-                let sensitive = matches!(
-                    decl.get("sensitive").map(|n| &n.value),
-                    Some(NodeValue::Bool(true))
-                );
+                let desc = decl.get("description").and_then(Node::as_str).map(str::to_string);
+                let sensitive = matches!(decl.get("sensitive").map(|n| &n.value), Some(NodeValue::Bool(true)));
                 match decl.get("value") {
                     Some(v) => (v, desc, sensitive),
                     None => {
-                        checker.problems.at(
-                            decl.span,
-                            format!("output `{}` has no `value`", key.name),
-                            "here",
-                        );
+                        checker.problems.at(decl.span, format!("output `{}` has no `value`", key.name), "here");
                         continue;
                     }
                 }
@@ -374,12 +362,7 @@ fn outputs(node: Option<&Node>, checker: &mut check::Checker<'_>) -> Vec<OutputS
             }
         };
         if let Some(value) = value {
-            out.push(OutputSpec {
-                name: key.name.clone(),
-                value,
-                description,
-                sensitive,
-            });
+            out.push(OutputSpec { name: key.name.clone(), value, description, sensitive });
         }
     }
     out
@@ -388,44 +371,31 @@ fn outputs(node: Option<&Node>, checker: &mut check::Checker<'_>) -> Vec<OutputS
 /// Every reference must name a declared resource and an attribute its kind has.
 fn check_references(
     resources: &[ResourceSpec],
+    lookups: &[ResourceSpec],
     output_refs: &[SpannedRef],
     registry: &Registry,
     problems: &mut Problems,
 ) {
     let declared: BTreeMap<&ResourceAddr, &ResourceSpec> =
-        resources.iter().map(|r| (&r.addr, r)).collect();
-    let all_refs = resources
-        .iter()
-        .flat_map(|r| r.refs.iter())
-        .chain(output_refs);
+        resources.iter().chain(lookups).map(|r| (&r.addr, r)).collect();
+    let all_refs = resources.iter().flat_map(|r| r.refs.iter()).chain(output_refs);
     for r in all_refs {
         if !declared.contains_key(&r.target) {
-            let mut p = Problem::at(
-                r.span,
-                format!("reference to undeclared resource `{}`", r.target),
-                "no such resource",
-            );
+            let mut p =
+                Problem::at(r.span, format!("reference to undeclared resource `{}`", r.target), "no such resource");
             let names: Vec<String> = declared.keys().map(|a| a.to_string()).collect();
-            if let Some(near) =
-                did_you_mean(&r.target.to_string(), names.iter().map(String::as_str))
-            {
+            if let Some(near) = did_you_mean(&r.target.to_string(), names.iter().map(String::as_str)) {
                 p = p.with_help(format!("did you mean `{near}`?"));
             }
             problems.push(p);
             continue;
         }
-        let Some(kind) = registry.get(&r.target.kind) else {
+        let Some(schema) = registry.schema(&r.target.kind) else {
             continue;
         };
-        if kind.schema().attribute(&r.attr).is_none() {
-            let mut p = Problem::at(
-                r.span,
-                format!("{} has no attribute `{}`", r.target, r.attr),
-                "unknown attribute",
-            );
-            if let Some(near) =
-                did_you_mean(&r.attr, kind.schema().attributes.iter().map(|a| a.name))
-            {
+        if schema.attribute(&r.attr).is_none() {
+            let mut p = Problem::at(r.span, format!("{} has no attribute `{}`", r.target, r.attr), "unknown attribute");
+            if let Some(near) = did_you_mean(&r.attr, schema.attributes.iter().map(|a| a.name)) {
                 p = p.with_help(format!("did you mean `{near}`?"));
             }
             problems.push(p);

@@ -43,17 +43,11 @@ impl Node {
     pub fn parse(source: &SpecSource) -> Result<Node, YamlSyntaxError> {
         let docs = MarkedYaml::load_from_str(source.text()).map_err(|e| {
             let at = source.byte_offset(e.marker().index());
-            YamlSyntaxError {
-                message: e.info().to_string(),
-                span: SourceSpan::new(at.into(), 0),
-            }
+            YamlSyntaxError { message: e.info().to_string(), span: SourceSpan::new(at.into(), 0) }
         })?;
         match docs.into_iter().next() {
             Some(doc) => convert(&doc, source),
-            None => Ok(Node {
-                span: SourceSpan::new(0.into(), 0),
-                value: NodeValue::Map(vec![]),
-            }),
+            None => Ok(Node { span: SourceSpan::new(0.into(), 0), value: NodeValue::Map(vec![]) }),
         }
     }
 
@@ -85,10 +79,7 @@ impl Node {
 
     /// The value under `key` in a mapping.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?
-            .iter()
-            .find(|(k, _)| k.name == key)
-            .map(|(_, v)| v)
+        self.as_map()?.iter().find(|(k, _)| k.name == key).map(|(_, v)| v)
     }
 }
 
@@ -103,12 +94,9 @@ fn convert(yaml: &MarkedYaml<'_>, source: &SpecSource) -> Result<Node, YamlSynta
             Scalar::String(s) => NodeValue::Str(s.to_string()),
         },
         YamlData::Representation(text, _, _) => NodeValue::Str(text.to_string()),
-        YamlData::Sequence(items) => NodeValue::List(
-            items
-                .iter()
-                .map(|i| convert(i, source))
-                .collect::<Result<_, _>>()?,
-        ),
+        YamlData::Sequence(items) => {
+            NodeValue::List(items.iter().map(|i| convert(i, source)).collect::<Result<_, _>>()?)
+        }
         YamlData::Mapping(entries) => {
             let mut out = Vec::with_capacity(entries.len());
             for (k, v) in entries {
@@ -119,21 +107,12 @@ fn convert(yaml: &MarkedYaml<'_>, source: &SpecSource) -> Result<Node, YamlSynta
                     NodeValue::Bool(b) => b.to_string(),
                     _ => {
                         return Err(YamlSyntaxError {
-                            message: format!(
-                                "a mapping key must be a string, not {}",
-                                key.type_name()
-                            ),
+                            message: format!("a mapping key must be a string, not {}", key.type_name()),
                             span: key.span,
                         });
                     }
                 };
-                out.push((
-                    Key {
-                        name,
-                        span: key.span,
-                    },
-                    convert(v, source)?,
-                ));
+                out.push((Key { name, span: key.span }, convert(v, source)?));
             }
             NodeValue::Map(out)
         }
@@ -172,10 +151,7 @@ mod tests {
         let text = "x: \"héllo wörld\"\ny: target\n";
         let node = parse(text);
         let y = node.get("y").expect("y");
-        assert_eq!(
-            &text[y.span.offset()..y.span.offset() + y.span.len()],
-            "target"
-        );
+        assert_eq!(&text[y.span.offset()..y.span.offset() + y.span.len()], "target");
     }
 
     #[test]
@@ -183,14 +159,8 @@ mod tests {
         // Plain scalars become the YAML 1.2 core types.
         let node = parse("i: 5\nb: true\nn: ~\ns: '5'\n");
         assert_eq!(node.get("i").map(|n| &n.value), Some(&NodeValue::Int(5)));
-        assert_eq!(
-            node.get("b").map(|n| &n.value),
-            Some(&NodeValue::Bool(true))
-        );
+        assert_eq!(node.get("b").map(|n| &n.value), Some(&NodeValue::Bool(true)));
         assert_eq!(node.get("n").map(|n| &n.value), Some(&NodeValue::Null));
-        assert_eq!(
-            node.get("s").map(|n| &n.value),
-            Some(&NodeValue::Str("5".into()))
-        );
+        assert_eq!(node.get("s").map(|n| &n.value), Some(&NodeValue::Str("5".into())));
     }
 }

@@ -22,11 +22,7 @@ impl SpecSource {
             offsets.push(text.len());
             Arc::new(offsets)
         });
-        Self {
-            path: path.into(),
-            text: Arc::new(text),
-            char_offsets,
-        }
+        Self { path: path.into(), text: Arc::new(text), char_offsets }
     }
 
     pub fn read(path: &Path) -> std::io::Result<Self> {

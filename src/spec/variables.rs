@@ -40,23 +40,15 @@ impl Overrides {
     pub fn from_environment(dir: &Path) -> Result<Self, String> {
         let path = dir.join(".env");
         let dotenv = match dotenvy::from_path_iter(&path) {
-            Ok(iter) => iter
-                .collect::<Result<HashMap<_, _>, _>>()
-                .map_err(|e| format!("{}: {e}", path.display()))?,
+            Ok(iter) => iter.collect::<Result<HashMap<_, _>, _>>().map_err(|e| format!("{}: {e}", path.display()))?,
             Err(e) if e.not_found() => HashMap::new(),
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
-        Ok(Self {
-            env: std::env::vars().collect(),
-            dotenv,
-        })
+        Ok(Self { env: std::env::vars().collect(), dotenv })
     }
 
     pub fn none() -> Self {
-        Self {
-            env: HashMap::new(),
-            dotenv: HashMap::new(),
-        }
+        Self { env: HashMap::new(), dotenv: HashMap::new() }
     }
 
     fn get(&self, name: &str) -> Option<(&str, Origin)> {
@@ -71,21 +63,13 @@ impl Overrides {
 pub fn load(node: Option<&Node>, overrides: &Overrides, problems: &mut Problems) -> Vec<Variable> {
     let Some(node) = node else { return vec![] };
     let Some(entries) = node.as_map() else {
-        problems.at(
-            node.span,
-            "`variables` must be a mapping of names to declarations",
-            node.type_name(),
-        );
+        problems.at(node.span, "`variables` must be a mapping of names to declarations", node.type_name());
         return vec![];
     };
     let mut out = Vec::new();
     for (key, decl) in entries {
         if !crate::addr::is_ident(&key.name) {
-            problems.at(
-                key.span,
-                format!("`{}` is not a valid variable name", key.name),
-                "use letters, digits and _",
-            );
+            problems.at(key.span, format!("`{}` is not a valid variable name", key.name), "use letters, digits and _");
             continue;
         }
         if let Some(v) = declare(&key.name, key.span, decl, overrides, problems) {
@@ -140,11 +124,7 @@ fn declare(
         Some((raw, origin)) => match typed_like(raw, default_value.as_ref()) {
             Ok(v) => (v, origin),
             Err(expected) => {
-                let from = if origin == Origin::Environment {
-                    "the environment"
-                } else {
-                    ".env"
-                };
+                let from = if origin == Origin::Environment { "the environment" } else { ".env" };
                 problems.at(
                     span,
                     format!("variable `{name}` from {from} is `{raw}`, which is not {expected}"),
@@ -157,27 +137,14 @@ fn declare(
             Some(v) => (v, Origin::Default),
             None => {
                 problems.push(
-                    super::diagnostic::Problem::at(
-                        span,
-                        format!("variable `{name}` has no value"),
-                        "no default",
-                    )
-                    .with_help(format!(
-                        "set {name} in the environment or in .env, or give it a default"
-                    )),
+                    super::diagnostic::Problem::at(span, format!("variable `{name}` has no value"), "no default")
+                        .with_help(format!("set {name} in the environment or in .env, or give it a default")),
                 );
                 return None;
             }
         },
     };
-    Some(Variable {
-        name: name.to_string(),
-        value,
-        origin,
-        sensitive,
-        description,
-        span,
-    })
+    Some(Variable { name: name.to_string(), value, origin, sensitive, description, span })
 }
 
 fn scalar(node: &Node, name: &str, problems: &mut Problems) -> Option<Value> {
@@ -187,11 +154,7 @@ fn scalar(node: &Node, name: &str, problems: &mut Problems) -> Option<Value> {
         NodeValue::Bool(b) => Some(Value::Bool(*b)),
         NodeValue::Float(f) => Some(Value::from(*f)),
         _ => {
-            problems.at(
-                node.span,
-                format!("variable `{name}` must be a string, number or boolean"),
-                node.type_name(),
-            );
+            problems.at(node.span, format!("variable `{name}` must be a string, number or boolean"), node.type_name());
             None
         }
     }
@@ -200,11 +163,7 @@ fn scalar(node: &Node, name: &str, problems: &mut Problems) -> Option<Value> {
 /// Parses an override as the type of the default, so `PROCESS_WIDTH=256` stays an integer.
 fn typed_like(raw: &str, default: Option<&Value>) -> Result<Value, &'static str> {
     match default {
-        Some(Value::Number(_)) => raw
-            .trim()
-            .parse::<i64>()
-            .map(Value::from)
-            .map_err(|_| "an integer"),
+        Some(Value::Number(_)) => raw.trim().parse::<i64>().map(Value::from).map_err(|_| "an integer"),
         Some(Value::Bool(_)) => match raw.trim() {
             "true" => Ok(Value::Bool(true)),
             "false" => Ok(Value::Bool(false)),

@@ -14,25 +14,15 @@ pub enum StateError {
     /// Reading or writing the file failed.
     #[error("state {path}: {source}")]
     #[diagnostic(code(cruddur::state::io))]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     /// The file is not a state this build can read.
     #[error("state {path} is unreadable: {reason}")]
-    #[diagnostic(
-        code(cruddur::state::corrupt),
-        help("restore it from {path}.backup, or move it away to start over")
-    )]
+    #[diagnostic(code(cruddur::state::corrupt), help("restore it from {path}.backup, or move it away to start over"))]
     Corrupt { path: String, reason: String },
     /// Another command holds the lock.
     #[error("state {path} is locked by another command: {holder}")]
     #[diagnostic(code(cruddur::state::locked), help("{hint}"))]
-    Locked {
-        path: String,
-        holder: String,
-        hint: String,
-    },
+    Locked { path: String, holder: String, hint: String },
 }
 
 /// A state file on the local disk.
@@ -44,10 +34,7 @@ pub struct LocalState {
 
 impl LocalState {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self {
-            path: path.into(),
-            backed_up: Default::default(),
-        }
+        Self { path: path.into(), backed_up: Default::default() }
     }
 
     pub fn path(&self) -> &Path {
@@ -55,19 +42,14 @@ impl LocalState {
     }
 
     fn io(&self, source: std::io::Error) -> StateError {
-        StateError::Io {
-            path: self.path.display().to_string(),
-            source,
-        }
+        StateError::Io { path: self.path.display().to_string(), source }
     }
 
     /// The stored state, or a new empty one if there is no file yet.
     pub fn load(&self) -> Result<State, StateError> {
         match fs::read_to_string(&self.path) {
-            Ok(text) => State::from_json(&text).map_err(|reason| StateError::Corrupt {
-                path: self.path.display().to_string(),
-                reason,
-            }),
+            Ok(text) => State::from_json(&text)
+                .map_err(|reason| StateError::Corrupt { path: self.path.display().to_string(), reason }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::new()),
             Err(e) => Err(self.io(e)),
         }
@@ -88,24 +70,16 @@ impl LocalState {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&dir).map_err(|e| self.io(e))?;
-        if !self
-            .backed_up
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
-            && self.path.exists()
-        {
+        if !self.backed_up.swap(true, std::sync::atomic::Ordering::SeqCst) && self.path.exists() {
             let backup = backup_path(&self.path);
             let previous = fs::read(&self.path).map_err(|e| self.io(e))?;
             write_synced(&backup, &previous).map_err(|e| self.io(e))?;
         }
-        let tmp = self
-            .path
-            .with_extension(format!("tmp.{}", std::process::id()));
+        let tmp = self.path.with_extension(format!("tmp.{}", std::process::id()));
         write_synced(&tmp, state.to_json().as_bytes()).map_err(|e| self.io(e))?;
         fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;
         // The rename is durable only once the directory entry is on disk.
-        File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| self.io(e))?;
+        File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| self.io(e))?;
         Ok(())
     }
 }
@@ -145,9 +119,7 @@ mod tests {
         s.serial = 2;
         store.save(&s, &lock).expect("save 2");
         assert_eq!(store.load().expect("reads").serial, 2);
-        let backup =
-            State::from_json(&fs::read_to_string(backup_path(store.path())).expect("backup"))
-                .expect("parses");
+        let backup = State::from_json(&fs::read_to_string(backup_path(store.path())).expect("backup")).expect("parses");
         assert_eq!(backup.serial, 1);
     }
 
@@ -160,10 +132,7 @@ mod tests {
         let store = LocalState::new(dir.path().join("s.json"));
         let lock = store.lock("test").expect("lock");
         store.save(&State::new(), &lock).expect("save");
-        let mode = fs::metadata(store.path())
-            .expect("exists")
-            .permissions()
-            .mode();
+        let mode = fs::metadata(store.path()).expect("exists").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
@@ -173,9 +142,6 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("s.json");
         fs::write(&path, "{\"version\": 1, \"ser").expect("write");
-        assert!(matches!(
-            LocalState::new(&path).load(),
-            Err(StateError::Corrupt { .. })
-        ));
+        assert!(matches!(LocalState::new(&path).load(), Err(StateError::Corrupt { .. })));
     }
 }

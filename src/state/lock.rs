@@ -29,18 +29,14 @@ impl LockInfo {
             pid: std::process::id(),
             host: gethostname::gethostname().to_string_lossy().into_owned(),
             operation: operation.to_string(),
-            created: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            created: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         }
     }
 
     /// `apply by pid 42 on host-a since 2026-11-28T00:00:00Z (3m 2s ago)`
     pub fn describe(&self) -> String {
         let created = UNIX_EPOCH + Duration::from_secs(self.created);
-        let age = SystemTime::now()
-            .duration_since(created)
-            .unwrap_or_default();
+        let age = SystemTime::now().duration_since(created).unwrap_or_default();
         format!(
             "{} by pid {} on {} since {} ({} ago), lock id {}",
             self.operation,
@@ -77,35 +73,22 @@ impl StateLock {
                 let body = serde_json::to_vec_pretty(&info).expect("lock info is plain data");
                 f.write_all(&body)
                     .and_then(|_| f.sync_all())
-                    .map_err(|source| StateError::Io {
-                        path: path.display().to_string(),
-                        source,
-                    })?;
+                    .map_err(|source| StateError::Io { path: path.display().to_string(), source })?;
                 Ok(Self { path, info })
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(locked(state_path, &path))
-            }
-            Err(source) => Err(StateError::Io {
-                path: path.display().to_string(),
-                source,
-            }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(locked(state_path, &path)),
+            Err(source) => Err(StateError::Io { path: path.display().to_string(), source }),
         }
     }
 
     /// Removes a lock by id, whoever holds it, for when its holder died.
     pub fn force_unlock(state_path: &Path, id: &str) -> Result<LockInfo, String> {
         let path = lock_path(state_path);
-        let text = fs::read_to_string(&path)
-            .map_err(|_| format!("{} is not locked", state_path.display()))?;
-        let info: LockInfo = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: unreadable lock: {e}", path.display()))?;
+        let text = fs::read_to_string(&path).map_err(|_| format!("{} is not locked", state_path.display()))?;
+        let info: LockInfo =
+            serde_json::from_str(&text).map_err(|e| format!("{}: unreadable lock: {e}", path.display()))?;
         if info.id != id {
-            return Err(format!(
-                "the lock on {} has id {}, not {id}",
-                state_path.display(),
-                info.id
-            ));
+            return Err(format!("the lock on {} has id {}, not {id}", state_path.display(), info.id));
         }
         fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(info)
@@ -132,34 +115,19 @@ fn lock_path(state_path: &Path) -> PathBuf {
 }
 
 fn locked(state_path: &Path, lock_path: &Path) -> StateError {
-    let holder = fs::read_to_string(lock_path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<LockInfo>(&t).ok());
+    let holder = fs::read_to_string(lock_path).ok().and_then(|t| serde_json::from_str::<LockInfo>(&t).ok());
     let (holder, hint) = match holder {
         Some(info) if info.holder_is_gone() => (
-            format!(
-                "{} (that process is no longer running: the lock is stale)",
-                info.describe()
-            ),
+            format!("{} (that process is no longer running: the lock is stale)", info.describe()),
             format!("run `cruddur-infra force-unlock {}` to remove it", info.id),
         ),
-        Some(info) => (
-            info.describe(),
-            "wait for it to finish, then run the command again".to_string(),
-        ),
+        Some(info) => (info.describe(), "wait for it to finish, then run the command again".to_string()),
         None => (
             "unknown holder (the lock file is unreadable)".to_string(),
-            format!(
-                "remove {} by hand if no command is running",
-                lock_path.display()
-            ),
+            format!("remove {} by hand if no command is running", lock_path.display()),
         ),
     };
-    StateError::Locked {
-        path: state_path.display().to_string(),
-        holder,
-        hint,
-    }
+    StateError::Locked { path: state_path.display().to_string(), holder, hint }
 }
 
 #[cfg(test)]
@@ -174,10 +142,7 @@ mod tests {
         let first = StateLock::acquire(&state, "apply").expect("first");
         let err = StateLock::acquire(&state, "plan").expect_err("second is refused");
         let msg = err.to_string();
-        assert!(
-            msg.contains("apply by pid") && msg.contains(&first.info.id),
-            "{msg}"
-        );
+        assert!(msg.contains("apply by pid") && msg.contains(&first.info.id), "{msg}");
         drop(first);
         StateLock::acquire(&state, "plan").expect("free again after release");
     }

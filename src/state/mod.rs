@@ -69,10 +69,7 @@ impl State {
     /// Reads a state document of any format version this build knows.
     pub fn from_json(text: &str) -> Result<Self, String> {
         let raw: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-        let version = raw
-            .get("version")
-            .and_then(Value::as_u64)
-            .ok_or("no `version` field")?;
+        let version = raw.get("version").and_then(Value::as_u64).ok_or("no `version` field")?;
         match version {
             1 => serde_json::from_value(raw).map_err(|e| format!("not a version 1 state: {e}")),
             v if v > u64::from(FORMAT_VERSION) => Err(format!(
@@ -105,11 +102,7 @@ mod tests {
         let mut s = State::new();
         s.resources.insert(
             ResourceAddr::new("s3_bucket", "a"),
-            ResourceState {
-                id: "a".into(),
-                attributes: Attrs::new(),
-                dependencies: BTreeSet::new(),
-            },
+            ResourceState { id: "a".into(), attributes: Attrs::new(), dependencies: BTreeSet::new() },
         );
         assert_eq!(State::from_json(&s.to_json()).expect("reads"), s);
     }
@@ -117,8 +110,7 @@ mod tests {
     #[test]
     fn newer_format_is_refused_with_a_reason() {
         // A state from a future version is not misread.
-        let e = State::from_json(r#"{"version": 9, "serial": 1, "lineage": "x"}"#)
-            .expect_err("refused");
+        let e = State::from_json(r#"{"version": 9, "serial": 1, "lineage": "x"}"#).expect_err("refused");
         assert!(e.contains("newer"), "{e}");
     }
 }

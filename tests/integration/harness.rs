@@ -17,20 +17,13 @@ pub struct Moto {
 impl Moto {
     pub fn start() -> Moto {
         let exe = moto_server();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let log = std::env::temp_dir().join(format!("moto-{port}.log"));
         let child = Command::new(&exe)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(&log)
-                    .map(Stdio::from)
-                    .unwrap_or(Stdio::null()),
-            )
+            .stderr(std::fs::File::create(&log).map(Stdio::from).unwrap_or(Stdio::null()))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
         let moto = Moto { child, port };
@@ -43,13 +36,7 @@ impl Moto {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        http(
-            port,
-            "POST",
-            "/moto-api/config",
-            r#"{"lambda":{"use_docker":false}}"#,
-        )
-        .expect("moto config");
+        http(port, "POST", "/moto-api/config", r#"{"lambda":{"use_docker":false}}"#).expect("moto config");
         moto
     }
 
@@ -77,10 +64,7 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> Option<String> {
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
     let status = resp.lines().next()?.to_string();
-    let ok = status
-        .split_whitespace()
-        .nth(1)
-        .is_some_and(|c| c.starts_with('2'));
+    let ok = status.split_whitespace().nth(1).is_some_and(|c| c.starts_with('2'));
     ok.then_some(status)
 }
 
@@ -95,10 +79,7 @@ fn moto_server() -> PathBuf {
     if in_venv.exists() {
         return in_venv;
     }
-    if let Ok(out) = Command::new("sh")
-        .args(["-c", "command -v moto_server"])
-        .output()
-    {
+    if let Ok(out) = Command::new("sh").args(["-c", "command -v moto_server"]).output() {
         let found = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if out.status.success() && !found.is_empty() {
             return PathBuf::from(found);
@@ -106,27 +87,14 @@ fn moto_server() -> PathBuf {
     }
     // Several test processes may get here at once: the first to create the marker installs.
     let marker = venv.with_extension("installing");
-    if std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&marker)
-        .is_ok()
-    {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success())
+    if std::fs::OpenOptions::new().write(true).create_new(true).open(&marker).is_ok() {
+        let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success())
             && Command::new(venv.join("bin/pip"))
                 .args(["install", "--quiet", "moto[server]>=5.2,<5.3"])
                 .status()
                 .is_ok_and(|s| s.success());
         let _ = std::fs::remove_file(&marker);
-        assert!(
-            ok,
-            "could not install moto[server] from PyPI into {}",
-            venv.display()
-        );
+        assert!(ok, "could not install moto[server] from PyPI into {}", venv.display());
     } else {
         let deadline = Instant::now() + Duration::from_secs(600);
         while marker.exists() && Instant::now() < deadline {
@@ -154,11 +122,7 @@ impl Run {
 
     /// Panics with both streams unless the exit code is `code`.
     pub fn expect_code(self, code: i32) -> Run {
-        assert_eq!(
-            self.code, code,
-            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, code, "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
         self
     }
 }
@@ -172,15 +136,8 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        Env {
-            moto: Moto::start(),
-            dir: tempfile::tempdir().expect("tempdir"),
-            rt,
-        }
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        Env { moto: Moto::start(), dir: tempfile::tempdir().expect("tempdir"), rt }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -227,18 +184,14 @@ impl Env {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(self.moto.endpoint())
             .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "testing", "testing", None, None, "tests",
-            ))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "tests"))
             .load()
             .await
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {
         self.block_on(async {
-            let conf = aws_sdk_s3::config::Builder::from(&self.config().await)
-                .force_path_style(true)
-                .build();
+            let conf = aws_sdk_s3::config::Builder::from(&self.config().await).force_path_style(true).build();
             aws_sdk_s3::Client::from_conf(conf)
         })
     }
@@ -248,8 +201,7 @@ impl Env {
     }
 
     pub fn state(&self) -> serde_json::Value {
-        let text =
-            std::fs::read_to_string(self.path("state/cruddur.json")).expect("state file exists");
+        let text = std::fs::read_to_string(self.path("state/cruddur.json")).expect("state file exists");
         serde_json::from_str(&text).expect("state is valid JSON")
     }
 }

@@ -70,24 +70,13 @@ fn applied(env: &Env, text: &str) {
 }
 
 fn bucket_tags(env: &Env, bucket: &str) -> BTreeMap<String, String> {
-    let out = env
-        .block_on(env.s3().get_bucket_tagging().bucket(bucket).send())
-        .expect("tags");
-    out.tag_set()
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect()
+    let out = env.block_on(env.s3().get_bucket_tagging().bucket(bucket).send()).expect("tags");
+    out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
 }
 
 fn bucket_names(env: &Env) -> Vec<String> {
-    let out = env
-        .block_on(env.s3().list_buckets().send())
-        .expect("list buckets");
-    let mut names: Vec<String> = out
-        .buckets()
-        .iter()
-        .filter_map(|b| b.name().map(str::to_string))
-        .collect();
+    let out = env.block_on(env.s3().list_buckets().send()).expect("list buckets");
+    let mut names: Vec<String> = out.buckets().iter().filter_map(|b| b.name().map(str::to_string)).collect();
     names.sort();
     names
 }
@@ -101,30 +90,19 @@ fn apply_creates_what_the_spec_declares_and_second_plan_is_empty() {
 
     assert_eq!(bucket_names(&env), vec!["assets.example.test", "uploads-a"]);
     let s3 = env.s3();
-    let cors = env
-        .block_on(s3.get_bucket_cors().bucket("uploads-a").send())
-        .expect("cors");
+    let cors = env.block_on(s3.get_bucket_cors().bucket("uploads-a").send()).expect("cors");
     let rule = &cors.cors_rules()[0];
     assert_eq!(rule.allowed_methods(), ["PUT"]);
     assert_eq!(rule.allowed_origins(), ["https://app.example"]);
     assert_eq!(rule.max_age_seconds(), Some(3000));
     assert_eq!(
         bucket_tags(&env, "uploads-a"),
-        BTreeMap::from([
-            ("app".into(), "cruddur".into()),
-            ("purpose".into(), "avatars".into())
-        ])
+        BTreeMap::from([("app".into(), "cruddur".into()), ("purpose".into(), "avatars".into())])
     );
-    let pab = env
-        .block_on(s3.get_public_access_block().bucket("uploads-a").send())
-        .expect("pab");
+    let pab = env.block_on(s3.get_public_access_block().bucket("uploads-a").send()).expect("pab");
     let pab = pab.public_access_block_configuration().expect("configured");
     assert_eq!(
-        (
-            pab.block_public_acls(),
-            pab.block_public_policy(),
-            pab.ignore_public_acls()
-        ),
+        (pab.block_public_acls(), pab.block_public_policy(), pab.ignore_public_acls()),
         (Some(true), Some(true), Some(false))
     );
 
@@ -132,29 +110,18 @@ fn apply_creates_what_the_spec_declares_and_second_plan_is_empty() {
     let topics = env.block_on(sns.list_topics().send()).expect("topics");
     let arn = topics.topics()[0].topic_arn().expect("arn").to_string();
     assert!(arn.ends_with(":cruddur-assets"), "{arn}");
-    let attrs = env
-        .block_on(sns.get_topic_attributes().topic_arn(&arn).send())
-        .expect("attrs")
-        .attributes
-        .unwrap_or_default();
-    assert_eq!(
-        attrs.get("DisplayName").map(String::as_str),
-        Some("Cruddur assets")
-    );
+    let attrs =
+        env.block_on(sns.get_topic_attributes().topic_arn(&arn).send()).expect("attrs").attributes.unwrap_or_default();
+    assert_eq!(attrs.get("DisplayName").map(String::as_str), Some("Cruddur assets"));
     let policy: serde_json::Value = serde_json::from_str(&attrs["Policy"]).expect("policy JSON");
     // Sent in normalised form: one-element lists where the spec wrote a single string.
     assert_eq!(
         policy["Statement"][0]["Condition"]["ArnLike"]["aws:SourceArn"],
         serde_json::json!(["arn:aws:s3:::assets.example.test"])
     );
-    let subs = env
-        .block_on(sns.list_subscriptions_by_topic().topic_arn(&arn).send())
-        .expect("subs");
+    let subs = env.block_on(sns.list_subscriptions_by_topic().topic_arn(&arn).send()).expect("subs");
     assert_eq!(subs.subscriptions().len(), 1);
-    assert_eq!(
-        subs.subscriptions()[0].endpoint(),
-        Some("https://hooks.example/avatar")
-    );
+    assert_eq!(subs.subscriptions()[0].endpoint(), Some("https://hooks.example/avatar"));
     assert_eq!(subs.subscriptions()[0].protocol(), Some("https"));
 
     let again = env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
@@ -190,15 +157,10 @@ fn editing_the_spec_plans_exactly_that_update_and_apply_makes_it() {
     "#);
 
     env.run(&["apply", "--auto-approve"]).expect_code(0);
-    let cors = env
-        .block_on(env.s3().get_bucket_cors().bucket("uploads-b").send())
-        .expect("cors");
+    let cors = env.block_on(env.s3().get_bucket_cors().bucket("uploads-b").send()).expect("cors");
     assert_eq!(cors.cors_rules().len(), 2);
     assert_eq!(cors.cors_rules()[1].allowed_methods(), ["GET", "HEAD"]);
-    assert_eq!(
-        bucket_tags(&env, "uploads-b")["purpose"],
-        "profile-pictures"
-    );
+    assert_eq!(bucket_tags(&env, "uploads-b")["purpose"], "profile-pictures");
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
 }
 
@@ -211,32 +173,16 @@ fn renaming_a_bucket_plans_a_replace_and_says_why() {
 
     let plan = env.run(&["plan"]).expect_code(0);
     assert!(
-        plan.stdout
-            .contains("# s3_bucket.uploads must be replaced (`name` cannot be changed in place)"),
+        plan.stdout.contains("# s3_bucket.uploads must be replaced (`name` cannot be changed in place)"),
         "{}",
         plan.stdout
     );
-    assert!(
-        plan.stdout
-            .contains(r#"~ name = "uploads-old" -> "uploads-new" # forces replacement"#),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout
-            .contains("Plan: 1 to add, 0 to change, 1 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    assert!(plan.stdout.contains(r#"~ name = "uploads-old" -> "uploads-new" # forces replacement"#), "{}", plan.stdout);
+    assert!(plan.stdout.contains("Plan: 1 to add, 0 to change, 1 to destroy."), "{}", plan.stdout);
 
     env.run(&["apply", "--auto-approve"]).expect_code(0);
-    assert_eq!(
-        bucket_names(&env),
-        vec!["assets.example.test", "uploads-new"]
-    );
-    let cors = env
-        .block_on(env.s3().get_bucket_cors().bucket("uploads-new").send())
-        .expect("cors on the new bucket");
+    assert_eq!(bucket_names(&env), vec!["assets.example.test", "uploads-new"]);
+    let cors = env.block_on(env.s3().get_bucket_cors().bucket("uploads-new").send()).expect("cors on the new bucket");
     assert_eq!(cors.cors_rules().len(), 1);
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
 }
@@ -246,8 +192,7 @@ fn a_change_made_behind_our_back_shows_in_the_next_plan() {
     // CORS deleted with the SDK is drift: the plan puts it back, and apply does.
     let env = Env::new();
     applied(&env, &spec("uploads-c", ONE_CORS_RULE, "avatars"));
-    env.block_on(env.s3().delete_bucket_cors().bucket("uploads-c").send())
-        .expect("delete cors");
+    env.block_on(env.s3().delete_bucket_cors().bucket("uploads-c").send()).expect("delete cors");
 
     let plan = env.run(&["plan", "--detailed-exitcode"]).expect_code(2);
     insta::assert_snapshot!(plan.stdout, @r#"
@@ -269,13 +214,8 @@ fn a_change_made_behind_our_back_shows_in_the_next_plan() {
     "#);
 
     env.run(&["apply", "--auto-approve"]).expect_code(0);
-    let cors = env
-        .block_on(env.s3().get_bucket_cors().bucket("uploads-c").send())
-        .expect("cors is back");
-    assert_eq!(
-        cors.cors_rules()[0].allowed_origins(),
-        ["https://app.example"]
-    );
+    let cors = env.block_on(env.s3().get_bucket_cors().bucket("uploads-c").send()).expect("cors is back");
+    assert_eq!(cors.cors_rules()[0].allowed_origins(), ["https://app.example"]);
 }
 
 #[test]
@@ -285,29 +225,17 @@ fn a_resource_deleted_behind_our_back_is_created_again() {
     applied(&env, &spec("uploads-d", ONE_CORS_RULE, "avatars"));
     let sns = env.sns();
     let subs = env.block_on(sns.list_subscriptions().send()).expect("subs");
-    let arn = subs.subscriptions()[0]
-        .subscription_arn()
-        .expect("arn")
-        .to_string();
-    env.block_on(sns.unsubscribe().subscription_arn(arn).send())
-        .expect("unsubscribe");
+    let arn = subs.subscriptions()[0].subscription_arn().expect("arn").to_string();
+    env.block_on(sns.unsubscribe().subscription_arn(arn).send()).expect("unsubscribe");
 
     let plan = env.run(&["plan", "--detailed-exitcode"]).expect_code(2);
     assert!(
-        plan.stdout.contains(
-            "# sns_subscription.webhook will be created (it was deleted outside cruddur-infra)"
-        ),
+        plan.stdout.contains("# sns_subscription.webhook will be created (it was deleted outside cruddur-infra)"),
         "{}",
         plan.stdout
     );
     env.run(&["apply", "--auto-approve"]).expect_code(0);
-    assert_eq!(
-        env.block_on(sns.list_subscriptions().send())
-            .expect("subs")
-            .subscriptions()
-            .len(),
-        1
-    );
+    assert_eq!(env.block_on(sns.list_subscriptions().send()).expect("subs").subscriptions().len(), 1);
 }
 
 #[test]
@@ -316,27 +244,12 @@ fn destroy_leaves_nothing() {
     let env = Env::new();
     applied(&env, &spec("uploads-e", ONE_CORS_RULE, "avatars"));
     let out = env.run(&["destroy", "--auto-approve"]).expect_code(0);
-    assert!(
-        out.stdout
-            .contains("Destroy complete! Resources: 0 added, 0 changed, 4 destroyed."),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("Destroy complete! Resources: 0 added, 0 changed, 4 destroyed."), "{}", out.stdout);
 
     assert!(bucket_names(&env).is_empty());
     let sns = env.sns();
-    assert!(
-        env.block_on(sns.list_topics().send())
-            .expect("topics")
-            .topics()
-            .is_empty()
-    );
-    assert!(
-        env.block_on(sns.list_subscriptions().send())
-            .expect("subs")
-            .subscriptions()
-            .is_empty()
-    );
+    assert!(env.block_on(sns.list_topics().send()).expect("topics").topics().is_empty());
+    assert!(env.block_on(sns.list_subscriptions().send()).expect("subs").subscriptions().is_empty());
     assert_eq!(env.state()["resources"], serde_json::json!({}));
 }
 
@@ -375,18 +288,12 @@ resources:
     let error = "Error: sns_topic.bad: create failed: CreateTopic failed: InvalidParameter";
     assert_eq!(out.stderr.matches(error).count(), 1, "{}", out.stderr);
     assert!(
-        out.stderr
-            .contains("sns_subscription.needs_bad: not applied because sns_topic.bad failed"),
+        out.stderr.contains("sns_subscription.needs_bad: not applied because sns_topic.bad failed"),
         "{}",
         out.stderr
     );
     assert_eq!(bucket_names(&env), vec!["independent"]);
-    assert!(
-        env.block_on(env.sns().list_topics().send())
-            .expect("topics")
-            .topics()
-            .is_empty()
-    );
+    assert!(env.block_on(env.sns().list_topics().send()).expect("topics").topics().is_empty());
     let state = env.state();
     assert!(state["resources"]["s3_bucket.independent"]["id"].is_string());
     assert!(state["resources"].get("sns_topic.bad").is_none());

@@ -22,29 +22,13 @@ fn second_concurrent_apply_fails_with_the_lock_holder_and_state_stays_intact() {
     let lock = env.path("state/cruddur.json.lock");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !lock.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the first apply never took the lock"
-        );
+        assert!(Instant::now() < deadline, "the first apply never took the lock");
         std::thread::sleep(Duration::from_millis(5));
     }
     let second = env.run(&["apply", "--auto-approve"]).expect_code(1);
-    assert!(
-        first.try_wait().expect("wait").is_none(),
-        "the first apply finished too early to prove anything"
-    );
-    assert!(
-        second
-            .stderr
-            .contains("is locked by another command: apply by pid"),
-        "{}",
-        second.stderr
-    );
-    assert!(
-        second.stderr.contains(&format!("pid {}", first.id())),
-        "{}",
-        second.stderr
-    );
+    assert!(first.try_wait().expect("wait").is_none(), "the first apply finished too early to prove anything");
+    assert!(second.stderr.contains("is locked by another command: apply by pid"), "{}", second.stderr);
+    assert!(second.stderr.contains(&format!("pid {}", first.id())), "{}", second.stderr);
 
     assert!(first.wait().expect("first apply ends").success());
     let state = env.state();
@@ -61,9 +45,7 @@ fn ctrl_c_during_apply_releases_the_lock_and_keeps_the_state_consistent() {
     let env = Env::new();
     let mut spec = String::from("resources:\n  s3_bucket:\n");
     for i in 0..60 {
-        spec.push_str(&format!(
-            "    b{i}:\n      name: bucket-{i}\n      tags: {{ n: \"{i}\" }}\n"
-        ));
+        spec.push_str(&format!("    b{i}:\n      name: bucket-{i}\n      tags: {{ n: \"{i}\" }}\n"));
     }
     env.write_spec(&spec);
     let child = env
@@ -74,28 +56,15 @@ fn ctrl_c_during_apply_releases_the_lock_and_keeps_the_state_consistent() {
     let state_file = env.path("state/cruddur.json");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !state_file.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the apply never saved a resource"
-        );
+        assert!(Instant::now() < deadline, "the apply never saved a resource");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
+    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
     assert!(sent.success());
     let out = child.wait_with_output().expect("apply ends");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "an interrupted apply is not a success"
-    );
+    assert_eq!(out.status.code(), Some(1), "an interrupted apply is not a success");
 
-    assert!(
-        !env.path("state/cruddur.json.lock").exists(),
-        "the lock is released"
-    );
+    assert!(!env.path("state/cruddur.json.lock").exists(), "the lock is released");
     let in_state: Vec<String> = env.state()["resources"]
         .as_object()
         .expect("resources")
@@ -112,18 +81,9 @@ fn ctrl_c_during_apply_releases_the_lock_and_keeps_the_state_consistent() {
     let mut in_state_sorted = in_state.clone();
     in_state_sorted.sort();
     in_aws.sort();
-    assert_eq!(
-        in_state_sorted, in_aws,
-        "every bucket AWS has is in the state, and no other"
-    );
+    assert_eq!(in_state_sorted, in_aws, "every bucket AWS has is in the state, and no other");
     assert!(in_aws.len() < 60, "the interrupt stopped the apply early");
 
     env.run(&["apply", "--auto-approve"]).expect_code(0);
-    assert_eq!(
-        env.block_on(env.s3().list_buckets().send())
-            .expect("list")
-            .buckets()
-            .len(),
-        60
-    );
+    assert_eq!(env.block_on(env.s3().list_buckets().send()).expect("list").buckets().len(), 60);
 }

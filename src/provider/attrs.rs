@@ -1,0 +1,49 @@
+//! Small accessors for attribute maps, shared by the resource kinds.
+
+use serde_json::Value;
+
+use super::ProviderError;
+use crate::value::Attrs;
+
+/// A string attribute, or "" when absent.
+pub fn string<'a>(attrs: &'a Attrs, name: &str) -> &'a str {
+    attrs.get(name).and_then(Value::as_str).unwrap_or_default()
+}
+
+pub fn opt_string<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a str> {
+    attrs.get(name).and_then(Value::as_str)
+}
+
+pub fn int(attrs: &Attrs, name: &str) -> Option<i64> {
+    attrs.get(name).and_then(Value::as_i64)
+}
+
+pub fn boolean(attrs: &Attrs, name: &str) -> Option<bool> {
+    attrs.get(name).and_then(Value::as_bool)
+}
+
+/// A list of strings (empty when absent).
+pub fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// Builds attributes from pairs, leaving out nulls.
+pub fn build<const N: usize>(pairs: [(&str, Value); N]) -> Attrs {
+    pairs.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// `Ok(None)` for a not-found error: how reads report a deleted resource.
+pub fn found<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Splits a composite id `a/b` into its two parts.
+pub fn split_id<'a>(operation: &'static str, id: &'a str) -> Result<(&'a str, &'a str), ProviderError> {
+    id.split_once('/').ok_or_else(|| ProviderError::new(operation, "InvalidId", format!("`{id}` is not PARENT/CHILD")))
+}
