@@ -142,9 +142,10 @@ impl Applier<'_> {
         state: &Mutex<State>,
     ) -> Result<Attrs, ApplyError> {
         let res = spec.resource(&change.addr).expect("created and updated resources are in the spec");
-        let snapshot = state.lock().expect("state lock is never poisoned");
-        let mut desired = evaluate(res, &|a, attr| plan.value_of(&snapshot, a, attr));
-        drop(snapshot);
+        let mut desired = {
+            let snapshot = state.lock().expect("state lock is never poisoned");
+            evaluate(res, &|a, attr| plan.value_of(&snapshot, a, attr))
+        };
         kind.normalize(&mut desired);
         let prepared = kind.prepare(&mut desired).await;
         prepared.map_err(|error| ApplyError::Aws {

@@ -30,6 +30,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
         Attribute::required("name", AttrType::String, "id").force_new(),
         Attribute::optional("peer", AttrType::String, "another thing's arn"),
+        Attribute::optional("color", AttrType::String, "AWS fills in a default when unset"),
         Attribute::computed("arn", "arn:mem:NAME"),
     ],
 };
@@ -43,7 +44,11 @@ impl ResourceKind for Thing {
         &SCHEMA
     }
     async fn read(&self, _: &Aws, id: &str, _: &Managed<'_>, _prior: &Attrs) -> Result<Option<Attrs>, ProviderError> {
-        Ok(self.0.objects.lock().expect("lock").get(id).cloned())
+        let mut found = self.0.objects.lock().expect("lock").get(id).cloned();
+        if let Some(attrs) = found.as_mut() {
+            attrs.entry("color").or_insert_with(|| json!("grey"));
+        }
+        Ok(found)
     }
     async fn create(&self, _: &Aws, _: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
         let name = desired["name"].as_str().expect("name").to_string();
@@ -190,4 +195,16 @@ async fn each_change_is_saved_as_it_happens() {
     let state = e.store().load().expect("state");
     assert_eq!(state.resources.len(), 3);
     assert!(state.serial >= 3, "serial {}", state.serial);
+}
+
+#[tokio::test]
+async fn defaults_aws_fills_in_never_become_changes() {
+    // A read reports `color` though the spec never set it: after any number of applies the
+    // plan stays empty, because the refreshed state keeps only what the spec manages.
+    let e = Engine::new();
+    e.apply(CHAIN, false).await;
+    assert!(e.apply(CHAIN, false).await.is_empty(), "the second apply changes nothing");
+    let plan = e.plan(&e.spec(CHAIN), false).await;
+    assert!(!plan.has_changes(), "third plan: {:?}", plan.changes);
+    assert!(e.store().load().expect("state").resources.values().all(|r| !r.attributes.contains_key("color")));
 }

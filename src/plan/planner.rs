@@ -32,15 +32,15 @@ pub enum PlanError {
     /// Reading a resource from AWS failed.
     #[error("{addr}: refresh failed: {error}")]
     #[diagnostic(code(cruddur::plan::refresh))]
-    Refresh { addr: ResourceAddr, error: ProviderError },
+    Refresh { addr: ResourceAddr, error: Box<ProviderError> },
     /// A lookup found nothing or failed.
     #[error("{addr}: lookup failed: {error}")]
     #[diagnostic(code(cruddur::plan::lookup))]
-    Lookup { addr: ResourceAddr, error: ProviderError },
+    Lookup { addr: ResourceAddr, error: Box<ProviderError> },
     /// Preparing a resource's artifacts (building, hashing) failed.
     #[error("{addr}: {error}")]
     #[diagnostic(code(cruddur::plan::prepare))]
-    Prepare { addr: ResourceAddr, error: ProviderError },
+    Prepare { addr: ResourceAddr, error: Box<ProviderError> },
     /// `import_id` names something that does not exist.
     #[error("{addr}: cannot adopt `{id}`: it does not exist")]
     #[diagnostic(
@@ -127,7 +127,7 @@ impl Planner<'_> {
             let mut answer = kind
                 .lookup(self.aws, &query)
                 .await
-                .map_err(|error| PlanError::Lookup { addr: l.addr.clone(), error })?;
+                .map_err(|error| PlanError::Lookup { addr: l.addr.clone(), error: Box::new(error) })?;
             for (k, v) in query {
                 answer.entry(k).or_insert(v);
             }
@@ -159,14 +159,8 @@ impl Planner<'_> {
             let live = kind
                 .read(self.aws, &res.id, &Managed(&wants), &res.attributes)
                 .await
-                .map_err(|error| PlanError::Refresh { addr: addr.clone(), error })?;
-            Ok::<_, PlanError>((
-                addr.clone(),
-                live.map(|mut attrs| {
-                    kind.normalize(&mut attrs);
-                    attrs
-                }),
-            ))
+                .map_err(|error| PlanError::Refresh { addr: addr.clone(), error: Box::new(error) })?;
+            Ok::<_, PlanError>((addr.clone(), live.map(|attrs| managed_view(kind, attrs, &wants))))
         });
         let results: Vec<_> = stream::iter(reads).buffer_unordered(self.options.parallelism.max(1)).collect().await;
         for result in results {
@@ -196,7 +190,9 @@ impl Planner<'_> {
         let kind = self.kind(&res.addr)?;
         let mut desired = evaluate(res, &|addr, attr| lookup(self.registry, planned, lookups, addr, attr));
         kind.normalize(&mut desired);
-        kind.prepare(&mut desired).await.map_err(|error| PlanError::Prepare { addr: res.addr.clone(), error })?;
+        kind.prepare(&mut desired)
+            .await
+            .map_err(|error| PlanError::Prepare { addr: res.addr.clone(), error: Box::new(error) })?;
         let base = ResourceChange {
             addr: res.addr.clone(),
             action: Action::Create,
@@ -208,12 +204,13 @@ impl Planner<'_> {
             dependencies: res.dependencies(),
         };
         let mut imported = false;
-        if !refreshed.resources.contains_key(&res.addr) && !prior.resources.contains_key(&res.addr) {
-            if let Some(id) = &res.import_id {
-                let live = self.adopt(kind, res, id, &desired).await?;
-                refreshed.resources.insert(res.addr.clone(), live);
-                imported = true;
-            }
+        if !refreshed.resources.contains_key(&res.addr)
+            && !prior.resources.contains_key(&res.addr)
+            && let Some(id) = &res.import_id
+        {
+            let live = self.adopt(kind, res, id, &desired).await?;
+            refreshed.resources.insert(res.addr.clone(), live);
+            imported = true;
         }
         let Some(live) = refreshed.resources.get(&res.addr) else {
             let note =
@@ -258,13 +255,22 @@ impl Planner<'_> {
         let live = kind
             .read(self.aws, id, &Managed(&wants), &Attrs::new())
             .await
-            .map_err(|error| PlanError::Refresh { addr: res.addr.clone(), error })?;
-        let Some(mut attributes) = live else {
+            .map_err(|error| PlanError::Refresh { addr: res.addr.clone(), error: Box::new(error) })?;
+        let Some(attributes) = live else {
             return Err(PlanError::ImportMissing { addr: res.addr.clone(), id: id.to_string() });
         };
-        kind.normalize(&mut attributes);
+        let attributes = managed_view(kind, attributes, &wants);
         Ok(ResourceState { id: id.to_string(), attributes, dependencies: res.dependencies() })
     }
+}
+
+/// What AWS reports, normalised and cut down to what the engine manages: the attributes the
+/// spec sets or the prior state recorded, and the computed ones. Anything else a read returns
+/// (a default AWS filled in) is not ours, and must not look like something to remove.
+fn managed_view(kind: &dyn ResourceKind, mut live: Attrs, wants: &dyn Fn(&str) -> bool) -> Attrs {
+    kind.normalize(&mut live);
+    live.retain(|name, _| wants(name) || kind.schema().attribute(name).is_some_and(|a| a.computed));
+    live
 }
 
 /// The spec's values of one resource, references resolved by `lookup`.

@@ -129,10 +129,11 @@ impl ResourceKind for CloudFrontDistribution {
         ]));
         // A field the API did not echo is not a change: keep what was last applied.
         for key in ["origin_access_control_id"] {
-            if !attrs.contains_key(key) && managed.has(key) {
-                if let Some(v) = prior.get(key) {
-                    attrs.insert(key.into(), v.clone());
-                }
+            if !attrs.contains_key(key)
+                && managed.has(key)
+                && let Some(v) = prior.get(key)
+            {
+                attrs.insert(key.into(), v.clone());
             }
         }
         Ok(Some(attrs))

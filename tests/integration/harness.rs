@@ -200,6 +200,30 @@ impl Env {
         self.block_on(async { aws_sdk_sns::Client::new(&self.config().await) })
     }
 
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        self.block_on(async { aws_sdk_iam::Client::new(&self.config().await) })
+    }
+
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        self.block_on(async { aws_sdk_lambda::Client::new(&self.config().await) })
+    }
+
+    pub fn cloudfront(&self) -> aws_sdk_cloudfront::Client {
+        self.block_on(async { aws_sdk_cloudfront::Client::new(&self.config().await) })
+    }
+
+    pub fn route53(&self) -> aws_sdk_route53::Client {
+        self.block_on(async { aws_sdk_route53::Client::new(&self.config().await) })
+    }
+
+    pub fn apigw(&self) -> aws_sdk_apigatewayv2::Client {
+        self.block_on(async { aws_sdk_apigatewayv2::Client::new(&self.config().await) })
+    }
+
+    pub fn cognito(&self) -> aws_sdk_cognitoidentityprovider::Client {
+        self.block_on(async { aws_sdk_cognitoidentityprovider::Client::new(&self.config().await) })
+    }
+
     pub fn state(&self) -> serde_json::Value {
         let text = std::fs::read_to_string(self.path("state/cruddur.json")).expect("state file exists");
         serde_json::from_str(&text).expect("state is valid JSON")

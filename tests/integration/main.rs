@@ -5,3 +5,4 @@ mod diagnostics;
 mod harness;
 mod lifecycle;
 mod locking;
+mod stack;
