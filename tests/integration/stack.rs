@@ -341,8 +341,40 @@ fn drift_in_every_service_is_planned_and_repaired_and_spec_edits_update_in_place
     env.block_on(env.route53().change_resource_record_sets().hosted_zone_id(&pre.zone_id).change_batch(batch).send())
         .expect("drift");
 
+    // CloudFront: a comment edited in the console (a get-modify-update round trip, with If-Match).
+    let cloudfront = env.cloudfront();
+    let dist_id = state_id(&env, "cloudfront_distribution.assets");
+    let current = env.block_on(cloudfront.get_distribution_config().id(&dist_id).send()).expect("config");
+    let mut config = current.distribution_config().expect("config").clone();
+    config.comment = "edited by hand".into();
+    let update = cloudfront.update_distribution().id(&dist_id).if_match(current.e_tag().unwrap_or_default()).distribution_config(config);
+    env.block_on(update.send()).expect("drift");
+    let oac_id = state_id(&env, "cloudfront_origin_access_control.assets");
+    let oac = env.block_on(cloudfront.get_origin_access_control().id(&oac_id).send()).expect("oac");
+    let mut oac_config = oac.origin_access_control().and_then(|o| o.origin_access_control_config()).expect("config").clone();
+    oac_config.description = Some("edited by hand".into());
+    let update = cloudfront.update_origin_access_control().id(&oac_id).if_match(oac.e_tag().unwrap_or_default()).origin_access_control_config(oac_config);
+    env.block_on(update.send()).expect("drift");
+    // API Gateway: the route opened up, the integration's payload format changed.
+    let route_id = state_id(&env, "apigatewayv2_route.key_upload").split('/').nth(1).expect("id").to_string();
+    let open_route = apigw.update_route().api_id(&api_id).route_id(&route_id).authorization_type(aws_sdk_apigatewayv2::types::AuthorizationType::None);
+    env.block_on(open_route.send()).expect("drift");
+    let integration_id = state_id(&env, "apigatewayv2_integration.presigner").split('/').nth(1).expect("id").to_string();
+    env.block_on(apigw.update_integration().api_id(&api_id).integration_id(&integration_id).payload_format_version("1.0").send()).expect("drift");
+    // SNS: the topic policy reset to one without the S3 statement.
+    let topic_arn = state_id(&env, "sns_topic.assets");
+    let bare = format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"*"}},"Action":"SNS:Subscribe","Resource":"{topic_arn}"}}]}}"#);
+    env.block_on(env.sns().set_topic_attributes().topic_arn(&topic_arn).attribute_name("Policy").attribute_value(bare).send()).expect("drift");
+
     let plan = env.run(&["plan", "--detailed-exitcode"]).expect_code(2);
     for line in [
+        "# cloudfront_distribution.assets will be updated in-place",
+        r#"~ comment = "edited by hand" -> "Cruddur avatars""#,
+        "# cloudfront_origin_access_control.assets will be updated in-place",
+        "# apigatewayv2_route.key_upload will be updated in-place",
+        "# apigatewayv2_integration.presigner will be updated in-place",
+        r#"~ payload_format_version = "1.0" -> "2.0""#,
+        "# sns_topic_policy.assets will be updated in-place",
         "# lambda_function.thumbnailer will be updated in-place",
         "~ memory_size = 256 -> 1024",
         "# iam_role.presigner will be updated in-place",
@@ -351,7 +383,7 @@ fn drift_in_every_service_is_planned_and_repaired_and_spec_edits_update_in_place
         "~ result_ttl_seconds = 0 -> 300",
         "# s3_bucket_notification.uploads will be updated in-place",
         "# route53_record.assets_ipv6 will be created (it was deleted outside cruddur-infra)",
-        "Plan: 2 to add, 4 to change, 0 to destroy.",
+        "Plan: 2 to add, 9 to change, 0 to destroy.",
     ] {
         assert!(plan.stdout.contains(line), "missing `{line}` in\n{}", plan.stdout);
     }
