@@ -10,7 +10,6 @@ mod retry;
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -21,8 +20,9 @@ use crate::graph::{NodeOutcome, walk};
 use crate::plan::{Action, Plan, ResourceChange, evaluate};
 use crate::provider::{Aws, ProviderError, Registry, ResourceKind};
 use crate::spec::Spec;
-use crate::state::{LocalState, OutputState, ResourceState, State, StateError, StateLock};
+use crate::state::{OutputState, ResourceState, State, StateBackend, StateError};
 use crate::value::{Attrs, contains_unknown};
+use tokio::sync::Mutex;
 
 /// Why one resource's change failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +53,8 @@ impl ApplyReport {
 pub struct Applier<'a> {
     pub registry: &'a Registry,
     pub aws: &'a Aws,
-    pub store: &'a LocalState,
-    pub lock: &'a StateLock,
+    /// Where every change is recorded; the caller holds its lock.
+    pub store: &'a dyn StateBackend,
     pub parallelism: usize,
     pub retry: RetryPolicy,
     /// Set by Ctrl-C: start nothing new, let running calls finish and be recorded.
@@ -77,11 +77,11 @@ impl Applier<'_> {
             },
         )
         .await;
-        let mut state = state.into_inner().expect("no node panicked while holding the state");
+        let mut state = state.into_inner();
         let outputs = outputs(spec, plan, &state);
         if state.outputs != outputs || state.resources != plan.prior.resources || state.serial == 0 {
             state.outputs = outputs;
-            self.save(&mut state)?;
+            self.save(&mut state).await?;
         }
         Ok(ApplyReport { outcomes, state })
     }
@@ -98,8 +98,8 @@ impl Applier<'_> {
         let addr = &change.addr;
         match change.action {
             Action::NoOp if change.imported => {
-                let adopted = state.lock().expect("not poisoned").resources.get(addr).cloned();
-                self.record(state, addr, adopted)?;
+                let adopted = state.lock().await.resources.get(addr).cloned();
+                self.record(state, addr, adopted).await?;
                 println!("{addr}: Import complete [id={}]", change.id.as_deref().unwrap_or_default());
                 return Ok(());
             }
@@ -143,7 +143,7 @@ impl Applier<'_> {
     ) -> Result<Attrs, ApplyError> {
         let res = spec.resource(&change.addr).expect("created and updated resources are in the spec");
         let mut desired = {
-            let snapshot = state.lock().expect("state lock is never poisoned");
+            let snapshot = state.lock().await;
             evaluate(res, &|a, attr| plan.value_of(&snapshot, a, attr))
         };
         kind.normalize(&mut desired);
@@ -174,11 +174,7 @@ impl Applier<'_> {
             })?;
         let mut attributes = desired;
         attributes.extend(created.attrs);
-        self.record(
-            state,
-            &change.addr,
-            Some(ResourceState { id: created.id.clone(), attributes, dependencies: change.dependencies.clone() }),
-        )?;
+        self.record(state, &change.addr, Some(recorded(change, created.id.clone(), attributes))).await?;
         Ok(created.id)
     }
 
@@ -193,13 +189,7 @@ impl Applier<'_> {
         let desired = self.desired(spec, plan, kind, change, state).await?;
         let id = change.id.clone().expect("an update has an id");
         // Values unknown at plan time are known now: compare again so only real changes are sent.
-        let live = state
-            .lock()
-            .expect("not poisoned")
-            .resources
-            .get(&change.addr)
-            .map(|r| r.attributes.clone())
-            .unwrap_or_default();
+        let live = state.lock().await.resources.get(&change.addr).map(|r| r.attributes.clone()).unwrap_or_default();
         let changed: Vec<&str> = kind
             .schema()
             .compared()
@@ -221,11 +211,7 @@ impl Applier<'_> {
                 attributes.insert(a.name.to_string(), v.clone());
             }
         }
-        self.record(
-            state,
-            &change.addr,
-            Some(ResourceState { id: id.clone(), attributes, dependencies: change.dependencies.clone() }),
-        )?;
+        self.record(state, &change.addr, Some(recorded(change, id.clone(), attributes))).await?;
         Ok(id)
     }
 
@@ -235,7 +221,7 @@ impl Applier<'_> {
         change: &ResourceChange,
         state: &Mutex<State>,
     ) -> Result<(), ApplyError> {
-        let prior = state.lock().expect("not poisoned").resources.get(&change.addr).cloned();
+        let prior = state.lock().await.resources.get(&change.addr).cloned();
         let Some(prior) = prior else { return Ok(()) };
         match self.retry.run(|| kind.delete(self.aws, &prior.id, &prior.attributes)).await {
             Ok(()) => {}
@@ -244,22 +230,39 @@ impl Applier<'_> {
                 return Err(ApplyError::Aws { addr: change.addr.clone(), verb: "delete", error: Box::new(error) });
             }
         }
-        self.record(state, &change.addr, None)
+        self.record(state, &change.addr, None).await
     }
 
-    /// Writes one resource's new state (or its removal) to disk at once.
-    fn record(&self, state: &Mutex<State>, addr: &ResourceAddr, res: Option<ResourceState>) -> Result<(), ApplyError> {
-        let mut s = state.lock().expect("not poisoned");
+    /// Records one resource's new state (or its removal) in the store at once. The state stays
+    /// locked while it is saved, so saves happen in the order of the changes.
+    async fn record(
+        &self,
+        state: &Mutex<State>,
+        addr: &ResourceAddr,
+        res: Option<ResourceState>,
+    ) -> Result<(), ApplyError> {
+        let mut s = state.lock().await;
         match res {
             Some(r) => s.resources.insert(addr.clone(), r),
             None => s.resources.remove(addr),
         };
-        self.save(&mut s).map_err(|error| ApplyError::State { addr: addr.clone(), error })
+        self.save(&mut s).await.map_err(|error| ApplyError::State { addr: addr.clone(), error })
     }
 
-    fn save(&self, state: &mut State) -> Result<(), StateError> {
+    async fn save(&self, state: &mut State) -> Result<(), StateError> {
         state.serial += 1;
-        self.store.save(state, self.lock)
+        self.store.save(state).await
+    }
+}
+
+/// The state entry for a resource just created or updated.
+fn recorded(change: &ResourceChange, id: String, attributes: Attrs) -> ResourceState {
+    ResourceState {
+        id,
+        attributes,
+        dependencies: change.dependencies.clone(),
+        sensitive: change.sensitive.clone(),
+        prevent_destroy: change.prevent_destroy,
     }
 }
 

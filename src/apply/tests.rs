@@ -114,13 +114,12 @@ impl Engine {
         let plan = self.plan(&spec, destroy).await;
         self.cloud.log.lock().expect("lock").clear();
         let store = self.store();
-        let lock = store.lock("apply").expect("lock");
+        store.lock("apply").expect("lock");
         let cancelled = AtomicBool::new(false);
         let applier = Applier {
             registry: &self.registry,
             aws: &self.aws,
             store: &store,
-            lock: &lock,
             parallelism: 4,
             retry: RetryPolicy::default(),
             cancelled: &cancelled,

@@ -1,6 +1,7 @@
-//! `apply`: plan, confirm, and carry the plan out.
+//! `apply`: plan (or read a saved plan), confirm, and carry the plan out.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,16 +9,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::Args;
 
 use super::{CliError, Paths};
+use crate::addr::ResourceAddr;
 use crate::apply::{Applier, ApplyReport, RetryPolicy};
 use crate::graph::NodeOutcome;
-use crate::plan::{Action, Plan, PlanOptions, Planner, render_text};
+use crate::plan::saved::SavedPlan;
+use crate::plan::{Action, Plan, PlanOptions, render_text};
 use crate::provider::{Aws, Registry};
 use crate::spec::Spec;
-use crate::state::LocalState;
+use crate::state::StateBackend;
 
 /// Plan, ask for confirmation, then create, update and delete resources in dependency order.
+/// Given a saved plan (`plan --out FILE`), carry out exactly that plan, without asking.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
+    /// A plan saved by `cruddur-infra plan --out FILE`.
+    plan_file: Option<PathBuf>,
     #[command(flatten)]
     paths: Paths,
     /// Do not ask for confirmation (needed without a terminal).
@@ -26,48 +32,94 @@ pub struct ApplyArgs {
     /// How many resources to change at once.
     #[arg(long, default_value_t = 10)]
     parallelism: usize,
+    /// Apply only this resource and what it depends on (repeatable).
+    #[arg(long = "target", value_name = "ADDR", conflicts_with = "plan_file")]
+    targets: Vec<ResourceAddr>,
+}
+
+/// What to carry out: a fresh plan, or a saved one.
+pub enum Source<'a> {
+    Fresh { destroy: bool, targets: &'a [ResourceAddr], auto_approve: bool },
+    Saved { path: &'a Path, saved: Box<SavedPlan> },
 }
 
 pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
-    let spec = args.paths.load_spec(registry)?;
-    run(&spec, &args.paths, registry, aws, args.auto_approve, args.parallelism, false).await
+    match &args.plan_file {
+        Some(path) => {
+            let saved = SavedPlan::read(path)?;
+            let mut paths = args.paths.clone();
+            paths.spec = PathBuf::from(&saved.spec);
+            paths.state.get_or_insert_with(|| saved.state.clone());
+            let spec = paths.load_spec(registry)?;
+            let source = Source::Saved { path, saved: Box::new(saved) };
+            run(&spec, &paths, registry, aws, source, args.parallelism).await
+        }
+        None => {
+            let spec = args.paths.load_spec(registry)?;
+            let source = Source::Fresh { destroy: false, targets: &args.targets, auto_approve: args.auto_approve };
+            run(&spec, &args.paths, registry, aws, source, args.parallelism).await
+        }
+    }
 }
 
-/// The shared body of apply and destroy: lock, plan, confirm, apply, report.
+/// The shared body of apply and destroy: lock, plan, confirm, apply, report, unlock.
 pub async fn run(
     spec: &Spec,
     paths: &Paths,
     registry: &Registry,
     aws: &Aws,
-    auto_approve: bool,
+    source: Source<'_>,
     parallelism: usize,
-    destroy: bool,
 ) -> Result<ExitCode, CliError> {
-    let store = paths.store();
-    let lock = store.lock(if destroy { "destroy" } else { "apply" })?;
-    let prior = store.load()?;
+    let store = paths.backend(aws);
+    let operation = match &source {
+        Source::Fresh { destroy: true, .. } => "destroy",
+        _ => "apply",
+    };
+    let lock = store.lock(operation).await?;
+    let result = locked(spec, store.as_ref(), registry, aws, source, parallelism).await;
+    // Released on every path, errors and Ctrl-C included; the lock error wins only if the
+    // command itself succeeded.
+    let released = store.unlock(&lock).await;
+    let code = result?;
+    released?;
+    Ok(code)
+}
+
+async fn locked(
+    spec: &Spec,
+    store: &dyn StateBackend,
+    registry: &Registry,
+    aws: &Aws,
+    source: Source<'_>,
+    parallelism: usize,
+) -> Result<ExitCode, CliError> {
+    let prior = store.load().await?;
     super::ensure_region(aws, spec, &prior).await?;
-    let options = PlanOptions { refresh: true, parallelism, destroy };
-    let plan = Planner { registry, aws, options }.plan(spec, &prior).await?;
-    print!("{}", render_text(&plan));
-    if plan.has_changes() && !auto_approve {
-        confirm(destroy)?;
-    }
+    let (plan, destroy) = match source {
+        Source::Fresh { destroy, targets, auto_approve } => {
+            let options = PlanOptions { refresh: true, parallelism, destroy };
+            let plan = super::plan::make_plan(spec, &prior, registry, aws, options, targets).await?;
+            print!("{}", render_text(&plan));
+            if plan.has_changes() && !auto_approve {
+                confirm(destroy)?;
+            }
+            (plan, destroy)
+        }
+        Source::Saved { path, saved } => {
+            saved.check_fresh(path, spec, &prior)?;
+            let saved = *saved;
+            print!("{}", render_text(&saved.plan));
+            let destroy = saved.plan.destroy;
+            (saved.plan, destroy)
+        }
+    };
     let cancelled = Arc::new(AtomicBool::new(false));
     let watcher = tokio::spawn(interrupt_watch(cancelled.clone()));
-    let applier = Applier {
-        registry,
-        aws,
-        store: &store,
-        lock: &lock,
-        parallelism,
-        retry: RetryPolicy::default(),
-        cancelled: &cancelled,
-    };
+    let applier = Applier { registry, aws, store, parallelism, retry: RetryPolicy::default(), cancelled: &cancelled };
     let report = applier.apply(spec, &plan).await;
     watcher.abort();
-    let report = report?;
-    finish(&plan, &report, &store, destroy)
+    finish(&plan, &report?, destroy)
 }
 
 /// Stops new work on the first Ctrl-C; the calls in flight finish and are recorded.
@@ -104,7 +156,7 @@ fn confirm(destroy: bool) -> Result<(), CliError> {
 }
 
 /// Reports every failure once, the summary, and the outputs.
-fn finish(plan: &Plan, report: &ApplyReport, store: &LocalState, destroy: bool) -> Result<ExitCode, CliError> {
+fn finish(plan: &Plan, report: &ApplyReport, destroy: bool) -> Result<ExitCode, CliError> {
     let (mut added, mut changed, mut destroyed, mut failed, mut skipped) = (0, 0, 0, 0, 0);
     for (addr, outcome) in &report.outcomes {
         let action = plan.change(addr).map_or(Action::NoOp, |c| c.action);
@@ -142,6 +194,5 @@ fn finish(plan: &Plan, report: &ApplyReport, store: &LocalState, destroy: bool) 
     if !report.state.outputs.is_empty() {
         println!("\nOutputs:\n\n{}", super::output::render(&report.state.outputs));
     }
-    let _ = store;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,12 @@
-//! `destroy`: delete everything the state manages, dependents first.
+//! `destroy`: delete everything the state manages (or some of it), dependents first.
 
 use std::process::ExitCode;
 
 use clap::Args;
 
+use super::apply::Source;
 use super::{CliError, Paths};
+use crate::addr::ResourceAddr;
 use crate::provider::{Aws, Registry};
 
 /// Delete every resource in the state, in reverse dependency order.
@@ -18,9 +20,13 @@ pub struct DestroyArgs {
     /// How many resources to delete at once.
     #[arg(long, default_value_t = 10)]
     parallelism: usize,
+    /// Destroy only this resource and what depends on it (repeatable).
+    #[arg(long = "target", value_name = "ADDR")]
+    targets: Vec<ResourceAddr>,
 }
 
 pub async fn cmd_destroy(args: DestroyArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
     let spec = args.paths.load_spec(registry)?;
-    super::apply::run(&spec, &args.paths, registry, aws, args.auto_approve, args.parallelism, true).await
+    let source = Source::Fresh { destroy: true, targets: &args.targets, auto_approve: args.auto_approve };
+    super::apply::run(&spec, &args.paths, registry, aws, source, args.parallelism).await
 }

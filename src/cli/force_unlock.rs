@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{CliError, Paths};
-use crate::state::StateLock;
 
 /// Remove the state lock left by a command that died. Give the lock id from the error message,
 /// so a lock that changed hands in the meantime is never removed by mistake.
@@ -17,8 +16,8 @@ pub struct ForceUnlockArgs {
     paths: Paths,
 }
 
-pub fn cmd_force_unlock(args: ForceUnlockArgs) -> Result<ExitCode, CliError> {
-    let info = StateLock::force_unlock(&args.paths.state_path(), &args.lock_id).map_err(CliError::NotFound)?;
+pub async fn cmd_force_unlock(args: ForceUnlockArgs, aws: &crate::provider::Aws) -> Result<ExitCode, CliError> {
+    let info = args.paths.backend(aws).force_unlock(&args.lock_id).await?;
     println!("Removed the lock held by {}.", info.describe());
     Ok(ExitCode::SUCCESS)
 }

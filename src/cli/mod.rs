@@ -3,10 +3,14 @@
 
 mod apply;
 mod destroy;
+mod drift;
 mod force_unlock;
 mod graph;
+mod import;
 mod output;
 mod plan;
+mod schema;
+mod state;
 mod validate;
 
 use std::path::PathBuf;
@@ -17,7 +21,7 @@ use miette::Diagnostic;
 
 use crate::provider::{Aws, AwsOptions, Registry};
 use crate::spec::{LoadError, Spec};
-use crate::state::{LocalState, StateError};
+use crate::state::{StateBackend, StateError};
 
 /// Declarative infrastructure for the Cruddur avatar stack on AWS.
 ///
@@ -46,8 +50,12 @@ enum Command {
     Apply(apply::ApplyArgs),
     Destroy(destroy::DestroyArgs),
     Output(output::OutputArgs),
-    Graph(graph::GraphArgs),
+    Drift(drift::DriftArgs),
+    Import(import::ImportArgs),
+    State(state::StateArgs),
     ForceUnlock(force_unlock::ForceUnlockArgs),
+    Graph(graph::GraphArgs),
+    Schema(schema::SchemaArgs),
 }
 
 /// Where the spec and the state are.
@@ -55,22 +63,23 @@ enum Command {
 pub struct Paths {
     /// The spec file.
     #[arg(long, default_value = "specs/cruddur.yaml")]
-    spec: PathBuf,
-    /// The state file [default: state/<spec file stem>.json]
-    #[arg(long)]
-    state: Option<PathBuf>,
+    pub(super) spec: PathBuf,
+    /// Where the state is: a file, or s3://BUCKET/KEY for a team's shared state
+    /// [default: state/<spec file stem>.json]
+    #[arg(long, env = "CRUDDUR_STATE")]
+    pub(super) state: Option<String>,
 }
 
 impl Paths {
-    pub fn state_path(&self) -> PathBuf {
+    pub fn state_location(&self) -> String {
         self.state.clone().unwrap_or_else(|| {
             let stem = self.spec.file_stem().map_or_else(|| "default".into(), |s| s.to_string_lossy().into_owned());
-            PathBuf::from("state").join(format!("{stem}.json"))
+            format!("state/{stem}.json")
         })
     }
 
-    pub fn store(&self) -> LocalState {
-        LocalState::new(self.state_path())
+    pub fn backend<'a>(&self, aws: &'a Aws) -> Box<dyn StateBackend + 'a> {
+        crate::state::open(&self.state_location(), aws)
     }
 
     pub fn load_spec(&self, registry: &Registry) -> Result<Spec, CliError> {
@@ -111,6 +120,18 @@ pub enum CliError {
         help("set AWS_REGION (or AWS_DEFAULT_REGION), or a region in your AWS profile")
     )]
     NoRegion,
+    /// A saved plan is unreadable or stale.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    SavedPlan(#[from] crate::plan::saved::SavedPlanError),
+    /// A --target names nothing.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Target(#[from] crate::plan::TargetError),
+    /// A local file could not be written.
+    #[error("{0}")]
+    #[diagnostic(code(cruddur::io))]
+    Io(String),
     /// A named thing does not exist.
     #[error("{0}")]
     #[diagnostic(code(cruddur::not_found))]
@@ -139,9 +160,13 @@ impl Cli {
             Command::Plan(args) => plan::cmd_plan(args, &registry, &aws).await,
             Command::Apply(args) => apply::cmd_apply(args, &registry, &aws).await,
             Command::Destroy(args) => destroy::cmd_destroy(args, &registry, &aws).await,
-            Command::Output(args) => output::cmd_output(args),
+            Command::Output(args) => output::cmd_output(args, &aws).await,
             Command::Graph(args) => graph::cmd_graph(args, &registry),
-            Command::ForceUnlock(args) => force_unlock::cmd_force_unlock(args),
+            Command::ForceUnlock(args) => force_unlock::cmd_force_unlock(args, &aws).await,
+            Command::Drift(args) => drift::cmd_drift(args, &registry, &aws).await,
+            Command::Import(args) => import::cmd_import(args, &registry, &aws).await,
+            Command::State(args) => state::cmd_state(args, &aws).await,
+            Command::Schema(args) => schema::cmd_schema(args, &registry),
         }
     }
 }

@@ -22,11 +22,11 @@ pub struct OutputArgs {
     paths: Paths,
 }
 
-pub fn cmd_output(args: OutputArgs) -> Result<ExitCode, CliError> {
-    let state = args.paths.store().load()?;
+pub async fn cmd_output(args: OutputArgs, aws: &crate::provider::Aws) -> Result<ExitCode, CliError> {
+    let state = args.paths.backend(aws).load().await?;
     if let Some(name) = &args.name {
         let out = state.outputs.get(name).ok_or_else(|| {
-            CliError::NotFound(format!("no output named `{name}` in {}", args.paths.state_path().display()))
+            CliError::NotFound(format!("no output named `{name}` in {}", args.paths.state_location()))
         })?;
         match (&out.value, args.raw) {
             (Value::String(s), true) => println!("{s}"),

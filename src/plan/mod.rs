@@ -3,23 +3,29 @@
 //! reports now (the refreshed state), which are kept apart.
 
 mod diff;
+pub mod drift;
+pub mod json;
+pub mod markdown;
 mod planner;
 mod render;
+pub mod saved;
+mod target;
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use planner::{PlanError, PlanOptions, Planner, evaluate};
-pub use render::render_text;
+pub use planner::{PlanError, PlanOptions, Planner, adopt, evaluate};
+pub use render::{SENSITIVE, masked, render_body, render_resource, render_text};
+pub use target::{TargetError, restrict_to_targets};
 
 use crate::addr::ResourceAddr;
 use crate::state::State;
 use crate::value::Attrs;
 
 /// What apply will do to one resource.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     NoOp,
@@ -43,7 +49,7 @@ impl Action {
 }
 
 /// One attribute's planned change. `before` is what AWS reports now; `after` may be unknown.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttrChange {
     pub name: String,
     pub before: Value,
@@ -52,7 +58,7 @@ pub struct AttrChange {
 }
 
 /// The planned change of one resource.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ResourceChange {
     pub addr: ResourceAddr,
     pub action: Action,
@@ -65,6 +71,12 @@ pub struct ResourceChange {
     pub note: Option<String>,
     /// The resource exists already and is adopted into the state (`import_id`).
     pub imported: bool,
+    /// Attributes whose values come from sensitive variables: never shown.
+    #[serde(default)]
+    pub sensitive: std::collections::BTreeSet<String>,
+    /// `lifecycle: prevent_destroy` from the spec, recorded in the state with the resource.
+    #[serde(default)]
+    pub prevent_destroy: bool,
     /// Resources this one comes after (from the spec, or for deletes, from the state).
     pub dependencies: BTreeSet<ResourceAddr>,
 }
@@ -77,7 +89,7 @@ impl ResourceChange {
 }
 
 /// A whole plan.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Plan {
     /// Every resource in the spec or the state, by address.
     pub changes: Vec<ResourceChange>,

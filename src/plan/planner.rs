@@ -48,6 +48,13 @@ pub enum PlanError {
         help("create it first, or remove import_id so the engine creates it")
     )]
     ImportMissing { addr: ResourceAddr, id: String },
+    /// The plan would destroy a resource marked `prevent_destroy`.
+    #[error("{addr} has lifecycle.prevent_destroy set, but {why}")]
+    #[diagnostic(
+        code(cruddur::plan::prevent_destroy),
+        help("if destroying it is really meant, set prevent_destroy: false, apply, then plan again")
+    )]
+    PreventDestroy { addr: ResourceAddr, why: String },
     /// The state names a kind this build does not know.
     #[error("{addr}: the state holds a resource of unknown kind `{}`", addr.kind)]
     #[diagnostic(code(cruddur::plan::unknown_kind), help("was the state written by a newer cruddur-infra?"))]
@@ -70,7 +77,7 @@ struct Planned {
 impl Planner<'_> {
     pub async fn plan(&self, spec: &Spec, prior: &State) -> Result<Plan, PlanError> {
         let lookups = if self.options.destroy { BTreeMap::new() } else { self.lookups(spec).await? };
-        let mut refreshed = self.refresh(spec, prior).await?;
+        let mut refreshed = self.refresh(Some(spec), prior).await?;
         let mut changes = Vec::new();
         let mut planned: BTreeMap<ResourceAddr, Planned> = BTreeMap::new();
         if !self.options.destroy {
@@ -95,6 +102,8 @@ impl Planner<'_> {
                 desired: None,
                 note: None,
                 imported: false,
+                sensitive: prior_res.sensitive.clone(),
+                prevent_destroy: prior_res.prevent_destroy,
                 dependencies: BTreeSet::new(),
             };
             changes.push(match refreshed.resources.get(addr) {
@@ -115,6 +124,18 @@ impl Planner<'_> {
             });
         }
         changes.sort_by(|a, b| a.addr.cmp(&b.addr));
+        for c in &changes {
+            let protected = c.prevent_destroy || prior.resources.get(&c.addr).is_some_and(|r| r.prevent_destroy);
+            if protected && matches!(c.action, Action::Delete | Action::Replace) {
+                let why = match c.action {
+                    Action::Replace => {
+                        format!("the plan would replace it ({} cannot change in place)", c.replace_reasons().join(", "))
+                    }
+                    _ => "the plan would destroy it".to_string(),
+                };
+                return Err(PlanError::PreventDestroy { addr: c.addr.clone(), why });
+            }
+        }
         Ok(Plan { changes, refreshed, prior: prior.clone(), lookups, destroy: self.options.destroy })
     }
 
@@ -146,15 +167,17 @@ impl Planner<'_> {
     }
 
     /// Reads every resource in the prior state from AWS; one gone is left out of the result.
-    async fn refresh(&self, spec: &Spec, prior: &State) -> Result<State, PlanError> {
+    async fn refresh(&self, spec: Option<&Spec>, prior: &State) -> Result<State, PlanError> {
         let mut refreshed = prior.clone();
         if !self.options.refresh {
             return Ok(refreshed);
         }
         let reads = prior.resources.iter().map(|(addr, res)| async move {
             let kind = self.kind(addr)?;
-            let in_spec: BTreeSet<&str> =
-                spec.resource(addr).map(|r| r.attrs.iter().map(|(k, _)| k.as_str()).collect()).unwrap_or_default();
+            let in_spec: BTreeSet<&str> = spec
+                .and_then(|s| s.resource(addr))
+                .map(|r| r.attrs.iter().map(|(k, _)| k.as_str()).collect())
+                .unwrap_or_default();
             let wants = |name: &str| in_spec.contains(name) || res.attributes.contains_key(name);
             let live = kind
                 .read(self.aws, &res.id, &Managed(&wants), &res.attributes)
@@ -201,6 +224,8 @@ impl Planner<'_> {
             desired: None,
             note: None,
             imported: false,
+            sensitive: res.sensitive.clone(),
+            prevent_destroy: res.prevent_destroy,
             dependencies: res.dependencies(),
         };
         let mut imported = false;
@@ -251,17 +276,53 @@ impl Planner<'_> {
         id: &str,
         desired: &Attrs,
     ) -> Result<ResourceState, PlanError> {
-        let wants = |name: &str| desired.contains_key(name);
-        let live = kind
-            .read(self.aws, id, &Managed(&wants), &Attrs::new())
-            .await
-            .map_err(|error| PlanError::Refresh { addr: res.addr.clone(), error: Box::new(error) })?;
-        let Some(attributes) = live else {
-            return Err(PlanError::ImportMissing { addr: res.addr.clone(), id: id.to_string() });
-        };
-        let attributes = managed_view(kind, attributes, &wants);
-        Ok(ResourceState { id: id.to_string(), attributes, dependencies: res.dependencies() })
+        read_adopted(self.aws, kind, res, id, desired).await
     }
+
+    /// Every resource of `recorded` as AWS reports it now (`drift`): the spec plays no part.
+    pub async fn refresh_only(&self, recorded: &State) -> Result<State, PlanError> {
+        self.refresh(None, recorded).await
+    }
+}
+
+async fn read_adopted(
+    aws: &Aws,
+    kind: &dyn ResourceKind,
+    res: &ResourceSpec,
+    id: &str,
+    desired: &Attrs,
+) -> Result<ResourceState, PlanError> {
+    let wants = |name: &str| desired.contains_key(name) || kind.schema().attribute(name).is_some_and(|a| a.derived);
+    let live = kind
+        .read(aws, id, &Managed(&wants), &Attrs::new())
+        .await
+        .map_err(|error| PlanError::Refresh { addr: res.addr.clone(), error: Box::new(error) })?;
+    let Some(attributes) = live else {
+        return Err(PlanError::ImportMissing { addr: res.addr.clone(), id: id.to_string() });
+    };
+    let attributes = managed_view(kind, attributes, &wants);
+    Ok(ResourceState {
+        id: id.to_string(),
+        attributes,
+        dependencies: res.dependencies(),
+        sensitive: res.sensitive.clone(),
+        prevent_destroy: res.prevent_destroy,
+    })
+}
+
+/// Reads the existing resource `id` for the spec's `addr` (`cruddur-infra import`), keeping
+/// the attributes the spec manages.
+pub async fn adopt(
+    registry: &Registry,
+    aws: &Aws,
+    spec: &Spec,
+    addr: &ResourceAddr,
+    id: &str,
+) -> Result<ResourceState, PlanError> {
+    let kind = registry.get(&addr.kind).ok_or_else(|| PlanError::UnknownKind { addr: addr.clone() })?;
+    let res = spec.resource(addr).ok_or_else(|| PlanError::UnknownKind { addr: addr.clone() })?;
+    let desired = evaluate(res, &|_, _| unknown());
+    read_adopted(aws, kind, res, id, &desired).await
 }
 
 /// What AWS reports, normalised and cut down to what the engine manages: the attributes the

@@ -29,7 +29,7 @@ pub fn render_text(plan: &Plan) -> String {
     }
     out.push_str("cruddur-infra will perform the following actions:\n\n");
     for c in plan.changes.iter().filter(|c| c.action != Action::NoOp || c.imported) {
-        resource(&mut out, c);
+        out.push_str(&render_resource(c));
     }
     let s = plan.summary();
     let imports = if s.import > 0 { format!("{} to import, ", s.import) } else { String::new() };
@@ -37,14 +37,16 @@ pub fn render_text(plan: &Plan) -> String {
     out
 }
 
-fn resource(out: &mut String, c: &ResourceChange) {
+/// One resource's block: the headline, then its attribute changes.
+pub fn render_resource(c: &ResourceChange) -> String {
+    let mut out = String::new();
     let headline = match c.action {
         Action::Create => "will be created".to_string(),
         Action::Update => "will be updated in-place".to_string(),
         Action::Replace => format!("must be replaced ({} cannot be changed in place)", list(&c.replace_reasons())),
         Action::Delete => "will be destroyed".to_string(),
         Action::NoOp if c.imported => "will be imported".to_string(),
-        Action::NoOp => return,
+        Action::NoOp => return out,
     };
     let _ = write!(out, "  # {} {headline}", c.addr);
     match &c.note {
@@ -53,12 +55,33 @@ fn resource(out: &mut String, c: &ResourceChange) {
         }
         None => out.push('\n'),
     }
+    out.push_str(&render_body(c));
+    out
+}
+
+/// The `~ kind "name" { attribute lines }` part of a resource's block.
+pub fn render_body(c: &ResourceChange) -> String {
+    let mut out = String::new();
     let _ = writeln!(out, "{:>3} {} \"{}\" {{", c.action.symbol(), c.addr.kind, c.addr.name);
     let width = c.changes.iter().map(|a| a.name.len()).max().unwrap_or(0);
     for a in &c.changes {
-        attribute(out, c.action, a, width);
+        if c.sensitive.contains(&a.name) {
+            attribute(&mut out, c.action, &masked(a), width);
+        } else {
+            attribute(&mut out, c.action, a, width);
+        }
     }
     out.push_str("    }\n\n");
+    out
+}
+
+/// What a sensitive value is shown as, wherever values are shown.
+pub const SENSITIVE: &str = "(sensitive value)";
+
+/// The change with its values hidden (whether it changes still shows).
+pub fn masked(a: &AttrChange) -> AttrChange {
+    let hide = |v: &Value| if v.is_null() { Value::Null } else { Value::String(SENSITIVE.into()) };
+    AttrChange { before: hide(&a.before), after: hide(&a.after), ..a.clone() }
 }
 
 fn attribute(out: &mut String, action: Action, a: &AttrChange, width: usize) {

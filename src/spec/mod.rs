@@ -15,6 +15,7 @@
 mod check;
 pub mod diagnostic;
 pub mod expr;
+mod json_schema;
 mod node;
 mod source;
 pub mod variables;
@@ -27,6 +28,7 @@ use miette::SourceSpan;
 pub use check::SpannedRef;
 pub use diagnostic::{Problem, SpecErrors};
 pub use expr::Expr;
+pub use json_schema::json_schema;
 pub use node::{Node, NodeValue};
 pub use source::SpecSource;
 pub use variables::{Overrides, Variable};
@@ -62,6 +64,10 @@ pub struct ResourceSpec {
     pub depends_on: Vec<(ResourceAddr, SourceSpan)>,
     /// `import_id`: adopt the existing resource with this id instead of creating one.
     pub import_id: Option<String>,
+    /// Attributes whose values use a sensitive variable.
+    pub sensitive: BTreeSet<String>,
+    /// `lifecycle: { prevent_destroy: true }`: no plan may destroy or replace it.
+    pub prevent_destroy: bool,
 }
 
 impl ResourceSpec {
@@ -101,7 +107,7 @@ pub enum LoadError {
 const SECTIONS: &[&str] = &["variables", "lookups", "resources", "outputs"];
 
 /// Fields a resource block takes besides its kind's attributes.
-const META_FIELDS: &[&str] = &["depends_on", "import_id"];
+const META_FIELDS: &[&str] = &["depends_on", "import_id", "lifecycle"];
 
 impl Spec {
     /// Reads and checks the spec at `path`, with variables from the environment and `.env`.
@@ -176,6 +182,14 @@ impl Spec {
         let outputs = outputs(root.get("outputs"), &mut checker);
         let output_refs = std::mem::take(&mut checker.refs);
         check_references(&resources, &lookups, &output_refs, registry, problems);
+        let mut outputs = outputs;
+        for o in &mut outputs {
+            // An output showing a sensitive attribute is sensitive too.
+            let mut refs = Vec::new();
+            o.value.references(&mut refs);
+            o.sensitive |=
+                refs.iter().any(|(addr, attr)| resources.iter().any(|r| &r.addr == addr && r.sensitive.contains(attr)));
+        }
         if problems.is_empty() {
             for cycle in crate::graph::cycles(&resources) {
                 problems.push(cycle);
@@ -278,10 +292,61 @@ fn blocks(
             let refs = checker.refs.split_off(before);
             let depends_on = depends_on(&addr, &meta, checker.problems);
             let import_id = import_id(&addr, &meta, checker);
-            out.push(ResourceSpec { addr, span: name_key.span, attrs, refs, depends_on, import_id });
+            let sensitive = fields
+                .iter()
+                .filter(|(k, v)| !META_FIELDS.contains(&k.name.as_str()) && uses_sensitive(v, checker.variables))
+                .map(|(k, _)| k.name.clone())
+                .collect();
+            let prevent_destroy = lifecycle(&addr, &meta, checker.problems);
+            out.push(ResourceSpec {
+                addr,
+                span: name_key.span,
+                attrs,
+                refs,
+                depends_on,
+                import_id,
+                sensitive,
+                prevent_destroy,
+            });
         }
     }
     out
+}
+
+/// `lifecycle: { prevent_destroy: BOOL }`.
+fn lifecycle(addr: &ResourceAddr, meta: &[(node::Key, Node)], problems: &mut Problems) -> bool {
+    let Some((_, node)) = meta.iter().find(|(k, _)| k.name == "lifecycle") else { return false };
+    let Some(fields) = node.as_map() else {
+        problems.at(node.span, format!("lifecycle of {addr} must be a mapping"), node.type_name());
+        return false;
+    };
+    let mut prevent = false;
+    for (k, v) in fields {
+        match (k.name.as_str(), &v.value) {
+            ("prevent_destroy", NodeValue::Bool(b)) => prevent = *b,
+            ("prevent_destroy", _) => problems.at(v.span, "prevent_destroy must be true or false", v.type_name()),
+            (other, _) => problems.push(
+                Problem::at(k.span, format!("unknown lifecycle setting `{other}`"), "not a lifecycle setting")
+                    .with_help("lifecycle takes prevent_destroy"),
+            ),
+        }
+    }
+    prevent
+}
+
+/// True when a value interpolates a variable declared sensitive, anywhere inside it.
+fn uses_sensitive(node: &Node, variables: &[Variable]) -> bool {
+    match &node.value {
+        NodeValue::Str(s) => expr::parse_template(s).is_ok_and(|parts| {
+            parts.iter().any(|p| {
+                matches!(p, expr::Part::Ref(expr::RefTarget::Var(name), _)
+                    if variables.iter().any(|v| &v.name == name && v.sensitive))
+            })
+        }),
+        NodeValue::List(items) => items.iter().any(|n| uses_sensitive(n, variables)),
+        NodeValue::Map(entries) => entries.iter().any(|(_, n)| uses_sensitive(n, variables)),
+        _ => false,
+    }
 }
 
 /// `import_id: ID` (variables allowed): the id of an existing resource to adopt.
@@ -361,6 +426,7 @@ fn outputs(node: Option<&Node>, checker: &mut check::Checker<'_>) -> Vec<OutputS
                 None
             }
         };
+        let sensitive = sensitive || uses_sensitive(value_node, checker.variables);
         if let Some(value) = value {
             out.push(OutputSpec { name: key.name.clone(), value, description, sensitive });
         }

@@ -6,7 +6,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::State;
-use super::lock::StateLock;
+use async_trait::async_trait;
+
+use super::backend::StateBackend;
+use super::lock::{LockInfo, StateLock};
 
 /// Why the state could not be read, written or locked.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -23,6 +26,18 @@ pub enum StateError {
     #[error("state {path} is locked by another command: {holder}")]
     #[diagnostic(code(cruddur::state::locked), help("{hint}"))]
     Locked { path: String, holder: String, hint: String },
+    /// force-unlock could not remove the lock.
+    #[error("cannot unlock state {path}: {reason}")]
+    #[diagnostic(code(cruddur::state::unlock))]
+    Unlock { path: String, reason: String },
+    /// The remote state changed since this command read it (a writer that ignored the lock).
+    #[error("state {path} was changed by someone else since it was read")]
+    #[diagnostic(code(cruddur::state::conflict), help("nothing was overwritten; run the command again"))]
+    Conflict { path: String },
+    /// The remote store refused or failed a request.
+    #[error("state {path}: {operation} failed: {code}: {message}")]
+    #[diagnostic(code(cruddur::state::remote))]
+    Remote { path: String, operation: &'static str, code: String, message: String },
 }
 
 /// A state file on the local disk.
@@ -30,11 +45,13 @@ pub struct LocalState {
     path: PathBuf,
     /// Set once the state as it was before this command has been copied to the backup.
     backed_up: std::sync::atomic::AtomicBool,
+    /// The lock while this command holds it; dropping the store releases it too.
+    held: std::sync::Mutex<Option<StateLock>>,
 }
 
 impl LocalState {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), backed_up: Default::default() }
+        Self { path: path.into(), backed_up: Default::default(), held: Default::default() }
     }
 
     pub fn path(&self) -> &Path {
@@ -56,15 +73,23 @@ impl LocalState {
     }
 
     /// Takes the exclusive lock for `operation`; fails at once if another command holds it.
-    pub fn lock(&self, operation: &str) -> Result<StateLock, StateError> {
+    pub fn lock(&self, operation: &str) -> Result<LockInfo, StateError> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(|e| self.io(e))?;
         }
-        StateLock::acquire(&self.path, operation)
+        let lock = StateLock::acquire(&self.path, operation)?;
+        let info = lock.info.clone();
+        *self.held.lock().expect("not poisoned") = Some(lock);
+        Ok(info)
+    }
+
+    /// Releases the lock this command holds.
+    pub fn unlock(&self) {
+        self.held.lock().expect("not poisoned").take();
     }
 
     /// Replaces the file with `state` atomically. The caller holds the lock.
-    pub fn save(&self, state: &State, _lock: &StateLock) -> Result<(), StateError> {
+    pub fn save(&self, state: &State) -> Result<(), StateError> {
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -81,6 +106,34 @@ impl LocalState {
         // The rename is durable only once the directory entry is on disk.
         File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| self.io(e))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl StateBackend for LocalState {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    async fn load(&self) -> Result<State, StateError> {
+        LocalState::load(self)
+    }
+
+    async fn lock(&self, operation: &str) -> Result<LockInfo, StateError> {
+        LocalState::lock(self, operation)
+    }
+
+    async fn unlock(&self, _lock: &LockInfo) -> Result<(), StateError> {
+        LocalState::unlock(self);
+        Ok(())
+    }
+
+    async fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError> {
+        StateLock::force_unlock(&self.path, id).map_err(|reason| StateError::Unlock { path: self.location(), reason })
+    }
+
+    async fn save(&self, state: &State) -> Result<(), StateError> {
+        LocalState::save(self, state)
     }
 }
 
@@ -109,15 +162,15 @@ mod tests {
         // The first save of a command copies the old file aside; the new one replaces it whole.
         let dir = tempfile::tempdir().expect("tempdir");
         let store = LocalState::new(dir.path().join("s.json"));
-        let lock = store.lock("test").expect("lock");
+        store.lock("test").expect("lock");
         let mut s = store.load().expect("empty");
         s.serial = 1;
-        store.save(&s, &lock).expect("save 1");
-        drop(lock);
+        store.save(&s).expect("save 1");
+        drop(store);
         let store = LocalState::new(dir.path().join("s.json"));
-        let lock = store.lock("test").expect("lock");
+        store.lock("test").expect("lock");
         s.serial = 2;
-        store.save(&s, &lock).expect("save 2");
+        store.save(&s).expect("save 2");
         assert_eq!(store.load().expect("reads").serial, 2);
         let backup = State::from_json(&fs::read_to_string(backup_path(store.path())).expect("backup")).expect("parses");
         assert_eq!(backup.serial, 1);
@@ -130,8 +183,8 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = LocalState::new(dir.path().join("s.json"));
-        let lock = store.lock("test").expect("lock");
-        store.save(&State::new(), &lock).expect("save");
+        store.lock("test").expect("lock");
+        store.save(&State::new()).expect("save");
         let mode = fs::metadata(store.path()).expect("exists").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }

@@ -23,7 +23,7 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
-    fn new(operation: &str) -> Self {
+    pub fn new(operation: &str) -> Self {
         Self {
             id: uuid::Uuid::new_v4().to_string(),
             pid: std::process::id(),

@@ -5,16 +5,20 @@
 //! state as it was before a command is kept as `<file>.backup`; only the holder of the lock
 //! writes.
 
+mod backend;
 mod file;
 mod lock;
+mod s3;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use backend::{StateBackend, open};
 pub use file::{LocalState, StateError};
 pub use lock::{LockInfo, StateLock};
+pub use s3::S3State;
 
 use crate::addr::ResourceAddr;
 use crate::value::Attrs;
@@ -36,7 +40,7 @@ pub struct State {
 }
 
 /// One managed resource as last applied (or refreshed).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct ResourceState {
     /// AWS's identifier: a bucket name, a topic ARN, ...
     pub id: String,
@@ -45,6 +49,12 @@ pub struct ResourceState {
     /// Resources this one was created after; destroy walks them in reverse.
     #[serde(default)]
     pub dependencies: BTreeSet<ResourceAddr>,
+    /// Attributes whose values came from sensitive variables: masked wherever shown.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub sensitive: BTreeSet<String>,
+    /// `lifecycle: { prevent_destroy: true }` as last applied: a plan may not destroy it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prevent_destroy: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -102,7 +112,12 @@ mod tests {
         let mut s = State::new();
         s.resources.insert(
             ResourceAddr::new("s3_bucket", "a"),
-            ResourceState { id: "a".into(), attributes: Attrs::new(), dependencies: BTreeSet::new() },
+            ResourceState {
+                id: "a".into(),
+                attributes: Attrs::new(),
+                dependencies: BTreeSet::new(),
+                ..Default::default()
+            },
         );
         assert_eq!(State::from_json(&s.to_json()).expect("reads"), s);
     }

@@ -347,24 +347,46 @@ fn drift_in_every_service_is_planned_and_repaired_and_spec_edits_update_in_place
     let current = env.block_on(cloudfront.get_distribution_config().id(&dist_id).send()).expect("config");
     let mut config = current.distribution_config().expect("config").clone();
     config.comment = "edited by hand".into();
-    let update = cloudfront.update_distribution().id(&dist_id).if_match(current.e_tag().unwrap_or_default()).distribution_config(config);
+    let update = cloudfront
+        .update_distribution()
+        .id(&dist_id)
+        .if_match(current.e_tag().unwrap_or_default())
+        .distribution_config(config);
     env.block_on(update.send()).expect("drift");
     let oac_id = state_id(&env, "cloudfront_origin_access_control.assets");
     let oac = env.block_on(cloudfront.get_origin_access_control().id(&oac_id).send()).expect("oac");
-    let mut oac_config = oac.origin_access_control().and_then(|o| o.origin_access_control_config()).expect("config").clone();
+    let mut oac_config =
+        oac.origin_access_control().and_then(|o| o.origin_access_control_config()).expect("config").clone();
     oac_config.description = Some("edited by hand".into());
-    let update = cloudfront.update_origin_access_control().id(&oac_id).if_match(oac.e_tag().unwrap_or_default()).origin_access_control_config(oac_config);
+    let update = cloudfront
+        .update_origin_access_control()
+        .id(&oac_id)
+        .if_match(oac.e_tag().unwrap_or_default())
+        .origin_access_control_config(oac_config);
     env.block_on(update.send()).expect("drift");
     // API Gateway: the route opened up, the integration's payload format changed.
     let route_id = state_id(&env, "apigatewayv2_route.key_upload").split('/').nth(1).expect("id").to_string();
-    let open_route = apigw.update_route().api_id(&api_id).route_id(&route_id).authorization_type(aws_sdk_apigatewayv2::types::AuthorizationType::None);
+    let open_route = apigw
+        .update_route()
+        .api_id(&api_id)
+        .route_id(&route_id)
+        .authorization_type(aws_sdk_apigatewayv2::types::AuthorizationType::None);
     env.block_on(open_route.send()).expect("drift");
-    let integration_id = state_id(&env, "apigatewayv2_integration.presigner").split('/').nth(1).expect("id").to_string();
-    env.block_on(apigw.update_integration().api_id(&api_id).integration_id(&integration_id).payload_format_version("1.0").send()).expect("drift");
+    let integration_id =
+        state_id(&env, "apigatewayv2_integration.presigner").split('/').nth(1).expect("id").to_string();
+    env.block_on(
+        apigw.update_integration().api_id(&api_id).integration_id(&integration_id).payload_format_version("1.0").send(),
+    )
+    .expect("drift");
     // SNS: the topic policy reset to one without the S3 statement.
     let topic_arn = state_id(&env, "sns_topic.assets");
-    let bare = format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"*"}},"Action":"SNS:Subscribe","Resource":"{topic_arn}"}}]}}"#);
-    env.block_on(env.sns().set_topic_attributes().topic_arn(&topic_arn).attribute_name("Policy").attribute_value(bare).send()).expect("drift");
+    let bare = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"*"}},"Action":"SNS:Subscribe","Resource":"{topic_arn}"}}]}}"#
+    );
+    env.block_on(
+        env.sns().set_topic_attributes().topic_arn(&topic_arn).attribute_name("Policy").attribute_value(bare).send(),
+    )
+    .expect("drift");
 
     let plan = env.run(&["plan", "--detailed-exitcode"]).expect_code(2);
     for line in [

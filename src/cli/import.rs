@@ -1,0 +1,55 @@
+//! `import`: adopt an existing AWS resource into the state under an address of the spec.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{CliError, Paths};
+use crate::addr::ResourceAddr;
+use crate::provider::{Aws, Registry};
+
+/// Adopt the existing resource with AWS id ID as ADDR (which the spec must declare). Nothing
+/// in AWS changes; run `plan` afterwards to see how it differs from the spec.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The address in the spec, e.g. s3_bucket.assets.
+    addr: ResourceAddr,
+    /// AWS's id of the existing resource (a bucket name, a function name, an ARN...).
+    id: String,
+    #[command(flatten)]
+    paths: Paths,
+}
+
+pub async fn cmd_import(args: ImportArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
+    let mut spec = args.paths.load_spec(registry)?;
+    let Some(res) = spec.resources.iter_mut().find(|r| r.addr == args.addr) else {
+        return Err(CliError::NotFound(format!(
+            "{} is not declared in {}: add it to the spec first",
+            args.addr,
+            args.paths.spec.display()
+        )));
+    };
+    res.import_id = Some(args.id.clone());
+    let store = args.paths.backend(aws);
+    let lock = store.lock("import").await?;
+    let result = async {
+        let mut state = store.load().await?;
+        if state.resources.contains_key(&args.addr) {
+            return Err(CliError::NotFound(format!(
+                "{} is already in the state: `state rm` it first to import another",
+                args.addr
+            )));
+        }
+        let adopted = crate::plan::adopt(registry, aws, &spec, &args.addr, &args.id).await?;
+        state.resources.insert(args.addr.clone(), adopted);
+        state.serial += 1;
+        store.save(&state).await?;
+        println!("{} imported from `{}`. Run `cruddur-infra plan` to compare it with the spec.", args.addr, args.id);
+        Ok(ExitCode::SUCCESS)
+    }
+    .await;
+    let released = store.unlock(&lock).await;
+    let code = result?;
+    released?;
+    Ok(code)
+}

@@ -1,0 +1,18 @@
+//! `schema`: the JSON Schema of specs, for editors (yaml-language-server) and CI linting.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::CliError;
+use crate::provider::Registry;
+
+/// Print the JSON Schema of the spec format: every kind, attribute and type. Editors use it for
+/// completion and checks (`# yaml-language-server: $schema=...` in the spec).
+#[derive(Debug, Args)]
+pub struct SchemaArgs {}
+
+pub fn cmd_schema(_args: SchemaArgs, registry: &Registry) -> Result<ExitCode, CliError> {
+    println!("{}", serde_json::to_string_pretty(&crate::spec::json_schema(registry)).unwrap_or_default());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,127 @@
+//! Drift: what changed in AWS since the last apply, whatever the spec says now. Compares the
+//! recorded state with a fresh read of the same resources.
+
+use std::fmt::Write;
+
+use serde_json::{Value, json};
+
+use super::{Action, AttrChange, ResourceChange};
+use crate::addr::ResourceAddr;
+use crate::provider::{Registry, empty_value};
+use crate::state::State;
+
+/// One resource that no longer matches the last apply.
+#[derive(Debug)]
+pub struct Drifted {
+    pub addr: ResourceAddr,
+    /// Deleted outside the engine.
+    pub deleted: bool,
+    /// `before` is what was applied, `after` what AWS reports now.
+    pub changes: Vec<AttrChange>,
+    pub sensitive: std::collections::BTreeSet<String>,
+}
+
+/// Every resource of `recorded` whose managed attributes differ in `live`, or that is gone.
+pub fn detect(registry: &Registry, recorded: &State, live: &State) -> Vec<Drifted> {
+    let mut out = Vec::new();
+    for (addr, was) in &recorded.resources {
+        let sensitive = was.sensitive.clone();
+        let Some(now) = live.resources.get(addr) else {
+            out.push(Drifted { addr: addr.clone(), deleted: true, changes: vec![], sensitive });
+            continue;
+        };
+        let Some(kind) = registry.get(&addr.kind) else { continue };
+        let changes: Vec<AttrChange> = kind
+            .schema()
+            .compared()
+            .filter(|a| was.attributes.contains_key(a.name))
+            .filter_map(|a| {
+                let before = was.attributes.get(a.name).cloned().unwrap_or_else(|| empty_value(&a.ty));
+                let after = now.attributes.get(a.name).cloned().unwrap_or_else(|| empty_value(&a.ty));
+                (before != after).then(|| AttrChange {
+                    name: a.name.to_string(),
+                    before,
+                    after,
+                    forces_replacement: false,
+                })
+            })
+            .collect();
+        if !changes.is_empty() {
+            out.push(Drifted { addr: addr.clone(), deleted: false, changes, sensitive });
+        }
+    }
+    out
+}
+
+fn as_change(d: &Drifted) -> ResourceChange {
+    ResourceChange {
+        addr: d.addr.clone(),
+        action: Action::Update,
+        id: None,
+        changes: d.changes.clone(),
+        desired: None,
+        note: None,
+        imported: false,
+        sensitive: d.sensitive.clone(),
+        prevent_destroy: false,
+        dependencies: Default::default(),
+    }
+}
+
+pub fn render_text(drift: &[Drifted]) -> String {
+    if drift.is_empty() {
+        return "No drift: every resource matches the last apply.\n".into();
+    }
+    let mut out =
+        format!("Drift detected: {} resource(s) changed outside cruddur-infra since the last apply.\n\n", drift.len());
+    for d in drift {
+        if d.deleted {
+            let _ = writeln!(out, "  # {} has been deleted\n", d.addr);
+        } else {
+            let _ = writeln!(out, "  # {} has changed", d.addr);
+            out.push_str(&super::render_body(&as_change(d)));
+        }
+    }
+    out.push_str(
+        "Run `cruddur-infra apply` to restore what the spec says, or change the spec to accept what AWS has.\n",
+    );
+    out
+}
+
+pub fn render_json(drift: &[Drifted], show_sensitive: bool) -> Value {
+    let resources: Vec<Value> = drift
+        .iter()
+        .map(|d| {
+            let mut entry = super::json::resource(&as_change(d), show_sensitive);
+            entry["deleted"] = json!(d.deleted);
+            if let Some(obj) = entry.as_object_mut() {
+                for key in ["action", "imported", "id", "replace_because", "note"] {
+                    obj.remove(key);
+                }
+            }
+            entry
+        })
+        .collect();
+    json!({"format_version": super::json::JSON_FORMAT_VERSION, "drifted": !drift.is_empty(), "resources": resources})
+}
+
+pub fn render_markdown(drift: &[Drifted]) -> String {
+    if drift.is_empty() {
+        return "### cruddur-infra drift: none\n\nEvery resource matches the last apply.\n".into();
+    }
+    let mut out = format!("### cruddur-infra drift: {} resource(s) changed outside cruddur-infra\n\n", drift.len());
+    out.push_str("| resource | what happened |\n|---|---|\n");
+    for d in drift {
+        let what = if d.deleted {
+            "**deleted**".to_string()
+        } else {
+            d.changes.iter().map(|c| format!("`{}`", c.name)).collect::<Vec<_>>().join(", ") + " changed"
+        };
+        let _ = writeln!(out, "| `{}` | {what} |", d.addr);
+    }
+    out.push('\n');
+    for d in drift.iter().filter(|d| !d.deleted) {
+        super::markdown::details(&mut out, &format!("<code>{}</code>", d.addr), &super::render_body(&as_change(d)));
+    }
+    out
+}

@@ -1,0 +1,69 @@
+//! The machine-readable plan (`plan --json`), format version 1.0; documented in
+//! docs/plan-json.md. Sensitive values are masked unless asked for.
+
+use serde_json::{Value, json};
+
+use super::{Plan, ResourceChange, SENSITIVE};
+use crate::value::{UNKNOWN, contains_unknown};
+
+/// The version of the JSON plan format; bumped on any incompatible change.
+pub const JSON_FORMAT_VERSION: &str = "1.0";
+
+pub fn render_json(plan: &Plan, show_sensitive: bool) -> Value {
+    let s = plan.summary();
+    let changes: Vec<Value> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != super::Action::NoOp || c.imported || c.note.is_some())
+        .map(|c| resource(c, show_sensitive))
+        .collect();
+    json!({
+        "format_version": JSON_FORMAT_VERSION,
+        "has_changes": plan.has_changes(),
+        "summary": {"import": s.import, "add": s.add, "change": s.change, "destroy": s.destroy},
+        "resource_changes": changes,
+    })
+}
+
+/// One resource's entry; `changes` lists attributes with `before`, `after` and whether the
+/// after value is only known after apply (unknown parts are null).
+pub fn resource(c: &ResourceChange, show_sensitive: bool) -> Value {
+    let changes: Vec<Value> = c
+        .changes
+        .iter()
+        .map(|a| {
+            let sensitive = c.sensitive.contains(&a.name);
+            let shown =
+                |v: &Value| if sensitive && !show_sensitive && !v.is_null() { json!(SENSITIVE) } else { known(v) };
+            json!({
+                "attribute": a.name,
+                "before": shown(&a.before),
+                "after": shown(&a.after),
+                "after_unknown": contains_unknown(&a.after),
+                "forces_replacement": a.forces_replacement,
+                "sensitive": sensitive,
+            })
+        })
+        .collect();
+    json!({
+        "address": c.addr.to_string(),
+        "kind": c.addr.kind,
+        "name": c.addr.name,
+        "action": c.action,
+        "imported": c.imported,
+        "id": c.id,
+        "replace_because": c.replace_reasons(),
+        "note": c.note,
+        "changes": changes,
+    })
+}
+
+/// The value with unknown parts as null.
+fn known(v: &Value) -> Value {
+    match v {
+        Value::String(s) if s == UNKNOWN => Value::Null,
+        Value::Array(items) => Value::Array(items.iter().map(known).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), known(v))).collect()),
+        other => other.clone(),
+    }
+}

@@ -1,0 +1,58 @@
+//! Plans and drift reports as Markdown for pull-request comments: the summary first, then each
+//! resource's diff in a collapsible block.
+
+use std::fmt::Write;
+
+use super::{Action, Plan, ResourceChange, render_body};
+
+pub fn render_markdown(plan: &Plan) -> String {
+    let mut out = String::new();
+    let s = plan.summary();
+    if !plan.has_changes() {
+        out.push_str("### cruddur-infra plan: no changes\n\nThe infrastructure matches the spec.\n");
+        return out;
+    }
+    let imports = if s.import > 0 { format!("{} to import, ", s.import) } else { String::new() };
+    let _ = writeln!(
+        out,
+        "### cruddur-infra plan: {imports}{} to add, {} to change, {} to destroy\n",
+        s.add, s.change, s.destroy
+    );
+    out.push_str("| | resource | action | why |\n|---|---|---|---|\n");
+    let shown: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp || c.imported).collect();
+    for c in &shown {
+        let (what, why) = match c.action {
+            Action::Create => ("create", c.note.clone().unwrap_or_default()),
+            Action::Update => ("update in place", c.note.clone().unwrap_or_default()),
+            Action::Replace => ("**replace**", format!("{} cannot change in place", c.replace_reasons().join(", "))),
+            Action::Delete => ("**destroy**", String::new()),
+            Action::NoOp => ("import", c.note.clone().unwrap_or_default()),
+        };
+        let _ = writeln!(out, "| `{}` | `{}` | {what} | {why} |", c.action.symbol().trim(), c.addr);
+    }
+    out.push('\n');
+    for c in shown {
+        details(&mut out, &format!("<code>{} {}</code>", c.action.symbol().trim(), c.addr), &render_body(c));
+    }
+    out
+}
+
+/// A collapsible block holding text rendered as a diff.
+pub fn details(out: &mut String, summary: &str, body: &str) {
+    let _ = writeln!(out, "<details><summary>{summary}</summary>\n\n```diff\n{}```\n</details>\n", as_diff(body));
+}
+
+/// Moves each line's `+`/`-`/`~` to the first column, where diff highlighting looks for it.
+fn as_diff(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            let indent = line.len() - trimmed.len();
+            match trimmed.chars().next() {
+                Some(c @ ('+' | '-')) => format!("{c}{}{}\n", " ".repeat(indent), &trimmed[1..]),
+                Some('~') => format!("!{}{}\n", " ".repeat(indent), &trimmed[1..]),
+                _ => format!(" {line}\n"),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,41 @@
+//! Where a state lives: a local file (the default) or an S3 object shared by a team and CI.
+
+use async_trait::async_trait;
+
+use super::file::LocalState;
+use super::s3::S3State;
+use super::{LockInfo, State, StateError};
+use crate::provider::Aws;
+
+/// A store for one state document and its lock.
+///
+/// *Guarantees*: `save` replaces the whole document atomically; only the holder of the lock
+/// saves; a lock that is taken makes a second `lock` fail at once, naming the holder.
+#[async_trait]
+pub trait StateBackend: Send + Sync {
+    /// Where the state is, for messages (`state/cruddur.json`, `s3://bucket/key`).
+    fn location(&self) -> String;
+
+    /// The stored state, or a new empty one when there is none yet.
+    async fn load(&self) -> Result<State, StateError>;
+
+    /// Takes the exclusive lock for `operation`.
+    async fn lock(&self, operation: &str) -> Result<LockInfo, StateError>;
+
+    /// Releases a lock this command took.
+    async fn unlock(&self, lock: &LockInfo) -> Result<(), StateError>;
+
+    /// Removes the lock with this id, whoever holds it (for a holder that died).
+    async fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError>;
+
+    /// Stores `state`. The caller holds the lock.
+    async fn save(&self, state: &State) -> Result<(), StateError>;
+}
+
+/// The backend for a `--state` location: `s3://BUCKET/KEY`, or a file path.
+pub fn open<'a>(location: &str, aws: &'a Aws) -> Box<dyn StateBackend + 'a> {
+    match location.strip_prefix("s3://").and_then(|rest| rest.split_once('/')) {
+        Some((bucket, key)) => Box::new(S3State::new(aws, bucket, key)),
+        None => Box::new(LocalState::new(location)),
+    }
+}
