@@ -33,6 +33,9 @@ pub enum ApplyError {
     /// Recording the result failed; the resource exists in AWS but may be missing from the state.
     #[error("{addr}: the change was made but the state could not be saved: {error}")]
     State { addr: ResourceAddr, error: StateError },
+    /// A value differs from what the plan showed, so the plan is not what would be done.
+    #[error("{addr}: `{attr}` is no longer what the plan showed; run plan again")]
+    PlanMismatch { addr: ResourceAddr, attr: String },
     /// A value the plan left unknown is still unknown when its turn comes (an engine bug).
     #[error("{addr}: attribute `{attr}` is still unknown at apply time")]
     Unresolved { addr: ResourceAddr, attr: String },
@@ -153,6 +156,12 @@ impl Applier<'_> {
             verb: "prepare",
             error: Box::new(error),
         })?;
+        // Carry out exactly what was planned: a value known at plan time must not have moved
+        // (an artifact rebuilt since a saved plan, say).
+        let planned = change.desired.iter().flatten().filter(|(_, v)| !contains_unknown(v));
+        if let Some((attr, _)) = planned.into_iter().find(|(k, v)| desired.get(*k) != Some(*v)) {
+            return Err(ApplyError::PlanMismatch { addr: change.addr.clone(), attr: attr.clone() });
+        }
         if let Some((attr, _)) = desired.iter().find(|(_, v)| contains_unknown(v)) {
             return Err(ApplyError::Unresolved { addr: change.addr.clone(), attr: attr.clone() });
         }

@@ -67,7 +67,9 @@ impl SavedPlan {
     /// Refuses the plan unless the state and the spec are what it was made from.
     pub fn check_fresh(&self, path: &Path, spec: &Spec, state: &crate::state::State) -> Result<(), SavedPlanError> {
         let stale = |reason: String| SavedPlanError::Stale { path: path.display().to_string(), reason };
-        if state.lineage != self.lineage {
+        // With no state yet there is no history to protect: any empty state will do.
+        let both_empty = self.serial == 0 && state.serial == 0 && state.resources.is_empty();
+        if state.lineage != self.lineage && !both_empty {
             return Err(stale(format!(
                 "the state's lineage is {}, the plan was made for {}",
                 state.lineage, self.lineage

@@ -145,17 +145,17 @@ impl StateBackend for S3State<'_> {
     async fn save(&self, state: &State) -> Result<(), StateError> {
         let s3 = self.aws.s3().await;
         let etag = self.etag.lock().expect("not poisoned").clone();
-        if let Some(etag) = &etag {
-            if !self.backed_up.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                let source = format!("{}/{}", self.bucket, self.key);
-                let copy = s3
-                    .copy_object()
-                    .bucket(&self.bucket)
-                    .key(format!("{}.backup", self.key))
-                    .copy_source(source)
-                    .copy_source_if_match(etag);
-                copy.send().await.map_err(|e| self.remote("CopyObject", &e))?;
-            }
+        if let Some(etag) = &etag
+            && !self.backed_up.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let source = format!("{}/{}", self.bucket, self.key);
+            let copy = s3
+                .copy_object()
+                .bucket(&self.bucket)
+                .key(format!("{}.backup", self.key))
+                .copy_source(source)
+                .copy_source_if_match(etag);
+            copy.send().await.map_err(|e| self.remote("CopyObject", &e))?;
         }
         let put = s3
             .put_object()

@@ -120,6 +120,11 @@ impl Run {
         }
     }
 
+    /// stderr as one line: miette wraps long messages and draws a gutter (`│`) on the left.
+    pub fn stderr_flat(&self) -> String {
+        self.stderr.split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ")
+    }
+
     /// Panics with both streams unless the exit code is `code`.
     pub fn expect_code(self, code: i32) -> Run {
         assert_eq!(self.code, code, "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);

@@ -5,4 +5,5 @@ mod diagnostics;
 mod harness;
 mod lifecycle;
 mod locking;
+mod review;
 mod stack;
