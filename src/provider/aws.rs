@@ -82,6 +82,13 @@ impl Aws {
         }
     }
 
+    /// Uses `config` instead of the standard chain (for embedding the engine).
+    pub fn with_config(config: aws_config::SdkConfig, options: AwsOptions) -> Self {
+        let aws = Self::new(options);
+        aws.config.set(config).expect("a new Aws has no configuration yet");
+        aws
+    }
+
     /// The configuration from the standard chain: environment (including `AWS_ENDPOINT_URL`),
     /// profiles, SSO.
     pub async fn config(&self) -> &aws_config::SdkConfig {

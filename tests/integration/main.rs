@@ -5,5 +5,6 @@ mod diagnostics;
 mod harness;
 mod lifecycle;
 mod locking;
+mod remote;
 mod review;
 mod stack;

@@ -1,0 +1,155 @@
+//! The S3 state backend: a team's shared state with a conditional-write lock.
+
+use std::time::{Duration, Instant};
+
+use cruddur_infra::provider::{Aws, AwsOptions};
+use cruddur_infra::state::{S3State, StateBackend, StateError};
+
+use crate::harness::Env;
+
+const STATE: &str = "s3://team-state/cruddur/state.json";
+
+fn many_buckets(env: &Env, n: usize) {
+    let mut spec = String::from("resources:\n  s3_bucket:\n");
+    for i in 0..n {
+        spec.push_str(&format!("    b{i}:\n      name: bucket-{i}\n      tags: {{ n: \"{i}\" }}\n"));
+    }
+    env.write_spec(&spec);
+    env.block_on(env.s3().create_bucket().bucket("team-state").send()).expect("state bucket");
+}
+
+fn object_exists(env: &Env, key: &str) -> bool {
+    env.block_on(env.s3().head_object().bucket("team-state").key(key).send()).is_ok()
+}
+
+fn wait_for(env: &Env, key: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !object_exists(env, key) {
+        assert!(Instant::now() < deadline, "{key} never appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn remote_state(env: &Env) -> serde_json::Value {
+    let out = env
+        .block_on(env.s3().get_object().bucket("team-state").key("cruddur/state.json").send())
+        .expect("state object");
+    let bytes = env.block_on(out.body.collect()).expect("body").into_bytes();
+    serde_json::from_slice(&bytes).expect("the state object is valid JSON")
+}
+
+fn managed_buckets(env: &Env) -> Vec<String> {
+    let out = env.block_on(env.s3().list_buckets().send()).expect("list");
+    let mut names: Vec<String> =
+        out.buckets().iter().filter_map(|b| b.name()).filter(|n| *n != "team-state").map(str::to_string).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn two_concurrent_applies_on_the_s3_backend_one_fails_with_the_holder() {
+    // The lock object is created with If-None-Match: *, so the second apply fails at once
+    // naming the first; the first finishes, its state object is complete, the lock is gone.
+    let env = Env::new();
+    many_buckets(&env, 60);
+    let mut first = env
+        .command(&["apply", "--auto-approve", "--parallelism", "2", "--state", STATE])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("first");
+    wait_for(&env, "cruddur/state.json.lock");
+    let second = env.run(&["apply", "--auto-approve", "--state", STATE]).expect_code(1);
+    assert!(first.try_wait().expect("wait").is_none(), "the first apply finished too early to prove anything");
+    let message = second.stderr_flat();
+    assert!(
+        message.contains(&format!("{STATE} is locked by another command: apply by pid {}", first.id())),
+        "{message}"
+    );
+    assert!(first.wait().expect("first ends").success());
+    assert_eq!(remote_state(&env)["resources"].as_object().expect("resources").len(), 60);
+    assert!(!object_exists(&env, "cruddur/state.json.lock"), "released");
+    env.run(&["plan", "--detailed-exitcode", "--state", STATE]).expect_code(0);
+}
+
+#[test]
+fn ctrl_c_on_the_s3_backend_releases_the_lock_and_keeps_state_and_aws_in_step() {
+    // Interrupted mid-apply: the lock object is deleted and the state object lists exactly
+    // the buckets that exist.
+    let env = Env::new();
+    many_buckets(&env, 60);
+    let child = env
+        .command(&["apply", "--auto-approve", "--parallelism", "1", "--state", STATE])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("apply");
+    wait_for(&env, "cruddur/state.json");
+    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(sent.success());
+    assert_eq!(child.wait_with_output().expect("ends").status.code(), Some(1));
+    assert!(!object_exists(&env, "cruddur/state.json.lock"), "released on Ctrl-C");
+    let mut in_state: Vec<String> = remote_state(&env)["resources"]
+        .as_object()
+        .expect("resources")
+        .values()
+        .map(|r| r["id"].as_str().expect("id").to_string())
+        .collect();
+    in_state.sort();
+    let in_aws = managed_buckets(&env);
+    assert_eq!(in_state, in_aws);
+    assert!(in_aws.len() < 60, "stopped early");
+}
+
+#[test]
+fn a_stale_lock_is_reported_with_holder_and_age_and_force_unlock_removes_it() {
+    // A lock left by a command that died says who held it and how long ago; force-unlock with
+    // its id frees the state.
+    let env = Env::new();
+    many_buckets(&env, 1);
+    let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() - 7200;
+    let lock =
+        format!(r#"{{"id":"dead-beef","pid":4242,"host":"ci-runner-7","operation":"apply","created":{created}}}"#);
+    let put = env.s3().put_object().bucket("team-state").key("cruddur/state.json.lock").body(lock.into_bytes().into());
+    env.block_on(put.send()).expect("stale lock");
+    let locked = env.run(&["apply", "--auto-approve", "--state", STATE]).expect_code(1);
+    let message = locked.stderr_flat();
+    assert!(message.contains("apply by pid 4242 on ci-runner-7") && message.contains("(2h"), "{message}");
+    assert!(message.contains("cruddur-infra force-unlock dead-beef"), "{message}");
+    env.run(&["force-unlock", "wrong-id", "--state", STATE]).expect_code(1);
+    env.run(&["force-unlock", "dead-beef", "--state", STATE]).expect_code(0);
+    env.run(&["apply", "--auto-approve", "--state", STATE]).expect_code(0);
+    assert_eq!(managed_buckets(&env), vec!["bucket-0"]);
+}
+
+#[test]
+fn a_save_over_a_state_changed_by_someone_else_is_refused() {
+    // Saves are guarded with If-Match on the ETag last seen: a writer that ignored the lock is
+    // never overwritten silently.
+    let env = Env::new();
+    env.block_on(env.s3().create_bucket().bucket("team-state").send()).expect("bucket");
+    let config = env.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(env.moto.endpoint())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .load(),
+    );
+    let aws = Aws::with_config(config, AwsOptions { s3_force_path_style: true, ..Default::default() });
+    let store = S3State::new(&aws, "team-state", "shared.json");
+    let mut state = env.block_on(store.load()).expect("empty");
+    state.serial = 1;
+    env.block_on(store.save(&state)).expect("first save creates it");
+    state.serial = 2;
+    env.block_on(store.save(&state)).expect("second save matches the ETag it wrote");
+    let sneaky = env
+        .s3()
+        .put_object()
+        .bucket("team-state")
+        .key("shared.json")
+        .body(b"{\"version\":1,\"serial\":99,\"lineage\":\"x\"}".to_vec().into());
+    env.block_on(sneaky.send()).expect("someone else writes");
+    state.serial = 3;
+    let refused = env.block_on(store.save(&state));
+    assert!(matches!(refused, Err(StateError::Conflict { .. })), "{refused:?}");
+    let after = env.block_on(S3State::new(&aws, "team-state", "shared.json").load()).expect("load");
+    assert_eq!(after.serial, 99, "the other writer's state was not overwritten");
+}
