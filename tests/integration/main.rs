@@ -7,4 +7,5 @@ mod lifecycle;
 mod locking;
 mod remote;
 mod review;
+mod schema;
 mod stack;
