@@ -121,7 +121,8 @@ async fn each_forgery_and_each_wrong_claim_is_denied_for_its_own_reason() {
         parts[1],
         parts[2]
     );
-    let cases: Vec<(&str, String, fn(&Denied) -> bool)> = vec![
+    type Case = (&'static str, String, fn(&Denied) -> bool);
+    let cases: Vec<Case> = vec![
         ("alg none", none, |d| matches!(d, Denied::Malformed | Denied::Algorithm(_))),
         ("HS256 with the public key", hs256, |d| matches!(d, Denied::Algorithm(_))),
         ("unknown kid", sign(&claims(), "not-a-pool-key"), |d| *d == Denied::UnknownKey),
