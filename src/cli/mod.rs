@@ -2,6 +2,7 @@
 //! exits with code 1 and says what to do next.
 
 mod apply;
+mod build;
 mod destroy;
 mod drift;
 mod force_unlock;
@@ -49,6 +50,7 @@ enum Command {
     Plan(plan::PlanArgs),
     Apply(apply::ApplyArgs),
     Destroy(destroy::DestroyArgs),
+    Build(build::BuildArgs),
     Output(output::OutputArgs),
     Drift(drift::DriftArgs),
     Import(import::ImportArgs),
@@ -160,6 +162,7 @@ impl Cli {
             Command::Plan(args) => plan::cmd_plan(args, &registry, &aws).await,
             Command::Apply(args) => apply::cmd_apply(args, &registry, &aws).await,
             Command::Destroy(args) => destroy::cmd_destroy(args, &registry, &aws).await,
+            Command::Build(args) => build::cmd_build(args, &registry).await,
             Command::Output(args) => output::cmd_output(args, &aws).await,
             Command::Graph(args) => graph::cmd_graph(args, &registry),
             Command::ForceUnlock(args) => force_unlock::cmd_force_unlock(args, &aws).await,

@@ -12,15 +12,14 @@ use async_trait::async_trait;
 use aws_sdk_lambda::client::Waiters;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, Runtime};
-use base64::Engine as _;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::attrs::{build, found, int, opt_string, string};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, ErrorClass, Managed, ProviderError, ResourceKind};
 use crate::addr::ResourceAddr;
 use crate::apply::RetryPolicy;
+use crate::build::{self as artifacts, code_sha256};
 use crate::value::Attrs;
 
 pub struct LambdaFunction;
@@ -41,10 +40,15 @@ static SCHEMA: ResourceSchema = ResourceSchema {
         Attribute::optional("memory_size", AttrType::Int, "memory in MB [default: 128]"),
         Attribute::optional("timeout", AttrType::Int, "timeout in seconds [default: 3]"),
         Attribute::optional("environment", AttrType::Map(&AttrType::String), "environment variables"),
-        Attribute::required(
+        Attribute::optional(
+            "source",
+            AttrType::String,
+            "a cargo package (lambdas/<crate>) built and packaged by plan and apply",
+        ),
+        Attribute::optional(
             "zip_file",
             AttrType::String,
-            "path of the deployment zip, relative to the working directory",
+            "a ready deployment zip, relative to the working directory (instead of source)",
         ),
         Attribute::derived("code_sha256", "base64 SHA-256 of the zip, compared with the deployed CodeSha256"),
         Attribute::computed("arn", "the function ARN"),
@@ -68,9 +72,24 @@ impl ResourceKind for LambdaFunction {
     }
 
     async fn prepare(&self, desired: &mut Attrs) -> Result<(), ProviderError> {
-        if let Some(path) = opt_string(desired, "zip_file") {
-            let bytes = read_zip(path)?;
-            desired.insert("code_sha256".into(), json!(code_sha256(&bytes)));
+        let invalid = |m: &str| ProviderError::new("PrepareArtifact", "InvalidArtifact", m);
+        match (opt_string(desired, "source"), opt_string(desired, "zip_file")) {
+            (Some(_), Some(_)) => return Err(invalid("give either source or zip_file, not both")),
+            (None, None) => return Err(invalid("give source (a cargo package) or zip_file")),
+            (Some(source), None) => {
+                let arch = opt_string(desired, "architecture").unwrap_or("x86_64");
+                let arch = artifacts::Architecture::parse(arch)
+                    .ok_or_else(|| invalid("architecture must be x86_64 or arm64"))?;
+                let artifact = artifacts::build(std::path::Path::new(source), arch)
+                    .await
+                    .map_err(|e| ProviderError::new("BuildArtifact", "BuildFailed", e.to_string()))?;
+                desired.insert("zip_file".into(), json!(artifact.zip_path.display().to_string()));
+                desired.insert("code_sha256".into(), json!(artifact.code_sha256));
+            }
+            (None, Some(path)) => {
+                let bytes = read_zip(path)?;
+                desired.insert("code_sha256".into(), json!(code_sha256(&bytes)));
+            }
         }
         Ok(())
     }
@@ -104,9 +123,11 @@ impl ResourceKind for LambdaFunction {
             ("arn", json!(arn)),
             ("invoke_arn", json!(invoke_arn(arn))),
         ]);
-        // The artifact's path is ours alone; AWS knows only its hash.
-        if let Some(path) = prior.get("zip_file") {
-            attrs.insert("zip_file".into(), path.clone());
+        // The artifact's source and path are ours alone; AWS knows only its hash.
+        for local in ["source", "zip_file"] {
+            if let Some(v) = prior.get(local) {
+                attrs.insert(local.into(), v.clone());
+            }
         }
         Ok(Some(attrs))
     }
@@ -188,11 +209,6 @@ impl ResourceKind for LambdaFunction {
     }
 }
 
-/// The base64 SHA-256 Lambda reports as `CodeSha256`.
-pub fn code_sha256(zip: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(zip))
-}
-
 fn read_zip(path: &str) -> Result<Vec<u8>, ProviderError> {
     std::fs::read(path).map_err(|e| ProviderError::new("ReadArtifact", "ArtifactUnreadable", format!("{path}: {e}")))
 }
@@ -234,12 +250,6 @@ async fn wait_updated(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn code_hash_is_base64_sha256_like_lambda_reports() {
-        // The hash of "abc" in the form Lambda's CodeSha256 uses.
-        assert_eq!(code_sha256(b"abc"), "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
-    }
 
     #[test]
     fn only_the_role_propagation_error_is_retried() {

@@ -1,0 +1,184 @@
+//! Builds Lambda crates with cargo and packages their binary as `bootstrap` in a deterministic
+//! zip, the artifact a `lambda_function` with `source:` deploys.
+//!
+//! *Guarantees*: the same source gives a byte-identical zip (sorted entries, fixed timestamps
+//! and modes), so its SHA-256 changes only when the code does; cargo's own incremental build
+//! means unchanged code is not rebuilt; builds run one at a time (they share a target
+//! directory) and each crate is built at most once per command.
+//!
+//! *Errors*: a compile error is reported with cargo's messages (on stderr) and stops the plan,
+//! before any AWS call.
+
+mod archive;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use serde_json::Value;
+use tokio::process::Command;
+use tokio::sync::Mutex;
+
+pub use archive::{code_sha256, deterministic_zip};
+
+/// A Lambda CPU architecture, and the Rust target that builds for it on `provided.al2023`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Architecture {
+    X86_64,
+    /// Graviton: cheaper per GB-second.
+    Arm64,
+}
+
+impl Architecture {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "x86_64" => Some(Self::X86_64),
+            "arm64" => Some(Self::Arm64),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64",
+            Self::Arm64 => "arm64",
+        }
+    }
+
+    /// glibc targets: this Debian's glibc gives a floor of GLIBC_2.34, which provided.al2023
+    /// (glibc 2.34) runs.
+    pub fn triple(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64-unknown-linux-gnu",
+            Self::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+}
+
+/// A packaged Lambda.
+#[derive(Clone, Debug)]
+pub struct Artifact {
+    pub zip_path: PathBuf,
+    /// Base64 SHA-256 of the zip, as Lambda reports `CodeSha256`.
+    pub code_sha256: String,
+    pub size: u64,
+}
+
+/// Why a Lambda could not be built or packaged.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The source is not a cargo package.
+    #[error("{dir} is not a cargo package with a binary: {reason}")]
+    NotACrate { dir: String, reason: String },
+    /// cargo failed; its messages went to stderr.
+    #[error("cargo build failed for {dir} ({target}): see cargo's messages above")]
+    Cargo { dir: String, target: String },
+    /// Reading the binary or writing the zip failed.
+    #[error("packaging {dir}: {reason}")]
+    Package { dir: String, reason: String },
+}
+
+/// One build at a time: they share the workspace's target directory (and its lock).
+static BUILDS: LazyLock<Mutex<HashMap<(PathBuf, Architecture), Artifact>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Builds `source` for `arch` (release) and packages it; memoised for this process.
+pub async fn build(source: &Path, arch: Architecture) -> Result<Artifact, BuildError> {
+    let mut done = BUILDS.lock().await;
+    let key = (source.to_path_buf(), arch);
+    if let Some(artifact) = done.get(&key) {
+        return Ok(artifact.clone());
+    }
+    let artifact = build_now(source, arch).await?;
+    eprintln!(
+        "Packaged {} for {} -> {} ({} KiB, code_sha256 {})",
+        source.display(),
+        arch.name(),
+        artifact.zip_path.display(),
+        artifact.size / 1024,
+        artifact.code_sha256
+    );
+    done.insert(key, artifact.clone());
+    Ok(artifact)
+}
+
+async fn build_now(source: &Path, arch: Architecture) -> Result<Artifact, BuildError> {
+    let dir = source.display().to_string();
+    let manifest = source.join("Cargo.toml");
+    let package = package(&manifest).await.map_err(|reason| BuildError::NotACrate { dir: dir.clone(), reason })?;
+    eprintln!("Building {dir} ({}, release)...", arch.triple());
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo
+        .args(["build", "--release", "--target", arch.triple(), "--bin", &package.bin, "--manifest-path"])
+        .arg(&manifest);
+    if arch == Architecture::Arm64 {
+        // Debian's cross toolchain, unless the user configured another.
+        for (var, value) in [
+            ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", "aarch64-linux-gnu-gcc"),
+            ("CC_aarch64_unknown_linux_gnu", "aarch64-linux-gnu-gcc"),
+        ] {
+            if std::env::var_os(var).is_none() {
+                cargo.env(var, value);
+            }
+        }
+    }
+    // cargo's progress and errors go to our stderr; stdout stays the plan's.
+    cargo.stdout(std::process::Stdio::null());
+    let status = cargo
+        .status()
+        .await
+        .map_err(|e| BuildError::NotACrate { dir: dir.clone(), reason: format!("cannot run cargo: {e}") })?;
+    if !status.success() {
+        return Err(BuildError::Cargo { dir, target: arch.triple().into() });
+    }
+    let binary = package.target_dir.join(arch.triple()).join("release").join(&package.bin);
+    let package_err = |reason: String| BuildError::Package { dir: dir.clone(), reason };
+    let bytes = tokio::fs::read(&binary).await.map_err(|e| package_err(format!("{}: {e}", binary.display())))?;
+    let zip = deterministic_zip(&[("bootstrap", &bytes, 0o755)]).map_err(|e| package_err(e.to_string()))?;
+    let out_dir = package.target_dir.join("lambda").join(&package.name).join(arch.name());
+    tokio::fs::create_dir_all(&out_dir).await.map_err(|e| package_err(e.to_string()))?;
+    let zip_path = out_dir.join("bootstrap.zip");
+    let tmp = out_dir.join("bootstrap.zip.tmp");
+    tokio::fs::write(&tmp, &zip).await.map_err(|e| package_err(e.to_string()))?;
+    tokio::fs::rename(&tmp, &zip_path).await.map_err(|e| package_err(e.to_string()))?;
+    Ok(Artifact { zip_path, code_sha256: code_sha256(&zip), size: zip.len() as u64 })
+}
+
+struct Package {
+    name: String,
+    bin: String,
+    target_dir: PathBuf,
+}
+
+/// The package's name, its binary and where cargo puts build output, from `cargo metadata`.
+async fn package(manifest: &Path) -> Result<Package, String> {
+    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .arg(manifest)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    let meta: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    let wanted = std::fs::canonicalize(manifest).map_err(|e| e.to_string())?;
+    let pkg = meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["manifest_path"].as_str().and_then(|m| std::fs::canonicalize(m).ok()) == Some(wanted.clone()))
+        .ok_or("no package at this path")?;
+    let bin = pkg["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin")))
+        .and_then(|t| t["name"].as_str())
+        .ok_or("the package has no binary")?;
+    Ok(Package {
+        name: pkg["name"].as_str().unwrap_or(bin).to_string(),
+        bin: bin.to_string(),
+        target_dir: PathBuf::from(meta["target_directory"].as_str().ok_or("no target_directory")?),
+    })
+}

@@ -1,0 +1,44 @@
+//! `build`: build and package every artifact the spec deploys, without touching AWS.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{CliError, Paths};
+use crate::plan::evaluate;
+use crate::provider::Registry;
+use crate::value::unknown;
+
+/// Build and package what the spec deploys (Lambda crates), showing progress, and print each
+/// artifact's hash. Nothing in AWS changes.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    paths: Paths,
+}
+
+pub async fn cmd_build(args: BuildArgs, registry: &Registry) -> Result<ExitCode, CliError> {
+    let spec = args.paths.load_spec(registry)?;
+    let mut built = 0;
+    for res in &spec.resources {
+        let Some(kind) = registry.get(&res.addr.kind) else { continue };
+        let derived: Vec<&str> = kind.schema().attributes.iter().filter(|a| a.derived).map(|a| a.name).collect();
+        if derived.is_empty() {
+            continue;
+        }
+        // References to other resources are unknown here; artifacts do not depend on them.
+        let mut desired = evaluate(res, &|_, _| unknown());
+        kind.normalize(&mut desired);
+        kind.prepare(&mut desired)
+            .await
+            .map_err(|error| crate::plan::PlanError::Prepare { addr: res.addr.clone(), error: Box::new(error) })?;
+        for name in derived {
+            if let Some(value) = desired.get(name).and_then(|v| v.as_str()) {
+                println!("{}: {name} = {value}", res.addr);
+                built += 1;
+            }
+        }
+    }
+    println!("Built {built} artifact(s).");
+    Ok(ExitCode::SUCCESS)
+}
