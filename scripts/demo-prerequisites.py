@@ -1,12 +1,10 @@
 """Creates, in the emulator at $AWS_ENDPOINT_URL, what the Cruddur stack expects to exist
 already (the original created these by hand): a public hosted zone, an ACM certificate, a
-Cognito user pool with an app client, and the assets bucket. Writes placeholder Lambda zips
-until the Rust Lambdas are built by apply. Prints the variables to export, shell syntax."""
+Cognito user pool with an app client, and the assets bucket. Prints the variables to
+export, shell syntax."""
 
-import io
 import os
 import sys
-import zipfile
 
 import boto3
 
@@ -21,16 +19,6 @@ cognito = boto3.client("cognito-idp")
 pool = cognito.create_user_pool(PoolName="cruddur-users")["UserPool"]["Id"]
 client = cognito.create_user_pool_client(UserPoolId=pool, ClientName="cruddur-frontend")["UserPoolClient"]["ClientId"]
 boto3.client("s3").create_bucket(Bucket=assets_bucket)
-
-os.makedirs("build/lambdas", exist_ok=True)
-for name in ("thumbnailer", "authorizer", "presigner"):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        info = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
-        info.external_attr = 0o755 << 16
-        z.writestr(info, f"#!/bin/sh\necho 'placeholder {name}: the Rust Lambda is not built yet' >&2\nexit 1\n")
-    with open(f"build/lambdas/{name}.zip", "wb") as f:
-        f.write(buf.getvalue())
 
 print(f"export ASSETS_CERTIFICATE_ARN={cert}")
 print(f"export COGNITO_USER_POOL_ID={pool}")

@@ -1,8 +1,10 @@
 //! Integration tests: the real binary and the real AWS SDK against a private moto server per
 //! test; results are checked through the AWS API, never through the engine's own state.
 
+mod build;
 mod diagnostics;
 mod harness;
+mod lambdas;
 mod lifecycle;
 mod locking;
 mod remote;

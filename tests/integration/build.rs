@@ -1,0 +1,163 @@
+//! Lambdas built from source by plan and apply: deployed code matches the deterministic zip,
+//! unchanged code is neither rebuilt nor uploaded, a compile error stops before AWS, and both
+//! architectures produce binaries Lambda's provided.al2023 can run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::Env;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn function_spec(source: &str, arch: &str) -> String {
+    format!(
+        r#"
+resources:
+  iam_role:
+    fn:
+      name: fn-role
+      assume_role_policy:
+        Version: "2012-10-17"
+        Statement: [{{ Effect: Allow, Principal: {{ Service: lambda.amazonaws.com }}, Action: "sts:AssumeRole" }}]
+  lambda_function:
+    fn:
+      name: built-from-source
+      role: ${{iam_role.fn.arn}}
+      source: {source}
+      architecture: {arch}
+      environment: {{ USER_POOL_ID: us-east-1_x, CLIENT_ID: y }}
+"#
+    )
+}
+
+fn code_sha256(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+}
+
+fn packaged(name: &str, arch: &str) -> PathBuf {
+    Path::new(ROOT).join("target/lambda").join(name).join(arch).join("bootstrap.zip")
+}
+
+#[test]
+fn a_source_crate_is_built_deployed_and_unchanged_code_is_not_uploaded_again() {
+    // apply builds lambdas/authorizer, deploys the zip whose hash Lambda reports; a second
+    // apply and a plan find nothing to do and make no changing Lambda call.
+    let env = Env::new();
+    env.write_spec(&function_spec(&format!("{ROOT}/lambdas/authorizer"), "x86_64"));
+    let first = env.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert!(first.stdout.contains("+ code_sha256"), "{}", first.stdout);
+    let zip = std::fs::read(packaged("authorizer", "x86_64")).expect("packaged zip");
+    let f = env.block_on(env.lambda().get_function().function_name("built-from-source").send()).expect("function");
+    assert_eq!(f.configuration().and_then(|c| c.code_sha256()), Some(code_sha256(&zip).as_str()));
+
+    let again = env
+        .command(&["apply", "--auto-approve"])
+        .env("CRUDDUR_AWS_CALL_LOG", env.path("second.log"))
+        .output()
+        .expect("runs");
+    assert!(again.status.success());
+    let log = std::fs::read_to_string(env.path("second.log")).expect("log");
+    for changing in ["CreateFunction", "UpdateFunctionCode", "UpdateFunctionConfiguration"] {
+        assert!(!log.contains(changing), "unchanged code made a {changing} call:\n{log}");
+    }
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn a_compile_error_stops_apply_before_any_aws_change_with_cargos_message() {
+    // A crate that does not compile: cargo's error is shown, nothing is created.
+    let env = Env::new();
+    env.write(
+        "broken/Cargo.toml",
+        "[package]\nname = \"broken\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n",
+    );
+    env.write("broken/src/main.rs", "fn main() { let x: u32 = \"not a number\"; }\n");
+    env.write_spec(&function_spec(&env.path("broken").display().to_string(), "x86_64"));
+    let out = env
+        .command(&["apply", "--auto-approve"])
+        .env("CRUDDUR_AWS_CALL_LOG", env.path("calls.log"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error[E0308]: mismatched types"), "cargo's message is shown:\n{stderr}");
+    assert!(stderr.contains("cargo build failed for"), "{stderr}");
+    let log = std::fs::read_to_string(env.path("calls.log")).unwrap_or_default();
+    assert!(!log.lines().any(|l| l.contains(" Create")), "no AWS change:\n{log}");
+    assert!(
+        env.block_on(env.iam().list_roles().send()).expect("roles").roles().iter().all(|r| r.role_name() != "fn-role")
+    );
+}
+
+#[test]
+fn every_lambda_builds_for_both_architectures_with_the_right_cpu_and_glibc_floor() {
+    // `cruddur-infra build` packages each crate for x86_64 and arm64; each bootstrap is an ELF
+    // for that CPU needing at most GLIBC_2.34 (what provided.al2023 has).
+    let env = Env::new();
+    let mut spec = String::from("resources:\n  lambda_function:\n");
+    for name in ["thumbnailer", "authorizer", "presigner"] {
+        for arch in ["x86_64", "arm64"] {
+            spec.push_str(&format!("    {name}_{arch}:\n      name: {name}-{arch}\n      role: arn:aws:iam::123456789012:role/r\n      source: {ROOT}/lambdas/{name}\n      architecture: {arch}\n"));
+        }
+    }
+    env.write_spec(&spec);
+    let out = env.run(&["build"]).expect_code(0);
+    assert!(out.stdout.contains("Built 6 artifact(s)."), "{}", out.stdout);
+    for name in ["thumbnailer", "authorizer", "presigner"] {
+        for (arch, machine) in [("x86_64", "X86-64"), ("arm64", "AArch64")] {
+            let zip = packaged(name, arch);
+            let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).expect("zip")).expect("a zip");
+            assert_eq!(archive.len(), 1, "{name}/{arch}: only bootstrap");
+            let mut entry = archive.by_name("bootstrap").expect("bootstrap");
+            assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
+            let binary = env.path(&format!("{name}-{arch}.bin"));
+            std::io::copy(&mut entry, &mut std::fs::File::create(&binary).expect("create")).expect("extract");
+            let header = Command::new("readelf").arg("-h").arg(&binary).output().expect("readelf");
+            assert!(String::from_utf8_lossy(&header.stdout).contains(machine), "{name}/{arch} is not {machine}");
+            let floor = glibc_floor(&binary);
+            assert!(floor <= (2, 34), "{name}/{arch} needs GLIBC_{}.{}, provided.al2023 has 2.34", floor.0, floor.1);
+            assert!(std::fs::metadata(&zip).expect("zip").len() < 5 * 1024 * 1024, "{name}/{arch} zip is under 5 MB");
+        }
+    }
+}
+
+/// The highest GLIBC_x.y version the binary's dynamic symbols require.
+fn glibc_floor(binary: &Path) -> (u32, u32) {
+    let out = Command::new("readelf").args(["--version-info", "--wide"]).arg(binary).output().expect("readelf");
+    String::from_utf8_lossy(&out.stdout)
+        .split(|c: char| c.is_whitespace())
+        .filter_map(|w| w.strip_prefix("GLIBC_"))
+        .filter_map(|v| {
+            let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+            Some((parts.next()??, parts.next().flatten().unwrap_or(0)))
+        })
+        .max()
+        .unwrap_or((0, 0))
+}
+
+#[test]
+fn changed_code_is_planned_as_a_code_hash_update_and_uploaded() {
+    // Editing the crate's source changes the zip's hash: the plan shows it, apply uploads it,
+    // and Lambda then reports the new hash.
+    let env = Env::new();
+    env.write(
+        "tiny/Cargo.toml",
+        "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n",
+    );
+    env.write("tiny/src/main.rs", "fn main() { println!(\"v1\"); }\n");
+    env.write_spec(&function_spec(&env.path("tiny").display().to_string(), "x86_64"));
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let first = env.block_on(env.lambda().get_function().function_name("built-from-source").send()).expect("function");
+    let first = first.configuration().and_then(|c| c.code_sha256()).expect("hash").to_string();
+    env.write("tiny/src/main.rs", "fn main() { println!(\"v2\"); }\n");
+    let plan = env.run(&["plan", "--detailed-exitcode"]).expect_code(2);
+    assert!(plan.stdout.contains("# lambda_function.fn will be updated in-place"), "{}", plan.stdout);
+    assert!(plan.stdout.contains(&format!("~ code_sha256 = \"{first}\" -> \"")), "{}", plan.stdout);
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let zip = std::fs::read(env.path("tiny/target/lambda/tiny/x86_64/bootstrap.zip")).expect("packaged");
+    let now = env.block_on(env.lambda().get_function().function_name("built-from-source").send()).expect("function");
+    assert_eq!(now.configuration().and_then(|c| c.code_sha256()), Some(code_sha256(&zip).as_str()));
+    assert_ne!(code_sha256(&zip), first);
+}
