@@ -76,14 +76,9 @@ pub async fn run(
         Source::Fresh { destroy: true, .. } => "destroy",
         _ => "apply",
     };
-    let lock = store.lock(operation).await?;
-    let result = locked(spec, store.as_ref(), registry, aws, source, parallelism).await;
-    // Released on every path, errors and Ctrl-C included; the lock error wins only if the
-    // command itself succeeded.
-    let released = store.unlock(&lock).await;
-    let code = result?;
-    released?;
-    Ok(code)
+    let store = store.as_ref();
+    super::with_lock(store, operation, async move || locked(spec, store, registry, aws, source, parallelism).await)
+        .await
 }
 
 async fn locked(

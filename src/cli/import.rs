@@ -31,8 +31,8 @@ pub async fn cmd_import(args: ImportArgs, registry: &Registry, aws: &Aws) -> Res
     };
     res.import_id = Some(args.id.clone());
     let store = args.paths.backend(aws);
-    let lock = store.lock("import").await?;
-    let result = async {
+    let store = store.as_ref();
+    super::with_lock(store, "import", async || {
         let mut state = store.load().await?;
         if state.resources.contains_key(&args.addr) {
             return Err(CliError::NotFound(format!(
@@ -46,10 +46,6 @@ pub async fn cmd_import(args: ImportArgs, registry: &Registry, aws: &Aws) -> Res
         store.save(&state).await?;
         println!("{} imported from `{}`. Run `cruddur-infra plan` to compare it with the spec.", args.addr, args.id);
         Ok(ExitCode::SUCCESS)
-    }
-    .await;
-    let released = store.unlock(&lock).await;
-    let code = result?;
-    released?;
-    Ok(code)
+    })
+    .await
 }

@@ -140,6 +140,22 @@ pub enum CliError {
     NotFound(String),
 }
 
+/// Runs `work` holding the state lock for `operation`, and releases the lock afterwards on
+/// every path (an S3 lock cannot be released from `Drop`). The work's error wins over a
+/// failure to release.
+pub async fn with_lock<T>(
+    store: &dyn StateBackend,
+    operation: &str,
+    work: impl AsyncFnOnce() -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    let lock = store.lock(operation).await?;
+    let result = work().await;
+    let released = store.unlock(&lock).await;
+    let value = result?;
+    released?;
+    Ok(value)
+}
+
 /// Fails early, with a hint, when a command that will call AWS has no region to call.
 pub async fn ensure_region(aws: &Aws, spec: &Spec, prior: &crate::state::State) -> Result<(), CliError> {
     let touches_aws = !spec.resources.is_empty() || !prior.resources.is_empty();

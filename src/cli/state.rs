@@ -58,8 +58,8 @@ pub async fn cmd_state(args: StateArgs, aws: &Aws) -> Result<ExitCode, CliError>
         }
         StateCommand::Rm { addr, paths } => {
             let store = paths.backend(aws);
-            let lock = store.lock("state rm").await?;
-            let result = async {
+            let store = store.as_ref();
+            super::with_lock(store, "state rm", async || {
                 let mut state = store.load().await?;
                 let removed = state
                     .resources
@@ -68,12 +68,9 @@ pub async fn cmd_state(args: StateArgs, aws: &Aws) -> Result<ExitCode, CliError>
                 state.serial += 1;
                 store.save(&state).await?;
                 println!("Removed {addr} (id {}) from the state; it still exists in AWS.", removed.id);
-                Ok::<(), CliError>(())
-            }
-            .await;
-            let released = store.unlock(&lock).await;
-            result?;
-            released?;
+                Ok(())
+            })
+            .await?;
         }
     }
     Ok(ExitCode::SUCCESS)
