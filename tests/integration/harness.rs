@@ -27,11 +27,12 @@ impl Moto {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
         let moto = Moto { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Generous: on a cold CI machine release builds in other tests share the two cores.
+        let deadline = Instant::now() + Duration::from_secs(120);
         while http(port, "GET", "/moto-api/", "").is_none() {
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not answer on port {port} within 30 s (log: {})",
+                "moto_server did not answer on port {port} within 120 s (log: {})",
                 log.display()
             );
             std::thread::sleep(Duration::from_millis(100));
