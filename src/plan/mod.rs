@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use planner::{PlanError, PlanOptions, Planner, adopt, evaluate};
-pub use render::{SENSITIVE, masked, render_body, render_resource, render_text};
+pub use render::{SENSITIVE, render_body, render_text};
 pub use target::{TargetError, restrict_to_targets};
 
 use crate::addr::ResourceAddr;

@@ -79,7 +79,7 @@ pub fn render_body(c: &ResourceChange) -> String {
 pub const SENSITIVE: &str = "(sensitive value)";
 
 /// The change with its values hidden (whether it changes still shows).
-pub fn masked(a: &AttrChange) -> AttrChange {
+fn masked(a: &AttrChange) -> AttrChange {
     let hide = |v: &Value| if v.is_null() { Value::Null } else { Value::String(SENSITIVE.into()) };
     AttrChange { before: hide(&a.before), after: hide(&a.after), ..a.clone() }
 }
@@ -203,7 +203,7 @@ fn quote(k: &str) -> String {
 }
 
 /// A value on one line: JSON, with unknown parts as `(known after apply)`.
-pub fn inline(v: &Value) -> String {
+fn inline(v: &Value) -> String {
     if is_unknown(v) {
         return "(known after apply)".into();
     }

@@ -34,7 +34,7 @@ use async_trait::async_trait;
 
 pub use aws::{Aws, AwsOptions};
 pub use error::{ErrorClass, ProviderError};
-pub use normalize::{empty as empty_value, policy as normalize_policy};
+pub use normalize::empty as empty_value;
 pub use schema::{AttrType, Attribute, ResourceSchema};
 
 use crate::addr::ResourceAddr;
