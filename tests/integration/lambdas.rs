@@ -21,7 +21,7 @@ fn sdk_config(env: &Env) -> aws_config::SdkConfig {
 }
 
 /// A PUT like a browser's `fetch(url, {method: "PUT", headers, body})`; the status code.
-fn put(url: &str, content_type: &str, body: &[u8]) -> u16 {
+pub(crate) fn put(url: &str, content_type: &str, body: &[u8]) -> u16 {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest.split_at(rest.find('/').expect("path"));
     let mut s = TcpStream::connect(host).expect("connect");
@@ -46,7 +46,7 @@ fn a_presigned_url_takes_a_real_upload_and_carries_no_checksum() {
         serde_json::from_str(include_str!("../../lambdas/presigner/tests/fixtures/key_upload.json")).expect("fixture");
     event.body = Some(r#"{"extension": "png"}"#.into());
     let config = PresignConfig { bucket: "uploads-bucket".into(), allowed_origin: "*".into() };
-    let signer = S3Presigner::new(&sdk_config(&env));
+    let signer = S3Presigner::new(&sdk_config(&env), true);
     let response = env.block_on(presigner::handle(event, &config, &signer));
     assert_eq!(response.status_code, 200);
     let body: serde_json::Value = match &response.body {

@@ -3,11 +3,13 @@
 
 mod build;
 mod diagnostics;
+mod end_to_end;
 mod harness;
 mod lambdas;
 mod lifecycle;
 mod locking;
 mod remote;
 mod review;
+mod runtime_api;
 mod schema;
 mod stack;

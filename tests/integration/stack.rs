@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_cognitoidentityprovider::types::ExplicitAuthFlowsType;
 use serde_json::Value;
 
 use crate::harness::Env;
@@ -13,10 +14,10 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const CERT: &str = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555";
 
 /// What the stack expects to exist, created as the original did by hand.
-struct Prerequisites {
-    zone_id: String,
-    pool_id: String,
-    client_id: String,
+pub(crate) struct Prerequisites {
+    pub zone_id: String,
+    pub pool_id: String,
+    pub client_id: String,
 }
 
 fn code_sha256(bytes: &[u8]) -> String {
@@ -26,7 +27,7 @@ fn code_sha256(bytes: &[u8]) -> String {
 }
 
 /// The repository's spec, the .env that feeds it, the zips and the prerequisites.
-fn stack(env: &Env) -> Prerequisites {
+pub(crate) fn stack(env: &Env) -> Prerequisites {
     let spec =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/specs/cruddur.yaml")).expect("the real spec");
     env.write_spec(&spec);
@@ -37,7 +38,15 @@ fn stack(env: &Env) -> Prerequisites {
     let pool = env.block_on(cognito.create_user_pool().pool_name("cruddur").send()).expect("pool");
     let pool_id = pool.user_pool().and_then(|p| p.id()).expect("pool id").to_string();
     let client = env
-        .block_on(cognito.create_user_pool_client().user_pool_id(&pool_id).client_name("web").send())
+        .block_on(
+            cognito
+                .create_user_pool_client()
+                .user_pool_id(&pool_id)
+                .client_name("web")
+                .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
+                .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+                .send(),
+        )
         .expect("client");
     let client_id = client.user_pool_client().and_then(|c| c.client_id()).expect("client id").to_string();
     env.block_on(env.s3().create_bucket().bucket("assets.cruddur.test").send()).expect("assets bucket made by hand");

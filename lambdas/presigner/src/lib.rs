@@ -55,8 +55,10 @@ pub trait Presign {
 pub struct S3Presigner(aws_sdk_s3::Client);
 
 impl S3Presigner {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
+    /// `force_path_style`: URLs name the bucket in the path, as emulators need.
+    pub fn new(config: &aws_config::SdkConfig, force_path_style: bool) -> Self {
         let conf = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(force_path_style)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .build();
         Self(aws_sdk_s3::Client::from_conf(conf))

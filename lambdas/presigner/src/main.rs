@@ -6,7 +6,10 @@ use presigner::{Config, S3Presigner, handle};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
-    let presigner = S3Presigner::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await);
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // Emulators (moto, LocalStack) serve buckets by path, not by host name.
+    let path_style = std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true");
+    let presigner = S3Presigner::new(&sdk, path_style);
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
         let (config, presigner) = (&config, &presigner);
         async move { Ok::<_, Error>(handle(event.payload, config, presigner).await) }

@@ -12,6 +12,7 @@ mod image_ops;
 use std::future::Future;
 
 use aws_lambda_events::s3::S3Event;
+use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 
 pub use image_ops::{MAX_PIXELS, ThumbError, thumbnail};
@@ -83,7 +84,7 @@ impl Storage for S3Storage {
             .key(key)
             .send()
             .await
-            .map_err(|e| format!("GetObject s3://{bucket}/{key}: {e}"))?;
+            .map_err(|e| format!("GetObject s3://{bucket}/{key}: {}", DisplayErrorContext(&e)))?;
         let body = out.body.collect().await.map_err(|e| format!("reading s3://{bucket}/{key}: {e}"))?;
         Ok(body.into_bytes().to_vec())
     }
@@ -98,7 +99,7 @@ impl Storage for S3Storage {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| format!("PutObject s3://{bucket}/{key}: {e}"))?;
+            .map_err(|e| format!("PutObject s3://{bucket}/{key}: {}", DisplayErrorContext(&e)))?;
         Ok(())
     }
 }
