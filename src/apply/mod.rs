@@ -1,7 +1,8 @@
 //! Executes a plan: walks the changes in dependency order with bounded parallelism, records
 //! each resource in the state as soon as AWS confirms it, and reports each failure once.
 //!
-//! *Guarantees*: the state is saved after every resource that changes, so a crash loses at
+//! *Guarantees*: every resource that changes is recorded in the store at once (the local store
+//! appends it to a journal; the whole state is written once, at the end), so a crash loses at
 //! most the call in flight; a failed resource skips only what depends on it; deletes run
 //! after everything that depended on the deleted resource.
 
@@ -82,7 +83,9 @@ impl Applier<'_> {
         .await;
         let mut state = state.into_inner();
         let outputs = outputs(spec, plan, &state);
-        if state.outputs != outputs || state.resources != plan.prior.resources || state.serial == 0 {
+        // Every recorded change raised the serial: the store folds them into one save.
+        let recorded = state.serial != plan.refreshed.serial;
+        if recorded || state.outputs != outputs || state.resources != plan.prior.resources || state.serial == 0 {
             state.outputs = outputs;
             self.save(&mut state).await?;
         }
@@ -251,11 +254,12 @@ impl Applier<'_> {
         res: Option<ResourceState>,
     ) -> Result<(), ApplyError> {
         let mut s = state.lock().await;
-        match res {
-            Some(r) => s.resources.insert(addr.clone(), r),
+        match &res {
+            Some(r) => s.resources.insert(addr.clone(), r.clone()),
             None => s.resources.remove(addr),
         };
-        self.save(&mut s).await.map_err(|error| ApplyError::State { addr: addr.clone(), error })
+        s.serial += 1;
+        self.store.record(&s, addr, res.as_ref()).await.map_err(|error| ApplyError::State { addr: addr.clone(), error })
     }
 
     async fn save(&self, state: &mut State) -> Result<(), StateError> {

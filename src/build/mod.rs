@@ -2,14 +2,16 @@
 //! zip, the artifact a `lambda_function` with `source:` deploys.
 //!
 //! *Guarantees*: the same source gives a byte-identical zip (sorted entries, fixed timestamps
-//! and modes), so its SHA-256 changes only when the code does; cargo's own incremental build
-//! means unchanged code is not rebuilt; builds run one at a time (they share a target
-//! directory) and each crate is built at most once per command.
+//! and modes), so its SHA-256 changes only when the code does; when nothing the build reads has
+//! changed (see [`fingerprint`]) the last zip is reused without running cargo at all; builds
+//! run one at a time (they share a target directory) and each crate is built at most once per
+//! command.
 //!
 //! *Errors*: a compile error is reported with cargo's messages (on stderr) and stops the plan,
 //! before any AWS call.
 
 mod archive;
+mod fingerprint;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -78,39 +80,73 @@ pub enum BuildError {
     Package { dir: String, reason: String },
 }
 
-/// One build at a time: they share the workspace's target directory (and its lock).
-static BUILDS: LazyLock<Mutex<HashMap<(PathBuf, Architecture), Artifact>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// What this process built, per source and architecture.
+static BUILT: LazyLock<std::sync::Mutex<HashMap<(PathBuf, Architecture), Artifact>>> =
+    LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
+/// One cargo at a time: builds share the workspace's target directory (and its lock).
+static CARGO: Mutex<()> = Mutex::const_new(());
 
-/// Builds `source` for `arch` (release) and packages it; memoised for this process.
+/// Builds `source` for `arch` (release) and packages it, unless the zip from the last build is
+/// of the same inputs; memoised for this process.
 pub async fn build(source: &Path, arch: Architecture) -> Result<Artifact, BuildError> {
-    let mut done = BUILDS.lock().await;
     let key = (source.to_path_buf(), arch);
-    if let Some(artifact) = done.get(&key) {
+    if let Some(artifact) = BUILT.lock().expect("not poisoned").get(&key) {
         return Ok(artifact.clone());
     }
-    let artifact = build_now(source, arch).await?;
-    eprintln!(
-        "Packaged {} for {} -> {} ({} KiB, code_sha256 {})",
-        source.display(),
-        arch.name(),
-        artifact.zip_path.display(),
-        artifact.size / 1024,
-        artifact.code_sha256
-    );
-    done.insert(key, artifact.clone());
+    let dir = source.display().to_string();
+    let manifest = source.join("Cargo.toml");
+    let (package, rustc) = tokio::join!(package(&manifest), fingerprint::rustc_version());
+    let package = package.map_err(|reason| BuildError::NotACrate { dir: dir.clone(), reason })?;
+    let zip_path = package.target_dir.join("lambda").join(&package.name).join(arch.name()).join("bootstrap.zip");
+    let inputs = {
+        let (dirs, root, triple) = (package.source_dirs.clone(), package.workspace_root.clone(), arch.triple());
+        tokio::task::spawn_blocking(move || fingerprint::fingerprint(&dirs, &root, triple, &rustc))
+            .await
+            .map_err(|e| BuildError::Package { dir: dir.clone(), reason: e.to_string() })?
+            .map_err(|e| BuildError::Package { dir: dir.clone(), reason: format!("reading the sources: {e}") })?
+    };
+    let artifact = match fingerprint::Stamp::fresh(&zip_path, &inputs) {
+        Some(stamp) => Artifact { zip_path, code_sha256: stamp.code_sha256, size: stamp.size },
+        None => {
+            let _one_at_a_time = CARGO.lock().await;
+            let artifact = build_now(&dir, &manifest, &package, arch, &zip_path).await?;
+            let stamp = fingerprint::Stamp {
+                fingerprint: inputs,
+                code_sha256: artifact.code_sha256.clone(),
+                size: artifact.size,
+            };
+            // Without a stamp the next command just runs cargo again.
+            if let Err(e) = stamp.write(&zip_path) {
+                eprintln!("warning: cannot write {}: {e}", fingerprint::Stamp::path(&zip_path).display());
+            }
+            eprintln!(
+                "Packaged {dir} for {} -> {} ({} KiB, code_sha256 {})",
+                arch.name(),
+                artifact.zip_path.display(),
+                artifact.size / 1024,
+                artifact.code_sha256
+            );
+            artifact
+        }
+    };
+    BUILT.lock().expect("not poisoned").insert(key, artifact.clone());
     Ok(artifact)
 }
 
-async fn build_now(source: &Path, arch: Architecture) -> Result<Artifact, BuildError> {
-    let dir = source.display().to_string();
-    let manifest = source.join("Cargo.toml");
-    let package = package(&manifest).await.map_err(|reason| BuildError::NotACrate { dir: dir.clone(), reason })?;
-    eprintln!("Building {dir} ({}, release)...", arch.triple());
+async fn build_now(
+    dir: &str,
+    manifest: &Path,
+    package: &Package,
+    arch: Architecture,
+    zip_path: &Path,
+) -> Result<Artifact, BuildError> {
+    let dir = dir.to_string();
+    eprintln!("Building {dir} ({}, profile {})...", arch.triple(), package.profile);
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cargo
-        .args(["build", "--release", "--target", arch.triple(), "--bin", &package.bin, "--manifest-path"])
-        .arg(&manifest);
+        .args(["build", "--profile", &package.profile, "--target", arch.triple(), "--bin", &package.bin])
+        .arg("--manifest-path")
+        .arg(manifest);
     if arch == Architecture::Arm64 {
         // Debian's cross toolchain, unless the user configured another.
         for (var, value) in [
@@ -131,23 +167,28 @@ async fn build_now(source: &Path, arch: Architecture) -> Result<Artifact, BuildE
     if !status.success() {
         return Err(BuildError::Cargo { dir, target: arch.triple().into() });
     }
-    let binary = package.target_dir.join(arch.triple()).join("release").join(&package.bin);
+    let binary = package.target_dir.join(arch.triple()).join(&package.profile).join(&package.bin);
     let package_err = |reason: String| BuildError::Package { dir: dir.clone(), reason };
     let bytes = tokio::fs::read(&binary).await.map_err(|e| package_err(format!("{}: {e}", binary.display())))?;
     let zip = deterministic_zip(&[("bootstrap", &bytes, 0o755)]).map_err(|e| package_err(e.to_string()))?;
-    let out_dir = package.target_dir.join("lambda").join(&package.name).join(arch.name());
-    tokio::fs::create_dir_all(&out_dir).await.map_err(|e| package_err(e.to_string()))?;
-    let zip_path = out_dir.join("bootstrap.zip");
-    let tmp = out_dir.join("bootstrap.zip.tmp");
+    let out_dir = zip_path.parent().expect("the zip is in a directory");
+    tokio::fs::create_dir_all(out_dir).await.map_err(|e| package_err(e.to_string()))?;
+    let tmp = zip_path.with_extension("zip.tmp");
     tokio::fs::write(&tmp, &zip).await.map_err(|e| package_err(e.to_string()))?;
-    tokio::fs::rename(&tmp, &zip_path).await.map_err(|e| package_err(e.to_string()))?;
-    Ok(Artifact { zip_path, code_sha256: code_sha256(&zip), size: zip.len() as u64 })
+    tokio::fs::rename(&tmp, zip_path).await.map_err(|e| package_err(e.to_string()))?;
+    Ok(Artifact { zip_path: zip_path.to_path_buf(), code_sha256: code_sha256(&zip), size: zip.len() as u64 })
 }
 
 struct Package {
     name: String,
     bin: String,
     target_dir: PathBuf,
+    workspace_root: PathBuf,
+    /// `lambda` where the workspace defines that profile (size-optimised, see Cargo.toml),
+    /// else `release`.
+    profile: String,
+    /// The package's directory and those of its path dependencies: the build's own sources.
+    source_dirs: Vec<PathBuf>,
 }
 
 /// The package's name, its binary and where cargo puts build output, from `cargo metadata`.
@@ -176,9 +217,19 @@ async fn package(manifest: &Path) -> Result<Package, String> {
         .find(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin")))
         .and_then(|t| t["name"].as_str())
         .ok_or("the package has no binary")?;
+    let mut source_dirs = vec![wanted.parent().ok_or("a manifest in a directory")?.to_path_buf()];
+    source_dirs.extend(
+        pkg["dependencies"].as_array().into_iter().flatten().filter_map(|d| d["path"].as_str()).map(PathBuf::from),
+    );
+    let workspace_root = PathBuf::from(meta["workspace_root"].as_str().ok_or("no workspace_root")?);
+    let root_manifest = std::fs::read_to_string(workspace_root.join("Cargo.toml")).unwrap_or_default();
+    let profile = if root_manifest.lines().any(|l| l.trim() == "[profile.lambda]") { "lambda" } else { "release" };
     Ok(Package {
         name: pkg["name"].as_str().unwrap_or(bin).to_string(),
         bin: bin.to_string(),
         target_dir: PathBuf::from(meta["target_directory"].as_str().ok_or("no target_directory")?),
+        workspace_root,
+        profile: profile.to_string(),
+        source_dirs,
     })
 }

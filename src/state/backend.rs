@@ -4,7 +4,8 @@ use async_trait::async_trait;
 
 use super::file::LocalState;
 use super::s3::S3State;
-use super::{LockInfo, State, StateError};
+use super::{LockInfo, ResourceState, State, StateError};
+use crate::addr::ResourceAddr;
 use crate::provider::Aws;
 
 /// A store for one state document and its lock.
@@ -30,6 +31,19 @@ pub trait StateBackend: Send + Sync {
 
     /// Stores `state`. The caller holds the lock.
     async fn save(&self, state: &State) -> Result<(), StateError>;
+
+    /// Makes one resource's change (its new entry, or `None` once deleted) durable; `state`
+    /// already holds it, with its serial raised. A store that can, writes in time proportional
+    /// to the change, not to the state; `save` later folds the changes in. By default the whole
+    /// state is saved.
+    async fn record(
+        &self,
+        state: &State,
+        _addr: &ResourceAddr,
+        _entry: Option<&ResourceState>,
+    ) -> Result<(), StateError> {
+        self.save(state).await
+    }
 }
 
 /// The backend for a `--state` location: `s3://BUCKET/KEY`, or a file path.

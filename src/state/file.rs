@@ -1,12 +1,20 @@
 //! The local state file: atomic replacement, a backup of the state before this command, and
 //! owner-only permissions.
+//!
+//! During an apply each resource's change is appended to a journal beside the file
+//! (`<state>.journal`, one JSON line, synced), so a change costs a write the size of that
+//! resource whatever the size of the state; the whole file is rewritten once, at the end, and
+//! the journal removed. After a crash the next `load` replays the journal's complete lines
+//! whose serial is newer than the file's: nothing recorded is lost.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::State;
+use super::{ResourceState, State};
+use crate::addr::ResourceAddr;
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use super::backend::StateBackend;
 use super::lock::{LockInfo, StateLock};
@@ -47,11 +55,22 @@ pub struct LocalState {
     backed_up: std::sync::atomic::AtomicBool,
     /// The lock while this command holds it; dropping the store releases it too.
     held: std::sync::Mutex<Option<StateLock>>,
+    /// The journal, open for appending, once this command recorded a change.
+    journal: std::sync::Mutex<Option<File>>,
+}
+
+/// One line of the journal.
+#[derive(Serialize, Deserialize)]
+struct JournalEntry {
+    serial: u64,
+    addr: ResourceAddr,
+    /// The resource's new entry; absent once it was deleted.
+    resource: Option<ResourceState>,
 }
 
 impl LocalState {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), backed_up: Default::default(), held: Default::default() }
+        Self { path: path.into(), backed_up: Default::default(), held: Default::default(), journal: Default::default() }
     }
 
     pub fn path(&self) -> &Path {
@@ -62,14 +81,69 @@ impl LocalState {
         StateError::Io { path: self.path.display().to_string(), source }
     }
 
-    /// The stored state, or a new empty one if there is no file yet.
+    /// The stored state, or a new empty one if there is no file yet, with any changes an
+    /// interrupted apply journaled since the file was written.
     pub fn load(&self) -> Result<State, StateError> {
-        match fs::read_to_string(&self.path) {
+        let mut state = match fs::read_to_string(&self.path) {
             Ok(text) => State::from_json(&text)
-                .map_err(|reason| StateError::Corrupt { path: self.path.display().to_string(), reason }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::new()),
-            Err(e) => Err(self.io(e)),
+                .map_err(|reason| StateError::Corrupt { path: self.path.display().to_string(), reason })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::new(),
+            Err(e) => return Err(self.io(e)),
+        };
+        match fs::read_to_string(self.journal_path()) {
+            Ok(text) => self.replay(&mut state, &text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(self.io(e)),
         }
+        Ok(state)
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".journal");
+        PathBuf::from(name)
+    }
+
+    /// Applies the journal's complete lines newer than `state`; a last line without its newline
+    /// was being written when the command died, and its change was never reported done.
+    fn replay(&self, state: &mut State, text: &str) -> Result<(), StateError> {
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        for (n, line) in complete.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let entry: JournalEntry = serde_json::from_str(line).map_err(|e| StateError::Corrupt {
+                path: self.journal_path().display().to_string(),
+                reason: format!("line {}: {e}", n + 1),
+            })?;
+            if entry.serial <= state.serial {
+                continue; // already in the file
+            }
+            state.serial = entry.serial;
+            match entry.resource {
+                Some(r) => state.resources.insert(entry.addr, r),
+                None => state.resources.remove(&entry.addr),
+            };
+        }
+        Ok(())
+    }
+
+    /// Appends one change to the journal and syncs it. The caller holds the lock.
+    pub fn record(&self, state: &State, addr: &ResourceAddr, entry: Option<&ResourceState>) -> Result<(), StateError> {
+        let journal_err = |source| StateError::Io { path: self.journal_path().display().to_string(), source };
+        let mut journal = self.journal.lock().expect("not poisoned");
+        if journal.is_none() {
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+            }
+            let mut opts = OpenOptions::new();
+            opts.append(true).create(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            *journal = Some(opts.open(self.journal_path()).map_err(journal_err)?);
+        }
+        let file = journal.as_mut().expect("opened above");
+        let line = JournalEntry { serial: state.serial, addr: addr.clone(), resource: entry.cloned() };
+        let mut bytes = serde_json::to_vec(&line).expect("state is plain JSON data");
+        bytes.push(b'\n');
+        file.write_all(&bytes).and_then(|()| file.sync_data()).map_err(journal_err)
     }
 
     /// Takes the exclusive lock for `operation`; fails at once if another command holds it.
@@ -105,6 +179,15 @@ impl LocalState {
         fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;
         // The rename is durable only once the directory entry is on disk.
         File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| self.io(e))?;
+        // Everything journaled is in the file now.
+        let had_journal = self.journal.lock().expect("not poisoned").take().is_some();
+        if had_journal || self.journal_path().exists() {
+            match fs::remove_file(self.journal_path()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.io(e)),
+            }
+        }
         Ok(())
     }
 }
@@ -135,6 +218,15 @@ impl StateBackend for LocalState {
     async fn save(&self, state: &State) -> Result<(), StateError> {
         LocalState::save(self, state)
     }
+
+    async fn record(
+        &self,
+        state: &State,
+        addr: &ResourceAddr,
+        entry: Option<&ResourceState>,
+    ) -> Result<(), StateError> {
+        LocalState::record(self, state, addr, entry)
+    }
 }
 
 pub fn backup_path(path: &Path) -> PathBuf {
@@ -156,6 +248,71 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn bucket(n: usize) -> (ResourceAddr, ResourceState) {
+        let id = format!("bucket-{n:04}");
+        let mut attributes = crate::value::Attrs::new();
+        attributes.insert("name".into(), serde_json::json!(id));
+        (ResourceAddr::new("s3_bucket", format!("b{n}")), ResourceState { id, attributes, ..Default::default() })
+    }
+
+    #[test]
+    fn each_change_costs_a_write_its_own_size_and_one_save_folds_them_in() {
+        // 300 resources recorded one by one: the state file is not rewritten per change, the
+        // journal grows by the same few bytes whatever the state's size, and the final save
+        // holds them all and removes the journal.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.json");
+        let store = LocalState::new(&path);
+        store.lock("test").expect("lock");
+        let mut state = store.load().expect("empty");
+        store.save(&state).expect("first save");
+        let file_before = fs::read(&path).expect("file");
+        let mut growth = Vec::new();
+        for n in 0..300 {
+            let (addr, res) = bucket(n);
+            state.resources.insert(addr.clone(), res.clone());
+            state.serial += 1;
+            let before = fs::metadata(store.journal_path()).map(|m| m.len()).unwrap_or(0);
+            store.record(&state, &addr, Some(&res)).expect("record");
+            growth.push(fs::metadata(store.journal_path()).expect("journal").len() - before);
+        }
+        assert_eq!(fs::read(&path).expect("file"), file_before, "the state file is untouched while recording");
+        let (first, last) = (growth[10], growth[290]);
+        assert!(last <= first + 4, "the 291st change wrote {last} bytes, the 11th {first}: proportional to the change");
+        store.save(&state).expect("save");
+        assert!(!store.journal_path().exists(), "folded in");
+        assert_eq!(LocalState::new(&path).load().expect("load"), state);
+    }
+
+    #[test]
+    fn after_a_crash_load_replays_the_journal_and_ignores_a_torn_last_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.json");
+        let store = LocalState::new(&path);
+        store.lock("test").expect("lock");
+        let mut state = store.load().expect("empty");
+        let (a, ra) = bucket(1);
+        state.resources.insert(a.clone(), ra.clone());
+        state.serial = 1;
+        store.save(&state).expect("save");
+        // Then: b created, a deleted, and the process dies while c's line is half written.
+        let (b, rb) = bucket(2);
+        state.resources.insert(b.clone(), rb.clone());
+        state.serial = 2;
+        store.record(&state, &b, Some(&rb)).expect("record b");
+        state.resources.remove(&a);
+        state.serial = 3;
+        store.record(&state, &a, None).expect("record a gone");
+        drop(store);
+        let mut journal = OpenOptions::new().append(true).open(dir.path().join("s.json.journal")).expect("journal");
+        journal.write_all(br#"{"serial":4,"addr":"s3_bucket.c","reso"#).expect("torn line");
+
+        let loaded = LocalState::new(&path).load().expect("replayed");
+        assert_eq!(loaded.serial, 3);
+        assert_eq!(loaded.resources.keys().collect::<Vec<_>>(), vec![&b]);
+        assert_eq!(loaded, state);
+    }
 
     #[test]
     fn save_keeps_the_previous_state_as_backup() {
