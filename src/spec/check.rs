@@ -23,6 +23,9 @@ pub struct SpannedRef {
 pub struct Checker<'a> {
     pub source: &'a SpecSource,
     pub variables: &'a [Variable],
+    /// Every name under `variables:`, including those whose declaration has a problem (already
+    /// reported there, so their uses are not reported again as unknown).
+    pub declared: Vec<String>,
     pub problems: &'a mut Problems,
     /// References to other resources found so far, checked once every resource is known.
     pub refs: Vec<SpannedRef>,
@@ -207,6 +210,9 @@ impl Checker<'_> {
             match part {
                 Part::Ref(RefTarget::Var(name), range) => {
                     let Some(var) = self.variables.iter().find(|v| v.name == name) else {
+                        if self.declared.contains(&name) {
+                            return None;
+                        }
                         let span = self.inner_span(node, s, range);
                         let mut p =
                             Problem::at(span, format!("unknown variable `{name}`"), "not declared under `variables`");

@@ -167,7 +167,12 @@ impl Spec {
             }
         }
         let variables = variables::load(root.get("variables"), overrides, problems);
-        let mut checker = check::Checker { source, variables: &variables, problems, refs: vec![] };
+        let declared = root
+            .get("variables")
+            .and_then(|v| v.as_map())
+            .map(|entries| entries.iter().map(|(k, _)| k.name.clone()).collect())
+            .unwrap_or_default();
+        let mut checker = check::Checker { source, variables: &variables, declared, problems, refs: vec![] };
         let lookups = blocks(root.get("lookups"), &Section::Lookups, registry, &mut checker);
         for l in &lookups {
             for r in &l.refs {

@@ -131,3 +131,24 @@ fn every_problem_is_reported_in_one_run() {
       help: did you mean `s3_bucket`?
     "#);
 }
+
+#[test]
+fn a_variable_without_a_value_is_reported_once_where_it_is_declared_not_at_every_use() {
+    // Reporting each use as an unknown variable would point the user at the wrong fix.
+    let env = Env::new();
+    let stderr = validate(
+        &env,
+        "novalue.yaml",
+        r#"variables:
+  TOPIC: { description: the topic's name }
+resources:
+  sns_topic:
+    a: { name: "${var.TOPIC}" }
+    b: { name: "${var.TOPIC}-b" }
+"#,
+    );
+    assert!(stderr.contains("1 problem in the spec"), "{stderr}");
+    assert!(stderr.contains("variable `TOPIC` has no value"), "{stderr}");
+    assert!(stderr.contains("novalue.yaml:2:3"), "{stderr}");
+    assert!(!stderr.contains("unknown variable"), "{stderr}");
+}

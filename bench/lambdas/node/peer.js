@@ -11,6 +11,9 @@ const REGION = "us-east-1";
 
 function thumbnail(input) {
   const sharp = require("sharp");
+  // libvips uses every core for one image by default; SHARP_CONCURRENCY=1 is one core, as a
+  // 1 GB Lambda (about 0.6 vCPU) has.
+  if (process.env.SHARP_CONCURRENCY) sharp.concurrency(Number(process.env.SHARP_CONCURRENCY));
   return sharp(input)
     .rotate() // EXIF orientation
     .resize(512, 512, { fit: "cover", position: "centre" })
