@@ -101,7 +101,7 @@ pub struct Claims {
 }
 
 struct KeyCache {
-    keys: HashMap<String, DecodingKey>,
+    keys: HashMap<String, Arc<DecodingKey>>,
     fetched_at: Option<Instant>,
 }
 
@@ -110,11 +110,19 @@ pub struct Verifier<F> {
     config: Config,
     fetcher: F,
     cache: Mutex<KeyCache>,
+    /// The checks every token gets, built once.
+    validation: Validation,
 }
 
 impl<F: FetchJwks> Verifier<F> {
     pub fn new(config: Config, fetcher: F) -> Self {
-        Self { config, fetcher, cache: Mutex::new(KeyCache { keys: HashMap::new(), fetched_at: None }) }
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.validate_aud = false;
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
+        Self { config, fetcher, cache: Mutex::new(KeyCache { keys: HashMap::new(), fetched_at: None }), validation }
     }
 
     /// The token's claims if it is a valid access token for this pool and client.
@@ -128,13 +136,8 @@ impl<F: FetchJwks> Verifier<F> {
         }
         let kid = header.kid.ok_or(Denied::Malformed)?;
         let key = self.key(&kid).await?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_issuer(&[&self.config.issuer]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.validate_aud = false;
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECS;
-        let claims = decode::<Claims>(token, &key, &validation).map_err(|e| Denied::Invalid(e.to_string()))?.claims;
+        let claims =
+            decode::<Claims>(token, &key, &self.validation).map_err(|e| Denied::Invalid(e.to_string()))?.claims;
         if claims.token_use.as_deref() != Some("access") {
             return Err(Denied::NotAnAccessToken);
         }
@@ -145,7 +148,7 @@ impl<F: FetchJwks> Verifier<F> {
     }
 
     /// The key for `kid`, fetching the key set when it is unknown (rate-limited).
-    async fn key(&self, kid: &str) -> Result<DecodingKey, Denied> {
+    async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, Denied> {
         let mut cache = self.cache.lock().await;
         if let Some(key) = cache.keys.get(kid) {
             return Ok(key.clone());
@@ -158,7 +161,7 @@ impl<F: FetchJwks> Verifier<F> {
         cache.keys = set
             .keys
             .iter()
-            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?)))
+            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, Arc::new(DecodingKey::from_jwk(jwk).ok()?))))
             .collect();
         cache.keys.get(kid).cloned().ok_or(Denied::UnknownKey)
     }

@@ -36,6 +36,7 @@ pub fn thumbnail(bytes: &[u8], width: u32, height: u32, background: [u8; 3]) -> 
         Some(ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP) => {}
         _ => return Err(ThumbError::NotAnImage),
     }
+    let reader_format = reader.format();
     let mut reader = reader;
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_PIXELS * 4 + 64 * 1024 * 1024);
@@ -46,7 +47,14 @@ pub fn thumbnail(bytes: &[u8], width: u32, height: u32, background: [u8; 3]) -> 
         return Err(ThumbError::TooLarge { width: w, height: h });
     }
     let orientation = decoder.orientation().map_err(|e| classify(&e))?;
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| classify(&e))?;
+    let shrunk = match reader_format {
+        Some(ImageFormat::Jpeg) => decode_jpeg_shrunk(bytes, (w, h), orientation, (width, height))?,
+        _ => None,
+    };
+    let mut img = match shrunk {
+        Some(img) => img,
+        None => DynamicImage::from_decoder(decoder).map_err(|e| classify(&e))?,
+    };
     img.apply_orientation(orientation);
     let rgb = flatten(img, background);
     let resized = cover(rgb, width, height)?;
@@ -55,6 +63,45 @@ pub fn thumbnail(bytes: &[u8], width: u32, height: u32, background: [u8; 3]) -> 
         .encode(resized.buffer(), width, height, image::ExtendedColorType::Rgb8)
         .map_err(|e| ThumbError::Corrupt(e.to_string()))?;
     Ok(out)
+}
+
+/// A JPEG decoded already shrunk (DCT scaling: 1/2, 1/4 or 1/8 of each side, whichever is the
+/// smallest that still covers the thumbnail once oriented), as libvips does. Most of a large
+/// JPEG's decode time is the inverse DCT and colour conversion of pixels a thumbnail throws
+/// away. `None` for what this path does not handle (CMYK), which takes the full-size path.
+fn decode_jpeg_shrunk(
+    bytes: &[u8],
+    (w, h): (u32, u32),
+    orientation: image::metadata::Orientation,
+    (width, height): (u32, u32),
+) -> Result<Option<DynamicImage>, ThumbError> {
+    use image::metadata::Orientation::{Rotate90, Rotate90FlipH, Rotate270, Rotate270FlipH};
+    // The cover scale is decided on the upright image, whose sides are swapped by a quarter turn.
+    let (upright_w, upright_h) =
+        if matches!(orientation, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH) { (h, w) } else { (w, h) };
+    let scale = (f64::from(width) / f64::from(upright_w)).max(f64::from(height) / f64::from(upright_h));
+    if scale > 0.5 {
+        return Ok(None); // no DCT scaling step fits; decode at full size
+    }
+    let need = |side: u32| (f64::from(side) * scale).ceil().min(f64::from(u16::MAX)) as u16;
+    let corrupt = |e: jpeg_decoder::Error| ThumbError::Corrupt(e.to_string());
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.set_max_decoding_buffer_size((MAX_PIXELS * 4) as usize);
+    decoder.read_info().map_err(corrupt)?;
+    let (sw, sh) = decoder.scale(need(w), need(h)).map_err(corrupt)?;
+    let format = decoder.info().map(|i| i.pixel_format);
+    let pixels = decoder.decode().map_err(corrupt)?;
+    let (sw, sh) = (u32::from(sw), u32::from(sh));
+    let short = || ThumbError::Corrupt("the JPEG decoded to fewer pixels than its header says".into());
+    Ok(match format {
+        Some(jpeg_decoder::PixelFormat::RGB24) => {
+            Some(DynamicImage::ImageRgb8(image::RgbImage::from_raw(sw, sh, pixels).ok_or_else(short)?))
+        }
+        Some(jpeg_decoder::PixelFormat::L8) => {
+            Some(DynamicImage::ImageLuma8(image::GrayImage::from_raw(sw, sh, pixels).ok_or_else(short)?))
+        }
+        _ => None,
+    })
 }
 
 /// The JPEG decoder fills a truncated scan with grey rather than failing, so completeness is

@@ -115,6 +115,29 @@ async fn exif_orientation_is_applied_so_the_thumbnail_is_upright() {
 }
 
 #[tokio::test]
+async fn a_large_rotated_photo_shrunk_while_decoding_is_upright_and_covers_the_square() {
+    // 4000x2000 stored sideways with Orientation 6: decoded at 1/2 scale (2000x1000, which
+    // still covers 512x512 once upright as 1000x2000), then turned: red on top, blue below.
+    let sideways =
+        RgbImage::from_fn(4000, 2000, |x, _| if x < 2000 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) });
+    let out = decode(&thumbnail(&with_orientation(&jpeg(&sideways), 6), 512, 512, [255, 255, 255]).expect("thumbnail"));
+    assert_eq!(out.dimensions(), (512, 512));
+    assert!(near(out.get_pixel(256, 40), [255, 0, 0]), "top is red: {:?}", out.get_pixel(256, 40));
+    assert!(near(out.get_pixel(256, 470), [0, 0, 255]), "bottom is blue: {:?}", out.get_pixel(256, 470));
+}
+
+#[tokio::test]
+async fn a_large_greyscale_photo_is_thumbnailed() {
+    let grey = image::GrayImage::from_fn(3000, 3000, |x, _| image::Luma([(x * 255 / 3000) as u8]));
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90).encode_image(&grey).expect("encode");
+    let out = decode(&thumbnail(&bytes, 512, 512, [255, 255, 255]).expect("thumbnail"));
+    assert_eq!(out.dimensions(), (512, 512));
+    let (left, right) = (out.get_pixel(10, 256), out.get_pixel(500, 256));
+    assert!(left[0] < 20 && right[0] > 235 && left[0] == left[1], "a grey ramp, left dark: {left:?} {right:?}");
+}
+
+#[tokio::test]
 async fn transparency_is_flattened_onto_the_background() {
     // A PNG that is transparent on the left and opaque green on the right.
     let img =
