@@ -94,14 +94,19 @@ impl ResourceKind for S3Bucket {
         _prior: &Attrs,
     ) -> Result<Option<Attrs>, ProviderError> {
         let s3 = aws.s3().await;
-        match s3.head_bucket().bucket(id).send().await {
-            Ok(_) => {}
-            Err(e) => {
-                let e = ProviderError::from_sdk("HeadBucket", e);
-                return if e.is_not_found() { Ok(None) } else { Err(e) };
+        // A bucket whose settings are read needs no HeadBucket: each read of a missing bucket
+        // fails with NoSuchBucket. One request saved per bucket.
+        let reads_settings = ["cors_rules", "tags", "public_access_block"].iter().any(|a| managed.has(a));
+        if !reads_settings {
+            match s3.head_bucket().bucket(id).send().await {
+                Ok(_) => {}
+                Err(e) => {
+                    let e = ProviderError::from_sdk("HeadBucket", e);
+                    return if e.is_not_found() { Ok(None) } else { Err(e) };
+                }
             }
         }
-        let (cors, tags, pab) = tokio::try_join!(
+        let settings = tokio::try_join!(
             async { if managed.has("cors_rules") { read_cors(s3, id).await.map(Some) } else { Ok(None) } },
             async { if managed.has("tags") { read_tags(s3, id).await.map(Some) } else { Ok(None) } },
             async {
@@ -111,7 +116,12 @@ impl ResourceKind for S3Bucket {
                     Ok(None)
                 }
             },
-        )?;
+        );
+        let (cors, tags, pab) = match settings {
+            Ok(read) => read,
+            Err(e) if e.code == "NoSuchBucket" => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let mut attrs = computed(id, &aws.region().await);
         attrs.insert("name".into(), json!(id));
         for (name, v) in [("cors_rules", cors), ("tags", tags), ("public_access_block", pab)] {
