@@ -53,10 +53,11 @@ fn ctrl_c_during_apply_releases_the_lock_and_keeps_the_state_consistent() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("apply starts");
-    let state_file = env.path("state/cruddur.json");
+    // Each resource is recorded in the state's journal as it is created.
+    let journal = env.path("state/cruddur.json.journal");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !state_file.exists() {
-        assert!(Instant::now() < deadline, "the apply never saved a resource");
+    while !journal.exists() {
+        assert!(Instant::now() < deadline, "the apply never recorded a resource");
         std::thread::sleep(Duration::from_millis(5));
     }
     let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
@@ -65,6 +66,7 @@ fn ctrl_c_during_apply_releases_the_lock_and_keeps_the_state_consistent() {
     assert_eq!(out.status.code(), Some(1), "an interrupted apply is not a success");
 
     assert!(!env.path("state/cruddur.json.lock").exists(), "the lock is released");
+    assert!(!journal.exists(), "the journal was folded into the state when the apply stopped");
     let in_state: Vec<String> = env.state()["resources"]
         .as_object()
         .expect("resources")
@@ -86,4 +88,48 @@ fn ctrl_c_during_apply_releases_the_lock_and_keeps_the_state_consistent() {
 
     env.run(&["apply", "--auto-approve"]).expect_code(0);
     assert_eq!(env.block_on(env.s3().list_buckets().send()).expect("list").buckets().len(), 60);
+}
+
+#[test]
+fn a_killed_apply_loses_nothing_it_recorded_and_the_next_apply_finishes() {
+    // SIGKILL gives no chance to save: what was recorded is only in the journal. The next
+    // command replays it, so the state lists every bucket AWS has, and apply creates the rest
+    // (the one create in flight when it died, if S3 finished it, is created again: S3 answers
+    // a repeated CreateBucket from its owner in us-east-1 with success).
+    let env = Env::new();
+    let mut spec = String::from("resources:\n  s3_bucket:\n");
+    for i in 0..60 {
+        spec.push_str(&format!("    b{i}:\n      name: bucket-{i}\n      tags: {{ n: \"{i}\" }}\n"));
+    }
+    env.write_spec(&spec);
+    let mut child = env
+        .command(&["apply", "--auto-approve", "--parallelism", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("apply starts");
+    let journal = env.path("state/cruddur.json.journal");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&journal).map_or(0, |j| j.lines().count()) < 3 {
+        assert!(Instant::now() < deadline, "the apply never recorded three resources");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    assert!(!env.path("state/cruddur.json").exists(), "nothing but the journal was written");
+
+    let listed = env.run(&["state", "list"]).expect_code(0);
+    let in_state: Vec<&str> = listed.stdout.lines().collect();
+    let in_aws = env.block_on(env.s3().list_buckets().send()).expect("list").buckets().len();
+    assert!(in_state.len() >= 3, "the journal's resources are in the state: {in_state:?}");
+    // At most the one create in flight when the process died is in AWS but not recorded.
+    assert!(in_aws - in_state.len() <= 1, "{in_aws} buckets in AWS, {} recorded", in_state.len());
+
+    // The killed process left its lock (stale); an operator who knows it died removes it.
+    let _ = std::fs::remove_file(env.path("state/cruddur.json.lock"));
+    let second = env.run(&["apply", "--auto-approve"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(env.block_on(env.s3().list_buckets().send()).expect("list").buckets().len(), 60);
+    assert!(!journal.exists(), "folded into the state");
+    assert_eq!(env.state()["resources"].as_object().expect("resources").len(), 60);
 }
