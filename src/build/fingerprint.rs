@@ -13,17 +13,11 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Environment that changes what cargo produces.
-const BUILD_ENV: &[&str] = &[
-    "RUSTFLAGS",
-    "CARGO_ENCODED_RUSTFLAGS",
-    "CARGO_PROFILE_RELEASE_OPT_LEVEL",
-    "CARGO_PROFILE_RELEASE_LTO",
-    "CARGO_PROFILE_RELEASE_CODEGEN_UNITS",
-    "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
-    "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER",
-    "CC_aarch64_unknown_linux_gnu",
-];
+/// Environment that changes what cargo produces: flags, and any profile, target (linker,
+/// runner) or C compiler setting, whichever profile the build uses.
+const BUILD_ENV_PREFIXES: &[&str] = &["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_PROFILE_", "CARGO_TARGET_", "CC_"];
+/// Where output goes (the zip's path already says), and what `cargo test` sets for its tests.
+const NOT_BUILD_ENV: &[&str] = &["CARGO_TARGET_DIR", "CARGO_TARGET_TMPDIR"];
 
 /// The hex SHA-256 of everything the build reads.
 pub fn fingerprint(dirs: &[PathBuf], workspace_root: &Path, triple: &str, rustc: &str) -> std::io::Result<String> {
@@ -36,8 +30,12 @@ pub fn fingerprint(dirs: &[PathBuf], workspace_root: &Path, triple: &str, rustc:
     };
     feed("triple", triple.as_bytes());
     feed("rustc", rustc.as_bytes());
-    for var in BUILD_ENV {
-        feed(var, std::env::var(var).unwrap_or_default().as_bytes());
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| BUILD_ENV_PREFIXES.iter().any(|p| k.starts_with(p)) && !NOT_BUILD_ENV.contains(&k.as_str()))
+        .collect();
+    env.sort();
+    for (k, v) in env {
+        feed(&k, v.as_bytes());
     }
     for name in ["Cargo.lock", "Cargo.toml", ".cargo/config.toml", "rust-toolchain.toml"] {
         let bytes = std::fs::read(workspace_root.join(name)).unwrap_or_default();

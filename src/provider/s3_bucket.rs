@@ -17,6 +17,9 @@ use crate::value::Attrs;
 
 pub struct S3Bucket;
 
+/// The bucket settings that are separate S3 APIs, each read and written only when the spec sets it.
+const SETTINGS: [&str; 3] = ["cors_rules", "tags", "public_access_block"];
+
 const CORS_RULE: &[Attribute] = &[
     Attribute::optional("id", AttrType::String, "a name for the rule"),
     Attribute::required(
@@ -96,7 +99,7 @@ impl ResourceKind for S3Bucket {
         let s3 = aws.s3().await;
         // A bucket whose settings are read needs no HeadBucket: each read of a missing bucket
         // fails with NoSuchBucket. One request saved per bucket.
-        let reads_settings = ["cors_rules", "tags", "public_access_block"].iter().any(|a| managed.has(a));
+        let reads_settings = SETTINGS.iter().any(|a| managed.has(a));
         if !reads_settings {
             match s3.head_bucket().bucket(id).send().await {
                 Ok(_) => {}
@@ -124,7 +127,7 @@ impl ResourceKind for S3Bucket {
         };
         let mut attrs = computed(id, &aws.region().await);
         attrs.insert("name".into(), json!(id));
-        for (name, v) in [("cors_rules", cors), ("tags", tags), ("public_access_block", pab)] {
+        for (name, v) in SETTINGS.into_iter().zip([cors, tags, pab]) {
             if let Some(v) = v {
                 attrs.insert(name.into(), v);
             }
@@ -146,8 +149,7 @@ impl ResourceKind for S3Bucket {
             );
         }
         req.send().await.map_err(|e| ProviderError::from_sdk("CreateBucket", e))?;
-        let settings: Vec<&str> =
-            ["cors_rules", "tags", "public_access_block"].into_iter().filter(|a| desired.contains_key(*a)).collect();
+        let settings: Vec<&str> = SETTINGS.into_iter().filter(|a| desired.contains_key(*a)).collect();
         put_settings(aws, name, desired, &settings).await?;
         Ok(Created { id: name.to_string(), attrs: computed(name, &region) })
     }

@@ -99,9 +99,7 @@ impl LocalState {
     }
 
     pub fn journal_path(&self) -> PathBuf {
-        let mut name = self.path.as_os_str().to_owned();
-        name.push(".journal");
-        PathBuf::from(name)
+        super::beside(&self.path, ".journal")
     }
 
     /// Applies the journal's complete lines newer than `state`; a last line without its newline
@@ -179,16 +177,13 @@ impl LocalState {
         fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;
         // The rename is durable only once the directory entry is on disk.
         File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| self.io(e))?;
-        // Everything journaled is in the file now.
-        let had_journal = self.journal.lock().expect("not poisoned").take().is_some();
-        if had_journal || self.journal_path().exists() {
-            match fs::remove_file(self.journal_path()) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(self.io(e)),
-            }
+        // Everything journaled (by this command, or by one that died) is in the file now.
+        self.journal.lock().expect("not poisoned").take();
+        match fs::remove_file(self.journal_path()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io(e)),
         }
-        Ok(())
     }
 }
 
@@ -230,9 +225,7 @@ impl StateBackend for LocalState {
 }
 
 pub fn backup_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".backup");
-    PathBuf::from(name)
+    super::beside(path, ".backup")
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

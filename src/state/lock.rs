@@ -109,9 +109,7 @@ impl Drop for StateLock {
 }
 
 fn lock_path(state_path: &Path) -> PathBuf {
-    let mut name = state_path.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
+    super::beside(state_path, ".lock")
 }
 
 fn locked(state_path: &Path, lock_path: &Path) -> StateError {

@@ -20,6 +20,13 @@ pub use file::{LocalState, StateError};
 pub use lock::{LockInfo, StateLock};
 pub use s3::S3State;
 
+/// A file kept beside the state file: `<state><suffix>` (`.lock`, `.backup`, `.journal`).
+fn beside(state_path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = state_path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
 use crate::addr::ResourceAddr;
 use crate::value::Attrs;
 

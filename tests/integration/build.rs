@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::Env;
+use crate::harness::{Env, code_sha256};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -28,12 +28,6 @@ resources:
       environment: {{ USER_POOL_ID: us-east-1_x, CLIENT_ID: y }}
 "#
     )
-}
-
-fn code_sha256(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
 }
 
 fn packaged(name: &str, arch: &str) -> PathBuf {

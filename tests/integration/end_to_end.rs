@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
 use serde_json::{Value, json};
 
-use crate::harness::Env;
+use crate::harness::{Env, code_sha256};
 use crate::lambdas::put;
 use crate::runtime_api::{Outcome, Runtime, Webhook};
 use crate::stack::stack;
@@ -52,12 +52,6 @@ fn deployed(env: &Env, function: &str, dir: &Path) -> (PathBuf, Vec<(String, Str
         .map(|(k, v)| (k.to_string(), v.to_string())),
     );
     (path, vars)
-}
-
-fn code_sha256(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
 }
 
 /// An API Gateway HTTP API (payload 2.0) request authorizer event for the upload route.
@@ -213,7 +207,7 @@ fn the_packaged_lambdas_serve_the_avatar_flow_end_to_end() {
     // The assets bucket's notification reached the topic, which delivered it to the webhook.
     // S3 sends an s3:TestEvent when the notification is configured; then the object's event.
     let s3_message = loop {
-        let (_, delivered) = webhook.next(Duration::from_secs(30)).expect("the webhook was called with the event");
+        let delivered = webhook.next(Duration::from_secs(30)).expect("the webhook was called with the event");
         let notification: Value = serde_json::from_str(&delivered).expect("SNS JSON");
         assert_eq!(notification["Type"], "Notification");
         let message: Value = serde_json::from_str(notification["Message"].as_str().expect("message")).expect("JSON");

@@ -186,6 +186,11 @@ impl Env {
         self.rt.block_on(f)
     }
 
+    /// SDK configuration for moto, as a Lambda's client would load it.
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        self.block_on(self.config())
+    }
+
     async fn config(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(self.moto.endpoint())
@@ -234,4 +239,11 @@ impl Env {
         let text = std::fs::read_to_string(self.path("state/cruddur.json")).expect("state file exists");
         serde_json::from_str(&text).expect("state is valid JSON")
     }
+}
+
+/// Base64 SHA-256, as Lambda reports `CodeSha256`; computed here, not by the engine under test.
+pub fn code_sha256(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
 }

@@ -10,16 +10,6 @@ use presigner::{Config as PresignConfig, S3Presigner};
 
 use crate::harness::Env;
 
-fn sdk_config(env: &Env) -> aws_config::SdkConfig {
-    env.block_on(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(env.moto.endpoint())
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "tests"))
-            .load(),
-    )
-}
-
 /// A PUT like a browser's `fetch(url, {method: "PUT", headers, body})`; the status code.
 pub(crate) fn put(url: &str, content_type: &str, body: &[u8]) -> u16 {
     let rest = url.strip_prefix("http://").expect("http URL");
@@ -46,7 +36,7 @@ fn a_presigned_url_takes_a_real_upload_and_carries_no_checksum() {
         serde_json::from_str(include_str!("../../lambdas/presigner/tests/fixtures/key_upload.json")).expect("fixture");
     event.body = Some(r#"{"extension": "png"}"#.into());
     let config = PresignConfig { bucket: "uploads-bucket".into(), allowed_origin: "*".into() };
-    let signer = S3Presigner::new(&sdk_config(&env), true);
+    let signer = S3Presigner::new(&env.sdk_config(), true);
     let response = env.block_on(presigner::handle(event, &config, &signer));
     assert_eq!(response.status_code, 200);
     let body: serde_json::Value = match &response.body {

@@ -7,7 +7,6 @@
 //! `POST /runtime/init/error`                 the bootstrap could not initialise.
 //! See <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -168,7 +167,7 @@ fn answer(
 /// Captures what is POSTed to it, as an SNS HTTP subscription endpoint would receive it.
 pub struct Webhook {
     server: Arc<tiny_http::Server>,
-    received: Receiver<(HashMap<String, String>, String)>,
+    received: Receiver<String>,
 }
 
 impl Webhook {
@@ -178,14 +177,9 @@ impl Webhook {
         let s = Arc::clone(&server);
         std::thread::spawn(move || {
             for mut request in s.incoming_requests() {
-                let headers = request
-                    .headers()
-                    .iter()
-                    .map(|h| (h.field.to_string().to_ascii_lowercase(), h.value.to_string()))
-                    .collect();
                 let mut body = String::new();
                 let _ = request.as_reader().read_to_string(&mut body);
-                let _ = tx.send((headers, body));
+                let _ = tx.send(body);
                 let _ = request.respond(tiny_http::Response::empty(200));
             }
         });
@@ -196,8 +190,8 @@ impl Webhook {
         format!("http://{}{path}", self.server.server_addr().to_ip().expect("an IP address"))
     }
 
-    /// The next POST (headers, body), if one arrives within `wait`.
-    pub fn next(&self, wait: Duration) -> Option<(HashMap<String, String>, String)> {
+    /// The body of the next POST, if one arrives within `wait`.
+    pub fn next(&self, wait: Duration) -> Option<String> {
         self.received.recv_timeout(wait).ok()
     }
 }

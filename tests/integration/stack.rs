@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use aws_sdk_cognitoidentityprovider::types::ExplicitAuthFlowsType;
 use serde_json::Value;
 
-use crate::harness::Env;
+use crate::harness::{Env, code_sha256};
 
 const DOMAIN: &str = "cruddur.test";
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -18,12 +18,6 @@ pub(crate) struct Prerequisites {
     pub zone_id: String,
     pub pool_id: String,
     pub client_id: String,
-}
-
-fn code_sha256(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
 }
 
 /// The repository's spec, the .env that feeds it, the zips and the prerequisites.

@@ -150,3 +150,36 @@ fn cover(rgb: image::RgbImage, width: u32, height: u32) -> Result<Image<'static>
     Resizer::new().resize(&src, &mut dst, &options).map_err(|e| ThumbError::Corrupt(e.to_string()))?;
     Ok(dst)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::metadata::Orientation;
+
+    fn jpeg(w: u32, h: u32) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+        let mut out = Vec::new();
+        JpegEncoder::new_with_quality(&mut out, 85).encode_image(&img).expect("encode");
+        out
+    }
+
+    #[test]
+    fn a_large_jpeg_is_decoded_at_the_smallest_scale_that_still_covers_the_thumbnail() {
+        // 4000x3000 -> 512x512 needs 683x512: 1/4 (1000x750) covers it, 1/8 (500x375) does not.
+        let img = decode_jpeg_shrunk(&jpeg(4000, 3000), (4000, 3000), Orientation::NoTransforms, (512, 512))
+            .expect("decodes")
+            .expect("shrunk");
+        assert_eq!((img.width(), img.height()), (1000, 750));
+        // Sideways (a quarter turn): upright it is 2000x4000, so 1024x512 is needed before turning.
+        let img = decode_jpeg_shrunk(&jpeg(4000, 2000), (4000, 2000), Orientation::Rotate90, (512, 512))
+            .expect("decodes")
+            .expect("shrunk");
+        assert_eq!((img.width(), img.height()), (2000, 1000));
+    }
+
+    #[test]
+    fn a_jpeg_with_no_scaling_step_to_spare_is_left_to_the_full_size_path() {
+        let none = decode_jpeg_shrunk(&jpeg(900, 700), (900, 700), Orientation::NoTransforms, (512, 512));
+        assert_eq!(none.expect("no error").map(|i| i.width()), None);
+    }
+}
