@@ -11,6 +11,7 @@ pub mod cli;
 pub mod graph;
 pub mod plan;
 pub mod provider;
+pub mod retry;
 pub mod spec;
 pub mod state;
 pub mod value;

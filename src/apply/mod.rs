@@ -1,12 +1,22 @@
 //! Executes a plan: walks the changes in dependency order with bounded parallelism, records
 //! each resource in the state as soon as AWS confirms it, and reports each failure once.
 //!
-//! *Guarantees*: every resource that changes is recorded in the store at once (the local store
-//! appends it to a journal; the whole state is written once, at the end), so a crash loses at
-//! most the call in flight; a failed resource skips only what depends on it; deletes run
-//! after everything that depended on the deleted resource.
+//! *Guarantees*:
+//! - every resource that changes is recorded in the store at once (the local store appends it
+//!   to a journal; the whole state is written once, at the end);
+//! - before a creating call an intent is recorded, and the resource is recorded the moment the
+//!   call answers, before its settings and its readiness: whatever fails or dies afterwards,
+//!   the resource is never lost, and an intent left open is resolved by the next plan
+//!   ([`create`]);
+//! - a resource is recorded as deleted only when AWS confirms it is gone;
+//! - a failed resource skips only what depends on it; deletes run after everything that
+//!   depended on the deleted resource.
+//!
+//! *Errors*: each failure names the resource and carries the AWS error code; retries are the
+//! policy's ([`crate::retry`]) and are reported as events.
 
-mod retry;
+mod create;
+pub mod events;
 #[cfg(test)]
 mod tests;
 
@@ -14,14 +24,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-pub use retry::RetryPolicy;
+pub use crate::retry::RetryPolicy;
+pub use events::{ApplyEvents, Silent};
 
 use crate::addr::ResourceAddr;
 use crate::graph::{NodeOutcome, walk};
 use crate::plan::{Action, Plan, ResourceChange, evaluate};
-use crate::provider::{Aws, ProviderError, Registry, ResourceKind};
+use crate::provider::{Aws, Managed, Owner, ProviderError, Registry, ResourceKind};
+use crate::retry::Scope;
 use crate::spec::Spec;
-use crate::state::{OutputState, ResourceState, State, StateBackend, StateError};
+use crate::state::{OutputState, ResourceState, ResourceStatus, State, StateBackend, StateError};
 use crate::value::{Attrs, contains_unknown};
 use tokio::sync::Mutex;
 
@@ -31,6 +43,9 @@ pub enum ApplyError {
     /// AWS refused or failed the call.
     #[error("{addr}: {verb} failed: {error}")]
     Aws { addr: ResourceAddr, verb: &'static str, error: Box<ProviderError> },
+    /// Something the engine did not make is where the resource would be created.
+    #[error("{addr}: cannot create it: `{id}` exists and was not made for it ({why})")]
+    NotOurs { addr: ResourceAddr, id: String, why: String },
     /// Recording the result failed; the resource exists in AWS but may be missing from the state.
     #[error("{addr}: the change was made but the state could not be saved: {error}")]
     State { addr: ResourceAddr, error: StateError },
@@ -40,6 +55,19 @@ pub enum ApplyError {
     /// A value the plan left unknown is still unknown when its turn comes (an engine bug).
     #[error("{addr}: attribute `{attr}` is still unknown at apply time")]
     Unresolved { addr: ResourceAddr, attr: String },
+}
+
+impl ApplyError {
+    /// The hint a user needs next, where there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ApplyError::NotOurs { addr, id, .. } => Some(format!(
+                "if it should be managed here, adopt it with `cruddur-infra import {addr} {id}`; otherwise rename \
+                 the resource in the spec"
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// The result of an apply, one outcome per changed resource.
@@ -63,12 +91,37 @@ pub struct Applier<'a> {
     pub retry: RetryPolicy,
     /// Set by Ctrl-C: start nothing new, let running calls finish and be recorded.
     pub cancelled: &'a AtomicBool,
+    pub events: &'a dyn ApplyEvents,
+}
+
+/// What one resource's work needs besides the kind: the plan's change and the shared state.
+struct Work<'a> {
+    spec: &'a Spec,
+    plan: &'a Plan,
+    change: &'a ResourceChange,
+    kind: &'a dyn ResourceKind,
+    state: &'a Mutex<State>,
+    /// When each resource this apply created was created (for "not yet visible" retries).
+    created: &'a std::sync::Mutex<BTreeMap<ResourceAddr, Instant>>,
+}
+
+impl Work<'_> {
+    fn addr(&self) -> &ResourceAddr {
+        &self.change.addr
+    }
+
+    /// The ownership of an existing resource (no create in progress).
+    async fn owner(&self) -> Owner {
+        let lineage = self.state.lock().await.lineage.clone();
+        Owner { addr: self.addr().clone(), lineage, token: String::new(), since: 0 }
+    }
 }
 
 impl Applier<'_> {
     /// Applies `plan` to the refreshed state it was made from.
     pub async fn apply(&self, spec: &Spec, plan: &Plan) -> Result<ApplyReport, StateError> {
         let state = Mutex::new(plan.refreshed.clone());
+        let created = std::sync::Mutex::new(BTreeMap::new());
         let deps = execution_order(plan);
         let outcomes = walk(
             deps,
@@ -76,8 +129,9 @@ impl Applier<'_> {
             || self.cancelled.load(Ordering::SeqCst),
             |addr: ResourceAddr| {
                 let change = plan.change(&addr).expect("every walked node comes from the plan");
-                let state = &state;
-                async move { self.run(spec, plan, change, state).await }
+                let kind = self.registry.get(&change.addr.kind).expect("planned kinds are registered");
+                let work = Work { spec, plan, change, kind, state: &state, created: &created };
+                async move { self.run(&work).await }
             },
         )
         .await;
@@ -92,64 +146,46 @@ impl Applier<'_> {
         Ok(ApplyReport { outcomes, state })
     }
 
-    async fn run(
-        &self,
-        spec: &Spec,
-        plan: &Plan,
-        change: &ResourceChange,
-        state: &Mutex<State>,
-    ) -> Result<(), ApplyError> {
-        let kind = self.registry.get(&change.addr.kind).expect("planned kinds are registered");
+    async fn run(&self, work: &Work<'_>) -> Result<(), ApplyError> {
         let started = Instant::now();
-        let addr = &change.addr;
+        let (addr, change) = (work.addr(), work.change);
         match change.action {
             Action::NoOp if change.imported => {
-                let adopted = state.lock().await.resources.get(addr).cloned();
-                self.record(state, addr, adopted).await?;
-                println!("{addr}: Import complete [id={}]", change.id.as_deref().unwrap_or_default());
+                let adopted = work.state.lock().await.resources.get(addr).cloned();
+                self.record(work.state, addr, adopted).await?;
+                self.events.finished(addr, Action::NoOp, change.id.as_deref(), started.elapsed());
                 return Ok(());
             }
             Action::NoOp => return Ok(()),
-            Action::Create => println!("{addr}: Creating..."),
-            Action::Update => println!("{addr}: Modifying... [id={}]", change.id.as_deref().unwrap_or_default()),
-            Action::Replace | Action::Delete => {
-                println!("{addr}: Destroying... [id={}]", change.id.as_deref().unwrap_or_default())
-            }
+            action => self.events.started(addr, action, change.id.as_deref()),
         }
         if matches!(change.action, Action::Replace | Action::Delete) {
-            self.delete(kind, change, state).await?;
-            if change.action == Action::Replace {
-                println!("{addr}: Destruction complete after {}; Creating...", elapsed(started));
-            }
+            self.delete(work).await?;
         }
         let id = match change.action {
-            Action::Create | Action::Replace => Some(self.create(spec, plan, kind, change, state).await?),
-            Action::Update => Some(self.update(spec, plan, kind, change, state).await?),
+            Action::Create | Action::Replace => Some(self.create(work).await?),
+            Action::Update => Some(self.update(work).await?),
             _ => None,
         };
-        let verb = match change.action {
-            Action::Update => "Modifications",
-            Action::Delete => "Destruction",
-            _ => "Creation",
-        };
-        match id {
-            Some(id) => println!("{addr}: {verb} complete after {} [id={id}]", elapsed(started)),
-            None => println!("{addr}: {verb} complete after {}", elapsed(started)),
-        }
+        self.events.finished(addr, change.action, id.as_deref(), started.elapsed());
         Ok(())
     }
 
-    async fn desired(
-        &self,
-        spec: &Spec,
-        plan: &Plan,
-        kind: &dyn ResourceKind,
-        change: &ResourceChange,
-        state: &Mutex<State>,
-    ) -> Result<Attrs, ApplyError> {
+    /// The retry scope for `addr`'s calls: "not found" is retried while `created_at` is recent.
+    fn scope<'s>(
+        &'s self,
+        on_retry: &'s (dyn Fn(&crate::retry::RetryNotice) + Sync),
+        created_at: Option<Instant>,
+    ) -> Scope<'s> {
+        Scope { created_at, on_retry }
+    }
+
+    /// The spec's values for the resource, with references resolved against the state now.
+    async fn desired(&self, work: &Work<'_>) -> Result<Attrs, ApplyError> {
+        let (spec, plan, change, kind) = (work.spec, work.plan, work.change, work.kind);
         let res = spec.resource(&change.addr).expect("created and updated resources are in the spec");
         let mut desired = {
-            let snapshot = state.lock().await;
+            let snapshot = work.state.lock().await;
             evaluate(res, &|a, attr| plan.value_of(&snapshot, a, attr))
         };
         kind.normalize(&mut desired);
@@ -171,78 +207,94 @@ impl Applier<'_> {
         Ok(desired)
     }
 
-    async fn create(
-        &self,
-        spec: &Spec,
-        plan: &Plan,
-        kind: &dyn ResourceKind,
-        change: &ResourceChange,
-        state: &Mutex<State>,
-    ) -> Result<String, ApplyError> {
-        let desired = self.desired(spec, plan, kind, change, state).await?;
-        let created =
-            self.retry.run(|| kind.create(self.aws, &change.addr, &desired)).await.map_err(|error| {
-                ApplyError::Aws { addr: change.addr.clone(), verb: "create", error: Box::new(error) }
-            })?;
-        let mut attributes = desired;
-        attributes.extend(created.attrs);
-        self.record(state, &change.addr, Some(recorded(change, created.id.clone(), attributes))).await?;
-        Ok(created.id)
-    }
-
-    async fn update(
-        &self,
-        spec: &Spec,
-        plan: &Plan,
-        kind: &dyn ResourceKind,
-        change: &ResourceChange,
-        state: &Mutex<State>,
-    ) -> Result<String, ApplyError> {
-        let desired = self.desired(spec, plan, kind, change, state).await?;
+    async fn update(&self, work: &Work<'_>) -> Result<String, ApplyError> {
+        let (change, kind, addr) = (work.change, work.kind, work.addr());
+        let desired = self.desired(work).await?;
         let id = change.id.clone().expect("an update has an id");
+        let (live, status) = {
+            let state = work.state.lock().await;
+            let entry = state.resources.get(addr);
+            (
+                entry.map(|r| r.attributes.clone()).unwrap_or_default(),
+                entry.map(|r| r.status.clone()).unwrap_or_default(),
+            )
+        };
         // Values unknown at plan time are known now: compare again so only real changes are sent.
-        let live = state.lock().await.resources.get(&change.addr).map(|r| r.attributes.clone()).unwrap_or_default();
-        let changed: Vec<&str> = kind
-            .schema()
-            .compared()
-            .filter(|a| {
-                desired.get(a.name) != live.get(a.name) && (desired.contains_key(a.name) || live.contains_key(a.name))
-            })
-            .map(|a| a.name)
-            .collect();
-        let mut attributes = desired.clone();
-        if !changed.is_empty() {
-            let computed =
-                self.retry.run(|| kind.update(self.aws, &id, &desired, &changed)).await.map_err(|error| {
-                    ApplyError::Aws { addr: change.addr.clone(), verb: "update", error: Box::new(error) }
-                })?;
-            attributes.extend(computed);
-        }
+        let changed = changed_attributes(kind, &desired, &live);
+        let owner = work.owner().await;
+        let finishing = status == ResourceStatus::Creating;
+        let computed = self.settle(work, &id, &desired, &changed, &owner, finishing, None).await?;
+        let mut attributes = desired;
+        attributes.extend(computed);
         for a in kind.schema().attributes.iter().filter(|a| a.computed) {
             if let (false, Some(v)) = (attributes.contains_key(a.name), live.get(a.name)) {
                 attributes.insert(a.name.to_string(), v.clone());
             }
         }
-        self.record(state, &change.addr, Some(recorded(change, id.clone(), attributes))).await?;
+        self.record(work.state, addr, Some(recorded(change, id.clone(), attributes, ResourceStatus::Ready))).await?;
         Ok(id)
     }
 
-    async fn delete(
+    /// Applies `changed` to the resource `id` and waits until it is ready when anything
+    /// changed or `finishing` a create; what AWS computed anew.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle(
         &self,
-        kind: &dyn ResourceKind,
-        change: &ResourceChange,
-        state: &Mutex<State>,
-    ) -> Result<(), ApplyError> {
-        let prior = state.lock().await.resources.get(&change.addr).cloned();
-        let Some(prior) = prior else { return Ok(()) };
-        match self.retry.run(|| kind.delete(self.aws, &prior.id, &prior.attributes)).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(error) => {
-                return Err(ApplyError::Aws { addr: change.addr.clone(), verb: "delete", error: Box::new(error) });
-            }
+        work: &Work<'_>,
+        id: &str,
+        desired: &Attrs,
+        changed: &[&str],
+        owner: &Owner,
+        finishing: bool,
+        created_at: Option<Instant>,
+    ) -> Result<Attrs, ApplyError> {
+        let (kind, addr) = (work.kind, work.addr());
+        let report = |n: &crate::retry::RetryNotice| self.events.retrying(addr, n);
+        let scope = self.scope(&report, created_at);
+        let aws_error = |verb| move |error| ApplyError::Aws { addr: addr.clone(), verb, error: Box::new(error) };
+        let mut computed = Attrs::new();
+        if !changed.is_empty() {
+            computed = self
+                .retry
+                .run(scope, || kind.update(self.aws, id, desired, changed, owner))
+                .await
+                .map_err(aws_error("update"))?;
         }
-        self.record(state, &change.addr, None).await
+        if !changed.is_empty() || finishing {
+            self.retry.run(scope, || kind.wait_ready(self.aws, id)).await.map_err(aws_error("wait"))?;
+        }
+        Ok(computed)
+    }
+
+    async fn delete(&self, work: &Work<'_>) -> Result<(), ApplyError> {
+        let (kind, addr) = (work.kind, work.addr());
+        let prior = work.state.lock().await.resources.get(addr).cloned();
+        let Some(prior) = prior else { return Ok(()) };
+        let id = match prior.pending() {
+            // A plan made without refreshing may still hold an intent: delete what it made.
+            Some(intent) => match self.resolve_intent(work, &prior.attributes, intent).await? {
+                Some(id) => id,
+                None => return self.record(work.state, addr, None).await,
+            },
+            None => prior.id.clone(),
+        };
+        let report = |n: &crate::retry::RetryNotice| self.events.retrying(addr, n);
+        let aws_error = |error| ApplyError::Aws { addr: addr.clone(), verb: "delete", error: Box::new(error) };
+        match self.retry.run(self.scope(&report, None), || kind.delete(self.aws, &id)).await {
+            Ok(()) => {}
+            // "Not found" from a delete means gone only if the resource reads as gone.
+            Err(e) if e.is_not_found() => {
+                let nothing = |_: &str| false;
+                let managed = Managed(&nothing);
+                let read =
+                    self.retry.run(self.scope(&report, None), || kind.read(self.aws, &id, &managed, &prior.attributes));
+                if read.await.map_err(aws_error)?.is_some() {
+                    return Err(aws_error(e));
+                }
+            }
+            Err(error) => return Err(aws_error(error)),
+        }
+        self.record(work.state, addr, None).await
     }
 
     /// Records one resource's new state (or its removal) in the store at once. The state stays
@@ -268,14 +320,26 @@ impl Applier<'_> {
     }
 }
 
+/// The compared attributes whose desired value differs from the recorded one.
+fn changed_attributes(kind: &dyn ResourceKind, desired: &Attrs, live: &Attrs) -> Vec<&'static str> {
+    kind.schema()
+        .compared()
+        .filter(|a| {
+            desired.get(a.name) != live.get(a.name) && (desired.contains_key(a.name) || live.contains_key(a.name))
+        })
+        .map(|a| a.name)
+        .collect()
+}
+
 /// The state entry for a resource just created or updated.
-fn recorded(change: &ResourceChange, id: String, attributes: Attrs) -> ResourceState {
+fn recorded(change: &ResourceChange, id: String, attributes: Attrs, status: ResourceStatus) -> ResourceState {
     ResourceState {
         id,
         attributes,
         dependencies: change.dependencies.clone(),
         sensitive: change.sensitive.clone(),
         prevent_destroy: change.prevent_destroy,
+        status,
     }
 }
 
@@ -313,9 +377,4 @@ fn outputs(spec: &Spec, plan: &Plan, state: &State) -> BTreeMap<String, OutputSt
             (!contains_unknown(&value)).then(|| (o.name.clone(), OutputState { value, sensitive: o.sensitive }))
         })
         .collect()
-}
-
-fn elapsed(started: Instant) -> String {
-    let d = started.elapsed();
-    if d.as_secs() >= 1 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
 }

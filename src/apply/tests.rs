@@ -1,27 +1,87 @@
-//! Engine tests: plan and apply against an in-memory provider that records every call, to
-//! prove ordering and what is (not) called.
+//! Engine tests: plan and apply against an in-memory provider that records every call and can
+//! fail on demand (before doing the work, or after doing it with the answer lost), to prove
+//! ordering, what is (not) called, and that nothing is lost or made twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use serde_with::skip_serializing_none;
 
-use super::{Applier, RetryPolicy};
+use super::{Applier, ApplyEvents, ApplyReport, RetryPolicy};
 use crate::addr::ResourceAddr;
-use crate::plan::{Action, Plan, PlanOptions, Planner};
+use crate::graph::NodeOutcome;
+use crate::plan::{ADOPTED_AFTER_INTERRUPTION, Action, Plan, PlanOptions, Planner};
+use crate::provider::ownership::Tagged;
 use crate::provider::schema::{AttrType, Attribute, ResourceSchema};
-use crate::provider::{Aws, AwsOptions, Created, Managed, ProviderError, Registry, ResourceKind};
+use crate::provider::{
+    Aws, AwsOptions, Created, FindReason, Found, Kind, Managed, Owner, ProviderError, Registry, Typed,
+};
+use crate::retry::RetryNotice;
 use crate::spec::{Overrides, Spec, SpecSource};
-use crate::state::LocalState;
+use crate::state::{Acquired, Intent, LocalState, ResourceState, ResourceStatus, State, StateBackend, StateError};
 use crate::value::Attrs;
 
-/// A fake cloud: objects by id, and the log of calls made to it.
+/// How a scripted failure behaves.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// AWS refuses: nothing is done.
+    Before(&'static str),
+    /// AWS does the work, and the answer is lost on the way back.
+    After(&'static str),
+}
+
+/// One thing in the fake cloud.
+#[derive(Clone, Debug)]
+struct Object {
+    attrs: Attrs,
+    /// The ownership tags it was created with.
+    tags: Vec<(String, String)>,
+}
+
+/// A fake cloud: objects by id, the log of calls made to it, and failures to inject.
 #[derive(Default)]
 struct Cloud {
-    objects: Mutex<BTreeMap<String, Attrs>>,
+    objects: Mutex<BTreeMap<String, Object>>,
     log: Mutex<Vec<String>>,
+    faults: Mutex<VecDeque<(&'static str, Fault)>>,
+}
+
+impl Cloud {
+    fn log(&self, line: String) {
+        self.log.lock().expect("lock").push(line);
+    }
+
+    /// Fails the next call of `op` as `fault` says.
+    fn fail(&self, op: &'static str, fault: Fault) {
+        self.faults.lock().expect("lock").push_back((op, fault));
+    }
+
+    /// The scripted failure for this call of `op`, if any.
+    fn fault(&self, op: &'static str) -> Option<Fault> {
+        let mut faults = self.faults.lock().expect("lock");
+        let i = faults.iter().position(|(o, _)| *o == op)?;
+        faults.remove(i).map(|(_, f)| f)
+    }
+
+    /// Runs `work` as a call of `op`, with any scripted failure.
+    fn call<T>(&self, op: &'static str, work: impl FnOnce() -> T) -> Result<T, ProviderError> {
+        match self.fault(op) {
+            Some(Fault::Before(code)) => Err(ProviderError::new(op, code, "injected before the work")),
+            Some(Fault::After(code)) => {
+                work();
+                Err(ProviderError::new(op, code, "injected after the work: the answer was lost"))
+            }
+            None => Ok(work()),
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.objects.lock().expect("lock").keys().cloned().collect()
+    }
 }
 
 struct Thing(Arc<Cloud>);
@@ -30,52 +90,187 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
         Attribute::required("name", AttrType::String, "id").force_new(),
         Attribute::optional("peer", AttrType::String, "another thing's arn"),
-        Attribute::optional("color", AttrType::String, "AWS fills in a default when unset"),
+        Attribute::optional("color", AttrType::String, "set after creation; AWS fills in a default when unset"),
         Attribute::computed("arn", "arn:mem:NAME"),
     ],
 };
 
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThingSpec {
+    name: String,
+    peer: Option<String>,
+    color: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ThingComputed {
+    arn: String,
+}
+
 #[async_trait]
-impl ResourceKind for Thing {
-    fn kind(&self) -> &'static str {
-        "thing"
-    }
+impl Kind for Thing {
+    const NAME: &'static str = "thing";
+    type Spec = ThingSpec;
+    type Computed = ThingComputed;
+
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
     }
-    async fn read(&self, _: &Aws, id: &str, _: &Managed<'_>, _prior: &Attrs) -> Result<Option<Attrs>, ProviderError> {
-        let mut found = self.0.objects.lock().expect("lock").get(id).cloned();
-        if let Some(attrs) = found.as_mut() {
-            attrs.entry("color").or_insert_with(|| json!("grey"));
-        }
-        Ok(found)
+
+    async fn read(
+        &self,
+        _: &Aws,
+        id: &str,
+        _: &Managed<'_>,
+        _prior: Option<&ThingSpec>,
+    ) -> Result<Option<(ThingSpec, ThingComputed)>, ProviderError> {
+        let found = self.0.call("Read", || self.0.objects.lock().expect("lock").get(id).cloned())?;
+        Ok(found.map(|o| {
+            let get = |k: &str| o.attrs.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            let spec =
+                ThingSpec { name: id.to_string(), peer: get("peer"), color: get("color").or(Some("grey".into())) };
+            (spec, ThingComputed { arn: format!("arn:mem:{id}") })
+        }))
     }
-    async fn create(&self, _: &Aws, _: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
-        let name = desired["name"].as_str().expect("name").to_string();
-        if name.starts_with("fail") {
+
+    async fn create(&self, _: &Aws, spec: &ThingSpec, owner: &Owner) -> Result<Created<ThingComputed>, ProviderError> {
+        if spec.name.starts_with("fail") {
             return Err(ProviderError::new("CreateThing", "InvalidName", "names starting with fail are refused"));
         }
-        self.0.log.lock().expect("lock").push(format!("create {name}"));
-        let mut attrs = desired.clone();
-        attrs.insert("arn".into(), json!(format!("arn:mem:{name}")));
-        self.0.objects.lock().expect("lock").insert(name.clone(), attrs);
-        let mut computed = Attrs::new();
-        computed.insert("arn".into(), json!(format!("arn:mem:{name}")));
-        Ok(Created { id: name, attrs: computed })
-    }
-    async fn update(&self, _: &Aws, id: &str, desired: &Attrs, changed: &[&str]) -> Result<Attrs, ProviderError> {
-        self.0.log.lock().expect("lock").push(format!("update {id} {}", changed.join(",")));
-        let mut objects = self.0.objects.lock().expect("lock");
-        let obj = objects.get_mut(id).expect("updated things exist");
-        for c in changed {
-            obj.insert((*c).to_string(), desired.get(*c).cloned().unwrap_or_default());
+        let name = spec.name.clone();
+        let made = self.0.call("Create", || {
+            let mut objects = self.0.objects.lock().expect("lock");
+            if objects.contains_key(&name) {
+                return false;
+            }
+            let mut attrs = Attrs::new();
+            if let Some(peer) = &spec.peer {
+                attrs.insert("peer".into(), json!(peer));
+            }
+            let tags = owner.tags().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            objects.insert(name.clone(), Object { attrs, tags });
+            true
+        })?;
+        if !made {
+            return Err(ProviderError::new("CreateThing", "EntityAlreadyExists", format!("{name} exists")));
         }
-        Ok(Attrs::new())
+        self.0.log(format!("create {name}"));
+        Ok(Created {
+            id: name.clone(),
+            computed: ThingComputed { arn: format!("arn:mem:{name}") },
+            deferred: &["color"],
+        })
     }
-    async fn delete(&self, _: &Aws, id: &str, _: &Attrs) -> Result<(), ProviderError> {
-        self.0.log.lock().expect("lock").push(format!("delete {id}"));
-        self.0.objects.lock().expect("lock").remove(id);
+
+    async fn update(
+        &self,
+        _: &Aws,
+        id: &str,
+        spec: &ThingSpec,
+        changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<ThingComputed>, ProviderError> {
+        let desired = serde_json::to_value(spec).expect("json");
+        self.0.call("Update", || {
+            let mut objects = self.0.objects.lock().expect("lock");
+            let obj = objects.get_mut(id).expect("updated things exist");
+            for c in changed {
+                obj.attrs.insert((*c).to_string(), desired.get(*c).cloned().unwrap_or_default());
+            }
+        })?;
+        self.0.log(format!("update {id} {}", changed.join(",")));
+        Ok(None)
+    }
+
+    async fn wait_ready(&self, _: &Aws, id: &str) -> Result<(), ProviderError> {
+        self.0.call("WaitReady", || ())?;
+        self.0.log(format!("ready {id}"));
         Ok(())
+    }
+
+    async fn find(
+        &self,
+        _: &Aws,
+        spec: &ThingSpec,
+        owner: &Owner,
+        _reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        self.0.log(format!("find {}", spec.name));
+        let found = self.0.call("Find", || self.0.objects.lock().expect("lock").get(&spec.name).cloned())?;
+        Ok(found.map(|o| match owner.judge_tags(o.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            Tagged::Ours => Found::Ours { id: spec.name.clone() },
+            _ => Found::NotOurs { id: spec.name.clone(), why: "made by someone else".into() },
+        }))
+    }
+
+    async fn delete(&self, _: &Aws, id: &str) -> Result<(), ProviderError> {
+        let removed = self.0.call("Delete", || self.0.objects.lock().expect("lock").remove(id))?;
+        if removed.is_none() {
+            return Err(ProviderError::new("DeleteThing", "NoSuchThing", format!("{id} is gone")));
+        }
+        self.0.log(format!("delete {id}"));
+        Ok(())
+    }
+}
+
+/// A store that remembers every write, in order, as `addr status`.
+struct RecordingStore {
+    inner: LocalState,
+    writes: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl StateBackend for RecordingStore {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    async fn load(&self) -> Result<State, StateError> {
+        StateBackend::load(&self.inner).await
+    }
+    async fn lock(&self, operation: &str) -> Result<Acquired, StateError> {
+        StateBackend::lock(&self.inner, operation).await
+    }
+    async fn unlock(&self, lock: &crate::state::LockInfo) -> Result<(), StateError> {
+        StateBackend::unlock(&self.inner, lock).await
+    }
+    async fn force_unlock(&self, id: &str) -> Result<crate::state::LockInfo, StateError> {
+        StateBackend::force_unlock(&self.inner, id).await
+    }
+    async fn save(&self, state: &State) -> Result<(), StateError> {
+        StateBackend::save(&self.inner, state).await
+    }
+    async fn record(
+        &self,
+        state: &State,
+        addr: &ResourceAddr,
+        entry: Option<&ResourceState>,
+    ) -> Result<(), StateError> {
+        let what = match entry.map(|e| &e.status) {
+            None => "gone",
+            Some(ResourceStatus::Pending(_)) => "intent",
+            Some(ResourceStatus::Creating) => "creating",
+            Some(ResourceStatus::Ready) => "ready",
+        };
+        self.writes.lock().expect("lock").push(format!("{addr} {what}"));
+        StateBackend::record(&self.inner, state, addr, entry).await
+    }
+}
+
+/// Remembers the events of an apply.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+impl ApplyEvents for Recorder {
+    fn retrying(&self, addr: &ResourceAddr, notice: &RetryNotice) {
+        self.0.lock().expect("lock").push(format!("{addr} retry {} {}", notice.error.operation, notice.error.code));
+    }
+    fn adopted(&self, addr: &ResourceAddr, id: &str) {
+        self.0.lock().expect("lock").push(format!("{addr} adopted {id}"));
+    }
+    fn created(&self, addr: &ResourceAddr, id: &str) {
+        self.0.lock().expect("lock").push(format!("{addr} created {id}"));
     }
 }
 
@@ -86,10 +281,31 @@ struct Engine {
     dir: tempfile::TempDir,
 }
 
+/// What one apply did: the cloud calls, the store writes, the events, the outcome.
+struct Applied {
+    calls: Vec<String>,
+    writes: Vec<String>,
+    events: Vec<String>,
+    report: ApplyReport,
+}
+
+impl Applied {
+    fn failures(&self) -> Vec<String> {
+        self.report
+            .outcomes
+            .values()
+            .filter_map(|o| match o {
+                NodeOutcome::Failed(e) => Some(e.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 impl Engine {
     fn new() -> Self {
         let cloud = Arc::new(Cloud::default());
-        let registry = Registry::new(vec![Box::new(Thing(cloud.clone()))]);
+        let registry = Registry::new(vec![Typed::boxed(Thing(cloud.clone()))]);
         Self { cloud, registry, aws: Aws::new(AwsOptions::default()), dir: tempfile::tempdir().expect("tempdir") }
     }
 
@@ -102,31 +318,57 @@ impl Engine {
         LocalState::new(self.dir.path().join("state.json"))
     }
 
+    fn state(&self) -> State {
+        self.store().load().expect("state")
+    }
+
     async fn plan(&self, spec: &Spec, destroy: bool) -> Plan {
         let prior = self.store().load().expect("state");
-        let options = PlanOptions { refresh: true, parallelism: 4, destroy };
+        let options = PlanOptions { parallelism: 4, destroy, retry: RetryPolicy::fast(), ..Default::default() };
         Planner { registry: &self.registry, aws: &self.aws, options }.plan(spec, &prior).await.expect("plan")
     }
 
-    /// Plans and applies; returns the calls made to the cloud during the apply.
-    async fn apply(&self, text: &str, destroy: bool) -> Vec<String> {
+    /// Plans and applies, whatever happens.
+    async fn try_apply(&self, text: &str, destroy: bool) -> Applied {
         let spec = self.spec(text);
         let plan = self.plan(&spec, destroy).await;
+        self.apply_plan(&spec, &plan).await
+    }
+
+    async fn apply_plan(&self, spec: &Spec, plan: &Plan) -> Applied {
         self.cloud.log.lock().expect("lock").clear();
-        let store = self.store();
-        store.lock("apply").expect("lock");
+        let store = RecordingStore { inner: self.store(), writes: Mutex::new(vec![]) };
+        store.inner.lock("apply").expect("lock");
         let cancelled = AtomicBool::new(false);
+        let events = Recorder::default();
         let applier = Applier {
             registry: &self.registry,
             aws: &self.aws,
             store: &store,
             parallelism: 4,
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::fast(),
             cancelled: &cancelled,
+            events: &events,
         };
-        let report = applier.apply(&spec, &plan).await.expect("state saved");
-        assert!(!report.failed(), "apply failed: {:?}", report.outcomes);
-        self.cloud.log.lock().expect("lock").clone()
+        let report = applier.apply(spec, plan).await.expect("state saved");
+        Applied {
+            calls: self.cloud.log.lock().expect("lock").clone(),
+            writes: store.writes.into_inner().expect("lock"),
+            events: events.0.into_inner().expect("lock"),
+            report,
+        }
+    }
+
+    /// Plans and applies; returns the calls made to the cloud during the apply.
+    async fn apply(&self, text: &str, destroy: bool) -> Vec<String> {
+        let applied = self.try_apply(text, destroy).await;
+        assert!(!applied.report.failed(), "apply failed: {:?}", applied.failures());
+        applied.calls
+    }
+
+    async fn assert_converged(&self, text: &str) {
+        let plan = self.plan(&self.spec(text), false).await;
+        assert!(!plan.has_changes(), "the next plan is not empty: {:?}", plan.changes);
     }
 }
 
@@ -138,14 +380,223 @@ resources:
     c: { name: c }
 ";
 
+const ONE: &str = "resources:\n  thing:\n    t: { name: t, color: blue }\n";
+
+fn addr(name: &str) -> ResourceAddr {
+    ResourceAddr::new("thing", name)
+}
+
 #[tokio::test]
 async fn creates_follow_references_and_get_their_values() {
     // a references b references c: c is created first, and each peer is the real ARN.
     let e = Engine::new();
-    assert_eq!(e.apply(CHAIN, false).await, vec!["create c", "create b", "create a"]);
-    assert_eq!(e.cloud.objects.lock().expect("lock")["a"]["peer"], "arn:mem:b");
-    let again = e.plan(&e.spec(CHAIN), false).await;
-    assert!(!again.has_changes(), "second plan: {:?}", again.changes);
+    let calls = e.apply(CHAIN, false).await;
+    let creates: Vec<&String> = calls.iter().filter(|c| c.starts_with("create")).collect();
+    assert_eq!(creates, ["create c", "create b", "create a"]);
+    assert_eq!(e.cloud.objects.lock().expect("lock")["a"].attrs["peer"], "arn:mem:b");
+    e.assert_converged(CHAIN).await;
+}
+
+#[tokio::test]
+async fn a_create_records_its_intent_then_the_resource_then_it_ready_each_before_the_next_step() {
+    // The store sees the intent before the creating call, the resource (still creating) the
+    // moment the call answers, and the finished resource after its settings and readiness.
+    let e = Engine::new();
+    let applied = e.try_apply(ONE, false).await;
+    assert_eq!(applied.writes, ["thing.t intent", "thing.t creating", "thing.t ready"]);
+    assert_eq!(applied.calls, ["create t", "update t color", "ready t"]);
+    assert_eq!(applied.events, ["thing.t created t"]);
+    let state = e.state();
+    let t = &state.resources[&addr("t")];
+    assert_eq!((t.id.as_str(), &t.status), ("t", &ResourceStatus::Ready));
+    assert_eq!(t.attributes["color"], "blue");
+    e.assert_converged(ONE).await;
+}
+
+#[tokio::test]
+async fn a_throttled_setting_after_the_create_is_retried_without_creating_again() {
+    // The settings call is throttled twice: it is retried, and the create runs once.
+    let e = Engine::new();
+    e.cloud.fail("Update", Fault::Before("Throttling"));
+    e.cloud.fail("Update", Fault::Before("ThrottlingException"));
+    let applied = e.try_apply(ONE, false).await;
+    assert!(!applied.report.failed(), "{:?}", applied.failures());
+    assert_eq!(applied.calls.iter().filter(|c| c.starts_with("create")).count(), 1);
+    assert_eq!(applied.events.iter().filter(|e| e.contains("retry Update")).count(), 2, "{:?}", applied.events);
+    e.assert_converged(ONE).await;
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_found_and_adopted_not_made_twice() {
+    // The creating call succeeds but its answer is lost: the engine looks before trying again,
+    // finds its own thing by the ownership tags, and adopts it.
+    let e = Engine::new();
+    e.cloud.fail("Create", Fault::After("DispatchFailure"));
+    let applied = e.try_apply(ONE, false).await;
+    assert!(!applied.report.failed(), "{:?}", applied.failures());
+    assert_eq!(e.cloud.names(), ["t"]);
+    assert!(applied.events.contains(&"thing.t adopted t".to_string()), "{:?}", applied.events);
+    assert_eq!(applied.writes.last().map(String::as_str), Some("thing.t ready"));
+    assert_eq!(e.cloud.objects.lock().expect("lock")["t"].attrs["color"], "blue", "settings applied to it");
+    e.assert_converged(ONE).await;
+}
+
+#[tokio::test]
+async fn a_create_that_failed_before_the_work_is_looked_for_and_then_retried() {
+    // A 5xx may or may not have done the work: the engine looks, finds nothing, creates.
+    let e = Engine::new();
+    e.cloud.fail("Create", Fault::Before("InternalError"));
+    let applied = e.try_apply(ONE, false).await;
+    assert!(!applied.report.failed(), "{:?}", applied.failures());
+    assert_eq!(applied.calls[..2], ["find t".to_string(), "create t".to_string()]);
+    assert_eq!(e.cloud.names(), ["t"]);
+}
+
+#[tokio::test]
+async fn something_in_the_way_that_is_not_ours_is_an_error_naming_it_and_the_intent_is_dropped() {
+    // A thing named t exists without our tags: never adopted, the error says what to do.
+    let e = Engine::new();
+    e.cloud.objects.lock().expect("lock").insert("t".into(), Object { attrs: Attrs::new(), tags: vec![] });
+    let applied = e.try_apply(ONE, false).await;
+    let failures = applied.failures();
+    assert_eq!(failures.len(), 1);
+    assert!(failures[0].contains("`t` exists and was not made for it"), "{failures:?}");
+    assert_eq!(applied.writes, ["thing.t intent", "thing.t gone"], "the intent is dropped");
+    assert!(e.state().resources.is_empty());
+    let NodeOutcome::Failed(err) = &applied.report.outcomes[&addr("t")] else { panic!("failed") };
+    assert!(err.hint().is_some_and(|h| h.contains("cruddur-infra import thing.t t")), "{:?}", err.hint());
+}
+
+#[tokio::test]
+async fn a_failed_wait_leaves_the_resource_recorded_and_the_next_apply_finishes_it() {
+    // The resource exists but never became ready: it stays in the state as creating; the next
+    // plan says it will be finished, and the next apply waits again without creating.
+    let e = Engine::new();
+    e.cloud.fail("WaitReady", Fault::Before("FunctionNotActive"));
+    let applied = e.try_apply(ONE, false).await;
+    assert!(applied.report.failed());
+    assert_eq!(e.state().resources[&addr("t")].status, ResourceStatus::Creating);
+    let plan = e.plan(&e.spec(ONE), false).await;
+    let change = plan.change(&addr("t")).expect("planned");
+    assert_eq!(change.action, Action::Update);
+    assert!(change.note.as_deref().is_some_and(|n| n.contains("did not finish")), "{:?}", change.note);
+    let applied = e.apply_plan(&e.spec(ONE), &plan).await;
+    assert!(!applied.report.failed(), "{:?}", applied.failures());
+    assert_eq!(applied.calls, ["ready t"]);
+    assert_eq!(e.state().resources[&addr("t")].status, ResourceStatus::Ready);
+    e.assert_converged(ONE).await;
+}
+
+/// A state whose apply died right after sending the creating call of `thing.t`.
+fn leave_intent(e: &Engine, token: &str) {
+    let store = e.store();
+    store.lock("test").expect("lock");
+    let mut state = store.load().expect("state");
+    let attrs: Attrs = serde_json::from_value(json!({"name": "t", "color": "blue"})).expect("attrs");
+    state.resources.insert(addr("t"), ResourceState::intent(attrs, Intent { token: token.into(), since: 1 }));
+    state.serial += 1;
+    store.save(&state).expect("saved");
+}
+
+#[tokio::test]
+async fn an_intent_left_by_a_crash_is_adopted_when_the_call_had_made_it() {
+    // The process died after AWS made t: the next plan finds it by its tags and says it will be
+    // adopted; apply records it and sets it up, and nothing is made twice.
+    let e = Engine::new();
+    leave_intent(&e, "tok");
+    let lineage = e.state().lineage;
+    let tags = vec![("cruddur-infra:address".into(), "thing.t".into()), ("cruddur-infra:lineage".into(), lineage)];
+    e.cloud.objects.lock().expect("lock").insert("t".into(), Object { attrs: Attrs::new(), tags });
+    let plan = e.plan(&e.spec(ONE), false).await;
+    let change = plan.change(&addr("t")).expect("planned");
+    assert!(change.imported && change.note.as_deref() == Some(ADOPTED_AFTER_INTERRUPTION), "{change:?}");
+    assert_eq!(change.action, Action::Update, "its settings are still to be applied");
+    let applied = e.apply_plan(&e.spec(ONE), &plan).await;
+    assert!(!applied.report.failed(), "{:?}", applied.failures());
+    assert!(!applied.calls.iter().any(|c| c.starts_with("create")), "{:?}", applied.calls);
+    assert_eq!(e.cloud.names(), ["t"]);
+    assert_eq!(e.state().resources[&addr("t")].status, ResourceStatus::Ready);
+    e.assert_converged(ONE).await;
+}
+
+#[tokio::test]
+async fn an_intent_whose_call_made_nothing_is_dropped_and_the_resource_created() {
+    // The process died before AWS made anything: the plan creates it, once.
+    let e = Engine::new();
+    leave_intent(&e, "tok");
+    let plan = e.plan(&e.spec(ONE), false).await;
+    assert_eq!(plan.change(&addr("t")).map(|c| (c.action, c.imported)), Some((Action::Create, false)));
+    let applied = e.apply_plan(&e.spec(ONE), &plan).await;
+    assert!(!applied.report.failed(), "{:?}", applied.failures());
+    assert_eq!(e.cloud.names(), ["t"]);
+    e.assert_converged(ONE).await;
+}
+
+#[tokio::test]
+async fn an_intent_found_by_a_plan_without_refresh_is_resolved_by_apply() {
+    // With --refresh=false the plan cannot look; apply looks before creating.
+    let e = Engine::new();
+    leave_intent(&e, "tok");
+    let lineage = e.state().lineage;
+    let tags = vec![("cruddur-infra:address".into(), "thing.t".into()), ("cruddur-infra:lineage".into(), lineage)];
+    e.cloud.objects.lock().expect("lock").insert("t".into(), Object { attrs: Attrs::new(), tags });
+    let spec = e.spec(ONE);
+    let prior = e.state();
+    let options = PlanOptions { refresh: false, retry: RetryPolicy::fast(), ..Default::default() };
+    let plan = Planner { registry: &e.registry, aws: &e.aws, options }.plan(&spec, &prior).await.expect("plan");
+    let applied = e.apply_plan(&spec, &plan).await;
+    assert!(!applied.report.failed(), "{:?}", applied.failures());
+    assert_eq!(applied.calls.first().map(String::as_str), Some("find t"));
+    assert!(!applied.calls.iter().any(|c| c.starts_with("create")));
+    e.assert_converged(ONE).await;
+}
+
+#[tokio::test]
+async fn an_intent_for_a_resource_no_longer_in_the_spec_is_destroyed_if_it_was_made() {
+    // The spec dropped t after the crash: what the interrupted create made is deleted.
+    let e = Engine::new();
+    leave_intent(&e, "tok");
+    let lineage = e.state().lineage;
+    let tags = vec![("cruddur-infra:address".into(), "thing.t".into()), ("cruddur-infra:lineage".into(), lineage)];
+    e.cloud.objects.lock().expect("lock").insert("t".into(), Object { attrs: Attrs::new(), tags });
+    let calls = e.apply("resources: {}\n", false).await;
+    assert_eq!(calls, ["delete t"]);
+    assert!(e.cloud.names().is_empty() && e.state().resources.is_empty());
+}
+
+#[tokio::test]
+async fn a_delete_whose_answer_was_lost_is_confirmed_by_reading_and_recorded_once_gone() {
+    // DeleteThing does the work but the answer is lost; the retry says "not found", which the
+    // engine accepts only because a read confirms it.
+    let e = Engine::new();
+    e.apply(ONE, false).await;
+    e.cloud.fail("Delete", Fault::After("DispatchFailure"));
+    let applied = e.try_apply(ONE, true).await;
+    assert!(!applied.report.failed(), "{:?}", applied.failures());
+    assert!(e.cloud.names().is_empty());
+    assert!(e.state().resources.is_empty());
+}
+
+#[tokio::test]
+async fn a_delete_that_says_not_found_while_the_resource_still_reads_fails_and_keeps_it() {
+    // Gone is what reads as gone: a stray "not found" never drops a live resource from the state.
+    let e = Engine::new();
+    e.apply(ONE, false).await;
+    e.cloud.fail("Delete", Fault::Before("NoSuchThing"));
+    let applied = e.try_apply(ONE, true).await;
+    assert!(applied.report.failed());
+    assert_eq!(e.cloud.names(), ["t"]);
+    assert!(e.state().resources.contains_key(&addr("t")));
+}
+
+#[tokio::test]
+async fn reads_of_a_refresh_are_retried_on_transient_errors() {
+    // One reset during the refresh does not fail the plan.
+    let e = Engine::new();
+    e.apply(ONE, false).await;
+    e.cloud.fail("Read", Fault::Before("DispatchFailure"));
+    e.cloud.fail("Read", Fault::Before("ServiceUnavailable"));
+    e.assert_converged(ONE).await;
 }
 
 #[tokio::test]
@@ -155,7 +606,7 @@ async fn destroy_deletes_dependents_first() {
     e.apply(CHAIN, false).await;
     assert_eq!(e.apply(CHAIN, true).await, vec!["delete a", "delete b", "delete c"]);
     assert!(e.cloud.objects.lock().expect("lock").is_empty());
-    assert!(e.store().load().expect("state").resources.is_empty());
+    assert!(e.state().resources.is_empty());
 }
 
 #[tokio::test]
@@ -166,13 +617,13 @@ async fn replace_deletes_then_creates_and_dependents_see_the_new_value() {
     e.apply(CHAIN, false).await;
     let renamed = CHAIN.replace("c: { name: c }", "c: { name: c2 }");
     let plan = e.plan(&e.spec(&renamed), false).await;
-    let action = |n: &str| plan.change(&ResourceAddr::new("thing", n)).map(|c| c.action);
+    let action = |n: &str| plan.change(&addr(n)).map(|c| c.action);
     assert_eq!(
         (action("a"), action("b"), action("c")),
         (Some(Action::NoOp), Some(Action::Update), Some(Action::Replace))
     );
-    assert_eq!(e.apply(&renamed, false).await, vec!["delete c", "create c2", "update b peer"]);
-    assert_eq!(e.cloud.objects.lock().expect("lock")["b"]["peer"], "arn:mem:c2");
+    assert_eq!(e.apply(&renamed, false).await, vec!["delete c", "create c2", "ready c2", "update b peer", "ready b"]);
+    assert_eq!(e.cloud.objects.lock().expect("lock")["b"].attrs["peer"], "arn:mem:c2");
 }
 
 #[tokio::test]
@@ -182,18 +633,8 @@ async fn removed_resources_are_deleted_and_forgotten() {
     e.apply(CHAIN, false).await;
     let fewer = "resources:\n  thing:\n    c: { name: c }\n";
     assert_eq!(e.apply(fewer, false).await, vec!["delete a", "delete b"]);
-    let state = e.store().load().expect("state");
+    let state = e.state();
     assert_eq!(state.resources.keys().map(ToString::to_string).collect::<Vec<_>>(), vec!["thing.c"]);
-}
-
-#[tokio::test]
-async fn each_change_is_saved_as_it_happens() {
-    // The state's serial counts one write per resource created (plus the outputs write).
-    let e = Engine::new();
-    e.apply(CHAIN, false).await;
-    let state = e.store().load().expect("state");
-    assert_eq!(state.resources.len(), 3);
-    assert!(state.serial >= 3, "serial {}", state.serial);
 }
 
 #[tokio::test]
@@ -203,7 +644,6 @@ async fn defaults_aws_fills_in_never_become_changes() {
     let e = Engine::new();
     e.apply(CHAIN, false).await;
     assert!(e.apply(CHAIN, false).await.is_empty(), "the second apply changes nothing");
-    let plan = e.plan(&e.spec(CHAIN), false).await;
-    assert!(!plan.has_changes(), "third plan: {:?}", plan.changes);
-    assert!(e.store().load().expect("state").resources.values().all(|r| !r.attributes.contains_key("color")));
+    e.assert_converged(CHAIN).await;
+    assert!(e.state().resources.values().all(|r| !r.attributes.contains_key("color")));
 }

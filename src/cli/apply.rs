@@ -10,11 +10,14 @@ use clap::Args;
 
 use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
-use crate::apply::{Applier, ApplyReport, RetryPolicy};
+use std::time::Duration;
+
+use crate::apply::{Applier, ApplyEvents, ApplyReport, RetryPolicy};
 use crate::graph::NodeOutcome;
 use crate::plan::saved::SavedPlan;
 use crate::plan::{Action, Plan, PlanOptions, render_text};
 use crate::provider::{Aws, Registry};
+use crate::retry::RetryNotice;
 use crate::spec::Spec;
 use crate::state::StateBackend;
 
@@ -93,7 +96,7 @@ async fn locked(
     super::ensure_region(aws, spec, &prior).await?;
     let (plan, destroy) = match source {
         Source::Fresh { destroy, targets, auto_approve } => {
-            let options = PlanOptions { refresh: true, parallelism, destroy };
+            let options = PlanOptions { refresh: true, parallelism, destroy, ..Default::default() };
             let plan = super::plan::make_plan(spec, &prior, registry, aws, options, targets).await?;
             print!("{}", render_text(&plan));
             if plan.has_changes() && !auto_approve {
@@ -111,10 +114,73 @@ async fn locked(
     };
     let cancelled = Arc::new(AtomicBool::new(false));
     let watcher = tokio::spawn(interrupt_watch(cancelled.clone()));
-    let applier = Applier { registry, aws, store, parallelism, retry: RetryPolicy::default(), cancelled: &cancelled };
+    let events = TextEvents;
+    let applier = Applier {
+        registry,
+        aws,
+        store,
+        parallelism,
+        retry: RetryPolicy::default(),
+        cancelled: &cancelled,
+        events: &events,
+    };
     let report = applier.apply(spec, &plan).await;
     watcher.abort();
     finish(&plan, &report?, destroy)
+}
+
+/// Renders an apply's events as Terraform users know them.
+struct TextEvents;
+
+impl ApplyEvents for TextEvents {
+    fn started(&self, addr: &ResourceAddr, action: Action, id: Option<&str>) {
+        let id = id.unwrap_or_default();
+        match action {
+            Action::Create => println!("{addr}: Creating..."),
+            Action::Update => println!("{addr}: Modifying... [id={id}]"),
+            Action::Replace => println!("{addr}: Replacing... [id={id}]"),
+            Action::Delete => println!("{addr}: Destroying... [id={id}]"),
+            Action::NoOp => {}
+        }
+    }
+
+    fn retrying(&self, addr: &ResourceAddr, notice: &RetryNotice) {
+        let e = notice.error;
+        println!(
+            "{addr}: {} answered {}: trying again in {:.1}s (attempt {} failed)",
+            e.operation,
+            e.code,
+            notice.delay.as_secs_f64(),
+            notice.attempt
+        );
+    }
+
+    fn adopted(&self, addr: &ResourceAddr, id: &str) {
+        println!("{addr}: Found [id={id}], made by an earlier attempt that did not hear back: adopting it");
+    }
+
+    fn intent_dropped(&self, addr: &ResourceAddr) {
+        println!("{addr}: an interrupted create made nothing");
+    }
+
+    fn finished(&self, addr: &ResourceAddr, action: Action, id: Option<&str>, elapsed: Duration) {
+        let verb = match action {
+            Action::NoOp => "Import",
+            Action::Create => "Creation",
+            Action::Update => "Modifications",
+            Action::Replace => "Replacement",
+            Action::Delete => "Destruction",
+        };
+        let elapsed = if elapsed.as_secs() >= 1 {
+            format!("{}s", elapsed.as_secs())
+        } else {
+            format!("{}ms", elapsed.as_millis())
+        };
+        match id {
+            Some(id) => println!("{addr}: {verb} complete after {elapsed} [id={id}]"),
+            None => println!("{addr}: {verb} complete after {elapsed}"),
+        }
+    }
 }
 
 /// Stops new work on the first Ctrl-C; the calls in flight finish and are recorded.
@@ -169,6 +235,9 @@ fn finish(plan: &Plan, report: &ApplyReport, destroy: bool) -> Result<ExitCode, 
             NodeOutcome::Failed(e) => {
                 failed += 1;
                 eprintln!("Error: {e}");
+                if let Some(hint) = e.hint() {
+                    eprintln!("  hint: {hint}");
+                }
             }
             NodeOutcome::Skipped { because } => {
                 skipped += 1;

@@ -148,9 +148,16 @@ pub async fn with_lock<T>(
     operation: &str,
     work: impl AsyncFnOnce() -> Result<T, CliError>,
 ) -> Result<T, CliError> {
-    let lock = store.lock(operation).await?;
+    let acquired = store.lock(operation).await?;
+    if let Some(dead) = &acquired.took_over {
+        eprintln!(
+            "Took over the state lock of {}: that process is no longer running (it ran on this host in this \
+             boot). What it recorded before it died is kept.",
+            dead.describe()
+        );
+    }
     let result = work().await;
-    let released = store.unlock(&lock).await;
+    let released = store.unlock(&acquired.info).await;
     let value = result?;
     released?;
     Ok(value)

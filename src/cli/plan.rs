@@ -49,7 +49,8 @@ pub async fn cmd_plan(args: PlanArgs, registry: &Registry, aws: &Aws) -> Result<
     let store = args.paths.backend(aws);
     let prior = store.load().await?;
     super::ensure_region(aws, &spec, &prior).await?;
-    let options = PlanOptions { refresh: args.refresh, parallelism: args.parallelism, destroy: false };
+    let options =
+        PlanOptions { refresh: args.refresh, parallelism: args.parallelism, destroy: false, ..Default::default() };
     let plan = make_plan(&spec, &prior, registry, aws, options, &args.targets).await?;
     if args.json {
         println!(

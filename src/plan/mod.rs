@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use planner::{PlanError, PlanOptions, Planner, adopt, evaluate};
+pub use planner::{ADOPTED_AFTER_INTERRUPTION, PlanError, PlanOptions, Planner, adopt, evaluate};
 pub use render::{SENSITIVE, render_body, render_text};
 pub use target::{TargetError, restrict_to_targets};
 
@@ -111,6 +111,12 @@ pub struct Summary {
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
+}
+
+/// The changes that turn `live` into `desired`, comparing only what `desired` sets (as a plan
+/// does for a resource with no prior record).
+pub fn attribute_changes(schema: &crate::provider::ResourceSchema, desired: &Attrs, live: &Attrs) -> Vec<AttrChange> {
+    diff::diff(schema, desired, &Attrs::new(), live)
 }
 
 impl Plan {

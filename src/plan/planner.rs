@@ -10,9 +10,10 @@ use super::diff::{creation, deletion, diff};
 use super::{Action, Plan, ResourceChange};
 use crate::addr::ResourceAddr;
 use crate::graph::DependencyGraph;
-use crate::provider::{Aws, Managed, ProviderError, Registry, ResourceKind};
+use crate::provider::{Aws, FindReason, Found, Managed, Owner, ProviderError, Registry, ResourceKind};
+use crate::retry::{RetryPolicy, Scope};
 use crate::spec::{ResourceSpec, Spec};
-use crate::state::{ResourceState, State};
+use crate::state::{Intent, ResourceState, ResourceStatus, State};
 use crate::value::{Attrs, unknown};
 
 /// How to plan.
@@ -24,7 +25,18 @@ pub struct PlanOptions {
     pub parallelism: usize,
     /// Plan to destroy everything in the state.
     pub destroy: bool,
+    /// How reads are retried.
+    pub retry: RetryPolicy,
 }
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        Self { refresh: true, parallelism: 10, destroy: false, retry: RetryPolicy::default() }
+    }
+}
+
+/// The note on a resource an interrupted apply made, found and taken into the state.
+pub const ADOPTED_AFTER_INTERRUPTION: &str = "will be adopted: created by an interrupted apply";
 
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -55,6 +67,16 @@ pub enum PlanError {
         help("if destroying it is really meant, set prevent_destroy: false, apply, then plan again")
     )]
     PreventDestroy { addr: ResourceAddr, why: String },
+    /// An interrupted apply meant to create the resource, and something the engine did not
+    /// make is there.
+    #[error("{addr}: an interrupted apply was creating it, and `{id}` is there but was not made for it ({why})")]
+    #[diagnostic(
+        code(cruddur::plan::not_ours),
+        help(
+            "adopt it with `cruddur-infra import {addr} {id}` if it should be managed here, or remove it; then plan again"
+        )
+    )]
+    NotOurs { addr: ResourceAddr, id: String, why: String },
     /// The state names a kind this build does not know.
     #[error("{addr}: the state holds a resource of unknown kind `{}`", addr.kind)]
     #[diagnostic(code(cruddur::plan::unknown_kind), help("was the state written by a newer cruddur-infra?"))]
@@ -114,11 +136,13 @@ impl Planner<'_> {
                     dependencies: prior_res.dependencies.clone(),
                     ..base
                 },
-                // Already gone: nothing to do but forget it.
+                // Already gone (or never made): nothing to do but forget it.
                 None => ResourceChange {
-                    note: Some(
-                        "deleted outside cruddur-infra and is no longer in the spec: it will be forgotten".into(),
-                    ),
+                    note: Some(if prior_res.pending().is_some() {
+                        "an interrupted apply meant to create it and nothing was made: it will be forgotten".into()
+                    } else {
+                        "deleted outside cruddur-infra and is no longer in the spec: it will be forgotten".into()
+                    }),
                     ..base
                 },
             });
@@ -145,8 +169,10 @@ impl Planner<'_> {
             let kind =
                 self.registry.lookup(&l.addr.kind).ok_or_else(|| PlanError::UnknownKind { addr: l.addr.clone() })?;
             let query = evaluate(l, &|_, _| unknown());
-            let mut answer = kind
-                .lookup(self.aws, &query)
+            let mut answer = self
+                .options
+                .retry
+                .run(Scope::quiet(), || kind.lookup(self.aws, &query))
                 .await
                 .map_err(|error| PlanError::Lookup { addr: l.addr.clone(), error: Box::new(error) })?;
             for (k, v) in query {
@@ -167,6 +193,8 @@ impl Planner<'_> {
     }
 
     /// Reads every resource in the prior state from AWS; one gone is left out of the result.
+    /// An open intent is resolved: what it made is found and read (recorded as still
+    /// creating), or it is left out when nothing was made.
     async fn refresh(&self, spec: Option<&Spec>, prior: &State) -> Result<State, PlanError> {
         let mut refreshed = prior.clone();
         if !self.options.refresh {
@@ -179,20 +207,28 @@ impl Planner<'_> {
                 .map(|r| r.attrs.iter().map(|(k, _)| k.as_str()).collect())
                 .unwrap_or_default();
             let wants = |name: &str| in_spec.contains(name) || res.attributes.contains_key(name);
-            let live = kind
-                .read(self.aws, &res.id, &Managed(&wants), &res.attributes)
-                .await
-                .map_err(|error| PlanError::Refresh { addr: addr.clone(), error: Box::new(error) })?;
-            Ok::<_, PlanError>((addr.clone(), live.map(|attrs| managed_view(kind, attrs, &wants))))
+            let id = match res.pending() {
+                Some(intent) => match self.resolve(kind, addr, res, intent, &prior.lineage).await? {
+                    Some(id) => id,
+                    None => return Ok((addr.clone(), None)),
+                },
+                None => res.id.clone(),
+            };
+            let managed = Managed(&wants);
+            let read = self.options.retry.run(Scope::quiet(), || kind.read(self.aws, &id, &managed, &res.attributes));
+            let live = read.await.map_err(|error| PlanError::Refresh { addr: addr.clone(), error: Box::new(error) })?;
+            let entry = live.map(|attrs| {
+                let status = if res.pending().is_some() { ResourceStatus::Creating } else { res.status.clone() };
+                ResourceState { id, attributes: managed_view(kind, attrs, &wants), status, ..res.clone() }
+            });
+            Ok::<_, PlanError>((addr.clone(), entry))
         });
         let results: Vec<_> = stream::iter(reads).buffer_unordered(self.options.parallelism.max(1)).collect().await;
         for result in results {
             let (addr, live) = result?;
             match live {
-                Some(attrs) => {
-                    if let Some(r) = refreshed.resources.get_mut(&addr) {
-                        r.attributes = attrs;
-                    }
+                Some(entry) => {
+                    refreshed.resources.insert(addr, entry);
                 }
                 None => {
                     refreshed.resources.remove(&addr);
@@ -200,6 +236,30 @@ impl Planner<'_> {
             }
         }
         Ok(refreshed)
+    }
+
+    /// What an open intent made: its id when found and ours, `None` when nothing was made.
+    async fn resolve(
+        &self,
+        kind: &dyn ResourceKind,
+        addr: &ResourceAddr,
+        res: &ResourceState,
+        intent: &Intent,
+        lineage: &str,
+    ) -> Result<Option<String>, PlanError> {
+        let owner = Owner {
+            addr: addr.clone(),
+            lineage: lineage.to_string(),
+            token: intent.token.clone(),
+            since: intent.since,
+        };
+        let find = || kind.find(self.aws, &res.attributes, &owner, FindReason::Intent);
+        let found = self.options.retry.run(Scope::quiet(), find).await;
+        match found.map_err(|error| PlanError::Refresh { addr: addr.clone(), error: Box::new(error) })? {
+            Some(Found::Ours { id }) => Ok(Some(id)),
+            Some(Found::NotOurs { id, why }) => Err(PlanError::NotOurs { addr: addr.clone(), id, why }),
+            None => Ok(None),
+        }
     }
 
     async fn plan_resource(
@@ -229,6 +289,7 @@ impl Planner<'_> {
             dependencies: res.dependencies(),
         };
         let mut imported = false;
+        let was_pending = prior.resources.get(&res.addr).is_some_and(|r| r.pending().is_some());
         if !refreshed.resources.contains_key(&res.addr)
             && !prior.resources.contains_key(&res.addr)
             && let Some(id) = &res.import_id
@@ -237,9 +298,13 @@ impl Planner<'_> {
             refreshed.resources.insert(res.addr.clone(), live);
             imported = true;
         }
-        let Some(live) = refreshed.resources.get(&res.addr) else {
-            let note =
-                prior.resources.contains_key(&res.addr).then(|| "it was deleted outside cruddur-infra".to_string());
+        // An intent still open (a plan without refresh) is resolved by apply, before creating.
+        let Some(live) = refreshed.resources.get(&res.addr).filter(|r| r.pending().is_none()) else {
+            let note = prior
+                .resources
+                .get(&res.addr)
+                .filter(|r| r.pending().is_none())
+                .map(|_| "it was deleted outside cruddur-infra".to_string());
             return Ok(ResourceChange {
                 changes: creation(kind.schema(), &desired),
                 desired: Some(desired),
@@ -249,14 +314,24 @@ impl Planner<'_> {
         };
         let prior_attrs = prior.resources.get(&res.addr).map(|r| &r.attributes).unwrap_or(&live.attributes);
         let changes = diff(kind.schema(), &desired, prior_attrs, &live.attributes);
-        let action = if changes.is_empty() {
-            Action::NoOp
-        } else if changes.iter().any(|c| c.forces_replacement) {
+        let unfinished = live.status == ResourceStatus::Creating;
+        let action = if changes.iter().any(|c| c.forces_replacement) {
             Action::Replace
-        } else {
+        } else if !changes.is_empty() || unfinished {
             Action::Update
+        } else {
+            Action::NoOp
         };
-        let note = imported.then(|| format!("adopting the existing {} `{}`", res.addr.kind, live.id));
+        let note = if was_pending {
+            imported = true;
+            Some(ADOPTED_AFTER_INTERRUPTION.to_string())
+        } else if imported {
+            Some(format!("adopting the existing {} `{}`", res.addr.kind, live.id))
+        } else if unfinished && action == Action::Update {
+            Some("an earlier apply created it but did not finish: its settings and readiness are completed".into())
+        } else {
+            None
+        };
         Ok(ResourceChange {
             action,
             id: Some(live.id.clone()),
@@ -293,10 +368,10 @@ async fn read_adopted(
     desired: &Attrs,
 ) -> Result<ResourceState, PlanError> {
     let wants = |name: &str| desired.contains_key(name) || kind.schema().attribute(name).is_some_and(|a| a.derived);
-    let live = kind
-        .read(aws, id, &Managed(&wants), &Attrs::new())
-        .await
-        .map_err(|error| PlanError::Refresh { addr: res.addr.clone(), error: Box::new(error) })?;
+    let (managed, no_prior) = (Managed(&wants), Attrs::new());
+    let policy = RetryPolicy::default();
+    let read = policy.run(Scope::quiet(), || kind.read(aws, id, &managed, &no_prior));
+    let live = read.await.map_err(|error| PlanError::Refresh { addr: res.addr.clone(), error: Box::new(error) })?;
     let Some(attributes) = live else {
         return Err(PlanError::ImportMissing { addr: res.addr.clone(), id: id.to_string() });
     };
@@ -307,6 +382,7 @@ async fn read_adopted(
         dependencies: res.dependencies(),
         sensitive: res.sensitive.clone(),
         prevent_destroy: res.prevent_destroy,
+        status: ResourceStatus::Ready,
     })
 }
 

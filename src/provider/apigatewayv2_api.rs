@@ -1,16 +1,19 @@
 //! `apigatewayv2_api`: an HTTP API with its CORS configuration.
 //!
 //! The id is the API id. The CORS block is always sent whole (UpdateApi replaces it), and
-//! compared with header names in lower case and lists as sets.
+//! compared with header names in lower case and lists as sets. API names are not unique, so
+//! an API is recognised as ours only by the ownership tags `CreateApi` writes on it.
 
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::{Cors, ProtocolType};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_with::skip_serializing_none;
 
-use super::attrs::{boolean, build, found, int, opt_string, string, strings};
+use super::attrs::found;
+use super::ownership::Tagged;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
+use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct ApiGatewayV2Api;
@@ -37,29 +40,83 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
-#[async_trait]
-impl ResourceKind for ApiGatewayV2Api {
-    fn kind(&self) -> &'static str {
-        "apigatewayv2_api"
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    name: String,
+    protocol_type: Option<String>,
+    description: Option<String>,
+    cors: Option<ApiCors>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiCors {
+    allow_origins: Option<Vec<String>>,
+    allow_methods: Option<Vec<String>>,
+    allow_headers: Option<Vec<String>>,
+    expose_headers: Option<Vec<String>>,
+    max_age: Option<i32>,
+    allow_credentials: Option<bool>,
+}
+
+impl ApiCors {
+    fn sdk(&self) -> Cors {
+        let list = |v: &Option<Vec<String>>| v.clone().filter(|v| !v.is_empty());
+        Cors::builder()
+            .set_allow_origins(list(&self.allow_origins))
+            .set_allow_methods(list(&self.allow_methods))
+            .set_allow_headers(list(&self.allow_headers))
+            .set_expose_headers(list(&self.expose_headers))
+            .set_max_age(self.max_age)
+            .set_allow_credentials(self.allow_credentials)
+            .build()
     }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApiComputed {
+    api_id: String,
+    api_endpoint: String,
+    execution_arn: String,
+}
+
+/// How a CORS list compares: origins as written, methods upper case, headers lower case.
+#[derive(Clone, Copy)]
+enum Case {
+    AsWritten,
+    Upper,
+    Lower,
+}
+
+#[async_trait]
+impl Kind for ApiGatewayV2Api {
+    const NAME: &'static str = "apigatewayv2_api";
+    type Spec = Api;
+    type Computed = ApiComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
-        super::normalize::by_schema(&SCHEMA, attrs);
         if let Some(Value::Object(cors)) = attrs.get_mut("cors") {
-            for (key, case) in [("allow_origins", 0), ("allow_methods", 1), ("allow_headers", 2), ("expose_headers", 2)]
-            {
+            for (key, case) in [
+                ("allow_origins", Case::AsWritten),
+                ("allow_methods", Case::Upper),
+                ("allow_headers", Case::Lower),
+                ("expose_headers", Case::Lower),
+            ] {
                 if let Some(Value::Array(items)) = cors.get_mut(key) {
                     for item in items.iter_mut() {
                         if let Value::String(s) = item {
-                            *s = match case {
-                                1 => s.to_ascii_uppercase(),
-                                2 => s.to_ascii_lowercase(),
-                                _ => s.clone(),
-                            };
+                            match case {
+                                Case::Upper => s.make_ascii_uppercase(),
+                                Case::Lower => s.make_ascii_lowercase(),
+                                Case::AsWritten => {}
+                            }
                         }
                     }
                     items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
@@ -79,105 +136,117 @@ impl ResourceKind for ApiGatewayV2Api {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
+        _prior: Option<&Api>,
+    ) -> Result<Option<(Api, ApiComputed)>, ProviderError> {
         let got = aws.apigatewayv2().await.get_api().api_id(id).send().await;
         let Some(api) = found(got.map_err(|e| ProviderError::from_sdk("GetApi", e)))? else { return Ok(None) };
-        let cors = api.cors_configuration().map_or(Value::Null, |c| {
-            Value::Object(build([
-                ("allow_origins", json!(c.allow_origins())),
-                ("allow_methods", json!(c.allow_methods())),
-                ("allow_headers", json!(c.allow_headers())),
-                ("expose_headers", json!(c.expose_headers())),
-                ("max_age", c.max_age().map_or(Value::Null, |m| json!(m))),
-                ("allow_credentials", c.allow_credentials().map_or(Value::Null, |b| json!(b))),
-            ]))
+        let cors = api.cors_configuration().map(|c| ApiCors {
+            allow_origins: Some(c.allow_origins().to_vec()),
+            allow_methods: Some(c.allow_methods().to_vec()),
+            allow_headers: Some(c.allow_headers().to_vec()),
+            expose_headers: Some(c.expose_headers().to_vec()),
+            max_age: c.max_age(),
+            allow_credentials: c.allow_credentials(),
         });
-        let mut attrs = build([
-            ("name", json!(api.name())),
-            ("protocol_type", api.protocol_type().map_or(Value::Null, |p| json!(p.as_str()))),
-            ("description", api.description().map_or(Value::Null, |d| json!(d))),
-            ("cors", cors),
-        ]);
-        attrs.extend(computed(aws, id, api.api_endpoint()).await?);
-        Ok(Some(attrs))
+        let spec = Api {
+            name: api.name().unwrap_or_default().to_string(),
+            protocol_type: api.protocol_type().map(|p| p.as_str().to_string()),
+            description: api.description().map(str::to_string),
+            cors,
+        };
+        Ok(Some((spec, computed(aws, id, api.api_endpoint()).await?)))
     }
 
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
+    async fn create(&self, aws: &Aws, spec: &Api, owner: &Owner) -> Result<Created<ApiComputed>, ProviderError> {
+        // Known before the creating call, so nothing can fail between it and the record.
+        aws.account_id().await?;
         let out = aws
             .apigatewayv2()
             .await
             .create_api()
-            .name(string(desired, "name"))
-            .protocol_type(ProtocolType::from(opt_string(desired, "protocol_type").unwrap_or("HTTP")))
-            .set_description(opt_string(desired, "description").map(str::to_string))
-            .set_cors_configuration(cors(desired))
+            .name(&spec.name)
+            .protocol_type(ProtocolType::from(spec.protocol_type.as_deref().unwrap_or("HTTP")))
+            .set_description(spec.description.clone())
+            .set_cors_configuration(spec.cors.as_ref().map(ApiCors::sdk))
+            .set_tags(Some(owner.tags().into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("CreateApi", e))?;
         let id = out.api_id().ok_or_else(|| ProviderError::unexpected("CreateApi", "no ApiId in the response"))?;
-        Ok(Created { id: id.to_string(), attrs: computed(aws, id, out.api_endpoint()).await? })
+        Ok(Created { id: id.to_string(), computed: computed(aws, id, out.api_endpoint()).await?, deferred: &[] })
     }
 
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, changed: &[&str]) -> Result<Attrs, ProviderError> {
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &Api,
+        changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<ApiComputed>, ProviderError> {
         let client = aws.apigatewayv2().await;
-        let cors = cors(desired);
-        if changed.contains(&"cors") && cors.is_none() {
-            client
-                .delete_cors_configuration()
-                .api_id(id)
-                .send()
-                .await
-                .map_err(|e| ProviderError::from_sdk("DeleteCorsConfiguration", e))?;
+        if changed.contains(&"cors") && spec.cors.is_none() {
+            let deleted = client.delete_cors_configuration().api_id(id).send().await;
+            match deleted.map_err(|e| ProviderError::from_sdk("DeleteCorsConfiguration", e)) {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => {}
+            }
         }
         client
             .update_api()
             .api_id(id)
-            .name(string(desired, "name"))
-            .set_description(opt_string(desired, "description").map(str::to_string))
-            .set_cors_configuration(cors)
+            .name(&spec.name)
+            .set_description(spec.description.clone())
+            .set_cors_configuration(spec.cors.as_ref().map(ApiCors::sdk))
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("UpdateApi", e))?;
-        Ok(Attrs::new())
+        Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
-        aws.apigatewayv2()
-            .await
-            .delete_api()
-            .api_id(id)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("DeleteApi", e))?;
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &Api,
+        owner: &Owner,
+        _reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        let client = aws.apigatewayv2().await;
+        let mut next: Option<String> = None;
+        loop {
+            let out = client
+                .get_apis()
+                .set_next_token(next.clone())
+                .send()
+                .await
+                .map_err(|e| ProviderError::from_sdk("GetApis", e))?;
+            for api in out.items().iter().filter(|a| a.name() == Some(spec.name.as_str())) {
+                let tags = api.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
+                if owner.judge_tags(tags) == Tagged::Ours {
+                    return Ok(api.api_id().map(|id| Found::Ours { id: id.to_string() }));
+                }
+            }
+            next = out.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            if next.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+        let deleted = aws.apigatewayv2().await.delete_api().api_id(id).send().await;
+        deleted.map_err(|e| ProviderError::from_sdk("DeleteApi", e))?;
         Ok(())
     }
 }
 
-fn cors(desired: &Attrs) -> Option<Cors> {
-    let c = desired.get("cors").and_then(Value::as_object)?;
-    let list = |k: &str| Some(strings(c.get(k))).filter(|v| !v.is_empty());
-    Some(
-        Cors::builder()
-            .set_allow_origins(list("allow_origins"))
-            .set_allow_methods(list("allow_methods"))
-            .set_allow_headers(list("allow_headers"))
-            .set_expose_headers(list("expose_headers"))
-            .set_max_age(int(c, "max_age").map(|n| n as i32))
-            .set_allow_credentials(boolean(c, "allow_credentials"))
-            .build(),
-    )
-}
-
-async fn computed(aws: &Aws, id: &str, endpoint: Option<&str>) -> Result<Attrs, ProviderError> {
+async fn computed(aws: &Aws, id: &str, endpoint: Option<&str>) -> Result<ApiComputed, ProviderError> {
     let region = aws.region().await;
     let account = aws.account_id().await?;
-    Ok(build([
-        ("api_id", json!(id)),
-        (
-            "api_endpoint",
-            json!(endpoint.map_or_else(|| format!("https://{id}.execute-api.{region}.amazonaws.com"), str::to_string)),
-        ),
-        ("execution_arn", json!(format!("arn:aws:execute-api:{region}:{account}:{id}"))),
-    ]))
+    Ok(ApiComputed {
+        api_id: id.to_string(),
+        api_endpoint: endpoint
+            .map_or_else(|| format!("https://{id}.execute-api.{region}.amazonaws.com"), str::to_string),
+        execution_arn: format!("arn:aws:execute-api:{region}:{account}:{id}"),
+    })
 }

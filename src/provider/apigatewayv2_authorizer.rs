@@ -1,17 +1,17 @@
 //! `apigatewayv2_authorizer`: a Lambda REQUEST authorizer of an HTTP API.
 //!
-//! The id is `API_ID/AUTHORIZER_ID`, read with GetAuthorizer (one by id; moto's list call
-//! fails, and one read per resource is all a refresh needs anyway).
+//! The id is `API_ID/AUTHORIZER_ID`, read with GetAuthorizer (one by id: a refresh needs no
+//! list). Authorizers take no tags; their names are unique within an API, so an interrupted
+//! create is found by name among the API's authorizers.
 
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::AuthorizerType;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
-use super::attrs::{boolean, build, found, int, opt_string, split_id, string, strings};
+use super::attrs::{found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
-use crate::value::Attrs;
+use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
 
 pub struct ApiGatewayV2Authorizer;
 
@@ -38,11 +38,30 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authorizer {
+    api_id: String,
+    name: String,
+    authorizer_type: String,
+    authorizer_uri: Option<String>,
+    identity_sources: Option<Vec<String>>,
+    payload_format_version: Option<String>,
+    enable_simple_responses: Option<bool>,
+    result_ttl_seconds: Option<i32>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AuthorizerComputed {
+    authorizer_id: String,
+}
+
 #[async_trait]
-impl ResourceKind for ApiGatewayV2Authorizer {
-    fn kind(&self) -> &'static str {
-        "apigatewayv2_authorizer"
-    }
+impl Kind for ApiGatewayV2Authorizer {
+    const NAME: &'static str = "apigatewayv2_authorizer";
+    type Spec = Authorizer;
+    type Computed = AuthorizerComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -53,74 +72,108 @@ impl ResourceKind for ApiGatewayV2Authorizer {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
+        _prior: Option<&Authorizer>,
+    ) -> Result<Option<(Authorizer, AuthorizerComputed)>, ProviderError> {
         let (api, authorizer) = split_id("GetAuthorizer", id)?;
         let got = aws.apigatewayv2().await.get_authorizer().api_id(api).authorizer_id(authorizer).send().await;
         let Some(a) = found(got.map_err(|e| ProviderError::from_sdk("GetAuthorizer", e)))? else { return Ok(None) };
-        Ok(Some(build([
-            ("api_id", json!(api)),
-            ("name", json!(a.name())),
-            ("authorizer_type", a.authorizer_type().map_or(Value::Null, |t| json!(t.as_str()))),
-            ("authorizer_uri", a.authorizer_uri().map_or(Value::Null, |u| json!(u))),
-            ("identity_sources", json!(a.identity_source())),
-            ("payload_format_version", a.authorizer_payload_format_version().map_or(Value::Null, |v| json!(v))),
-            ("enable_simple_responses", a.enable_simple_responses().map_or(Value::Null, |b| json!(b))),
-            ("result_ttl_seconds", a.authorizer_result_ttl_in_seconds().map_or(Value::Null, |t| json!(t))),
-            ("authorizer_id", json!(authorizer)),
-        ])))
+        let spec = Authorizer {
+            api_id: api.to_string(),
+            name: a.name().unwrap_or_default().to_string(),
+            authorizer_type: a.authorizer_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+            authorizer_uri: a.authorizer_uri().map(str::to_string),
+            identity_sources: Some(a.identity_source().to_vec()),
+            payload_format_version: a.authorizer_payload_format_version().map(str::to_string),
+            enable_simple_responses: a.enable_simple_responses(),
+            result_ttl_seconds: a.authorizer_result_ttl_in_seconds(),
+        };
+        Ok(Some((spec, AuthorizerComputed { authorizer_id: authorizer.to_string() })))
     }
 
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
-        let api = string(desired, "api_id");
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Authorizer,
+        _owner: &Owner,
+    ) -> Result<Created<AuthorizerComputed>, ProviderError> {
         let out = aws
             .apigatewayv2()
             .await
             .create_authorizer()
-            .api_id(api)
-            .name(string(desired, "name"))
-            .authorizer_type(AuthorizerType::from(string(desired, "authorizer_type")))
-            .set_authorizer_uri(opt_string(desired, "authorizer_uri").map(str::to_string))
-            .set_identity_source(Some(strings(desired.get("identity_sources"))))
-            .set_authorizer_payload_format_version(opt_string(desired, "payload_format_version").map(str::to_string))
-            .set_enable_simple_responses(boolean(desired, "enable_simple_responses"))
-            .set_authorizer_result_ttl_in_seconds(int(desired, "result_ttl_seconds").map(|n| n as i32))
+            .api_id(&spec.api_id)
+            .name(&spec.name)
+            .authorizer_type(AuthorizerType::from(spec.authorizer_type.as_str()))
+            .set_authorizer_uri(spec.authorizer_uri.clone())
+            .set_identity_source(Some(spec.identity_sources.clone().unwrap_or_default()))
+            .set_authorizer_payload_format_version(spec.payload_format_version.clone())
+            .set_enable_simple_responses(spec.enable_simple_responses)
+            .set_authorizer_result_ttl_in_seconds(spec.result_ttl_seconds)
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("CreateAuthorizer", e))?;
         let id = out.authorizer_id().ok_or_else(|| ProviderError::unexpected("CreateAuthorizer", "no AuthorizerId"))?;
-        Ok(Created { id: format!("{api}/{id}"), attrs: build([("authorizer_id", json!(id))]) })
+        Ok(Created {
+            id: format!("{}/{id}", spec.api_id),
+            computed: AuthorizerComputed { authorizer_id: id.to_string() },
+            deferred: &[],
+        })
     }
 
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, _changed: &[&str]) -> Result<Attrs, ProviderError> {
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &Authorizer,
+        _changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<AuthorizerComputed>, ProviderError> {
         let (api, authorizer) = split_id("UpdateAuthorizer", id)?;
         aws.apigatewayv2()
             .await
             .update_authorizer()
             .api_id(api)
             .authorizer_id(authorizer)
-            .name(string(desired, "name"))
-            .set_authorizer_uri(opt_string(desired, "authorizer_uri").map(str::to_string))
-            .set_identity_source(Some(strings(desired.get("identity_sources"))))
-            .set_authorizer_payload_format_version(opt_string(desired, "payload_format_version").map(str::to_string))
-            .set_enable_simple_responses(boolean(desired, "enable_simple_responses"))
-            .set_authorizer_result_ttl_in_seconds(int(desired, "result_ttl_seconds").map(|n| n as i32))
+            .name(&spec.name)
+            .set_authorizer_uri(spec.authorizer_uri.clone())
+            .set_identity_source(Some(spec.identity_sources.clone().unwrap_or_default()))
+            .set_authorizer_payload_format_version(spec.payload_format_version.clone())
+            .set_enable_simple_responses(spec.enable_simple_responses)
+            .set_authorizer_result_ttl_in_seconds(spec.result_ttl_seconds)
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("UpdateAuthorizer", e))?;
-        Ok(Attrs::new())
+        Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
-        let (api, authorizer) = split_id("DeleteAuthorizer", id)?;
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &Authorizer,
+        owner: &Owner,
+        reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
         let client = aws.apigatewayv2().await;
-        client
-            .delete_authorizer()
-            .api_id(api)
-            .authorizer_id(authorizer)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("DeleteAuthorizer", e))?;
+        let mut next: Option<String> = None;
+        loop {
+            let got = client.get_authorizers().api_id(&spec.api_id).set_next_token(next.clone()).send().await;
+            let Some(out) = found(got.map_err(|e| ProviderError::from_sdk("GetAuthorizers", e)))? else {
+                return Ok(None); // the API itself is gone
+            };
+            if let Some(a) = out.items().iter().find(|a| a.name() == Some(spec.name.as_str())) {
+                let id = format!("{}/{}", spec.api_id, a.authorizer_id().unwrap_or_default());
+                return Ok(Some(owner.judge_untagged(&id, reason, None)));
+            }
+            next = out.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            if next.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+        let (api, authorizer) = split_id("DeleteAuthorizer", id)?;
+        let deleted = aws.apigatewayv2().await.delete_authorizer().api_id(api).authorizer_id(authorizer).send().await;
+        deleted.map_err(|e| ProviderError::from_sdk("DeleteAuthorizer", e))?;
         Ok(())
     }
 }

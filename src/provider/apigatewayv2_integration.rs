@@ -1,16 +1,17 @@
 //! `apigatewayv2_integration`: how an HTTP API reaches its backend (a Lambda proxy here).
 //!
-//! The id is `API_ID/INTEGRATION_ID`.
+//! The id is `API_ID/INTEGRATION_ID`. Integrations take no tags and nothing about them is
+//! unique, so the engine writes its ownership marker (the address and the state's lineage) in
+//! the integration's description; an interrupted create is found by it.
 
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::IntegrationType;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
-use super::attrs::{build, found, opt_string, split_id, string};
+use super::attrs::{found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
-use crate::value::Attrs;
+use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
 
 pub struct ApiGatewayV2Integration;
 
@@ -31,11 +32,32 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Integration {
+    api_id: String,
+    integration_type: String,
+    integration_uri: String,
+    integration_method: Option<String>,
+    payload_format_version: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IntegrationComputed {
+    integration_id: String,
+}
+
+/// The description that marks an integration as made by this engine for `owner`.
+fn ownership_marker(owner: &Owner) -> String {
+    format!("managed by cruddur-infra as {} (state {})", owner.addr, owner.lineage)
+}
+
 #[async_trait]
-impl ResourceKind for ApiGatewayV2Integration {
-    fn kind(&self) -> &'static str {
-        "apigatewayv2_integration"
-    }
+impl Kind for ApiGatewayV2Integration {
+    const NAME: &'static str = "apigatewayv2_integration";
+    type Spec = Integration;
+    type Computed = IntegrationComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -46,62 +68,103 @@ impl ResourceKind for ApiGatewayV2Integration {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
-        _prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
+        _prior: Option<&Integration>,
+    ) -> Result<Option<(Integration, IntegrationComputed)>, ProviderError> {
         let (api, integration) = split_id("GetIntegration", id)?;
         let got = aws.apigatewayv2().await.get_integration().api_id(api).integration_id(integration).send().await;
         let Some(i) = found(got.map_err(|e| ProviderError::from_sdk("GetIntegration", e)))? else { return Ok(None) };
-        let method = if managed.has("integration_method") {
-            i.integration_method().map_or(Value::Null, |m| json!(m))
-        } else {
-            Value::Null
+        let spec = Integration {
+            api_id: api.to_string(),
+            integration_type: i.integration_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+            integration_uri: i.integration_uri().unwrap_or_default().to_string(),
+            // AWS fills in POST for Lambda proxies: only a method the spec manages is compared.
+            integration_method: i
+                .integration_method()
+                .filter(|_| managed.has("integration_method"))
+                .map(str::to_string),
+            payload_format_version: i.payload_format_version().map(str::to_string),
         };
-        Ok(Some(build([
-            ("api_id", json!(api)),
-            ("integration_type", i.integration_type().map_or(Value::Null, |t| json!(t.as_str()))),
-            ("integration_uri", i.integration_uri().map_or(Value::Null, |u| json!(u))),
-            ("integration_method", method),
-            ("payload_format_version", i.payload_format_version().map_or(Value::Null, |v| json!(v))),
-            ("integration_id", json!(integration)),
-        ])))
+        Ok(Some((spec, IntegrationComputed { integration_id: integration.to_string() })))
     }
 
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
-        let api = string(desired, "api_id");
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Integration,
+        owner: &Owner,
+    ) -> Result<Created<IntegrationComputed>, ProviderError> {
         let out = aws
             .apigatewayv2()
             .await
             .create_integration()
-            .api_id(api)
-            .integration_type(IntegrationType::from(string(desired, "integration_type")))
-            .integration_uri(string(desired, "integration_uri"))
-            .set_integration_method(opt_string(desired, "integration_method").map(str::to_string))
-            .set_payload_format_version(opt_string(desired, "payload_format_version").map(str::to_string))
+            .api_id(&spec.api_id)
+            .integration_type(IntegrationType::from(spec.integration_type.as_str()))
+            .integration_uri(&spec.integration_uri)
+            .set_integration_method(spec.integration_method.clone())
+            .set_payload_format_version(spec.payload_format_version.clone())
+            .description(ownership_marker(owner))
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("CreateIntegration", e))?;
         let id =
             out.integration_id().ok_or_else(|| ProviderError::unexpected("CreateIntegration", "no IntegrationId"))?;
-        Ok(Created { id: format!("{api}/{id}"), attrs: build([("integration_id", json!(id))]) })
+        Ok(Created {
+            id: format!("{}/{id}", spec.api_id),
+            computed: IntegrationComputed { integration_id: id.to_string() },
+            deferred: &[],
+        })
     }
 
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, _changed: &[&str]) -> Result<Attrs, ProviderError> {
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &Integration,
+        _changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<IntegrationComputed>, ProviderError> {
         let (api, integration) = split_id("UpdateIntegration", id)?;
         aws.apigatewayv2()
             .await
             .update_integration()
             .api_id(api)
             .integration_id(integration)
-            .integration_uri(string(desired, "integration_uri"))
-            .set_integration_method(opt_string(desired, "integration_method").map(str::to_string))
-            .set_payload_format_version(opt_string(desired, "payload_format_version").map(str::to_string))
+            .integration_uri(&spec.integration_uri)
+            .set_integration_method(spec.integration_method.clone())
+            .set_payload_format_version(spec.payload_format_version.clone())
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("UpdateIntegration", e))?;
-        Ok(Attrs::new())
+        Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &Integration,
+        owner: &Owner,
+        _reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        let client = aws.apigatewayv2().await;
+        let marker = ownership_marker(owner);
+        let mut next: Option<String> = None;
+        loop {
+            let got = client.get_integrations().api_id(&spec.api_id).set_next_token(next.clone()).send().await;
+            let Some(out) = found(got.map_err(|e| ProviderError::from_sdk("GetIntegrations", e)))? else {
+                return Ok(None);
+            };
+            if let Some(i) = out.items().iter().find(|i| i.description() == Some(marker.as_str())) {
+                let id = format!("{}/{}", spec.api_id, i.integration_id().unwrap_or_default());
+                return Ok(Some(Found::Ours { id }));
+            }
+            next = out.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            if next.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
         let (api, integration) = split_id("DeleteIntegration", id)?;
         let client = aws.apigatewayv2().await;
         let deleted = client.delete_integration().api_id(api).integration_id(integration).send().await;

@@ -1,16 +1,18 @@
 //! `apigatewayv2_route`: a route key (`POST /avatars/key_upload`) with its target integration
 //! and authorizer.
 //!
-//! The id is `API_ID/ROUTE_ID`.
+//! The id is `API_ID/ROUTE_ID`. Routes take no tags; a route key is unique within an API
+//! (AWS refuses a second one), so an interrupted create is found by its key.
 
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::AuthorizationType;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use serde_with::skip_serializing_none;
 
-use super::attrs::{build, found, opt_string, split_id, string};
+use super::attrs::{found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
+use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct ApiGatewayV2Route;
@@ -30,11 +32,27 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    api_id: String,
+    route_key: String,
+    target: Option<String>,
+    authorization_type: Option<String>,
+    authorizer_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RouteComputed {
+    route_id: String,
+}
+
 #[async_trait]
-impl ResourceKind for ApiGatewayV2Route {
-    fn kind(&self) -> &'static str {
-        "apigatewayv2_route"
-    }
+impl Kind for ApiGatewayV2Route {
+    const NAME: &'static str = "apigatewayv2_route";
+    type Spec = Route;
+    type Computed = RouteComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -52,66 +70,93 @@ impl ResourceKind for ApiGatewayV2Route {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
+        _prior: Option<&Route>,
+    ) -> Result<Option<(Route, RouteComputed)>, ProviderError> {
         let (api, route) = split_id("GetRoute", id)?;
         let got = aws.apigatewayv2().await.get_route().api_id(api).route_id(route).send().await;
         let Some(r) = found(got.map_err(|e| ProviderError::from_sdk("GetRoute", e)))? else { return Ok(None) };
-        Ok(Some(build([
-            ("api_id", json!(api)),
-            ("route_key", json!(r.route_key())),
-            ("target", r.target().map_or(Value::Null, |t| json!(t))),
-            ("authorization_type", r.authorization_type().map_or(Value::Null, |t| json!(t.as_str()))),
-            ("authorizer_id", r.authorizer_id().map_or(Value::Null, |a| json!(a))),
-            ("route_id", json!(route)),
-        ])))
+        let spec = Route {
+            api_id: api.to_string(),
+            route_key: r.route_key().unwrap_or_default().to_string(),
+            target: r.target().map(str::to_string),
+            authorization_type: r.authorization_type().map(|t| t.as_str().to_string()),
+            authorizer_id: r.authorizer_id().map(str::to_string),
+        };
+        Ok(Some((spec, RouteComputed { route_id: route.to_string() })))
     }
 
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
-        let api = string(desired, "api_id");
+    async fn create(&self, aws: &Aws, spec: &Route, _owner: &Owner) -> Result<Created<RouteComputed>, ProviderError> {
         let out = aws
             .apigatewayv2()
             .await
             .create_route()
-            .api_id(api)
-            .route_key(string(desired, "route_key"))
-            .set_target(opt_string(desired, "target").map(str::to_string))
-            .set_authorization_type(opt_string(desired, "authorization_type").map(AuthorizationType::from))
-            .set_authorizer_id(opt_string(desired, "authorizer_id").map(str::to_string))
+            .api_id(&spec.api_id)
+            .route_key(&spec.route_key)
+            .set_target(spec.target.clone())
+            .set_authorization_type(spec.authorization_type.as_deref().map(AuthorizationType::from))
+            .set_authorizer_id(spec.authorizer_id.clone())
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("CreateRoute", e))?;
         let id = out.route_id().ok_or_else(|| ProviderError::unexpected("CreateRoute", "no RouteId"))?;
-        Ok(Created { id: format!("{api}/{id}"), attrs: build([("route_id", json!(id))]) })
+        Ok(Created {
+            id: format!("{}/{id}", spec.api_id),
+            computed: RouteComputed { route_id: id.to_string() },
+            deferred: &[],
+        })
     }
 
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, _changed: &[&str]) -> Result<Attrs, ProviderError> {
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &Route,
+        _changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<RouteComputed>, ProviderError> {
         let (api, route) = split_id("UpdateRoute", id)?;
         aws.apigatewayv2()
             .await
             .update_route()
             .api_id(api)
             .route_id(route)
-            .route_key(string(desired, "route_key"))
-            .set_target(opt_string(desired, "target").map(str::to_string))
-            .authorization_type(AuthorizationType::from(opt_string(desired, "authorization_type").unwrap_or("NONE")))
-            .set_authorizer_id(opt_string(desired, "authorizer_id").map(str::to_string))
+            .route_key(&spec.route_key)
+            .set_target(spec.target.clone())
+            .authorization_type(AuthorizationType::from(spec.authorization_type.as_deref().unwrap_or("NONE")))
+            .set_authorizer_id(spec.authorizer_id.clone())
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("UpdateRoute", e))?;
-        Ok(Attrs::new())
+        Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
-        let (api, route) = split_id("DeleteRoute", id)?;
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &Route,
+        owner: &Owner,
+        reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
         let client = aws.apigatewayv2().await;
-        client
-            .delete_route()
-            .api_id(api)
-            .route_id(route)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("DeleteRoute", e))?;
+        let mut next: Option<String> = None;
+        loop {
+            let got = client.get_routes().api_id(&spec.api_id).set_next_token(next.clone()).send().await;
+            let Some(out) = found(got.map_err(|e| ProviderError::from_sdk("GetRoutes", e)))? else { return Ok(None) };
+            if let Some(r) = out.items().iter().find(|r| r.route_key() == Some(spec.route_key.as_str())) {
+                let id = format!("{}/{}", spec.api_id, r.route_id().unwrap_or_default());
+                return Ok(Some(owner.judge_untagged(&id, reason, None)));
+            }
+            next = out.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            if next.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+        let (api, route) = split_id("DeleteRoute", id)?;
+        let deleted = aws.apigatewayv2().await.delete_route().api_id(api).route_id(route).send().await;
+        deleted.map_err(|e| ProviderError::from_sdk("DeleteRoute", e))?;
         Ok(())
     }
 }

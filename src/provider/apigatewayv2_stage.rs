@@ -1,16 +1,16 @@
 //! `apigatewayv2_stage`: a stage of an HTTP API (`$default` with auto-deploy, so every change
 //! to routes is live without a deployment resource).
 //!
-//! The id is `API_ID/STAGE_NAME`.
+//! The id is `API_ID/STAGE_NAME`. `CreateStage` carries the ownership tags; a stage name is
+//! unique within an API, so an interrupted create is found by name and judged by its tags.
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
-use super::attrs::{boolean, build, found, split_id, string};
+use super::attrs::{found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
-use crate::value::Attrs;
+use super::{Aws, Created, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
 
 pub struct ApiGatewayV2Stage;
 
@@ -22,11 +22,20 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    api_id: String,
+    name: String,
+    auto_deploy: Option<bool>,
+}
+
 #[async_trait]
-impl ResourceKind for ApiGatewayV2Stage {
-    fn kind(&self) -> &'static str {
-        "apigatewayv2_stage"
-    }
+impl Kind for ApiGatewayV2Stage {
+    const NAME: &'static str = "apigatewayv2_stage";
+    type Spec = Stage;
+    type Computed = NoComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -37,56 +46,72 @@ impl ResourceKind for ApiGatewayV2Stage {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
+        _prior: Option<&Stage>,
+    ) -> Result<Option<(Stage, NoComputed)>, ProviderError> {
         let (api, stage) = split_id("GetStage", id)?;
         let got = aws.apigatewayv2().await.get_stage().api_id(api).stage_name(stage).send().await;
         let Some(s) = found(got.map_err(|e| ProviderError::from_sdk("GetStage", e)))? else { return Ok(None) };
-        Ok(Some(build([
-            ("api_id", json!(api)),
-            ("name", json!(s.stage_name())),
-            ("auto_deploy", s.auto_deploy().map_or(Value::Null, |b| json!(b))),
-        ])))
+        let spec = Stage {
+            api_id: api.to_string(),
+            name: s.stage_name().unwrap_or(stage).to_string(),
+            auto_deploy: s.auto_deploy(),
+        };
+        Ok(Some((spec, NoComputed {})))
     }
 
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
-        let (api, name) = (string(desired, "api_id"), string(desired, "name"));
+    async fn create(&self, aws: &Aws, spec: &Stage, owner: &Owner) -> Result<Created<NoComputed>, ProviderError> {
         aws.apigatewayv2()
             .await
             .create_stage()
-            .api_id(api)
-            .stage_name(name)
-            .set_auto_deploy(boolean(desired, "auto_deploy"))
+            .api_id(&spec.api_id)
+            .stage_name(&spec.name)
+            .set_auto_deploy(spec.auto_deploy)
+            .set_tags(Some(owner.tags().into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("CreateStage", e))?;
-        Ok(Created { id: format!("{api}/{name}"), attrs: Attrs::new() })
+        Ok(Created { id: format!("{}/{}", spec.api_id, spec.name), computed: NoComputed {}, deferred: &[] })
     }
 
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, _changed: &[&str]) -> Result<Attrs, ProviderError> {
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &Stage,
+        _changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<NoComputed>, ProviderError> {
         let (api, stage) = split_id("UpdateStage", id)?;
         aws.apigatewayv2()
             .await
             .update_stage()
             .api_id(api)
             .stage_name(stage)
-            .auto_deploy(boolean(desired, "auto_deploy").unwrap_or(false))
+            .auto_deploy(spec.auto_deploy.unwrap_or(false))
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("UpdateStage", e))?;
-        Ok(Attrs::new())
+        Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &Stage,
+        owner: &Owner,
+        _reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        let got = aws.apigatewayv2().await.get_stage().api_id(&spec.api_id).stage_name(&spec.name).send().await;
+        let Some(s) = found(got.map_err(|e| ProviderError::from_sdk("GetStage", e)))? else { return Ok(None) };
+        let id = format!("{}/{}", spec.api_id, spec.name);
+        let tags = s.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
+        Ok(Some(owner.judge_tagged_at_create(&id, tags)))
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
         let (api, stage) = split_id("DeleteStage", id)?;
-        let client = aws.apigatewayv2().await;
-        client
-            .delete_stage()
-            .api_id(api)
-            .stage_name(stage)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("DeleteStage", e))?;
+        let deleted = aws.apigatewayv2().await.delete_stage().api_id(api).stage_name(stage).send().await;
+        deleted.map_err(|e| ProviderError::from_sdk("DeleteStage", e))?;
         Ok(())
     }
 }

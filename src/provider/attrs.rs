@@ -14,21 +14,6 @@ pub fn opt_string<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a str> {
     attrs.get(name).and_then(Value::as_str)
 }
 
-pub fn int(attrs: &Attrs, name: &str) -> Option<i64> {
-    attrs.get(name).and_then(Value::as_i64)
-}
-
-pub fn boolean(attrs: &Attrs, name: &str) -> Option<bool> {
-    attrs.get(name).and_then(Value::as_bool)
-}
-
-/// A list of strings (empty when absent).
-pub fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
-        .unwrap_or_default()
-}
-
 /// Builds attributes from pairs, leaving out nulls.
 pub fn build<const N: usize>(pairs: [(&str, Value); N]) -> Attrs {
     pairs.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect()

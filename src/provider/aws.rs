@@ -1,5 +1,10 @@
 //! Shared AWS configuration and clients, created on first use so commands that make no AWS
 //! call (validate, graph, a plan of an empty spec) never load credentials.
+//!
+//! The SDK's own retries are off in every client: the engine's retry policy
+//! ([`crate::retry`]) is the one authority, so a creating call is never sent twice behind the
+//! engine's back and every retry is counted and reported. Each attempt has a time limit, so a
+//! connection that stops answering fails (and is retried) instead of hanging the apply.
 
 use std::fs::File;
 use std::io::Write;
@@ -12,6 +17,8 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
 use tokio::sync::OnceCell;
 
 use super::ProviderError;
@@ -45,13 +52,24 @@ pub struct Aws {
     cognito: OnceCell<aws_sdk_cognitoidentityprovider::Client>,
 }
 
-/// A client per service, built from the shared configuration with the call log attached.
+/// How long one attempt of one request may take (an upload of a Lambda zip included).
+const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).operation_attempt_timeout(ATTEMPT_TIMEOUT).build()
+}
+
+/// A client per service, built from the shared configuration with the call log attached,
+/// without SDK retries.
 macro_rules! client {
     ($field:ident, $sdk:ident) => {
         pub async fn $field(&self) -> &$sdk::Client {
             self.$field
                 .get_or_init(|| async {
-                    let mut builder = $sdk::config::Builder::from(self.config().await);
+                    let mut builder = $sdk::config::Builder::from(self.config().await)
+                        .retry_config(RetryConfig::disabled())
+                        .timeout_config(timeouts());
                     if let Some(log) = &self.call_log {
                         builder = builder.interceptor(log.clone());
                     }
@@ -104,13 +122,16 @@ impl Aws {
     pub async fn account_id(&self) -> Result<&str, ProviderError> {
         self.account_id
             .get_or_try_init(|| async {
-                let out = self
-                    .sts()
-                    .await
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| ProviderError::from_sdk("GetCallerIdentity", e))?;
+                let sts = self.sts().await;
+                let policy = crate::retry::RetryPolicy::default();
+                let out = policy
+                    .run(crate::retry::Scope::quiet(), || async {
+                        sts.get_caller_identity()
+                            .send()
+                            .await
+                            .map_err(|e| ProviderError::from_sdk("GetCallerIdentity", e))
+                    })
+                    .await?;
                 out.account.ok_or_else(|| ProviderError::unexpected("GetCallerIdentity", "no Account in the response"))
             })
             .await
@@ -121,7 +142,9 @@ impl Aws {
         self.s3
             .get_or_init(|| async {
                 let mut builder = aws_sdk_s3::config::Builder::from(self.config().await)
-                    .force_path_style(self.options.s3_force_path_style);
+                    .force_path_style(self.options.s3_force_path_style)
+                    .retry_config(RetryConfig::disabled())
+                    .timeout_config(timeouts());
                 if let Some(log) = &self.call_log {
                     builder = builder.interceptor(log.clone());
                 }

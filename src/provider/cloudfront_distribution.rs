@@ -1,35 +1,37 @@
 //! `cloudfront_distribution`: a distribution serving one S3 origin through an origin access
 //! control, under aliases with an ACM certificate (which must live in us-east-1).
 //!
-//! The id is the distribution id. Every update reads the config and its ETag, then sends
-//! If-Match with it. A delete first disables the distribution and waits for that deployment,
-//! as CloudFront requires. Creates and updates wait until the distribution is `Deployed`
-//! unless `--no-wait`. The CallerReference is derived from the address and the config, so a
-//! create retried after a crash finds the distribution it already made instead of a second one.
-//! Fields a read does not echo (moto drops the origin's OAC id) keep their recorded value.
+//! The id is the distribution id. Creating is one `CreateDistributionWithTags` whose
+//! `CallerReference` is the create's idempotency token, recorded in its intent: a create sent
+//! again answers `DistributionAlreadyExists`, and [`Kind::find`] recognises the distribution
+//! by that reference, so a lost answer or a crash never leaves a second distribution. Every
+//! update reads the config and its ETag, then sends If-Match with it (a stale ETag is a
+//! conflict, retried with a fresh read). A delete first disables the distribution and waits for
+//! that deployment, as CloudFront requires. Dependents wait until it is `Deployed` unless
+//! `--no-wait`. Fields a read does not echo (moto drops the origin's OAC id) keep their
+//! recorded value.
 
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{
-    Aliases, DefaultCacheBehavior, DistributionConfig, MinimumProtocolVersion, Origin, Origins, PriceClass,
-    S3OriginConfig, SslSupportMethod, ViewerCertificate, ViewerProtocolPolicy,
+    Aliases, DefaultCacheBehavior, DistributionConfig, DistributionConfigWithTags, MinimumProtocolVersion, Origin,
+    Origins, PriceClass, S3OriginConfig, SslSupportMethod, Tag, Tags, ViewerCertificate, ViewerProtocolPolicy,
 };
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use serde_with::skip_serializing_none;
 
-use super::attrs::{boolean, build, found, opt_string, string, strings};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
+use super::{Aws, Created, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct CloudFrontDistribution;
 
 /// The hosted zone id of every CloudFront distribution, for Route53 alias records.
 const CLOUDFRONT_ZONE_ID: &str = "Z2FDTNDATAQYW2";
-/// Real deployments take minutes; this is the longest we wait.
-const DEPLOY_TIMEOUT: Duration = Duration::from_secs(45 * 60);
+/// Real deployments take minutes, sometimes very many; this is the longest we wait.
+const DEPLOY_TIMEOUT: Duration = Duration::from_secs(90 * 60);
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
@@ -68,18 +70,55 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
-#[async_trait]
-impl ResourceKind for CloudFrontDistribution {
-    fn kind(&self) -> &'static str {
-        "cloudfront_distribution"
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Distribution {
+    origin_domain_name: String,
+    origin_id: String,
+    origin_access_control_id: Option<String>,
+    enabled: Option<bool>,
+    comment: Option<String>,
+    aliases: Option<Vec<String>>,
+    certificate_arn: Option<String>,
+    default_root_object: Option<String>,
+    price_class: Option<String>,
+    cache_policy_id: Option<String>,
+    viewer_protocol_policy: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DistributionComputed {
+    distribution_id: String,
+    arn: String,
+    domain_name: String,
+    hosted_zone_id: String,
+    status: String,
+}
+
+impl DistributionComputed {
+    fn of(d: &aws_sdk_cloudfront::types::Distribution) -> Self {
+        Self {
+            distribution_id: d.id().to_string(),
+            arn: d.arn().to_string(),
+            domain_name: d.domain_name().to_string(),
+            hosted_zone_id: CLOUDFRONT_ZONE_ID.to_string(),
+            status: d.status().to_string(),
+        }
     }
+}
+
+#[async_trait]
+impl Kind for CloudFrontDistribution {
+    const NAME: &'static str = "cloudfront_distribution";
+    type Spec = Distribution;
+    type Computed = DistributionComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
-        super::normalize::by_schema(&SCHEMA, attrs);
         if let Some(Value::Array(aliases)) = attrs.get_mut("aliases") {
             for a in aliases.iter_mut() {
                 if let Value::String(s) = a {
@@ -100,80 +139,150 @@ impl ResourceKind for CloudFrontDistribution {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
-        prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
+        prior: Option<&Distribution>,
+    ) -> Result<Option<(Distribution, DistributionComputed)>, ProviderError> {
         let got = aws.cloudfront().await.get_distribution().id(id).send().await;
-        let Some(d) =
-            found(got.map_err(|e| ProviderError::from_sdk("GetDistribution", e)))?.and_then(|o| o.distribution)
-        else {
-            return Ok(None);
+        let got = got.map_err(|e| ProviderError::from_sdk("GetDistribution", e));
+        let d = match got {
+            Ok(out) => match out.distribution {
+                Some(d) => d,
+                None => return Ok(None),
+            },
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
         };
-        let mut attrs = computed(d.id(), d.arn(), d.domain_name(), d.status());
-        let Some(c) = d.distribution_config() else { return Ok(Some(attrs)) };
+        let computed = DistributionComputed::of(&d);
+        let Some(c) = d.distribution_config() else {
+            return Err(ProviderError::unexpected("GetDistribution", "no DistributionConfig"));
+        };
         let origin = c.origins().and_then(|o| o.items().first());
-        let cert = c.viewer_certificate().and_then(|v| v.acm_certificate_arn());
+        let text = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_string);
         let behaviour = c.default_cache_behavior();
-        let text = |v: Option<&str>| v.filter(|s| !s.is_empty()).map_or(Value::Null, |s| json!(s));
-        attrs.extend(build([
-            ("origin_domain_name", json!(origin.map(|o| o.domain_name()))),
-            ("origin_id", json!(origin.map(|o| o.id()))),
-            ("origin_access_control_id", text(origin.and_then(|o| o.origin_access_control_id()))),
-            ("enabled", json!(c.enabled())),
-            ("comment", text(Some(c.comment()))),
-            ("aliases", json!(c.aliases().map(|a| a.items()).unwrap_or_default())),
-            ("certificate_arn", text(cert)),
-            ("default_root_object", text(c.default_root_object())),
-            ("price_class", c.price_class().map_or(Value::Null, |p| json!(p.as_str()))),
-            ("cache_policy_id", text(behaviour.and_then(|b| b.cache_policy_id()))),
-            ("viewer_protocol_policy", json!(behaviour.map(|b| b.viewer_protocol_policy().as_str()))),
-        ]));
+        let mut spec = Distribution {
+            origin_domain_name: origin.map(|o| o.domain_name().to_string()).unwrap_or_default(),
+            origin_id: origin.map(|o| o.id().to_string()).unwrap_or_default(),
+            origin_access_control_id: text(origin.and_then(|o| o.origin_access_control_id())),
+            enabled: Some(c.enabled()),
+            comment: text(Some(c.comment())),
+            aliases: Some(c.aliases().map(|a| a.items().to_vec()).unwrap_or_default()),
+            certificate_arn: text(c.viewer_certificate().and_then(|v| v.acm_certificate_arn())),
+            default_root_object: text(c.default_root_object()),
+            price_class: c.price_class().map(|p| p.as_str().to_string()),
+            cache_policy_id: text(behaviour.and_then(|b| b.cache_policy_id())),
+            viewer_protocol_policy: behaviour.map(|b| b.viewer_protocol_policy().as_str().to_string()),
+        };
         // A field the API did not echo is not a change: keep what was last applied.
-        for key in ["origin_access_control_id"] {
-            if !attrs.contains_key(key)
-                && managed.has(key)
-                && let Some(v) = prior.get(key)
-            {
-                attrs.insert(key.into(), v.clone());
-            }
+        if spec.origin_access_control_id.is_none() && managed.has("origin_access_control_id") {
+            spec.origin_access_control_id = prior.and_then(|p| p.origin_access_control_id.clone());
         }
-        Ok(Some(attrs))
+        Ok(Some((spec, computed)))
     }
 
-    async fn create(&self, aws: &Aws, addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
-        let cloudfront = aws.cloudfront().await;
-        let config = config(desired, &caller_reference(addr, desired))?;
-        let out = cloudfront
-            .create_distribution()
-            .distribution_config(config)
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Distribution,
+        owner: &Owner,
+    ) -> Result<Created<DistributionComputed>, ProviderError> {
+        let invalid = |e: aws_sdk_cloudfront::error::BuildError| {
+            ProviderError::new("CreateDistributionWithTags", "InvalidArgument", e.to_string())
+        };
+        let tags = owner
+            .tags()
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(invalid))
+            .collect::<Result<Vec<_>, _>>()?;
+        let with_tags = DistributionConfigWithTags::builder()
+            .distribution_config(config(spec, &owner.token)?)
+            .tags(Tags::builder().set_items(Some(tags)).build())
+            .build();
+        let out = aws
+            .cloudfront()
+            .await
+            .create_distribution_with_tags()
+            .distribution_config_with_tags(with_tags)
             .send()
             .await
-            .map_err(|e| ProviderError::from_sdk("CreateDistribution", e))?;
-        let d = out.distribution().ok_or_else(|| ProviderError::unexpected("CreateDistribution", "no Distribution"))?;
-        if !aws.options.no_wait {
-            wait_deployed(cloudfront, d.id()).await?;
-        }
-        Ok(Created { id: d.id().to_string(), attrs: computed(d.id(), d.arn(), d.domain_name(), d.status()) })
+            .map_err(|e| ProviderError::from_sdk("CreateDistributionWithTags", e))?;
+        let d = out
+            .distribution()
+            .ok_or_else(|| ProviderError::unexpected("CreateDistributionWithTags", "no Distribution"))?;
+        Ok(Created { id: d.id().to_string(), computed: DistributionComputed::of(d), deferred: &[] })
     }
 
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, _changed: &[&str]) -> Result<Attrs, ProviderError> {
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &Distribution,
+        _changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<DistributionComputed>, ProviderError> {
         let cloudfront = aws.cloudfront().await;
         let (current, etag) = current_config(cloudfront, id).await?;
-        let config = config(desired, current.caller_reference())?;
-        cloudfront
+        let out = cloudfront
             .update_distribution()
             .id(id)
             .if_match(etag)
-            .distribution_config(config)
+            .distribution_config(config(spec, current.caller_reference())?)
             .send()
             .await
-            .map_err(|e| ProviderError::from_sdk("UpdateDistribution", e))?;
-        if !aws.options.no_wait {
-            wait_deployed(cloudfront, id).await?;
-        }
-        Ok(Attrs::new())
+            .map_err(|e| stale_etag(ProviderError::from_sdk("UpdateDistribution", e)))?;
+        Ok(out.distribution().map(DistributionComputed::of))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
+    async fn wait_ready(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+        if aws.options.no_wait {
+            return Ok(());
+        }
+        wait_deployed(aws.cloudfront().await, id).await
+    }
+
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &Distribution,
+        owner: &Owner,
+        _reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        let cloudfront = aws.cloudfront().await;
+        // The list shows each distribution's origins: only those with ours can be the one.
+        let mut candidates = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = cloudfront
+                .list_distributions()
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| ProviderError::from_sdk("ListDistributions", e))?;
+            let Some(list) = out.distribution_list() else { break };
+            candidates.extend(
+                list.items()
+                    .iter()
+                    .filter(|d| {
+                        d.origins()
+                            .is_some_and(|o| o.items().iter().any(|o| o.domain_name() == spec.origin_domain_name))
+                    })
+                    .map(|d| d.id().to_string()),
+            );
+            marker = list.next_marker().filter(|m| !m.is_empty() && list.is_truncated()).map(str::to_string);
+            if marker.is_none() {
+                break;
+            }
+        }
+        for id in candidates {
+            match current_config(cloudfront, &id).await {
+                Ok((config, _)) if config.caller_reference() == owner.token => return Ok(Some(Found::Ours { id })),
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
         let cloudfront = aws.cloudfront().await;
         let (current, etag) = current_config(cloudfront, id).await?;
         if current.enabled() {
@@ -186,43 +295,27 @@ impl ResourceKind for CloudFrontDistribution {
                 .distribution_config(disabled)
                 .send()
                 .await
-                .map_err(|e| ProviderError::from_sdk("UpdateDistribution", e))?;
+                .map_err(|e| stale_etag(ProviderError::from_sdk("UpdateDistribution", e)))?;
         }
         // Deleting needs the disabled config deployed, whatever --no-wait says.
         wait_deployed(cloudfront, id).await?;
-        let fresh = cloudfront
-            .get_distribution()
-            .id(id)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("GetDistribution", e))?;
-        cloudfront
-            .delete_distribution()
-            .id(id)
-            .if_match(fresh.e_tag().unwrap_or_default())
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("DeleteDistribution", e))?;
+        let (_, etag) = current_config(cloudfront, id).await?;
+        cloudfront.delete_distribution().id(id).if_match(etag).send().await.map_err(|e| {
+            let e = stale_etag(ProviderError::from_sdk("DeleteDistribution", e));
+            // Disabled a moment ago and not yet seen as such.
+            if e.code == "DistributionNotDisabled" { e.with_class(ErrorClass::Conflict) } else { e }
+        })?;
         Ok(())
     }
 }
 
-fn computed(id: &str, arn: &str, domain: &str, status: &str) -> Attrs {
-    build([
-        ("distribution_id", json!(id)),
-        ("arn", json!(arn)),
-        ("domain_name", json!(domain)),
-        ("hosted_zone_id", json!(CLOUDFRONT_ZONE_ID)),
-        ("status", json!(status)),
-    ])
-}
-
-/// The same address and config give the same reference, so CloudFront treats a retried
-/// create as the one it already performed.
-fn caller_reference(addr: &ResourceAddr, desired: &Attrs) -> String {
-    let digest = Sha256::digest(Value::Object(desired.clone()).to_string());
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("cruddur-infra-{addr}-{hex}")
+/// A write refused because the ETag moved since the read: read again and retry.
+fn stale_etag(e: ProviderError) -> ProviderError {
+    if e.code == "PreconditionFailed" || e.code == "InvalidIfMatchVersion" {
+        e.with_class(ErrorClass::Conflict)
+    } else {
+        e
+    }
 }
 
 async fn current_config(
@@ -242,10 +335,11 @@ async fn current_config(
     Ok((config, etag))
 }
 
-/// Polls until the distribution is `Deployed`, quickly at first.
+/// Polls until the distribution is `Deployed`. The pause grows with the time already waited
+/// (a tenth of it, between half a second and 15 s), so the end is noticed soon after it comes
+/// without asking more often than needed during a long deployment.
 async fn wait_deployed(cloudfront: &aws_sdk_cloudfront::Client, id: &str) -> Result<(), ProviderError> {
     let started = Instant::now();
-    let mut delay = Duration::from_millis(500);
     loop {
         let out = cloudfront
             .get_distribution()
@@ -256,40 +350,41 @@ async fn wait_deployed(cloudfront: &aws_sdk_cloudfront::Client, id: &str) -> Res
         if out.distribution().is_some_and(|d| d.status() == "Deployed") {
             return Ok(());
         }
-        if started.elapsed() > DEPLOY_TIMEOUT {
+        let waited = started.elapsed();
+        if waited > DEPLOY_TIMEOUT {
             return Err(ProviderError::new(
                 "GetDistribution",
                 "DeploymentTimeout",
-                format!("{id} was not Deployed after 45 minutes"),
+                format!("{id} was not Deployed after {} minutes", DEPLOY_TIMEOUT.as_secs() / 60),
             ));
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(20));
+        tokio::time::sleep((waited / 10).clamp(Duration::from_millis(500), Duration::from_secs(15))).await;
     }
 }
 
-fn config(desired: &Attrs, caller_reference: &str) -> Result<DistributionConfig, ProviderError> {
+fn config(spec: &Distribution, caller_reference: &str) -> Result<DistributionConfig, ProviderError> {
     let invalid = |e: aws_sdk_cloudfront::error::BuildError| {
         ProviderError::new("DistributionConfig", "InvalidArgument", e.to_string())
     };
-    let origin_id = string(desired, "origin_id");
     let origin = Origin::builder()
-        .id(origin_id)
-        .domain_name(string(desired, "origin_domain_name"))
-        .origin_access_control_id(opt_string(desired, "origin_access_control_id").unwrap_or_default())
+        .id(&spec.origin_id)
+        .domain_name(&spec.origin_domain_name)
+        .origin_access_control_id(spec.origin_access_control_id.as_deref().unwrap_or_default())
         .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
         .build()
         .map_err(invalid)?;
     let behaviour = DefaultCacheBehavior::builder()
-        .target_origin_id(origin_id)
+        .target_origin_id(&spec.origin_id)
         .viewer_protocol_policy(ViewerProtocolPolicy::from(
-            opt_string(desired, "viewer_protocol_policy").unwrap_or("redirect-to-https"),
+            spec.viewer_protocol_policy.as_deref().unwrap_or("redirect-to-https"),
         ))
-        .set_cache_policy_id(opt_string(desired, "cache_policy_id").map(str::to_string))
+        .set_cache_policy_id(spec.cache_policy_id.clone())
         .build()
         .map_err(invalid)?;
-    let aliases = strings(desired.get("aliases"));
-    let certificate = match opt_string(desired, "certificate_arn") {
+    let aliases = spec.aliases.clone().unwrap_or_default();
+    let quantity = i32::try_from(aliases.len())
+        .map_err(|_| ProviderError::new("DistributionConfig", "InvalidArgument", "too many aliases"))?;
+    let certificate = match &spec.certificate_arn {
         Some(arn) => ViewerCertificate::builder()
             .acm_certificate_arn(arn)
             .ssl_support_method(SslSupportMethod::SniOnly)
@@ -299,13 +394,13 @@ fn config(desired: &Attrs, caller_reference: &str) -> Result<DistributionConfig,
     };
     DistributionConfig::builder()
         .caller_reference(caller_reference)
-        .aliases(Aliases::builder().quantity(aliases.len() as i32).set_items(Some(aliases)).build().map_err(invalid)?)
+        .aliases(Aliases::builder().quantity(quantity).set_items(Some(aliases)).build().map_err(invalid)?)
         .origins(Origins::builder().quantity(1).items(origin).build().map_err(invalid)?)
         .default_cache_behavior(behaviour)
-        .comment(opt_string(desired, "comment").unwrap_or_default())
-        .set_default_root_object(opt_string(desired, "default_root_object").map(str::to_string))
-        .set_price_class(opt_string(desired, "price_class").map(PriceClass::from))
-        .enabled(boolean(desired, "enabled").unwrap_or(true))
+        .comment(spec.comment.as_deref().unwrap_or_default())
+        .set_default_root_object(spec.default_root_object.clone())
+        .set_price_class(spec.price_class.as_deref().map(PriceClass::from))
+        .enabled(spec.enabled.unwrap_or(true))
         .viewer_certificate(certificate)
         .build()
         .map_err(invalid)

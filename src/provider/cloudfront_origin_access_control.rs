@@ -2,19 +2,22 @@
 //! bucket (the successor of origin access identities).
 //!
 //! The id is the OAC id. Read with GetOriginAccessControl (moto's GetOriginAccessControlConfig
-//! fails). Updates and deletes send If-Match with the ETag of a read made just before.
+//! fails). Updates and deletes send If-Match with the ETag of a read made just before. OACs
+//! take no tags; their names are unique in the account, so an interrupted create is found by
+//! name, and a name taken before the create is reported, never taken over.
 
 use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{
     OriginAccessControlConfig, OriginAccessControlOriginTypes, OriginAccessControlSigningBehaviors,
     OriginAccessControlSigningProtocols,
 };
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use serde_with::skip_serializing_none;
 
-use super::attrs::{build, found, opt_string, string};
+use super::attrs::found;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
+use super::{Aws, Created, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct CloudFrontOriginAccessControl;
@@ -38,11 +41,27 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessControl {
+    name: String,
+    description: Option<String>,
+    origin_type: Option<String>,
+    signing_behavior: Option<String>,
+    signing_protocol: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AccessControlComputed {
+    oac_id: String,
+}
+
 #[async_trait]
-impl ResourceKind for CloudFrontOriginAccessControl {
-    fn kind(&self) -> &'static str {
-        "cloudfront_origin_access_control"
-    }
+impl Kind for CloudFrontOriginAccessControl {
+    const NAME: &'static str = "cloudfront_origin_access_control";
+    type Spec = AccessControl;
+    type Computed = AccessControlComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -62,56 +81,106 @@ impl ResourceKind for CloudFrontOriginAccessControl {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
+        _prior: Option<&AccessControl>,
+    ) -> Result<Option<(AccessControl, AccessControlComputed)>, ProviderError> {
         let got = aws.cloudfront().await.get_origin_access_control().id(id).send().await;
         let got = got.map_err(|e| ProviderError::from_sdk("GetOriginAccessControl", e));
         let Some(config) = found(got)?.and_then(|o| o.origin_access_control?.origin_access_control_config) else {
             return Ok(None);
         };
-        Ok(Some(build([
-            ("name", json!(config.name())),
-            ("description", config.description().map_or(Value::Null, |d| json!(d))),
-            ("origin_type", json!(config.origin_access_control_origin_type().as_str())),
-            ("signing_behavior", json!(config.signing_behavior().as_str())),
-            ("signing_protocol", json!(config.signing_protocol().as_str())),
-            ("oac_id", json!(id)),
-        ])))
+        let spec = AccessControl {
+            name: config.name().to_string(),
+            description: config.description().map(str::to_string),
+            origin_type: Some(config.origin_access_control_origin_type().as_str().to_string()),
+            signing_behavior: Some(config.signing_behavior().as_str().to_string()),
+            signing_protocol: Some(config.signing_protocol().as_str().to_string()),
+        };
+        Ok(Some((spec, AccessControlComputed { oac_id: id.to_string() })))
     }
 
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &AccessControl,
+        _owner: &Owner,
+    ) -> Result<Created<AccessControlComputed>, ProviderError> {
         let out = aws
             .cloudfront()
             .await
             .create_origin_access_control()
-            .origin_access_control_config(config(desired)?)
+            .origin_access_control_config(config(spec)?)
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("CreateOriginAccessControl", e))?;
-        let id = out.origin_access_control().map(|o| o.id().to_string()).unwrap_or_default();
-        Ok(Created { id: id.clone(), attrs: build([("oac_id", json!(id))]) })
+        let id = out
+            .origin_access_control()
+            .map(|o| o.id().to_string())
+            .ok_or_else(|| ProviderError::unexpected("CreateOriginAccessControl", "no OriginAccessControl"))?;
+        Ok(Created { id: id.clone(), computed: AccessControlComputed { oac_id: id }, deferred: &[] })
     }
 
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, _changed: &[&str]) -> Result<Attrs, ProviderError> {
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &AccessControl,
+        _changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<AccessControlComputed>, ProviderError> {
         let cloudfront = aws.cloudfront().await;
         let etag = etag(cloudfront, id).await?;
         cloudfront
             .update_origin_access_control()
             .id(id)
             .if_match(etag)
-            .origin_access_control_config(config(desired)?)
+            .origin_access_control_config(config(spec)?)
             .send()
             .await
-            .map_err(|e| ProviderError::from_sdk("UpdateOriginAccessControl", e))?;
-        Ok(Attrs::new())
+            .map_err(|e| conflict(ProviderError::from_sdk("UpdateOriginAccessControl", e)))?;
+        Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &AccessControl,
+        owner: &Owner,
+        reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        let cloudfront = aws.cloudfront().await;
+        let mut marker: Option<String> = None;
+        loop {
+            let out = cloudfront
+                .list_origin_access_controls()
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| ProviderError::from_sdk("ListOriginAccessControls", e))?;
+            let Some(list) = out.origin_access_control_list() else { return Ok(None) };
+            if let Some(oac) = list.items().iter().find(|o| o.name() == spec.name) {
+                return Ok(Some(owner.judge_untagged(oac.id(), reason, None)));
+            }
+            marker = list.next_marker().filter(|m| !m.is_empty() && list.is_truncated()).map(str::to_string);
+            if marker.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
         let cloudfront = aws.cloudfront().await;
         let etag = etag(cloudfront, id).await?;
         let deleted = cloudfront.delete_origin_access_control().id(id).if_match(etag).send().await;
-        deleted.map_err(|e| ProviderError::from_sdk("DeleteOriginAccessControl", e))?;
+        deleted.map_err(|e| conflict(ProviderError::from_sdk("DeleteOriginAccessControl", e)))?;
         Ok(())
+    }
+}
+
+/// A stale ETag, or an OAC still held by a distribution being deleted: try again.
+fn conflict(e: ProviderError) -> ProviderError {
+    match e.code.as_str() {
+        "PreconditionFailed" | "OriginAccessControlInUse" => e.with_class(ErrorClass::Conflict),
+        _ => e,
     }
 }
 
@@ -125,18 +194,18 @@ async fn etag(cloudfront: &aws_sdk_cloudfront::Client, id: &str) -> Result<Strin
     Ok(out.e_tag().unwrap_or_default().to_string())
 }
 
-fn config(desired: &Attrs) -> Result<OriginAccessControlConfig, ProviderError> {
+fn config(spec: &AccessControl) -> Result<OriginAccessControlConfig, ProviderError> {
     OriginAccessControlConfig::builder()
-        .name(string(desired, "name"))
-        .set_description(opt_string(desired, "description").map(str::to_string))
+        .name(&spec.name)
+        .set_description(spec.description.clone())
         .origin_access_control_origin_type(OriginAccessControlOriginTypes::from(
-            opt_string(desired, "origin_type").unwrap_or("s3"),
+            spec.origin_type.as_deref().unwrap_or("s3"),
         ))
         .signing_behavior(OriginAccessControlSigningBehaviors::from(
-            opt_string(desired, "signing_behavior").unwrap_or("always"),
+            spec.signing_behavior.as_deref().unwrap_or("always"),
         ))
         .signing_protocol(OriginAccessControlSigningProtocols::from(
-            opt_string(desired, "signing_protocol").unwrap_or("sigv4"),
+            spec.signing_protocol.as_deref().unwrap_or("sigv4"),
         ))
         .build()
         .map_err(|e| ProviderError::new("CreateOriginAccessControl", "InvalidArgument", e.to_string()))

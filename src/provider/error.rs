@@ -1,49 +1,126 @@
-//! Errors from AWS calls, carrying the service error code and how the engine should react.
+//! Errors from AWS calls, carrying the service error code and what kind of failure it is.
+//!
+//! A kind only says what an error *is* ([`ErrorClass`]); what to do about it (retry, look for
+//! what the call may have made, give up) is decided by the engine's one retry policy
+//! ([`crate::retry`]). The AWS SDK's own retries are switched off ([`super::Aws`]), so every
+//! retry is counted, reported and bounded in one place.
+
+use std::time::Duration;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-/// How a failed call should be treated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a failed call means for the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorClass {
-    /// The resource does not exist (reads treat it as deleted).
+    /// The resource does not exist (reads treat it as deleted). Right after a create it may
+    /// only be not yet visible: the engine decides by context.
     NotFound,
-    /// Worth retrying after a pause: throttling, 5xx, eventual consistency.
-    Retryable,
+    /// AWS refused the request because of its rate: it was not carried out.
+    Throttled,
+    /// A 5xx, a reset or lost connection, a timeout: the request may or may not have been
+    /// carried out.
+    Transient,
+    /// Another change to the same thing is in progress: try again later.
+    Conflict,
+    /// Eventual consistency with a deadline: something just made is not usable yet (a new
+    /// role not assumable by Lambda, a permission S3 cannot validate yet).
+    Propagating,
+    /// A creating call met a resource that exists already (maybe made by an earlier attempt).
+    AlreadyExists,
     /// The request itself is wrong or forbidden: retrying cannot help.
     Fatal,
 }
 
+impl ErrorClass {
+    /// True when the call may have been carried out although it failed.
+    pub fn maybe_done(self) -> bool {
+        matches!(self, ErrorClass::Transient)
+    }
+}
+
 /// A failed AWS call: which operation, the service's error code and message.
-#[derive(Debug, thiserror::Error)]
-#[error("{operation} failed: {code}: {message}")]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation} failed: {code}: {message}{}", retried(*attempts, *waited))]
 pub struct ProviderError {
     pub operation: &'static str,
     /// The AWS error code (`NoSuchBucket`, `AccessDenied`, ...) or a transport failure name.
     pub code: String,
     pub message: String,
     pub class: ErrorClass,
+    /// The HTTP status of the response, when there was one.
+    pub status: Option<u16>,
+    /// How many times the engine sent the call before giving up (1: not retried).
+    pub attempts: u32,
+    /// How long the engine waited between those attempts.
+    pub waited: Duration,
 }
 
+fn retried(attempts: u32, waited: Duration) -> String {
+    if attempts > 1 { format!(" (after {attempts} attempts over {:.1}s)", waited.as_secs_f64()) } else { String::new() }
+}
+
+/// Codes that mean "not there".
 const NOT_FOUND_CODES: &[&str] =
     &["NoSuchBucket", "NotFound", "NotFoundException", "NoSuchEntity", "ResourceNotFoundException", "404"];
-const RETRYABLE_CODES: &[&str] = &[
+
+/// Codes that mean "too fast": the request was refused, not carried out.
+const THROTTLING_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
     "TooManyRequestsException",
     "RequestLimitExceeded",
     "SlowDown",
+    "PriorRequestNotComplete",
+    "BandwidthLimitExceeded",
+    "429",
+];
+
+/// Codes AWS uses for its own failures, whatever HTTP status carries them.
+const TRANSIENT_CODES: &[&str] = &[
     "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "InternalServerException",
+    "ServiceException",
+    "ServiceFailure",
     "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    // The engine's names for transport failures: no usable answer came back.
+    "DispatchFailure",
+    "Timeout",
+    "ResponseError",
+];
+
+/// Codes that mean "something else is changing this; try again".
+const CONFLICT_CODES: &[&str] = &[
+    "ConcurrentModification",
+    "ConcurrentModificationException",
+    "ConcurrentAccess",
+    "ConcurrentAccessException",
     "OperationAborted",
+];
+
+/// Codes a creating call gets when the thing exists already.
+const ALREADY_EXISTS_CODES: &[&str] = &[
+    "EntityAlreadyExists",
+    "BucketAlreadyOwnedByYou",
+    "DistributionAlreadyExists",
+    "OriginAccessControlAlreadyExists",
+    "ResourceAlreadyExistsException",
 ];
 
 impl ProviderError {
     pub fn new(operation: &'static str, code: impl Into<String>, message: impl Into<String>) -> Self {
-        let code = code.into();
-        let class = classify(&code);
-        Self { operation, code, message: message.into(), class }
+        let (code, message) = (code.into(), message.into());
+        let class = classify(&code, None, &message);
+        Self { operation, code, message, class, status: None, attempts: 1, waited: Duration::ZERO }
     }
 
     /// Converts an SDK error, keeping the service's code or naming the transport failure.
@@ -51,6 +128,7 @@ impl ProviderError {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        let status = err.raw_response().map(|r| r.status().as_u16());
         let (code, message) = match &err {
             SdkError::ServiceError(service) => {
                 let e = service.err();
@@ -64,15 +142,33 @@ impl ProviderError {
             _ => ("SdkError".to_string(), causes(&err)),
         };
         let mut e = Self::new(operation, code, message);
-        if matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)) {
-            e.class = ErrorClass::Retryable;
-        }
+        e.status = status;
+        e.class = match &err {
+            // No usable answer came back: the request may have been carried out.
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+                ErrorClass::Transient
+            }
+            _ => classify(&e.code, status, &e.message),
+        };
         e
     }
 
     /// A value AWS returned that the engine cannot use.
     pub fn unexpected(operation: &'static str, message: impl Into<String>) -> Self {
         Self::new(operation, "UnexpectedResponse", message)
+    }
+
+    /// Attributes that do not fit the kind's model (an engine or state bug, never AWS's).
+    pub fn invalid_attributes(kind: &str, message: impl std::fmt::Display) -> Self {
+        let mut e = Self::new("DecodeAttributes", "InvalidAttributes", format!("{kind}: {message}"));
+        e.class = ErrorClass::Fatal;
+        e
+    }
+
+    /// The same error with another class (a kind that knows better than the code alone).
+    pub fn with_class(mut self, class: ErrorClass) -> Self {
+        self.class = class;
+        self
     }
 
     pub fn is_not_found(&self) -> bool {
@@ -94,14 +190,38 @@ fn causes(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-fn classify(code: &str) -> ErrorClass {
-    if NOT_FOUND_CODES.contains(&code) || code.starts_with("NoSuch") || code.ends_with("NotFound") {
+/// The class of an error from its code, HTTP status and message.
+pub fn classify(code: &str, status: Option<u16>, message: &str) -> ErrorClass {
+    let message = message.to_ascii_lowercase();
+    if THROTTLING_CODES.contains(&code) || status == Some(429) {
+        ErrorClass::Throttled
+    } else if TRANSIENT_CODES.contains(&code) || status.is_some_and(|s| s >= 500) || code.starts_with('5') {
+        ErrorClass::Transient
+    } else if CONFLICT_CODES.contains(&code) || is_try_again_conflict(code, &message) {
+        ErrorClass::Conflict
+    } else if ALREADY_EXISTS_CODES.contains(&code) || is_already_exists(code, &message) {
+        ErrorClass::AlreadyExists
+    } else if NOT_FOUND_CODES.contains(&code) || code.starts_with("NoSuch") || code.ends_with("NotFound") {
         ErrorClass::NotFound
-    } else if RETRYABLE_CODES.contains(&code) || code.starts_with('5') {
-        ErrorClass::Retryable
     } else {
         ErrorClass::Fatal
     }
+}
+
+/// API Gateway's and Lambda's conflicts that clear by themselves: "concurrent modification
+/// ... try again later", "an update is in progress".
+fn is_try_again_conflict(code: &str, message: &str) -> bool {
+    matches!(code, "ConflictException" | "ResourceConflictException" | "ResourceInUseException")
+        && (message.contains("try again")
+            || message.contains("concurrent modification")
+            || message.contains("in progress"))
+}
+
+/// Conflicts that mean "it exists": Lambda's "Function already exist", API Gateway's "Route
+/// with key ... already exists", SNS's "already exists with different tags".
+fn is_already_exists(code: &str, message: &str) -> bool {
+    matches!(code, "ConflictException" | "ResourceConflictException" | "InvalidParameter" | "BadRequestException")
+        && (message.contains("already exist") || message.contains("must be unique"))
 }
 
 #[cfg(test)]
@@ -110,12 +230,66 @@ mod tests {
 
     #[test]
     fn codes_are_classified_by_what_the_engine_should_do() {
-        // Missing resources, throttling and validation errors each get their own class.
-        assert_eq!(classify("NoSuchBucket"), ErrorClass::NotFound);
-        assert_eq!(classify("NotFound"), ErrorClass::NotFound);
-        assert_eq!(classify("ThrottlingException"), ErrorClass::Retryable);
-        assert_eq!(classify("503"), ErrorClass::Retryable);
-        assert_eq!(classify("InvalidParameter"), ErrorClass::Fatal);
-        assert_eq!(classify("BucketAlreadyExists"), ErrorClass::Fatal);
+        // Each class the retry policy tells apart, from the codes AWS services send.
+        let c = |code: &str| classify(code, None, "");
+        for code in ["NoSuchBucket", "NotFound", "NoSuchEntity", "ResourceNotFoundException", "NoSuchDistribution"] {
+            assert_eq!(c(code), ErrorClass::NotFound, "{code}");
+        }
+        for code in [
+            "Throttling",
+            "ThrottlingException",
+            "TooManyRequestsException",
+            "RequestLimitExceeded",
+            "SlowDown",
+            "PriorRequestNotComplete",
+        ] {
+            assert_eq!(c(code), ErrorClass::Throttled, "{code}");
+        }
+        for code in ["InternalError", "InternalFailure", "ServiceException", "ServiceFailure", "RequestTimeout", "503"]
+        {
+            assert_eq!(c(code), ErrorClass::Transient, "{code}");
+        }
+        for code in ["ConcurrentModification", "ConcurrentAccess", "OperationAborted"] {
+            assert_eq!(c(code), ErrorClass::Conflict, "{code}");
+        }
+        for code in ["EntityAlreadyExists", "BucketAlreadyOwnedByYou", "DistributionAlreadyExists"] {
+            assert_eq!(c(code), ErrorClass::AlreadyExists, "{code}");
+        }
+        for code in ["InvalidParameter", "BucketAlreadyExists", "AccessDenied", "LimitExceededException"] {
+            assert_eq!(c(code), ErrorClass::Fatal, "{code}");
+        }
+    }
+
+    #[test]
+    fn any_5xx_is_transient_and_any_429_is_throttling_whatever_the_code() {
+        // A service that answers 500 with a validation-looking code is still failing itself.
+        assert_eq!(classify("ValidationError", Some(500), ""), ErrorClass::Transient);
+        assert_eq!(classify("ValidationError", Some(503), ""), ErrorClass::Transient);
+        assert_eq!(classify("Whatever", Some(429), ""), ErrorClass::Throttled);
+        assert_eq!(classify("ValidationError", Some(400), ""), ErrorClass::Fatal);
+    }
+
+    #[test]
+    fn conflicts_are_told_apart_by_their_message() {
+        // The same code means "wait" or "it exists" depending on what AWS says.
+        let conflict = "Unable to complete operation due to concurrent modification. Please try again later.";
+        assert_eq!(classify("ConflictException", Some(409), conflict), ErrorClass::Conflict);
+        let exists = "Route with key POST /avatars/key_upload already exists for this API";
+        assert_eq!(classify("ConflictException", Some(409), exists), ErrorClass::AlreadyExists);
+        let updating = "The operation cannot be performed at this time. An update is in progress for resource";
+        assert_eq!(classify("ResourceConflictException", Some(409), updating), ErrorClass::Conflict);
+        let function = "Function already exist: cruddur-thumbnailer";
+        assert_eq!(classify("ResourceConflictException", Some(409), function), ErrorClass::AlreadyExists);
+        assert_eq!(classify("ConflictException", Some(409), "something else"), ErrorClass::Fatal);
+    }
+
+    #[test]
+    fn a_retried_error_says_how_long_it_was_retried() {
+        // The message a user reads includes the engine's retries.
+        let mut e = ProviderError::new("CreateRole", "Throttling", "Rate exceeded");
+        assert_eq!(e.to_string(), "CreateRole failed: Throttling: Rate exceeded");
+        e.attempts = 4;
+        e.waited = Duration::from_millis(3500);
+        assert_eq!(e.to_string(), "CreateRole failed: Throttling: Rate exceeded (after 4 attempts over 3.5s)");
     }
 }

@@ -3,17 +3,24 @@
 //! The id is the role name; renaming replaces the role. IAM returns policy documents
 //! URL-encoded: they are decoded and compared as normalised JSON. Inline policies and
 //! attachments are reconciled exactly: what the spec does not list is removed.
+//!
+//! `CreateRole` carries the ownership tags, so a role of ours always has them. Inline policies
+//! and attachments are separate calls, applied right after the create as an update. Deleting
+//! removes every policy first (IAM refuses otherwise); a step that finds its policy already
+//! gone goes on, so an interrupted delete finishes when run again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
+use aws_sdk_iam::types::Tag;
 use percent_encoding::percent_decode_str;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_with::skip_serializing_none;
 
-use super::attrs::{build, found, string, strings};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
+use super::typed::cannot_update;
+use super::{Aws, Created, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct IamRole;
@@ -37,18 +44,33 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    name: String,
+    assume_role_policy: Value,
+    inline_policies: Option<BTreeMap<String, Value>>,
+    managed_policy_arns: Option<Vec<String>>,
+    description: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoleComputed {
+    arn: String,
+}
+
 #[async_trait]
-impl ResourceKind for IamRole {
-    fn kind(&self) -> &'static str {
-        "iam_role"
-    }
+impl Kind for IamRole {
+    const NAME: &'static str = "iam_role";
+    type Spec = Role;
+    type Computed = RoleComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
-        super::normalize::by_schema(&SCHEMA, attrs);
         if let Some(Value::Array(arns)) = attrs.get_mut("managed_policy_arns") {
             arns.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
             arns.dedup();
@@ -60,52 +82,67 @@ impl ResourceKind for IamRole {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
-        _prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
+        _prior: Option<&Role>,
+    ) -> Result<Option<(Role, RoleComputed)>, ProviderError> {
         let iam = aws.iam().await;
-        let got = iam.get_role().role_name(id).send().await.map_err(|e| ProviderError::from_sdk("GetRole", e));
-        let Some(role) = found(got)?.and_then(|o| o.role) else { return Ok(None) };
-        let mut attrs = build([
-            ("name", json!(role.role_name())),
-            ("arn", json!(role.arn())),
-            ("assume_role_policy", role.assume_role_policy_document().map_or(Value::Null, decode)),
-            ("description", role.description().map_or(Value::Null, |d| json!(d))),
-        ]);
-        if managed.has("inline_policies") {
-            attrs.insert("inline_policies".into(), Value::Object(inline_policies(iam, id).await?));
-        }
-        if managed.has("managed_policy_arns") {
-            attrs.insert("managed_policy_arns".into(), json!(attached(iam, id).await?));
-        }
-        Ok(Some(attrs))
+        let Some(role) = get_role(iam, id).await? else { return Ok(None) };
+        let inline_policies = if managed.has("inline_policies") { Some(inline_policies(iam, id).await?) } else { None };
+        let managed_policy_arns =
+            if managed.has("managed_policy_arns") { Some(attached(iam, id).await?) } else { None };
+        let spec = Role {
+            name: role.role_name().to_string(),
+            assume_role_policy: role.assume_role_policy_document().map_or(Value::Null, decode),
+            inline_policies,
+            managed_policy_arns,
+            description: role.description().map(str::to_string),
+        };
+        Ok(Some((spec, RoleComputed { arn: role.arn().to_string() })))
     }
 
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
-        let iam = aws.iam().await;
-        let name = string(desired, "name");
-        let out = iam
+    async fn create(&self, aws: &Aws, spec: &Role, owner: &Owner) -> Result<Created<RoleComputed>, ProviderError> {
+        let tags = owner
+            .tags()
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ProviderError::new("CreateRole", "InvalidTag", e.to_string()))?;
+        let out = aws
+            .iam()
+            .await
             .create_role()
-            .role_name(name)
-            .assume_role_policy_document(desired.get("assume_role_policy").map(Value::to_string).unwrap_or_default())
-            .set_description(desired.get("description").and_then(Value::as_str).map(str::to_string))
+            .role_name(&spec.name)
+            .assume_role_policy_document(spec.assume_role_policy.to_string())
+            .set_description(spec.description.clone())
+            .set_tags(Some(tags))
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("CreateRole", e))?;
-        let arn = out.role().map(|r| r.arn().to_string()).unwrap_or_default();
-        sync_inline(iam, name, desired.get("inline_policies")).await?;
-        sync_attached(iam, name, desired.get("managed_policy_arns")).await?;
-        Ok(Created { id: name.to_string(), attrs: build([("arn", json!(arn))]) })
+        let arn = out
+            .role()
+            .map(|r| r.arn().to_string())
+            .ok_or_else(|| ProviderError::unexpected("CreateRole", "no Role"))?;
+        Ok(Created {
+            id: spec.name.clone(),
+            computed: RoleComputed { arn },
+            deferred: &["inline_policies", "managed_policy_arns"],
+        })
     }
 
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, changed: &[&str]) -> Result<Attrs, ProviderError> {
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &Role,
+        changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<RoleComputed>, ProviderError> {
         let iam = aws.iam().await;
         for &attr in changed {
             match attr {
                 "assume_role_policy" => {
-                    let doc = desired.get("assume_role_policy").map(Value::to_string).unwrap_or_default();
                     iam.update_assume_role_policy()
                         .role_name(id)
-                        .policy_document(doc)
+                        .policy_document(spec.assume_role_policy.to_string())
                         .send()
                         .await
                         .map_err(|e| ProviderError::from_sdk("UpdateAssumeRolePolicy", e))?;
@@ -113,26 +150,51 @@ impl ResourceKind for IamRole {
                 "description" => {
                     iam.update_role()
                         .role_name(id)
-                        .description(string(desired, "description"))
+                        .description(spec.description.as_deref().unwrap_or_default())
                         .send()
                         .await
                         .map_err(|e| ProviderError::from_sdk("UpdateRole", e))?;
                 }
-                "inline_policies" => sync_inline(iam, id, desired.get("inline_policies")).await?,
-                "managed_policy_arns" => sync_attached(iam, id, desired.get("managed_policy_arns")).await?,
-                _ => {}
+                "inline_policies" => sync_inline(iam, id, spec.inline_policies.as_ref()).await?,
+                "managed_policy_arns" => sync_attached(iam, id, spec.managed_policy_arns.as_deref()).await?,
+                other => return Err(cannot_update(Self::NAME, other)),
             }
         }
-        Ok(Attrs::new())
+        Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &Role,
+        owner: &Owner,
+        _reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        let Some(role) = get_role(aws.iam().await, &spec.name).await? else { return Ok(None) };
+        Ok(Some(owner.judge_tagged_at_create(&spec.name, role.tags().iter().map(|t| (t.key(), t.value())))))
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
         let iam = aws.iam().await;
         // IAM refuses to delete a role that still has policies (DeleteConflict).
         sync_inline(iam, id, None).await?;
         sync_attached(iam, id, None).await?;
-        iam.delete_role().role_name(id).send().await.map_err(|e| ProviderError::from_sdk("DeleteRole", e))?;
+        iam.delete_role().role_name(id).send().await.map_err(|e| {
+            let e = ProviderError::from_sdk("DeleteRole", e);
+            // Policies just removed may still count for a moment.
+            if e.code == "DeleteConflict" { e.with_class(ErrorClass::Conflict) } else { e }
+        })?;
         Ok(())
+    }
+}
+
+async fn get_role(iam: &aws_sdk_iam::Client, name: &str) -> Result<Option<aws_sdk_iam::types::Role>, ProviderError> {
+    match iam.get_role().role_name(name).send().await {
+        Ok(out) => Ok(out.role),
+        Err(e) => {
+            let e = ProviderError::from_sdk("GetRole", e);
+            if e.is_not_found() { Ok(None) } else { Err(e) }
+        }
     }
 }
 
@@ -142,23 +204,28 @@ fn decode(doc: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.into_owned()))
 }
 
-async fn inline_policies(iam: &aws_sdk_iam::Client, role: &str) -> Result<Attrs, ProviderError> {
-    let names = iam
+async fn inline_names(iam: &aws_sdk_iam::Client, role: &str) -> Result<Vec<String>, ProviderError> {
+    let out = iam
         .list_role_policies()
         .role_name(role)
         .send()
         .await
         .map_err(|e| ProviderError::from_sdk("ListRolePolicies", e))?;
-    let mut out = Attrs::new();
-    for name in names.policy_names() {
-        let doc = iam
-            .get_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("GetRolePolicy", e))?;
-        out.insert(name.clone(), decode(doc.policy_document()));
+    Ok(out.policy_names().to_vec())
+}
+
+async fn inline_policies(iam: &aws_sdk_iam::Client, role: &str) -> Result<BTreeMap<String, Value>, ProviderError> {
+    let mut out = BTreeMap::new();
+    for name in inline_names(iam, role).await? {
+        let got = iam.get_role_policy().role_name(role).policy_name(&name).send().await;
+        match got.map_err(|e| ProviderError::from_sdk("GetRolePolicy", e)) {
+            Ok(doc) => {
+                out.insert(name, decode(doc.policy_document()));
+            }
+            // Deleted between the list and the get: not there.
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(out)
 }
@@ -173,24 +240,27 @@ async fn attached(iam: &aws_sdk_iam::Client, role: &str) -> Result<Vec<String>, 
     Ok(out.attached_policies().iter().filter_map(|p| p.policy_arn().map(str::to_string)).collect())
 }
 
-/// Makes the role's inline policies exactly `desired` (none when `None`).
-async fn sync_inline(iam: &aws_sdk_iam::Client, role: &str, desired: Option<&Value>) -> Result<(), ProviderError> {
-    let desired = desired.and_then(Value::as_object).cloned().unwrap_or_default();
-    let current = iam
-        .list_role_policies()
-        .role_name(role)
-        .send()
-        .await
-        .map_err(|e| ProviderError::from_sdk("ListRolePolicies", e))?;
-    for name in current.policy_names().iter().filter(|n| !desired.contains_key(n.as_str())) {
-        iam.delete_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("DeleteRolePolicy", e))?;
+/// `Ok` for "already gone": a step of a reconciliation whose work is done.
+fn gone_is_done(result: Result<(), ProviderError>) -> Result<(), ProviderError> {
+    match result {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other,
     }
-    for (name, doc) in &desired {
+}
+
+/// Makes the role's inline policies exactly `desired` (none when `None`).
+async fn sync_inline(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+    desired: Option<&BTreeMap<String, Value>>,
+) -> Result<(), ProviderError> {
+    let empty = BTreeMap::new();
+    let desired = desired.unwrap_or(&empty);
+    for name in inline_names(iam, role).await?.into_iter().filter(|n| !desired.contains_key(n)) {
+        let deleted = iam.delete_role_policy().role_name(role).policy_name(&name).send().await;
+        gone_is_done(deleted.map(|_| ()).map_err(|e| ProviderError::from_sdk("DeleteRolePolicy", e)))?;
+    }
+    for (name, doc) in desired {
         iam.put_role_policy()
             .role_name(role)
             .policy_name(name)
@@ -203,21 +273,17 @@ async fn sync_inline(iam: &aws_sdk_iam::Client, role: &str, desired: Option<&Val
 }
 
 /// Makes the role's managed attachments exactly `desired` (none when `None`).
-async fn sync_attached(iam: &aws_sdk_iam::Client, role: &str, desired: Option<&Value>) -> Result<(), ProviderError> {
-    let desired: BTreeSet<String> = strings(desired).into_iter().collect();
+async fn sync_attached(iam: &aws_sdk_iam::Client, role: &str, desired: Option<&[String]>) -> Result<(), ProviderError> {
+    let desired: BTreeSet<&str> = desired.unwrap_or_default().iter().map(String::as_str).collect();
     let current: BTreeSet<String> = attached(iam, role).await?.into_iter().collect();
-    for arn in current.difference(&desired) {
-        iam.detach_role_policy()
-            .role_name(role)
-            .policy_arn(arn)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("DetachRolePolicy", e))?;
+    for arn in current.iter().filter(|a| !desired.contains(a.as_str())) {
+        let detached = iam.detach_role_policy().role_name(role).policy_arn(arn).send().await;
+        gone_is_done(detached.map(|_| ()).map_err(|e| ProviderError::from_sdk("DetachRolePolicy", e)))?;
     }
-    for arn in desired.difference(&current) {
+    for arn in desired.iter().filter(|a| !current.contains(**a)) {
         iam.attach_role_policy()
             .role_name(role)
-            .policy_arn(arn)
+            .policy_arn(*arn)
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("AttachRolePolicy", e))?;
@@ -228,6 +294,7 @@ async fn sync_attached(iam: &aws_sdk_iam::Client, role: &str, desired: Option<&V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn url_encoded_trust_policy_decodes_to_json() {

@@ -2,23 +2,29 @@
 //!
 //! The id is the function name; renaming replaces the function. The artifact's base64 SHA-256
 //! (`code_sha256`, derived at plan time) is compared with the deployed `CodeSha256`, so code is
-//! uploaded only when it changed. A new role is not assumable by Lambda for a few seconds after
-//! IAM creates it: create retries that error for up to two minutes. Dependents wait until the
-//! function is `Active` (and after an update, until `LastUpdateStatus` is `Successful`).
+//! uploaded only when it changed. `CreateFunction` carries everything, the ownership tags
+//! included. A new role is not assumable by Lambda for a few seconds after IAM creates it: that
+//! error is classed as propagating, which the engine waits out. Dependents wait until the
+//! function is `Active` and its last update `Successful` ([`Kind::wait_ready`]); an update
+//! first waits for one still in progress (an interrupted apply, a concurrent deploy).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_lambda::client::Waiters;
+use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, Runtime};
-use serde_json::{Value, json};
+use aws_smithy_runtime_api::client::waiters::error::WaiterError;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use serde_with::skip_serializing_none;
 
-use super::attrs::{build, found, int, opt_string, string};
+use super::attrs::opt_string;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, ErrorClass, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
-use crate::apply::RetryPolicy;
+use super::typed::cannot_update;
+use super::{Aws, Created, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::build::{self as artifacts, code_sha256};
 use crate::value::Attrs;
 
@@ -56,16 +62,73 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
-/// How long a new role may take to become assumable by Lambda.
-const ROLE_PROPAGATION: Duration = Duration::from_secs(120);
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Function {
+    name: String,
+    role: String,
+    runtime: Option<String>,
+    handler: Option<String>,
+    architecture: Option<String>,
+    memory_size: Option<i32>,
+    timeout: Option<i32>,
+    environment: Option<BTreeMap<String, String>>,
+    source: Option<String>,
+    zip_file: Option<String>,
+    code_sha256: Option<String>,
+}
+
+impl Function {
+    fn runtime(&self) -> Runtime {
+        Runtime::from(self.runtime.as_deref().unwrap_or("provided.al2023"))
+    }
+    fn handler(&self) -> &str {
+        self.handler.as_deref().unwrap_or("bootstrap")
+    }
+    fn architecture(&self) -> Architecture {
+        Architecture::from(self.architecture.as_deref().unwrap_or("x86_64"))
+    }
+    fn environment(&self) -> Environment {
+        let vars = self.environment.clone().map(|m| m.into_iter().collect());
+        Environment::builder().set_variables(vars).build()
+    }
+    /// The zip to upload (prepare put its path in `zip_file` for a `source`).
+    fn zip(&self) -> Result<Vec<u8>, ProviderError> {
+        let path = self.zip_file.as_deref().ok_or_else(|| {
+            ProviderError::invalid_attributes(LambdaFunction::NAME, "no zip_file: the artifact was not prepared")
+        })?;
+        read_zip(path)
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FunctionComputed {
+    arn: String,
+    invoke_arn: String,
+}
+
+impl FunctionComputed {
+    fn of(arn: &str) -> Self {
+        Self { arn: arn.to_string(), invoke_arn: invoke_arn(arn) }
+    }
+}
+
 /// How long a function may take to become Active or finish an update.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Attributes `UpdateFunctionConfiguration` sets.
+const CONFIGURATION: &[&str] = &["role", "runtime", "handler", "memory_size", "timeout", "environment"];
+/// Attributes `UpdateFunctionCode` sets.
+const CODE: &[&str] = &["code_sha256", "architecture"];
+/// Local inputs AWS never sees: a new path to the same code changes nothing there.
+const LOCAL: &[&str] = &["source", "zip_file"];
+
 #[async_trait]
-impl ResourceKind for LambdaFunction {
-    fn kind(&self) -> &'static str {
-        "lambda_function"
-    }
+impl Kind for LambdaFunction {
+    const NAME: &'static str = "lambda_function";
+    type Spec = Function;
+    type Computed = FunctionComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -99,125 +162,150 @@ impl ResourceKind for LambdaFunction {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
-        let got = aws.lambda().await.get_function().function_name(id).send().await;
-        let Some(out) = found(got.map_err(|e| ProviderError::from_sdk("GetFunction", e)))? else { return Ok(None) };
+        prior: Option<&Function>,
+    ) -> Result<Option<(Function, FunctionComputed)>, ProviderError> {
+        let Some(out) = get_function(aws, id).await? else { return Ok(None) };
         let Some(c) = out.configuration else { return Ok(None) };
         let arn = c.function_arn().unwrap_or_default();
-        let env: Attrs = c
-            .environment()
-            .and_then(|e| e.variables())
-            .map(|v| v.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
-            .unwrap_or_default();
-        let mut attrs = build([
-            ("name", json!(c.function_name())),
-            ("role", json!(c.role())),
-            ("runtime", c.runtime().map_or(Value::Null, |r| json!(r.as_str()))),
-            ("handler", json!(c.handler())),
-            ("architecture", c.architectures().first().map_or(json!("x86_64"), |a| json!(a.as_str()))),
-            ("memory_size", json!(c.memory_size())),
-            ("timeout", json!(c.timeout())),
-            ("environment", Value::Object(env)),
-            ("code_sha256", json!(c.code_sha256())),
-            ("arn", json!(arn)),
-            ("invoke_arn", json!(invoke_arn(arn))),
-        ]);
-        // The artifact's source and path are ours alone; AWS knows only its hash.
-        for local in ["source", "zip_file"] {
-            if let Some(v) = prior.get(local) {
-                attrs.insert(local.into(), v.clone());
-            }
+        let spec = Function {
+            name: c.function_name().unwrap_or(id).to_string(),
+            role: c.role().unwrap_or_default().to_string(),
+            runtime: c.runtime().map(|r| r.as_str().to_string()),
+            handler: c.handler().map(str::to_string),
+            architecture: Some(c.architectures().first().map_or("x86_64", |a| a.as_str()).to_string()),
+            memory_size: c.memory_size(),
+            timeout: c.timeout(),
+            environment: Some(
+                c.environment()
+                    .and_then(|e| e.variables())
+                    .map(|v| v.clone().into_iter().collect())
+                    .unwrap_or_default(),
+            ),
+            // The artifact's source and path are ours alone; AWS knows only its hash.
+            source: prior.and_then(|p| p.source.clone()),
+            zip_file: prior.and_then(|p| p.zip_file.clone()),
+            code_sha256: c.code_sha256().map(str::to_string),
+        };
+        Ok(Some((spec, FunctionComputed::of(arn))))
+    }
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Function,
+        owner: &Owner,
+    ) -> Result<Created<FunctionComputed>, ProviderError> {
+        let zip = spec.zip()?;
+        let out = aws
+            .lambda()
+            .await
+            .create_function()
+            .function_name(&spec.name)
+            .role(&spec.role)
+            .runtime(spec.runtime())
+            .handler(spec.handler())
+            .architectures(spec.architecture())
+            .set_memory_size(spec.memory_size)
+            .set_timeout(spec.timeout)
+            .environment(spec.environment())
+            .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
+            .set_tags(Some(owner.tags().into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+            .send()
+            .await
+            .map_err(|e| role_not_ready(ProviderError::from_sdk("CreateFunction", e)))?;
+        let arn = out.function_arn().ok_or_else(|| ProviderError::unexpected("CreateFunction", "no FunctionArn"))?;
+        Ok(Created { id: spec.name.clone(), computed: FunctionComputed::of(arn), deferred: &[] })
+    }
+
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &Function,
+        changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<FunctionComputed>, ProviderError> {
+        if let Some(other) = changed.iter().find(|c| ![CONFIGURATION, CODE, LOCAL].iter().any(|set| set.contains(c))) {
+            return Err(cannot_update(Self::NAME, other));
         }
-        Ok(Some(attrs))
-    }
-
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
         let lambda = aws.lambda().await;
-        let name = string(desired, "name");
-        let zip = read_zip(string(desired, "zip_file"))?;
-        let env = environment(desired);
-        let propagation = RetryPolicy::until(ROLE_PROPAGATION);
-        let out = propagation
-            .run(|| async {
-                lambda
-                    .create_function()
-                    .function_name(name)
-                    .role(string(desired, "role"))
-                    .runtime(Runtime::from(opt_string(desired, "runtime").unwrap_or("provided.al2023")))
-                    .handler(opt_string(desired, "handler").unwrap_or("bootstrap"))
-                    .architectures(Architecture::from(opt_string(desired, "architecture").unwrap_or("x86_64")))
-                    .set_memory_size(int(desired, "memory_size").map(|n| n as i32))
-                    .set_timeout(int(desired, "timeout").map(|n| n as i32))
-                    .set_environment(env.clone())
-                    .code(FunctionCode::builder().zip_file(Blob::new(zip.clone())).build())
-                    .send()
-                    .await
-                    .map_err(|e| role_not_ready(ProviderError::from_sdk("CreateFunction", e)))
-            })
-            .await?;
-        wait_active(lambda, name).await?;
-        let arn = out.function_arn().unwrap_or_default();
-        Ok(Created {
-            id: name.to_string(),
-            attrs: build([("arn", json!(arn)), ("invoke_arn", json!(invoke_arn(arn)))]),
-        })
-    }
-
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, changed: &[&str]) -> Result<Attrs, ProviderError> {
-        let lambda = aws.lambda().await;
-        let config_attrs = ["role", "runtime", "handler", "memory_size", "timeout", "environment"];
-        if changed.iter().any(|c| config_attrs.contains(c)) {
+        let configuration = changed.iter().any(|c| CONFIGURATION.contains(c));
+        let code = changed.iter().any(|c| CODE.contains(c));
+        if configuration || code {
+            // Lambda refuses an update while another is in progress.
+            wait_updated(lambda, id).await?;
+        }
+        if configuration {
             lambda
                 .update_function_configuration()
                 .function_name(id)
-                .role(string(desired, "role"))
-                .runtime(Runtime::from(opt_string(desired, "runtime").unwrap_or("provided.al2023")))
-                .handler(opt_string(desired, "handler").unwrap_or("bootstrap"))
-                .set_memory_size(int(desired, "memory_size").map(|n| n as i32))
-                .set_timeout(int(desired, "timeout").map(|n| n as i32))
-                .environment(environment(desired).unwrap_or_else(|| Environment::builder().build()))
+                .role(&spec.role)
+                .runtime(spec.runtime())
+                .handler(spec.handler())
+                .set_memory_size(spec.memory_size)
+                .set_timeout(spec.timeout)
+                .environment(spec.environment())
                 .send()
                 .await
-                .map_err(|e| ProviderError::from_sdk("UpdateFunctionConfiguration", e))?;
-            wait_updated(lambda, id).await?;
+                .map_err(|e| role_not_ready(ProviderError::from_sdk("UpdateFunctionConfiguration", e)))?;
         }
-        if changed.contains(&"code_sha256") || changed.contains(&"architecture") {
-            let zip = read_zip(string(desired, "zip_file"))?;
+        if code {
+            if configuration {
+                wait_updated(lambda, id).await?;
+            }
             lambda
                 .update_function_code()
                 .function_name(id)
-                .zip_file(Blob::new(zip))
-                .architectures(Architecture::from(opt_string(desired, "architecture").unwrap_or("x86_64")))
+                .zip_file(Blob::new(spec.zip()?))
+                .architectures(spec.architecture())
                 .send()
                 .await
                 .map_err(|e| ProviderError::from_sdk("UpdateFunctionCode", e))?;
-            wait_updated(lambda, id).await?;
         }
-        Ok(Attrs::new())
+        Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
+    async fn wait_ready(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
         let lambda = aws.lambda().await;
-        lambda
-            .delete_function()
-            .function_name(id)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("DeleteFunction", e))?;
+        let active = lambda.wait_until_function_active_v2().function_name(id).wait(READY_TIMEOUT).await;
+        active.map_err(|e| waiter_error("FunctionNotActive", id, "did not become Active", e))?;
+        wait_updated(lambda, id).await
+    }
+
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &Function,
+        owner: &Owner,
+        _reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        let Some(out) = get_function(aws, &spec.name).await? else { return Ok(None) };
+        let tags = out.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
+        Ok(Some(owner.judge_tagged_at_create(&spec.name, tags)))
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+        let deleted = aws.lambda().await.delete_function().function_name(id).send().await;
+        deleted.map_err(|e| ProviderError::from_sdk("DeleteFunction", e))?;
         Ok(())
+    }
+}
+
+async fn get_function(
+    aws: &Aws,
+    name: &str,
+) -> Result<Option<aws_sdk_lambda::operation::get_function::GetFunctionOutput>, ProviderError> {
+    match aws.lambda().await.get_function().function_name(name).send().await {
+        Ok(out) => Ok(Some(out)),
+        Err(e) => {
+            let e = ProviderError::from_sdk("GetFunction", e);
+            if e.is_not_found() { Ok(None) } else { Err(e) }
+        }
     }
 }
 
 fn read_zip(path: &str) -> Result<Vec<u8>, ProviderError> {
     std::fs::read(path).map_err(|e| ProviderError::new("ReadArtifact", "ArtifactUnreadable", format!("{path}: {e}")))
-}
-
-fn environment(desired: &Attrs) -> Option<Environment> {
-    let vars = desired.get("environment").and_then(Value::as_object)?;
-    let vars =
-        vars.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect();
-    Some(Environment::builder().set_variables(Some(vars)).build())
 }
 
 fn invoke_arn(function_arn: &str) -> String {
@@ -226,25 +314,37 @@ fn invoke_arn(function_arn: &str) -> String {
 }
 
 /// The one validation error that is worth waiting out: IAM has not propagated the new role.
-fn role_not_ready(mut e: ProviderError) -> ProviderError {
+fn role_not_ready(e: ProviderError) -> ProviderError {
     let message = e.message.to_ascii_lowercase();
     if e.code == "InvalidParameterValueException" && message.contains("role") && message.contains("assume") {
-        e.class = ErrorClass::Retryable;
-        e.message.push_str(" (a new role takes a few seconds to become usable; retried for up to 2 minutes)");
+        e.with_class(ErrorClass::Propagating)
+    } else {
+        e
     }
-    e
 }
 
-async fn wait_active(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<(), ProviderError> {
-    lambda.wait_until_function_active_v2().function_name(name).wait(READY_TIMEOUT).await.map(|_| ()).map_err(|e| {
-        ProviderError::new("GetFunction", "FunctionNotActive", format!("{name} did not become Active: {e}"))
-    })
+/// A waiter that gave up: a failed poll keeps the poll's own class (a 5xx is retried); a
+/// final state (the function `Failed`) or the time limit is final. A function left waiting
+/// stays recorded as still creating, and the next apply waits again.
+fn waiter_error<O, E>(code: &str, name: &str, what: &str, e: WaiterError<O, E>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match e {
+        WaiterError::OperationFailed(failed) => ProviderError::from_sdk("GetFunction", failed.into_error()),
+        WaiterError::ExceededMaxWait(_) => {
+            ProviderError::new("GetFunction", code, format!("{name} {what} within {}s", READY_TIMEOUT.as_secs()))
+                .with_class(ErrorClass::Fatal)
+        }
+        other => {
+            ProviderError::new("GetFunction", code, format!("{name} {what}: {other}")).with_class(ErrorClass::Fatal)
+        }
+    }
 }
 
 async fn wait_updated(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<(), ProviderError> {
-    lambda.wait_until_function_updated_v2().function_name(name).wait(READY_TIMEOUT).await.map(|_| ()).map_err(|e| {
-        ProviderError::new("GetFunction", "FunctionUpdateFailed", format!("{name} did not finish updating: {e}"))
-    })
+    let updated = lambda.wait_until_function_updated_v2().function_name(name).wait(READY_TIMEOUT).await;
+    updated.map(|_| ()).map_err(|e| waiter_error("FunctionUpdateFailed", name, "did not finish updating", e))
 }
 
 #[cfg(test)]
@@ -252,14 +352,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_role_propagation_error_is_retried() {
-        // "cannot be assumed" is retryable; other validation errors are not.
+    fn only_the_role_propagation_error_is_waited_out() {
+        // "cannot be assumed" is propagating; other validation errors are final.
         let e = role_not_ready(ProviderError::new(
             "CreateFunction",
             "InvalidParameterValueException",
             "The role defined for the function cannot be assumed by Lambda.",
         ));
-        assert_eq!(e.class, ErrorClass::Retryable);
+        assert_eq!(e.class, ErrorClass::Propagating);
         let e = role_not_ready(ProviderError::new(
             "CreateFunction",
             "InvalidParameterValueException",

@@ -2,17 +2,18 @@
 //! (S3, API Gateway) invoke it.
 //!
 //! The id is `FUNCTION/STATEMENT_ID`. Lambda has no update for a statement: any change
-//! replaces it. Adding a statement whose id exists already (a retry after a crash) replaces it
-//! rather than failing.
+//! replaces it. The statement id is the natural key: an interrupted create is found by it, and
+//! a statement with that id that was there before the create is reported, never taken over.
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_with::skip_serializing_none;
 
-use super::attrs::{build, found, opt_string, split_id, string};
+use super::attrs::split_id;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
-use crate::value::Attrs;
+use super::typed::cannot_update;
+use super::{Aws, Created, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
 
 pub struct LambdaPermission;
 
@@ -28,11 +29,23 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Permission {
+    function_name: String,
+    statement_id: String,
+    action: String,
+    principal: String,
+    source_arn: Option<String>,
+    source_account: Option<String>,
+}
+
 #[async_trait]
-impl ResourceKind for LambdaPermission {
-    fn kind(&self) -> &'static str {
-        "lambda_permission"
-    }
+impl Kind for LambdaPermission {
+    const NAME: &'static str = "lambda_permission";
+    type Spec = Permission;
+    type Computed = NoComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -43,83 +56,96 @@ impl ResourceKind for LambdaPermission {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
+        prior: Option<&Permission>,
+    ) -> Result<Option<(Permission, NoComputed)>, ProviderError> {
         let (function, sid) = split_id("GetPolicy", id)?;
-        let got = aws.lambda().await.get_policy().function_name(function).send().await;
-        let Some(out) = found(got.map_err(|e| ProviderError::from_sdk("GetPolicy", e)))? else { return Ok(None) };
-        let policy: Value = serde_json::from_str(out.policy().unwrap_or("{}"))
-            .map_err(|e| ProviderError::unexpected("GetPolicy", format!("policy is not JSON: {e}")))?;
-        let statements = policy.get("Statement").and_then(Value::as_array).cloned().unwrap_or_default();
-        let Some(stmt) = statements.iter().find(|s| s.get("Sid").and_then(Value::as_str) == Some(sid)) else {
-            return Ok(None);
-        };
+        let Some(stmt) = statement(aws, function, sid).await? else { return Ok(None) };
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
         let principal = match stmt.get("Principal") {
-            Some(Value::Object(p)) => p.values().next().cloned().unwrap_or(Value::Null),
-            Some(other) => other.clone(),
-            None => Value::Null,
+            Some(Value::Object(p)) => p.values().next().cloned(),
+            other => other.cloned(),
         };
-        let condition = |op: &str, key: &str| -> Value {
-            stmt.get("Condition")
-                .and_then(|c| c.get(op))
-                .and_then(Value::as_object)
-                .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.clone()))
-                .unwrap_or(Value::Null)
+        let condition = |op: &str, key: &str| -> Option<String> {
+            let m = stmt.get("Condition")?.get(op)?.as_object()?;
+            m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).and_then(|(_, v)| v.as_str()).map(str::to_string)
         };
-        Ok(Some(build([
-            ("function_name", prior.get("function_name").cloned().unwrap_or_else(|| json!(function))),
-            ("statement_id", json!(sid)),
-            ("action", stmt.get("Action").cloned().unwrap_or(Value::Null)),
-            ("principal", principal),
-            ("source_arn", condition("ArnLike", "AWS:SourceArn")),
-            ("source_account", condition("StringEquals", "AWS:SourceAccount")),
-        ])))
+        let spec = Permission {
+            // The spec may name the function by ARN; the id holds its name.
+            function_name: prior.map_or_else(|| function.to_string(), |p| p.function_name.clone()),
+            statement_id: sid.to_string(),
+            action: text(stmt.get("Action")).unwrap_or_default(),
+            principal: text(principal.as_ref()).unwrap_or_default(),
+            source_arn: condition("ArnLike", "AWS:SourceArn"),
+            source_account: condition("StringEquals", "AWS:SourceAccount"),
+        };
+        Ok(Some((spec, NoComputed {})))
     }
 
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
-        let lambda = aws.lambda().await;
-        let (function, sid) = (string(desired, "function_name"), string(desired, "statement_id"));
-        let add = || {
-            lambda
-                .add_permission()
-                .function_name(function)
-                .statement_id(sid)
-                .action(string(desired, "action"))
-                .principal(string(desired, "principal"))
-                .set_source_arn(opt_string(desired, "source_arn").map(str::to_string))
-                .set_source_account(opt_string(desired, "source_account").map(str::to_string))
-                .send()
-        };
-        match add().await.map_err(|e| ProviderError::from_sdk("AddPermission", e)) {
-            Err(e) if e.code == "ResourceConflictException" => {
-                remove(lambda, function, sid).await?;
-                add().await.map_err(|e| ProviderError::from_sdk("AddPermission", e))?;
-            }
-            other => {
-                other?;
-            }
-        }
-        Ok(Created { id: format!("{function}/{sid}"), attrs: Attrs::new() })
+    async fn create(&self, aws: &Aws, spec: &Permission, _owner: &Owner) -> Result<Created<NoComputed>, ProviderError> {
+        aws.lambda()
+            .await
+            .add_permission()
+            .function_name(&spec.function_name)
+            .statement_id(&spec.statement_id)
+            .action(&spec.action)
+            .principal(&spec.principal)
+            .set_source_arn(spec.source_arn.clone())
+            .set_source_account(spec.source_account.clone())
+            .send()
+            .await
+            .map_err(|e| ProviderError::from_sdk("AddPermission", e))?;
+        Ok(Created {
+            id: format!("{}/{}", spec.function_name, spec.statement_id),
+            computed: NoComputed {},
+            deferred: &[],
+        })
     }
 
-    async fn update(&self, _aws: &Aws, _id: &str, _desired: &Attrs, _changed: &[&str]) -> Result<Attrs, ProviderError> {
+    async fn update(
+        &self,
+        _aws: &Aws,
+        _id: &str,
+        _spec: &Permission,
+        changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<NoComputed>, ProviderError> {
         // Every attribute forces replacement, so the engine never asks for an update.
-        Ok(Attrs::new())
+        match changed.first() {
+            Some(attr) => Err(cannot_update(Self::NAME, attr)),
+            None => Ok(None),
+        }
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &Permission,
+        owner: &Owner,
+        reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        let found = statement(aws, &spec.function_name, &spec.statement_id).await?;
+        let id = format!("{}/{}", spec.function_name, spec.statement_id);
+        Ok(found.map(|_| owner.judge_untagged(&id, reason, None)))
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
         let (function, sid) = split_id("RemovePermission", id)?;
-        remove(aws.lambda().await, function, sid).await
+        let removed = aws.lambda().await.remove_permission().function_name(function).statement_id(sid).send().await;
+        removed.map_err(|e| ProviderError::from_sdk("RemovePermission", e))?;
+        Ok(())
     }
 }
 
-async fn remove(lambda: &aws_sdk_lambda::Client, function: &str, sid: &str) -> Result<(), ProviderError> {
-    lambda
-        .remove_permission()
-        .function_name(function)
-        .statement_id(sid)
-        .send()
-        .await
-        .map_err(|e| ProviderError::from_sdk("RemovePermission", e))?;
-    Ok(())
+/// The statement `sid` of the function's resource policy, if both exist.
+async fn statement(aws: &Aws, function: &str, sid: &str) -> Result<Option<Value>, ProviderError> {
+    let got = aws.lambda().await.get_policy().function_name(function).send().await;
+    let out = match got.map_err(|e| ProviderError::from_sdk("GetPolicy", e)) {
+        Ok(out) => out,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let policy: Value = serde_json::from_str(out.policy().unwrap_or("{}"))
+        .map_err(|e| ProviderError::unexpected("GetPolicy", format!("policy is not JSON: {e}")))?;
+    let statements = policy.get("Statement").and_then(Value::as_array).cloned().unwrap_or_default();
+    Ok(statements.into_iter().find(|s| s.get("Sid").and_then(Value::as_str) == Some(sid)))
 }

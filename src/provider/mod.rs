@@ -21,6 +21,7 @@ mod lambda_function;
 mod lambda_permission;
 mod lookups;
 mod normalize;
+pub mod ownership;
 mod route53_record;
 mod s3_bucket;
 mod s3_bucket_notification;
@@ -29,23 +30,28 @@ pub mod schema;
 mod sns_subscription;
 mod sns_topic;
 mod sns_topic_policy;
+mod typed;
 
 use async_trait::async_trait;
 
 pub use aws::{Aws, AwsOptions};
 pub use error::{ErrorClass, ProviderError};
 pub use normalize::empty as empty_value;
+pub use ownership::{FindReason, Found, Owner};
 pub use schema::{AttrType, Attribute, ResourceSchema};
+pub use typed::{Kind, NoComputed, Typed};
 
-use crate::addr::ResourceAddr;
 use crate::value::Attrs;
 
-/// What a create returns: AWS's identifier for the resource and its attributes, computed
-/// ones included.
+/// What a creating call returns: AWS's identifier for the resource and what it computed.
 #[derive(Debug)]
-pub struct Created {
+pub struct Created<C = Attrs> {
     pub id: String,
-    pub attrs: Attrs,
+    pub computed: C,
+    /// Settable attributes the creating call does not set (a bucket's CORS rules, a role's
+    /// inline policies): the engine records the resource first, then applies these with an
+    /// update.
+    pub deferred: &'static [&'static str],
 }
 
 /// Which attributes the spec or the prior state manages; reads may skip the rest.
@@ -57,10 +63,24 @@ impl Managed<'_> {
     }
 }
 
-/// One kind of AWS resource.
+/// The field names of a kind's typed model, which must equal its schema's attribute names.
+#[derive(Debug)]
+pub struct ModelFields {
+    /// Settable and derived attributes.
+    pub spec: &'static [&'static str],
+    /// Attributes AWS computes.
+    pub computed: &'static [&'static str],
+}
+
+/// One kind of AWS resource, as the engine sees it: attributes as JSON maps. Every AWS kind
+/// implements the typed [`Kind`] and is registered as [`Typed`], which converts.
 ///
 /// Values passed in are already validated against [`ResourceKind::schema`], normalised with
 /// [`ResourceKind::normalize`], and fully known (no unknown markers).
+///
+/// *Errors*: each method returns a [`ProviderError`] whose class says what the failure is; the
+/// engine's retry policy decides what to do. `update` and `delete` are safe to run again as a
+/// whole; `create` makes exactly one creating call, which is not.
 #[async_trait]
 pub trait ResourceKind: Send + Sync {
     /// The kind's name in specs and addresses, e.g. `s3_bucket`.
@@ -68,11 +88,16 @@ pub trait ResourceKind: Send + Sync {
 
     fn schema(&self) -> &'static ResourceSchema;
 
+    /// The field names of the kind's typed model.
+    fn model(&self) -> ModelFields;
+
     /// Rewrites attributes so that equal things compare equal (case, order, defaults AWS
     /// adds). Applied to the spec's values and to what AWS reports before they are diffed.
-    fn normalize(&self, attrs: &mut Attrs) {
-        normalize::by_schema(self.schema(), attrs);
-    }
+    fn normalize(&self, attrs: &mut Attrs);
+
+    /// Fills in attributes derived from local artifacts (a Lambda zip's hash) before the
+    /// values are diffed. Called at plan time and again at apply time.
+    async fn prepare(&self, desired: &mut Attrs) -> Result<(), ProviderError>;
 
     /// The live attributes of the resource with this id, or `None` if it no longer exists.
     /// Only attributes in `managed` need to be read; computed attributes always are. `prior`
@@ -86,19 +111,38 @@ pub trait ResourceKind: Send + Sync {
         prior: &Attrs,
     ) -> Result<Option<Attrs>, ProviderError>;
 
-    /// Fills in attributes derived from local artifacts (a Lambda zip's hash) before the
-    /// values are diffed. Called at plan time and again at apply time.
-    async fn prepare(&self, _desired: &mut Attrs) -> Result<(), ProviderError> {
-        Ok(())
-    }
-
-    async fn create(&self, aws: &Aws, addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError>;
+    /// The one call that brings the resource into existence, tagged with `owner` where AWS
+    /// takes tags. Returns as soon as AWS has answered with the id.
+    async fn create(&self, aws: &Aws, desired: &Attrs, owner: &Owner) -> Result<Created, ProviderError>;
 
     /// Changes what `changed` names, in place. Only called when no changed attribute forces
     /// replacement. Returns the attributes computed by AWS after the change.
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, changed: &[&str]) -> Result<Attrs, ProviderError>;
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        desired: &Attrs,
+        changed: &[&str],
+        owner: &Owner,
+    ) -> Result<Attrs, ProviderError>;
 
-    async fn delete(&self, aws: &Aws, id: &str, prior: &Attrs) -> Result<(), ProviderError>;
+    /// Waits until a resource just created or updated can be used by what depends on it (a
+    /// Lambda `Active`, a distribution `Deployed`).
+    async fn wait_ready(&self, aws: &Aws, id: &str) -> Result<(), ProviderError>;
+
+    /// Looks for what a create of `desired` by `owner` may have made (its answer was lost, or
+    /// the process died): by the ownership tags, the idempotency token, or a natural key.
+    async fn find(
+        &self,
+        aws: &Aws,
+        desired: &Attrs,
+        owner: &Owner,
+        reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError>;
+
+    /// Deletes the resource. Each step treats "already gone" as done and goes on, so a delete
+    /// interrupted half-way finishes when run again.
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError>;
 }
 
 /// A read-only query for something that already exists (a hosted zone by name, a user pool):
@@ -120,27 +164,27 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The built-in AWS kinds. A new kind is one file and one line here.
+    /// The built-in AWS kinds. A new kind is its own file, its `mod` line and one line here.
     pub fn aws() -> Self {
         Self {
             kinds: vec![
-                Box::new(s3_bucket::S3Bucket),
-                Box::new(s3_bucket_policy::S3BucketPolicy),
-                Box::new(s3_bucket_notification::S3BucketNotification),
-                Box::new(sns_topic::SnsTopic),
-                Box::new(sns_topic_policy::SnsTopicPolicy),
-                Box::new(sns_subscription::SnsSubscription),
-                Box::new(iam_role::IamRole),
-                Box::new(lambda_function::LambdaFunction),
-                Box::new(lambda_permission::LambdaPermission),
-                Box::new(cloudfront_origin_access_control::CloudFrontOriginAccessControl),
-                Box::new(cloudfront_distribution::CloudFrontDistribution),
-                Box::new(route53_record::Route53Record),
-                Box::new(apigatewayv2_api::ApiGatewayV2Api),
-                Box::new(apigatewayv2_authorizer::ApiGatewayV2Authorizer),
-                Box::new(apigatewayv2_integration::ApiGatewayV2Integration),
-                Box::new(apigatewayv2_route::ApiGatewayV2Route),
-                Box::new(apigatewayv2_stage::ApiGatewayV2Stage),
+                Typed::boxed(s3_bucket::S3Bucket),
+                Typed::boxed(s3_bucket_policy::S3BucketPolicy),
+                Typed::boxed(s3_bucket_notification::S3BucketNotification),
+                Typed::boxed(sns_topic::SnsTopic),
+                Typed::boxed(sns_topic_policy::SnsTopicPolicy),
+                Typed::boxed(sns_subscription::SnsSubscription),
+                Typed::boxed(iam_role::IamRole),
+                Typed::boxed(lambda_function::LambdaFunction),
+                Typed::boxed(lambda_permission::LambdaPermission),
+                Typed::boxed(cloudfront_origin_access_control::CloudFrontOriginAccessControl),
+                Typed::boxed(cloudfront_distribution::CloudFrontDistribution),
+                Typed::boxed(route53_record::Route53Record),
+                Typed::boxed(apigatewayv2_api::ApiGatewayV2Api),
+                Typed::boxed(apigatewayv2_authorizer::ApiGatewayV2Authorizer),
+                Typed::boxed(apigatewayv2_integration::ApiGatewayV2Integration),
+                Typed::boxed(apigatewayv2_route::ApiGatewayV2Route),
+                Typed::boxed(apigatewayv2_stage::ApiGatewayV2Stage),
             ],
             lookups: vec![
                 Box::new(lookups::Route53Zone),
@@ -174,5 +218,32 @@ impl Registry {
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.kinds.iter().map(|k| k.kind())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn every_kinds_typed_model_has_exactly_its_schemas_attributes() {
+        // Each attribute name is a field of the kind's model and a row of its schema table:
+        // neither may have one the other lacks.
+        let registry = Registry::aws();
+        for name in registry.names() {
+            let kind = registry.get(name).expect("registered");
+            let model = kind.model();
+            let schema = kind.schema();
+            let compared: BTreeSet<&str> = schema.compared().map(|a| a.name).collect();
+            let computed: BTreeSet<&str> = schema.attributes.iter().filter(|a| a.computed).map(|a| a.name).collect();
+            assert_eq!(model.spec.iter().copied().collect::<BTreeSet<_>>(), compared, "{name}: spec model vs schema");
+            assert_eq!(
+                model.computed.iter().copied().collect::<BTreeSet<_>>(),
+                computed,
+                "{name}: computed model vs schema"
+            );
+        }
     }
 }

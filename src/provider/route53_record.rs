@@ -1,7 +1,8 @@
 //! `route53_record`: a record set in a hosted zone, usually an alias (A/AAAA) to CloudFront.
 //!
 //! The id is `ZONE_ID/NAME/TYPE`. Names compare in lower case with a trailing dot, as Route53
-//! returns them. Writes are UPSERTs that wait until the change is INSYNC.
+//! returns them. Writes are UPSERTs that wait until the change is INSYNC, so sending one again
+//! is harmless; a record set is found again by its name and type.
 
 use std::time::{Duration, Instant};
 
@@ -9,12 +10,13 @@ use async_trait::async_trait;
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_with::skip_serializing_none;
 
-use super::attrs::{boolean, build, found, int, string, strings};
+use super::attrs::found;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
+use super::{Aws, Created, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct Route53Record;
@@ -37,21 +39,48 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    zone_id: String,
+    name: String,
+    #[serde(rename = "type")]
+    record_type: String,
+    alias: Option<Alias>,
+    ttl: Option<i64>,
+    records: Option<Vec<String>>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Alias {
+    name: String,
+    zone_id: String,
+    evaluate_target_health: Option<bool>,
+}
+
+impl Record {
+    fn id(&self) -> String {
+        format!("{}/{}/{}", bare_zone_id(&self.zone_id), fqdn(&self.name), self.record_type)
+    }
+}
+
 /// How long Route53 may take to apply a change everywhere.
 const INSYNC_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 #[async_trait]
-impl ResourceKind for Route53Record {
-    fn kind(&self) -> &'static str {
-        "route53_record"
-    }
+impl Kind for Route53Record {
+    const NAME: &'static str = "route53_record";
+    type Spec = Record;
+    type Computed = NoComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
-        super::normalize::by_schema(&SCHEMA, attrs);
         if let Some(Value::String(name)) = attrs.get_mut("name") {
             *name = fqdn(name);
         }
@@ -73,31 +102,47 @@ impl ResourceKind for Route53Record {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
+        _prior: Option<&Record>,
+    ) -> Result<Option<(Record, NoComputed)>, ProviderError> {
         let (zone, name, rtype) = parse_id(id)?;
-        let Some(set) = find(aws, zone, name, rtype).await? else { return Ok(None) };
-        Ok(Some(attributes(zone, &set)))
+        let Some(set) = find_set(aws, zone, name, rtype).await? else { return Ok(None) };
+        Ok(Some((record(zone, &set), NoComputed {})))
     }
 
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
-        let zone = bare_zone_id(string(desired, "zone_id"));
-        let set = record_set(desired)?;
-        change(aws, &zone, ChangeAction::Upsert, set).await?;
-        let id = format!("{zone}/{}/{}", fqdn(string(desired, "name")), string(desired, "type"));
-        Ok(Created { id, attrs: Attrs::new() })
+    async fn create(&self, aws: &Aws, spec: &Record, _owner: &Owner) -> Result<Created<NoComputed>, ProviderError> {
+        change(aws, &bare_zone_id(&spec.zone_id), ChangeAction::Upsert, record_set(spec)?).await?;
+        Ok(Created { id: spec.id(), computed: NoComputed {}, deferred: &[] })
     }
 
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, _changed: &[&str]) -> Result<Attrs, ProviderError> {
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &Record,
+        _changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<NoComputed>, ProviderError> {
         let (zone, _, _) = parse_id(id)?;
-        change(aws, zone, ChangeAction::Upsert, record_set(desired)?).await?;
-        Ok(Attrs::new())
+        change(aws, zone, ChangeAction::Upsert, record_set(spec)?).await?;
+        Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &Record,
+        _owner: &Owner,
+        _reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        let zone = bare_zone_id(&spec.zone_id);
+        let set = find_set(aws, &zone, &fqdn(&spec.name), &spec.record_type).await?;
+        Ok(set.map(|_| Found::Ours { id: spec.id() }))
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
         let (zone, name, rtype) = parse_id(id)?;
         // A DELETE must repeat the record set exactly as it is now.
-        match find(aws, zone, name, rtype).await? {
+        match find_set(aws, zone, name, rtype).await? {
             Some(set) => change(aws, zone, ChangeAction::Delete, set).await,
             None => Ok(()),
         }
@@ -120,7 +165,7 @@ fn parse_id(id: &str) -> Result<(&str, &str, &str), ProviderError> {
     }
 }
 
-async fn find(aws: &Aws, zone: &str, name: &str, rtype: &str) -> Result<Option<ResourceRecordSet>, ProviderError> {
+async fn find_set(aws: &Aws, zone: &str, name: &str, rtype: &str) -> Result<Option<ResourceRecordSet>, ProviderError> {
     let got = aws
         .route53()
         .await
@@ -140,46 +185,44 @@ async fn find(aws: &Aws, zone: &str, name: &str, rtype: &str) -> Result<Option<R
         .cloned())
 }
 
-fn attributes(zone: &str, set: &ResourceRecordSet) -> Attrs {
-    let alias = set.alias_target().map_or(Value::Null, |a| {
-        Value::Object(build([
-            ("name", json!(a.dns_name())),
-            ("zone_id", json!(a.hosted_zone_id())),
-            ("evaluate_target_health", json!(a.evaluate_target_health())),
-        ]))
-    });
-    let records: Vec<&str> = set.resource_records().iter().map(|r| r.value()).collect();
-    build([
-        ("zone_id", json!(zone)),
-        ("name", json!(set.name())),
-        ("type", json!(set.r#type().as_str())),
-        ("alias", alias),
-        ("ttl", set.ttl().map_or(Value::Null, |t| json!(t))),
-        ("records", if records.is_empty() { Value::Null } else { json!(records) }),
-    ])
+fn record(zone: &str, set: &ResourceRecordSet) -> Record {
+    let records: Vec<String> = set.resource_records().iter().map(|r| r.value().to_string()).collect();
+    Record {
+        zone_id: zone.to_string(),
+        name: set.name().to_string(),
+        record_type: set.r#type().as_str().to_string(),
+        alias: set.alias_target().map(|a| Alias {
+            name: a.dns_name().to_string(),
+            zone_id: a.hosted_zone_id().to_string(),
+            evaluate_target_health: Some(a.evaluate_target_health()),
+        }),
+        ttl: set.ttl(),
+        records: (!records.is_empty()).then_some(records),
+    }
 }
 
-fn record_set(desired: &Attrs) -> Result<ResourceRecordSet, ProviderError> {
+fn record_set(spec: &Record) -> Result<ResourceRecordSet, ProviderError> {
     let invalid = |e: aws_sdk_route53::error::BuildError| {
         ProviderError::new("ChangeResourceRecordSets", "InvalidInput", e.to_string())
     };
-    let mut set =
-        ResourceRecordSet::builder().name(fqdn(string(desired, "name"))).r#type(RrType::from(string(desired, "type")));
-    if let Some(alias) = desired.get("alias").and_then(Value::as_object) {
+    let mut set = ResourceRecordSet::builder().name(fqdn(&spec.name)).r#type(RrType::from(spec.record_type.as_str()));
+    if let Some(alias) = &spec.alias {
         set = set.alias_target(
             AliasTarget::builder()
-                .dns_name(string(alias, "name"))
-                .hosted_zone_id(string(alias, "zone_id"))
-                .evaluate_target_health(boolean(alias, "evaluate_target_health").unwrap_or(false))
+                .dns_name(&alias.name)
+                .hosted_zone_id(&alias.zone_id)
+                .evaluate_target_health(alias.evaluate_target_health.unwrap_or(false))
                 .build()
                 .map_err(invalid)?,
         );
     } else {
-        let records = strings(desired.get("records"))
-            .into_iter()
+        let records = spec
+            .records
+            .iter()
+            .flatten()
             .map(|v| ResourceRecord::builder().value(v).build().map_err(invalid))
             .collect::<Result<Vec<_>, _>>()?;
-        set = set.set_ttl(int(desired, "ttl").or(Some(300))).set_resource_records(Some(records));
+        set = set.set_ttl(spec.ttl.or(Some(300))).set_resource_records(Some(records));
     }
     set.build().map_err(invalid)
 }
@@ -204,17 +247,16 @@ async fn change(aws: &Aws, zone: &str, action: ChangeAction, set: ResourceRecord
     let Some(info) = out.change_info() else { return Ok(()) };
     let (mut status, id) = (info.status().as_str().to_string(), info.id().to_string());
     let started = Instant::now();
-    let mut delay = Duration::from_millis(500);
     while status != "INSYNC" {
-        if started.elapsed() > INSYNC_TIMEOUT {
+        let waited = started.elapsed();
+        if waited > INSYNC_TIMEOUT {
             return Err(ProviderError::new(
                 "GetChange",
                 "ChangeTimeout",
                 format!("change {id} not INSYNC after 10 minutes"),
             ));
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(10));
+        tokio::time::sleep((waited / 10).clamp(Duration::from_millis(500), Duration::from_secs(10))).await;
         let got = route53.get_change().id(&id).send().await.map_err(|e| ProviderError::from_sdk("GetChange", e))?;
         status = got.change_info().map_or_else(|| "INSYNC".to_string(), |c| c.status().as_str().to_string());
     }

@@ -2,17 +2,28 @@
 //!
 //! The id is the bucket name. Renaming replaces the bucket (S3 cannot rename). Only the
 //! settings the spec manages are read, one request each, concurrently.
+//!
+//! Creating is `CreateBucket` alone; CORS, tags and the public access block are separate S3
+//! APIs, applied right after as an update. In us-east-1 S3 answers `CreateBucket` with success
+//! for a bucket the account already owns, so the name is checked first: an existing bucket is
+//! never mistaken for a new one. A bucket is recognised as ours by its ownership tags, or,
+//! when a create died before tagging it, by being created after the create's intent.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CorsConfiguration, CorsRule, CreateBucketConfiguration, PublicAccessBlockConfiguration,
     Tag, Tagging,
 };
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_with::skip_serializing_none;
 
+use super::ownership::{Tagged, is_engine_tag};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
+use super::typed::cannot_update;
+use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct S3Bucket;
@@ -63,18 +74,67 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
-#[async_trait]
-impl ResourceKind for S3Bucket {
-    fn kind(&self) -> &'static str {
-        "s3_bucket"
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bucket {
+    name: String,
+    cors_rules: Option<Vec<Cors>>,
+    tags: Option<BTreeMap<String, String>>,
+    public_access_block: Option<PublicAccessBlock>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cors {
+    id: Option<String>,
+    allowed_methods: Vec<String>,
+    allowed_origins: Vec<String>,
+    allowed_headers: Option<Vec<String>>,
+    expose_headers: Option<Vec<String>>,
+    max_age_seconds: Option<i32>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublicAccessBlock {
+    #[serde(default)]
+    block_public_acls: bool,
+    #[serde(default)]
+    ignore_public_acls: bool,
+    #[serde(default)]
+    block_public_policy: bool,
+    #[serde(default)]
+    restrict_public_buckets: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BucketComputed {
+    arn: String,
+    bucket_regional_domain_name: String,
+}
+
+impl BucketComputed {
+    fn of(name: &str, region: &str) -> Self {
+        Self {
+            arn: format!("arn:aws:s3:::{name}"),
+            bucket_regional_domain_name: format!("{name}.s3.{region}.amazonaws.com"),
+        }
     }
+}
+
+#[async_trait]
+impl Kind for S3Bucket {
+    const NAME: &'static str = "s3_bucket";
+    type Spec = Bucket;
+    type Computed = BucketComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
-        super::normalize::by_schema(&SCHEMA, attrs);
         if let Some(Value::Array(rules)) = attrs.get_mut("cors_rules") {
             rules.iter_mut().filter_map(Value::as_object_mut).for_each(normalize_cors_rule);
         }
@@ -94,54 +154,45 @@ impl ResourceKind for S3Bucket {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
-        _prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
+        _prior: Option<&Bucket>,
+    ) -> Result<Option<(Bucket, BucketComputed)>, ProviderError> {
         let s3 = aws.s3().await;
         // A bucket whose settings are read needs no HeadBucket: each read of a missing bucket
         // fails with NoSuchBucket. One request saved per bucket.
-        let reads_settings = SETTINGS.iter().any(|a| managed.has(a));
-        if !reads_settings {
-            match s3.head_bucket().bucket(id).send().await {
-                Ok(_) => {}
-                Err(e) => {
-                    let e = ProviderError::from_sdk("HeadBucket", e);
-                    return if e.is_not_found() { Ok(None) } else { Err(e) };
-                }
-            }
+        if !SETTINGS.iter().any(|a| managed.has(a)) && !exists(s3, id).await? {
+            return Ok(None);
         }
         let settings = tokio::try_join!(
             async { if managed.has("cors_rules") { read_cors(s3, id).await.map(Some) } else { Ok(None) } },
-            async { if managed.has("tags") { read_tags(s3, id).await.map(Some) } else { Ok(None) } },
+            async { if managed.has("tags") { read_tags(s3, id).await.map(|t| Some(spec_tags(t))) } else { Ok(None) } },
             async {
-                if managed.has("public_access_block") {
-                    read_public_access_block(s3, id).await.map(Some)
-                } else {
-                    Ok(None)
-                }
+                if managed.has("public_access_block") { read_public_access_block(s3, id).await } else { Ok(None) }
             },
         );
-        let (cors, tags, pab) = match settings {
+        let (cors_rules, tags, public_access_block) = match settings {
             Ok(read) => read,
             Err(e) if e.code == "NoSuchBucket" => return Ok(None),
             Err(e) => return Err(e),
         };
-        let mut attrs = computed(id, &aws.region().await);
-        attrs.insert("name".into(), json!(id));
-        for (name, v) in SETTINGS.into_iter().zip([cors, tags, pab]) {
-            if let Some(v) = v {
-                attrs.insert(name.into(), v);
-            }
-        }
-        Ok(Some(attrs))
+        let bucket = Bucket { name: id.to_string(), cors_rules, tags, public_access_block };
+        Ok(Some((bucket, BucketComputed::of(id, &aws.region().await))))
     }
 
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
+    async fn create(&self, aws: &Aws, spec: &Bucket, _owner: &Owner) -> Result<Created<BucketComputed>, ProviderError> {
         let s3 = aws.s3().await;
-        let name = str_attr(desired, "name");
         let region = aws.region().await;
-        let mut req = s3.create_bucket().bucket(name);
-        // us-east-1 is the one region that refuses an explicit location constraint.
-        if region != "us-east-1" {
+        let mut req = s3.create_bucket().bucket(&spec.name);
+        if region == "us-east-1" {
+            // us-east-1 answers 200 for a bucket this account owns already (and refuses an
+            // explicit location constraint).
+            if exists(s3, &spec.name).await? {
+                return Err(ProviderError::new(
+                    "CreateBucket",
+                    "BucketAlreadyOwnedByYou",
+                    format!("a bucket named {} exists in this account already", spec.name),
+                ));
+            }
+        } else {
             req = req.create_bucket_configuration(
                 CreateBucketConfiguration::builder()
                     .location_constraint(BucketLocationConstraint::from(region.as_str()))
@@ -149,17 +200,65 @@ impl ResourceKind for S3Bucket {
             );
         }
         req.send().await.map_err(|e| ProviderError::from_sdk("CreateBucket", e))?;
-        let settings: Vec<&str> = SETTINGS.into_iter().filter(|a| desired.contains_key(*a)).collect();
-        put_settings(aws, name, desired, &settings).await?;
-        Ok(Created { id: name.to_string(), attrs: computed(name, &region) })
+        Ok(Created { id: spec.name.clone(), computed: BucketComputed::of(&spec.name, &region), deferred: &SETTINGS })
     }
 
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, changed: &[&str]) -> Result<Attrs, ProviderError> {
-        put_settings(aws, id, desired, changed).await?;
-        Ok(computed(id, &aws.region().await))
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &Bucket,
+        changed: &[&str],
+        owner: &Owner,
+    ) -> Result<Option<BucketComputed>, ProviderError> {
+        let s3 = aws.s3().await;
+        for &attr in changed {
+            match attr {
+                "cors_rules" => put_cors(s3, id, spec.cors_rules.as_deref().unwrap_or_default()).await?,
+                "tags" => put_tags(s3, id, spec.tags.as_ref(), owner).await?,
+                "public_access_block" => put_public_access_block(s3, id, spec.public_access_block.as_ref()).await?,
+                other => return Err(cannot_update(Self::NAME, other)),
+            }
+        }
+        Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &Bucket,
+        owner: &Owner,
+        reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        let s3 = aws.s3().await;
+        let name = spec.name.as_str();
+        match s3.head_bucket().bucket(name).send().await.map_err(|e| ProviderError::from_sdk("HeadBucket", e)) {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) if e.status == Some(403) => {
+                let why = "the name belongs to a bucket of another account".to_string();
+                return Ok(Some(Found::NotOurs { id: name.to_string(), why }));
+            }
+            Err(e) => return Err(e),
+        }
+        let tags = read_tags(s3, name).await?;
+        match owner.judge_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            Tagged::Ours => Ok(Some(Found::Ours { id: name.to_string() })),
+            Tagged::Other(why) => Ok(Some(Found::NotOurs { id: name.to_string(), why })),
+            Tagged::Untagged => {
+                let listed = s3.list_buckets().send().await.map_err(|e| ProviderError::from_sdk("ListBuckets", e))?;
+                let created = listed
+                    .buckets()
+                    .iter()
+                    .find(|b| b.name() == Some(name))
+                    .and_then(|b| b.creation_date())
+                    .and_then(|d| u64::try_from(d.secs()).ok());
+                Ok(Some(owner.judge_untagged(name, reason, created)))
+            }
+        }
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
         aws.s3()
             .await
             .delete_bucket()
@@ -171,15 +270,15 @@ impl ResourceKind for S3Bucket {
     }
 }
 
-fn computed(name: &str, region: &str) -> Attrs {
-    let mut attrs = Attrs::new();
-    attrs.insert("arn".into(), json!(format!("arn:aws:s3:::{name}")));
-    attrs.insert("bucket_regional_domain_name".into(), json!(format!("{name}.s3.{region}.amazonaws.com")));
-    attrs
-}
-
-fn str_attr<'a>(attrs: &'a Attrs, name: &str) -> &'a str {
-    attrs.get(name).and_then(Value::as_str).unwrap_or_default()
+/// Whether the bucket exists and this account may use it.
+async fn exists(s3: &aws_sdk_s3::Client, name: &str) -> Result<bool, ProviderError> {
+    match s3.head_bucket().bucket(name).send().await {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let e = ProviderError::from_sdk("HeadBucket", e);
+            if e.is_not_found() { Ok(false) } else { Err(e) }
+        }
+    }
 }
 
 /// Methods are upper case, header names compare case-insensitively, and the order of
@@ -206,118 +305,93 @@ fn normalize_cors_rule(rule: &mut Attrs) {
     }
 }
 
-/// Writes each named setting: an empty value removes it.
-async fn put_settings(aws: &Aws, bucket: &str, desired: &Attrs, which: &[&str]) -> Result<(), ProviderError> {
-    let s3 = aws.s3().await;
-    for &attr in which {
-        let value = desired.get(attr).unwrap_or(&Value::Null);
-        match attr {
-            "cors_rules" => put_cors(s3, bucket, value).await?,
-            "tags" => put_tags(s3, bucket, value).await?,
-            "public_access_block" => put_public_access_block(s3, bucket, value).await?,
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-async fn read_cors(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Value, ProviderError> {
+async fn read_cors(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<Cors>, ProviderError> {
     let out = match s3.get_bucket_cors().bucket(bucket).send().await {
         Ok(out) => out,
         Err(e) => {
             let e = ProviderError::from_sdk("GetBucketCors", e);
-            return if e.code == "NoSuchCORSConfiguration" { Ok(json!([])) } else { Err(e) };
+            return if e.code == "NoSuchCORSConfiguration" { Ok(vec![]) } else { Err(e) };
         }
     };
-    let rules = out
+    Ok(out
         .cors_rules()
         .iter()
-        .map(|r| {
-            let mut rule = Attrs::new();
-            if let Some(id) = r.id() {
-                rule.insert("id".into(), json!(id));
-            }
-            rule.insert("allowed_methods".into(), json!(r.allowed_methods()));
-            rule.insert("allowed_origins".into(), json!(r.allowed_origins()));
-            rule.insert("allowed_headers".into(), json!(r.allowed_headers()));
-            rule.insert("expose_headers".into(), json!(r.expose_headers()));
-            if let Some(age) = r.max_age_seconds() {
-                rule.insert("max_age_seconds".into(), json!(age));
-            }
-            Value::Object(rule)
+        .map(|r| Cors {
+            id: r.id().map(str::to_string),
+            allowed_methods: r.allowed_methods().to_vec(),
+            allowed_origins: r.allowed_origins().to_vec(),
+            allowed_headers: Some(r.allowed_headers().to_vec()),
+            expose_headers: Some(r.expose_headers().to_vec()),
+            max_age_seconds: r.max_age_seconds(),
         })
-        .collect();
-    Ok(Value::Array(rules))
+        .collect())
 }
 
-async fn put_cors(s3: &aws_sdk_s3::Client, bucket: &str, rules: &Value) -> Result<(), ProviderError> {
-    let rules = rules.as_array().map(Vec::as_slice).unwrap_or_default();
+async fn put_cors(s3: &aws_sdk_s3::Client, bucket: &str, rules: &[Cors]) -> Result<(), ProviderError> {
     if rules.is_empty() {
-        s3.delete_bucket_cors()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("DeleteBucketCors", e))?;
+        let deleted = s3.delete_bucket_cors().bucket(bucket).send().await;
+        deleted.map_err(|e| ProviderError::from_sdk("DeleteBucketCors", e))?;
         return Ok(());
     }
-    let strings = |r: &Value, k: &str| -> Vec<String> {
-        r.get(k)
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
-            .unwrap_or_default()
-    };
+    let invalid =
+        |e: aws_sdk_s3::error::BuildError| ProviderError::new("PutBucketCors", "InvalidCorsRule", e.to_string());
     let mut config = CorsConfiguration::builder();
     for r in rules {
         let rule = CorsRule::builder()
-            .set_id(r.get("id").and_then(Value::as_str).map(str::to_string))
-            .set_allowed_methods(Some(strings(r, "allowed_methods")))
-            .set_allowed_origins(Some(strings(r, "allowed_origins")))
-            .set_allowed_headers(Some(strings(r, "allowed_headers")).filter(|v| !v.is_empty()))
-            .set_expose_headers(Some(strings(r, "expose_headers")).filter(|v| !v.is_empty()))
-            .set_max_age_seconds(r.get("max_age_seconds").and_then(Value::as_i64).map(|n| n as i32))
+            .set_id(r.id.clone())
+            .set_allowed_methods(Some(r.allowed_methods.clone()))
+            .set_allowed_origins(Some(r.allowed_origins.clone()))
+            .set_allowed_headers(r.allowed_headers.clone().filter(|v| !v.is_empty()))
+            .set_expose_headers(r.expose_headers.clone().filter(|v| !v.is_empty()))
+            .set_max_age_seconds(r.max_age_seconds)
             .build()
-            .map_err(|e| ProviderError::new("PutBucketCors", "InvalidCorsRule", e.to_string()))?;
+            .map_err(invalid)?;
         config = config.cors_rules(rule);
     }
-    let config = config.build().map_err(|e| ProviderError::new("PutBucketCors", "InvalidCorsRule", e.to_string()))?;
     s3.put_bucket_cors()
         .bucket(bucket)
-        .cors_configuration(config)
+        .cors_configuration(config.build().map_err(invalid)?)
         .send()
         .await
         .map_err(|e| ProviderError::from_sdk("PutBucketCors", e))?;
     Ok(())
 }
 
-async fn read_tags(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Value, ProviderError> {
+/// Every tag on the bucket, the engine's own included.
+async fn read_tags(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<BTreeMap<String, String>, ProviderError> {
     match s3.get_bucket_tagging().bucket(bucket).send().await {
-        Ok(out) => Ok(Value::Object(out.tag_set().iter().map(|t| (t.key().to_string(), json!(t.value()))).collect())),
+        Ok(out) => Ok(out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()),
         Err(e) => {
             let e = ProviderError::from_sdk("GetBucketTagging", e);
-            if e.code == "NoSuchTagSet" || e.code == "NoSuchTagSetError" { Ok(json!({})) } else { Err(e) }
+            if e.code == "NoSuchTagSet" || e.code == "NoSuchTagSetError" { Ok(BTreeMap::new()) } else { Err(e) }
         }
     }
 }
 
-async fn put_tags(s3: &aws_sdk_s3::Client, bucket: &str, tags: &Value) -> Result<(), ProviderError> {
-    let tags = tags.as_object().cloned().unwrap_or_default();
-    if tags.is_empty() {
-        s3.delete_bucket_tagging()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("DeleteBucketTagging", e))?;
-        return Ok(());
-    }
-    let tag_set = tags
-        .iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v.as_str().unwrap_or_default()).build())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ProviderError::new("PutBucketTagging", "InvalidTag", e.to_string()))?;
-    let tagging = Tagging::builder()
-        .set_tag_set(Some(tag_set))
-        .build()
-        .map_err(|e| ProviderError::new("PutBucketTagging", "InvalidTag", e.to_string()))?;
+/// The tags the spec manages: all but the engine's ownership tags.
+fn spec_tags(mut tags: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    tags.retain(|k, _| !is_engine_tag(k));
+    tags
+}
+
+/// Makes the bucket's tags exactly the spec's plus the ownership tags (S3 replaces the set).
+async fn put_tags(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    tags: Option<&BTreeMap<String, String>>,
+    owner: &Owner,
+) -> Result<(), ProviderError> {
+    let invalid =
+        |e: aws_sdk_s3::error::BuildError| ProviderError::new("PutBucketTagging", "InvalidTag", e.to_string());
+    let ownership = owner.tags();
+    let all = tags
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(ownership.iter().map(|(k, v)| (*k, v.as_str())));
+    let tag_set =
+        all.map(|(k, v)| Tag::builder().key(k).value(v).build()).collect::<Result<Vec<_>, _>>().map_err(invalid)?;
+    let tagging = Tagging::builder().set_tag_set(Some(tag_set)).build().map_err(invalid)?;
     s3.put_bucket_tagging()
         .bucket(bucket)
         .tagging(tagging)
@@ -327,38 +401,44 @@ async fn put_tags(s3: &aws_sdk_s3::Client, bucket: &str, tags: &Value) -> Result
     Ok(())
 }
 
-async fn read_public_access_block(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Value, ProviderError> {
+async fn read_public_access_block(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<Option<PublicAccessBlock>, ProviderError> {
     match s3.get_public_access_block().bucket(bucket).send().await {
-        Ok(out) => Ok(out.public_access_block_configuration().map_or(Value::Null, |c| {
-            json!({
-                "block_public_acls": c.block_public_acls().unwrap_or(false),
-                "ignore_public_acls": c.ignore_public_acls().unwrap_or(false),
-                "block_public_policy": c.block_public_policy().unwrap_or(false),
-                "restrict_public_buckets": c.restrict_public_buckets().unwrap_or(false),
-            })
+        Ok(out) => Ok(out.public_access_block_configuration().map(|c| PublicAccessBlock {
+            block_public_acls: c.block_public_acls().unwrap_or(false),
+            ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
+            block_public_policy: c.block_public_policy().unwrap_or(false),
+            restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
         })),
         Err(e) => {
             let e = ProviderError::from_sdk("GetPublicAccessBlock", e);
-            if e.code == "NoSuchPublicAccessBlockConfiguration" { Ok(Value::Null) } else { Err(e) }
+            if e.code == "NoSuchPublicAccessBlockConfiguration" { Ok(None) } else { Err(e) }
         }
     }
 }
 
-async fn put_public_access_block(s3: &aws_sdk_s3::Client, bucket: &str, pab: &Value) -> Result<(), ProviderError> {
-    if pab.is_null() {
-        s3.delete_public_access_block()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("DeletePublicAccessBlock", e))?;
-        return Ok(());
-    }
-    let flag = |k: &str| pab.get(k).and_then(Value::as_bool).unwrap_or(false);
+async fn put_public_access_block(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    pab: Option<&PublicAccessBlock>,
+) -> Result<(), ProviderError> {
+    let Some(pab) = pab else {
+        match s3.delete_public_access_block().bucket(bucket).send().await {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                let e = ProviderError::from_sdk("DeletePublicAccessBlock", e);
+                // Already without a block: done.
+                return if e.code == "NoSuchPublicAccessBlockConfiguration" { Ok(()) } else { Err(e) };
+            }
+        }
+    };
     let config = PublicAccessBlockConfiguration::builder()
-        .block_public_acls(flag("block_public_acls"))
-        .ignore_public_acls(flag("ignore_public_acls"))
-        .block_public_policy(flag("block_public_policy"))
-        .restrict_public_buckets(flag("restrict_public_buckets"))
+        .block_public_acls(pab.block_public_acls)
+        .ignore_public_acls(pab.ignore_public_acls)
+        .block_public_policy(pab.block_public_policy)
+        .restrict_public_buckets(pab.restrict_public_buckets)
         .build();
     s3.put_public_access_block()
         .bucket(bucket)
@@ -372,14 +452,16 @@ async fn put_public_access_block(s3: &aws_sdk_s3::Client, bucket: &str, pab: &Va
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::{ResourceKind, Typed};
+    use serde_json::json;
 
     #[test]
     fn cors_rules_differing_only_in_case_and_order_normalise_equal() {
         // Lower-case methods, mixed-case headers and reordered origins are the same rule to S3.
         let mut a: Attrs = serde_json::from_value(json!({"cors_rules": [{"allowed_methods": ["put", "GET"], "allowed_origins": ["https://b", "https://a"], "allowed_headers": ["Content-Type"], "expose_headers": []}]})).expect("object");
         let mut b: Attrs = serde_json::from_value(json!({"cors_rules": [{"allowed_methods": ["GET", "PUT"], "allowed_origins": ["https://a", "https://b"], "allowed_headers": ["content-type"]}]})).expect("object");
-        S3Bucket.normalize(&mut a);
-        S3Bucket.normalize(&mut b);
+        Typed(S3Bucket).normalize(&mut a);
+        Typed(S3Bucket).normalize(&mut b);
         assert_eq!(a, b);
     }
 
@@ -387,7 +469,24 @@ mod tests {
     fn all_false_public_access_block_equals_none() {
         // S3 without a block and a block of four false flags mean the same thing.
         let mut a: Attrs = serde_json::from_value(json!({"public_access_block": {"block_public_acls": false, "ignore_public_acls": false, "block_public_policy": false, "restrict_public_buckets": false}})).expect("object");
-        S3Bucket.normalize(&mut a);
+        Typed(S3Bucket).normalize(&mut a);
         assert_eq!(a.get("public_access_block"), Some(&Value::Null));
+    }
+
+    #[test]
+    fn the_engines_own_tags_are_not_the_specs() {
+        // Ownership tags on the bucket never show as a difference in `tags`.
+        let tags = BTreeMap::from([
+            ("app".to_string(), "cruddur".to_string()),
+            ("cruddur-infra:address".to_string(), "s3_bucket.a".to_string()),
+        ]);
+        assert_eq!(spec_tags(tags), BTreeMap::from([("app".to_string(), "cruddur".to_string())]));
+    }
+
+    #[test]
+    fn a_missing_bucket_name_is_an_error_not_an_empty_string() {
+        // The typed model refuses attributes without their required values.
+        let err = crate::provider::typed::decode::<Bucket>("s3_bucket", &Attrs::new()).expect_err("refused");
+        assert!(err.to_string().contains("missing field `name`"), "{err}");
     }
 }

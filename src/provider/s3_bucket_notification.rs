@@ -4,20 +4,22 @@
 //!
 //! The id is the bucket name. Real S3 rejects the configuration unless each target already
 //! lets S3 deliver (the Lambda permission, the topic policy): reference those in the spec
-//! (e.g. `depends_on`) so they come first. Filter rule names are sent in lower case and read
-//! case-insensitively.
+//! (e.g. `depends_on`) so they come first. Right after they are written S3 may still fail to
+//! validate them ("Unable to validate the following destination configurations"): that is
+//! classed as propagating and waited out. Filter rule names are sent in lower case and read
+//! case-insensitively. Putting the configuration is idempotent.
 
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, LambdaFunctionConfiguration, NotificationConfiguration,
     NotificationConfigurationFilter, S3KeyFilter, TopicConfiguration,
 };
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
-use super::attrs::{build, found, opt_string, string, strings};
+use super::attrs::found;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
+use super::{Aws, Created, ErrorClass, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct S3BucketNotification;
@@ -44,22 +46,50 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notification {
+    bucket: String,
+    lambda_functions: Option<Vec<LambdaTarget>>,
+    topics: Option<Vec<TopicTarget>>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LambdaTarget {
+    function_arn: String,
+    events: Vec<String>,
+    filter_prefix: Option<String>,
+    filter_suffix: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopicTarget {
+    topic_arn: String,
+    events: Vec<String>,
+    filter_prefix: Option<String>,
+    filter_suffix: Option<String>,
+}
+
 #[async_trait]
-impl ResourceKind for S3BucketNotification {
-    fn kind(&self) -> &'static str {
-        "s3_bucket_notification"
-    }
+impl Kind for S3BucketNotification {
+    const NAME: &'static str = "s3_bucket_notification";
+    type Spec = Notification;
+    type Computed = NoComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
-        super::normalize::by_schema(&SCHEMA, attrs);
         for list in ["lambda_functions", "topics"] {
-            if let Some(Value::Array(targets)) = attrs.get_mut(list) {
-                for t in targets.iter_mut().filter_map(Value::as_object_mut) {
-                    if let Some(Value::Array(events)) = t.get_mut("events") {
+            if let Some(serde_json::Value::Array(targets)) = attrs.get_mut(list) {
+                for t in targets.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+                    if let Some(serde_json::Value::Array(events)) = t.get_mut("events") {
                         events.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
                     }
                 }
@@ -73,55 +103,105 @@ impl ResourceKind for S3BucketNotification {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
+        _prior: Option<&Notification>,
+    ) -> Result<Option<(Notification, NoComputed)>, ProviderError> {
         let got = aws.s3().await.get_bucket_notification_configuration().bucket(id).send().await;
         let got = got.map_err(|e| ProviderError::from_sdk("GetBucketNotificationConfiguration", e));
         let Some(out) = found(got)? else { return Ok(None) };
-        let lambdas: Vec<Value> = out
+        let lambdas = out
             .lambda_function_configurations()
             .iter()
-            .map(|c| target("function_arn", c.lambda_function_arn(), c.events(), c.filter()))
+            .map(|c| {
+                let (filter_prefix, filter_suffix) = filters(c.filter());
+                LambdaTarget {
+                    function_arn: c.lambda_function_arn().to_string(),
+                    events: events(c.events()),
+                    filter_prefix,
+                    filter_suffix,
+                }
+            })
             .collect();
-        let topics: Vec<Value> = out
+        let topics = out
             .topic_configurations()
             .iter()
-            .map(|c| target("topic_arn", c.topic_arn(), c.events(), c.filter()))
+            .map(|c| {
+                let (filter_prefix, filter_suffix) = filters(c.filter());
+                TopicTarget {
+                    topic_arn: c.topic_arn().to_string(),
+                    events: events(c.events()),
+                    filter_prefix,
+                    filter_suffix,
+                }
+            })
             .collect();
-        Ok(Some(build([("bucket", json!(id)), ("lambda_functions", json!(lambdas)), ("topics", json!(topics))])))
+        let spec = Notification { bucket: id.to_string(), lambda_functions: Some(lambdas), topics: Some(topics) };
+        Ok(Some((spec, NoComputed {})))
     }
 
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
-        let bucket = string(desired, "bucket");
-        put(aws, bucket, desired).await?;
-        Ok(Created { id: bucket.to_string(), attrs: Attrs::new() })
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Notification,
+        _owner: &Owner,
+    ) -> Result<Created<NoComputed>, ProviderError> {
+        put(aws, &spec.bucket, spec).await?;
+        Ok(Created { id: spec.bucket.clone(), computed: NoComputed {}, deferred: &[] })
     }
 
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, _changed: &[&str]) -> Result<Attrs, ProviderError> {
-        put(aws, id, desired).await?;
-        Ok(Attrs::new())
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &Notification,
+        _changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<NoComputed>, ProviderError> {
+        put(aws, id, spec).await?;
+        Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
-        put(aws, id, &Attrs::new()).await
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &Notification,
+        _owner: &Owner,
+        _reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        let got = aws.s3().await.get_bucket_notification_configuration().bucket(&spec.bucket).send().await;
+        let got = got.map_err(|e| ProviderError::from_sdk("GetBucketNotificationConfiguration", e));
+        let configured = found(got)?
+            .is_some_and(|c| !c.lambda_function_configurations().is_empty() || !c.topic_configurations().is_empty());
+        Ok(configured.then(|| Found::Ours { id: spec.bucket.clone() }))
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+        let empty = Notification { bucket: id.to_string(), lambda_functions: None, topics: None };
+        put(aws, id, &empty).await
     }
 }
 
-fn target(arn_key: &str, arn: &str, events: &[Event], filter: Option<&NotificationConfigurationFilter>) -> Value {
-    let mut t = build([(arn_key, json!(arn)), ("events", json!(events.iter().map(Event::as_str).collect::<Vec<_>>()))]);
+fn events(events: &[Event]) -> Vec<String> {
+    events.iter().map(|e| e.as_str().to_string()).collect()
+}
+
+/// The prefix and suffix rules of a filter, by rule name whatever its case.
+fn filters(filter: Option<&NotificationConfigurationFilter>) -> (Option<String>, Option<String>) {
+    let (mut prefix, mut suffix) = (None, None);
     for rule in filter.and_then(|f| f.key()).map(|k| k.filter_rules()).unwrap_or_default() {
         let name = rule.name().map(|n| n.as_str().to_ascii_lowercase()).unwrap_or_default();
-        if let Some(value) = rule.value() {
-            t.insert(format!("filter_{name}"), json!(value));
+        match name.as_str() {
+            "prefix" => prefix = rule.value().map(str::to_string),
+            "suffix" => suffix = rule.value().map(str::to_string),
+            _ => {}
         }
     }
-    Value::Object(t)
+    (prefix, suffix)
 }
 
-fn filter(t: &Attrs) -> Option<NotificationConfigurationFilter> {
-    let rules: Vec<FilterRule> = [("filter_prefix", FilterRuleName::Prefix), ("filter_suffix", FilterRuleName::Suffix)]
+fn filter(prefix: Option<&String>, suffix: Option<&String>) -> Option<NotificationConfigurationFilter> {
+    let rules: Vec<FilterRule> = [(prefix, FilterRuleName::Prefix), (suffix, FilterRuleName::Suffix)]
         .into_iter()
-        .filter_map(|(key, name)| opt_string(t, key).map(|v| FilterRule::builder().name(name).value(v).build()))
+        .filter_map(|(value, name)| value.map(|v| FilterRule::builder().name(name).value(v).build()))
         .collect();
     (!rules.is_empty()).then(|| {
         NotificationConfigurationFilter::builder()
@@ -130,37 +210,26 @@ fn filter(t: &Attrs) -> Option<NotificationConfigurationFilter> {
     })
 }
 
-fn events(t: &Attrs) -> Vec<Event> {
-    strings(t.get("events")).iter().map(|e| Event::from(e.as_str())).collect()
-}
-
 /// Writes the whole configuration; an empty one removes every notification.
-async fn put(aws: &Aws, bucket: &str, desired: &Attrs) -> Result<(), ProviderError> {
-    let objects = |key: &str| -> Vec<Attrs> {
-        desired
-            .get(key)
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_object().cloned()).collect())
-            .unwrap_or_default()
-    };
+async fn put(aws: &Aws, bucket: &str, spec: &Notification) -> Result<(), ProviderError> {
     let invalid = |e: aws_sdk_s3::error::BuildError| {
         ProviderError::new("PutBucketNotificationConfiguration", "InvalidArgument", e.to_string())
     };
     let mut config = NotificationConfiguration::builder();
-    for t in objects("lambda_functions") {
+    for t in spec.lambda_functions.iter().flatten() {
         let c = LambdaFunctionConfiguration::builder()
-            .lambda_function_arn(string(&t, "function_arn"))
-            .set_events(Some(events(&t)))
-            .set_filter(filter(&t))
+            .lambda_function_arn(&t.function_arn)
+            .set_events(Some(t.events.iter().map(|e| Event::from(e.as_str())).collect()))
+            .set_filter(filter(t.filter_prefix.as_ref(), t.filter_suffix.as_ref()))
             .build()
             .map_err(invalid)?;
         config = config.lambda_function_configurations(c);
     }
-    for t in objects("topics") {
+    for t in spec.topics.iter().flatten() {
         let c = TopicConfiguration::builder()
-            .topic_arn(string(&t, "topic_arn"))
-            .set_events(Some(events(&t)))
-            .set_filter(filter(&t))
+            .topic_arn(&t.topic_arn)
+            .set_events(Some(t.events.iter().map(|e| Event::from(e.as_str())).collect()))
+            .set_filter(filter(t.filter_prefix.as_ref(), t.filter_suffix.as_ref()))
             .build()
             .map_err(invalid)?;
         config = config.topic_configurations(c);
@@ -172,6 +241,17 @@ async fn put(aws: &Aws, bucket: &str, desired: &Attrs) -> Result<(), ProviderErr
         .notification_configuration(config.build())
         .send()
         .await
-        .map_err(|e| ProviderError::from_sdk("PutBucketNotificationConfiguration", e))?;
+        .map_err(|e| not_validated_yet(ProviderError::from_sdk("PutBucketNotificationConfiguration", e)))?;
     Ok(())
+}
+
+/// S3 test-delivers to every target when the configuration is put; a permission or topic
+/// policy written moments before may not be visible to it yet.
+fn not_validated_yet(e: ProviderError) -> ProviderError {
+    if e.code == "InvalidArgument" && e.message.contains("Unable to validate the following destination configurations")
+    {
+        e.with_class(ErrorClass::Propagating)
+    } else {
+        e
+    }
 }

@@ -3,15 +3,15 @@
 //!
 //! The id is the bucket name. The policy is checked as JSON before it is sent (moto accepts
 //! invalid JSON and then fails every object call on the bucket) and compared normalised.
+//! Putting it is idempotent; a bucket that has a policy is where an interrupted create put it.
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::attrs::{build, found, string};
+use super::attrs::found;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
-use crate::value::Attrs;
+use super::{Aws, Created, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
 
 pub struct S3BucketPolicy;
 
@@ -22,11 +22,18 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketPolicy {
+    bucket: String,
+    policy: Value,
+}
+
 #[async_trait]
-impl ResourceKind for S3BucketPolicy {
-    fn kind(&self) -> &'static str {
-        "s3_bucket_policy"
-    }
+impl Kind for S3BucketPolicy {
+    const NAME: &'static str = "s3_bucket_policy";
+    type Spec = BucketPolicy;
+    type Computed = NoComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -37,52 +44,66 @@ impl ResourceKind for S3BucketPolicy {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
-        let got = aws.s3().await.get_bucket_policy().bucket(id).send().await;
-        let Some(out) = found(got.map_err(|e| ProviderError::from_sdk("GetBucketPolicy", e)))? else { return Ok(None) };
-        let policy = out.policy().map_or(Value::Null, |p| json!(p));
-        Ok(Some(build([("bucket", json!(id)), ("policy", policy)])))
+        _prior: Option<&BucketPolicy>,
+    ) -> Result<Option<(BucketPolicy, NoComputed)>, ProviderError> {
+        Ok(get(aws, id).await?.map(|policy| (BucketPolicy { bucket: id.to_string(), policy }, NoComputed {})))
     }
 
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
-        let bucket = string(desired, "bucket");
-        put(aws, bucket, desired).await?;
-        Ok(Created { id: bucket.to_string(), attrs: Attrs::new() })
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &BucketPolicy,
+        _owner: &Owner,
+    ) -> Result<Created<NoComputed>, ProviderError> {
+        put(aws, &spec.bucket, &spec.policy).await?;
+        Ok(Created { id: spec.bucket.clone(), computed: NoComputed {}, deferred: &[] })
     }
 
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, _changed: &[&str]) -> Result<Attrs, ProviderError> {
-        put(aws, id, desired).await?;
-        Ok(Attrs::new())
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &BucketPolicy,
+        _changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<NoComputed>, ProviderError> {
+        put(aws, id, &spec.policy).await?;
+        Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
-        let s3 = aws.s3().await;
-        s3.delete_bucket_policy()
-            .bucket(id)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("DeleteBucketPolicy", e))?;
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &BucketPolicy,
+        _owner: &Owner,
+        _reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        Ok(get(aws, &spec.bucket).await?.map(|_| Found::Ours { id: spec.bucket.clone() }))
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+        let deleted = aws.s3().await.delete_bucket_policy().bucket(id).send().await;
+        deleted.map_err(|e| ProviderError::from_sdk("DeleteBucketPolicy", e))?;
         Ok(())
     }
 }
 
-async fn put(aws: &Aws, bucket: &str, desired: &Attrs) -> Result<(), ProviderError> {
-    let policy = match desired.get("policy") {
-        Some(Value::Object(doc)) => Value::Object(doc.clone()).to_string(),
-        other => {
-            let shown = other.map(Value::to_string).unwrap_or_default();
-            return Err(ProviderError::new(
-                "PutBucketPolicy",
-                "MalformedPolicy",
-                format!("not a JSON document: {shown}"),
-            ));
-        }
+/// The bucket's policy, or `None` without one (or without the bucket).
+async fn get(aws: &Aws, bucket: &str) -> Result<Option<Value>, ProviderError> {
+    let got = aws.s3().await.get_bucket_policy().bucket(bucket).send().await;
+    let Some(out) = found(got.map_err(|e| ProviderError::from_sdk("GetBucketPolicy", e)))? else { return Ok(None) };
+    Ok(Some(out.policy().map_or(Value::Null, |p| json!(p))))
+}
+
+async fn put(aws: &Aws, bucket: &str, policy: &Value) -> Result<(), ProviderError> {
+    let Value::Object(_) = policy else {
+        return Err(ProviderError::new("PutBucketPolicy", "MalformedPolicy", format!("not a JSON document: {policy}")));
     };
-    let s3 = aws.s3().await;
-    s3.put_bucket_policy()
+    aws.s3()
+        .await
+        .put_bucket_policy()
         .bucket(bucket)
-        .policy(policy)
+        .policy(policy.to_string())
         .send()
         .await
         .map_err(|e| ProviderError::from_sdk("PutBucketPolicy", e))?;

@@ -4,18 +4,24 @@
 //! change replaces the subscription. Real AWS keeps an https subscription "pending
 //! confirmation" until the endpoint confirms; with `ReturnSubscriptionArn` the ARN is still
 //! returned, so the engine never stores the string "pending confirmation" as an id.
+//! `Subscribe` is idempotent for the same topic, protocol and endpoint: sent again, it answers
+//! with the same subscription.
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_with::skip_serializing_none;
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
+use super::typed::cannot_update;
+use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct SnsSubscription;
 
 const PROTOCOLS: &[&str] = &["http", "https", "email", "email-json", "sms", "sqs", "application", "lambda", "firehose"];
+/// Protocols whose endpoint must confirm before messages flow.
+const CONFIRMED_BY_ENDPOINT: &[&str] = &["http", "https", "email", "email-json"];
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
@@ -32,11 +38,27 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    topic_arn: String,
+    protocol: String,
+    endpoint: String,
+    raw_message_delivery: Option<bool>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SubscriptionComputed {
+    arn: String,
+    pending_confirmation: String,
+}
+
 #[async_trait]
-impl ResourceKind for SnsSubscription {
-    fn kind(&self) -> &'static str {
-        "sns_subscription"
-    }
+impl Kind for SnsSubscription {
+    const NAME: &'static str = "sns_subscription";
+    type Spec = Subscription;
+    type Computed = SubscriptionComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -54,8 +76,8 @@ impl ResourceKind for SnsSubscription {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
-        _prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
+        _prior: Option<&Subscription>,
+    ) -> Result<Option<(Subscription, SubscriptionComputed)>, ProviderError> {
         let out = match aws.sns().await.get_subscription_attributes().subscription_arn(id).send().await {
             Ok(out) => out.attributes.unwrap_or_default(),
             Err(e) => {
@@ -63,34 +85,33 @@ impl ResourceKind for SnsSubscription {
                 return if e.is_not_found() { Ok(None) } else { Err(e) };
             }
         };
-        let get = |k: &str| out.get(k).map_or(Value::Null, |v| json!(v));
-        let mut attrs = Attrs::new();
-        attrs.insert("arn".into(), json!(id));
-        attrs.insert("topic_arn".into(), get("TopicArn"));
-        attrs.insert("protocol".into(), get("Protocol"));
-        attrs.insert("endpoint".into(), get("Endpoint"));
-        attrs.insert(
-            "pending_confirmation".into(),
-            json!(out.get("PendingConfirmation").is_some_and(|v| v == "true").to_string()),
-        );
-        if managed.has("raw_message_delivery") {
-            let raw = out.get("RawMessageDelivery").is_some_and(|v| v == "true");
-            attrs.insert("raw_message_delivery".into(), if raw { Value::Bool(true) } else { Value::Null });
-        }
-        Ok(Some(attrs))
+        let get = |k: &str| out.get(k).cloned().unwrap_or_default();
+        let raw = out.get("RawMessageDelivery").is_some_and(|v| v == "true");
+        let spec = Subscription {
+            topic_arn: get("TopicArn"),
+            protocol: get("Protocol"),
+            endpoint: get("Endpoint"),
+            raw_message_delivery: (managed.has("raw_message_delivery") && raw).then_some(true),
+        };
+        let pending = out.get("PendingConfirmation").is_some_and(|v| v == "true");
+        Ok(Some((spec, SubscriptionComputed { arn: id.to_string(), pending_confirmation: pending.to_string() })))
     }
 
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
-        let s = |k: &str| desired.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Subscription,
+        _owner: &Owner,
+    ) -> Result<Created<SubscriptionComputed>, ProviderError> {
         let mut req = aws
             .sns()
             .await
             .subscribe()
-            .topic_arn(s("topic_arn"))
-            .protocol(s("protocol"))
-            .endpoint(s("endpoint"))
+            .topic_arn(&spec.topic_arn)
+            .protocol(&spec.protocol)
+            .endpoint(&spec.endpoint)
             .return_subscription_arn(true);
-        if desired.get("raw_message_delivery") == Some(&Value::Bool(true)) {
+        if spec.raw_message_delivery == Some(true) {
             req = req.attributes("RawMessageDelivery", "true");
         }
         let out = req.send().await.map_err(|e| ProviderError::from_sdk("Subscribe", e))?;
@@ -100,37 +121,77 @@ impl ResourceKind for SnsSubscription {
                 format!("no subscription ARN in the response ({:?})", out.subscription_arn()),
             )
         })?;
-        let mut attrs = Attrs::new();
-        attrs.insert("arn".into(), json!(arn));
-        Ok(Created { id: arn.to_string(), attrs })
+        // Until read back, assume what the protocol implies; the next refresh says.
+        let pending = CONFIRMED_BY_ENDPOINT.contains(&spec.protocol.as_str());
+        let computed = SubscriptionComputed { arn: arn.to_string(), pending_confirmation: pending.to_string() };
+        Ok(Created { id: arn.to_string(), computed, deferred: &[] })
     }
 
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, changed: &[&str]) -> Result<Attrs, ProviderError> {
-        if changed.contains(&"raw_message_delivery") {
-            let raw = desired.get("raw_message_delivery") == Some(&Value::Bool(true));
-            aws.sns()
-                .await
-                .set_subscription_attributes()
-                .subscription_arn(id)
-                .attribute_name("RawMessageDelivery")
-                .attribute_value(raw.to_string())
-                .send()
-                .await
-                .map_err(|e| ProviderError::from_sdk("SetSubscriptionAttributes", e))?;
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &Subscription,
+        changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<SubscriptionComputed>, ProviderError> {
+        for &attr in changed {
+            match attr {
+                "raw_message_delivery" => {
+                    let raw = spec.raw_message_delivery == Some(true);
+                    aws.sns()
+                        .await
+                        .set_subscription_attributes()
+                        .subscription_arn(id)
+                        .attribute_name("RawMessageDelivery")
+                        .attribute_value(raw.to_string())
+                        .send()
+                        .await
+                        .map_err(|e| ProviderError::from_sdk("SetSubscriptionAttributes", e))?;
+                }
+                other => return Err(cannot_update(Self::NAME, other)),
+            }
         }
-        let mut attrs = Attrs::new();
-        attrs.insert("arn".into(), json!(id));
-        Ok(attrs)
+        Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
-        aws.sns()
-            .await
-            .unsubscribe()
-            .subscription_arn(id)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("Unsubscribe", e))?;
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &Subscription,
+        _owner: &Owner,
+        _reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        // Subscribing again returns the same subscription, so only a confirmed one listed with
+        // its ARN needs finding; a pending one is listed without it and found by Subscribe.
+        let sns = aws.sns().await;
+        let mut next: Option<String> = None;
+        loop {
+            let got =
+                sns.list_subscriptions_by_topic().topic_arn(&spec.topic_arn).set_next_token(next.clone()).send().await;
+            let out = match got.map_err(|e| ProviderError::from_sdk("ListSubscriptionsByTopic", e)) {
+                Ok(out) => out,
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let ours = out.subscriptions().iter().find(|s| {
+                s.protocol() == Some(spec.protocol.as_str())
+                    && s.endpoint() == Some(spec.endpoint.as_str())
+                    && s.subscription_arn().is_some_and(|a| a.starts_with("arn:"))
+            });
+            if let Some(arn) = ours.and_then(|s| s.subscription_arn()) {
+                return Ok(Some(Found::Ours { id: arn.to_string() }));
+            }
+            next = out.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            if next.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+        let deleted = aws.sns().await.unsubscribe().subscription_arn(id).send().await;
+        deleted.map_err(|e| ProviderError::from_sdk("Unsubscribe", e))?;
         Ok(())
     }
 }

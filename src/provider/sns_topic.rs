@@ -1,16 +1,21 @@
 //! `sns_topic`: a standard topic with its display name, access policy and tags.
 //!
 //! The id is the topic ARN. Renaming replaces the topic. The policy is compared as parsed,
-//! normalised JSON, since SNS returns it re-serialised.
+//! normalised JSON, since SNS returns it re-serialised. `CreateTopic` carries the attributes
+//! and the ownership tags, and is idempotent for the same name and attributes.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_sns::types::Tag;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use serde_with::skip_serializing_none;
 
+use super::ownership::is_engine_tag;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
-use crate::value::Attrs;
+use super::typed::cannot_update;
+use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
 
 pub struct SnsTopic;
 
@@ -24,11 +29,26 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
+#[skip_serializing_none]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topic {
+    name: String,
+    display_name: Option<String>,
+    policy: Option<Value>,
+    tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TopicComputed {
+    arn: String,
+}
+
 #[async_trait]
-impl ResourceKind for SnsTopic {
-    fn kind(&self) -> &'static str {
-        "sns_topic"
-    }
+impl Kind for SnsTopic {
+    const NAME: &'static str = "sns_topic";
+    type Spec = Topic;
+    type Computed = TopicComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -39,93 +59,107 @@ impl ResourceKind for SnsTopic {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
-        _prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
+        _prior: Option<&Topic>,
+    ) -> Result<Option<(Topic, TopicComputed)>, ProviderError> {
         let sns = aws.sns().await;
-        let attrs = match sns.get_topic_attributes().topic_arn(id).send().await {
-            Ok(out) => out.attributes.unwrap_or_default(),
-            Err(e) => {
-                let e = ProviderError::from_sdk("GetTopicAttributes", e);
-                return if e.is_not_found() { Ok(None) } else { Err(e) };
-            }
+        let Some(attrs) = topic_attributes(sns, id).await? else { return Ok(None) };
+        let tags = if managed.has("tags") {
+            let mut tags = list_tags(sns, id).await?;
+            tags.retain(|k, _| !is_engine_tag(k));
+            Some(tags)
+        } else {
+            None
         };
-        let mut out = Attrs::new();
-        out.insert("arn".into(), json!(id));
-        out.insert("name".into(), json!(id.rsplit(':').next().unwrap_or(id)));
-        if managed.has("display_name") {
-            let name = attrs.get("DisplayName").filter(|s| !s.is_empty());
-            out.insert("display_name".into(), name.map_or(Value::Null, |s| json!(s)));
-        }
-        if managed.has("policy") {
-            out.insert("policy".into(), attrs.get("Policy").map_or(Value::Null, |p| json!(p)));
-        }
-        if managed.has("tags") {
-            let tags = sns
-                .list_tags_for_resource()
-                .resource_arn(id)
-                .send()
-                .await
-                .map_err(|e| ProviderError::from_sdk("ListTagsForResource", e))?;
-            out.insert(
-                "tags".into(),
-                Value::Object(tags.tags().iter().map(|t| (t.key().to_string(), json!(t.value()))).collect()),
-            );
-        }
-        Ok(Some(out))
+        let spec = Topic {
+            name: id.rsplit(':').next().unwrap_or(id).to_string(),
+            display_name: attrs.get("DisplayName").filter(|s| !s.is_empty() && managed.has("display_name")).cloned(),
+            policy: attrs.get("Policy").filter(|_| managed.has("policy")).map(|p| json!(p)),
+            tags,
+        };
+        Ok(Some((spec, TopicComputed { arn: id.to_string() })))
     }
 
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
-        let sns = aws.sns().await;
-        let mut req = sns.create_topic().name(desired.get("name").and_then(Value::as_str).unwrap_or_default());
-        if let Some(name) = desired.get("display_name").and_then(Value::as_str) {
+    async fn create(&self, aws: &Aws, spec: &Topic, owner: &Owner) -> Result<Created<TopicComputed>, ProviderError> {
+        let mut req = aws.sns().await.create_topic().name(&spec.name);
+        if let Some(name) = &spec.display_name {
             req = req.attributes("DisplayName", name);
         }
-        if let Some(policy) = desired.get("policy").filter(|p| !p.is_null()) {
+        if let Some(policy) = spec.policy.as_ref().filter(|p| !p.is_null()) {
             req = req.attributes("Policy", policy.to_string());
         }
-        req = req.set_tags(Some(tags(desired.get("tags"))?).filter(|t| !t.is_empty()));
-        let out = req.send().await.map_err(|e| ProviderError::from_sdk("CreateTopic", e))?;
+        let out = req
+            .set_tags(Some(tags(spec.tags.as_ref(), owner)?))
+            .send()
+            .await
+            .map_err(|e| ProviderError::from_sdk("CreateTopic", e))?;
         let arn =
             out.topic_arn().ok_or_else(|| ProviderError::unexpected("CreateTopic", "no TopicArn in the response"))?;
-        let mut attrs = Attrs::new();
-        attrs.insert("arn".into(), json!(arn));
-        Ok(Created { id: arn.to_string(), attrs })
+        Ok(Created { id: arn.to_string(), computed: TopicComputed { arn: arn.to_string() }, deferred: &[] })
     }
 
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, changed: &[&str]) -> Result<Attrs, ProviderError> {
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &Topic,
+        changed: &[&str],
+        owner: &Owner,
+    ) -> Result<Option<TopicComputed>, ProviderError> {
         let sns = aws.sns().await;
         for &attr in changed {
             match attr {
                 "display_name" => {
-                    let name = desired.get("display_name").and_then(Value::as_str).unwrap_or_default();
-                    set_attribute(sns, id, "DisplayName", name).await?;
+                    set_attribute(sns, id, "DisplayName", spec.display_name.as_deref().unwrap_or_default()).await?
                 }
                 "policy" => {
-                    let policy = match desired.get("policy").filter(|p| !p.is_null()) {
+                    let policy = match spec.policy.as_ref().filter(|p| !p.is_null()) {
                         Some(p) => p.to_string(),
                         // SNS cannot drop a policy: put back the one every new topic gets.
                         None => default_policy(id),
                     };
                     set_attribute(sns, id, "Policy", &policy).await?;
                 }
-                "tags" => retag(sns, id, desired.get("tags")).await?,
-                _ => {}
+                "tags" => retag(sns, id, spec.tags.as_ref(), owner).await?,
+                other => return Err(cannot_update(Self::NAME, other)),
             }
         }
-        let mut attrs = Attrs::new();
-        attrs.insert("arn".into(), json!(id));
-        Ok(attrs)
+        Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
-        aws.sns()
-            .await
-            .delete_topic()
-            .topic_arn(id)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("DeleteTopic", e))?;
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &Topic,
+        owner: &Owner,
+        _reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        let sns = aws.sns().await;
+        let arn = format!("arn:aws:sns:{}:{}:{}", aws.region().await, aws.account_id().await?, spec.name);
+        if topic_attributes(sns, &arn).await?.is_none() {
+            return Ok(None);
+        }
+        let tags = list_tags(sns, &arn).await?;
+        Ok(Some(owner.judge_tagged_at_create(&arn, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))))
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+        let deleted = aws.sns().await.delete_topic().topic_arn(id).send().await;
+        deleted.map_err(|e| ProviderError::from_sdk("DeleteTopic", e))?;
         Ok(())
+    }
+}
+
+/// The topic's attributes, or `None` if it does not exist.
+pub(super) async fn topic_attributes(
+    sns: &aws_sdk_sns::Client,
+    arn: &str,
+) -> Result<Option<std::collections::HashMap<String, String>>, ProviderError> {
+    match sns.get_topic_attributes().topic_arn(arn).send().await {
+        Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+        Err(e) => {
+            let e = ProviderError::from_sdk("GetTopicAttributes", e);
+            if e.is_not_found() { Ok(None) } else { Err(e) }
+        }
     }
 }
 
@@ -145,26 +179,38 @@ pub(super) async fn set_attribute(
     Ok(())
 }
 
-fn tags(v: Option<&Value>) -> Result<Vec<Tag>, ProviderError> {
-    v.and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| Tag::builder().key(k).value(v.as_str().unwrap_or_default()).build())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ProviderError::new("TagResource", "InvalidTag", e.to_string()))
-}
-
-/// Makes the topic's tags exactly `desired`: untag what is gone, tag the rest.
-async fn retag(sns: &aws_sdk_sns::Client, arn: &str, desired: Option<&Value>) -> Result<(), ProviderError> {
-    let current = sns
+async fn list_tags(sns: &aws_sdk_sns::Client, arn: &str) -> Result<BTreeMap<String, String>, ProviderError> {
+    let out = sns
         .list_tags_for_resource()
         .resource_arn(arn)
         .send()
         .await
         .map_err(|e| ProviderError::from_sdk("ListTagsForResource", e))?;
-    let wanted = tags(desired)?;
-    let stale: Vec<String> =
-        current.tags().iter().map(|t| t.key().to_string()).filter(|k| !wanted.iter().any(|w| w.key() == k)).collect();
+    Ok(out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect())
+}
+
+/// The spec's tags plus the ownership tags.
+fn tags(spec: Option<&BTreeMap<String, String>>, owner: &Owner) -> Result<Vec<Tag>, ProviderError> {
+    let ownership = owner.tags();
+    spec.into_iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(ownership.iter().map(|(k, v)| (*k, v.as_str())))
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ProviderError::new("TagResource", "InvalidTag", e.to_string()))
+}
+
+/// Makes the topic's tags exactly the spec's plus the ownership tags.
+async fn retag(
+    sns: &aws_sdk_sns::Client,
+    arn: &str,
+    desired: Option<&BTreeMap<String, String>>,
+    owner: &Owner,
+) -> Result<(), ProviderError> {
+    let current = list_tags(sns, arn).await?;
+    let wanted = tags(desired, owner)?;
+    let stale: Vec<String> = current.into_keys().filter(|k| !wanted.iter().any(|w| w.key() == k)).collect();
     if !stale.is_empty() {
         sns.untag_resource()
             .resource_arn(arn)
@@ -173,14 +219,12 @@ async fn retag(sns: &aws_sdk_sns::Client, arn: &str, desired: Option<&Value>) ->
             .await
             .map_err(|e| ProviderError::from_sdk("UntagResource", e))?;
     }
-    if !wanted.is_empty() {
-        sns.tag_resource()
-            .resource_arn(arn)
-            .set_tags(Some(wanted))
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("TagResource", e))?;
-    }
+    sns.tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(wanted))
+        .send()
+        .await
+        .map_err(|e| ProviderError::from_sdk("TagResource", e))?;
     Ok(())
 }
 

@@ -1,17 +1,16 @@
 //! `sns_topic_policy`: a topic's access policy as its own resource, so the policy can name the
 //! topic's ARN (and bucket notifications can wait for it) without a cycle.
 //!
-//! The id is the topic ARN. Deleting it puts back the policy SNS gives every new topic.
+//! The id is the topic ARN. Setting it is idempotent; deleting it puts back the policy SNS
+//! gives every new topic. A topic's policy always exists, so an interrupted create finds it.
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::attrs::{build, found, string};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::sns_topic::{default_policy, set_attribute};
-use super::{Aws, Created, Managed, ProviderError, ResourceKind};
-use crate::addr::ResourceAddr;
-use crate::value::Attrs;
+use super::sns_topic::{default_policy, set_attribute, topic_attributes};
+use super::{Aws, Created, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
 
 pub struct SnsTopicPolicy;
 
@@ -22,11 +21,18 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     ],
 };
 
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicPolicy {
+    topic_arn: String,
+    policy: Value,
+}
+
 #[async_trait]
-impl ResourceKind for SnsTopicPolicy {
-    fn kind(&self) -> &'static str {
-        "sns_topic_policy"
-    }
+impl Kind for SnsTopicPolicy {
+    const NAME: &'static str = "sns_topic_policy";
+    type Spec = TopicPolicy;
+    type Computed = NoComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -37,30 +43,47 @@ impl ResourceKind for SnsTopicPolicy {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
-        let got = aws.sns().await.get_topic_attributes().topic_arn(id).send().await;
-        let Some(out) = found(got.map_err(|e| ProviderError::from_sdk("GetTopicAttributes", e)))? else {
-            return Ok(None);
-        };
-        let policy = out.attributes().and_then(|a| a.get("Policy")).map_or(Value::Null, |p| json!(p));
-        Ok(Some(build([("topic_arn", json!(id)), ("policy", policy)])))
+        _prior: Option<&TopicPolicy>,
+    ) -> Result<Option<(TopicPolicy, NoComputed)>, ProviderError> {
+        let Some(attrs) = topic_attributes(aws.sns().await, id).await? else { return Ok(None) };
+        let policy = attrs.get("Policy").map_or(Value::Null, |p| json!(p));
+        Ok(Some((TopicPolicy { topic_arn: id.to_string(), policy }, NoComputed {})))
     }
 
-    async fn create(&self, aws: &Aws, _addr: &ResourceAddr, desired: &Attrs) -> Result<Created, ProviderError> {
-        let arn = string(desired, "topic_arn");
-        let policy = desired.get("policy").map(Value::to_string).unwrap_or_default();
-        set_attribute(aws.sns().await, arn, "Policy", &policy).await?;
-        Ok(Created { id: arn.to_string(), attrs: Attrs::new() })
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &TopicPolicy,
+        _owner: &Owner,
+    ) -> Result<Created<NoComputed>, ProviderError> {
+        set_attribute(aws.sns().await, &spec.topic_arn, "Policy", &spec.policy.to_string()).await?;
+        Ok(Created { id: spec.topic_arn.clone(), computed: NoComputed {}, deferred: &[] })
     }
 
-    async fn update(&self, aws: &Aws, id: &str, desired: &Attrs, _changed: &[&str]) -> Result<Attrs, ProviderError> {
-        let policy = desired.get("policy").map(Value::to_string).unwrap_or_default();
-        set_attribute(aws.sns().await, id, "Policy", &policy).await?;
-        Ok(Attrs::new())
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &TopicPolicy,
+        _changed: &[&str],
+        _owner: &Owner,
+    ) -> Result<Option<NoComputed>, ProviderError> {
+        set_attribute(aws.sns().await, id, "Policy", &spec.policy.to_string()).await?;
+        Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &TopicPolicy,
+        _owner: &Owner,
+        _reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        let exists = topic_attributes(aws.sns().await, &spec.topic_arn).await?.is_some();
+        Ok(exists.then(|| Found::Ours { id: spec.topic_arn.clone() }))
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
         set_attribute(aws.sns().await, id, "Policy", &default_policy(id)).await
     }
 }

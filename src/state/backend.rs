@@ -8,6 +8,14 @@ use super::{LockInfo, ResourceState, State, StateError};
 use crate::addr::ResourceAddr;
 use crate::provider::Aws;
 
+/// A lock this command now holds.
+#[derive(Clone, Debug)]
+pub struct Acquired {
+    pub info: LockInfo,
+    /// The lock of a command that died, taken over because its holder provably no longer runs.
+    pub took_over: Option<LockInfo>,
+}
+
 /// A store for one state document and its lock.
 ///
 /// *Guarantees*: `save` replaces the whole document atomically; only the holder of the lock
@@ -21,7 +29,7 @@ pub trait StateBackend: Send + Sync {
     async fn load(&self) -> Result<State, StateError>;
 
     /// Takes the exclusive lock for `operation`.
-    async fn lock(&self, operation: &str) -> Result<LockInfo, StateError>;
+    async fn lock(&self, operation: &str) -> Result<Acquired, StateError>;
 
     /// Releases a lock this command took.
     async fn unlock(&self, lock: &LockInfo) -> Result<(), StateError>;

@@ -16,7 +16,7 @@ use crate::addr::ResourceAddr;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::backend::StateBackend;
+use super::backend::{Acquired, StateBackend};
 use super::lock::{LockInfo, StateLock};
 
 /// Why the state could not be read, written or locked.
@@ -62,6 +62,9 @@ pub struct LocalState {
 /// One line of the journal.
 #[derive(Serialize, Deserialize)]
 struct JournalEntry {
+    /// The state the line belongs to (absent in journals written before lineages were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lineage: Option<String>,
     serial: u64,
     addr: ResourceAddr,
     /// The resource's new entry; absent once it was deleted.
@@ -84,14 +87,17 @@ impl LocalState {
     /// The stored state, or a new empty one if there is no file yet, with any changes an
     /// interrupted apply journaled since the file was written.
     pub fn load(&self) -> Result<State, StateError> {
-        let mut state = match fs::read_to_string(&self.path) {
-            Ok(text) => State::from_json(&text)
-                .map_err(|reason| StateError::Corrupt { path: self.path.display().to_string(), reason })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::new(),
+        let (mut state, fresh) = match fs::read_to_string(&self.path) {
+            Ok(text) => (
+                State::from_json(&text)
+                    .map_err(|reason| StateError::Corrupt { path: self.path.display().to_string(), reason })?,
+                false,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (State::new(), true),
             Err(e) => return Err(self.io(e)),
         };
         match fs::read_to_string(self.journal_path()) {
-            Ok(text) => self.replay(&mut state, &text)?,
+            Ok(text) => self.replay(&mut state, &text, fresh)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(self.io(e)),
         }
@@ -103,14 +109,31 @@ impl LocalState {
     }
 
     /// Applies the journal's complete lines newer than `state`; a last line without its newline
-    /// was being written when the command died, and its change was never reported done.
-    fn replay(&self, state: &mut State, text: &str) -> Result<(), StateError> {
+    /// was being written when the command died, and its change was never reported done. A
+    /// line of another state (another lineage) is refused; when there is no state file yet
+    /// (the first apply died), the journal's lineage is the state's.
+    fn replay(&self, state: &mut State, text: &str, fresh: bool) -> Result<(), StateError> {
         let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        let corrupt = |reason: String| StateError::Corrupt { path: self.journal_path().display().to_string(), reason };
+        let mut lineage_known = !fresh;
         for (n, line) in complete.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let entry: JournalEntry = serde_json::from_str(line).map_err(|e| StateError::Corrupt {
-                path: self.journal_path().display().to_string(),
-                reason: format!("line {}: {e}", n + 1),
-            })?;
+            let entry: JournalEntry =
+                serde_json::from_str(line).map_err(|e| corrupt(format!("line {}: {e}", n + 1)))?;
+            match &entry.lineage {
+                Some(lineage) if !lineage_known => {
+                    state.lineage = lineage.clone();
+                    lineage_known = true;
+                }
+                Some(lineage) if *lineage != state.lineage => {
+                    return Err(corrupt(format!(
+                        "line {} belongs to another state (lineage {lineage}, not {}); move the journal away if \
+                         that state is gone",
+                        n + 1,
+                        state.lineage
+                    )));
+                }
+                _ => {}
+            }
             if entry.serial <= state.serial {
                 continue; // already in the file
             }
@@ -138,21 +161,27 @@ impl LocalState {
             *journal = Some(opts.open(self.journal_path()).map_err(journal_err)?);
         }
         let file = journal.as_mut().expect("opened above");
-        let line = JournalEntry { serial: state.serial, addr: addr.clone(), resource: entry.cloned() };
+        let line = JournalEntry {
+            lineage: Some(state.lineage.clone()),
+            serial: state.serial,
+            addr: addr.clone(),
+            resource: entry.cloned(),
+        };
         let mut bytes = serde_json::to_vec(&line).expect("state is plain JSON data");
         bytes.push(b'\n');
         file.write_all(&bytes).and_then(|()| file.sync_data()).map_err(journal_err)
     }
 
-    /// Takes the exclusive lock for `operation`; fails at once if another command holds it.
-    pub fn lock(&self, operation: &str) -> Result<LockInfo, StateError> {
+    /// Takes the exclusive lock for `operation`; fails at once if another command holds it,
+    /// unless that command provably died.
+    pub fn lock(&self, operation: &str) -> Result<Acquired, StateError> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(|e| self.io(e))?;
         }
-        let lock = StateLock::acquire(&self.path, operation)?;
+        let (lock, took_over) = StateLock::acquire(&self.path, operation)?;
         let info = lock.info.clone();
         *self.held.lock().expect("not poisoned") = Some(lock);
-        Ok(info)
+        Ok(Acquired { info, took_over })
     }
 
     /// Releases the lock this command holds.
@@ -197,7 +226,7 @@ impl StateBackend for LocalState {
         LocalState::load(self)
     }
 
-    async fn lock(&self, operation: &str) -> Result<LockInfo, StateError> {
+    async fn lock(&self, operation: &str) -> Result<Acquired, StateError> {
         LocalState::lock(self, operation)
     }
 
@@ -305,6 +334,47 @@ mod tests {
         assert_eq!(loaded.serial, 3);
         assert_eq!(loaded.resources.keys().collect::<Vec<_>>(), vec![&b]);
         assert_eq!(loaded, state);
+    }
+
+    #[test]
+    fn a_journal_line_of_another_state_is_refused_naming_the_journal() {
+        // Lines of another lineage are never replayed into this state.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.json");
+        let store = LocalState::new(&path);
+        store.lock("test").expect("lock");
+        let mut state = store.load().expect("empty");
+        store.save(&state).expect("save");
+        let mut other = State::new();
+        let (a, ra) = bucket(1);
+        other.serial = 1;
+        store.record(&other, &a, Some(&ra)).expect("record");
+        let err = LocalState::new(&path).load().expect_err("refused");
+        let msg = err.to_string();
+        assert!(msg.contains(".journal") && msg.contains("another state"), "{msg}");
+        // The state's own lines replay.
+        fs::remove_file(store.journal_path()).expect("rm");
+        drop(store);
+        let store = LocalState::new(&path);
+        state.serial = 1;
+        store.record(&state, &a, Some(&ra)).expect("record");
+        assert_eq!(LocalState::new(&path).load().expect("replays").resources.len(), 1);
+    }
+
+    #[test]
+    fn a_first_apply_that_died_keeps_its_lineage() {
+        // No state file yet, only a journal: the replayed state has the journal's lineage.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.json");
+        let store = LocalState::new(&path);
+        store.lock("test").expect("lock");
+        let mut state = store.load().expect("empty");
+        let (a, ra) = bucket(1);
+        state.serial = 1;
+        store.record(&state, &a, Some(&ra)).expect("record");
+        let loaded = LocalState::new(&path).load().expect("replayed");
+        assert_eq!(loaded.lineage, state.lineage);
+        assert_eq!(loaded.resources.len(), 1);
     }
 
     #[test]

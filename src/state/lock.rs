@@ -1,5 +1,10 @@
 //! The exclusive state lock: a lock file created only if absent, holding who took it, so a
 //! second command fails at once with a message naming the holder.
+//!
+//! *Guarantees*: a lock is taken over only when its holder is provably gone: it ran on this
+//! host in this boot and its process no longer runs (or its pid now belongs to a process that
+//! started later). Any other lock is reported with its holder, its age and the command that
+//! clears it.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -20,6 +25,12 @@ pub struct LockInfo {
     pub operation: String,
     /// Seconds since the Unix epoch.
     pub created: u64,
+    /// The host's boot, where the system tells it: a pid means nothing across boots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// When the holder process started (Linux clock ticks since boot), to tell a reused pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_start: Option<u64>,
 }
 
 impl LockInfo {
@@ -30,6 +41,8 @@ impl LockInfo {
             host: gethostname::gethostname().to_string_lossy().into_owned(),
             operation: operation.to_string(),
             created: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            boot_id: boot_id(),
+            process_start: process_start(std::process::id()),
         }
     }
 
@@ -48,10 +61,68 @@ impl LockInfo {
         )
     }
 
-    /// True when the holder ran on this host and is no longer running.
+    /// True only when the holder provably no longer runs: same host, same boot, and its pid is
+    /// not running or belongs to a process started after it.
     pub fn holder_is_gone(&self) -> bool {
         let here = gethostname::gethostname().to_string_lossy().into_owned();
-        self.host == here && !Path::new(&format!("/proc/{}", self.pid)).exists()
+        let same_boot = matches!((&self.boot_id, boot_id()), (Some(theirs), Some(ours)) if *theirs == ours);
+        if self.host != here || !same_boot {
+            return false;
+        }
+        if !pid_running(self.pid) {
+            return true;
+        }
+        matches!((self.process_start, process_start(self.pid)), (Some(theirs), Some(now)) if theirs != now)
+    }
+}
+
+/// This boot's identity, where the system offers one (Linux, macOS).
+fn boot_id() -> Option<String> {
+    #[cfg(target_os = "linux")]
+    let id = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok();
+    #[cfg(target_os = "macos")]
+    let id = std::process::Command::new("sysctl")
+        .args(["-n", "kern.bootsessionuuid"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    let id: Option<String> = None;
+    id.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Whether a process with this pid exists (signal 0 probes without sending anything).
+fn pid_running(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        use nix::errno::Errno;
+        let Ok(pid) = i32::try_from(pid) else { return false };
+        match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(()) | Err(Errno::EPERM) => true,
+            Err(_) => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// When the process started, in clock ticks since boot (field 22 of `/proc/PID/stat`).
+fn process_start(pid: u32) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        rest.split_whitespace().nth(19)?.parse().ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
     }
 }
 
@@ -63,21 +134,48 @@ pub struct StateLock {
 }
 
 impl StateLock {
-    /// Creates `<state>.lock`; if it exists, reports its holder.
-    pub fn acquire(state_path: &Path, operation: &str) -> Result<Self, StateError> {
+    /// Creates `<state>.lock`. If it exists and its holder is provably gone, takes it over and
+    /// returns the dead holder too; otherwise reports the holder.
+    pub fn acquire(state_path: &Path, operation: &str) -> Result<(Self, Option<LockInfo>), StateError> {
         let path = lock_path(state_path);
+        match Self::create(&path, operation)? {
+            Some(lock) => Ok((lock, None)),
+            None => {
+                let Some(dead) = read_info(&path).filter(LockInfo::holder_is_gone) else {
+                    return Err(locked(state_path, &path));
+                };
+                // Move the dead holder's lock aside: of several commands doing this at once,
+                // exactly one rename succeeds, and only that one goes on to take the lock.
+                let aside = path.with_extension(format!("lock.stale-{}", uuid::Uuid::new_v4()));
+                if fs::rename(&path, &aside).is_err() {
+                    return Err(locked(state_path, &path));
+                }
+                let moved = read_info(&aside);
+                let _ = fs::remove_file(&aside);
+                if moved.as_ref() != Some(&dead) {
+                    // A live command's lock was moved aside between our read and rename.
+                    return Err(locked(state_path, &path));
+                }
+                match Self::create(&path, operation)? {
+                    Some(lock) => Ok((lock, Some(dead))),
+                    None => Err(locked(state_path, &path)),
+                }
+            }
+        }
+    }
+
+    /// Creates the lock file; `None` if it exists.
+    fn create(path: &Path, operation: &str) -> Result<Option<Self>, StateError> {
         let info = LockInfo::new(operation);
-        let created = OpenOptions::new().write(true).create_new(true).open(&path);
-        match created {
+        let io = |source| StateError::Io { path: path.display().to_string(), source };
+        match OpenOptions::new().write(true).create_new(true).open(path) {
             Ok(mut f) => {
                 let body = serde_json::to_vec_pretty(&info).expect("lock info is plain data");
-                f.write_all(&body)
-                    .and_then(|_| f.sync_all())
-                    .map_err(|source| StateError::Io { path: path.display().to_string(), source })?;
-                Ok(Self { path, info })
+                f.write_all(&body).and_then(|_| f.sync_all()).map_err(io)?;
+                Ok(Some(Self { path: path.to_path_buf(), info }))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(locked(state_path, &path)),
-            Err(source) => Err(StateError::Io { path: path.display().to_string(), source }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(source) => Err(io(source)),
         }
     }
 
@@ -112,14 +210,20 @@ fn lock_path(state_path: &Path) -> PathBuf {
     super::beside(state_path, ".lock")
 }
 
+fn read_info(lock_path: &Path) -> Option<LockInfo> {
+    fs::read_to_string(lock_path).ok().and_then(|t| serde_json::from_str::<LockInfo>(&t).ok())
+}
+
 fn locked(state_path: &Path, lock_path: &Path) -> StateError {
-    let holder = fs::read_to_string(lock_path).ok().and_then(|t| serde_json::from_str::<LockInfo>(&t).ok());
-    let (holder, hint) = match holder {
-        Some(info) if info.holder_is_gone() => (
-            format!("{} (that process is no longer running: the lock is stale)", info.describe()),
-            format!("run `cruddur-infra force-unlock {}` to remove it", info.id),
+    let (holder, hint) = match read_info(lock_path) {
+        Some(info) => (
+            info.describe(),
+            format!(
+                "wait for it to finish; if it is no longer running (this host cannot tell), run \
+                 `cruddur-infra force-unlock {}`",
+                info.id
+            ),
         ),
-        Some(info) => (info.describe(), "wait for it to finish, then run the command again".to_string()),
         None => (
             "unknown holder (the lock file is unreadable)".to_string(),
             format!("remove {} by hand if no command is running", lock_path.display()),
@@ -137,7 +241,7 @@ mod tests {
         // While one lock is held, a second attempt fails at once and says who holds it.
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("s.json");
-        let first = StateLock::acquire(&state, "apply").expect("first");
+        let (first, _) = StateLock::acquire(&state, "apply").expect("first");
         let err = StateLock::acquire(&state, "plan").expect_err("second is refused");
         let msg = err.to_string();
         assert!(msg.contains("apply by pid") && msg.contains(&first.info.id), "{msg}");
@@ -145,12 +249,74 @@ mod tests {
         StateLock::acquire(&state, "plan").expect("free again after release");
     }
 
+    /// A lock file as a command that is no longer running would have left it.
+    fn leave_lock(state: &Path, info: &LockInfo) {
+        fs::write(lock_path(state), serde_json::to_vec(info).expect("json")).expect("write");
+    }
+
+    fn dead_holder() -> LockInfo {
+        // A child that has exited and been reaped: its pid runs nothing.
+        let mut child = std::process::Command::new("true").spawn().expect("true runs");
+        let pid = child.id();
+        child.wait().expect("reaped");
+        LockInfo { pid, process_start: Some(1), ..LockInfo::new("apply") }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_lock_whose_holder_died_on_this_host_is_taken_over_and_named() {
+        // Same host, same boot, pid gone: the next command takes the lock and says whose it was.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("s.json");
+        let dead = dead_holder();
+        leave_lock(&state, &dead);
+        let (lock, took_over) = StateLock::acquire(&state, "plan").expect("taken over");
+        assert_eq!(took_over, Some(dead));
+        assert_eq!(read_info(&lock_path(&state)).expect("ours").id, lock.info.id);
+        assert_eq!(fs::read_dir(dir.path()).expect("dir").count(), 1, "nothing left aside");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_reused_pid_does_not_keep_a_dead_holder_alive() {
+        // The pid runs again (this test process), but it started at another time.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("s.json");
+        let reused = LockInfo { process_start: Some(1), ..LockInfo::new("apply") };
+        leave_lock(&state, &reused);
+        let (_, took_over) = StateLock::acquire(&state, "plan").expect("taken over");
+        assert_eq!(took_over.map(|i| i.id), Some(reused.id));
+    }
+
+    #[test]
+    fn a_lock_from_another_host_or_boot_or_a_live_process_is_never_taken_over() {
+        // Nothing proves those holders dead: the command stops and says how to clear the lock.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("s.json");
+        let live = LockInfo::new("apply");
+        let others = [
+            LockInfo { host: "elsewhere".into(), ..dead_holder() },
+            LockInfo { boot_id: Some("another-boot".into()), ..dead_holder() },
+            LockInfo { boot_id: None, ..dead_holder() },
+            live.clone(),
+        ];
+        for holder in others {
+            leave_lock(&state, &holder);
+            let msg = StateLock::acquire(&state, "plan").expect_err("refused").to_string();
+            assert!(msg.contains(&holder.id), "{msg}");
+            let err = StateLock::acquire(&state, "plan").expect_err("refused");
+            let help = miette::Diagnostic::help(&err).map(|h| h.to_string()).unwrap_or_default();
+            assert!(help.contains(&format!("cruddur-infra force-unlock {}", holder.id)), "{help}");
+            assert!(msg.contains(" ago)"), "the age is shown: {msg}");
+        }
+    }
+
     #[test]
     fn force_unlock_needs_the_right_id() {
         // A wrong id leaves the lock alone; the right one removes it.
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("s.json");
-        let held = StateLock::acquire(&state, "apply").expect("lock");
+        let (held, _) = StateLock::acquire(&state, "apply").expect("lock");
         assert!(StateLock::force_unlock(&state, "nope").is_err());
         StateLock::force_unlock(&state, &held.info.id).expect("unlocks");
         StateLock::acquire(&state, "plan").expect("free");

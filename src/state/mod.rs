@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use backend::{StateBackend, open};
+pub use backend::{Acquired, StateBackend, open};
 pub use file::{LocalState, StateError};
 pub use lock::{LockInfo, StateLock};
 pub use s3::S3State;
@@ -30,8 +30,9 @@ fn beside(state_path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
 use crate::addr::ResourceAddr;
 use crate::value::Attrs;
 
-/// The state format this build writes. Older formats are upgraded on read, one step per version.
-pub const FORMAT_VERSION: u32 = 1;
+/// The state format this build writes. Older formats are upgraded on read, one step per
+/// version ([`State::from_json`]).
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct State {
@@ -62,6 +63,57 @@ pub struct ResourceState {
     /// `lifecycle: { prevent_destroy: true }` as last applied: a plan may not destroy it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prevent_destroy: bool,
+    /// Whether AWS is known to hold it, finished.
+    #[serde(default, skip_serializing_if = "ResourceStatus::is_ready")]
+    pub status: ResourceStatus,
+}
+
+/// How far the engine got with a resource.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceStatus {
+    /// Created (or adopted), its settings applied and its readiness confirmed.
+    #[default]
+    Ready,
+    /// Created, but its settings or its readiness (a Lambda `Active`, a distribution
+    /// `Deployed`) were not confirmed: the next plan finishes it.
+    Creating,
+    /// A creating call was about to be sent, or was sent and its answer never recorded: the
+    /// resource may exist without the engine knowing its id. `attributes` hold what was to be
+    /// created; the next plan looks for it.
+    Pending(Intent),
+}
+
+impl ResourceStatus {
+    pub fn is_ready(&self) -> bool {
+        *self == ResourceStatus::Ready
+    }
+}
+
+/// What the engine wrote down before a creating call, so that what the call made can be found
+/// and adopted if the answer is lost (a crash, a dropped connection).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Intent {
+    /// This create's idempotency token (CloudFront's CallerReference).
+    pub token: String,
+    /// When the intent was recorded, in seconds since the Unix epoch: a resource created
+    /// before it was not made by this create.
+    pub since: u64,
+}
+
+impl ResourceState {
+    /// The entry recorded just before the creating call of `addr`.
+    pub fn intent(attributes: Attrs, intent: Intent) -> Self {
+        Self { id: String::new(), attributes, status: ResourceStatus::Pending(intent), ..Default::default() }
+    }
+
+    /// The intent, if the resource's creation is still unresolved.
+    pub fn pending(&self) -> Option<&Intent> {
+        match &self.status {
+            ResourceStatus::Pending(intent) => Some(intent),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -83,17 +135,24 @@ impl State {
         }
     }
 
-    /// Reads a state document of any format version this build knows.
+    /// Reads a state document of any format version this build knows, upgrading it one
+    /// version at a time to the current format.
     pub fn from_json(text: &str) -> Result<Self, String> {
-        let raw: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-        let version = raw.get("version").and_then(Value::as_u64).ok_or("no `version` field")?;
-        match version {
-            1 => serde_json::from_value(raw).map_err(|e| format!("not a version 1 state: {e}")),
-            v if v > u64::from(FORMAT_VERSION) => Err(format!(
-                "format version {v} was written by a newer cruddur-infra (this one reads up to {FORMAT_VERSION})"
-            )),
-            v => Err(format!("unknown state format version {v}")),
+        let mut raw: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let mut version = raw.get("version").and_then(Value::as_u64).ok_or("no `version` field")?;
+        if version > u64::from(FORMAT_VERSION) {
+            return Err(format!(
+                "format version {version} was written by a newer cruddur-infra (this one reads up to {FORMAT_VERSION})"
+            ));
         }
+        while version < u64::from(FORMAT_VERSION) {
+            raw = match version {
+                1 => upgrade_v1_to_v2(raw),
+                v => return Err(format!("unknown state format version {v}")),
+            };
+            version += 1;
+        }
+        serde_json::from_value(raw).map_err(|e| format!("not a version {FORMAT_VERSION} state: {e}"))
     }
 
     pub fn to_json(&self) -> String {
@@ -101,6 +160,14 @@ impl State {
         text.push('\n');
         text
     }
+}
+
+/// Version 2 added each resource's `status` (absent means ready, which every version 1 entry
+/// is), so the upgrade only renumbers the document; a version 1 reader refuses version 2,
+/// whose pending entries it would misread as resources.
+fn upgrade_v1_to_v2(mut raw: Value) -> Value {
+    raw["version"] = Value::from(2);
+    raw
 }
 
 impl Default for State {
@@ -127,6 +194,29 @@ mod tests {
             },
         );
         assert_eq!(State::from_json(&s.to_json()).expect("reads"), s);
+    }
+
+    #[test]
+    fn a_version_1_state_is_upgraded_with_every_resource_ready() {
+        // A state written before statuses existed reads as the same resources, all ready.
+        let v1 = r#"{"version": 1, "serial": 7, "lineage": "l",
+            "resources": {"s3_bucket.a": {"id": "a", "attributes": {"name": "a"}, "dependencies": []}}}"#;
+        let s = State::from_json(v1).expect("upgraded");
+        assert_eq!((s.version, s.serial), (FORMAT_VERSION, 7));
+        assert_eq!(s.resources[&ResourceAddr::new("s3_bucket", "a")].status, ResourceStatus::Ready);
+    }
+
+    #[test]
+    fn a_pending_intent_round_trips_and_ready_is_not_written() {
+        // Intents survive a save; a ready resource's status is left out of the file.
+        let mut s = State::new();
+        let intent = Intent { token: "t".into(), since: 5 };
+        s.resources.insert(ResourceAddr::new("s3_bucket", "p"), ResourceState::intent(Attrs::new(), intent.clone()));
+        s.resources.insert(ResourceAddr::new("s3_bucket", "r"), ResourceState { id: "r".into(), ..Default::default() });
+        let json = s.to_json();
+        assert_eq!(json.matches("\"status\"").count(), 1, "{json}");
+        let back = State::from_json(&json).expect("reads");
+        assert_eq!(back.resources[&ResourceAddr::new("s3_bucket", "p")].pending(), Some(&intent));
     }
 
     #[test]

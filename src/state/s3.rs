@@ -3,17 +3,21 @@
 //! conditional write on the ETag last read or written (`If-Match`), so a writer that ignored
 //! the lock can never be overwritten silently. The state as it was before a command is copied
 //! to `KEY.backup`.
+//!
+//! Every request goes through the engine's retry policy. A conditional write whose answer was
+//! lost and that is refused when sent again (412) is checked against what is there: our own
+//! lock, or our own state, means the first write landed.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 
-use super::backend::StateBackend;
+use super::backend::{Acquired, StateBackend};
 use super::{LockInfo, State, StateError};
-use crate::provider::Aws;
+use crate::provider::{Aws, ErrorClass, ProviderError};
+use crate::retry::{RetryPolicy, Scope};
 
 pub struct S3State<'a> {
     aws: &'a Aws,
@@ -22,6 +26,13 @@ pub struct S3State<'a> {
     /// The ETag of the state object as last read or written (None: there is none yet).
     etag: Mutex<Option<String>>,
     backed_up: std::sync::atomic::AtomicBool,
+    retry: RetryPolicy,
+}
+
+/// An object as read: its bytes and ETag.
+struct Object {
+    bytes: Vec<u8>,
+    etag: Option<String>,
 }
 
 impl<'a> S3State<'a> {
@@ -32,6 +43,7 @@ impl<'a> S3State<'a> {
             key: key.to_string(),
             etag: Mutex::new(None),
             backed_up: Default::default(),
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -39,19 +51,62 @@ impl<'a> S3State<'a> {
         format!("{}.lock", self.key)
     }
 
-    fn remote<E: ProvideErrorMetadata>(&self, operation: &'static str, e: &E) -> StateError {
-        StateError::Remote {
-            path: self.location(),
-            operation,
-            code: e.code().unwrap_or("Unknown").to_string(),
-            message: e.message().unwrap_or_default().to_string(),
-        }
+    fn remote(&self, e: ProviderError) -> StateError {
+        StateError::Remote { path: self.location(), operation: e.operation, code: e.code, message: e.message }
+    }
+
+    /// The object at `key`, or `None` if there is none.
+    async fn get(&self, key: &str) -> Result<Option<Object>, ProviderError> {
+        let s3 = self.aws.s3().await;
+        self.retry
+            .run(Scope::quiet(), || async {
+                let out = match s3.get_object().bucket(&self.bucket).key(key).send().await {
+                    Ok(out) => out,
+                    Err(e) => {
+                        let e = ProviderError::from_sdk("GetObject", e);
+                        return if e.code == "NoSuchKey" { Ok(None) } else { Err(e) };
+                    }
+                };
+                let etag = out.e_tag().map(str::to_string);
+                let body = out.body.collect().await.map_err(|e| {
+                    ProviderError::new("GetObject", "ReadFailed", e.to_string()).with_class(ErrorClass::Transient)
+                })?;
+                Ok(Some(Object { bytes: body.into_bytes().to_vec(), etag }))
+            })
+            .await
     }
 
     async fn read_lock(&self) -> Option<LockInfo> {
-        let out = self.aws.s3().await.get_object().bucket(&self.bucket).key(self.lock_key()).send().await.ok()?;
-        let bytes = out.body.collect().await.ok()?.into_bytes();
-        serde_json::from_slice(&bytes).ok()
+        let lock = self.get(&self.lock_key()).await.ok()??;
+        serde_json::from_slice(&lock.bytes).ok()
+    }
+
+    /// Puts `body` at `key` on a condition (`If-None-Match: *` or `If-Match: ETAG`); its new
+    /// ETag, or `Ok(None)` when the condition failed. A retry after an attempt whose answer was
+    /// lost fails the condition too, so the caller checks what is there.
+    async fn put_if(&self, key: &str, body: &[u8], if_match: Option<&str>) -> Result<Option<String>, ProviderError> {
+        let s3 = self.aws.s3().await;
+        self.retry
+            .run(Scope::quiet(), || async {
+                let put = s3
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .content_type("application/json")
+                    .body(ByteStream::from(body.to_vec()));
+                let put = match if_match {
+                    Some(etag) => put.if_match(etag),
+                    None => put.if_none_match("*"),
+                };
+                match put.send().await {
+                    Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_string())),
+                    Err(e) => {
+                        let e = ProviderError::from_sdk("PutObject", e);
+                        if e.status == Some(412) || e.code == "PreconditionFailed" { Ok(None) } else { Err(e) }
+                    }
+                }
+            })
+            .await
     }
 }
 
@@ -62,66 +117,41 @@ impl StateBackend for S3State<'_> {
     }
 
     async fn load(&self) -> Result<State, StateError> {
-        let got = self.aws.s3().await.get_object().bucket(&self.bucket).key(&self.key).send().await;
-        let out = match got {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(State::new()),
-            Err(e) => return Err(self.remote("GetObject", &e)),
-        };
-        *self.etag.lock().expect("not poisoned") = out.e_tag().map(str::to_string);
-        let bytes = out.body.collect().await.map_err(|e| StateError::Remote {
-            path: self.location(),
-            operation: "GetObject",
-            code: "ReadFailed".into(),
-            message: e.to_string(),
-        })?;
-        let text = String::from_utf8_lossy(&bytes.into_bytes()).into_owned();
+        let Some(object) = self.get(&self.key).await.map_err(|e| self.remote(e))? else { return Ok(State::new()) };
+        *self.etag.lock().expect("not poisoned") = object.etag;
+        let text = String::from_utf8_lossy(&object.bytes).into_owned();
         State::from_json(&text).map_err(|reason| StateError::Corrupt { path: self.location(), reason })
     }
 
-    async fn lock(&self, operation: &str) -> Result<LockInfo, StateError> {
+    async fn lock(&self, operation: &str) -> Result<Acquired, StateError> {
         let info = LockInfo::new(operation);
         let body = serde_json::to_vec_pretty(&info).expect("lock info is plain data");
-        let put = self
-            .aws
-            .s3()
-            .await
-            .put_object()
-            .bucket(&self.bucket)
-            .key(self.lock_key())
-            .if_none_match("*")
-            .body(ByteStream::from(body))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(info),
-            Err(e) if is_precondition_failed(&e) => {
-                let (holder, hint) = match self.read_lock().await {
-                    Some(held) => (
-                        held.describe(),
-                        format!(
-                            "wait for it to finish; if its holder died, run `cruddur-infra force-unlock {}` (the lock is {} old)",
-                            held.id,
-                            age(held.created)
-                        ),
-                    ),
-                    None => (
-                        "unknown holder".into(),
-                        format!("remove s3://{}/{} if no command is running", self.bucket, self.lock_key()),
-                    ),
-                };
-                Err(StateError::Locked { path: self.location(), holder, hint })
-            }
-            Err(e) => Err(self.remote("PutObject", &e)),
+        if self.put_if(&self.lock_key(), &body, None).await.map_err(|e| self.remote(e))?.is_some() {
+            return Ok(Acquired { info, took_over: None });
         }
+        let (holder, hint) = match self.read_lock().await {
+            // Our own first attempt took it; its answer was lost.
+            Some(held) if held.id == info.id => return Ok(Acquired { info, took_over: None }),
+            Some(held) => (
+                held.describe(),
+                format!(
+                    "wait for it to finish; if its holder died, run `cruddur-infra force-unlock {}` (the lock is {} old)",
+                    held.id,
+                    age(held.created)
+                ),
+            ),
+            None => (
+                "unknown holder".into(),
+                format!("remove s3://{}/{} if no command is running", self.bucket, self.lock_key()),
+            ),
+        };
+        Err(StateError::Locked { path: self.location(), holder, hint })
     }
 
     async fn unlock(&self, lock: &LockInfo) -> Result<(), StateError> {
         // Only remove the lock if it is still ours (force-unlock may have handed it on).
         if self.read_lock().await.is_some_and(|held| held.id == lock.id) {
-            let s3 = self.aws.s3().await;
-            let deleted = s3.delete_object().bucket(&self.bucket).key(self.lock_key()).send().await;
-            deleted.map_err(|e| self.remote("DeleteObject", &e))?;
+            self.delete(&self.lock_key()).await?;
         }
         Ok(())
     }
@@ -132,58 +162,69 @@ impl StateBackend for S3State<'_> {
         if held.id != id {
             return Err(unlock(format!("the lock has id {}, not {id}", held.id)));
         }
-        let s3 = self.aws.s3().await;
-        s3.delete_object()
-            .bucket(&self.bucket)
-            .key(self.lock_key())
-            .send()
-            .await
-            .map_err(|e| self.remote("DeleteObject", &e))?;
+        self.delete(&self.lock_key()).await?;
         Ok(held)
     }
 
     async fn save(&self, state: &State) -> Result<(), StateError> {
-        let s3 = self.aws.s3().await;
         let etag = self.etag.lock().expect("not poisoned").clone();
         if let Some(etag) = &etag
             && !self.backed_up.swap(true, std::sync::atomic::Ordering::SeqCst)
         {
-            let source = format!("{}/{}", self.bucket, self.key);
-            let copy = s3
-                .copy_object()
-                .bucket(&self.bucket)
-                .key(format!("{}.backup", self.key))
-                .copy_source(source)
-                .copy_source_if_match(etag);
-            copy.send().await.map_err(|e| self.remote("CopyObject", &e))?;
+            self.backup(etag).await?;
         }
-        let put = s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .content_type("application/json")
-            .body(ByteStream::from(state.to_json().into_bytes()));
+        let body = state.to_json().into_bytes();
         // Create only if absent, or replace only the version this command last saw.
-        let put = match &etag {
-            Some(etag) => put.if_match(etag),
-            None => put.if_none_match("*"),
-        };
-        match put.send().await {
-            Ok(out) => {
-                *self.etag.lock().expect("not poisoned") = out.e_tag().map(str::to_string);
+        if let Some(new_etag) = self.put_if(&self.key, &body, etag.as_deref()).await.map_err(|e| self.remote(e))? {
+            *self.etag.lock().expect("not poisoned") = Some(new_etag);
+            return Ok(());
+        }
+        // Refused: either someone else wrote, or our own write landed and its answer was lost.
+        match self.get(&self.key).await.map_err(|e| self.remote(e))? {
+            Some(now) if now.bytes == body => {
+                *self.etag.lock().expect("not poisoned") = now.etag;
                 Ok(())
             }
-            Err(e) if is_precondition_failed(&e) => Err(StateError::Conflict { path: self.location() }),
-            Err(e) => Err(self.remote("PutObject", &e)),
+            _ => Err(StateError::Conflict { path: self.location() }),
         }
     }
 }
 
-fn is_precondition_failed<E: ProvideErrorMetadata>(
-    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> bool {
-    e.raw_response().is_some_and(|r| r.status().as_u16() == 412)
-        || e.as_service_error().and_then(|s| s.code()).is_some_and(|c| c == "PreconditionFailed")
+impl S3State<'_> {
+    async fn backup(&self, etag: &str) -> Result<(), StateError> {
+        let s3 = self.aws.s3().await;
+        let source = format!("{}/{}", self.bucket, self.key);
+        let copied = self
+            .retry
+            .run(Scope::quiet(), || async {
+                s3.copy_object()
+                    .bucket(&self.bucket)
+                    .key(format!("{}.backup", self.key))
+                    .copy_source(&source)
+                    .copy_source_if_match(etag)
+                    .send()
+                    .await
+                    .map_err(|e| ProviderError::from_sdk("CopyObject", e))
+            })
+            .await;
+        copied.map(|_| ()).map_err(|e| self.remote(e))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StateError> {
+        let s3 = self.aws.s3().await;
+        let deleted = self
+            .retry
+            .run(Scope::quiet(), || async {
+                s3.delete_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| ProviderError::from_sdk("DeleteObject", e))
+            })
+            .await;
+        deleted.map(|_| ()).map_err(|e| self.remote(e))
+    }
 }
 
 fn age(created: u64) -> String {

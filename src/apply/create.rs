@@ -1,0 +1,215 @@
+//! The create protocol: how a resource comes into existence without ever being lost or made
+//! twice.
+//!
+//! 1. An *intent* is recorded (durably) before the creating call: the address, what is to be
+//!    created, an idempotency token and the time.
+//! 2. The kind makes its one creating call, which carries the ownership tags (or marker, or
+//!    token) where AWS takes them. When an attempt fails without a clear answer (a lost
+//!    response, a 5xx) or is refused because the resource exists, the kind's `find` looks for
+//!    what an earlier attempt made: ours is adopted, not ours is an error naming it, nothing
+//!    means the call is tried again under the retry policy.
+//! 3. The resource is recorded the moment its id is known, marked `creating`.
+//! 4. Settings the creating call cannot carry are applied as an update, and the engine waits
+//!    until the resource is ready; then it is recorded `ready`.
+//!
+//! A crash between 1 and 3 leaves the intent open: the next plan looks for the resource and
+//! adopts it, or drops the intent when nothing was made. A failure after 3 leaves the resource
+//! recorded as `creating`: the next plan finishes it.
+
+use std::time::Instant;
+
+use super::{Applier, ApplyError, Work, recorded};
+use crate::provider::ownership::now_epoch;
+use crate::provider::{Created, ErrorClass, FindReason, Found, Managed, Owner, ProviderError};
+use crate::retry::{RetryNotice, RetryState};
+use crate::state::{Intent, ResourceStatus};
+use crate::value::Attrs;
+
+/// How the creating call ended well.
+enum Made {
+    /// The call answered: a new resource.
+    Created(Created),
+    /// An earlier attempt had made it: found and ours.
+    Found(String),
+}
+
+/// How the creating call ended badly, and whether the intent must stay open (the resource may
+/// exist: the next plan looks again).
+struct Failed {
+    error: ApplyError,
+    keep_intent: bool,
+}
+
+impl Applier<'_> {
+    pub(super) async fn create(&self, work: &Work<'_>) -> Result<String, ApplyError> {
+        let (change, addr) = (work.change, work.addr());
+        let desired = self.desired(work).await?;
+        // An intent this plan did not resolve (a plan made without refreshing): look first.
+        let prior = work.state.lock().await.resources.get(addr).cloned();
+        if let Some((attributes, intent)) = prior.as_ref().and_then(|p| p.pending().map(|i| (&p.attributes, i))) {
+            if let Some(id) = self.resolve_intent(work, attributes, intent).await? {
+                return self.finish_found(work, &desired, id).await;
+            }
+        }
+        let lineage = work.state.lock().await.lineage.clone();
+        let intent = Intent { token: uuid::Uuid::new_v4().to_string(), since: now_epoch() };
+        let owner = Owner { addr: addr.clone(), lineage, token: intent.token.clone(), since: intent.since };
+        let pending = recorded(change, String::new(), desired.clone(), ResourceStatus::Pending(intent));
+        self.record(work.state, addr, Some(pending)).await?;
+        match self.creating_call(work, &desired, &owner).await {
+            Ok(Made::Created(created)) => self.finish_created(work, desired, &owner, created).await,
+            Ok(Made::Found(id)) => {
+                self.events.adopted(addr, &id);
+                self.finish_found(work, &desired, id).await
+            }
+            Err(Failed { error, keep_intent }) => {
+                if !keep_intent {
+                    self.record(work.state, addr, None).await?;
+                    self.events.intent_dropped(addr);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// The kind's creating call under the retry policy, looking for what an ambiguous or
+    /// refused attempt may have made before trying again.
+    async fn creating_call(&self, work: &Work<'_>, desired: &Attrs, owner: &Owner) -> Result<Made, Failed> {
+        let (kind, addr) = (work.kind, work.addr());
+        let report = |n: &RetryNotice| self.events.retrying(addr, n);
+        // A parent created moments ago may not be visible to this call yet.
+        let parents_created = {
+            let created = work.created.lock().expect("not poisoned");
+            work.change.dependencies.iter().filter_map(|d| created.get(d).copied()).max()
+        };
+        let scope = self.scope(&report, parents_created);
+        let mut retry = RetryState::new(&self.retry, scope);
+        let aws = |verb, error| ApplyError::Aws { addr: addr.clone(), verb, error: Box::new(error) };
+        let mut ambiguous = false;
+        loop {
+            let error = match kind.create(self.aws, desired, owner).await {
+                Ok(created) => return Ok(Made::Created(created)),
+                Err(e) => e,
+            };
+            ambiguous |= error.class.maybe_done();
+            let reason = match error.class {
+                ErrorClass::AlreadyExists if ambiguous => Some(FindReason::Ambiguous),
+                ErrorClass::AlreadyExists => Some(FindReason::Conflict),
+                class if class.maybe_done() => Some(FindReason::Ambiguous),
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                let found = self.retry.run(scope, || kind.find(self.aws, desired, owner, reason)).await;
+                match found {
+                    Ok(Some(Found::Ours { id })) => return Ok(Made::Found(id)),
+                    Ok(Some(Found::NotOurs { id, why })) => {
+                        let error = ApplyError::NotOurs { addr: addr.clone(), id, why };
+                        return Err(Failed { error, keep_intent: false });
+                    }
+                    // AWS says it exists, yet it cannot be found: AWS's answer stands.
+                    Ok(None) if error.class == ErrorClass::AlreadyExists => {
+                        return Err(Failed { error: aws("create", retry.give_up(error)), keep_intent: false });
+                    }
+                    Ok(None) => {}
+                    // Whether the resource exists is unknown: the next plan looks again.
+                    Err(e) => return Err(Failed { error: aws("find", e), keep_intent: true }),
+                }
+            }
+            match retry.next_delay(&error) {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => {
+                    let keep_intent = error.class.maybe_done();
+                    return Err(Failed { error: aws("create", retry.give_up(error)), keep_intent });
+                }
+            }
+        }
+    }
+
+    /// Records a resource the creating call just made, then applies what the call could not
+    /// carry and waits until it is ready.
+    async fn finish_created(
+        &self,
+        work: &Work<'_>,
+        desired: Attrs,
+        owner: &Owner,
+        created: Created,
+    ) -> Result<String, ApplyError> {
+        let (change, addr) = (work.change, work.addr());
+        let created_at = Instant::now();
+        work.created.lock().expect("not poisoned").insert(addr.clone(), created_at);
+        let mut established = desired.clone();
+        established.retain(|name, _| !created.deferred.contains(&name.as_str()));
+        established.extend(created.computed.clone());
+        let entry = recorded(change, created.id.clone(), established, ResourceStatus::Creating);
+        self.record(work.state, addr, Some(entry)).await?;
+        self.events.created(addr, &created.id);
+        let deferred: Vec<&str> = created.deferred.iter().copied().filter(|a| desired.contains_key(*a)).collect();
+        let computed = self.settle(work, &created.id, &desired, &deferred, owner, true, Some(created_at)).await?;
+        let mut attributes = desired;
+        attributes.extend(created.computed);
+        attributes.extend(computed);
+        self.record(work.state, addr, Some(recorded(change, created.id.clone(), attributes, ResourceStatus::Ready)))
+            .await?;
+        Ok(created.id)
+    }
+
+    /// Records a resource an earlier attempt made as it reads now, then makes it what the
+    /// spec says and waits until it is ready.
+    async fn finish_found(&self, work: &Work<'_>, desired: &Attrs, id: String) -> Result<String, ApplyError> {
+        let (change, kind, addr) = (work.change, work.kind, work.addr());
+        let report = |n: &RetryNotice| self.events.retrying(addr, n);
+        let wants = |name: &str| desired.contains_key(name);
+        let (managed, no_prior) = (Managed(&wants), Attrs::new());
+        let read =
+            self.retry.run(self.scope(&report, Some(Instant::now())), || kind.read(self.aws, &id, &managed, &no_prior));
+        let aws = |error: ProviderError| ApplyError::Aws { addr: addr.clone(), verb: "read", error: Box::new(error) };
+        let Some(mut live) = read.await.map_err(aws)? else {
+            let gone = ProviderError::new("Read", "NotFound", format!("{id} was found, then read as gone"));
+            return Err(aws(gone));
+        };
+        kind.normalize(&mut live);
+        let entry = recorded(change, id.clone(), live.clone(), ResourceStatus::Creating);
+        self.record(work.state, addr, Some(entry)).await?;
+        let changes = crate::plan::attribute_changes(kind.schema(), desired, &live);
+        let changed: Vec<&str> =
+            kind.schema().compared().map(|a| a.name).filter(|n| changes.iter().any(|c| c.name == *n)).collect();
+        let owner = work.owner().await;
+        let computed = self.settle(work, &id, desired, &changed, &owner, true, None).await?;
+        let mut attributes = desired.clone();
+        for a in kind.schema().attributes.iter().filter(|a| a.computed) {
+            if let Some(v) = live.get(a.name) {
+                attributes.insert(a.name.to_string(), v.clone());
+            }
+        }
+        attributes.extend(computed);
+        self.record(work.state, addr, Some(recorded(change, id.clone(), attributes, ResourceStatus::Ready))).await?;
+        Ok(id)
+    }
+
+    /// Looks for what an open intent's create made: its id if found and ours.
+    pub(super) async fn resolve_intent(
+        &self,
+        work: &Work<'_>,
+        attributes: &Attrs,
+        intent: &Intent,
+    ) -> Result<Option<String>, ApplyError> {
+        let (kind, addr) = (work.kind, work.addr());
+        let lineage = work.state.lock().await.lineage.clone();
+        let owner = Owner { addr: addr.clone(), lineage, token: intent.token.clone(), since: intent.since };
+        let report = |n: &RetryNotice| self.events.retrying(addr, n);
+        let found =
+            self.retry.run(self.scope(&report, None), || kind.find(self.aws, attributes, &owner, FindReason::Intent));
+        match found.await {
+            Ok(Some(Found::Ours { id })) => {
+                self.events.adopted(addr, &id);
+                Ok(Some(id))
+            }
+            Ok(Some(Found::NotOurs { id, why })) => Err(ApplyError::NotOurs { addr: addr.clone(), id, why }),
+            Ok(None) => {
+                self.events.intent_dropped(addr);
+                Ok(None)
+            }
+            Err(error) => Err(ApplyError::Aws { addr: addr.clone(), verb: "find", error: Box::new(error) }),
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! What an apply reports as it goes: the engine calls an [`ApplyEvents`]; the CLI renders the
+//! events as text, tests record them. The engine itself never prints.
+
+use std::time::Duration;
+
+use crate::addr::ResourceAddr;
+use crate::plan::Action;
+use crate::retry::RetryNotice;
+
+/// Receives an apply's progress. Every method has an empty default.
+pub trait ApplyEvents: Sync {
+    /// Work on a resource begins.
+    fn started(&self, _addr: &ResourceAddr, _action: Action, _id: Option<&str>) {}
+
+    /// A call failed and will be tried again after `notice.delay`.
+    fn retrying(&self, _addr: &ResourceAddr, _notice: &RetryNotice) {}
+
+    /// The creating call answered: the resource exists and is recorded, its settings and
+    /// readiness still to come.
+    fn created(&self, _addr: &ResourceAddr, _id: &str) {}
+
+    /// A resource an earlier attempt (or an interrupted apply) made was found and taken into
+    /// the state instead of being created again.
+    fn adopted(&self, _addr: &ResourceAddr, _id: &str) {}
+
+    /// An intent whose resource was never made was dropped.
+    fn intent_dropped(&self, _addr: &ResourceAddr) {}
+
+    /// The resource is done: created, changed or destroyed, and recorded.
+    fn finished(&self, _addr: &ResourceAddr, _action: Action, _id: Option<&str>, _elapsed: Duration) {}
+}
+
+/// Reports nothing.
+pub struct Silent;
+
+impl ApplyEvents for Silent {}

@@ -1,0 +1,161 @@
+//! Who made a resource: the tags the engine writes on everything it creates, and how a kind
+//! decides whether something it finds is the resource an interrupted create made.
+//!
+//! *Guarantees*: a resource found by a tag naming another address or state is never adopted;
+//! one found by a natural key alone (a name, a route key) is adopted only when the engine has
+//! reason to think its own earlier attempt made it (an open intent, or an attempt whose answer
+//! was lost), never when the first attempt was refused because it existed.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::addr::ResourceAddr;
+
+/// The tag naming the address a resource was created for.
+pub const ADDRESS_TAG: &str = "cruddur-infra:address";
+/// The tag naming the state (its lineage) that created the resource.
+pub const LINEAGE_TAG: &str = "cruddur-infra:lineage";
+
+/// True for the tags the engine itself writes: they are not the spec's and never diffed.
+pub fn is_engine_tag(key: &str) -> bool {
+    key.starts_with("cruddur-infra:")
+}
+
+/// The identity of one create: what the engine tags the resource with, the idempotency token,
+/// and when it was intended.
+#[derive(Clone, Debug)]
+pub struct Owner {
+    pub addr: ResourceAddr,
+    /// The lineage of the state that records the resource.
+    pub lineage: String,
+    /// This create's idempotency token (CloudFront's CallerReference); the same across the
+    /// attempts of one create and across a crash, since the intent records it.
+    pub token: String,
+    /// When the intent was recorded (seconds since the Unix epoch).
+    pub since: u64,
+}
+
+impl Owner {
+    /// The tags every taggable resource gets at creation.
+    pub fn tags(&self) -> [(&'static str, String); 2] {
+        [(ADDRESS_TAG, self.addr.to_string()), (LINEAGE_TAG, self.lineage.clone())]
+    }
+
+    /// What a resource's tags say about who made it.
+    pub fn judge_tags<'a>(&self, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Tagged {
+        let (mut address, mut lineage) = (None, None);
+        for (k, v) in tags {
+            match k {
+                ADDRESS_TAG => address = Some(v.to_string()),
+                LINEAGE_TAG => lineage = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        match (address, lineage) {
+            (None, None) => Tagged::Untagged,
+            (Some(a), Some(l)) if a == self.addr.to_string() && l == self.lineage => Tagged::Ours,
+            (a, l) => Tagged::Other(format!(
+                "it is tagged as {} of state {}",
+                a.as_deref().unwrap_or("another resource"),
+                l.as_deref().unwrap_or("(unknown)")
+            )),
+        }
+    }
+
+    /// The verdict on a resource whose creating call carries the ownership tags (so one of ours
+    /// always has them): untagged means someone else made it.
+    pub fn judge_tagged_at_create<'a>(&self, id: &str, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Found {
+        match self.judge_tags(tags) {
+            Tagged::Ours => Found::Ours { id: id.to_string() },
+            Tagged::Other(why) => Found::NotOurs { id: id.to_string(), why },
+            Tagged::Untagged => {
+                Found::NotOurs { id: id.to_string(), why: "it does not carry the tags cruddur-infra writes".into() }
+            }
+        }
+    }
+
+    /// The verdict on a resource found by a natural key that carries no tags: ours only if
+    /// our earlier attempt may have made it, and (when AWS tells) it was created after the intent.
+    pub fn judge_untagged(&self, id: &str, reason: FindReason, created: Option<u64>) -> Found {
+        // Clocks differ between this machine and AWS; a resource made this long before the
+        // intent cannot be ours.
+        const SKEW: u64 = 300;
+        if reason == FindReason::Conflict {
+            return Found::NotOurs {
+                id: id.to_string(),
+                why: "it existed before this apply tried to create it".into(),
+            };
+        }
+        match created {
+            Some(t) if t + SKEW < self.since => Found::NotOurs {
+                id: id.to_string(),
+                why: format!("it was created {} seconds before this create was started", self.since - t),
+            },
+            _ => Found::Ours { id: id.to_string() },
+        }
+    }
+}
+
+/// What a resource's ownership tags say.
+#[derive(Debug, PartialEq)]
+pub enum Tagged {
+    Ours,
+    /// Tagged for another address or state: the reason, for the message.
+    Other(String),
+    Untagged,
+}
+
+/// Why the engine is looking for a resource a create may have made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FindReason {
+    /// An intent left by an apply that died before recording the outcome of its create.
+    Intent,
+    /// An earlier attempt of this create failed without a clear answer (a lost response, a 5xx).
+    Ambiguous,
+    /// The first attempt was refused because the resource exists.
+    Conflict,
+}
+
+/// What a kind's `find` found.
+#[derive(Debug, PartialEq)]
+pub enum Found {
+    /// The resource this create made: adopt it.
+    Ours { id: String },
+    /// Something in the way that the engine did not make: never adopted.
+    NotOurs { id: String, why: String },
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn now_epoch() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner() -> Owner {
+        Owner { addr: ResourceAddr::new("iam_role", "r"), lineage: "L".into(), token: "t".into(), since: 10_000 }
+    }
+
+    #[test]
+    fn tags_decide_ownership_when_present() {
+        // Our address and lineage: ours; any other address or lineage: not ours.
+        let o = owner();
+        let tags = o.tags();
+        assert_eq!(o.judge_tags(tags.iter().map(|(k, v)| (*k, v.as_str()))), Tagged::Ours);
+        assert!(matches!(o.judge_tags([(ADDRESS_TAG, "iam_role.r"), (LINEAGE_TAG, "other")]), Tagged::Other(_)));
+        assert!(matches!(o.judge_tags([(ADDRESS_TAG, "iam_role.x"), (LINEAGE_TAG, "L")]), Tagged::Other(_)));
+        assert_eq!(o.judge_tags([("app", "cruddur")]), Tagged::Untagged);
+    }
+
+    #[test]
+    fn an_untagged_find_is_ours_only_after_an_ambiguous_attempt_and_not_from_before_the_intent() {
+        // A refused first attempt means it was there already; a find after a lost answer or a
+        // crash adopts it, unless AWS says it is older than the intent.
+        let o = owner();
+        assert!(matches!(o.judge_untagged("x", FindReason::Conflict, None), Found::NotOurs { .. }));
+        assert_eq!(o.judge_untagged("x", FindReason::Intent, None), Found::Ours { id: "x".into() });
+        assert_eq!(o.judge_untagged("x", FindReason::Ambiguous, Some(10_010)), Found::Ours { id: "x".into() });
+        assert!(matches!(o.judge_untagged("x", FindReason::Intent, Some(1_000)), Found::NotOurs { .. }));
+    }
+}

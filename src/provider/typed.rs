@@ -1,0 +1,203 @@
+//! The typed side of a resource kind: each AWS kind reads its attributes into its own structs
+//! ([`Kind::Spec`], [`Kind::Computed`]) and [`Typed`] converts between those and the engine's
+//! JSON attribute maps.
+//!
+//! *Guarantees*: a kind never sees a missing required value or a value of the wrong type (the
+//! conversion fails with the attribute named); an attribute name is spelled once in the kind,
+//! as a field, and a test keeps the fields equal to the schema table.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::normalize;
+use super::{
+    Aws, Created, FindReason, Found, Managed, ModelFields, Owner, ProviderError, ResourceKind, ResourceSchema,
+};
+use crate::value::Attrs;
+
+/// One kind of AWS resource, in its own types.
+///
+/// *Contract*: `create` makes exactly one creating call and returns the id; settings the
+/// creating call cannot carry are listed in [`Created::deferred`] and applied by `update`;
+/// `update` and `delete` are idempotent as a whole (the engine may run them again after any
+/// failure), and each step of a delete treats "already gone" as done.
+#[async_trait]
+pub trait Kind: Send + Sync + 'static {
+    /// The kind's name in specs and addresses, e.g. `s3_bucket`.
+    const NAME: &'static str;
+    /// Every settable and derived attribute, one field each.
+    type Spec: Serialize + DeserializeOwned + Send + Sync;
+    /// Every attribute AWS computes, one field each.
+    type Computed: Serialize + DeserializeOwned + Send + Sync;
+
+    fn schema(&self) -> &'static ResourceSchema;
+
+    /// Rules beyond the schema's types (case, order, defaults AWS adds); the schema's own
+    /// normalisation has already run.
+    fn normalize(&self, _attrs: &mut Attrs) {}
+
+    /// See [`ResourceKind::prepare`].
+    async fn prepare(&self, _desired: &mut Attrs) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    /// The resource as AWS reports it, or `None` if it is gone. Attributes not `managed` may be
+    /// left `None`; `prior` is the last recorded spec, if it still reads as one.
+    async fn read(
+        &self,
+        aws: &Aws,
+        id: &str,
+        managed: &Managed<'_>,
+        prior: Option<&Self::Spec>,
+    ) -> Result<Option<(Self::Spec, Self::Computed)>, ProviderError>;
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Self::Spec,
+        owner: &Owner,
+    ) -> Result<Created<Self::Computed>, ProviderError>;
+
+    /// Changes `changed` in place; what AWS computed anew, if anything.
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        spec: &Self::Spec,
+        changed: &[&str],
+        owner: &Owner,
+    ) -> Result<Option<Self::Computed>, ProviderError>;
+
+    async fn wait_ready(&self, _aws: &Aws, _id: &str) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    async fn find(
+        &self,
+        aws: &Aws,
+        spec: &Self::Spec,
+        owner: &Owner,
+        reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError>;
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError>;
+}
+
+/// For kinds AWS computes nothing for.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoComputed {}
+
+/// A [`Kind`] as the engine's [`ResourceKind`].
+pub struct Typed<K>(pub K);
+
+impl<K: Kind> Typed<K> {
+    pub fn boxed(kind: K) -> Box<dyn ResourceKind> {
+        Box::new(Typed(kind))
+    }
+}
+
+/// The attributes as the kind's type, or an error naming what does not fit.
+pub(crate) fn decode<T: DeserializeOwned>(kind: &str, attrs: &Attrs) -> Result<T, ProviderError> {
+    serde_json::from_value(Value::Object(attrs.clone())).map_err(|e| ProviderError::invalid_attributes(kind, e))
+}
+
+/// A typed value as attributes (`None` fields left out).
+pub(crate) fn encode<T: Serialize>(kind: &str, value: &T) -> Result<Attrs, ProviderError> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Null) => Ok(Attrs::new()),
+        Ok(other) => Err(ProviderError::invalid_attributes(kind, format!("not a mapping: {other}"))),
+        Err(e) => Err(ProviderError::invalid_attributes(kind, e)),
+    }
+}
+
+#[async_trait]
+impl<K: Kind> ResourceKind for Typed<K> {
+    fn kind(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn schema(&self) -> &'static ResourceSchema {
+        self.0.schema()
+    }
+
+    fn model(&self) -> ModelFields {
+        ModelFields {
+            spec: serde_aux::serde_introspection::serde_introspect::<K::Spec>(),
+            computed: serde_aux::serde_introspection::serde_introspect::<K::Computed>(),
+        }
+    }
+
+    fn normalize(&self, attrs: &mut Attrs) {
+        normalize::by_schema(self.0.schema(), attrs);
+        self.0.normalize(attrs);
+    }
+
+    async fn prepare(&self, desired: &mut Attrs) -> Result<(), ProviderError> {
+        self.0.prepare(desired).await
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        id: &str,
+        managed: &Managed<'_>,
+        prior: &Attrs,
+    ) -> Result<Option<Attrs>, ProviderError> {
+        // A prior from an older schema may not fit any more; it is only a fallback.
+        let prior: Option<K::Spec> = decode(K::NAME, prior).ok();
+        let Some((spec, computed)) = self.0.read(aws, id, managed, prior.as_ref()).await? else { return Ok(None) };
+        let mut attrs = encode(K::NAME, &spec)?;
+        attrs.extend(encode(K::NAME, &computed)?);
+        Ok(Some(attrs))
+    }
+
+    async fn create(&self, aws: &Aws, desired: &Attrs, owner: &Owner) -> Result<Created, ProviderError> {
+        let spec: K::Spec = decode(K::NAME, desired)?;
+        let created = self.0.create(aws, &spec, owner).await?;
+        Ok(Created { id: created.id, computed: encode(K::NAME, &created.computed)?, deferred: created.deferred })
+    }
+
+    async fn update(
+        &self,
+        aws: &Aws,
+        id: &str,
+        desired: &Attrs,
+        changed: &[&str],
+        owner: &Owner,
+    ) -> Result<Attrs, ProviderError> {
+        let spec: K::Spec = decode(K::NAME, desired)?;
+        match self.0.update(aws, id, &spec, changed, owner).await? {
+            Some(computed) => encode(K::NAME, &computed),
+            None => Ok(Attrs::new()),
+        }
+    }
+
+    async fn wait_ready(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+        self.0.wait_ready(aws, id).await
+    }
+
+    async fn find(
+        &self,
+        aws: &Aws,
+        desired: &Attrs,
+        owner: &Owner,
+        reason: FindReason,
+    ) -> Result<Option<Found>, ProviderError> {
+        let spec: K::Spec = decode(K::NAME, desired)?;
+        self.0.find(aws, &spec, owner, reason).await
+    }
+
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+        self.0.delete(aws, id).await
+    }
+}
+
+/// The error for an update asked to change an attribute the kind cannot change in place: the
+/// schema should mark it `force_new`. Never a silent skip.
+pub fn cannot_update(kind: &str, attr: &str) -> ProviderError {
+    ProviderError::invalid_attributes(kind, format!("`{attr}` cannot be changed in place (an engine bug)"))
+}
