@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
 use crate::provider::Aws;
+use crate::state::ResourceStatus;
 
 /// Inspect or edit the state.
 #[derive(Debug, Args)]
@@ -17,7 +18,8 @@ pub struct StateArgs {
 
 #[derive(Debug, Subcommand)]
 enum StateCommand {
-    /// List the addresses of every resource in the state.
+    /// List every resource in the state with its id, and any not finished: `creating` (made,
+    /// not yet set up or ready) or `pending` (an interrupted create; the next plan looks for it).
     List {
         #[command(flatten)]
         paths: Paths,
@@ -41,7 +43,11 @@ pub async fn cmd_state(args: StateArgs, aws: &Aws) -> Result<ExitCode, CliError>
         StateCommand::List { paths } => {
             let state = paths.backend(aws).load().await?;
             for (addr, r) in &state.resources {
-                println!("{addr}\t{}", r.id);
+                match &r.status {
+                    ResourceStatus::Ready => println!("{addr}\t{}", r.id),
+                    ResourceStatus::Creating => println!("{addr}\t{}\tcreating", r.id),
+                    ResourceStatus::Pending(_) => println!("{addr}\t-\tpending"),
+                }
             }
         }
         StateCommand::Show { addr, paths } => {

@@ -147,8 +147,12 @@ impl<K: Kind> ResourceKind for Typed<K> {
         managed: &Managed<'_>,
         prior: &Attrs,
     ) -> Result<Option<Attrs>, ProviderError> {
+        // The recorded attributes hold computed ones too: only the spec's are the prior spec.
         // A prior from an older schema may not fit any more; it is only a fallback.
-        let prior: Option<K::Spec> = decode(K::NAME, prior).ok();
+        let mut prior = prior.clone();
+        let schema = self.0.schema();
+        prior.retain(|name, _| schema.compared().any(|a| a.name == name));
+        let prior: Option<K::Spec> = decode(K::NAME, &prior).ok();
         let Some((spec, computed)) = self.0.read(aws, id, managed, prior.as_ref()).await? else { return Ok(None) };
         let mut attrs = encode(K::NAME, &spec)?;
         attrs.extend(encode(K::NAME, &computed)?);

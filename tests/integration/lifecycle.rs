@@ -95,9 +95,16 @@ fn apply_creates_what_the_spec_declares_and_second_plan_is_empty() {
     assert_eq!(rule.allowed_methods(), ["PUT"]);
     assert_eq!(rule.allowed_origins(), ["https://app.example"]);
     assert_eq!(rule.max_age_seconds(), Some(3000));
+    // The spec's tags, and the two the engine writes on everything it creates.
+    let lineage = env.state()["lineage"].as_str().expect("lineage").to_string();
     assert_eq!(
         bucket_tags(&env, "uploads-a"),
-        BTreeMap::from([("app".into(), "cruddur".into()), ("purpose".into(), "avatars".into())])
+        BTreeMap::from([
+            ("app".into(), "cruddur".into()),
+            ("purpose".into(), "avatars".into()),
+            ("cruddur-infra:address".into(), "s3_bucket.uploads".into()),
+            ("cruddur-infra:lineage".into(), lineage),
+        ])
     );
     let pab = env.block_on(s3.get_public_access_block().bucket("uploads-a").send()).expect("pab");
     let pab = pab.public_access_block_configuration().expect("configured");
