@@ -19,7 +19,17 @@ impl Moto {
         let exe = moto_server();
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let log = std::env::temp_dir().join(format!("moto-{port}.log"));
-        let child = Command::new(&exe)
+        // moto with the few AWS operations it lacks (tests/moto/server.py), run by the Python
+        // that has moto installed; a bare moto_server elsewhere on the PATH runs as it is.
+        let python = exe.with_file_name("python");
+        let mut command = if python.exists() {
+            let mut c = Command::new(python);
+            c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/moto/server.py"));
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdout(Stdio::null())
@@ -43,6 +53,12 @@ impl Moto {
 
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Forgets everything, as a new account would look.
+    pub fn reset(&self) {
+        http(self.port, "POST", "/moto-api/reset", "").expect("moto reset");
+        http(self.port, "POST", "/moto-api/config", r#"{"lambda":{"use_docker":false}}"#).expect("moto config");
     }
 }
 
@@ -133,17 +149,30 @@ impl Run {
     }
 }
 
-/// A test's own moto server and working directory.
+/// A test's own moto server and working directory, and the proxy the binary talks through
+/// when a test injects faults.
 pub struct Env {
     pub moto: Moto,
     pub dir: tempfile::TempDir,
+    pub proxy: Option<crate::proxy::Proxy>,
     rt: tokio::runtime::Runtime,
 }
 
 impl Env {
     pub fn new() -> Env {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        Env { moto: Moto::start(), dir: tempfile::tempdir().expect("tempdir"), rt }
+        Env { moto: Moto::start(), dir: tempfile::tempdir().expect("tempdir"), proxy: None, rt }
+    }
+
+    /// An environment whose binary reaches moto through a fault-injecting proxy.
+    pub fn with_proxy(mode: crate::proxy::Mode, seed: u64) -> Env {
+        let mut env = Env::new();
+        env.proxy = Some(crate::proxy::Proxy::start(env.moto.port, mode, seed));
+        env
+    }
+
+    pub fn proxy(&self) -> &crate::proxy::Proxy {
+        self.proxy.as_ref().expect("this environment has a proxy")
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -166,7 +195,7 @@ impl Env {
         let mut c = Command::new(env!("CARGO_BIN_EXE_cruddur-infra"));
         c.args(args)
             .current_dir(self.dir.path())
-            .env("AWS_ENDPOINT_URL", self.moto.endpoint())
+            .env("AWS_ENDPOINT_URL", self.proxy.as_ref().map_or_else(|| self.moto.endpoint(), |p| p.endpoint()))
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")

@@ -1,0 +1,242 @@
+//! The whole Cruddur stack under what AWS does and moto does not: the engine killed right after
+//! AWS accepted each request of an apply or a destroy (the crash matrix), and runs with 20%
+//! transient failures and 5% lost answers. After each, AWS must hold exactly one of every
+//! declared resource (or none, after destroy), counted through the AWS API, and the next plan
+//! must be empty.
+//!
+//! The matrix runs a seeded sample of kill points (the first and last five included) unless
+//! `CRUDDUR_CRASH_MATRIX=all`, which runs every one (`scripts/crash-matrix`).
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+
+use crate::harness::{Env, Run};
+use crate::proxy::{Fate, Mode};
+use crate::stack::stack;
+
+/// What the shipped spec declares, by what AWS calls it.
+const DECLARED: &[(&str, usize)] = &[
+    ("api", 1),
+    ("authorizer", 1),
+    ("bucket", 2),
+    ("bucket policy", 1),
+    ("distribution", 1),
+    ("function", 3),
+    ("integration", 1),
+    ("notification target", 2),
+    ("origin access control", 1),
+    ("permission statement", 3),
+    ("record", 2),
+    ("role", 3),
+    ("route", 1),
+    ("stage", 1),
+    ("subscription", 1),
+    ("topic", 1),
+];
+
+fn declared() -> BTreeMap<&'static str, usize> {
+    DECLARED.iter().copied().collect()
+}
+
+fn nothing() -> BTreeMap<&'static str, usize> {
+    DECLARED.iter().map(|(k, _)| (*k, 0)).collect()
+}
+
+/// How many of each kind of thing the account holds, counted through the AWS API.
+fn inventory(env: &Env) -> BTreeMap<&'static str, usize> {
+    let mut n: BTreeMap<&'static str, usize> = nothing();
+    let apigw = env.apigw();
+    let apis = env.block_on(apigw.get_apis().send()).expect("apis");
+    for api in apis.items() {
+        *n.entry("api").or_default() += 1;
+        let id = api.api_id().expect("id");
+        let count = |what| n.get(what).copied().unwrap_or_default();
+        let integrations =
+            env.block_on(apigw.get_integrations().api_id(id).send()).expect("integrations").items().len();
+        let routes = env.block_on(apigw.get_routes().api_id(id).send()).expect("routes").items().len();
+        let authorizers = env.block_on(apigw.get_authorizers().api_id(id).send()).expect("authorizers").items().len();
+        let stages = env.block_on(apigw.get_stages().api_id(id).send()).expect("stages").items().len();
+        let totals = [
+            ("integration", count("integration") + integrations),
+            ("route", count("route") + routes),
+            ("authorizer", count("authorizer") + authorizers),
+            ("stage", count("stage") + stages),
+        ];
+        n.extend(totals);
+    }
+    let cloudfront = env.cloudfront();
+    let dists = env.block_on(cloudfront.list_distributions().send()).expect("distributions");
+    n.insert("distribution", dists.distribution_list().map_or(0, |l| l.items().len()));
+    let oacs = env.block_on(cloudfront.list_origin_access_controls().send()).expect("oacs");
+    n.insert("origin access control", oacs.origin_access_control_list().map_or(0, |l| l.items().len()));
+    let lambda = env.lambda();
+    let functions = env.block_on(lambda.list_functions().send()).expect("functions");
+    n.insert("function", functions.functions().len());
+    for f in functions.functions() {
+        let name = f.function_name().expect("name");
+        if let Ok(policy) = env.block_on(lambda.get_policy().function_name(name).send()) {
+            let doc: serde_json::Value = serde_json::from_str(policy.policy().unwrap_or("{}")).expect("policy JSON");
+            let statements = doc["Statement"].as_array().map_or(0, Vec::len);
+            *n.entry("permission statement").or_default() += statements;
+        }
+    }
+    let roles = env.block_on(env.iam().list_roles().send()).expect("roles");
+    n.insert("role", roles.roles().iter().filter(|r| r.role_name().starts_with("cruddur-")).count());
+    let sns = env.sns();
+    n.insert("topic", env.block_on(sns.list_topics().send()).expect("topics").topics().len());
+    n.insert("subscription", env.block_on(sns.list_subscriptions().send()).expect("subs").subscriptions().len());
+    let s3 = env.s3();
+    let buckets = env.block_on(s3.list_buckets().send()).expect("buckets");
+    n.insert("bucket", buckets.buckets().len());
+    for b in buckets.buckets().iter().filter_map(|b| b.name()) {
+        if env.block_on(s3.get_bucket_policy().bucket(b).send()).is_ok() {
+            *n.entry("bucket policy").or_default() += 1;
+        }
+        let config = env.block_on(s3.get_bucket_notification_configuration().bucket(b).send()).expect("notifications");
+        *n.entry("notification target").or_default() +=
+            config.lambda_function_configurations().len() + config.topic_configurations().len();
+    }
+    let route53 = env.route53();
+    let zones = env.block_on(route53.list_hosted_zones().send()).expect("zones");
+    for zone in zones.hosted_zones() {
+        let sets = env.block_on(route53.list_resource_record_sets().hosted_zone_id(zone.id()).send()).expect("sets");
+        let records =
+            sets.resource_record_sets().iter().filter(|s| matches!(s.r#type().as_str(), "A" | "AAAA")).count();
+        *n.entry("record").or_default() += records;
+    }
+    n
+}
+
+/// A fresh account with the stack's prerequisites, and an empty working directory state.
+fn fresh_account(env: &Env) {
+    env.moto.reset();
+    let _ = std::fs::remove_dir_all(env.path("state"));
+    stack(env);
+}
+
+/// Runs the binary through the proxy, killed with SIGKILL right after AWS answered request `k`;
+/// whether it was killed (a run with fewer requests ends by itself).
+fn run_killed_after(env: &Env, args: &[&str], k: usize) -> bool {
+    let proxy = env.proxy();
+    proxy.set_mode(Mode::KillAfter(k));
+    let mut child = env.command(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starts");
+    proxy.set_victim(child.id());
+    let status = child.wait().expect("reaped");
+    proxy.set_mode(Mode::Pass);
+    std::os::unix::process::ExitStatusExt::signal(&status) == Some(9)
+}
+
+/// The kill points to try out of `total` requests: all of them when the environment asks,
+/// else the first and last five and a seeded sample of the rest, `size` in all.
+fn kill_points(total: usize, size: usize, seed: u64) -> Vec<usize> {
+    if std::env::var("CRUDDUR_CRASH_MATRIX").is_ok_and(|v| v == "all") || total <= size {
+        return (1..=total).collect();
+    }
+    let mut points: Vec<usize> = (1..=5).chain(total - 4..=total).collect();
+    let mut middle: Vec<usize> = (6..total - 4).collect();
+    fastrand::Rng::with_seed(seed).shuffle(&mut middle);
+    points.extend(middle.into_iter().take(size - 10));
+    points.sort_unstable();
+    points
+}
+
+fn expect_ok(run: Run, what: &str) -> Run {
+    assert_eq!(run.code, 0, "{what} failed\n--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
+    run
+}
+
+/// What request `k` was, for the failure message.
+fn request_name(reference: &[String], k: usize) -> String {
+    reference.get(k - 1).cloned().unwrap_or_else(|| format!("request {k}"))
+}
+
+#[test]
+fn an_apply_killed_after_any_request_converges_on_the_next_apply_with_no_orphan_and_no_duplicate() {
+    // For each kill point: a fresh account, apply killed right after AWS answered request k,
+    // then a plain apply; it succeeds, the next plan is empty, and AWS holds exactly what the
+    // spec declares.
+    let env = Env::with_proxy(Mode::Pass, 0);
+    fresh_account(&env);
+    expect_ok(env.run(&["apply", "--auto-approve"]), "the reference apply");
+    let reference: Vec<String> = env.proxy().seen().iter().map(|s| format!("{} {}", s.service, s.operation)).collect();
+    assert_eq!(inventory(&env), declared());
+    let points = kill_points(reference.len(), 40, 10);
+    let mut killed = 0;
+    for &k in &points {
+        fresh_account(&env);
+        killed += usize::from(run_killed_after(&env, &["apply", "--auto-approve"], k));
+        let what = format!("after a kill at request {k} ({})", request_name(&reference, k));
+        expect_ok(env.run(&["apply", "--auto-approve"]), &format!("the apply {what}"));
+        let plan = env.run(&["plan", "--detailed-exitcode"]);
+        assert_eq!(plan.code, 0, "the plan {what} is not empty:\n{}", plan.stdout);
+        assert_eq!(inventory(&env), declared(), "AWS {what}");
+    }
+    assert!(killed * 10 >= points.len() * 9, "only {killed} of {} runs were killed", points.len());
+}
+
+#[test]
+fn a_destroy_killed_after_any_request_is_finished_by_the_next_destroy_leaving_nothing() {
+    // For each kill point: the stack applied, destroy killed right after AWS answered request k,
+    // then a plain destroy; it succeeds and nothing is left in any service.
+    let env = Env::with_proxy(Mode::Pass, 0);
+    fresh_account(&env);
+    expect_ok(env.run(&["apply", "--auto-approve"]), "the apply");
+    env.proxy().set_mode(Mode::Pass);
+    expect_ok(env.run(&["destroy", "--auto-approve"]), "the reference destroy");
+    let reference: Vec<String> = env.proxy().seen().iter().map(|s| format!("{} {}", s.service, s.operation)).collect();
+    let points = kill_points(reference.len(), 40, 20);
+    let mut killed = 0;
+    for &k in &points {
+        fresh_account(&env);
+        expect_ok(env.run(&["apply", "--auto-approve"]), "the apply");
+        killed += usize::from(run_killed_after(&env, &["destroy", "--auto-approve"], k));
+        let what = format!("after a kill at request {k} ({})", request_name(&reference, k));
+        expect_ok(env.run(&["destroy", "--auto-approve"]), &format!("the destroy {what}"));
+        let left = inventory(&env);
+        assert_eq!(left, nothing(), "left in AWS {what}");
+    }
+    assert!(killed * 10 >= points.len() * 9, "only {killed} of {} runs were killed", points.len());
+}
+
+/// Apply, plan and destroy the whole stack with 20% transient failures and 5% lost answers.
+fn converges_under_faults(seed: u64) {
+    let faults = Mode::Faults { transient: 0.20, lost: 0.05, latency: std::time::Duration::ZERO };
+    let env = Env::with_proxy(Mode::Pass, seed);
+    fresh_account(&env);
+    env.proxy().set_mode(faults.clone());
+    expect_ok(env.run(&["apply", "--auto-approve"]), &format!("the apply with faults (seed {seed})"));
+    let injected = env.proxy().seen().iter().filter(|s| s.fate != Fate::Forwarded).count();
+    assert!(injected >= 5, "seed {seed}: only {injected} faults were injected");
+    assert_eq!(inventory(&env), declared(), "seed {seed}: after the apply");
+    env.proxy().set_mode(faults.clone());
+    let plan = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "seed {seed}: the next plan is not empty\n{}\n{}", plan.stdout, plan.stderr);
+    env.proxy().set_mode(faults);
+    expect_ok(env.run(&["destroy", "--auto-approve"]), &format!("the destroy with faults (seed {seed})"));
+    assert_eq!(inventory(&env), nothing(), "seed {seed}: after the destroy");
+}
+
+#[test]
+fn the_stack_converges_under_transient_failures_and_lost_answers_seed_1() {
+    converges_under_faults(1);
+}
+
+#[test]
+fn the_stack_converges_under_transient_failures_and_lost_answers_seed_2() {
+    converges_under_faults(2);
+}
+
+#[test]
+fn the_stack_converges_under_transient_failures_and_lost_answers_seed_3() {
+    converges_under_faults(3);
+}
+
+#[test]
+fn the_stack_converges_under_transient_failures_and_lost_answers_seed_4() {
+    converges_under_faults(4);
+}
+
+#[test]
+fn the_stack_converges_under_transient_failures_and_lost_answers_seed_5() {
+    converges_under_faults(5);
+}

@@ -1,0 +1,370 @@
+//! A fault-injecting HTTP proxy between the engine and moto: what AWS does to a client that
+//! moto never does. It can throttle and fail requests in each service's own error protocol,
+//! reset connections before the request reaches AWS, drop the answer after AWS did the work,
+//! add latency, and SIGKILL the engine right after AWS accepted request N.
+//!
+//! One request per client connection: the proxy forwards it to moto with `Connection: close`,
+//! reads the whole answer, then answers (or not) and closes. Only the engine talks through the
+//! proxy; tests check results against moto directly.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// What the proxy does to the requests it forwards.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    /// Forward everything faithfully (and count it).
+    Pass,
+    /// After AWS has answered request number N (1-based), SIGKILL the victim process, then
+    /// drop the answer: the work is done and the engine never hears of it.
+    KillAfter(usize),
+    /// For each request, seeded: with probability `transient` fail it before it reaches AWS
+    /// (throttling or a 5xx in the service's protocol, or a reset connection); with probability
+    /// `lost` forward it and drop the answer; add `latency` to everything forwarded.
+    Faults { transient: f64, lost: f64, latency: Duration },
+}
+
+/// What happened to one request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fate {
+    Forwarded,
+    Throttled,
+    Failed5xx,
+    Reset,
+    AnswerLost,
+    Killed,
+}
+
+/// One request as the proxy saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// 1-based, in the order requests arrived.
+    pub n: usize,
+    pub service: String,
+    /// The operation where the protocol names it (query `Action`, JSON target), else
+    /// `METHOD path`.
+    pub operation: String,
+    pub fate: Fate,
+}
+
+struct Shared {
+    upstream: u16,
+    mode: Mutex<Mode>,
+    count: AtomicUsize,
+    seen: Mutex<Vec<Seen>>,
+    rng: Mutex<fastrand::Rng>,
+    victim: Mutex<Option<u32>>,
+    stopping: AtomicBool,
+}
+
+pub struct Proxy {
+    pub port: u16,
+    shared: Arc<Shared>,
+}
+
+impl Proxy {
+    /// A proxy on a free port forwarding to moto on `upstream`.
+    pub fn start(upstream: u16, mode: Mode, seed: u64) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("bound").port();
+        let shared = Arc::new(Shared {
+            upstream,
+            mode: Mutex::new(mode),
+            count: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
+            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+            victim: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+        });
+        let accepting = shared.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if accepting.stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let shared = accepting.clone();
+                thread::spawn(move || handle(&shared, stream));
+            }
+        });
+        Proxy { port, shared }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Changes what happens to the requests from now on, and starts counting from zero.
+    pub fn set_mode(&self, mode: Mode) {
+        *self.shared.mode.lock().expect("lock") = mode;
+        self.shared.count.store(0, Ordering::SeqCst);
+        self.shared.seen.lock().expect("lock").clear();
+    }
+
+    /// The process `KillAfter` kills.
+    pub fn set_victim(&self, pid: u32) {
+        *self.shared.victim.lock().expect("lock") = Some(pid);
+    }
+
+    /// Every request since the mode was last set, in arrival order.
+    pub fn seen(&self) -> Vec<Seen> {
+        let mut seen = self.shared.seen.lock().expect("lock").clone();
+        seen.sort_by_key(|s| s.n);
+        seen
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// A request read from the client, with its body de-chunked.
+struct Request {
+    head: String,
+    body: Vec<u8>,
+    service: String,
+    operation: String,
+}
+
+fn handle(shared: &Shared, mut client: TcpStream) {
+    let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
+    let Some(request) = read_request(&mut client) else { return };
+    let n = shared.count.fetch_add(1, Ordering::SeqCst) + 1;
+    let mode = shared.mode.lock().expect("lock").clone();
+    let fate = match mode {
+        Mode::Pass => Fate::Forwarded,
+        Mode::KillAfter(k) if k == n => Fate::Killed,
+        Mode::KillAfter(_) => Fate::Forwarded,
+        Mode::Faults { transient, lost, latency } => {
+            thread::sleep(latency);
+            let mut rng = shared.rng.lock().expect("lock");
+            let roll = rng.f64();
+            if roll < transient {
+                match rng.u8(0..3) {
+                    0 => Fate::Throttled,
+                    1 => Fate::Failed5xx,
+                    _ => Fate::Reset,
+                }
+            } else if roll < transient + lost {
+                Fate::AnswerLost
+            } else {
+                Fate::Forwarded
+            }
+        }
+    };
+    shared.seen.lock().expect("lock").push(Seen {
+        n,
+        service: request.service.clone(),
+        operation: request.operation.clone(),
+        fate: fate.clone(),
+    });
+    match fate {
+        Fate::Forwarded => {
+            if let Some(answer) = forward(shared.upstream, &request) {
+                let _ = client.write_all(&answer);
+            }
+        }
+        Fate::Throttled | Fate::Failed5xx => {
+            let _ = client.write_all(&error_response(&request.service, fate == Fate::Throttled));
+        }
+        Fate::Reset => reset(client),
+        Fate::AnswerLost => {
+            forward(shared.upstream, &request);
+            reset(client);
+        }
+        Fate::Killed => {
+            forward(shared.upstream, &request);
+            if let Some(pid) = *shared.victim.lock().expect("lock") {
+                let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid"));
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+            reset(client);
+        }
+    }
+}
+
+/// Closes the connection without a word: the client sees it reset or closed mid-request.
+fn reset(client: TcpStream) {
+    let _ = client.shutdown(Shutdown::Both);
+}
+
+fn read_request(client: &mut TcpStream) -> Option<Request> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    let head_end = loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = client.read(&mut chunk).ok().filter(|n| *n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Request::new(&mut headers);
+    parsed.parse(&buf[..head_end]).ok()?;
+    let header = |name: &str| {
+        parsed
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+    };
+    let chunked = header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let length: usize = header("content-length").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    let complete = |body: &[u8]| if chunked { find(body, b"0\r\n\r\n").is_some() } else { body.len() >= length };
+    while !complete(&body) {
+        let n = client.read(&mut chunk).ok().filter(|n| *n > 0)?;
+        body.extend_from_slice(&chunk[..n]);
+    }
+    if chunked {
+        body = dechunk(&body)?;
+    }
+    let service = header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1).and_then(|c| c.split('/').nth(3)).map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    let method = parsed.method.unwrap_or("GET").to_string();
+    let path = parsed.path.unwrap_or("/").to_string();
+    let operation = header("x-amz-target")
+        .or_else(|| {
+            let form = String::from_utf8_lossy(&body);
+            form.split('&').find_map(|kv| kv.strip_prefix("Action=")).map(str::to_string)
+        })
+        .unwrap_or_else(|| format!("{method} {}", path.split('?').next().unwrap_or("/")));
+    // The head again, for moto: one request per connection, the body by its length.
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    for h in parsed.headers.iter() {
+        let name = h.name.to_ascii_lowercase();
+        if matches!(name.as_str(), "connection" | "content-length" | "transfer-encoding") {
+            continue;
+        }
+        head.push_str(&format!("{}: {}\r\n", h.name, String::from_utf8_lossy(h.value)));
+    }
+    head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    Some(Request { head, body, service, operation })
+}
+
+fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = find(raw, b"\r\n")?;
+        let size_text = String::from_utf8_lossy(&raw[..line_end]);
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(raw.get(..size)?);
+        raw = raw.get(size + 2..)?;
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Sends the request to moto and returns its whole answer (moto closes after each).
+fn forward(upstream: u16, request: &Request) -> Option<Vec<u8>> {
+    let mut moto = TcpStream::connect(("127.0.0.1", upstream)).ok()?;
+    moto.write_all(request.head.as_bytes()).ok()?;
+    moto.write_all(&request.body).ok()?;
+    let mut answer = Vec::new();
+    moto.read_to_end(&mut answer).ok()?;
+    Some(answer)
+}
+
+/// A throttling or 5xx answer as the service itself would send it.
+fn error_response(service: &str, throttled: bool) -> Vec<u8> {
+    let (status, content_type, extra, body) = match (service, throttled) {
+        ("s3", true) => {
+            (503, "application/xml", "", xml_error("Error", "SlowDown", "Please reduce your request rate."))
+        }
+        ("s3", false) => {
+            (500, "application/xml", "", xml_error("Error", "InternalError", "We encountered an internal error."))
+        }
+        ("iam" | "sts" | "sns" | "cloudfront" | "route53", true) => {
+            (400, "text/xml", "", query_error("Sender", "Throttling", "Rate exceeded"))
+        }
+        ("iam", false) => (500, "text/xml", "", query_error("Receiver", "ServiceFailure", "internal failure")),
+        ("iam" | "sts" | "sns" | "cloudfront" | "route53", false) => {
+            (500, "text/xml", "", query_error("Receiver", "InternalError", "internal error"))
+        }
+        ("lambda", true) => (
+            429,
+            "application/json",
+            "x-amzn-ErrorType: TooManyRequestsException\r\n",
+            r#"{"Type":"User","message":"Rate exceeded","Reason":"CallerRateLimitExceeded"}"#.to_string(),
+        ),
+        ("lambda", false) => (
+            500,
+            "application/json",
+            "x-amzn-ErrorType: ServiceException\r\n",
+            r#"{"Type":"Service","Message":"internal error"}"#.to_string(),
+        ),
+        ("cognito-idp", true) => (
+            400,
+            "application/x-amz-json-1.1",
+            "",
+            r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#.to_string(),
+        ),
+        ("cognito-idp", false) => (
+            500,
+            "application/x-amz-json-1.1",
+            "",
+            r#"{"__type":"InternalErrorException","message":"internal error"}"#.to_string(),
+        ),
+        // API Gateway and anything else speaking REST-JSON.
+        (_, true) => (
+            429,
+            "application/json",
+            "x-amzn-ErrorType: TooManyRequestsException\r\n",
+            r#"{"message":"Too Many Requests"}"#.to_string(),
+        ),
+        (_, false) => (
+            503,
+            "application/json",
+            "x-amzn-ErrorType: ServiceUnavailableException\r\n",
+            r#"{"message":"Service Unavailable"}"#.to_string(),
+        ),
+    };
+    let reason = match status {
+        400 => "Bad Request",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        _ => "Service Unavailable",
+    };
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n{extra}x-amzn-RequestId: injected\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn xml_error(root: &str, code: &str, message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><{root}><Code>{code}</Code><Message>{message}</Message><RequestId>injected</RequestId></{root}>"
+    )
+}
+
+fn query_error(kind: &str, code: &str, message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?><ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunked_body_is_put_back_together() {
+        // Two chunks and the terminator give the bytes sent.
+        assert_eq!(dechunk(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n").as_deref(), Some(&b"hello world"[..]));
+    }
+}

@@ -1,0 +1,49 @@
+"""moto_server, with the AWS operations moto 5.2 lacks that the engine relies on.
+
+Started by the integration-test harness (tests/integration/harness.rs) in place of the plain
+`moto_server` entry point, with the same arguments. Each addition answers as AWS documents it;
+none of them relaxes or fakes a check.
+
+- API Gateway v2 `GetAuthorizers`: moto raises NotImplementedError (HTTP 500). The engine lists
+  an API's authorizers to find one an interrupted create made (authorizers take no tags; their
+  names are unique within an API).
+- S3 `GetBucketNotificationConfiguration` of a bucket without notifications: moto answers with
+  a `GetBucketNotificationResponse` document the AWS SDKs refuse to parse; S3 answers an empty
+  `NotificationConfiguration`.
+"""
+
+import json
+import sys
+
+from moto.apigatewayv2.responses import ApiGatewayV2Response
+from moto.s3.responses import S3Response
+
+
+def get_authorizers(self):
+    api_id = self.path.split("/")[-2]
+    api = self.apigatewayv2_backend.get_api(api_id)
+    items = [authorizer.to_json() for authorizer in api.authorizers.values()]
+    return 200, {}, json.dumps({"items": items})
+
+
+ApiGatewayV2Response.get_authorizers = get_authorizers
+
+_get_bucket_notification = S3Response.get_bucket_notification
+EMPTY_NOTIFICATION_CONFIGURATION = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>'
+)
+
+
+def get_bucket_notification(self):
+    if not self.backend.get_bucket_notification_configuration(self.bucket_name):
+        return 200, {"Content-Type": "application/xml"}, EMPTY_NOTIFICATION_CONFIGURATION
+    return _get_bucket_notification(self)
+
+
+S3Response.get_bucket_notification = get_bucket_notification
+
+if __name__ == "__main__":
+    from moto.server import main
+
+    sys.exit(main())
