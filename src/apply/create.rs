@@ -46,10 +46,10 @@ impl Applier<'_> {
         let desired = self.desired(work).await?;
         // An intent this plan did not resolve (a plan made without refreshing): look first.
         let prior = work.state.lock().await.resources.get(addr).cloned();
-        if let Some((attributes, intent)) = prior.as_ref().and_then(|p| p.pending().map(|i| (&p.attributes, i))) {
-            if let Some(id) = self.resolve_intent(work, attributes, intent).await? {
-                return self.finish_found(work, &desired, id).await;
-            }
+        if let Some((attributes, intent)) = prior.as_ref().and_then(|p| p.pending().map(|i| (&p.attributes, i)))
+            && let Some(id) = self.resolve_intent(work, attributes, intent).await?
+        {
+            return self.finish_found(work, &desired, id).await;
         }
         let lineage = work.state.lock().await.lineage.clone();
         let intent = Intent { token: uuid::Uuid::new_v4().to_string(), since: now_epoch() };

@@ -171,6 +171,7 @@ fn an_apply_killed_after_any_request_converges_on_the_next_apply_with_no_orphan_
         assert_eq!(plan.code, 0, "the plan {what} is not empty:\n{}", plan.stdout);
         assert_eq!(inventory(&env), declared(), "AWS {what}");
     }
+    eprintln!("apply: {} requests; killed after {} of them, each converged: {points:?}", reference.len(), points.len());
     assert!(killed * 10 >= points.len() * 9, "only {killed} of {} runs were killed", points.len());
 }
 
@@ -195,6 +196,11 @@ fn a_destroy_killed_after_any_request_is_finished_by_the_next_destroy_leaving_no
         let left = inventory(&env);
         assert_eq!(left, nothing(), "left in AWS {what}");
     }
+    eprintln!(
+        "destroy: {} requests; killed after {} of them, each finished: {points:?}",
+        reference.len(),
+        points.len()
+    );
     assert!(killed * 10 >= points.len() * 9, "only {killed} of {} runs were killed", points.len());
 }
 
@@ -205,8 +211,14 @@ fn converges_under_faults(seed: u64) {
     fresh_account(&env);
     env.proxy().set_mode(faults.clone());
     expect_ok(env.run(&["apply", "--auto-approve"]), &format!("the apply with faults (seed {seed})"));
-    let injected = env.proxy().seen().iter().filter(|s| s.fate != Fate::Forwarded).count();
+    let seen = env.proxy().seen();
+    let injected = seen.iter().filter(|s| s.fate != Fate::Forwarded).count();
+    let lost = seen.iter().filter(|s| s.fate == Fate::AnswerLost).count();
     assert!(injected >= 5, "seed {seed}: only {injected} faults were injected");
+    eprintln!(
+        "seed {seed}: apply made {} requests, {injected} failed or lost ({lost} lost after the work)",
+        seen.len()
+    );
     assert_eq!(inventory(&env), declared(), "seed {seed}: after the apply");
     env.proxy().set_mode(faults.clone());
     let plan = env.run(&["plan", "--detailed-exitcode"]);
@@ -239,4 +251,37 @@ fn the_stack_converges_under_transient_failures_and_lost_answers_seed_4() {
 #[test]
 fn the_stack_converges_under_transient_failures_and_lost_answers_seed_5() {
     converges_under_faults(5);
+}
+
+#[test]
+fn a_no_op_plan_of_the_stack_makes_at_most_40_requests_and_looks_for_nothing() {
+    // Crash safety costs the everyday plan nothing: with no intent open, a refresh reads each
+    // resource once and never lists or searches (adoption lookups run only for open intents).
+    let env = Env::with_proxy(Mode::Pass, 0);
+    fresh_account(&env);
+    expect_ok(env.run(&["apply", "--auto-approve"]), "the apply");
+    env.proxy().set_mode(Mode::Pass);
+    let plan = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.stdout);
+    let seen = env.proxy().seen();
+    let requests: Vec<String> = seen.iter().map(|s| format!("{} {}", s.service, s.operation)).collect();
+    assert!(seen.len() <= 40, "{} requests:\n{}", seen.len(), requests.join("\n"));
+    let searches: Vec<&String> = requests.iter().filter(|r| is_search(r)).collect();
+    assert!(searches.is_empty(), "a no-op plan searched: {searches:?}");
+    eprintln!("no-op plan of the stack: {} requests", seen.len());
+}
+
+/// The list calls `find` uses, as the proxy names them: a plan without open intents makes none.
+fn is_search(request: &str) -> bool {
+    let exact = [
+        "s3 GET /",
+        "apigateway GET /v2/apis",
+        "cloudfront GET /2020-05-31/distribution",
+        "cloudfront GET /2020-05-31/origin-access-control",
+    ];
+    let lists = ["/authorizers", "/integrations", "/routes"];
+    exact.contains(&request)
+        || (request.starts_with("apigateway GET /v2/apis/") && lists.iter().any(|l| request.ends_with(l)))
+        || request.ends_with("ListSubscriptionsByTopic")
+        || request.ends_with("ListBuckets")
 }

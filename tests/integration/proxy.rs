@@ -292,7 +292,7 @@ fn error_response(service: &str, throttled: bool) -> Vec<u8> {
             (400, "text/xml", "", query_error("Sender", "Throttling", "Rate exceeded"))
         }
         ("iam", false) => (500, "text/xml", "", query_error("Receiver", "ServiceFailure", "internal failure")),
-        ("iam" | "sts" | "sns" | "cloudfront" | "route53", false) => {
+        ("sts" | "sns" | "cloudfront" | "route53", false) => {
             (500, "text/xml", "", query_error("Receiver", "InternalError", "internal error"))
         }
         ("lambda", true) => (
