@@ -143,7 +143,12 @@ impl Applier<'_> {
         let entry = recorded(change, created.id.clone(), established, ResourceStatus::Creating);
         self.record(work.state, addr, Some(entry)).await?;
         self.events.created(addr, &created.id);
-        let deferred: Vec<&str> = created.deferred.iter().copied().filter(|a| desired.contains_key(*a)).collect();
+        let deferred: Vec<&str> = created
+            .deferred
+            .iter()
+            .copied()
+            .filter(|a| desired.contains_key(*a) || created.deferred_always.contains(a))
+            .collect();
         let computed = self.settle(work, &created.id, &desired, &deferred, owner, true, Some(created_at)).await?;
         let mut attributes = desired;
         attributes.extend(created.computed);

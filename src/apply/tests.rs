@@ -157,11 +157,7 @@ impl Kind for Thing {
             return Err(ProviderError::new("CreateThing", "EntityAlreadyExists", format!("{name} exists")));
         }
         self.0.log(format!("create {name}"));
-        Ok(Created {
-            id: name.clone(),
-            computed: ThingComputed { arn: format!("arn:mem:{name}") },
-            deferred: &["color"],
-        })
+        Ok(Created::new(name.clone(), ThingComputed { arn: format!("arn:mem:{name}") }).deferring(&["color"], &[]))
     }
 
     async fn update(

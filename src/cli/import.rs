@@ -34,7 +34,8 @@ pub async fn cmd_import(args: ImportArgs, registry: &Registry, aws: &Aws) -> Res
     let store = store.as_ref();
     super::with_lock(store, "import", async || {
         let mut state = store.load().await?;
-        if state.resources.contains_key(&args.addr) {
+        // A pending intent is no resource: importing what is in its way resolves it.
+        if state.resources.get(&args.addr).is_some_and(|r| r.pending().is_none()) {
             return Err(CliError::NotFound(format!(
                 "{} is already in the state: `state rm` it first to import another",
                 args.addr

@@ -24,7 +24,9 @@ pub struct Drifted {
 /// Every resource of `recorded` whose managed attributes differ in `live`, or that is gone.
 pub fn detect(registry: &Registry, recorded: &State, live: &State) -> Vec<Drifted> {
     let mut out = Vec::new();
-    for (addr, was) in &recorded.resources {
+    // A pending intent records what was about to be made, not what was applied: the next plan
+    // resolves it.
+    for (addr, was) in recorded.resources.iter().filter(|(_, r)| r.pending().is_none()) {
         let sensitive = was.sensitive.clone();
         let Some(now) = live.resources.get(addr) else {
             out.push(Drifted { addr: addr.clone(), deleted: true, changes: vec![], sensitive });

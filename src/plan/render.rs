@@ -40,7 +40,7 @@ pub fn render_text(plan: &Plan) -> String {
 /// One resource's block: the headline, then its attribute changes.
 pub fn render_resource(c: &ResourceChange) -> String {
     let mut out = String::new();
-    let headline = match c.action {
+    let mut headline = match c.action {
         Action::Create => "will be created".to_string(),
         Action::Update => "will be updated in-place".to_string(),
         Action::Replace => format!("must be replaced ({} cannot be changed in place)", list(&c.replace_reasons())),
@@ -48,8 +48,16 @@ pub fn render_resource(c: &ResourceChange) -> String {
         Action::NoOp if c.imported => "will be imported".to_string(),
         Action::NoOp => return out,
     };
+    let mut note = c.note.as_deref();
+    if note == Some(super::ADOPTED_AFTER_INTERRUPTION) {
+        headline = match c.action {
+            Action::NoOp => super::ADOPTED_AFTER_INTERRUPTION.to_string(),
+            _ => format!("{}, and then {headline}", super::ADOPTED_AFTER_INTERRUPTION),
+        };
+        note = None;
+    }
     let _ = write!(out, "  # {} {headline}", c.addr);
-    match &c.note {
+    match note {
         Some(note) => {
             let _ = writeln!(out, " ({note})");
         }

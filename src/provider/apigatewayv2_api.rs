@@ -173,7 +173,7 @@ impl Kind for ApiGatewayV2Api {
             .await
             .map_err(|e| ProviderError::from_sdk("CreateApi", e))?;
         let id = out.api_id().ok_or_else(|| ProviderError::unexpected("CreateApi", "no ApiId in the response"))?;
-        Ok(Created { id: id.to_string(), computed: computed(aws, id, out.api_endpoint()).await?, deferred: &[] })
+        Ok(Created::new(id.to_string(), computed(aws, id, out.api_endpoint()).await?))
     }
 
     async fn update(

@@ -112,11 +112,7 @@ impl Kind for ApiGatewayV2Authorizer {
             .await
             .map_err(|e| ProviderError::from_sdk("CreateAuthorizer", e))?;
         let id = out.authorizer_id().ok_or_else(|| ProviderError::unexpected("CreateAuthorizer", "no AuthorizerId"))?;
-        Ok(Created {
-            id: format!("{}/{id}", spec.api_id),
-            computed: AuthorizerComputed { authorizer_id: id.to_string() },
-            deferred: &[],
-        })
+        Ok(Created::new(format!("{}/{id}", spec.api_id), AuthorizerComputed { authorizer_id: id.to_string() }))
     }
 
     async fn update(

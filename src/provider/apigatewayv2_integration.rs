@@ -108,11 +108,7 @@ impl Kind for ApiGatewayV2Integration {
             .map_err(|e| ProviderError::from_sdk("CreateIntegration", e))?;
         let id =
             out.integration_id().ok_or_else(|| ProviderError::unexpected("CreateIntegration", "no IntegrationId"))?;
-        Ok(Created {
-            id: format!("{}/{id}", spec.api_id),
-            computed: IntegrationComputed { integration_id: id.to_string() },
-            deferred: &[],
-        })
+        Ok(Created::new(format!("{}/{id}", spec.api_id), IntegrationComputed { integration_id: id.to_string() }))
     }
 
     async fn update(

@@ -99,11 +99,7 @@ impl Kind for ApiGatewayV2Route {
             .await
             .map_err(|e| ProviderError::from_sdk("CreateRoute", e))?;
         let id = out.route_id().ok_or_else(|| ProviderError::unexpected("CreateRoute", "no RouteId"))?;
-        Ok(Created {
-            id: format!("{}/{id}", spec.api_id),
-            computed: RouteComputed { route_id: id.to_string() },
-            deferred: &[],
-        })
+        Ok(Created::new(format!("{}/{id}", spec.api_id), RouteComputed { route_id: id.to_string() }))
     }
 
     async fn update(

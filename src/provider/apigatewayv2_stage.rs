@@ -70,7 +70,7 @@ impl Kind for ApiGatewayV2Stage {
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("CreateStage", e))?;
-        Ok(Created { id: format!("{}/{}", spec.api_id, spec.name), computed: NoComputed {}, deferred: &[] })
+        Ok(Created::new(format!("{}/{}", spec.api_id, spec.name), NoComputed {}))
     }
 
     async fn update(

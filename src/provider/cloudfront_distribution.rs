@@ -207,7 +207,7 @@ impl Kind for CloudFrontDistribution {
         let d = out
             .distribution()
             .ok_or_else(|| ProviderError::unexpected("CreateDistributionWithTags", "no Distribution"))?;
-        Ok(Created { id: d.id().to_string(), computed: DistributionComputed::of(d), deferred: &[] })
+        Ok(Created::new(d.id().to_string(), DistributionComputed::of(d)))
     }
 
     async fn update(

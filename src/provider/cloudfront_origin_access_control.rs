@@ -116,7 +116,7 @@ impl Kind for CloudFrontOriginAccessControl {
             .origin_access_control()
             .map(|o| o.id().to_string())
             .ok_or_else(|| ProviderError::unexpected("CreateOriginAccessControl", "no OriginAccessControl"))?;
-        Ok(Created { id: id.clone(), computed: AccessControlComputed { oac_id: id }, deferred: &[] })
+        Ok(Created::new(id.clone(), AccessControlComputed { oac_id: id }))
     }
 
     async fn update(

@@ -121,11 +121,8 @@ impl Kind for IamRole {
             .role()
             .map(|r| r.arn().to_string())
             .ok_or_else(|| ProviderError::unexpected("CreateRole", "no Role"))?;
-        Ok(Created {
-            id: spec.name.clone(),
-            computed: RoleComputed { arn },
-            deferred: &["inline_policies", "managed_policy_arns"],
-        })
+        Ok(Created::new(spec.name.clone(), RoleComputed { arn })
+            .deferring(&["inline_policies", "managed_policy_arns"], &[]))
     }
 
     async fn update(

@@ -214,7 +214,7 @@ impl Kind for LambdaFunction {
             .await
             .map_err(|e| role_not_ready(ProviderError::from_sdk("CreateFunction", e)))?;
         let arn = out.function_arn().ok_or_else(|| ProviderError::unexpected("CreateFunction", "no FunctionArn"))?;
-        Ok(Created { id: spec.name.clone(), computed: FunctionComputed::of(arn), deferred: &[] })
+        Ok(Created::new(spec.name.clone(), FunctionComputed::of(arn)))
     }
 
     async fn update(

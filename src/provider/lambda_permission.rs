@@ -94,11 +94,7 @@ impl Kind for LambdaPermission {
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("AddPermission", e))?;
-        Ok(Created {
-            id: format!("{}/{}", spec.function_name, spec.statement_id),
-            computed: NoComputed {},
-            deferred: &[],
-        })
+        Ok(Created::new(format!("{}/{}", spec.function_name, spec.statement_id), NoComputed {}))
     }
 
     async fn update(

@@ -49,9 +49,24 @@ pub struct Created<C = Attrs> {
     pub id: String,
     pub computed: C,
     /// Settable attributes the creating call does not set (a bucket's CORS rules, a role's
-    /// inline policies): the engine records the resource first, then applies these with an
-    /// update.
+    /// inline policies): the engine records the resource first, then applies those the spec
+    /// sets with an update.
     pub deferred: &'static [&'static str],
+    /// Deferred attributes the update must write even when the spec leaves them out: a bucket's
+    /// tags, which carry the ownership tags S3 cannot take with `CreateBucket`.
+    pub deferred_always: &'static [&'static str],
+}
+
+impl<C> Created<C> {
+    /// A resource whose creating call set everything the spec can.
+    pub fn new(id: impl Into<String>, computed: C) -> Self {
+        Self { id: id.into(), computed, deferred: &[], deferred_always: &[] }
+    }
+
+    /// The same, with settings to apply right after the create (see [`Created::deferred`]).
+    pub fn deferring(self, deferred: &'static [&'static str], always: &'static [&'static str]) -> Self {
+        Self { deferred, deferred_always: always, ..self }
+    }
 }
 
 /// Which attributes the spec or the prior state manages; reads may skip the rest.

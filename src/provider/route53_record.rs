@@ -111,7 +111,7 @@ impl Kind for Route53Record {
 
     async fn create(&self, aws: &Aws, spec: &Record, _owner: &Owner) -> Result<Created<NoComputed>, ProviderError> {
         change(aws, &bare_zone_id(&spec.zone_id), ChangeAction::Upsert, record_set(spec)?).await?;
-        Ok(Created { id: spec.id(), computed: NoComputed {}, deferred: &[] })
+        Ok(Created::new(spec.id(), NoComputed {}))
     }
 
     async fn update(

@@ -200,7 +200,7 @@ impl Kind for S3Bucket {
             );
         }
         req.send().await.map_err(|e| ProviderError::from_sdk("CreateBucket", e))?;
-        Ok(Created { id: spec.name.clone(), computed: BucketComputed::of(&spec.name, &region), deferred: &SETTINGS })
+        Ok(Created::new(spec.name.clone(), BucketComputed::of(&spec.name, &region)).deferring(&SETTINGS, &["tags"]))
     }
 
     async fn update(

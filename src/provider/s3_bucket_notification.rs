@@ -145,7 +145,7 @@ impl Kind for S3BucketNotification {
         _owner: &Owner,
     ) -> Result<Created<NoComputed>, ProviderError> {
         put(aws, &spec.bucket, spec).await?;
-        Ok(Created { id: spec.bucket.clone(), computed: NoComputed {}, deferred: &[] })
+        Ok(Created::new(spec.bucket.clone(), NoComputed {}))
     }
 
     async fn update(

@@ -56,7 +56,7 @@ impl Kind for S3BucketPolicy {
         _owner: &Owner,
     ) -> Result<Created<NoComputed>, ProviderError> {
         put(aws, &spec.bucket, &spec.policy).await?;
-        Ok(Created { id: spec.bucket.clone(), computed: NoComputed {}, deferred: &[] })
+        Ok(Created::new(spec.bucket.clone(), NoComputed {}))
     }
 
     async fn update(

@@ -124,7 +124,7 @@ impl Kind for SnsSubscription {
         // Until read back, assume what the protocol implies; the next refresh says.
         let pending = CONFIRMED_BY_ENDPOINT.contains(&spec.protocol.as_str());
         let computed = SubscriptionComputed { arn: arn.to_string(), pending_confirmation: pending.to_string() };
-        Ok(Created { id: arn.to_string(), computed, deferred: &[] })
+        Ok(Created { id: arn.to_string(), computed, deferred: &[], deferred_always: &[] })
     }
 
     async fn update(

@@ -94,7 +94,7 @@ impl Kind for SnsTopic {
             .map_err(|e| ProviderError::from_sdk("CreateTopic", e))?;
         let arn =
             out.topic_arn().ok_or_else(|| ProviderError::unexpected("CreateTopic", "no TopicArn in the response"))?;
-        Ok(Created { id: arn.to_string(), computed: TopicComputed { arn: arn.to_string() }, deferred: &[] })
+        Ok(Created::new(arn.to_string(), TopicComputed { arn: arn.to_string() }))
     }
 
     async fn update(

@@ -57,7 +57,7 @@ impl Kind for SnsTopicPolicy {
         _owner: &Owner,
     ) -> Result<Created<NoComputed>, ProviderError> {
         set_attribute(aws.sns().await, &spec.topic_arn, "Policy", &spec.policy.to_string()).await?;
-        Ok(Created { id: spec.topic_arn.clone(), computed: NoComputed {}, deferred: &[] })
+        Ok(Created::new(spec.topic_arn.clone(), NoComputed {}))
     }
 
     async fn update(

@@ -162,7 +162,8 @@ impl<K: Kind> ResourceKind for Typed<K> {
     async fn create(&self, aws: &Aws, desired: &Attrs, owner: &Owner) -> Result<Created, ProviderError> {
         let spec: K::Spec = decode(K::NAME, desired)?;
         let created = self.0.create(aws, &spec, owner).await?;
-        Ok(Created { id: created.id, computed: encode(K::NAME, &created.computed)?, deferred: created.deferred })
+        let computed = encode(K::NAME, &created.computed)?;
+        Ok(Created { id: created.id, computed, deferred: created.deferred, deferred_always: created.deferred_always })
     }
 
     async fn update(

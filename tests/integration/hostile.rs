@@ -285,3 +285,93 @@ fn is_search(request: &str) -> bool {
         || request.ends_with("ListSubscriptionsByTopic")
         || request.ends_with("ListBuckets")
 }
+
+/// Whether a request, as the proxy labels it, is the creating call of one of the stack's kinds.
+fn is_creating_call(label: &str) -> bool {
+    let Some((service, op)) = label.split_once(' ') else { return false };
+    let path = op.split_once(' ').map_or("", |(_, p)| p);
+    let api_child = ["/authorizers", "/integrations", "/routes", "/stages"];
+    match service {
+        // CreateBucket (no sub-resource), and a bucket's policy and notification configuration.
+        "s3" => {
+            let bucket_only = !path.trim_matches('/').contains(['/', '?']);
+            op.starts_with("PUT /") && (bucket_only || path.ends_with("?policy") || path.ends_with("?notification"))
+        }
+        "sns" => matches!(op, "CreateTopic" | "SetTopicAttributes" | "Subscribe"),
+        "iam" => op == "CreateRole",
+        "lambda" => {
+            op == "POST /2015-03-31/functions"
+                || (op.starts_with("POST /2015-03-31/functions/") && op.ends_with("/policy"))
+        }
+        "cloudfront" => {
+            op.starts_with("POST /2020-05-31/origin-access-control") || op.starts_with("POST /2020-05-31/distribution")
+        }
+        "route53" => op.starts_with("POST /2013-04-01/hostedzone/") && op.contains("/rrset"),
+        "apigateway" => {
+            op == "POST /v2/apis" || (op.starts_with("POST /v2/apis/") && api_child.iter().any(|c| op.ends_with(c)))
+        }
+        _ => false,
+    }
+}
+
+/// The creating calls of a reference apply of the whole stack, one per created resource.
+fn creating_calls(env: &Env) -> Vec<String> {
+    fresh_account(env);
+    env.proxy().set_mode(Mode::Pass);
+    expect_ok(env.run(&["apply", "--auto-approve"]), "the reference apply");
+    let calls: Vec<String> = env.proxy().seen().iter().map(|s| s.label()).filter(|l| is_creating_call(l)).collect();
+    // Every resource but the adopted assets bucket is created by exactly one call.
+    assert_eq!(calls.len(), 25, "{calls:#?}");
+    calls
+}
+
+#[test]
+fn each_kinds_create_killed_right_after_aws_answered_is_adopted_by_the_next_apply() {
+    // For every kind of the stack: the engine dies the moment its creating call has made the
+    // resource, before it hears back. The next plan finds it (by tags, token or natural key)
+    // and says it will be adopted; nothing is created twice.
+    let env = Env::with_proxy(Mode::Pass, 0);
+    let calls = creating_calls(&env);
+    for (i, label) in calls.iter().enumerate() {
+        // Three roles are created by three `iam CreateRole`: kill after the first, the second, ...
+        let nth = calls[..i].iter().filter(|c| *c == label).count() + 1;
+        let call = format!("{label} (#{nth})");
+        fresh_account(&env);
+        env.proxy().set_mode(Mode::KillAfterRequest { label: label.clone(), nth });
+        let mut child = env
+            .command(&["apply", "--auto-approve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starts");
+        env.proxy().set_victim(child.id());
+        let status = child.wait().expect("reaped");
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "not killed at {call}");
+        env.proxy().set_mode(Mode::Pass);
+        let apply = expect_ok(env.run(&["apply", "--auto-approve"]), &format!("the apply after a kill at {call}"));
+        assert!(apply.stdout.contains("will be adopted: created by an interrupted apply"), "{call}:\n{}", apply.stdout);
+        let plan = env.run(&["plan", "--detailed-exitcode"]);
+        assert_eq!(plan.code, 0, "after a kill at {call}, the plan is not empty:\n{}", plan.stdout);
+        assert_eq!(inventory(&env), declared(), "AWS after a kill at {call}");
+    }
+}
+
+#[test]
+fn an_apply_that_loses_the_answer_of_every_creating_call_adopts_each_and_makes_nothing_twice() {
+    // Each kind's creating call does its work and its answer never arrives: the engine looks
+    // before trying again, finds what it made, adopts it, and the apply succeeds first time.
+    let env = Env::with_proxy(Mode::Pass, 0);
+    let calls = creating_calls(&env);
+    fresh_account(&env);
+    env.proxy().set_mode(Mode::LoseAnswersOf(calls.clone()));
+    let apply = expect_ok(env.run(&["apply", "--auto-approve"]), "the apply losing every creating answer");
+    let lost = env.proxy().seen().iter().filter(|s| s.fate == Fate::AnswerLost).count();
+    assert_eq!(lost, calls.len(), "every creating call lost its answer once");
+    let adopted =
+        apply.stdout.lines().filter(|l| l.contains("made by an earlier attempt that did not hear back")).count();
+    assert_eq!(adopted, calls.len(), "{}", apply.stdout);
+    env.proxy().set_mode(Mode::Pass);
+    let plan = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.stdout);
+    assert_eq!(inventory(&env), declared());
+}

@@ -305,3 +305,26 @@ resources:
     assert!(state["resources"]["s3_bucket.independent"]["id"].is_string());
     assert!(state["resources"].get("sns_topic.bad").is_none());
 }
+
+#[test]
+fn a_bucket_without_tags_in_the_spec_still_carries_the_ownership_tags_and_they_never_show_as_changes() {
+    // The engine tags everything it creates with its address and the state's lineage, even where
+    // the spec sets no tags; adding spec tags later keeps them, and no plan ever shows them.
+    let env = Env::new();
+    applied(&env, "resources:\n  s3_bucket:\n    plain: { name: plain-bucket }\n");
+    let lineage = env.state()["lineage"].as_str().expect("lineage").to_string();
+    let ownership = BTreeMap::from([
+        ("cruddur-infra:address".to_string(), "s3_bucket.plain".to_string()),
+        ("cruddur-infra:lineage".to_string(), lineage),
+    ]);
+    assert_eq!(bucket_tags(&env, "plain-bucket"), ownership);
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    applied(&env, "resources:\n  s3_bucket:\n    plain: { name: plain-bucket, tags: { team: web } }\n");
+    let mut expected = ownership.clone();
+    expected.insert("team".into(), "web".into());
+    assert_eq!(bucket_tags(&env, "plain-bucket"), expected);
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    applied(&env, "resources:\n  s3_bucket:\n    plain: { name: plain-bucket, tags: {} }\n");
+    assert_eq!(bucket_tags(&env, "plain-bucket"), ownership, "removing the spec's tags keeps the engine's");
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+}

@@ -19,6 +19,10 @@ use std::time::Duration;
 pub enum Mode {
     /// Forward everything faithfully (and count it).
     Pass,
+    /// Like `KillAfter`, after the `nth` request labelled `label` (`SERVICE OPERATION`).
+    KillAfterRequest { label: String, nth: usize },
+    /// Forward everything, dropping the answer of the first request with each of these labels.
+    LoseAnswersOf(Vec<String>),
     /// After AWS has answered request number N (1-based), SIGKILL the victim process, then
     /// drop the answer: the work is done and the engine never hears of it.
     KillAfter(usize),
@@ -49,6 +53,14 @@ pub struct Seen {
     /// `METHOD path`.
     pub operation: String,
     pub fate: Fate,
+}
+
+impl Seen {
+    /// `SERVICE OPERATION`: `iam CreateRole`, `s3 PUT /bucket?policy`,
+    /// `apigateway POST /v2/apis/*/routes`.
+    pub fn label(&self) -> String {
+        label(&self.service, &self.operation)
+    }
 }
 
 struct Shared {
@@ -133,32 +145,30 @@ struct Request {
     operation: String,
 }
 
+impl Request {
+    /// `SERVICE OPERATION`, as [`Seen::label`] gives it.
+    fn label(&self) -> String {
+        label(&self.service, &self.operation)
+    }
+}
+
+/// `SERVICE OPERATION`, with the ids AWS assigns (an API's, a hosted zone's) as `*`, so the
+/// same call has the same label in every account.
+fn label(service: &str, operation: &str) -> String {
+    let mut parts: Vec<&str> = operation.split('/').collect();
+    for i in 1..parts.len() {
+        if matches!(parts[i - 1], "apis" | "hostedzone") && !parts[i].is_empty() {
+            parts[i] = "*";
+        }
+    }
+    format!("{service} {}", parts.join("/"))
+}
+
 fn handle(shared: &Shared, mut client: TcpStream) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
     let Some(request) = read_request(&mut client) else { return };
     let n = shared.count.fetch_add(1, Ordering::SeqCst) + 1;
-    let mode = shared.mode.lock().expect("lock").clone();
-    let fate = match mode {
-        Mode::Pass => Fate::Forwarded,
-        Mode::KillAfter(k) if k == n => Fate::Killed,
-        Mode::KillAfter(_) => Fate::Forwarded,
-        Mode::Faults { transient, lost, latency } => {
-            thread::sleep(latency);
-            let mut rng = shared.rng.lock().expect("lock");
-            let roll = rng.f64();
-            if roll < transient {
-                match rng.u8(0..3) {
-                    0 => Fate::Throttled,
-                    1 => Fate::Failed5xx,
-                    _ => Fate::Reset,
-                }
-            } else if roll < transient + lost {
-                Fate::AnswerLost
-            } else {
-                Fate::Forwarded
-            }
-        }
-    };
+    let fate = decide(shared, n, &request.label());
     shared.seen.lock().expect("lock").push(Seen {
         n,
         service: request.service.clone(),
@@ -187,6 +197,53 @@ fn handle(shared: &Shared, mut client: TcpStream) {
             }
             reset(client);
         }
+    }
+}
+
+/// What happens to request `n`, by the mode (which a one-shot mode updates).
+fn decide(shared: &Shared, n: usize, label: &str) -> Fate {
+    let (transient, lost, latency) = {
+        let mut mode = shared.mode.lock().expect("lock");
+        match &mut *mode {
+            Mode::Pass => return Fate::Forwarded,
+            Mode::KillAfter(k) => return if *k == n { Fate::Killed } else { Fate::Forwarded },
+            Mode::KillAfterRequest { label: wanted, nth } => {
+                if wanted != label {
+                    return Fate::Forwarded;
+                }
+                *nth -= 1;
+                if *nth > 0 {
+                    return Fate::Forwarded;
+                }
+                // Once: what follows passes.
+                *mode = Mode::Pass;
+                return Fate::Killed;
+            }
+            Mode::LoseAnswersOf(labels) => {
+                return match labels.iter().position(|l| l == label) {
+                    Some(i) => {
+                        labels.remove(i);
+                        Fate::AnswerLost
+                    }
+                    None => Fate::Forwarded,
+                };
+            }
+            Mode::Faults { transient, lost, latency } => (*transient, *lost, *latency),
+        }
+    };
+    thread::sleep(latency);
+    let mut rng = shared.rng.lock().expect("lock");
+    let roll = rng.f64();
+    if roll < transient {
+        match rng.u8(0..3) {
+            0 => Fate::Throttled,
+            1 => Fate::Failed5xx,
+            _ => Fate::Reset,
+        }
+    } else if roll < transient + lost {
+        Fate::AnswerLost
+    } else {
+        Fate::Forwarded
     }
 }
 
@@ -236,7 +293,7 @@ fn read_request(client: &mut TcpStream) -> Option<Request> {
             let form = String::from_utf8_lossy(&body);
             form.split('&').find_map(|kv| kv.strip_prefix("Action=")).map(str::to_string)
         })
-        .unwrap_or_else(|| format!("{method} {}", path.split('?').next().unwrap_or("/")));
+        .unwrap_or_else(|| format!("{method} {}", path.trim_end_matches('?')));
     // The head again, for moto: one request per connection, the body by its length.
     let mut head = format!("{method} {path} HTTP/1.1\r\n");
     for h in parsed.headers.iter() {
@@ -361,6 +418,17 @@ fn query_error(kind: &str, code: &str, message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_aws_assigns_are_left_out_of_labels() {
+        // The same call in two accounts has one label.
+        assert_eq!(label("apigateway", "POST /v2/apis/x1y2/routes"), "apigateway POST /v2/apis/*/routes");
+        assert_eq!(
+            label("route53", "POST /2013-04-01/hostedzone/Z9/rrset"),
+            "route53 POST /2013-04-01/hostedzone/*/rrset"
+        );
+        assert_eq!(label("apigateway", "POST /v2/apis"), "apigateway POST /v2/apis");
+    }
 
     #[test]
     fn a_chunked_body_is_put_back_together() {
