@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_with::skip_serializing_none;
 
-use super::attrs::found;
+use super::attrs::{find_in_pages, found};
 use super::ownership::Tagged;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
@@ -212,25 +212,18 @@ impl Kind for ApiGatewayV2Api {
         _reason: FindReason,
     ) -> Result<Option<Found>, ProviderError> {
         let client = aws.apigatewayv2().await;
-        let mut next: Option<String> = None;
-        loop {
-            let out = client
-                .get_apis()
-                .set_next_token(next.clone())
-                .send()
-                .await
-                .map_err(|e| ProviderError::from_sdk("GetApis", e))?;
-            for api in out.items().iter().filter(|a| a.name() == Some(spec.name.as_str())) {
-                let tags = api.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
-                if owner.judge_tags(tags) == Tagged::Ours {
-                    return Ok(api.api_id().map(|id| Found::Ours { id: id.to_string() }));
-                }
-            }
-            next = out.next_token().filter(|t| !t.is_empty()).map(str::to_string);
-            if next.is_none() {
-                return Ok(None);
-            }
-        }
+        let page = |next| async move {
+            let out = client.get_apis().set_next_token(next).send().await;
+            let out = out.map_err(|e| ProviderError::from_sdk("GetApis", e))?;
+            Ok(Some((out.items().to_vec(), out.next_token().map(str::to_string))))
+        };
+        // API names are not unique: only the ownership tags say which is ours.
+        find_in_pages(page, |api: &aws_sdk_apigatewayv2::types::Api| {
+            let tags = api.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
+            let ours = api.name() == Some(spec.name.as_str()) && owner.judge_tags(tags) == Tagged::Ours;
+            ours.then(|| Found::Ours { id: api.api_id().unwrap_or_default().to_string() })
+        })
+        .await
     }
 
     async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {

@@ -9,7 +9,7 @@ use aws_sdk_apigatewayv2::types::AuthorizerType;
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
-use super::attrs::{found, split_id};
+use super::attrs::{find_in_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
 
@@ -149,21 +149,16 @@ impl Kind for ApiGatewayV2Authorizer {
         reason: FindReason,
     ) -> Result<Option<Found>, ProviderError> {
         let client = aws.apigatewayv2().await;
-        let mut next: Option<String> = None;
-        loop {
-            let got = client.get_authorizers().api_id(&spec.api_id).set_next_token(next.clone()).send().await;
-            let Some(out) = found(got.map_err(|e| ProviderError::from_sdk("GetAuthorizers", e)))? else {
-                return Ok(None); // the API itself is gone
-            };
-            if let Some(a) = out.items().iter().find(|a| a.name() == Some(spec.name.as_str())) {
-                let id = format!("{}/{}", spec.api_id, a.authorizer_id().unwrap_or_default());
-                return Ok(Some(owner.judge_untagged(&id, reason, None)));
-            }
-            next = out.next_token().filter(|t| !t.is_empty()).map(str::to_string);
-            if next.is_none() {
-                return Ok(None);
-            }
-        }
+        let page = |next| async move {
+            let got = client.get_authorizers().api_id(&spec.api_id).set_next_token(next).send().await;
+            let got = found(got.map_err(|e| ProviderError::from_sdk("GetAuthorizers", e)))?;
+            Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
+        };
+        let named = |a: &aws_sdk_apigatewayv2::types::Authorizer| {
+            let id = format!("{}/{}", spec.api_id, a.authorizer_id().unwrap_or_default());
+            (a.name() == Some(spec.name.as_str())).then_some(id)
+        };
+        Ok(find_in_pages(page, named).await?.map(|id| owner.judge_untagged(&id, reason, None)))
     }
 
     async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {

@@ -9,7 +9,7 @@ use aws_sdk_apigatewayv2::types::IntegrationType;
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
-use super::attrs::{found, split_id};
+use super::attrs::{find_in_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
 
@@ -143,21 +143,16 @@ impl Kind for ApiGatewayV2Integration {
     ) -> Result<Option<Found>, ProviderError> {
         let client = aws.apigatewayv2().await;
         let marker = ownership_marker(owner);
-        let mut next: Option<String> = None;
-        loop {
-            let got = client.get_integrations().api_id(&spec.api_id).set_next_token(next.clone()).send().await;
-            let Some(out) = found(got.map_err(|e| ProviderError::from_sdk("GetIntegrations", e)))? else {
-                return Ok(None);
-            };
-            if let Some(i) = out.items().iter().find(|i| i.description() == Some(marker.as_str())) {
-                let id = format!("{}/{}", spec.api_id, i.integration_id().unwrap_or_default());
-                return Ok(Some(Found::Ours { id }));
-            }
-            next = out.next_token().filter(|t| !t.is_empty()).map(str::to_string);
-            if next.is_none() {
-                return Ok(None);
-            }
-        }
+        let page = |next| async move {
+            let got = client.get_integrations().api_id(&spec.api_id).set_next_token(next).send().await;
+            let got = found(got.map_err(|e| ProviderError::from_sdk("GetIntegrations", e)))?;
+            Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
+        };
+        let marked = |i: &aws_sdk_apigatewayv2::types::Integration| {
+            let id = format!("{}/{}", spec.api_id, i.integration_id().unwrap_or_default());
+            (i.description() == Some(marker.as_str())).then_some(Found::Ours { id })
+        };
+        find_in_pages(page, marked).await
     }
 
     async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {

@@ -28,6 +28,30 @@ pub fn found<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderE
     }
 }
 
+/// The first item over every page of a `NextToken`-paged list that `pick` accepts (for the
+/// services whose SDK has no paginator). `page` fetches the page after a token (`None`: the
+/// first), answering its items and the next token, or `None` when what is listed is gone.
+pub async fn find_in_pages<T, R, F, Fut>(
+    mut page: F,
+    mut pick: impl FnMut(&T) -> Option<R>,
+) -> Result<Option<R>, ProviderError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<(Vec<T>, Option<String>)>, ProviderError>>,
+{
+    let mut next = None;
+    loop {
+        let Some((items, token)) = page(next.take()).await? else { return Ok(None) };
+        if let Some(found) = items.iter().find_map(&mut pick) {
+            return Ok(Some(found));
+        }
+        match token.filter(|t| !t.is_empty()) {
+            Some(t) => next = Some(t),
+            None => return Ok(None),
+        }
+    }
+}
+
 /// Splits a composite id `a/b` into its two parts.
 pub fn split_id<'a>(operation: &'static str, id: &'a str) -> Result<(&'a str, &'a str), ProviderError> {
     id.split_once('/').ok_or_else(|| ProviderError::new(operation, "InvalidId", format!("`{id}` is not PARENT/CHILD")))

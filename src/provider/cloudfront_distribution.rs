@@ -247,30 +247,14 @@ impl Kind for CloudFrontDistribution {
     ) -> Result<Option<Found>, ProviderError> {
         let cloudfront = aws.cloudfront().await;
         // The list shows each distribution's origins: only those with ours can be the one.
-        let mut candidates = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let out = cloudfront
-                .list_distributions()
-                .set_marker(marker.clone())
-                .send()
-                .await
-                .map_err(|e| ProviderError::from_sdk("ListDistributions", e))?;
-            let Some(list) = out.distribution_list() else { break };
-            candidates.extend(
-                list.items()
-                    .iter()
-                    .filter(|d| {
-                        d.origins()
-                            .is_some_and(|o| o.items().iter().any(|o| o.domain_name() == spec.origin_domain_name))
-                    })
-                    .map(|d| d.id().to_string()),
-            );
-            marker = list.next_marker().filter(|m| !m.is_empty() && list.is_truncated()).map(str::to_string);
-            if marker.is_none() {
-                break;
-            }
-        }
+        let listed = cloudfront.list_distributions().into_paginator().items().send();
+        let all = listed.try_collect().await.map_err(|e| ProviderError::from_sdk("ListDistributions", e))?;
+        let candidates = all
+            .iter()
+            .filter(|d| {
+                d.origins().is_some_and(|o| o.items().iter().any(|o| o.domain_name() == spec.origin_domain_name))
+            })
+            .map(|d| d.id().to_string());
         for id in candidates {
             match current_config(cloudfront, &id).await {
                 Ok((config, _)) if config.caller_reference() == owner.token => return Ok(Some(Found::Ours { id })),

@@ -147,24 +147,9 @@ impl Kind for CloudFrontOriginAccessControl {
         owner: &Owner,
         reason: FindReason,
     ) -> Result<Option<Found>, ProviderError> {
-        let cloudfront = aws.cloudfront().await;
-        let mut marker: Option<String> = None;
-        loop {
-            let out = cloudfront
-                .list_origin_access_controls()
-                .set_marker(marker.clone())
-                .send()
-                .await
-                .map_err(|e| ProviderError::from_sdk("ListOriginAccessControls", e))?;
-            let Some(list) = out.origin_access_control_list() else { return Ok(None) };
-            if let Some(oac) = list.items().iter().find(|o| o.name() == spec.name) {
-                return Ok(Some(owner.judge_untagged(oac.id(), reason, None)));
-            }
-            marker = list.next_marker().filter(|m| !m.is_empty() && list.is_truncated()).map(str::to_string);
-            if marker.is_none() {
-                return Ok(None);
-            }
-        }
+        let listed = aws.cloudfront().await.list_origin_access_controls().into_paginator().items().send();
+        let all = listed.try_collect().await.map_err(|e| ProviderError::from_sdk("ListOriginAccessControls", e))?;
+        Ok(all.iter().find(|o| o.name() == spec.name).map(|o| owner.judge_untagged(o.id(), reason, None)))
     }
 
     async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {

@@ -165,28 +165,18 @@ impl Kind for SnsSubscription {
         // Subscribing again returns the same subscription, so only a confirmed one listed with
         // its ARN needs finding; a pending one is listed without it and found by Subscribe.
         let sns = aws.sns().await;
-        let mut next: Option<String> = None;
-        loop {
-            let got =
-                sns.list_subscriptions_by_topic().topic_arn(&spec.topic_arn).set_next_token(next.clone()).send().await;
-            let out = match got.map_err(|e| ProviderError::from_sdk("ListSubscriptionsByTopic", e)) {
-                Ok(out) => out,
-                Err(e) if e.is_not_found() => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            let ours = out.subscriptions().iter().find(|s| {
-                s.protocol() == Some(spec.protocol.as_str())
-                    && s.endpoint() == Some(spec.endpoint.as_str())
-                    && s.subscription_arn().is_some_and(|a| a.starts_with("arn:"))
-            });
-            if let Some(arn) = ours.and_then(|s| s.subscription_arn()) {
-                return Ok(Some(Found::Ours { id: arn.to_string() }));
-            }
-            next = out.next_token().filter(|t| !t.is_empty()).map(str::to_string);
-            if next.is_none() {
-                return Ok(None);
-            }
-        }
+        let listed = sns.list_subscriptions_by_topic().topic_arn(&spec.topic_arn).into_paginator().items().send();
+        let all = match listed.try_collect().await.map_err(|e| ProviderError::from_sdk("ListSubscriptionsByTopic", e)) {
+            Ok(all) => all,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let ours = all.iter().find(|s| {
+            s.protocol() == Some(spec.protocol.as_str())
+                && s.endpoint() == Some(spec.endpoint.as_str())
+                && s.subscription_arn().is_some_and(|a| a.starts_with("arn:"))
+        });
+        Ok(ours.and_then(|s| s.subscription_arn()).map(|arn| Found::Ours { id: arn.to_string() }))
     }
 
     async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
