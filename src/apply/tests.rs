@@ -494,15 +494,20 @@ fn leave_intent(e: &Engine, token: &str) {
     store.save(&state).expect("saved");
 }
 
+/// What the creating call of that intent made before the crash: `t`, tagged as ours.
+fn made_by_the_interrupted_create(e: &Engine) {
+    let lineage = e.state().lineage;
+    let tags = vec![("cruddur-infra:address".into(), "thing.t".into()), ("cruddur-infra:lineage".into(), lineage)];
+    e.cloud.objects.lock().expect("lock").insert("t".into(), Object { attrs: Attrs::new(), tags });
+}
+
 #[tokio::test]
 async fn an_intent_left_by_a_crash_is_adopted_when_the_call_had_made_it() {
     // The process died after AWS made t: the next plan finds it by its tags and says it will be
     // adopted; apply records it and sets it up, and nothing is made twice.
     let e = Engine::new();
     leave_intent(&e, "tok");
-    let lineage = e.state().lineage;
-    let tags = vec![("cruddur-infra:address".into(), "thing.t".into()), ("cruddur-infra:lineage".into(), lineage)];
-    e.cloud.objects.lock().expect("lock").insert("t".into(), Object { attrs: Attrs::new(), tags });
+    made_by_the_interrupted_create(&e);
     let plan = e.plan(&e.spec(ONE), false).await;
     let change = plan.change(&addr("t")).expect("planned");
     assert!(change.imported && change.note.as_deref() == Some(ADOPTED_AFTER_INTERRUPTION), "{change:?}");
@@ -533,9 +538,7 @@ async fn an_intent_found_by_a_plan_without_refresh_is_resolved_by_apply() {
     // With --refresh=false the plan cannot look; apply looks before creating.
     let e = Engine::new();
     leave_intent(&e, "tok");
-    let lineage = e.state().lineage;
-    let tags = vec![("cruddur-infra:address".into(), "thing.t".into()), ("cruddur-infra:lineage".into(), lineage)];
-    e.cloud.objects.lock().expect("lock").insert("t".into(), Object { attrs: Attrs::new(), tags });
+    made_by_the_interrupted_create(&e);
     let spec = e.spec(ONE);
     let prior = e.state();
     let options = PlanOptions { refresh: false, retry: RetryPolicy::fast(), ..Default::default() };
@@ -552,9 +555,7 @@ async fn an_intent_for_a_resource_no_longer_in_the_spec_is_destroyed_if_it_was_m
     // The spec dropped t after the crash: what the interrupted create made is deleted.
     let e = Engine::new();
     leave_intent(&e, "tok");
-    let lineage = e.state().lineage;
-    let tags = vec![("cruddur-infra:address".into(), "thing.t".into()), ("cruddur-infra:lineage".into(), lineage)];
-    e.cloud.objects.lock().expect("lock").insert("t".into(), Object { attrs: Attrs::new(), tags });
+    made_by_the_interrupted_create(&e);
     let calls = e.apply("resources: {}\n", false).await;
     assert_eq!(calls, ["delete t"]);
     assert!(e.cloud.names().is_empty() && e.state().resources.is_empty());
