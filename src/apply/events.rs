@@ -26,6 +26,9 @@ pub trait ApplyEvents: Sync {
     /// An intent whose resource was never made was dropped.
     fn intent_dropped(&self, _addr: &ResourceAddr) {}
 
+    /// AWS would not delete the resource now and removes it itself later; it is forgotten.
+    fn left_to_aws(&self, _addr: &ResourceAddr, _why: &str) {}
+
     /// The resource is done: created, changed or destroyed, and recorded.
     fn finished(&self, _addr: &ResourceAddr, _action: Action, _id: Option<&str>, _elapsed: Duration) {}
 }

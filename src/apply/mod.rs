@@ -30,7 +30,7 @@ pub use events::{ApplyEvents, Silent};
 use crate::addr::ResourceAddr;
 use crate::graph::{NodeOutcome, walk};
 use crate::plan::{Action, Plan, ResourceChange, evaluate};
-use crate::provider::{Aws, Managed, Owner, ProviderError, Registry, ResourceKind};
+use crate::provider::{Aws, Deleted, Managed, Owner, ProviderError, Registry, ResourceKind};
 use crate::retry::Scope;
 use crate::spec::Spec;
 use crate::state::{OutputState, ResourceState, ResourceStatus, State, StateBackend, StateError};
@@ -261,7 +261,7 @@ impl Applier<'_> {
                 .map_err(aws_error("update"))?;
         }
         if !changed.is_empty() || finishing {
-            self.retry.run(scope, || kind.wait_ready(self.aws, id)).await.map_err(aws_error("wait"))?;
+            self.retry.run(scope, || kind.wait_ready(self.aws, id, desired)).await.map_err(aws_error("wait"))?;
         }
         Ok(computed)
     }
@@ -281,7 +281,8 @@ impl Applier<'_> {
         let report = |n: &crate::retry::RetryNotice| self.events.retrying(addr, n);
         let aws_error = |error| ApplyError::Aws { addr: addr.clone(), verb: "delete", error: Box::new(error) };
         match self.retry.run(self.scope(&report, None), || kind.delete(self.aws, &id)).await {
-            Ok(()) => {}
+            Ok(Deleted::Yes) => {}
+            Ok(Deleted::LeftToAws(why)) => self.events.left_to_aws(addr, &why),
             // "Not found" from a delete means gone only if the resource reads as gone.
             Err(e) if e.is_not_found() => {
                 let nothing = |_: &str| false;

@@ -18,7 +18,7 @@ use crate::plan::{ADOPTED_AFTER_INTERRUPTION, Action, Plan, PlanOptions, Planner
 use crate::provider::ownership::Tagged;
 use crate::provider::schema::{AttrType, Attribute, ResourceSchema};
 use crate::provider::{
-    Aws, AwsOptions, Created, FindReason, Found, Kind, Managed, Owner, ProviderError, Registry, Typed,
+    Aws, AwsOptions, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError, Registry, Typed,
 };
 use crate::retry::RetryNotice;
 use crate::spec::{Overrides, Spec, SpecSource};
@@ -180,7 +180,7 @@ impl Kind for Thing {
         Ok(None)
     }
 
-    async fn wait_ready(&self, _: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn wait_ready(&self, _: &Aws, id: &str, _spec: &ThingSpec) -> Result<(), ProviderError> {
         self.0.call("WaitReady", || ())?;
         self.0.log(format!("ready {id}"));
         Ok(())
@@ -201,13 +201,13 @@ impl Kind for Thing {
         }))
     }
 
-    async fn delete(&self, _: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, _: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let removed = self.0.call("Delete", || self.0.objects.lock().expect("lock").remove(id))?;
         if removed.is_none() {
             return Err(ProviderError::new("DeleteThing", "NoSuchThing", format!("{id} is gone")));
         }
         self.0.log(format!("delete {id}"));
-        Ok(())
+        Ok(Deleted::Yes)
     }
 }
 

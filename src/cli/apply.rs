@@ -159,6 +159,10 @@ impl ApplyEvents for TextEvents {
         println!("{addr}: Found [id={id}], made by an earlier attempt that did not hear back: adopting it");
     }
 
+    fn left_to_aws(&self, addr: &ResourceAddr, why: &str) {
+        println!("{addr}: not deleted: {why}; it is no longer managed");
+    }
+
     fn intent_dropped(&self, addr: &ResourceAddr) {
         println!("{addr}: an interrupted create made nothing");
     }

@@ -134,6 +134,7 @@ impl Planner<'_> {
                     id: Some(live.id.clone()),
                     changes: deletion(kind.schema(), &live.attributes),
                     dependencies: prior_res.dependencies.clone(),
+                    note: kind.destroy_note(&live.attributes),
                     ..base
                 },
                 // Already gone (or never made): nothing to do but forget it.
@@ -329,6 +330,8 @@ impl Planner<'_> {
             Some(format!("adopting the existing {} `{}`", res.addr.kind, live.id))
         } else if unfinished && action == Action::Update {
             Some("an earlier apply created it but did not finish: its settings and readiness are completed".into())
+        } else if action == Action::Replace {
+            kind.destroy_note(&live.attributes)
         } else {
             None
         };

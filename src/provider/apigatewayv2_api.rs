@@ -13,7 +13,7 @@ use serde_with::skip_serializing_none;
 use super::attrs::{find_in_pages, found};
 use super::ownership::Tagged;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct ApiGatewayV2Api;
@@ -226,10 +226,10 @@ impl Kind for ApiGatewayV2Api {
         .await
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let deleted = aws.apigatewayv2().await.delete_api().api_id(id).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteApi", e))?;
-        Ok(())
+        Ok(Deleted::Yes)
     }
 }
 

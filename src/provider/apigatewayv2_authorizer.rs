@@ -11,7 +11,7 @@ use serde_with::skip_serializing_none;
 
 use super::attrs::{find_in_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
 
 pub struct ApiGatewayV2Authorizer;
 
@@ -161,10 +161,10 @@ impl Kind for ApiGatewayV2Authorizer {
         Ok(find_in_pages(page, named).await?.map(|id| owner.judge_untagged(&id, reason, None)))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let (api, authorizer) = split_id("DeleteAuthorizer", id)?;
         let deleted = aws.apigatewayv2().await.delete_authorizer().api_id(api).authorizer_id(authorizer).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteAuthorizer", e))?;
-        Ok(())
+        Ok(Deleted::Yes)
     }
 }

@@ -11,7 +11,7 @@ use serde_with::skip_serializing_none;
 
 use super::attrs::{find_in_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
 
 pub struct ApiGatewayV2Integration;
 
@@ -155,11 +155,11 @@ impl Kind for ApiGatewayV2Integration {
         find_in_pages(page, marked).await
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let (api, integration) = split_id("DeleteIntegration", id)?;
         let client = aws.apigatewayv2().await;
         let deleted = client.delete_integration().api_id(api).integration_id(integration).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteIntegration", e))?;
-        Ok(())
+        Ok(Deleted::Yes)
     }
 }

@@ -12,7 +12,7 @@ use serde_with::skip_serializing_none;
 
 use super::attrs::{find_in_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct ApiGatewayV2Route;
@@ -146,10 +146,10 @@ impl Kind for ApiGatewayV2Route {
         Ok(find_in_pages(page, keyed).await?.map(|id| owner.judge_untagged(&id, reason, None)))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let (api, route) = split_id("DeleteRoute", id)?;
         let deleted = aws.apigatewayv2().await.delete_route().api_id(api).route_id(route).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteRoute", e))?;
-        Ok(())
+        Ok(Deleted::Yes)
     }
 }

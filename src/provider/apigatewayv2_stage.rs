@@ -10,7 +10,7 @@ use serde_with::skip_serializing_none;
 
 use super::attrs::{found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
 
 pub struct ApiGatewayV2Stage;
 
@@ -108,10 +108,10 @@ impl Kind for ApiGatewayV2Stage {
         Ok(Some(owner.judge_tagged_at_create(&id, tags)))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let (api, stage) = split_id("DeleteStage", id)?;
         let deleted = aws.apigatewayv2().await.delete_stage().api_id(api).stage_name(stage).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteStage", e))?;
-        Ok(())
+        Ok(Deleted::Yes)
     }
 }

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use serde_with::skip_serializing_none;
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct CloudFrontDistribution;
@@ -231,7 +231,7 @@ impl Kind for CloudFrontDistribution {
         Ok(out.distribution().map(DistributionComputed::of))
     }
 
-    async fn wait_ready(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn wait_ready(&self, aws: &Aws, id: &str, _spec: &Distribution) -> Result<(), ProviderError> {
         if aws.options.no_wait {
             return Ok(());
         }
@@ -266,7 +266,7 @@ impl Kind for CloudFrontDistribution {
         Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let cloudfront = aws.cloudfront().await;
         let (current, etag) = current_config(cloudfront, id).await?;
         if current.enabled() {
@@ -289,7 +289,7 @@ impl Kind for CloudFrontDistribution {
             // Disabled a moment ago and not yet seen as such.
             if e.code == "DistributionNotDisabled" { e.with_class(ErrorClass::Conflict) } else { e }
         })?;
-        Ok(())
+        Ok(Deleted::Yes)
     }
 }
 

@@ -17,7 +17,7 @@ use serde_with::skip_serializing_none;
 
 use super::attrs::found;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct CloudFrontOriginAccessControl;
@@ -152,12 +152,12 @@ impl Kind for CloudFrontOriginAccessControl {
         Ok(all.iter().find(|o| o.name() == spec.name).map(|o| owner.judge_untagged(o.id(), reason, None)))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let cloudfront = aws.cloudfront().await;
         let etag = etag(cloudfront, id).await?;
         let deleted = cloudfront.delete_origin_access_control().id(id).if_match(etag).send().await;
         deleted.map_err(|e| conflict(ProviderError::from_sdk("DeleteOriginAccessControl", e)))?;
-        Ok(())
+        Ok(Deleted::Yes)
     }
 }
 

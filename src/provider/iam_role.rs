@@ -20,7 +20,7 @@ use serde_with::skip_serializing_none;
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct IamRole;
@@ -171,7 +171,7 @@ impl Kind for IamRole {
         Ok(Some(owner.judge_tagged_at_create(&spec.name, role.tags().iter().map(|t| (t.key(), t.value())))))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let iam = aws.iam().await;
         // IAM refuses to delete a role that still has policies (DeleteConflict).
         sync_inline(iam, id, None).await?;
@@ -181,7 +181,7 @@ impl Kind for IamRole {
             // Policies just removed may still count for a moment.
             if e.code == "DeleteConflict" { e.with_class(ErrorClass::Conflict) } else { e }
         })?;
-        Ok(())
+        Ok(Deleted::Yes)
     }
 }
 

@@ -24,7 +24,7 @@ use serde_with::skip_serializing_none;
 use super::attrs::opt_string;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::build::{self as artifacts, code_sha256};
 use crate::value::Attrs;
 
@@ -265,7 +265,7 @@ impl Kind for LambdaFunction {
         Ok(None)
     }
 
-    async fn wait_ready(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn wait_ready(&self, aws: &Aws, id: &str, _spec: &Function) -> Result<(), ProviderError> {
         let lambda = aws.lambda().await;
         let active = lambda.wait_until_function_active_v2().function_name(id).wait(READY_TIMEOUT).await;
         active.map_err(|e| waiter_error("FunctionNotActive", id, "did not become Active", e))?;
@@ -284,10 +284,10 @@ impl Kind for LambdaFunction {
         Ok(Some(owner.judge_tagged_at_create(&spec.name, tags)))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let deleted = aws.lambda().await.delete_function().function_name(id).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteFunction", e))?;
-        Ok(())
+        Ok(Deleted::Yes)
     }
 }
 

@@ -13,7 +13,7 @@ use serde_with::skip_serializing_none;
 use super::attrs::split_id;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
 
 pub struct LambdaPermission;
 
@@ -124,11 +124,11 @@ impl Kind for LambdaPermission {
         Ok(found.map(|_| owner.judge_untagged(&id, reason, None)))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let (function, sid) = split_id("RemovePermission", id)?;
         let removed = aws.lambda().await.remove_permission().function_name(function).statement_id(sid).send().await;
         removed.map_err(|e| ProviderError::from_sdk("RemovePermission", e))?;
-        Ok(())
+        Ok(Deleted::Yes)
     }
 }
 

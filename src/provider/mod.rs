@@ -69,6 +69,16 @@ impl<C> Created<C> {
     }
 }
 
+/// How a delete ended.
+#[derive(Debug, PartialEq)]
+pub enum Deleted {
+    /// AWS deleted it (or it was gone already).
+    Yes,
+    /// AWS refuses to delete it now and removes it itself later (an SNS subscription pending
+    /// confirmation): the engine forgets it, saying why.
+    LeftToAws(String),
+}
+
 /// Which attributes the spec or the prior state manages; reads may skip the rest.
 pub struct Managed<'a>(pub &'a (dyn Fn(&str) -> bool + Sync));
 
@@ -142,8 +152,11 @@ pub trait ResourceKind: Send + Sync {
     ) -> Result<Attrs, ProviderError>;
 
     /// Waits until a resource just created or updated can be used by what depends on it (a
-    /// Lambda `Active`, a distribution `Deployed`).
-    async fn wait_ready(&self, aws: &Aws, id: &str) -> Result<(), ProviderError>;
+    /// Lambda `Active`, a distribution `Deployed`, a subscription confirmed).
+    async fn wait_ready(&self, aws: &Aws, id: &str, desired: &Attrs) -> Result<(), ProviderError>;
+
+    /// What a plan should say when it destroys or replaces the resource as it reads now.
+    fn destroy_note(&self, live: &Attrs) -> Option<String>;
 
     /// Looks for what a create of `desired` by `owner` may have made (its answer was lost, or
     /// the process died): by the ownership tags, the idempotency token, or a natural key.
@@ -157,7 +170,7 @@ pub trait ResourceKind: Send + Sync {
 
     /// Deletes the resource. Each step treats "already gone" as done and goes on, so a delete
     /// interrupted half-way finishes when run again.
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError>;
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError>;
 }
 
 /// A read-only query for something that already exists (a hosted zone by name, a user pool):

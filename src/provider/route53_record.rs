@@ -16,7 +16,7 @@ use serde_with::skip_serializing_none;
 
 use super::attrs::found;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct Route53Record;
@@ -139,12 +139,12 @@ impl Kind for Route53Record {
         Ok(set.map(|_| Found::Ours { id: spec.id() }))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let (zone, name, rtype) = parse_id(id)?;
         // A DELETE must repeat the record set exactly as it is now.
         match find_set(aws, zone, name, rtype).await? {
-            Some(set) => change(aws, zone, ChangeAction::Delete, set).await,
-            None => Ok(()),
+            Some(set) => change(aws, zone, ChangeAction::Delete, set).await.map(|()| Deleted::Yes),
+            None => Ok(Deleted::Yes),
         }
     }
 }

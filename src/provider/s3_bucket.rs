@@ -23,7 +23,7 @@ use serde_with::skip_serializing_none;
 use super::ownership::{Tagged, is_engine_tag};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct S3Bucket;
@@ -258,7 +258,7 @@ impl Kind for S3Bucket {
         }
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         aws.s3()
             .await
             .delete_bucket()
@@ -266,7 +266,7 @@ impl Kind for S3Bucket {
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("DeleteBucket", e))?;
-        Ok(())
+        Ok(Deleted::Yes)
     }
 }
 

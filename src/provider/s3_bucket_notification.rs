@@ -19,7 +19,7 @@ use serde_with::skip_serializing_none;
 
 use super::attrs::found;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, ErrorClass, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct S3BucketNotification;
@@ -174,9 +174,10 @@ impl Kind for S3BucketNotification {
         Ok(configured.then(|| Found::Ours { id: spec.bucket.clone() }))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let empty = Notification { bucket: id.to_string(), lambda_functions: None, topics: None };
-        put(aws, id, &empty).await
+        put(aws, id, &empty).await?;
+        Ok(Deleted::Yes)
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::attrs::found;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
 
 pub struct S3BucketPolicy;
 
@@ -81,10 +81,10 @@ impl Kind for S3BucketPolicy {
         Ok(get(aws, &spec.bucket).await?.map(|_| Found::Ours { id: spec.bucket.clone() }))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let deleted = aws.s3().await.delete_bucket_policy().bucket(id).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteBucketPolicy", e))?;
-        Ok(())
+        Ok(Deleted::Yes)
     }
 }
 

@@ -6,6 +6,15 @@
 //! returned, so the engine never stores the string "pending confirmation" as an id.
 //! `Subscribe` is idempotent for the same topic, protocol and endpoint: sent again, it answers
 //! with the same subscription.
+//!
+//! AWS refuses to unsubscribe a subscription that is still pending confirmation ("Cannot
+//! unsubscribe a subscription that is pending confirmation") and deletes it itself after about
+//! three days: deleting one forgets it, and the plan says so. With `endpoint_auto_confirms` the
+//! engine waits (up to `confirmation_timeout_in_minutes`) until the endpoint confirms, as
+//! Terraform does; both are local settings, never sent to AWS.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -14,7 +23,7 @@ use serde_with::skip_serializing_none;
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct SnsSubscription;
@@ -22,6 +31,13 @@ pub struct SnsSubscription;
 const PROTOCOLS: &[&str] = &["http", "https", "email", "email-json", "sms", "sqs", "application", "lambda", "firehose"];
 /// Protocols whose endpoint must confirm before messages flow.
 const CONFIRMED_BY_ENDPOINT: &[&str] = &["http", "https", "email", "email-json"];
+/// Settings of the engine's own, never sent to AWS.
+const LOCAL: &[&str] = &["endpoint_auto_confirms", "confirmation_timeout_in_minutes"];
+/// How long an auto-confirming endpoint is waited for by default (Terraform's default too).
+const CONFIRMATION_TIMEOUT_MINUTES: u64 = 1;
+/// Why a pending subscription is forgotten rather than deleted.
+const PENDING_NOT_DELETED: &str = "it is pending confirmation by its endpoint, which AWS refuses to unsubscribe; \
+SNS deletes it within about three days";
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
@@ -32,6 +48,16 @@ static SCHEMA: ResourceSchema = ResourceSchema {
             "raw_message_delivery",
             AttrType::Bool,
             "deliver the message body without the SNS envelope",
+        ),
+        Attribute::optional(
+            "endpoint_auto_confirms",
+            AttrType::Bool,
+            "the endpoint confirms by itself: wait for it [default: false]",
+        ),
+        Attribute::optional(
+            "confirmation_timeout_in_minutes",
+            AttrType::Int,
+            "how long to wait for an auto-confirming endpoint [default: 1]",
         ),
         Attribute::computed("arn", "the subscription ARN"),
         Attribute::computed("pending_confirmation", "true until the endpoint confirms the subscription"),
@@ -46,6 +72,8 @@ pub struct Subscription {
     protocol: String,
     endpoint: String,
     raw_message_delivery: Option<bool>,
+    endpoint_auto_confirms: Option<bool>,
+    confirmation_timeout_in_minutes: Option<u32>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -76,15 +104,9 @@ impl Kind for SnsSubscription {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
-        _prior: Option<&Subscription>,
+        prior: Option<&Subscription>,
     ) -> Result<Option<(Subscription, SubscriptionComputed)>, ProviderError> {
-        let out = match aws.sns().await.get_subscription_attributes().subscription_arn(id).send().await {
-            Ok(out) => out.attributes.unwrap_or_default(),
-            Err(e) => {
-                let e = ProviderError::from_sdk("GetSubscriptionAttributes", e);
-                return if e.is_not_found() { Ok(None) } else { Err(e) };
-            }
-        };
+        let Some(out) = attributes(aws, id).await? else { return Ok(None) };
         let get = |k: &str| out.get(k).cloned().unwrap_or_default();
         let raw = out.get("RawMessageDelivery").is_some_and(|v| v == "true");
         let spec = Subscription {
@@ -92,6 +114,9 @@ impl Kind for SnsSubscription {
             protocol: get("Protocol"),
             endpoint: get("Endpoint"),
             raw_message_delivery: (managed.has("raw_message_delivery") && raw).then_some(true),
+            // Ours alone: AWS never sees them.
+            endpoint_auto_confirms: prior.and_then(|p| p.endpoint_auto_confirms),
+            confirmation_timeout_in_minutes: prior.and_then(|p| p.confirmation_timeout_in_minutes),
         };
         let pending = out.get("PendingConfirmation").is_some_and(|v| v == "true");
         Ok(Some((spec, SubscriptionComputed { arn: id.to_string(), pending_confirmation: pending.to_string() })))
@@ -149,10 +174,40 @@ impl Kind for SnsSubscription {
                         .await
                         .map_err(|e| ProviderError::from_sdk("SetSubscriptionAttributes", e))?;
                 }
+                local if LOCAL.contains(&local) => {}
                 other => return Err(cannot_update(Self::NAME, other)),
             }
         }
         Ok(None)
+    }
+
+    async fn wait_ready(&self, aws: &Aws, id: &str, spec: &Subscription) -> Result<(), ProviderError> {
+        if spec.endpoint_auto_confirms != Some(true) {
+            return Ok(());
+        }
+        let minutes = spec.confirmation_timeout_in_minutes.map_or(CONFIRMATION_TIMEOUT_MINUTES, u64::from);
+        let deadline = Duration::from_secs(minutes * 60);
+        let started = Instant::now();
+        loop {
+            let pending = attributes(aws, id).await?.is_some_and(|a| is_pending(&a));
+            if !pending {
+                return Ok(());
+            }
+            let waited = started.elapsed();
+            if waited >= deadline {
+                return Err(ProviderError::new(
+                    "GetSubscriptionAttributes",
+                    "SubscriptionNotConfirmed",
+                    format!("{} did not confirm {id} within {minutes} minute(s)", spec.endpoint),
+                ));
+            }
+            tokio::time::sleep((waited / 10).clamp(Duration::from_millis(500), Duration::from_secs(5))).await;
+        }
+    }
+
+    fn destroy_note(&self, live: &Attrs) -> Option<String> {
+        (live.get("pending_confirmation").and_then(Value::as_str) == Some("true"))
+            .then(|| format!("it will be forgotten, not deleted: {PENDING_NOT_DELETED}"))
     }
 
     async fn find(
@@ -179,9 +234,67 @@ impl Kind for SnsSubscription {
         Ok(ours.and_then(|s| s.subscription_arn()).map(|arn| Found::Ours { id: arn.to_string() }))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
-        let deleted = aws.sns().await.unsubscribe().subscription_arn(id).send().await;
-        deleted.map_err(|e| ProviderError::from_sdk("Unsubscribe", e))?;
-        Ok(())
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
+        match attributes(aws, id).await? {
+            None => return Ok(Deleted::Yes),
+            Some(a) if is_pending(&a) => return Ok(Deleted::LeftToAws(PENDING_NOT_DELETED.into())),
+            Some(_) => {}
+        }
+        let unsubscribed = aws.sns().await.unsubscribe().subscription_arn(id).send().await;
+        match unsubscribed.map_err(|e| ProviderError::from_sdk("Unsubscribe", e)) {
+            Ok(_) => Ok(Deleted::Yes),
+            // Confirmation still pending after all (the read raced it): AWS keeps it.
+            Err(e) if refused_as_pending(&e) => Ok(Deleted::LeftToAws(PENDING_NOT_DELETED.into())),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The subscription's attributes, or `None` if it does not exist.
+async fn attributes(aws: &Aws, arn: &str) -> Result<Option<HashMap<String, String>>, ProviderError> {
+    match aws.sns().await.get_subscription_attributes().subscription_arn(arn).send().await {
+        Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+        Err(e) => {
+            let e = ProviderError::from_sdk("GetSubscriptionAttributes", e);
+            if e.is_not_found() { Ok(None) } else { Err(e) }
+        }
+    }
+}
+
+fn is_pending(attributes: &HashMap<String, String>) -> bool {
+    attributes.get("PendingConfirmation").is_some_and(|v| v == "true")
+}
+
+/// AWS's refusal to unsubscribe a subscription that is pending confirmation.
+fn refused_as_pending(e: &ProviderError) -> bool {
+    e.code == "InvalidParameter" && e.message.to_ascii_lowercase().contains("pending confirmation")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn awss_refusal_to_unsubscribe_a_pending_subscription_is_recognised() {
+        // The message AWS sends (moto never does: it confirms at once).
+        let e = ProviderError::new(
+            "Unsubscribe",
+            "InvalidParameter",
+            "Invalid parameter: Cannot unsubscribe a subscription that is pending confirmation",
+        );
+        assert!(refused_as_pending(&e));
+        assert!(!refused_as_pending(&ProviderError::new("Unsubscribe", "InvalidParameter", "Invalid ARN")));
+    }
+
+    #[test]
+    fn destroying_a_pending_subscription_says_it_is_forgotten() {
+        // The plan tells the reviewer before apply does it.
+        let kind = SnsSubscription;
+        let pending: Attrs =
+            serde_json::from_value(serde_json::json!({"pending_confirmation": "true"})).expect("attrs");
+        assert!(kind.destroy_note(&pending).is_some_and(|n| n.contains("forgotten")));
+        let confirmed: Attrs =
+            serde_json::from_value(serde_json::json!({"pending_confirmation": "false"})).expect("attrs");
+        assert_eq!(kind.destroy_note(&confirmed), None);
     }
 }

@@ -15,7 +15,7 @@ use serde_with::skip_serializing_none;
 use super::ownership::is_engine_tag;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
 
 pub struct SnsTopic;
 
@@ -142,10 +142,10 @@ impl Kind for SnsTopic {
         Ok(Some(owner.judge_tagged_at_create(&arn, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let deleted = aws.sns().await.delete_topic().topic_arn(id).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteTopic", e))?;
-        Ok(())
+        Ok(Deleted::Yes)
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::sns_topic::{default_policy, set_attribute, topic_attributes};
-use super::{Aws, Created, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
 
 pub struct SnsTopicPolicy;
 
@@ -83,7 +83,8 @@ impl Kind for SnsTopicPolicy {
         Ok(exists.then(|| Found::Ours { id: spec.topic_arn.clone() }))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
-        set_attribute(aws.sns().await, id, "Policy", &default_policy(id)).await
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
+        set_attribute(aws.sns().await, id, "Policy", &default_policy(id)).await?;
+        Ok(Deleted::Yes)
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::Deleted;
 use super::normalize;
 use super::{
     Aws, Created, FindReason, Found, Managed, ModelFields, Owner, ProviderError, ResourceKind, ResourceSchema,
@@ -70,8 +71,14 @@ pub trait Kind: Send + Sync + 'static {
         owner: &Owner,
     ) -> Result<Option<Self::Computed>, ProviderError>;
 
-    async fn wait_ready(&self, _aws: &Aws, _id: &str) -> Result<(), ProviderError> {
+    /// Waits until the resource can be used by what depends on it.
+    async fn wait_ready(&self, _aws: &Aws, _id: &str, _spec: &Self::Spec) -> Result<(), ProviderError> {
         Ok(())
+    }
+
+    /// What a plan should say when it destroys or replaces the resource as it reads now.
+    fn destroy_note(&self, _live: &Attrs) -> Option<String> {
+        None
     }
 
     async fn find(
@@ -82,7 +89,7 @@ pub trait Kind: Send + Sync + 'static {
         reason: FindReason,
     ) -> Result<Option<Found>, ProviderError>;
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError>;
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError>;
 }
 
 /// For kinds AWS computes nothing for.
@@ -181,8 +188,13 @@ impl<K: Kind> ResourceKind for Typed<K> {
         }
     }
 
-    async fn wait_ready(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
-        self.0.wait_ready(aws, id).await
+    async fn wait_ready(&self, aws: &Aws, id: &str, desired: &Attrs) -> Result<(), ProviderError> {
+        let spec: K::Spec = decode(K::NAME, desired)?;
+        self.0.wait_ready(aws, id, &spec).await
+    }
+
+    fn destroy_note(&self, live: &Attrs) -> Option<String> {
+        self.0.destroy_note(live)
     }
 
     async fn find(
@@ -196,7 +208,7 @@ impl<K: Kind> ResourceKind for Typed<K> {
         self.0.find(aws, &spec, owner, reason).await
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         self.0.delete(aws, id).await
     }
 }
