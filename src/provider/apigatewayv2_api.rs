@@ -184,6 +184,7 @@ impl Kind for ApiGatewayV2Api {
         changed: &[&str],
         _owner: &Owner,
     ) -> Result<Option<ApiComputed>, ProviderError> {
+        let _one_write_at_a_time = aws.exclusive(write_lock(id)).await;
         let client = aws.apigatewayv2().await;
         if changed.contains(&"cors") && spec.cors.is_none() {
             let deleted = client.delete_cors_configuration().api_id(id).send().await;
@@ -227,10 +228,18 @@ impl Kind for ApiGatewayV2Api {
     }
 
     async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
+        let _one_write_at_a_time = aws.exclusive(write_lock(id)).await;
         let deleted = aws.apigatewayv2().await.delete_api().api_id(id).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteApi", e))?;
         Ok(Deleted::Yes)
     }
+}
+
+/// The lock every write to one HTTP API (the API itself and its authorizers, integrations,
+/// routes and stages) holds: API Gateway refuses concurrent changes to one API with
+/// `ConflictException` ("concurrent modification ... try again later").
+pub(super) fn write_lock(api_id: &str) -> String {
+    format!("apigatewayv2 api {api_id}")
 }
 
 async fn computed(aws: &Aws, id: &str, endpoint: Option<&str>) -> Result<ApiComputed, ProviderError> {

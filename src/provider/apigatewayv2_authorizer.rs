@@ -9,6 +9,7 @@ use aws_sdk_apigatewayv2::types::AuthorizerType;
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
+use super::apigatewayv2_api::write_lock;
 use super::attrs::{find_in_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
@@ -96,6 +97,7 @@ impl Kind for ApiGatewayV2Authorizer {
         spec: &Authorizer,
         _owner: &Owner,
     ) -> Result<Created<AuthorizerComputed>, ProviderError> {
+        let _one_write_at_a_time = aws.exclusive(write_lock(&spec.api_id)).await;
         let out = aws
             .apigatewayv2()
             .await
@@ -124,6 +126,7 @@ impl Kind for ApiGatewayV2Authorizer {
         _owner: &Owner,
     ) -> Result<Option<AuthorizerComputed>, ProviderError> {
         let (api, authorizer) = split_id("UpdateAuthorizer", id)?;
+        let _one_write_at_a_time = aws.exclusive(write_lock(api)).await;
         aws.apigatewayv2()
             .await
             .update_authorizer()
@@ -163,6 +166,7 @@ impl Kind for ApiGatewayV2Authorizer {
 
     async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let (api, authorizer) = split_id("DeleteAuthorizer", id)?;
+        let _one_write_at_a_time = aws.exclusive(write_lock(api)).await;
         let deleted = aws.apigatewayv2().await.delete_authorizer().api_id(api).authorizer_id(authorizer).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteAuthorizer", e))?;
         Ok(Deleted::Yes)

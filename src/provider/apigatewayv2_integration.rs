@@ -9,6 +9,7 @@ use aws_sdk_apigatewayv2::types::IntegrationType;
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
+use super::apigatewayv2_api::write_lock;
 use super::attrs::{find_in_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
@@ -93,6 +94,7 @@ impl Kind for ApiGatewayV2Integration {
         spec: &Integration,
         owner: &Owner,
     ) -> Result<Created<IntegrationComputed>, ProviderError> {
+        let _one_write_at_a_time = aws.exclusive(write_lock(&spec.api_id)).await;
         let out = aws
             .apigatewayv2()
             .await
@@ -120,6 +122,7 @@ impl Kind for ApiGatewayV2Integration {
         _owner: &Owner,
     ) -> Result<Option<IntegrationComputed>, ProviderError> {
         let (api, integration) = split_id("UpdateIntegration", id)?;
+        let _one_write_at_a_time = aws.exclusive(write_lock(api)).await;
         aws.apigatewayv2()
             .await
             .update_integration()
@@ -157,6 +160,7 @@ impl Kind for ApiGatewayV2Integration {
 
     async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let (api, integration) = split_id("DeleteIntegration", id)?;
+        let _one_write_at_a_time = aws.exclusive(write_lock(api)).await;
         let client = aws.apigatewayv2().await;
         let deleted = client.delete_integration().api_id(api).integration_id(integration).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteIntegration", e))?;

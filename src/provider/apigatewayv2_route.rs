@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use serde_with::skip_serializing_none;
 
+use super::apigatewayv2_api::write_lock;
 use super::attrs::{find_in_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
@@ -86,6 +87,7 @@ impl Kind for ApiGatewayV2Route {
     }
 
     async fn create(&self, aws: &Aws, spec: &Route, _owner: &Owner) -> Result<Created<RouteComputed>, ProviderError> {
+        let _one_write_at_a_time = aws.exclusive(write_lock(&spec.api_id)).await;
         let out = aws
             .apigatewayv2()
             .await
@@ -111,6 +113,7 @@ impl Kind for ApiGatewayV2Route {
         _owner: &Owner,
     ) -> Result<Option<RouteComputed>, ProviderError> {
         let (api, route) = split_id("UpdateRoute", id)?;
+        let _one_write_at_a_time = aws.exclusive(write_lock(api)).await;
         aws.apigatewayv2()
             .await
             .update_route()
@@ -148,6 +151,7 @@ impl Kind for ApiGatewayV2Route {
 
     async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let (api, route) = split_id("DeleteRoute", id)?;
+        let _one_write_at_a_time = aws.exclusive(write_lock(api)).await;
         let deleted = aws.apigatewayv2().await.delete_route().api_id(api).route_id(route).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteRoute", e))?;
         Ok(Deleted::Yes)

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
+use super::apigatewayv2_api::write_lock;
 use super::attrs::{found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
@@ -60,6 +61,7 @@ impl Kind for ApiGatewayV2Stage {
     }
 
     async fn create(&self, aws: &Aws, spec: &Stage, owner: &Owner) -> Result<Created<NoComputed>, ProviderError> {
+        let _one_write_at_a_time = aws.exclusive(write_lock(&spec.api_id)).await;
         aws.apigatewayv2()
             .await
             .create_stage()
@@ -82,6 +84,7 @@ impl Kind for ApiGatewayV2Stage {
         _owner: &Owner,
     ) -> Result<Option<NoComputed>, ProviderError> {
         let (api, stage) = split_id("UpdateStage", id)?;
+        let _one_write_at_a_time = aws.exclusive(write_lock(api)).await;
         aws.apigatewayv2()
             .await
             .update_stage()
@@ -110,6 +113,7 @@ impl Kind for ApiGatewayV2Stage {
 
     async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let (api, stage) = split_id("DeleteStage", id)?;
+        let _one_write_at_a_time = aws.exclusive(write_lock(api)).await;
         let deleted = aws.apigatewayv2().await.delete_stage().api_id(api).stage_name(stage).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteStage", e))?;
         Ok(Deleted::Yes)

@@ -50,6 +50,8 @@ pub struct Aws {
     route53: OnceCell<aws_sdk_route53::Client>,
     apigatewayv2: OnceCell<aws_sdk_apigatewayv2::Client>,
     cognito: OnceCell<aws_sdk_cognitoidentityprovider::Client>,
+    /// One lock per thing AWS refuses concurrent writes to (an HTTP API, a function's policy).
+    exclusive: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// How long one attempt of one request may take (an upload of a Lambda zip included).
@@ -97,7 +99,16 @@ impl Aws {
             route53: OnceCell::new(),
             apigatewayv2: OnceCell::new(),
             cognito: OnceCell::new(),
+            exclusive: Mutex::default(),
         }
+    }
+
+    /// Waits until no other write to `key` runs in this command, and holds it until the guard
+    /// drops: for what AWS refuses to change concurrently (API Gateway answers "concurrent
+    /// modification" for writes to one API; Lambda loses policy statements written in parallel).
+    pub async fn exclusive(&self, key: String) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self.exclusive.lock().expect("not poisoned").entry(key).or_default().clone();
+        lock.lock_owned().await
     }
 
     /// Uses `config` instead of the standard chain (for embedding the engine).

@@ -41,6 +41,11 @@ static SCHEMA: ResourceSchema = ResourceSchema {
         Attribute::optional("enabled", AttrType::Bool, "serve requests [default: true]"),
         Attribute::optional("comment", AttrType::String, "a comment"),
         Attribute::optional(
+            "ipv6_enabled",
+            AttrType::Bool,
+            "answer AAAA queries (needed for an AAAA alias to mean anything) [default: false]",
+        ),
+        Attribute::optional(
             "aliases",
             AttrType::List(&AttrType::String),
             "extra domain names, e.g. assets.example.com",
@@ -79,6 +84,7 @@ pub struct Distribution {
     origin_access_control_id: Option<String>,
     enabled: Option<bool>,
     comment: Option<String>,
+    ipv6_enabled: Option<bool>,
     aliases: Option<Vec<String>>,
     certificate_arn: Option<String>,
     default_root_object: Option<String>,
@@ -132,6 +138,10 @@ impl Kind for CloudFrontDistribution {
                 attrs.insert(key.into(), Value::Null);
             }
         }
+        // IPv6 off is what a distribution has when nothing says otherwise.
+        if attrs.get("ipv6_enabled") == Some(&Value::Bool(false)) {
+            attrs.insert("ipv6_enabled".into(), Value::Null);
+        }
     }
 
     async fn read(
@@ -164,6 +174,7 @@ impl Kind for CloudFrontDistribution {
             origin_access_control_id: text(origin.and_then(|o| o.origin_access_control_id())),
             enabled: Some(c.enabled()),
             comment: text(Some(c.comment())),
+            ipv6_enabled: c.is_ipv6_enabled(),
             aliases: Some(c.aliases().map(|a| a.items().to_vec()).unwrap_or_default()),
             certificate_arn: text(c.viewer_certificate().and_then(|v| v.acm_certificate_arn())),
             default_root_object: text(c.default_root_object()),
@@ -203,7 +214,7 @@ impl Kind for CloudFrontDistribution {
             .distribution_config_with_tags(with_tags)
             .send()
             .await
-            .map_err(|e| ProviderError::from_sdk("CreateDistributionWithTags", e))?;
+            .map_err(|e| config_refused(ProviderError::from_sdk("CreateDistributionWithTags", e), spec))?;
         let d = out
             .distribution()
             .ok_or_else(|| ProviderError::unexpected("CreateDistributionWithTags", "no Distribution"))?;
@@ -227,7 +238,7 @@ impl Kind for CloudFrontDistribution {
             .distribution_config(config(spec, current.caller_reference())?)
             .send()
             .await
-            .map_err(|e| stale_etag(ProviderError::from_sdk("UpdateDistribution", e)))?;
+            .map_err(|e| config_refused(stale_etag(ProviderError::from_sdk("UpdateDistribution", e)), spec))?;
         Ok(out.distribution().map(DistributionComputed::of))
     }
 
@@ -290,6 +301,27 @@ impl Kind for CloudFrontDistribution {
             if e.code == "DistributionNotDisabled" { e.with_class(ErrorClass::Conflict) } else { e }
         })?;
         Ok(Deleted::Yes)
+    }
+}
+
+/// What a refused configuration means. A certificate issued moments ago is refused for a
+/// while (`InvalidViewerCertificate`): wait it out. An alias another distribution holds
+/// (`CNAMEAlreadyExists`, the hand-made distribution of the original stack, say) is named,
+/// with the way to move it.
+fn config_refused(e: ProviderError, spec: &Distribution) -> ProviderError {
+    match e.code.as_str() {
+        "InvalidViewerCertificate" => e.with_class(ErrorClass::Propagating),
+        "CNAMEAlreadyExists" => {
+            let aliases = spec.aliases.as_deref().unwrap_or_default().join(", ");
+            let message = format!(
+                "{} ({aliases}): another distribution already serves that alias. Remove the alias from that \
+                 distribution (or disable and delete it) and apply again; to move a live alias without downtime, \
+                 use CloudFront's AssociateAlias on this distribution once it exists",
+                e.message
+            );
+            ProviderError { message, ..e }
+        }
+        _ => e,
     }
 }
 
@@ -385,7 +417,34 @@ fn config(spec: &Distribution, caller_reference: &str) -> Result<DistributionCon
         .set_default_root_object(spec.default_root_object.clone())
         .set_price_class(spec.price_class.as_deref().map(PriceClass::from))
         .enabled(spec.enabled.unwrap_or(true))
+        .set_is_ipv6_enabled(spec.ipv6_enabled)
         .viewer_certificate(certificate)
         .build()
         .map_err(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(aliases: &[&str]) -> Distribution {
+        serde_json::from_value(json!({"origin_domain_name": "b.s3.us-east-1.amazonaws.com", "origin_id": "o",
+            "aliases": aliases}))
+        .expect("spec")
+    }
+
+    #[test]
+    fn a_fresh_certificate_is_waited_out_and_a_taken_alias_is_named_with_the_way_out() {
+        // AWS refuses a just-issued certificate for a while, and an alias another distribution holds.
+        let e = config_refused(ProviderError::new("CreateDistribution", "InvalidViewerCertificate", "x"), &spec(&[]));
+        assert_eq!(e.class, ErrorClass::Propagating);
+        let e = ProviderError::new(
+            "CreateDistribution",
+            "CNAMEAlreadyExists",
+            "One or more of the CNAMEs you provided are already associated with a different resource.",
+        );
+        let e = config_refused(e, &spec(&["assets.cruddur.com"]));
+        assert_eq!(e.class, ErrorClass::Fatal);
+        assert!(e.message.contains("assets.cruddur.com") && e.message.contains("AssociateAlias"), "{}", e.message);
+    }
 }

@@ -4,6 +4,13 @@
 //! The id is `FUNCTION/STATEMENT_ID`. Lambda has no update for a statement: any change
 //! replaces it. The statement id is the natural key: an interrupted create is found by it, and
 //! a statement with that id that was there before the create is reported, never taken over.
+//!
+//! Lambda loses statements of one function's policy written in parallel (an AWS-acknowledged
+//! bug terraform-provider-aws works around with a lock per function): adds and removes of one
+//! function's statements run one at a time. A statement just added may not be visible at once,
+//! and S3 validates a notification against it: the permission is ready once `GetPolicy` shows it.
+
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -82,6 +89,7 @@ impl Kind for LambdaPermission {
     }
 
     async fn create(&self, aws: &Aws, spec: &Permission, _owner: &Owner) -> Result<Created<NoComputed>, ProviderError> {
+        let _one_write_at_a_time = aws.exclusive(write_lock(&spec.function_name)).await;
         aws.lambda()
             .await
             .add_permission()
@@ -112,6 +120,28 @@ impl Kind for LambdaPermission {
         }
     }
 
+    async fn wait_ready(&self, aws: &Aws, id: &str, _spec: &Permission) -> Result<(), ProviderError> {
+        let (function, sid) = split_id("GetPolicy", id)?;
+        let started = Instant::now();
+        loop {
+            if statement(aws, function, sid).await?.is_some() {
+                return Ok(());
+            }
+            let waited = started.elapsed();
+            if waited >= VISIBLE_WITHIN {
+                return Err(ProviderError::new(
+                    "GetPolicy",
+                    "StatementNotVisible",
+                    format!(
+                        "statement {sid} of {function} was added but is not in its policy after {}s",
+                        waited.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep((waited / 10).clamp(Duration::from_millis(250), Duration::from_secs(5))).await;
+        }
+    }
+
     async fn find(
         &self,
         aws: &Aws,
@@ -126,10 +156,21 @@ impl Kind for LambdaPermission {
 
     async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
         let (function, sid) = split_id("RemovePermission", id)?;
+        let _one_write_at_a_time = aws.exclusive(write_lock(function)).await;
         let removed = aws.lambda().await.remove_permission().function_name(function).statement_id(sid).send().await;
         removed.map_err(|e| ProviderError::from_sdk("RemovePermission", e))?;
         Ok(Deleted::Yes)
     }
+}
+
+/// How long a statement just added may take to show in the function's policy.
+const VISIBLE_WITHIN: Duration = Duration::from_secs(120);
+
+/// The lock adds and removes of one function's policy statements hold.
+fn write_lock(function: &str) -> String {
+    // A function may be named by its name or its ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME).
+    let name = if function.starts_with("arn:") { function.split(':').nth(6).unwrap_or(function) } else { function };
+    format!("lambda policy {name}")
 }
 
 /// The statement `sid` of the function's resource policy, if both exist.

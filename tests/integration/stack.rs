@@ -181,6 +181,7 @@ fn whole_stack_applies_with_every_link_in_place_and_destroy_leaves_nothing() {
     let config = dist.distribution_config().expect("config");
     assert_eq!(config.aliases().map(|a| a.items().to_vec()), Some(vec![format!("assets.{DOMAIN}")]));
     assert_eq!(config.viewer_certificate().and_then(|v| v.acm_certificate_arn()), Some(CERT));
+    assert_eq!(config.is_ipv6_enabled(), Some(true), "the AAAA alias needs IPv6 served");
     let oac = env.block_on(
         env.cloudfront()
             .get_origin_access_control()
