@@ -305,7 +305,8 @@ impl Planner<'_> {
                 .resources
                 .get(&res.addr)
                 .filter(|r| r.pending().is_none())
-                .map(|_| "it was deleted outside cruddur-infra".to_string());
+                .map(|_| "it was deleted outside cruddur-infra".to_string())
+                .or_else(|| kind.create_note(&desired));
             return Ok(ResourceChange {
                 changes: creation(kind.schema(), &desired),
                 desired: Some(desired),

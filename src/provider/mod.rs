@@ -158,6 +158,9 @@ pub trait ResourceKind: Send + Sync {
     /// What a plan should say when it destroys or replaces the resource as it reads now.
     fn destroy_note(&self, live: &Attrs) -> Option<String>;
 
+    /// What a plan should say when it creates the resource with these values.
+    fn create_note(&self, desired: &Attrs) -> Option<String>;
+
     /// Looks for what a create of `desired` by `owner` may have made (its answer was lost, or
     /// the process died): by the ownership tags, the idempotency token, or a natural key.
     async fn find(

@@ -1,8 +1,13 @@
 //! `route53_record`: a record set in a hosted zone, usually an alias (A/AAAA) to CloudFront.
 //!
-//! The id is `ZONE_ID/NAME/TYPE`. Names compare in lower case with a trailing dot, as Route53
-//! returns them. Writes are UPSERTs that wait until the change is INSYNC, so sending one again
-//! is harmless; a record set is found again by its name and type.
+//! The id is `ZONE_ID/NAME/TYPE`. Names compare in lower case with a trailing dot and with
+//! Route53's octal escapes (`\052` for `*`) decoded, as Route53 returns them.
+//!
+//! A record set is created with `CREATE`, never `UPSERT`: an existing record of that name and
+//! type (made by hand, or by another tool) is not silently taken over. If one exists and equals
+//! what the spec says, it is adopted; otherwise the apply stops naming it, unless the spec says
+//! `allow_overwrite: true`, in which case it is replaced with `UPSERT` (and the plan says so).
+//! Updates are UPSERTs. Every change is waited on until INSYNC.
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +21,7 @@ use serde_with::skip_serializing_none;
 
 use super::attrs::found;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
 use crate::value::Attrs;
 
 pub struct Route53Record;
@@ -36,6 +41,11 @@ static SCHEMA: ResourceSchema = ResourceSchema {
         Attribute::optional("alias", AttrType::Object(ALIAS), "an alias to an AWS resource (instead of records)"),
         Attribute::optional("ttl", AttrType::Int, "seconds, for plain records"),
         Attribute::optional("records", AttrType::List(&AttrType::String), "values, for plain records"),
+        Attribute::optional(
+            "allow_overwrite",
+            AttrType::Bool,
+            "take over a record set of this name and type that exists already [default: false]",
+        ),
     ],
 };
 
@@ -50,6 +60,7 @@ pub struct Record {
     alias: Option<Alias>,
     ttl: Option<i64>,
     records: Option<Vec<String>>,
+    allow_overwrite: Option<bool>,
 }
 
 #[skip_serializing_none]
@@ -81,6 +92,12 @@ impl Kind for Route53Record {
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
+        if attrs.get("allow_overwrite") == Some(&Value::Bool(false)) {
+            attrs.remove("allow_overwrite");
+        }
+        if let Some(Value::Array(records)) = attrs.get_mut("records") {
+            records.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        }
         if let Some(Value::String(name)) = attrs.get_mut("name") {
             *name = fqdn(name);
         }
@@ -102,16 +119,32 @@ impl Kind for Route53Record {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: Option<&Record>,
+        prior: Option<&Record>,
     ) -> Result<Option<(Record, NoComputed)>, ProviderError> {
         let (zone, name, rtype) = parse_id(id)?;
         let Some(set) = find_set(aws, zone, name, rtype).await? else { return Ok(None) };
-        Ok(Some((record(zone, &set), NoComputed {})))
+        let mut live = record(zone, &set);
+        // Ours alone: AWS never sees it.
+        live.allow_overwrite = prior.and_then(|p| p.allow_overwrite);
+        Ok(Some((live, NoComputed {})))
     }
 
     async fn create(&self, aws: &Aws, spec: &Record, _owner: &Owner) -> Result<Created<NoComputed>, ProviderError> {
-        change(aws, &bare_zone_id(&spec.zone_id), ChangeAction::Upsert, record_set(spec)?).await?;
+        let action = if spec.allow_overwrite == Some(true) { ChangeAction::Upsert } else { ChangeAction::Create };
+        change(aws, &bare_zone_id(&spec.zone_id), action, record_set(spec)?).await.map_err(|e| {
+            // "Tried to create resource record set [...] but it already exists"
+            if e.code == "InvalidChangeBatch" && e.message.contains("already exists") {
+                e.with_class(ErrorClass::AlreadyExists)
+            } else {
+                e
+            }
+        })?;
         Ok(Created::new(spec.id(), NoComputed {}))
+    }
+
+    fn create_note(&self, desired: &Attrs) -> Option<String> {
+        (desired.get("allow_overwrite") == Some(&Value::Bool(true)))
+            .then(|| "allow_overwrite: a record set of this name and type that exists already is taken over".into())
     }
 
     async fn update(
@@ -119,11 +152,14 @@ impl Kind for Route53Record {
         aws: &Aws,
         id: &str,
         spec: &Record,
-        _changed: &[&str],
+        changed: &[&str],
         _owner: &Owner,
     ) -> Result<Option<NoComputed>, ProviderError> {
         let (zone, _, _) = parse_id(id)?;
-        change(aws, zone, ChangeAction::Upsert, record_set(spec)?).await?;
+        // allow_overwrite is the engine's alone: changing it changes nothing in AWS.
+        if changed.iter().any(|c| *c != "allow_overwrite") {
+            change(aws, zone, ChangeAction::Upsert, record_set(spec)?).await?;
+        }
         Ok(None)
     }
 
@@ -135,8 +171,20 @@ impl Kind for Route53Record {
         _reason: FindReason,
     ) -> Result<Option<Found>, ProviderError> {
         let zone = bare_zone_id(&spec.zone_id);
-        let set = find_set(aws, &zone, &fqdn(&spec.name), &spec.record_type).await?;
-        Ok(set.map(|_| Found::Ours { id: spec.id() }))
+        let Some(set) = find_set(aws, &zone, &fqdn(&spec.name), &spec.record_type).await? else { return Ok(None) };
+        let live = record(&zone, &set);
+        Ok(Some(if same_records(&live, spec) || spec.allow_overwrite == Some(true) {
+            // What this create would have made: adopting it changes nothing.
+            Found::Ours { id: spec.id() }
+        } else {
+            Found::NotOurs {
+                id: spec.id(),
+                why: format!(
+                    "a {} record set of that name exists with other values; set allow_overwrite: true to take it over",
+                    spec.record_type
+                ),
+            }
+        }))
     }
 
     async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
@@ -149,8 +197,43 @@ impl Kind for Route53Record {
     }
 }
 
+/// A name as Route53 compares it: lower case, one trailing dot, its `\DDD` octal escapes
+/// decoded (Route53 returns `*.example.com` as `\052.example.com`).
 fn fqdn(name: &str) -> String {
-    format!("{}.", name.trim_end_matches('.').to_ascii_lowercase())
+    let mut out = String::with_capacity(name.len() + 1);
+    let mut rest = name.trim_end_matches('.');
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let digits = rest.get(i + 1..i + 4).filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
+        match digits.and_then(|d| u8::from_str_radix(d, 8).ok()) {
+            Some(byte) => {
+                out.push(char::from(byte));
+                rest = &rest[i + 4..];
+            }
+            None => {
+                out.push('\\');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out.make_ascii_lowercase();
+    out.push('.');
+    out
+}
+
+/// Whether a live record set holds what the spec asks for (names compared as Route53 does).
+fn same_records(live: &Record, spec: &Record) -> bool {
+    let alias = |r: &Record| {
+        r.alias.as_ref().map(|a| (fqdn(&a.name), a.zone_id.clone(), a.evaluate_target_health.unwrap_or(false)))
+    };
+    let records = |r: &Record| {
+        let mut v = r.records.clone().unwrap_or_default();
+        v.sort();
+        v
+    };
+    let ttl = |r: &Record| if r.alias.is_some() { None } else { r.ttl.or(Some(300)) };
+    alias(live) == alias(spec) && records(live) == records(spec) && ttl(live) == ttl(spec)
 }
 
 fn bare_zone_id(zone: &str) -> String {
@@ -198,6 +281,7 @@ fn record(zone: &str, set: &ResourceRecordSet) -> Record {
         }),
         ttl: set.ttl(),
         records: (!records.is_empty()).then_some(records),
+        allow_overwrite: None,
     }
 }
 
@@ -261,4 +345,39 @@ async fn change(aws: &Aws, zone: &str, action: ChangeAction, set: ResourceRecord
         status = got.change_info().map_or_else(|| "INSYNC".to_string(), |c| c.status().as_str().to_string());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_names_compare_equal_to_their_plain_form() {
+        // Route53 returns * as \052, and names without their trailing dot or case.
+        assert_eq!(fqdn("\\052.Example.com"), "*.example.com.");
+        assert_eq!(fqdn("*.example.com."), "*.example.com.");
+        assert_eq!(fqdn("a\\100b.example.com"), "a@b.example.com.");
+        assert_eq!(fqdn("odd\\x.example.com"), "odd\\x.example.com.");
+    }
+
+    fn rec(value: serde_json::Value) -> Record {
+        serde_json::from_value(value).expect("record")
+    }
+
+    #[test]
+    fn an_existing_record_is_ours_to_adopt_only_when_it_holds_what_the_spec_says() {
+        // Same alias target (spelled differently): equal. Another target, or other values: not.
+        let spec = rec(serde_json::json!({"zone_id": "Z", "name": "assets.example.com", "type": "A",
+            "alias": {"name": "d1.cloudfront.net", "zone_id": "Z2FDTNDATAQYW2"}}));
+        let live = rec(serde_json::json!({"zone_id": "Z", "name": "assets.example.com.", "type": "A",
+            "alias": {"name": "D1.cloudfront.net.", "zone_id": "Z2FDTNDATAQYW2", "evaluate_target_health": false}}));
+        assert!(same_records(&live, &spec));
+        let other = rec(serde_json::json!({"zone_id": "Z", "name": "assets.example.com.", "type": "A",
+            "alias": {"name": "d2.cloudfront.net.", "zone_id": "Z2FDTNDATAQYW2"}}));
+        assert!(!same_records(&other, &spec));
+        let plain = rec(
+            serde_json::json!({"zone_id": "Z", "name": "assets.example.com.", "type": "A", "ttl": 300, "records": ["1.2.3.4"]}),
+        );
+        assert!(!same_records(&plain, &spec));
+    }
 }

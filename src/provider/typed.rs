@@ -81,6 +81,11 @@ pub trait Kind: Send + Sync + 'static {
         None
     }
 
+    /// What a plan should say when it creates the resource with these values.
+    fn create_note(&self, _desired: &Attrs) -> Option<String> {
+        None
+    }
+
     async fn find(
         &self,
         aws: &Aws,
@@ -195,6 +200,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     fn destroy_note(&self, live: &Attrs) -> Option<String> {
         self.0.destroy_note(live)
+    }
+
+    fn create_note(&self, desired: &Attrs) -> Option<String> {
+        self.0.create_note(desired)
     }
 
     async fn find(

@@ -1,6 +1,7 @@
 //! Integration tests: the real binary and the real AWS SDK against a private moto server per
 //! test; results are checked through the AWS API, never through the engine's own state.
 
+mod aws_rules;
 mod build;
 mod diagnostics;
 mod end_to_end;

@@ -10,12 +10,18 @@ none of them relaxes or fakes a check.
 - S3 `GetBucketNotificationConfiguration` of a bucket without notifications: moto answers with
   a `GetBucketNotificationResponse` document the AWS SDKs refuse to parse; S3 answers an empty
   `NotificationConfiguration`.
+- Route53 `CREATE` of a record set whose name and type exist already: moto refuses it only when
+  the very same change was made before (values included); Route53 refuses any, comparing names
+  without case or trailing dot ("Tried to create resource record set [...] but it already
+  exists").
 """
 
 import json
 import sys
 
 from moto.apigatewayv2.responses import ApiGatewayV2Response
+from moto.route53.exceptions import ResourceRecordAlreadyExists
+from moto.route53.models import Route53Backend
 from moto.s3.responses import S3Response
 
 
@@ -42,6 +48,31 @@ def get_bucket_notification(self):
 
 
 S3Response.get_bucket_notification = get_bucket_notification
+
+_change_resource_record_sets = Route53Backend.change_resource_record_sets
+
+
+def _record_name(name):
+    return name.rstrip(".").lower()
+
+
+def change_resource_record_sets(self, zoneid, change_list):
+    zone = self.get_hosted_zone(zoneid)
+    for change in change_list:
+        if change["Action"] != "CREATE":
+            continue
+        new = change["ResourceRecordSet"]
+        for rrset in zone.rrsets:
+            if (
+                _record_name(rrset.name) == _record_name(new["Name"])
+                and rrset.type == new["Type"]
+                and rrset.set_identifier == new.get("SetIdentifier")
+            ):
+                raise ResourceRecordAlreadyExists(name=_record_name(new["Name"]) + ".", _type=new["Type"])
+    return _change_resource_record_sets(self, zoneid, change_list)
+
+
+Route53Backend.change_resource_record_sets = change_resource_record_sets
 
 if __name__ == "__main__":
     from moto.server import main

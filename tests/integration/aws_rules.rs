@@ -1,0 +1,82 @@
+//! Rules real AWS enforces that moto does not, or that the engine must follow whatever the
+//! emulator does: each test sets up the situation through the AWS API and checks the outcome
+//! there.
+
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+
+use crate::harness::Env;
+
+/// A hosted zone `rules.test`.
+fn zone(env: &Env) -> String {
+    let route53 = env.route53();
+    let zone =
+        env.block_on(route53.create_hosted_zone().name("rules.test").caller_reference("z").send()).expect("zone");
+    zone.hosted_zone().expect("zone").id().trim_start_matches("/hostedzone/").to_string()
+}
+
+/// The spec of one A record `www.rules.test` with these values (and `extra` settings).
+fn record_spec(env: &Env, zone_id: &str, values: &str, extra: &str) {
+    env.write_spec(&format!(
+        "resources:\n  route53_record:\n    www:\n      zone_id: {zone_id}\n      name: www.rules.test\n      type: A\n      \
+         ttl: 300\n      records: [{values}]\n{extra}"
+    ));
+}
+
+/// Creates `www.rules.test A` by hand, as the original stack's console clicks did (with the
+/// trailing dot: moto compares names as written, where Route53 does not).
+fn record_by_hand(env: &Env, zone_id: &str, value: &str) {
+    let set = ResourceRecordSet::builder()
+        .name("www.rules.test.")
+        .r#type(RrType::A)
+        .ttl(300)
+        .resource_records(ResourceRecord::builder().value(value).build().expect("record"))
+        .build()
+        .expect("set");
+    let change = Change::builder().action(ChangeAction::Create).resource_record_set(set).build().expect("change");
+    let batch = ChangeBatch::builder().changes(change).build().expect("batch");
+    env.block_on(env.route53().change_resource_record_sets().hosted_zone_id(zone_id).change_batch(batch).send())
+        .expect("made by hand");
+}
+
+fn record_values(env: &Env, zone_id: &str) -> Vec<String> {
+    let sets = env.block_on(env.route53().list_resource_record_sets().hosted_zone_id(zone_id).send()).expect("sets");
+    let set = sets.resource_record_sets().iter().find(|s| s.r#type().as_str() == "A").expect("the A record");
+    set.resource_records().iter().map(|r| r.value().to_string()).collect()
+}
+
+#[test]
+fn a_record_made_by_hand_is_never_taken_over_silently() {
+    // A different www A record exists: apply stops naming it and the import command, and
+    // leaves it as it was; with allow_overwrite the plan says it takes it over, and it does.
+    let env = Env::new();
+    let zone_id = zone(&env);
+    record_spec(&env, &zone_id, "10.0.0.1", "");
+    record_by_hand(&env, &zone_id, "192.0.2.7");
+    let apply = env.run(&["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let err = apply.stderr_flat();
+    assert!(err.contains("exists with other values") && err.contains("allow_overwrite: true"), "{err}");
+    assert!(err.contains("cruddur-infra import route53_record.www"), "{err}");
+    assert_eq!(record_values(&env, &zone_id), ["192.0.2.7"], "left as it was");
+    assert!(!env.state()["resources"].as_object().expect("resources").contains_key("route53_record.www"));
+
+    record_spec(&env, &zone_id, "10.0.0.1", "      allow_overwrite: true\n");
+    let plan = env.run(&["plan"]).expect_code(0);
+    assert!(plan.stdout.contains("is taken over"), "{}", plan.stdout);
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(record_values(&env, &zone_id), ["10.0.0.1"]);
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn a_record_made_by_hand_that_already_says_what_the_spec_says_is_adopted() {
+    // The same values: nothing to take over; the record is adopted and the next plan is empty.
+    let env = Env::new();
+    let zone_id = zone(&env);
+    record_spec(&env, &zone_id, "10.0.0.1", "");
+    record_by_hand(&env, &zone_id, "10.0.0.1");
+    let apply = env.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert!(apply.stdout.contains("adopting it"), "{}", apply.stdout);
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    env.run(&["destroy", "--auto-approve"]).expect_code(0);
+}
