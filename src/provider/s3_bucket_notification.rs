@@ -8,6 +8,10 @@
 //! validate them ("Unable to validate the following destination configurations"): that is
 //! classed as propagating and waited out. Filter rule names are sent in lower case and read
 //! case-insensitively. Putting the configuration is idempotent.
+//!
+//! The spec manages Lambda and SNS targets. Queue targets and EventBridge delivery that someone
+//! set up on the bucket (an adopted bucket, say) are kept: every put reads the configuration
+//! first and writes them back, since S3 replaces the whole configuration.
 
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
@@ -211,12 +215,22 @@ fn filter(prefix: Option<&String>, suffix: Option<&String>) -> Option<Notificati
     })
 }
 
-/// Writes the whole configuration; an empty one removes every notification.
+/// Writes the spec's targets, keeping the queue targets and EventBridge delivery the bucket
+/// has; an empty spec removes every Lambda and SNS target.
 async fn put(aws: &Aws, bucket: &str, spec: &Notification) -> Result<(), ProviderError> {
     let invalid = |e: aws_sdk_s3::error::BuildError| {
         ProviderError::new("PutBucketNotificationConfiguration", "InvalidArgument", e.to_string())
     };
-    let mut config = NotificationConfiguration::builder();
+    let s3 = aws.s3().await;
+    let current = s3
+        .get_bucket_notification_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| ProviderError::from_sdk("GetBucketNotificationConfiguration", e))?;
+    let mut config = NotificationConfiguration::builder()
+        .set_queue_configurations(Some(current.queue_configurations().to_vec()).filter(|q| !q.is_empty()))
+        .set_event_bridge_configuration(current.event_bridge_configuration().cloned());
     for t in spec.lambda_functions.iter().flatten() {
         let c = LambdaFunctionConfiguration::builder()
             .lambda_function_arn(&t.function_arn)
@@ -235,9 +249,7 @@ async fn put(aws: &Aws, bucket: &str, spec: &Notification) -> Result<(), Provide
             .map_err(invalid)?;
         config = config.topic_configurations(c);
     }
-    aws.s3()
-        .await
-        .put_bucket_notification_configuration()
+    s3.put_bucket_notification_configuration()
         .bucket(bucket)
         .notification_configuration(config.build())
         .send()

@@ -80,3 +80,45 @@ fn a_record_made_by_hand_that_already_says_what_the_spec_says_is_adopted() {
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
     env.run(&["destroy", "--auto-approve"]).expect_code(0);
 }
+
+#[test]
+fn notification_settings_the_spec_does_not_manage_survive_apply_and_destroy() {
+    // A queue target and EventBridge delivery were set up on the bucket by hand. S3 replaces a
+    // bucket's whole configuration on every write: the engine writes them back each time.
+    use aws_sdk_s3::types::{Event, EventBridgeConfiguration, NotificationConfiguration, QueueConfiguration};
+    let env = Env::new();
+    let s3 = env.s3();
+    env.block_on(s3.create_bucket().bucket("rules-bucket").send()).expect("bucket");
+    let queue = "arn:aws:sqs:us-east-1:123456789012:audit";
+    let by_hand = NotificationConfiguration::builder()
+        .queue_configurations(
+            QueueConfiguration::builder()
+                .queue_arn(queue)
+                .events(Event::from("s3:ObjectRemoved:*"))
+                .build()
+                .expect("q"),
+        )
+        .event_bridge_configuration(EventBridgeConfiguration::builder().build())
+        .build();
+    let put = s3.put_bucket_notification_configuration().bucket("rules-bucket").notification_configuration(by_hand);
+    env.block_on(put.send()).expect("set by hand");
+    env.write_spec(
+        "resources:\n  sns_topic:\n    t: { name: rules-topic }\n  s3_bucket_notification:\n    n:\n      bucket: rules-bucket\n      \
+         topics:\n        - { topic_arn: '${sns_topic.t.arn}', events: ['s3:ObjectCreated:*'] }\n",
+    );
+    let kept = |env: &Env| {
+        let c = env
+            .block_on(env.s3().get_bucket_notification_configuration().bucket("rules-bucket").send())
+            .expect("config");
+        (
+            c.queue_configurations().iter().map(|q| q.queue_arn().to_string()).collect::<Vec<_>>(),
+            c.event_bridge_configuration().is_some(),
+            c.topic_configurations().len(),
+        )
+    };
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(kept(&env), (vec![queue.to_string()], true, 1));
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    env.run(&["destroy", "--auto-approve"]).expect_code(0);
+    assert_eq!(kept(&env), (vec![queue.to_string()], true, 0), "only the engine's target is gone");
+}

@@ -9,7 +9,8 @@ none of them relaxes or fakes a check.
   names are unique within an API).
 - S3 `GetBucketNotificationConfiguration` of a bucket without notifications: moto answers with
   a `GetBucketNotificationResponse` document the AWS SDKs refuse to parse; S3 answers an empty
-  `NotificationConfiguration`.
+  `NotificationConfiguration`. And moto keeps `EventBridgeConfiguration` when it is put but
+  leaves it out when it is read; S3 returns it.
 - Route53 `CREATE` of a record set whose name and type exist already: moto refuses it only when
   the very same change was made before (values included); Route53 refuses any, comparing names
   without case or trailing dot ("Tried to create resource record set [...] but it already
@@ -42,9 +43,15 @@ EMPTY_NOTIFICATION_CONFIGURATION = (
 
 
 def get_bucket_notification(self):
-    if not self.backend.get_bucket_notification_configuration(self.bucket_name):
+    config = self.backend.get_bucket_notification_configuration(self.bucket_name)
+    if not config:
         return 200, {"Content-Type": "application/xml"}, EMPTY_NOTIFICATION_CONFIGURATION
-    return _get_bucket_notification(self)
+    status, headers, body = _get_bucket_notification(self)
+    if getattr(config, "event_bridge", None) is not None:
+        closing = "</NotificationConfiguration>"
+        text = body.decode() if isinstance(body, bytes) else body
+        body = text.replace(closing, "<EventBridgeConfiguration></EventBridgeConfiguration>" + closing)
+    return status, headers, body
 
 
 S3Response.get_bucket_notification = get_bucket_notification
