@@ -157,6 +157,11 @@ impl Applier<'_> {
                 return Ok(());
             }
             Action::NoOp => return Ok(()),
+            Action::Forget => {
+                self.record(work.state, addr, None).await?;
+                self.events.finished(addr, Action::Forget, change.id.as_deref(), started.elapsed());
+                return Ok(());
+            }
             action => self.events.started(addr, action, change.id.as_deref()),
         }
         if matches!(change.action, Action::Replace | Action::Delete) {
@@ -270,6 +275,11 @@ impl Applier<'_> {
         let (kind, addr) = (work.kind, work.addr());
         let prior = work.state.lock().await.resources.get(addr).cloned();
         let Some(prior) = prior else { return Ok(()) };
+        // Replacing a resource that is kept (adopted): the old one stays in AWS, forgotten.
+        if prior.retain_on_destroy && prior.pending().is_none() {
+            self.events.left_to_aws(addr, "it is adopted (or lifecycle.retain_on_destroy): kept in AWS");
+            return self.record(work.state, addr, None).await;
+        }
         let id = match prior.pending() {
             // A plan made without refreshing may still hold an intent: delete what it made.
             Some(intent) => match self.resolve_intent(work, &prior.attributes, intent).await? {
@@ -280,7 +290,7 @@ impl Applier<'_> {
         };
         let report = |n: &crate::retry::RetryNotice| self.events.retrying(addr, n);
         let aws_error = |error| ApplyError::Aws { addr: addr.clone(), verb: "delete", error: Box::new(error) };
-        match self.retry.run(self.scope(&report, None), || kind.delete(self.aws, &id)).await {
+        match self.retry.run(self.scope(&report, None), || kind.delete(self.aws, &id, &prior.attributes)).await {
             Ok(Deleted::Yes) => {}
             Ok(Deleted::LeftToAws(why)) => self.events.left_to_aws(addr, &why),
             // "Not found" from a delete means gone only if the resource reads as gone.
@@ -341,6 +351,7 @@ fn recorded(change: &ResourceChange, id: String, attributes: Attrs, status: Reso
         sensitive: change.sensitive.clone(),
         prevent_destroy: change.prevent_destroy,
         status,
+        retain_on_destroy: change.retain_on_destroy,
     }
 }
 
@@ -352,16 +363,16 @@ fn execution_order(plan: &Plan) -> BTreeMap<ResourceAddr, BTreeSet<ResourceAddr>
     let mut deps: BTreeMap<ResourceAddr, BTreeSet<ResourceAddr>> = BTreeMap::new();
     for c in active.values() {
         let entry = deps.entry(c.addr.clone()).or_default();
-        if c.action != Action::Delete {
+        if !c.action.removes() {
             entry.extend(
-                c.dependencies.iter().filter(|d| active.get(d).is_some_and(|dc| dc.action != Action::Delete)).cloned(),
+                c.dependencies.iter().filter(|d| active.get(d).is_some_and(|dc| !dc.action.removes())).cloned(),
             );
         }
     }
     // A resource being deleted (or replaced) waits for the deletion of its dependents.
-    for c in active.values().filter(|c| c.action == Action::Delete) {
+    for c in active.values().filter(|c| c.action.removes()) {
         for d in &c.dependencies {
-            if let Some(dc) = active.get(d).filter(|dc| matches!(dc.action, Action::Delete | Action::Replace)) {
+            if let Some(dc) = active.get(d).filter(|dc| dc.action.removes() || dc.action == Action::Replace) {
                 deps.entry(dc.addr.clone()).or_default().insert(c.addr.clone());
             }
         }

@@ -201,7 +201,7 @@ impl Kind for Thing {
         }))
     }
 
-    async fn delete(&self, _: &Aws, id: &str) -> Result<Deleted, ProviderError> {
+    async fn delete(&self, _: &Aws, id: &str, _prior: Option<&ThingSpec>) -> Result<Deleted, ProviderError> {
         let removed = self.0.call("Delete", || self.0.objects.lock().expect("lock").remove(id))?;
         if removed.is_none() {
             return Err(ProviderError::new("DeleteThing", "NoSuchThing", format!("{id} is gone")));

@@ -140,6 +140,7 @@ impl ApplyEvents for TextEvents {
             Action::Update => println!("{addr}: Modifying... [id={id}]"),
             Action::Replace => println!("{addr}: Replacing... [id={id}]"),
             Action::Delete => println!("{addr}: Destroying... [id={id}]"),
+            Action::Forget => {}
             Action::NoOp => {}
         }
     }
@@ -174,6 +175,7 @@ impl ApplyEvents for TextEvents {
             Action::Update => "Modifications",
             Action::Replace => "Replacement",
             Action::Delete => "Destruction",
+            Action::Forget => "Forgetting (kept in AWS)",
         };
         let elapsed = if elapsed.as_secs() >= 1 {
             format!("{}s", elapsed.as_secs())
@@ -222,7 +224,7 @@ fn confirm(destroy: bool) -> Result<(), CliError> {
 
 /// Reports every failure once, the summary, and the outputs.
 fn finish(plan: &Plan, report: &ApplyReport, destroy: bool) -> Result<ExitCode, CliError> {
-    let (mut added, mut changed, mut destroyed, mut failed, mut skipped) = (0, 0, 0, 0, 0);
+    let (mut added, mut changed, mut destroyed, mut forgotten, mut failed, mut skipped) = (0, 0, 0, 0, 0, 0);
     for (addr, outcome) in &report.outcomes {
         let action = plan.change(addr).map_or(Action::NoOp, |c| c.action);
         match outcome {
@@ -234,6 +236,7 @@ fn finish(plan: &Plan, report: &ApplyReport, destroy: bool) -> Result<ExitCode, 
                     destroyed += 1;
                 }
                 Action::Delete => destroyed += 1,
+                Action::Forget => forgotten += 1,
                 Action::NoOp => {}
             },
             NodeOutcome::Failed(e) => {
@@ -254,11 +257,12 @@ fn finish(plan: &Plan, report: &ApplyReport, destroy: bool) -> Result<ExitCode, 
         }
     }
     let verb = if destroy { "Destroy" } else { "Apply" };
+    let forgotten = if forgotten > 0 { format!(", {forgotten} forgotten (kept in AWS)") } else { String::new() };
     if failed > 0 || skipped > 0 {
-        println!("\n{verb} incomplete. Resources: {added} added, {changed} changed, {destroyed} destroyed.");
+        println!("\n{verb} incomplete. Resources: {added} added, {changed} changed, {destroyed} destroyed{forgotten}.");
         return Err(CliError::ApplyFailed { failed, skipped });
     }
-    println!("\n{verb} complete! Resources: {added} added, {changed} changed, {destroyed} destroyed.");
+    println!("\n{verb} complete! Resources: {added} added, {changed} changed, {destroyed} destroyed{forgotten}.");
     if !report.state.outputs.is_empty() {
         println!("\nOutputs:\n\n{}", super::output::render(&report.state.outputs));
     }

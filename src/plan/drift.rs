@@ -66,6 +66,7 @@ fn as_change(d: &Drifted) -> ResourceChange {
         imported: false,
         sensitive: d.sensitive.clone(),
         prevent_destroy: false,
+        retain_on_destroy: false,
         dependencies: Default::default(),
     }
 }

@@ -7,7 +7,7 @@ use super::{Plan, ResourceChange, SENSITIVE};
 use crate::value::{UNKNOWN, contains_unknown};
 
 /// The version of the JSON plan format; bumped on any incompatible change.
-pub const JSON_FORMAT_VERSION: &str = "1.0";
+pub const JSON_FORMAT_VERSION: &str = "1.1";
 
 pub fn render_json(plan: &Plan, show_sensitive: bool) -> Value {
     let s = plan.summary();
@@ -20,7 +20,7 @@ pub fn render_json(plan: &Plan, show_sensitive: bool) -> Value {
     json!({
         "format_version": JSON_FORMAT_VERSION,
         "has_changes": plan.has_changes(),
-        "summary": {"import": s.import, "add": s.add, "change": s.change, "destroy": s.destroy},
+        "summary": {"import": s.import, "add": s.add, "change": s.change, "destroy": s.destroy, "forget": s.forget},
         "resource_changes": changes,
     })
 }

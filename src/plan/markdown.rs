@@ -13,9 +13,10 @@ pub fn render_markdown(plan: &Plan) -> String {
         return out;
     }
     let imports = if s.import > 0 { format!("{} to import, ", s.import) } else { String::new() };
+    let forgets = if s.forget > 0 { format!(", {} to forget", s.forget) } else { String::new() };
     let _ = writeln!(
         out,
-        "### cruddur-infra plan: {imports}{} to add, {} to change, {} to destroy\n",
+        "### cruddur-infra plan: {imports}{} to add, {} to change, {} to destroy{forgets}\n",
         s.add, s.change, s.destroy
     );
     out.push_str("| | resource | action | why |\n|---|---|---|---|\n");
@@ -26,6 +27,7 @@ pub fn render_markdown(plan: &Plan) -> String {
             Action::Update => ("update in place", c.note.clone().unwrap_or_default()),
             Action::Replace => ("**replace**", format!("{} cannot change in place", c.replace_reasons().join(", "))),
             Action::Delete => ("**destroy**", String::new()),
+            Action::Forget => ("forget (kept in AWS)", c.note.clone().unwrap_or_default()),
             Action::NoOp => ("import", c.note.clone().unwrap_or_default()),
         };
         let _ = writeln!(out, "| `{}` | `{}` | {what} | {why} |", c.action.symbol().trim(), c.addr);

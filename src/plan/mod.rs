@@ -34,9 +34,17 @@ pub enum Action {
     /// Destroy, then create: an attribute that AWS cannot change in place differs.
     Replace,
     Delete,
+    /// Drop from the state and keep in AWS: a resource adopted with `import_id` (or
+    /// `lifecycle.retain_on_destroy`) that the spec no longer has, or destroy.
+    Forget,
 }
 
 impl Action {
+    /// Whether the resource leaves the state: destroyed, or forgotten.
+    pub fn removes(self) -> bool {
+        matches!(self, Action::Delete | Action::Forget)
+    }
+
     pub fn symbol(self) -> &'static str {
         match self {
             Action::NoOp => " ",
@@ -44,6 +52,7 @@ impl Action {
             Action::Update => "~",
             Action::Replace => "-/+",
             Action::Delete => "-",
+            Action::Forget => ".",
         }
     }
 }
@@ -77,6 +86,9 @@ pub struct ResourceChange {
     /// `lifecycle: prevent_destroy` from the spec, recorded in the state with the resource.
     #[serde(default)]
     pub prevent_destroy: bool,
+    /// Kept in AWS when destroyed or replaced: adopted (`import_id`), or the spec says so.
+    #[serde(default)]
+    pub retain_on_destroy: bool,
     /// Resources this one comes after (from the spec, or for deletes, from the state).
     pub dependencies: BTreeSet<ResourceAddr>,
 }
@@ -111,6 +123,7 @@ pub struct Summary {
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
+    pub forget: usize,
 }
 
 /// The changes that turn `live` into `desired`, comparing only what `desired` sets (as a plan
@@ -132,6 +145,7 @@ impl Plan {
                     s.destroy += 1;
                 }
                 Action::Delete => s.destroy += 1,
+                Action::Forget => s.forget += 1,
                 Action::NoOp => {}
             }
         }

@@ -35,6 +35,10 @@ impl Default for PlanOptions {
     }
 }
 
+/// Why a resource is forgotten rather than destroyed.
+const RETAINED: &str = "adopted (import_id) or lifecycle.retain_on_destroy: set lifecycle.retain_on_destroy: false to \
+delete it instead";
+
 /// The note on a resource an interrupted apply made, found and taken into the state.
 pub const ADOPTED_AFTER_INTERRUPTION: &str = "will be adopted: created by an interrupted apply";
 
@@ -116,6 +120,8 @@ impl Planner<'_> {
                 continue;
             }
             let kind = self.kind(addr)?;
+            // Destroying, the spec (if it still has the resource) says whether to keep it.
+            let retain = spec.resource(addr).and_then(|r| r.retain_on_destroy).unwrap_or(prior_res.retain_on_destroy);
             let base = ResourceChange {
                 addr: addr.clone(),
                 action: Action::NoOp,
@@ -126,9 +132,18 @@ impl Planner<'_> {
                 imported: false,
                 sensitive: prior_res.sensitive.clone(),
                 prevent_destroy: prior_res.prevent_destroy,
+                retain_on_destroy: retain,
                 dependencies: BTreeSet::new(),
             };
             changes.push(match refreshed.resources.get(addr) {
+                Some(live) if retain => ResourceChange {
+                    action: Action::Forget,
+                    id: Some(live.id.clone()),
+                    changes: deletion(kind.schema(), &live.attributes),
+                    dependencies: prior_res.dependencies.clone(),
+                    note: Some(RETAINED.into()),
+                    ..base
+                },
                 Some(live) => ResourceChange {
                     action: Action::Delete,
                     id: Some(live.id.clone()),
@@ -287,6 +302,10 @@ impl Planner<'_> {
             imported: false,
             sensitive: res.sensitive.clone(),
             prevent_destroy: res.prevent_destroy,
+            // Adopted resources are kept when destroyed, once adopted always, unless the spec says.
+            retain_on_destroy: res.retain_on_destroy.unwrap_or(
+                res.import_id.is_some() || prior.resources.get(&res.addr).is_some_and(|r| r.retain_on_destroy),
+            ),
             dependencies: res.dependencies(),
         };
         let mut imported = false;
@@ -331,6 +350,8 @@ impl Planner<'_> {
             Some(format!("adopting the existing {} `{}`", res.addr.kind, live.id))
         } else if unfinished && action == Action::Update {
             Some("an earlier apply created it but did not finish: its settings and readiness are completed".into())
+        } else if action == Action::Replace && base.retain_on_destroy {
+            Some("the one there now is kept in AWS and forgotten (adopted, or lifecycle.retain_on_destroy)".into())
         } else if action == Action::Replace {
             kind.destroy_note(&live.attributes)
         } else {
@@ -387,6 +408,7 @@ async fn read_adopted(
         sensitive: res.sensitive.clone(),
         prevent_destroy: res.prevent_destroy,
         status: ResourceStatus::Ready,
+        retain_on_destroy: res.retain_on_destroy.unwrap_or(true),
     })
 }
 

@@ -33,7 +33,9 @@ pub fn render_text(plan: &Plan) -> String {
     }
     let s = plan.summary();
     let imports = if s.import > 0 { format!("{} to import, ", s.import) } else { String::new() };
-    let _ = writeln!(out, "Plan: {imports}{} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy);
+    let forgets = if s.forget > 0 { format!(", {} to forget", s.forget) } else { String::new() };
+    let _ =
+        writeln!(out, "Plan: {imports}{} to add, {} to change, {} to destroy{forgets}.", s.add, s.change, s.destroy);
     out
 }
 
@@ -45,6 +47,7 @@ pub fn render_resource(c: &ResourceChange) -> String {
         Action::Update => "will be updated in-place".to_string(),
         Action::Replace => format!("must be replaced ({} cannot be changed in place)", list(&c.replace_reasons())),
         Action::Delete => "will be destroyed".to_string(),
+        Action::Forget => "will no longer be managed: it is kept in AWS".to_string(),
         Action::NoOp if c.imported => "will be imported".to_string(),
         Action::NoOp => return out,
     };
@@ -97,7 +100,7 @@ fn attribute(out: &mut String, action: Action, a: &AttrChange, width: usize) {
     let mut lines = Lines { out, indent: 6 };
     match action {
         Action::Create => lines.value('+', &name, &a.after),
-        Action::Delete => lines.value('-', &name, &a.before),
+        Action::Delete | Action::Forget => lines.value('-', &name, &a.before),
         _ => lines.change(&name, &a.before, &a.after),
     }
     if a.forces_replacement {

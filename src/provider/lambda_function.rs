@@ -284,7 +284,7 @@ impl Kind for LambdaFunction {
         Ok(Some(owner.judge_tagged_at_create(&spec.name, tags)))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Function>) -> Result<Deleted, ProviderError> {
         let deleted = aws.lambda().await.delete_function().function_name(id).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteFunction", e))?;
         Ok(Deleted::Yes)

@@ -154,7 +154,7 @@ impl Kind for LambdaPermission {
         Ok(found.map(|_| owner.judge_untagged(&id, reason, None)))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Permission>) -> Result<Deleted, ProviderError> {
         let (function, sid) = split_id("RemovePermission", id)?;
         let _one_write_at_a_time = aws.exclusive(write_lock(function)).await;
         let removed = aws.lambda().await.remove_permission().function_name(function).statement_id(sid).send().await;

@@ -173,7 +173,7 @@ pub trait ResourceKind: Send + Sync {
 
     /// Deletes the resource. Each step treats "already gone" as done and goes on, so a delete
     /// interrupted half-way finishes when run again.
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError>;
+    async fn delete(&self, aws: &Aws, id: &str, prior: &Attrs) -> Result<Deleted, ProviderError>;
 }
 
 /// A read-only query for something that already exists (a hosted zone by name, a user pool):

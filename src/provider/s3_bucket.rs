@@ -8,13 +8,17 @@
 //! for a bucket the account already owns, so the name is checked first: an existing bucket is
 //! never mistaken for a new one. A bucket is recognised as ours by its ownership tags, or,
 //! when a create died before tagging it, by being created after the create's intent.
+//!
+//! S3 refuses to delete a bucket that holds objects (`BucketNotEmpty`): the error says how many
+//! versions it holds. With `force_destroy: true` (a local setting, as in Terraform) every object
+//! version and delete marker is deleted first, 1000 at a time.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CorsConfiguration, CorsRule, CreateBucketConfiguration, PublicAccessBlockConfiguration,
-    Tag, Tagging,
+    BucketLocationConstraint, CorsConfiguration, CorsRule, CreateBucketConfiguration, Delete, ObjectIdentifier,
+    PublicAccessBlockConfiguration, Tag, Tagging,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -69,6 +73,11 @@ static SCHEMA: ResourceSchema = ResourceSchema {
             AttrType::Object(PUBLIC_ACCESS_BLOCK),
             "the bucket's public access block",
         ),
+        Attribute::optional(
+            "force_destroy",
+            AttrType::Bool,
+            "destroy deletes every object version first; without it a bucket holding objects is refused [default: false]",
+        ),
         Attribute::computed("arn", "arn:aws:s3:::NAME"),
         Attribute::computed("bucket_regional_domain_name", "NAME.s3.REGION.amazonaws.com, for CloudFront origins"),
     ],
@@ -82,6 +91,7 @@ pub struct Bucket {
     cors_rules: Option<Vec<Cors>>,
     tags: Option<BTreeMap<String, String>>,
     public_access_block: Option<PublicAccessBlock>,
+    force_destroy: Option<bool>,
 }
 
 #[skip_serializing_none]
@@ -138,6 +148,9 @@ impl Kind for S3Bucket {
         if let Some(Value::Array(rules)) = attrs.get_mut("cors_rules") {
             rules.iter_mut().filter_map(Value::as_object_mut).for_each(normalize_cors_rule);
         }
+        if attrs.get("force_destroy") == Some(&Value::Bool(false)) {
+            attrs.remove("force_destroy");
+        }
         // S3 reports all four flags; a flag left out is false, and all false is no block.
         if let Some(Value::Object(pab)) = attrs.get_mut("public_access_block") {
             for flag in PUBLIC_ACCESS_BLOCK {
@@ -154,7 +167,7 @@ impl Kind for S3Bucket {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
-        _prior: Option<&Bucket>,
+        prior: Option<&Bucket>,
     ) -> Result<Option<(Bucket, BucketComputed)>, ProviderError> {
         let s3 = aws.s3().await;
         // A bucket whose settings are read needs no HeadBucket: each read of a missing bucket
@@ -174,7 +187,9 @@ impl Kind for S3Bucket {
             Err(e) if e.code == "NoSuchBucket" => return Ok(None),
             Err(e) => return Err(e),
         };
-        let bucket = Bucket { name: id.to_string(), cors_rules, tags, public_access_block };
+        // force_destroy is the engine's alone: AWS never sees it.
+        let force_destroy = prior.and_then(|p| p.force_destroy);
+        let bucket = Bucket { name: id.to_string(), cors_rules, tags, public_access_block, force_destroy };
         Ok(Some((bucket, BucketComputed::of(id, &aws.region().await))))
     }
 
@@ -217,6 +232,7 @@ impl Kind for S3Bucket {
                 "cors_rules" => put_cors(s3, id, spec.cors_rules.as_deref().unwrap_or_default()).await?,
                 "tags" => put_tags(s3, id, spec.tags.as_ref(), owner).await?,
                 "public_access_block" => put_public_access_block(s3, id, spec.public_access_block.as_ref()).await?,
+                "force_destroy" => {}
                 other => return Err(cannot_update(Self::NAME, other)),
             }
         }
@@ -258,15 +274,90 @@ impl Kind for S3Bucket {
         }
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
-        aws.s3()
-            .await
-            .delete_bucket()
-            .bucket(id)
+    async fn delete(&self, aws: &Aws, id: &str, prior: Option<&Bucket>) -> Result<Deleted, ProviderError> {
+        let s3 = aws.s3().await;
+        let refused = match delete_bucket(s3, id).await {
+            Err(e) if e.code == "BucketNotEmpty" => e,
+            other => return other.map(|()| Deleted::Yes),
+        };
+        if prior.and_then(|p| p.force_destroy) != Some(true) {
+            let held = match versions(s3, id, None, None).await {
+                Ok((page, more)) if more => format!("more than {} object versions", page.len()),
+                Ok((page, _)) => format!("{} object version(s) and delete marker(s)", page.len()),
+                Err(_) => "objects".to_string(),
+            };
+            let message = format!(
+                "{id} holds {held}: empty it, or set force_destroy: true (and apply) to have destroy delete them ({})",
+                refused.message
+            );
+            return Err(ProviderError { message, ..refused });
+        }
+        empty(s3, id).await?;
+        delete_bucket(s3, id).await?;
+        Ok(Deleted::Yes)
+    }
+}
+
+async fn delete_bucket(s3: &aws_sdk_s3::Client, name: &str) -> Result<(), ProviderError> {
+    s3.delete_bucket().bucket(name).send().await.map_err(|e| ProviderError::from_sdk("DeleteBucket", e))?;
+    Ok(())
+}
+
+/// One page (up to 1000) of the bucket's object versions and delete markers, from the markers
+/// given, and whether there are more.
+async fn versions(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key_marker: Option<String>,
+    version_marker: Option<String>,
+) -> Result<(Vec<ObjectIdentifier>, bool), ProviderError> {
+    let out = s3
+        .list_object_versions()
+        .bucket(bucket)
+        .set_key_marker(key_marker)
+        .set_version_id_marker(version_marker)
+        .send()
+        .await
+        .map_err(|e| ProviderError::from_sdk("ListObjectVersions", e))?;
+    let invalid =
+        |e: aws_sdk_s3::error::BuildError| ProviderError::new("DeleteObjects", "InvalidObject", e.to_string());
+    let versions = out.versions().iter().map(|v| (v.key(), v.version_id()));
+    let markers = out.delete_markers().iter().map(|m| (m.key(), m.version_id()));
+    let page = versions
+        .chain(markers)
+        .map(|(key, version)| {
+            ObjectIdentifier::builder()
+                .set_key(key.map(str::to_string))
+                .set_version_id(version.map(str::to_string))
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    Ok((page, out.is_truncated() == Some(true)))
+}
+
+/// Deletes every object version and delete marker in the bucket, a page of up to 1000 at a
+/// time. Listing again from the start each time: what is deleted no longer shows.
+async fn empty(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), ProviderError> {
+    loop {
+        let (page, _) = versions(s3, bucket, None, None).await?;
+        if page.is_empty() {
+            return Ok(());
+        }
+        let invalid =
+            |e: aws_sdk_s3::error::BuildError| ProviderError::new("DeleteObjects", "InvalidObject", e.to_string());
+        let delete = Delete::builder().set_objects(Some(page)).quiet(true).build().map_err(invalid)?;
+        let out = s3
+            .delete_objects()
+            .bucket(bucket)
+            .delete(delete)
             .send()
             .await
-            .map_err(|e| ProviderError::from_sdk("DeleteBucket", e))?;
-        Ok(Deleted::Yes)
+            .map_err(|e| ProviderError::from_sdk("DeleteObjects", e))?;
+        if let Some(e) = out.errors().first() {
+            let code = e.code().unwrap_or("DeleteObjectsFailed");
+            return Err(ProviderError::new("DeleteObjects", code, e.message().unwrap_or_default()));
+        }
     }
 }
 

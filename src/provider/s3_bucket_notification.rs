@@ -178,7 +178,7 @@ impl Kind for S3BucketNotification {
         Ok(configured.then(|| Found::Ours { id: spec.bucket.clone() }))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Notification>) -> Result<Deleted, ProviderError> {
         let empty = Notification { bucket: id.to_string(), lambda_functions: None, topics: None };
         put(aws, id, &empty).await?;
         Ok(Deleted::Yes)

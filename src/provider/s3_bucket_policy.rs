@@ -81,7 +81,7 @@ impl Kind for S3BucketPolicy {
         Ok(get(aws, &spec.bucket).await?.map(|_| Found::Ours { id: spec.bucket.clone() }))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&BucketPolicy>) -> Result<Deleted, ProviderError> {
         let deleted = aws.s3().await.delete_bucket_policy().bucket(id).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteBucketPolicy", e))?;
         Ok(Deleted::Yes)

@@ -83,7 +83,7 @@ impl Kind for SnsTopicPolicy {
         Ok(exists.then(|| Found::Ours { id: spec.topic_arn.clone() }))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&TopicPolicy>) -> Result<Deleted, ProviderError> {
         set_attribute(aws.sns().await, id, "Policy", &default_policy(id)).await?;
         Ok(Deleted::Yes)
     }

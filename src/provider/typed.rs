@@ -94,7 +94,8 @@ pub trait Kind: Send + Sync + 'static {
         reason: FindReason,
     ) -> Result<Option<Found>, ProviderError>;
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError>;
+    /// Deletes the resource; `prior` is its last recorded spec, if it still reads as one.
+    async fn delete(&self, aws: &Aws, id: &str, prior: Option<&Self::Spec>) -> Result<Deleted, ProviderError>;
 }
 
 /// For kinds AWS computes nothing for.
@@ -123,6 +124,17 @@ pub(crate) fn encode<T: Serialize>(kind: &str, value: &T) -> Result<Attrs, Provi
         Ok(Value::Null) => Ok(Attrs::new()),
         Ok(other) => Err(ProviderError::invalid_attributes(kind, format!("not a mapping: {other}"))),
         Err(e) => Err(ProviderError::invalid_attributes(kind, e)),
+    }
+}
+
+impl<K: Kind> Typed<K> {
+    /// The recorded attributes as the kind's spec. They hold computed ones too: only the spec's
+    /// are kept. A prior from an older schema may not fit any more; it is only a fallback.
+    fn prior_spec(&self, recorded: &Attrs) -> Option<K::Spec> {
+        let mut prior = recorded.clone();
+        let schema = self.0.schema();
+        prior.retain(|name, _| schema.compared().any(|a| a.name == name));
+        decode(K::NAME, &prior).ok()
     }
 }
 
@@ -159,12 +171,7 @@ impl<K: Kind> ResourceKind for Typed<K> {
         managed: &Managed<'_>,
         prior: &Attrs,
     ) -> Result<Option<Attrs>, ProviderError> {
-        // The recorded attributes hold computed ones too: only the spec's are the prior spec.
-        // A prior from an older schema may not fit any more; it is only a fallback.
-        let mut prior = prior.clone();
-        let schema = self.0.schema();
-        prior.retain(|name, _| schema.compared().any(|a| a.name == name));
-        let prior: Option<K::Spec> = decode(K::NAME, &prior).ok();
+        let prior = self.prior_spec(prior);
         let Some((spec, computed)) = self.0.read(aws, id, managed, prior.as_ref()).await? else { return Ok(None) };
         let mut attrs = encode(K::NAME, &spec)?;
         attrs.extend(encode(K::NAME, &computed)?);
@@ -217,8 +224,9 @@ impl<K: Kind> ResourceKind for Typed<K> {
         self.0.find(aws, &spec, owner, reason).await
     }
 
-    async fn delete(&self, aws: &Aws, id: &str) -> Result<Deleted, ProviderError> {
-        self.0.delete(aws, id).await
+    async fn delete(&self, aws: &Aws, id: &str, prior: &Attrs) -> Result<Deleted, ProviderError> {
+        let prior = self.prior_spec(prior);
+        self.0.delete(aws, id, prior.as_ref()).await
     }
 }
 

@@ -68,6 +68,9 @@ pub struct ResourceSpec {
     pub sensitive: BTreeSet<String>,
     /// `lifecycle: { prevent_destroy: true }`: no plan may destroy or replace it.
     pub prevent_destroy: bool,
+    /// `lifecycle: { retain_on_destroy: BOOL }`: kept in AWS (only forgotten) when destroyed or
+    /// replaced. Unset, adopted resources (`import_id`) are retained and created ones are not.
+    pub retain_on_destroy: Option<bool>,
 }
 
 impl ResourceSpec {
@@ -302,7 +305,7 @@ fn blocks(
                 .filter(|(k, v)| !META_FIELDS.contains(&k.name.as_str()) && uses_sensitive(v, checker.variables))
                 .map(|(k, _)| k.name.clone())
                 .collect();
-            let prevent_destroy = lifecycle(&addr, &meta, checker.problems);
+            let Lifecycle { prevent_destroy, retain_on_destroy } = lifecycle(&addr, &meta, checker.problems);
             out.push(ResourceSpec {
                 addr,
                 span: name_key.span,
@@ -312,31 +315,42 @@ fn blocks(
                 import_id,
                 sensitive,
                 prevent_destroy,
+                retain_on_destroy,
             });
         }
     }
     out
 }
 
-/// `lifecycle: { prevent_destroy: BOOL }`.
-fn lifecycle(addr: &ResourceAddr, meta: &[(node::Key, Node)], problems: &mut Problems) -> bool {
-    let Some((_, node)) = meta.iter().find(|(k, _)| k.name == "lifecycle") else { return false };
+/// A resource's `lifecycle` settings.
+#[derive(Default)]
+struct Lifecycle {
+    prevent_destroy: bool,
+    retain_on_destroy: Option<bool>,
+}
+
+/// `lifecycle: { prevent_destroy: BOOL, retain_on_destroy: BOOL }`.
+fn lifecycle(addr: &ResourceAddr, meta: &[(node::Key, Node)], problems: &mut Problems) -> Lifecycle {
+    let mut out = Lifecycle::default();
+    let Some((_, node)) = meta.iter().find(|(k, _)| k.name == "lifecycle") else { return out };
     let Some(fields) = node.as_map() else {
         problems.at(node.span, format!("lifecycle of {addr} must be a mapping"), node.type_name());
-        return false;
+        return out;
     };
-    let mut prevent = false;
     for (k, v) in fields {
         match (k.name.as_str(), &v.value) {
-            ("prevent_destroy", NodeValue::Bool(b)) => prevent = *b,
-            ("prevent_destroy", _) => problems.at(v.span, "prevent_destroy must be true or false", v.type_name()),
+            ("prevent_destroy", NodeValue::Bool(b)) => out.prevent_destroy = *b,
+            ("retain_on_destroy", NodeValue::Bool(b)) => out.retain_on_destroy = Some(*b),
+            (setting @ ("prevent_destroy" | "retain_on_destroy"), _) => {
+                problems.at(v.span, format!("{setting} must be true or false"), v.type_name())
+            }
             (other, _) => problems.push(
                 Problem::at(k.span, format!("unknown lifecycle setting `{other}`"), "not a lifecycle setting")
-                    .with_help("lifecycle takes prevent_destroy"),
+                    .with_help("lifecycle takes prevent_destroy and retain_on_destroy"),
             ),
         }
     }
-    prevent
+    out
 }
 
 /// True when a value interpolates a variable declared sensitive, anywhere inside it.

@@ -66,6 +66,9 @@ pub struct ResourceState {
     /// Whether AWS is known to hold it, finished.
     #[serde(default, skip_serializing_if = "ResourceStatus::is_ready")]
     pub status: ResourceStatus,
+    /// Kept in AWS (only forgotten) when destroyed or replaced: adopted, or the spec said so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retain_on_destroy: bool,
 }
 
 /// How far the engine got with a resource.

@@ -122,3 +122,67 @@ fn notification_settings_the_spec_does_not_manage_survive_apply_and_destroy() {
     env.run(&["destroy", "--auto-approve"]).expect_code(0);
     assert_eq!(kept(&env), (vec![queue.to_string()], true, 0), "only the engine's target is gone");
 }
+
+fn buckets(env: &Env) -> Vec<String> {
+    let out = env.block_on(env.s3().list_buckets().send()).expect("buckets");
+    out.buckets().iter().filter_map(|b| b.name().map(str::to_string)).collect()
+}
+
+#[test]
+fn a_bucket_holding_objects_is_destroyed_only_with_force_destroy_and_the_refusal_says_how_many() {
+    // S3 refuses to delete a bucket that holds objects: destroy says how many versions it
+    // holds and what to do; with force_destroy it deletes them and then the bucket.
+    let env = Env::new();
+    env.write_spec("resources:\n  s3_bucket:\n    b: { name: full-bucket }\n");
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let s3 = env.s3();
+    for key in ["a.jpg", "b.jpg", "c.jpg"] {
+        env.block_on(s3.put_object().bucket("full-bucket").key(key).body(b"x".to_vec().into()).send()).expect("put");
+    }
+    let destroy = env.run(&["destroy", "--auto-approve"]);
+    assert_eq!(destroy.code, 1);
+    let err = destroy.stderr_flat();
+    assert!(
+        err.contains("BucketNotEmpty")
+            && err.contains("holds 3 object version(s)")
+            && err.contains("force_destroy: true"),
+        "{err}"
+    );
+    assert_eq!(buckets(&env), ["full-bucket"]);
+
+    env.write_spec("resources:\n  s3_bucket:\n    b: { name: full-bucket, force_destroy: true }\n");
+    let apply = env.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert!(apply.stdout.contains("+ force_destroy = true"), "{}", apply.stdout);
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    env.run(&["destroy", "--auto-approve"]).expect_code(0);
+    assert!(buckets(&env).is_empty());
+}
+
+#[test]
+fn an_adopted_bucket_is_forgotten_on_destroy_unless_the_spec_opts_in_to_deleting_it() {
+    // The bucket existed before (import_id): destroy keeps it and says so; with
+    // lifecycle.retain_on_destroy: false it is deleted like one the engine made.
+    let env = Env::new();
+    env.block_on(env.s3().create_bucket().bucket("made-by-hand").send()).expect("bucket");
+    let spec = "resources:\n  s3_bucket:\n    kept:\n      import_id: made-by-hand\n      name: made-by-hand\n      tags: { app: cruddur }\n    ours: { name: made-by-us }\n";
+    env.write_spec(spec);
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let destroy = env.run(&["destroy", "--auto-approve"]).expect_code(0);
+    assert!(
+        destroy.stdout.contains("# s3_bucket.kept will no longer be managed: it is kept in AWS"),
+        "{}",
+        destroy.stdout
+    );
+    assert!(destroy.stdout.contains("1 to destroy, 1 to forget"), "{}", destroy.stdout);
+    assert!(destroy.stdout.contains("1 destroyed, 1 forgotten (kept in AWS)"), "{}", destroy.stdout);
+    assert_eq!(buckets(&env), ["made-by-hand"]);
+    assert_eq!(env.state()["resources"], serde_json::json!({}));
+
+    env.write_spec(&spec.replace(
+        "      import_id: made-by-hand\n",
+        "      import_id: made-by-hand\n      lifecycle: { retain_on_destroy: false }\n",
+    ));
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    env.run(&["destroy", "--auto-approve"]).expect_code(0);
+    assert!(buckets(&env).is_empty(), "deleted when the spec says so");
+}

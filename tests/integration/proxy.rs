@@ -71,6 +71,8 @@ struct Shared {
     rng: Mutex<fastrand::Rng>,
     victim: Mutex<Option<u32>>,
     stopping: AtomicBool,
+    /// Requests moto could not be reached for, with why: the proxy's own failures.
+    upstream_errors: Mutex<Vec<String>>,
 }
 
 pub struct Proxy {
@@ -91,6 +93,7 @@ impl Proxy {
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             victim: Mutex::new(None),
             stopping: AtomicBool::new(false),
+            upstream_errors: Mutex::new(Vec::new()),
         });
         let accepting = shared.clone();
         thread::spawn(move || {
@@ -120,6 +123,12 @@ impl Proxy {
     /// The process `KillAfter` kills.
     pub fn set_victim(&self, pid: u32) {
         *self.shared.victim.lock().expect("lock") = Some(pid);
+    }
+
+    /// Why moto could not be reached, for each request it could not (the proxy's failures, not
+    /// injected ones).
+    pub fn upstream_errors(&self) -> Vec<String> {
+        self.shared.upstream_errors.lock().expect("lock").clone()
     }
 
     /// Every request since the mode was last set, in arrival order.
@@ -166,7 +175,10 @@ fn label(service: &str, operation: &str) -> String {
 
 fn handle(shared: &Shared, mut client: TcpStream) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
-    let Some(request) = read_request(&mut client) else { return };
+    let Some(request) = read_request(&mut client) else {
+        shared.upstream_errors.lock().expect("lock").push("a request the proxy could not read".into());
+        return;
+    };
     let n = shared.count.fetch_add(1, Ordering::SeqCst) + 1;
     let fate = decide(shared, n, &request.label());
     shared.seen.lock().expect("lock").push(Seen {
@@ -176,21 +188,27 @@ fn handle(shared: &Shared, mut client: TcpStream) {
         fate: fate.clone(),
     });
     match fate {
-        Fate::Forwarded => {
-            if let Some(answer) = forward(shared.upstream, &request) {
-                let _ = client.write_all(&answer);
+        Fate::Forwarded => match forward(shared.upstream, &request) {
+            Ok(answer) => {
+                if let Some(problem) = incomplete(&answer) {
+                    shared.upstream_errors.lock().expect("lock").push(format!("{}: {problem}", request.label()));
+                }
+                if let Err(e) = client.write_all(&answer) {
+                    shared.upstream_errors.lock().expect("lock").push(format!("{}: answering: {e}", request.label()));
+                }
             }
-        }
+            Err(e) => shared.upstream_errors.lock().expect("lock").push(format!("{}: {e}", request.label())),
+        },
         Fate::Throttled | Fate::Failed5xx => {
             let _ = client.write_all(&error_response(&request.service, fate == Fate::Throttled));
         }
         Fate::Reset => reset(client),
         Fate::AnswerLost => {
-            forward(shared.upstream, &request);
+            let _ = forward(shared.upstream, &request);
             reset(client);
         }
         Fate::Killed => {
-            forward(shared.upstream, &request);
+            let _ = forward(shared.upstream, &request);
             if let Some(pid) = *shared.victim.lock().expect("lock") {
                 let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid"));
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -326,14 +344,44 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// What is wrong with an answer from moto, if anything: no head, or fewer body bytes than it
+/// announced.
+fn incomplete(answer: &[u8]) -> Option<String> {
+    let Some(head_end) = find(answer, b"\r\n\r\n").map(|i| i + 4) else {
+        return Some(format!("no head in {} bytes", answer.len()));
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut headers);
+    if parsed.parse(&answer[..head_end]).is_err() {
+        return Some("unparsable head".into());
+    }
+    let length = parsed.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-length"));
+    let length: usize = length.and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())?;
+    let body = answer.len() - head_end;
+    (body < length).then(|| format!("{body} of {length} body bytes"))
+}
+
 /// Sends the request to moto and returns its whole answer (moto closes after each).
-fn forward(upstream: u16, request: &Request) -> Option<Vec<u8>> {
-    let mut moto = TcpStream::connect(("127.0.0.1", upstream)).ok()?;
-    moto.write_all(request.head.as_bytes()).ok()?;
-    moto.write_all(&request.body).ok()?;
+fn forward(upstream: u16, request: &Request) -> std::io::Result<Vec<u8>> {
+    let mut moto = TcpStream::connect(("127.0.0.1", upstream))?;
+    moto.write_all(request.head.as_bytes())?;
+    moto.write_all(&request.body)?;
     let mut answer = Vec::new();
-    moto.read_to_end(&mut answer).ok()?;
-    Some(answer)
+    moto.read_to_end(&mut answer)?;
+    Ok(closing(answer))
+}
+
+/// The answer with `Connection: close` (the proxy closes after each answer: the client must not
+/// send a second request on the connection).
+fn closing(answer: Vec<u8>) -> Vec<u8> {
+    let Some(head_end) = find(&answer, b"\r\n\r\n") else { return answer };
+    let head = String::from_utf8_lossy(&answer[..head_end]).into_owned();
+    let mut lines: Vec<&str> =
+        head.split("\r\n").filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect();
+    lines.push("Connection: close");
+    let mut out = lines.join("\r\n").into_bytes();
+    out.extend_from_slice(&answer[head_end..]);
+    out
 }
 
 /// A throttling or 5xx answer as the service itself would send it.
@@ -428,6 +476,14 @@ mod tests {
             "route53 POST /2013-04-01/hostedzone/*/rrset"
         );
         assert_eq!(label("apigateway", "POST /v2/apis"), "apigateway POST /v2/apis");
+    }
+
+    #[test]
+    fn every_answer_tells_the_client_the_connection_closes() {
+        // Whatever moto said about the connection, the proxy closes it after the answer.
+        let kept = b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok".to_vec();
+        let out = String::from_utf8(closing(kept)).expect("utf8");
+        assert_eq!(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
     }
 
     #[test]

@@ -249,13 +249,20 @@ fn whole_stack_applies_with_every_link_in_place_and_destroy_leaves_nothing() {
         .output()
         .expect("runs");
     assert!(destroy.status.success(), "{}", String::from_utf8_lossy(&destroy.stderr));
+    assert!(
+        String::from_utf8_lossy(&destroy.stdout)
+            .contains("s3_bucket.assets will no longer be managed: it is kept in AWS")
+    );
     let log = calls(&env, "destroy.log");
     let disable =
         position(&log, &format!("UpdateDistribution PUT /2020-05-31/distribution/{dist_id}/config if-match="));
     let delete = position(&log, &format!("DeleteDistribution DELETE /2020-05-31/distribution/{dist_id} if-match="));
     assert!(disable < delete, "the distribution is disabled before it is deleted");
 
-    assert!(env.block_on(s3.list_buckets().send()).expect("buckets").buckets().is_empty());
+    // The assets bucket existed before the stack (it is adopted with import_id): kept, forgotten.
+    let listed = env.block_on(s3.list_buckets().send()).expect("buckets");
+    let left: Vec<&str> = listed.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(left, ["assets.cruddur.test"]);
     assert!(env.block_on(sns.list_topics().send()).expect("topics").topics().is_empty());
     assert!(env.block_on(lambda.list_functions().send()).expect("functions").functions().is_empty());
     let roles = env.block_on(iam.list_roles().send()).expect("roles");
