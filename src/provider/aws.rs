@@ -52,6 +52,11 @@ pub struct Aws {
     cognito: OnceCell<aws_sdk_cognitoidentityprovider::Client>,
     /// One lock per thing AWS refuses concurrent writes to (an HTTP API, a function's policy).
     exclusive: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Clients for regions other than the configured one (an adopted bucket's, a user pool's).
+    s3_regional: Mutex<std::collections::HashMap<String, aws_sdk_s3::Client>>,
+    cognito_regional: Mutex<std::collections::HashMap<String, aws_sdk_cognitoidentityprovider::Client>>,
+    /// Where buckets live, as learned this command.
+    bucket_regions: Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// How long one attempt of one request may take (an upload of a Lambda zip included).
@@ -100,6 +105,68 @@ impl Aws {
             apigatewayv2: OnceCell::new(),
             cognito: OnceCell::new(),
             exclusive: Mutex::default(),
+            s3_regional: Mutex::default(),
+            cognito_regional: Mutex::default(),
+            bucket_regions: Mutex::default(),
+        }
+    }
+
+    /// The S3 client for `region` (the configured one's, or one of its own).
+    pub async fn s3_in(&self, region: &str) -> aws_sdk_s3::Client {
+        if region == self.region().await {
+            return self.s3().await.clone();
+        }
+        if let Some(client) = self.s3_regional.lock().expect("not poisoned").get(region) {
+            return client.clone();
+        }
+        let mut builder = aws_sdk_s3::config::Builder::from(self.config().await)
+            .region(aws_config::Region::new(region.to_string()))
+            .force_path_style(self.options.s3_force_path_style)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts());
+        if let Some(log) = &self.call_log {
+            builder = builder.interceptor(log.clone());
+        }
+        let client = aws_sdk_s3::Client::from_conf(builder.build());
+        self.s3_regional.lock().expect("not poisoned").insert(region.to_string(), client.clone());
+        client
+    }
+
+    /// The Cognito client for `region`.
+    pub async fn cognito_in(&self, region: &str) -> aws_sdk_cognitoidentityprovider::Client {
+        if region == self.region().await {
+            return self.cognito().await.clone();
+        }
+        if let Some(client) = self.cognito_regional.lock().expect("not poisoned").get(region) {
+            return client.clone();
+        }
+        let mut builder = aws_sdk_cognitoidentityprovider::config::Builder::from(self.config().await)
+            .region(aws_config::Region::new(region.to_string()))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts());
+        if let Some(log) = &self.call_log {
+            builder = builder.interceptor(log.clone());
+        }
+        let client = aws_sdk_cognitoidentityprovider::Client::from_conf(builder.build());
+        self.cognito_regional.lock().expect("not poisoned").insert(region.to_string(), client.clone());
+        client
+    }
+
+    /// Remembers where a bucket lives, for [`Aws::s3_for`].
+    pub fn note_bucket_region(&self, bucket: &str, region: &str) {
+        self.bucket_regions.lock().expect("not poisoned").insert(bucket.to_string(), region.to_string());
+    }
+
+    /// Where a bucket lives, if this command learned it.
+    pub fn known_bucket_region(&self, bucket: &str) -> Option<String> {
+        self.bucket_regions.lock().expect("not poisoned").get(bucket).cloned()
+    }
+
+    /// The S3 client for a bucket: its region's, when this command learned it lives elsewhere.
+    pub async fn s3_for(&self, bucket: &str) -> aws_sdk_s3::Client {
+        match self.known_bucket_region(bucket) {
+            Some(region) => self.s3_in(&region).await,
+            None => self.s3().await.clone(),
         }
     }
 

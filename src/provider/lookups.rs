@@ -78,8 +78,11 @@ impl LookupKind for CognitoUserPool {
 
     async fn lookup(&self, aws: &Aws, query: &Attrs) -> Result<Attrs, ProviderError> {
         let id = string(query, "id");
+        // A pool id carries its region (eu-west-1_AbC): the pool lives there, whatever the
+        // configured region.
+        let region = id.split('_').next().filter(|r| r.contains('-')).map_or(aws.region().await, str::to_string);
         let out = aws
-            .cognito()
+            .cognito_in(&region)
             .await
             .describe_user_pool()
             .user_pool_id(id)
@@ -87,7 +90,6 @@ impl LookupKind for CognitoUserPool {
             .await
             .map_err(|e| ProviderError::from_sdk("DescribeUserPool", e))?;
         let pool = out.user_pool().ok_or_else(|| ProviderError::unexpected("DescribeUserPool", "no UserPool"))?;
-        let region = id.split('_').next().filter(|r| r.contains('-')).map_or(aws.region().await, str::to_string);
         Ok(build([
             ("id", json!(id)),
             ("arn", json!(pool.arn())),

@@ -186,3 +186,24 @@ fn an_adopted_bucket_is_forgotten_on_destroy_unless_the_spec_opts_in_to_deleting
     env.run(&["destroy", "--auto-approve"]).expect_code(0);
     assert!(buckets(&env).is_empty(), "deleted when the spec says so");
 }
+
+#[test]
+fn a_user_pool_in_another_region_is_looked_up_where_it_lives() {
+    // The configured region is us-east-1; the pool's id says eu-west-1, and there it is found.
+    let env = Env::new();
+    let conf = aws_sdk_cognitoidentityprovider::config::Builder::from(&env.sdk_config())
+        .region(aws_config::Region::new("eu-west-1"))
+        .build();
+    let cognito = aws_sdk_cognitoidentityprovider::Client::from_conf(conf);
+    let pool = env.block_on(cognito.create_user_pool().pool_name("far-away").send()).expect("pool");
+    let id = pool.user_pool().and_then(|p| p.id()).expect("id").to_string();
+    assert!(id.starts_with("eu-west-1_"), "{id}");
+    env.write_spec(&format!(
+        "lookups:\n  cognito_user_pool:\n    users: {{ id: {id} }}\noutputs:\n  issuer: ${{cognito_user_pool.users.issuer}}\n  name: ${{cognito_user_pool.users.name}}\n"
+    ));
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let out = env.run(&["output", "--json"]).expect_code(0);
+    let outputs: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(outputs["issuer"]["value"], format!("https://cognito-idp.eu-west-1.amazonaws.com/{id}"));
+    assert_eq!(outputs["name"]["value"], "far-away");
+}
