@@ -18,7 +18,7 @@ use crate::plan::{ADOPTED_AFTER_INTERRUPTION, Action, Plan, PlanOptions, Planner
 use crate::provider::ownership::Tagged;
 use crate::provider::schema::{AttrType, Attribute, ResourceSchema};
 use crate::provider::{
-    Aws, AwsOptions, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError, Registry, Typed,
+    Aws, AwsOptions, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError, Registry, Typed,
 };
 use crate::retry::RetryNotice;
 use crate::spec::{Overrides, Spec, SpecSource};
@@ -124,7 +124,7 @@ impl Kind for Thing {
         _: &Aws,
         id: &str,
         _: &Managed<'_>,
-        _prior: Option<&ThingSpec>,
+        _prior: &Prior<ThingSpec, ThingComputed>,
     ) -> Result<Option<(ThingSpec, ThingComputed)>, ProviderError> {
         let found = self.0.call("Read", || self.0.objects.lock().expect("lock").get(id).cloned())?;
         Ok(found.map(|o| {

@@ -13,7 +13,7 @@ use serde_with::skip_serializing_none;
 use super::attrs::{find_in_pages, found};
 use super::ownership::Tagged;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use crate::value::Attrs;
 
 pub struct ApiGatewayV2Api;
@@ -136,7 +136,7 @@ impl Kind for ApiGatewayV2Api {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: Option<&Api>,
+        _prior: &Prior<Api, ApiComputed>,
     ) -> Result<Option<(Api, ApiComputed)>, ProviderError> {
         let got = aws.apigatewayv2().await.get_api().api_id(id).send().await;
         let Some(api) = found(got.map_err(|e| ProviderError::from_sdk("GetApi", e)))? else { return Ok(None) };

@@ -12,7 +12,7 @@ use serde_with::skip_serializing_none;
 use super::apigatewayv2_api::write_lock;
 use super::attrs::{find_in_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 
 pub struct ApiGatewayV2Authorizer;
 
@@ -73,7 +73,7 @@ impl Kind for ApiGatewayV2Authorizer {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: Option<&Authorizer>,
+        _prior: &Prior<Authorizer, AuthorizerComputed>,
     ) -> Result<Option<(Authorizer, AuthorizerComputed)>, ProviderError> {
         let (api, authorizer) = split_id("GetAuthorizer", id)?;
         let got = aws.apigatewayv2().await.get_authorizer().api_id(api).authorizer_id(authorizer).send().await;

@@ -12,7 +12,7 @@ use serde_with::skip_serializing_none;
 use super::apigatewayv2_api::write_lock;
 use super::attrs::{find_in_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 
 pub struct ApiGatewayV2Integration;
 
@@ -69,7 +69,7 @@ impl Kind for ApiGatewayV2Integration {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
-        _prior: Option<&Integration>,
+        _prior: &Prior<Integration, IntegrationComputed>,
     ) -> Result<Option<(Integration, IntegrationComputed)>, ProviderError> {
         let (api, integration) = split_id("GetIntegration", id)?;
         let got = aws.apigatewayv2().await.get_integration().api_id(api).integration_id(integration).send().await;

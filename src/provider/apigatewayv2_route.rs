@@ -13,7 +13,7 @@ use serde_with::skip_serializing_none;
 use super::apigatewayv2_api::write_lock;
 use super::attrs::{find_in_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use crate::value::Attrs;
 
 pub struct ApiGatewayV2Route;
@@ -71,7 +71,7 @@ impl Kind for ApiGatewayV2Route {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: Option<&Route>,
+        _prior: &Prior<Route, RouteComputed>,
     ) -> Result<Option<(Route, RouteComputed)>, ProviderError> {
         let (api, route) = split_id("GetRoute", id)?;
         let got = aws.apigatewayv2().await.get_route().api_id(api).route_id(route).send().await;

@@ -11,7 +11,7 @@ use serde_with::skip_serializing_none;
 use super::apigatewayv2_api::write_lock;
 use super::attrs::{found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError};
 
 pub struct ApiGatewayV2Stage;
 
@@ -47,7 +47,7 @@ impl Kind for ApiGatewayV2Stage {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: Option<&Stage>,
+        _prior: &Prior<Stage, NoComputed>,
     ) -> Result<Option<(Stage, NoComputed)>, ProviderError> {
         let (api, stage) = split_id("GetStage", id)?;
         let got = aws.apigatewayv2().await.get_stage().api_id(api).stage_name(stage).send().await;

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use serde_with::skip_serializing_none;
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use crate::value::Attrs;
 
 pub struct CloudFrontDistribution;
@@ -149,7 +149,7 @@ impl Kind for CloudFrontDistribution {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
-        prior: Option<&Distribution>,
+        prior: &Prior<Distribution, DistributionComputed>,
     ) -> Result<Option<(Distribution, DistributionComputed)>, ProviderError> {
         let got = aws.cloudfront().await.get_distribution().id(id).send().await;
         let got = got.map_err(|e| ProviderError::from_sdk("GetDistribution", e));
@@ -184,7 +184,7 @@ impl Kind for CloudFrontDistribution {
         };
         // A field the API did not echo is not a change: keep what was last applied.
         if spec.origin_access_control_id.is_none() && managed.has("origin_access_control_id") {
-            spec.origin_access_control_id = prior.and_then(|p| p.origin_access_control_id.clone());
+            spec.origin_access_control_id = prior.spec().and_then(|p| p.origin_access_control_id.clone());
         }
         Ok(Some((spec, computed)))
     }

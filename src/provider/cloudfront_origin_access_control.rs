@@ -17,7 +17,7 @@ use serde_with::skip_serializing_none;
 
 use super::attrs::found;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use crate::value::Attrs;
 
 pub struct CloudFrontOriginAccessControl;
@@ -81,7 +81,7 @@ impl Kind for CloudFrontOriginAccessControl {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: Option<&AccessControl>,
+        _prior: &Prior<AccessControl, AccessControlComputed>,
     ) -> Result<Option<(AccessControl, AccessControlComputed)>, ProviderError> {
         let got = aws.cloudfront().await.get_origin_access_control().id(id).send().await;
         let got = got.map_err(|e| ProviderError::from_sdk("GetOriginAccessControl", e));

@@ -20,7 +20,7 @@ use serde_with::skip_serializing_none;
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use crate::value::Attrs;
 
 pub struct IamRole;
@@ -82,7 +82,7 @@ impl Kind for IamRole {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
-        _prior: Option<&Role>,
+        _prior: &Prior<Role, RoleComputed>,
     ) -> Result<Option<(Role, RoleComputed)>, ProviderError> {
         let iam = aws.iam().await;
         let Some(role) = get_role(iam, id).await? else { return Ok(None) };

@@ -24,7 +24,7 @@ use serde_with::skip_serializing_none;
 use super::attrs::opt_string;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use crate::build::{self as artifacts, code_sha256};
 use crate::value::Attrs;
 
@@ -162,7 +162,7 @@ impl Kind for LambdaFunction {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        prior: Option<&Function>,
+        prior: &Prior<Function, FunctionComputed>,
     ) -> Result<Option<(Function, FunctionComputed)>, ProviderError> {
         let Some(out) = get_function(aws, id).await? else { return Ok(None) };
         let Some(c) = out.configuration else { return Ok(None) };
@@ -182,8 +182,8 @@ impl Kind for LambdaFunction {
                     .unwrap_or_default(),
             ),
             // The artifact's source and path are ours alone; AWS knows only its hash.
-            source: prior.and_then(|p| p.source.clone()),
-            zip_file: prior.and_then(|p| p.zip_file.clone()),
+            source: prior.spec().and_then(|p| p.source.clone()),
+            zip_file: prior.spec().and_then(|p| p.zip_file.clone()),
             code_sha256: c.code_sha256().map(str::to_string),
         };
         Ok(Some((spec, FunctionComputed::of(arn))))

@@ -20,7 +20,7 @@ use serde_with::skip_serializing_none;
 use super::attrs::split_id;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError};
 
 pub struct LambdaPermission;
 
@@ -63,7 +63,7 @@ impl Kind for LambdaPermission {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        prior: Option<&Permission>,
+        prior: &Prior<Permission, NoComputed>,
     ) -> Result<Option<(Permission, NoComputed)>, ProviderError> {
         let (function, sid) = split_id("GetPolicy", id)?;
         let Some(stmt) = statement(aws, function, sid).await? else { return Ok(None) };
@@ -78,7 +78,7 @@ impl Kind for LambdaPermission {
         };
         let spec = Permission {
             // The spec may name the function by ARN; the id holds its name.
-            function_name: prior.map_or_else(|| function.to_string(), |p| p.function_name.clone()),
+            function_name: prior.spec().map_or_else(|| function.to_string(), |p| p.function_name.clone()),
             statement_id: sid.to_string(),
             action: text(stmt.get("Action")).unwrap_or_default(),
             principal: text(principal.as_ref()).unwrap_or_default(),

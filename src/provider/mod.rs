@@ -39,7 +39,7 @@ pub use error::{ErrorClass, ProviderError};
 pub use normalize::empty as empty_value;
 pub use ownership::{FindReason, Found, Owner};
 pub use schema::{AttrType, Attribute, ResourceSchema};
-pub use typed::{Kind, NoComputed, Typed};
+pub use typed::{Kind, NoComputed, Prior, Typed};
 
 use crate::value::Attrs;
 

@@ -21,7 +21,9 @@ use serde_with::skip_serializing_none;
 
 use super::attrs::found;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
+use super::{
+    Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError,
+};
 use crate::value::Attrs;
 
 pub struct Route53Record;
@@ -119,13 +121,13 @@ impl Kind for Route53Record {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        prior: Option<&Record>,
+        prior: &Prior<Record, NoComputed>,
     ) -> Result<Option<(Record, NoComputed)>, ProviderError> {
         let (zone, name, rtype) = parse_id(id)?;
         let Some(set) = find_set(aws, zone, name, rtype).await? else { return Ok(None) };
         let mut live = record(zone, &set);
         // Ours alone: AWS never sees it.
-        live.allow_overwrite = prior.and_then(|p| p.allow_overwrite);
+        live.allow_overwrite = prior.spec().and_then(|p| p.allow_overwrite);
         Ok(Some((live, NoComputed {})))
     }
 

@@ -9,6 +9,11 @@
 //! never mistaken for a new one. A bucket is recognised as ours by its ownership tags, or,
 //! when a create died before tagging it, by being created after the create's intent.
 //!
+//! A bucket adopted from another region (the original stack's assets bucket may live anywhere)
+//! is read and written in its own region: where it lives is recorded with it
+//! (`bucket_regional_domain_name`), asked once with `GetBucketLocation` when it is adopted, and
+//! learned again if S3 ever answers with a redirect to another region.
+//!
 //! S3 refuses to delete a bucket that holds objects (`BucketNotEmpty`): the error says how many
 //! versions it holds. With `force_destroy: true` (a local setting, as in Terraform) every object
 //! version and delete marker is deleted first, 1000 at a time.
@@ -27,7 +32,7 @@ use serde_with::skip_serializing_none;
 use super::ownership::{Tagged, is_engine_tag};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use crate::value::Attrs;
 
 pub struct S3Bucket;
@@ -167,9 +172,19 @@ impl Kind for S3Bucket {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
-        prior: Option<&Bucket>,
+        prior: &Prior<Bucket, BucketComputed>,
     ) -> Result<Option<(Bucket, BucketComputed)>, ProviderError> {
-        let s3 = aws.s3().await;
+        // Where the bucket lives: recorded with it; asked once when it is adopted.
+        let recorded = prior.computed.as_ref().and_then(|c| region_of(id, &c.bucket_regional_domain_name));
+        let region = match recorded {
+            Some(region) => region,
+            None => match bucket_location(aws, id).await? {
+                Some(region) => region,
+                None => return Ok(None),
+            },
+        };
+        aws.note_bucket_region(id, &region);
+        let s3 = &aws.s3_in(&region).await;
         // A bucket whose settings are read needs no HeadBucket: each read of a missing bucket
         // fails with NoSuchBucket. One request saved per bucket.
         if !SETTINGS.iter().any(|a| managed.has(a)) && !exists(s3, id).await? {
@@ -188,9 +203,9 @@ impl Kind for S3Bucket {
             Err(e) => return Err(e),
         };
         // force_destroy is the engine's alone: AWS never sees it.
-        let force_destroy = prior.and_then(|p| p.force_destroy);
+        let force_destroy = prior.spec().and_then(|p| p.force_destroy);
         let bucket = Bucket { name: id.to_string(), cors_rules, tags, public_access_block, force_destroy };
-        Ok(Some((bucket, BucketComputed::of(id, &aws.region().await))))
+        Ok(Some((bucket, BucketComputed::of(id, &region))))
     }
 
     async fn create(&self, aws: &Aws, spec: &Bucket, _owner: &Owner) -> Result<Created<BucketComputed>, ProviderError> {
@@ -215,6 +230,7 @@ impl Kind for S3Bucket {
             );
         }
         req.send().await.map_err(|e| ProviderError::from_sdk("CreateBucket", e))?;
+        aws.note_bucket_region(&spec.name, &region);
         Ok(Created::new(spec.name.clone(), BucketComputed::of(&spec.name, &region)).deferring(&SETTINGS, &["tags"]))
     }
 
@@ -226,17 +242,21 @@ impl Kind for S3Bucket {
         changed: &[&str],
         owner: &Owner,
     ) -> Result<Option<BucketComputed>, ProviderError> {
-        let s3 = aws.s3().await;
-        for &attr in changed {
-            match attr {
-                "cors_rules" => put_cors(s3, id, spec.cors_rules.as_deref().unwrap_or_default()).await?,
-                "tags" => put_tags(s3, id, spec.tags.as_ref(), owner).await?,
-                "public_access_block" => put_public_access_block(s3, id, spec.public_access_block.as_ref()).await?,
-                "force_destroy" => {}
-                other => return Err(cannot_update(Self::NAME, other)),
+        in_bucket_region(aws, id, move |s3| async move {
+            for &attr in changed {
+                match attr {
+                    "cors_rules" => put_cors(&s3, id, spec.cors_rules.as_deref().unwrap_or_default()).await?,
+                    "tags" => put_tags(&s3, id, spec.tags.as_ref(), owner).await?,
+                    "public_access_block" => {
+                        put_public_access_block(&s3, id, spec.public_access_block.as_ref()).await?
+                    }
+                    "force_destroy" => {}
+                    other => return Err(cannot_update(Self::NAME, other)),
+                }
             }
-        }
-        Ok(None)
+            Ok(None)
+        })
+        .await
     }
 
     async fn find(
@@ -275,26 +295,78 @@ impl Kind for S3Bucket {
     }
 
     async fn delete(&self, aws: &Aws, id: &str, prior: Option<&Bucket>) -> Result<Deleted, ProviderError> {
-        let s3 = aws.s3().await;
-        let refused = match delete_bucket(s3, id).await {
-            Err(e) if e.code == "BucketNotEmpty" => e,
-            other => return other.map(|()| Deleted::Yes),
+        in_bucket_region(aws, id, move |s3| async move { delete_in(&s3, id, prior).await }).await
+    }
+}
+
+/// Deletes the bucket with a client of its region (emptying it first with `force_destroy`).
+async fn delete_in(s3: &aws_sdk_s3::Client, id: &str, prior: Option<&Bucket>) -> Result<Deleted, ProviderError> {
+    let refused = match delete_bucket(s3, id).await {
+        Err(e) if e.code == "BucketNotEmpty" => e,
+        other => return other.map(|()| Deleted::Yes),
+    };
+    if prior.and_then(|p| p.force_destroy) != Some(true) {
+        let held = match versions(s3, id, None, None).await {
+            Ok((page, more)) if more => format!("more than {} object versions", page.len()),
+            Ok((page, _)) => format!("{} object version(s) and delete marker(s)", page.len()),
+            Err(_) => "objects".to_string(),
         };
-        if prior.and_then(|p| p.force_destroy) != Some(true) {
-            let held = match versions(s3, id, None, None).await {
-                Ok((page, more)) if more => format!("more than {} object versions", page.len()),
-                Ok((page, _)) => format!("{} object version(s) and delete marker(s)", page.len()),
-                Err(_) => "objects".to_string(),
-            };
-            let message = format!(
-                "{id} holds {held}: empty it, or set force_destroy: true (and apply) to have destroy delete them ({})",
-                refused.message
-            );
-            return Err(ProviderError { message, ..refused });
-        }
-        empty(s3, id).await?;
-        delete_bucket(s3, id).await?;
-        Ok(Deleted::Yes)
+        let message = format!(
+            "{id} holds {held}: empty it, or set force_destroy: true (and apply) to have destroy delete them ({})",
+            refused.message
+        );
+        return Err(ProviderError { message, ..refused });
+    }
+    empty(s3, id).await?;
+    delete_bucket(s3, id).await?;
+    Ok(Deleted::Yes)
+}
+
+/// The region in a bucket's regional domain name (`NAME.s3.REGION.amazonaws.com`).
+fn region_of(bucket: &str, domain: &str) -> Option<String> {
+    let region = domain.strip_prefix(bucket)?.strip_prefix(".s3.")?.strip_suffix(".amazonaws.com")?;
+    (!region.is_empty() && !region.contains('.')).then(|| region.to_string())
+}
+
+/// Where a bucket lives, `None` if there is no such bucket. S3 names us-east-1 by no location
+/// at all, and eu-west-1 by the legacy `EU`.
+pub(super) async fn bucket_location(aws: &Aws, bucket: &str) -> Result<Option<String>, ProviderError> {
+    let got = aws.s3().await.get_bucket_location().bucket(bucket).send().await;
+    let out = match got.map_err(|e| ProviderError::from_sdk("GetBucketLocation", e)) {
+        Ok(out) => out,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(match out.location_constraint().map(|c| c.as_str()) {
+        None | Some("") => "us-east-1".to_string(),
+        Some("EU") => "eu-west-1".to_string(),
+        Some(region) => region.to_string(),
+    }))
+}
+
+/// S3's answer to a request about a bucket sent to another region than the bucket's.
+fn wrong_region(e: &ProviderError) -> bool {
+    e.code == "PermanentRedirect"
+        || e.status == Some(301)
+        || (e.code == "AuthorizationHeaderMalformed" && e.message.contains("region"))
+}
+
+/// Runs `call` with the S3 client of `bucket`'s region as this command knows it. If S3 answers
+/// that the bucket lives elsewhere, asks where, remembers it, and runs `call` there.
+pub(super) async fn in_bucket_region<'a, T, F, Fut>(aws: &'a Aws, bucket: &'a str, call: F) -> Result<T, ProviderError>
+where
+    F: Fn(aws_sdk_s3::Client) -> Fut + Send + Sync + 'a,
+    Fut: std::future::Future<Output = Result<T, ProviderError>> + Send + 'a,
+{
+    match call(aws.s3_for(bucket).await).await {
+        Err(e) if wrong_region(&e) => match bucket_location(aws, bucket).await? {
+            Some(region) => {
+                aws.note_bucket_region(bucket, &region);
+                call(aws.s3_in(&region).await).await
+            }
+            None => Err(e),
+        },
+        other => other,
     }
 }
 
@@ -562,6 +634,17 @@ mod tests {
         let mut a: Attrs = serde_json::from_value(json!({"public_access_block": {"block_public_acls": false, "ignore_public_acls": false, "block_public_policy": false, "restrict_public_buckets": false}})).expect("object");
         Typed(S3Bucket).normalize(&mut a);
         assert_eq!(a.get("public_access_block"), Some(&Value::Null));
+    }
+
+    #[test]
+    fn a_buckets_region_is_read_back_from_its_regional_domain_name() {
+        // The recorded domain name says where the bucket lives, dots in its name or not.
+        assert_eq!(
+            region_of("assets.cruddur.com", "assets.cruddur.com.s3.eu-west-1.amazonaws.com").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(region_of("b", "b.s3.us-east-1.amazonaws.com").as_deref(), Some("us-east-1"));
+        assert_eq!(region_of("b", "other.s3.us-east-1.amazonaws.com"), None);
     }
 
     #[test]

@@ -22,8 +22,11 @@ use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
 use super::attrs::found;
+use super::s3_bucket::in_bucket_region;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
+use super::{
+    Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError,
+};
 use crate::value::Attrs;
 
 pub struct S3BucketNotification;
@@ -107,11 +110,10 @@ impl Kind for S3BucketNotification {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: Option<&Notification>,
+        _prior: &Prior<Notification, NoComputed>,
     ) -> Result<Option<(Notification, NoComputed)>, ProviderError> {
-        let got = aws.s3().await.get_bucket_notification_configuration().bucket(id).send().await;
-        let got = got.map_err(|e| ProviderError::from_sdk("GetBucketNotificationConfiguration", e));
-        let Some(out) = found(got)? else { return Ok(None) };
+        let got = in_bucket_region(aws, id, move |s3| async move { configuration(&s3, id).await });
+        let Some(out) = got.await? else { return Ok(None) };
         let lambdas = out
             .lambda_function_configurations()
             .iter()
@@ -148,7 +150,7 @@ impl Kind for S3BucketNotification {
         spec: &Notification,
         _owner: &Owner,
     ) -> Result<Created<NoComputed>, ProviderError> {
-        put(aws, &spec.bucket, spec).await?;
+        in_bucket_region(aws, &spec.bucket, move |s3| async move { put(&s3, &spec.bucket, spec).await }).await?;
         Ok(Created::new(spec.bucket.clone(), NoComputed {}))
     }
 
@@ -160,7 +162,7 @@ impl Kind for S3BucketNotification {
         _changed: &[&str],
         _owner: &Owner,
     ) -> Result<Option<NoComputed>, ProviderError> {
-        put(aws, id, spec).await?;
+        in_bucket_region(aws, id, move |s3| async move { put(&s3, id, spec).await }).await?;
         Ok(None)
     }
 
@@ -179,8 +181,8 @@ impl Kind for S3BucketNotification {
     }
 
     async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Notification>) -> Result<Deleted, ProviderError> {
-        let empty = Notification { bucket: id.to_string(), lambda_functions: None, topics: None };
-        put(aws, id, &empty).await?;
+        let empty = &Notification { bucket: id.to_string(), lambda_functions: None, topics: None };
+        in_bucket_region(aws, id, move |s3| async move { put(&s3, id, empty).await }).await?;
         Ok(Deleted::Yes)
     }
 }
@@ -217,11 +219,10 @@ fn filter(prefix: Option<&String>, suffix: Option<&String>) -> Option<Notificati
 
 /// Writes the spec's targets, keeping the queue targets and EventBridge delivery the bucket
 /// has; an empty spec removes every Lambda and SNS target.
-async fn put(aws: &Aws, bucket: &str, spec: &Notification) -> Result<(), ProviderError> {
+async fn put(s3: &aws_sdk_s3::Client, bucket: &str, spec: &Notification) -> Result<(), ProviderError> {
     let invalid = |e: aws_sdk_s3::error::BuildError| {
         ProviderError::new("PutBucketNotificationConfiguration", "InvalidArgument", e.to_string())
     };
-    let s3 = aws.s3().await;
     let current = s3
         .get_bucket_notification_configuration()
         .bucket(bucket)
@@ -256,6 +257,18 @@ async fn put(aws: &Aws, bucket: &str, spec: &Notification) -> Result<(), Provide
         .await
         .map_err(|e| not_validated_yet(ProviderError::from_sdk("PutBucketNotificationConfiguration", e)))?;
     Ok(())
+}
+
+/// The bucket's notification configuration, `None` without the bucket.
+async fn configuration(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<
+    Option<aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput>,
+    ProviderError,
+> {
+    let got = s3.get_bucket_notification_configuration().bucket(bucket).send().await;
+    found(got.map_err(|e| ProviderError::from_sdk("GetBucketNotificationConfiguration", e)))
 }
 
 /// S3 test-delivers to every target when the configuration is put; a permission or topic

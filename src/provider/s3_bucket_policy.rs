@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::attrs::found;
+use super::s3_bucket::in_bucket_region;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError};
 
 pub struct S3BucketPolicy;
 
@@ -44,9 +45,10 @@ impl Kind for S3BucketPolicy {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: Option<&BucketPolicy>,
+        _prior: &Prior<BucketPolicy, NoComputed>,
     ) -> Result<Option<(BucketPolicy, NoComputed)>, ProviderError> {
-        Ok(get(aws, id).await?.map(|policy| (BucketPolicy { bucket: id.to_string(), policy }, NoComputed {})))
+        let policy = in_bucket_region(aws, id, move |s3| async move { get(&s3, id).await }).await?;
+        Ok(policy.map(|policy| (BucketPolicy { bucket: id.to_string(), policy }, NoComputed {})))
     }
 
     async fn create(
@@ -55,7 +57,8 @@ impl Kind for S3BucketPolicy {
         spec: &BucketPolicy,
         _owner: &Owner,
     ) -> Result<Created<NoComputed>, ProviderError> {
-        put(aws, &spec.bucket, &spec.policy).await?;
+        in_bucket_region(aws, &spec.bucket, move |s3| async move { put(&s3, &spec.bucket, &spec.policy).await })
+            .await?;
         Ok(Created::new(spec.bucket.clone(), NoComputed {}))
     }
 
@@ -67,7 +70,7 @@ impl Kind for S3BucketPolicy {
         _changed: &[&str],
         _owner: &Owner,
     ) -> Result<Option<NoComputed>, ProviderError> {
-        put(aws, id, &spec.policy).await?;
+        in_bucket_region(aws, id, move |s3| async move { put(&s3, id, &spec.policy).await }).await?;
         Ok(None)
     }
 
@@ -78,30 +81,32 @@ impl Kind for S3BucketPolicy {
         _owner: &Owner,
         _reason: FindReason,
     ) -> Result<Option<Found>, ProviderError> {
-        Ok(get(aws, &spec.bucket).await?.map(|_| Found::Ours { id: spec.bucket.clone() }))
+        let policy = in_bucket_region(aws, &spec.bucket, move |s3| async move { get(&s3, &spec.bucket).await }).await?;
+        Ok(policy.map(|_| Found::Ours { id: spec.bucket.clone() }))
     }
 
     async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&BucketPolicy>) -> Result<Deleted, ProviderError> {
-        let deleted = aws.s3().await.delete_bucket_policy().bucket(id).send().await;
-        deleted.map_err(|e| ProviderError::from_sdk("DeleteBucketPolicy", e))?;
+        in_bucket_region(aws, id, move |s3| async move {
+            let deleted = s3.delete_bucket_policy().bucket(id).send().await;
+            deleted.map(|_| ()).map_err(|e| ProviderError::from_sdk("DeleteBucketPolicy", e))
+        })
+        .await?;
         Ok(Deleted::Yes)
     }
 }
 
 /// The bucket's policy, or `None` without one (or without the bucket).
-async fn get(aws: &Aws, bucket: &str) -> Result<Option<Value>, ProviderError> {
-    let got = aws.s3().await.get_bucket_policy().bucket(bucket).send().await;
+async fn get(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Option<Value>, ProviderError> {
+    let got = s3.get_bucket_policy().bucket(bucket).send().await;
     let Some(out) = found(got.map_err(|e| ProviderError::from_sdk("GetBucketPolicy", e)))? else { return Ok(None) };
     Ok(Some(out.policy().map_or(Value::Null, |p| json!(p))))
 }
 
-async fn put(aws: &Aws, bucket: &str, policy: &Value) -> Result<(), ProviderError> {
+async fn put(s3: &aws_sdk_s3::Client, bucket: &str, policy: &Value) -> Result<(), ProviderError> {
     let Value::Object(_) = policy else {
         return Err(ProviderError::new("PutBucketPolicy", "MalformedPolicy", format!("not a JSON document: {policy}")));
     };
-    aws.s3()
-        .await
-        .put_bucket_policy()
+    s3.put_bucket_policy()
         .bucket(bucket)
         .policy(policy.to_string())
         .send()

@@ -23,7 +23,7 @@ use serde_with::skip_serializing_none;
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use crate::value::Attrs;
 
 pub struct SnsSubscription;
@@ -104,7 +104,7 @@ impl Kind for SnsSubscription {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
-        prior: Option<&Subscription>,
+        prior: &Prior<Subscription, SubscriptionComputed>,
     ) -> Result<Option<(Subscription, SubscriptionComputed)>, ProviderError> {
         let Some(out) = attributes(aws, id).await? else { return Ok(None) };
         let get = |k: &str| out.get(k).cloned().unwrap_or_default();
@@ -115,8 +115,8 @@ impl Kind for SnsSubscription {
             endpoint: get("Endpoint"),
             raw_message_delivery: (managed.has("raw_message_delivery") && raw).then_some(true),
             // Ours alone: AWS never sees them.
-            endpoint_auto_confirms: prior.and_then(|p| p.endpoint_auto_confirms),
-            confirmation_timeout_in_minutes: prior.and_then(|p| p.confirmation_timeout_in_minutes),
+            endpoint_auto_confirms: prior.spec().and_then(|p| p.endpoint_auto_confirms),
+            confirmation_timeout_in_minutes: prior.spec().and_then(|p| p.confirmation_timeout_in_minutes),
         };
         let pending = out.get("PendingConfirmation").is_some_and(|v| v == "true");
         Ok(Some((spec, SubscriptionComputed { arn: id.to_string(), pending_confirmation: pending.to_string() })))

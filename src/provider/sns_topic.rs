@@ -15,7 +15,7 @@ use serde_with::skip_serializing_none;
 use super::ownership::is_engine_tag;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 
 pub struct SnsTopic;
 
@@ -59,7 +59,7 @@ impl Kind for SnsTopic {
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
-        _prior: Option<&Topic>,
+        _prior: &Prior<Topic, TopicComputed>,
     ) -> Result<Option<(Topic, TopicComputed)>, ProviderError> {
         let sns = aws.sns().await;
         let Some(attrs) = topic_attributes(sns, id).await? else { return Ok(None) };

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::sns_topic::{default_policy, set_attribute, topic_attributes};
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError};
 
 pub struct SnsTopicPolicy;
 
@@ -43,7 +43,7 @@ impl Kind for SnsTopicPolicy {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: Option<&TopicPolicy>,
+        _prior: &Prior<TopicPolicy, NoComputed>,
     ) -> Result<Option<(TopicPolicy, NoComputed)>, ProviderError> {
         let Some(attrs) = topic_attributes(aws.sns().await, id).await? else { return Ok(None) };
         let policy = attrs.get("Policy").map_or(Value::Null, |p| json!(p));

@@ -45,13 +45,13 @@ pub trait Kind: Send + Sync + 'static {
     }
 
     /// The resource as AWS reports it, or `None` if it is gone. Attributes not `managed` may be
-    /// left `None`; `prior` is the last recorded spec, if it still reads as one.
+    /// left `None`; `prior` is what was last recorded, as far as it still reads as the kind's types.
     async fn read(
         &self,
         aws: &Aws,
         id: &str,
         managed: &Managed<'_>,
-        prior: Option<&Self::Spec>,
+        prior: &Prior<Self::Spec, Self::Computed>,
     ) -> Result<Option<(Self::Spec, Self::Computed)>, ProviderError>;
 
     async fn create(
@@ -98,6 +98,19 @@ pub trait Kind: Send + Sync + 'static {
     async fn delete(&self, aws: &Aws, id: &str, prior: Option<&Self::Spec>) -> Result<Deleted, ProviderError>;
 }
 
+/// What was last recorded of a resource (nothing, for one being adopted or imported).
+pub struct Prior<S, C> {
+    pub spec: Option<S>,
+    pub computed: Option<C>,
+}
+
+impl<S, C> Prior<S, C> {
+    /// The last recorded spec.
+    pub fn spec(&self) -> Option<&S> {
+        self.spec.as_ref()
+    }
+}
+
 /// For kinds AWS computes nothing for.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -136,6 +149,14 @@ impl<K: Kind> Typed<K> {
         prior.retain(|name, _| schema.compared().any(|a| a.name == name));
         decode(K::NAME, &prior).ok()
     }
+
+    /// The recorded computed attributes as the kind's type, if they still read as it.
+    fn prior_computed(&self, recorded: &Attrs) -> Option<K::Computed> {
+        let mut prior = recorded.clone();
+        let schema = self.0.schema();
+        prior.retain(|name, _| schema.attribute(name).is_some_and(|a| a.computed));
+        decode(K::NAME, &prior).ok()
+    }
 }
 
 #[async_trait]
@@ -171,8 +192,8 @@ impl<K: Kind> ResourceKind for Typed<K> {
         managed: &Managed<'_>,
         prior: &Attrs,
     ) -> Result<Option<Attrs>, ProviderError> {
-        let prior = self.prior_spec(prior);
-        let Some((spec, computed)) = self.0.read(aws, id, managed, prior.as_ref()).await? else { return Ok(None) };
+        let prior = Prior { spec: self.prior_spec(prior), computed: self.prior_computed(prior) };
+        let Some((spec, computed)) = self.0.read(aws, id, managed, &prior).await? else { return Ok(None) };
         let mut attrs = encode(K::NAME, &spec)?;
         attrs.extend(encode(K::NAME, &computed)?);
         Ok(Some(attrs))

@@ -207,3 +207,23 @@ fn a_user_pool_in_another_region_is_looked_up_where_it_lives() {
     assert_eq!(outputs["issuer"]["value"], format!("https://cognito-idp.eu-west-1.amazonaws.com/{id}"));
     assert_eq!(outputs["name"]["value"], "far-away");
 }
+
+#[test]
+fn a_bucket_adopted_from_another_region_is_addressed_in_its_region() {
+    // The hand-made bucket lives in eu-west-1 while the engine works in us-east-1: its regional
+    // domain name (what a CloudFront origin uses) names eu-west-1, and its settings are written.
+    let env = Env::new();
+    let location = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+        .build();
+    env.block_on(env.s3().create_bucket().bucket("far-assets").create_bucket_configuration(location).send())
+        .expect("bucket in eu-west-1");
+    env.write_spec(
+        "resources:\n  s3_bucket:\n    assets:\n      import_id: far-assets\n      name: far-assets\n      tags: { app: cruddur }\n\
+         outputs:\n  origin: ${s3_bucket.assets.bucket_regional_domain_name}\n",
+    );
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let out = env.run(&["output", "origin", "--raw"]).expect_code(0);
+    assert_eq!(out.stdout.trim(), "far-assets.s3.eu-west-1.amazonaws.com");
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
