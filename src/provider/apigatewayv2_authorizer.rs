@@ -13,6 +13,7 @@ use super::apigatewayv2_api::write_lock;
 use super::attrs::{find_in_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
+use super::{Declared, Finding, int_in_range};
 
 pub struct ApiGatewayV2Authorizer;
 
@@ -66,6 +67,10 @@ impl Kind for ApiGatewayV2Authorizer {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
+        int_in_range(this, "result_ttl_seconds", 0..=3600, "seconds").into_iter().collect()
     }
 
     async fn read(

@@ -24,6 +24,7 @@ use serde_with::skip_serializing_none;
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
+use super::{Declared, Finding};
 use crate::value::Attrs;
 
 pub struct CloudFrontDistribution;
@@ -122,6 +123,40 @@ impl Kind for CloudFrontDistribution {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if let Some(arn) = this.known("certificate_arn").and_then(Value::as_str) {
+            let in_us_east_1 =
+                arn.starts_with("arn:aws:acm:us-east-1:") || arn.starts_with("arn:aws-cn:acm:us-east-1:");
+            if !in_us_east_1 {
+                out.push(
+                    Finding::at(
+                        "certificate_arn",
+                        format!("certificate_arn of {} is not an ACM certificate in us-east-1: {arn}", this.addr),
+                    )
+                    .help("CloudFront takes certificates from ACM in us-east-1 only, whatever the stack's region"),
+                );
+            }
+        }
+        let aliases = this.known("aliases").and_then(Value::as_array).is_none_or(|a| !a.is_empty());
+        if this.has("aliases") && aliases && !this.has("certificate_arn") {
+            out.push(
+                Finding::at("aliases", format!("{} serves aliases without a certificate_arn", this.addr))
+                    .help("an alias needs a certificate covering it: set certificate_arn (ACM, us-east-1)"),
+            );
+        }
+        if !this.has("cache_policy_id") {
+            out.push(
+                Finding::on_resource(format!("{} has no cache_policy_id for its default cache behaviour", this.addr))
+                    .help(
+                        "CloudFront needs a cache policy: e.g. the managed CachingOptimized, \
+                         658327ea-f89d-4fab-a63d-7e88639e58f6",
+                    ),
+            );
+        }
+        out
     }
 
     fn normalize(&self, attrs: &mut Attrs) {

@@ -22,9 +22,12 @@ use serde_json::json;
 use serde_with::skip_serializing_none;
 
 use super::attrs::opt_string;
+use super::int_in_range;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
+use super::{
+    Aws, Created, Declared, Deleted, ErrorClass, FindReason, Finding, Found, Kind, Managed, Owner, Prior, ProviderError,
+};
 use crate::build::{self as artifacts, code_sha256};
 use crate::value::Attrs;
 
@@ -132,6 +135,24 @@ impl Kind for LambdaFunction {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        match (this.has("source"), this.has("zip_file")) {
+            (true, true) => out.push(
+                Finding::at("zip_file", format!("{} gives both source and zip_file", this.addr))
+                    .help("keep source (a cargo package the engine builds) or zip_file (a ready zip), not both"),
+            ),
+            (false, false) => out.push(
+                Finding::on_resource(format!("{} has no code: give source or zip_file", this.addr))
+                    .help("source: lambdas/<crate> builds a cargo package; zip_file: a ready deployment zip"),
+            ),
+            _ => {}
+        }
+        out.extend(int_in_range(this, "memory_size", 128..=10240, "MB"));
+        out.extend(int_in_range(this, "timeout", 1..=900, "seconds"));
+        out
     }
 
     async fn prepare(&self, desired: &mut Attrs) -> Result<(), ProviderError> {

@@ -39,8 +39,9 @@ pub use error::{ErrorClass, ProviderError};
 pub use normalize::empty as empty_value;
 pub use ownership::{FindReason, Found, Owner};
 pub use schema::{AttrType, Attribute, ResourceSchema};
-pub use typed::{Kind, NoComputed, Prior, Typed};
+pub use typed::{Kind, NoComputed, Prior, Typed, int_in_range};
 
+use crate::addr::ResourceAddr;
 use crate::value::Attrs;
 
 /// What a creating call returns: AWS's identifier for the resource and what it computed.
@@ -79,6 +80,53 @@ pub enum Deleted {
     LeftToAws(String),
 }
 
+/// One resource as the spec declares it, for a kind's own checks before any AWS call.
+#[derive(Debug)]
+pub struct Declared {
+    pub addr: ResourceAddr,
+    /// Each attribute the spec sets, with its value where it is known before apply (literals
+    /// and variables); `None` where it depends on another resource.
+    pub values: std::collections::BTreeMap<String, Option<serde_json::Value>>,
+    /// The other resources' attributes each attribute refers to.
+    pub references: std::collections::BTreeMap<String, Vec<(ResourceAddr, String)>>,
+    /// Everything the resource comes after: what it refers to and its `depends_on`.
+    pub dependencies: std::collections::BTreeSet<ResourceAddr>,
+}
+
+impl Declared {
+    pub fn has(&self, attr: &str) -> bool {
+        self.values.contains_key(attr)
+    }
+
+    /// The attribute's value, if the spec sets it to something known before apply.
+    pub fn known(&self, attr: &str) -> Option<&serde_json::Value> {
+        self.values.get(attr).and_then(Option::as_ref)
+    }
+}
+
+/// A problem a kind finds in a declared resource: at an attribute, or at the resource.
+#[derive(Debug, PartialEq)]
+pub struct Finding {
+    pub attr: Option<String>,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl Finding {
+    pub fn at(attr: &str, message: impl Into<String>) -> Self {
+        Self { attr: Some(attr.to_string()), message: message.into(), help: None }
+    }
+
+    pub fn on_resource(message: impl Into<String>) -> Self {
+        Self { attr: None, message: message.into(), help: None }
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
 /// Which attributes the spec or the prior state manages; reads may skip the rest.
 pub struct Managed<'a>(pub &'a (dyn Fn(&str) -> bool + Sync));
 
@@ -115,6 +163,10 @@ pub trait ResourceKind: Send + Sync {
 
     /// The field names of the kind's typed model.
     fn model(&self) -> ModelFields;
+
+    /// Rules across attributes, or across resources (`all` is every declared resource), that
+    /// AWS would enforce: checked by `validate` and every plan, before any AWS call.
+    fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding>;
 
     /// Rewrites attributes so that equal things compare equal (case, order, defaults AWS
     /// adds). Applied to the spec's values and to what AWS reports before they are diffed.

@@ -24,6 +24,7 @@ use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{
     Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError,
 };
+use super::{Declared, Finding, int_in_range};
 use crate::value::Attrs;
 
 pub struct Route53Record;
@@ -142,6 +143,22 @@ impl Kind for Route53Record {
             }
         })?;
         Ok(Created::new(spec.id(), NoComputed {}))
+    }
+
+    fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if this.has("alias") {
+            for attr in ["records", "ttl"].into_iter().filter(|a| this.has(a)) {
+                out.push(
+                    Finding::at(attr, format!("{} is an alias: it takes no {attr}", this.addr))
+                        .help("an alias answers with its target's addresses; remove records and ttl, or the alias"),
+                );
+            }
+        } else if !this.has("records") {
+            out.push(Finding::on_resource(format!("{} has neither alias nor records", this.addr)));
+        }
+        out.extend(int_in_range(this, "ttl", 0..=2_147_483_647, "seconds"));
+        out
     }
 
     fn create_note(&self, desired: &Attrs) -> Option<String> {

@@ -27,6 +27,8 @@ use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{
     Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError,
 };
+use super::{Declared, Finding};
+use crate::addr::ResourceAddr;
 use crate::value::Attrs;
 
 pub struct S3BucketNotification;
@@ -90,6 +92,61 @@ impl Kind for S3BucketNotification {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    /// S3 refuses a configuration whose targets do not already let it deliver: each Lambda
+    /// target needs a `lambda_permission` for `s3.amazonaws.com`, each topic a policy, among
+    /// what the notification comes after.
+    fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let targets = |attr: &str, kind: &str| -> Vec<ResourceAddr> {
+            let refs = this.references.get(attr).into_iter().flatten();
+            refs.filter(|(addr, _)| addr.kind == kind).map(|(addr, _)| addr.clone()).collect()
+        };
+        for function in targets("lambda_functions", "lambda_function") {
+            let lets_s3 = |p: &&Declared| {
+                p.addr.kind == "lambda_permission"
+                    && refers_to(p, "function_name", &function)
+                    && p.known("principal").is_none_or(|v| v == "s3.amazonaws.com")
+            };
+            if all.iter().filter(|p| this.dependencies.contains(&p.addr)).any(|p| lets_s3(&p)) {
+                continue;
+            }
+            let help = match all.iter().find(|p| lets_s3(p)) {
+                Some(p) => format!("add `depends_on: [{}]` here, so it is in place first", p.addr),
+                None => format!(
+                    "declare a lambda_permission for {function} with principal s3.amazonaws.com and the bucket as \
+                     source_arn, and list it in this resource's depends_on"
+                ),
+            };
+            out.push(
+                Finding::at(
+                    "lambda_functions",
+                    not_first(this, &function, "a lambda_permission letting s3.amazonaws.com invoke it"),
+                )
+                .help(help),
+            );
+        }
+        for topic in targets("topics", "sns_topic") {
+            let has_policy = |p: &&Declared| {
+                (p.addr.kind == "sns_topic_policy" && refers_to(p, "topic_arn", &topic))
+                    || (p.addr == topic && p.has("policy"))
+            };
+            if all.iter().filter(|p| this.dependencies.contains(&p.addr)).any(|p| has_policy(&p)) {
+                continue;
+            }
+            let help = match all.iter().find(|p| has_policy(p)) {
+                Some(p) => format!("add `depends_on: [{}]` here, so it is in place first", p.addr),
+                None => format!(
+                    "declare an sns_topic_policy for {topic} that lets s3.amazonaws.com publish, and list it in this \
+                     resource's depends_on"
+                ),
+            };
+            out.push(
+                Finding::at("topics", not_first(this, &topic, "a topic policy letting S3 publish to it")).help(help),
+            );
+        }
+        out
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
@@ -189,6 +246,18 @@ impl Kind for S3BucketNotification {
 
 fn events(events: &[Event]) -> Vec<String> {
     events.iter().map(|e| e.as_str().to_string()).collect()
+}
+
+/// Whether the declared resource's attribute refers to `target`.
+fn refers_to(d: &Declared, attr: &str, target: &ResourceAddr) -> bool {
+    d.references.get(attr).is_some_and(|refs| refs.iter().any(|(addr, _)| addr == target))
+}
+
+fn not_first(this: &Declared, target: &ResourceAddr, what: &str) -> String {
+    format!(
+        "{} sends events to {target}, but {what} does not come before it: S3 refuses the configuration until it does",
+        this.addr
+    )
 }
 
 /// The prefix and suffix rules of a filter, by rule name whatever its case.

@@ -24,6 +24,7 @@ use serde_with::skip_serializing_none;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
+use super::{Declared, Finding, int_in_range};
 use crate::value::Attrs;
 
 pub struct SnsSubscription;
@@ -90,6 +91,10 @@ impl Kind for SnsSubscription {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
+        int_in_range(this, "confirmation_timeout_in_minutes", 1..=10_080, "minutes").into_iter().collect()
     }
 
     fn normalize(&self, attrs: &mut Attrs) {

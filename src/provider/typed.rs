@@ -11,11 +11,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::Deleted;
 use super::normalize;
 use super::{
     Aws, Created, FindReason, Found, Managed, ModelFields, Owner, ProviderError, ResourceKind, ResourceSchema,
 };
+use super::{Declared, Deleted, Finding};
 use crate::value::Attrs;
 
 /// One kind of AWS resource, in its own types.
@@ -79,6 +79,11 @@ pub trait Kind: Send + Sync + 'static {
     /// What a plan should say when it destroys or replaces the resource as it reads now.
     fn destroy_note(&self, _live: &Attrs) -> Option<String> {
         None
+    }
+
+    /// See [`ResourceKind::validate`].
+    fn validate(&self, _this: &Declared, _all: &[Declared]) -> Vec<Finding> {
+        Vec::new()
     }
 
     /// What a plan should say when it creates the resource with these values.
@@ -181,6 +186,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
         self.0.normalize(attrs);
     }
 
+    fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding> {
+        self.0.validate(this, all)
+    }
+
     async fn prepare(&self, desired: &mut Attrs) -> Result<(), ProviderError> {
         self.0.prepare(desired).await
     }
@@ -249,6 +258,18 @@ impl<K: Kind> ResourceKind for Typed<K> {
         let prior = self.prior_spec(prior);
         self.0.delete(aws, id, prior.as_ref()).await
     }
+}
+
+/// A finding if the attribute is set to an integer outside `range` (AWS's limits): the spec is
+/// refused before any call, never truncated to fit.
+pub fn int_in_range(this: &Declared, attr: &str, range: std::ops::RangeInclusive<i64>, unit: &str) -> Option<Finding> {
+    let n = this.known(attr)?.as_i64()?;
+    (!range.contains(&n)).then(|| {
+        Finding::at(
+            attr,
+            format!("{attr} of {} is {n}: AWS takes {} to {} {unit}", this.addr, range.start(), range.end()),
+        )
+    })
 }
 
 /// The error for an update asked to change an attribute the kind cannot change in place: the

@@ -58,6 +58,8 @@ pub struct ResourceSpec {
     pub span: SourceSpan,
     /// Attributes the spec sets, in the order written.
     pub attrs: Vec<(String, Expr)>,
+    /// Where each attribute's name is written.
+    pub attr_spans: BTreeMap<String, SourceSpan>,
     /// References to other resources' attributes, each with where it is written.
     pub refs: Vec<SpannedRef>,
     /// Extra ordering edges from `depends_on`.
@@ -74,6 +76,31 @@ pub struct ResourceSpec {
 }
 
 impl ResourceSpec {
+    /// The resource as its kind's checks see it.
+    pub fn declared(&self) -> crate::provider::Declared {
+        let values = self
+            .attrs
+            .iter()
+            .map(|(name, expr)| {
+                let known = match expr {
+                    Expr::Literal(v) => Some(v.clone()),
+                    _ => None,
+                };
+                (name.clone(), known)
+            })
+            .collect();
+        let references = self
+            .attrs
+            .iter()
+            .map(|(name, expr)| {
+                let mut refs = Vec::new();
+                expr.references(&mut refs);
+                (name.clone(), refs)
+            })
+            .collect();
+        crate::provider::Declared { addr: self.addr.clone(), values, references, dependencies: self.dependencies() }
+    }
+
     /// Every resource this one must follow: referenced ones and `depends_on`.
     pub fn dependencies(&self) -> BTreeSet<ResourceAddr> {
         self.refs.iter().map(|r| r.target.clone()).chain(self.depends_on.iter().map(|(a, _)| a.clone())).collect()
@@ -190,6 +217,9 @@ impl Spec {
         let outputs = outputs(root.get("outputs"), &mut checker);
         let output_refs = std::mem::take(&mut checker.refs);
         check_references(&resources, &lookups, &output_refs, registry, problems);
+        if problems.is_empty() {
+            check_kind_rules(&resources, registry, problems);
+        }
         let mut outputs = outputs;
         for o in &mut outputs {
             // An output showing a sensitive attribute is sensitive too.
@@ -212,6 +242,26 @@ impl Spec {
 
     pub fn lookup(&self, addr: &ResourceAddr) -> Option<&ResourceSpec> {
         self.lookups.iter().find(|r| &r.addr == addr)
+    }
+}
+
+/// Each kind's own rules (across attributes, or across resources), reported where the
+/// attribute is written.
+fn check_kind_rules(resources: &[ResourceSpec], registry: &Registry, problems: &mut Problems) {
+    let declared: Vec<crate::provider::Declared> = resources.iter().map(ResourceSpec::declared).collect();
+    for (res, this) in resources.iter().zip(&declared) {
+        let Some(kind) = registry.get(&res.addr.kind) else { continue };
+        for finding in kind.validate(this, &declared) {
+            let (span, label) = match finding.attr.as_deref().and_then(|a| res.attr_spans.get(a).map(|s| (a, s))) {
+                Some((attr, span)) => (*span, format!("this {attr}")),
+                None => (res.span, "in this resource".to_string()),
+            };
+            let mut p = Problem::at(span, finding.message, label);
+            if let Some(help) = finding.help {
+                p = p.with_help(help);
+            }
+            problems.push(p);
+        }
     }
 }
 
@@ -295,6 +345,7 @@ fn blocks(
             };
             let (meta, attrs): (Vec<_>, Vec<_>) =
                 fields.iter().cloned().partition(|(k, _)| META_FIELDS.contains(&k.name.as_str()));
+            let attr_spans = attrs.iter().map(|(k, _)| (k.name.clone(), k.span)).collect();
             let before = checker.refs.len();
             let attrs = checker.block(&addr.to_string(), schema.attributes, &attrs, name_key.span);
             let refs = checker.refs.split_off(before);
@@ -310,6 +361,7 @@ fn blocks(
                 addr,
                 span: name_key.span,
                 attrs,
+                attr_spans,
                 refs,
                 depends_on,
                 import_id,

@@ -152,3 +152,58 @@ resources:
     assert!(stderr.contains("novalue.yaml:2:3"), "{stderr}");
     assert!(!stderr.contains("unknown variable"), "{stderr}");
 }
+
+#[test]
+fn rules_aws_enforces_across_attributes_and_resources_are_caught_before_any_call() {
+    // Each of these passes moto and fails on AWS; validate names each at its attribute.
+    let env = Env::new();
+    let stderr = validate(
+        &env,
+        "rules.yaml",
+        r#"resources:
+  lambda_function:
+    f:
+      name: f
+      role: arn:aws:iam::123456789012:role/r
+      source: lambdas/thumbnailer
+      zip_file: f.zip
+      memory_size: 1099511627776
+      timeout: -1
+  lambda_permission:
+    from_s3: { function_name: "${lambda_function.f.name}", statement_id: s, action: "lambda:InvokeFunction", principal: s3.amazonaws.com }
+  s3_bucket_notification:
+    n:
+      bucket: b
+      lambda_functions:
+        - { function_arn: "${lambda_function.f.arn}", events: ["s3:ObjectCreated:*"] }
+  route53_record:
+    r:
+      zone_id: Z1
+      name: assets.example.com
+      type: A
+      ttl: 300
+      alias: { name: d.cloudfront.net, zone_id: Z2FDTNDATAQYW2 }
+  cloudfront_distribution:
+    d:
+      origin_domain_name: b.s3.eu-west-1.amazonaws.com
+      origin_id: o
+      aliases: [assets.example.com]
+      certificate_arn: arn:aws:acm:eu-west-1:123456789012:certificate/x
+"#,
+    );
+    let flat = stderr.split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ");
+    for expected in [
+        "7 problems in the spec",
+        "lambda_function.f gives both source and zip_file",
+        "memory_size of lambda_function.f is 1099511627776: AWS takes 128 to 10240 MB",
+        "timeout of lambda_function.f is -1: AWS takes 1 to 900 seconds",
+        "s3_bucket_notification.n sends events to lambda_function.f, but a lambda_permission letting s3.amazonaws.com invoke it does not come before it",
+        "add `depends_on: [lambda_permission.from_s3]` here",
+        "route53_record.r is an alias: it takes no ttl",
+        "certificate_arn of cloudfront_distribution.d is not an ACM certificate in us-east-1",
+        "cloudfront_distribution.d has no cache_policy_id",
+        "rules.yaml:9:7",
+    ] {
+        assert!(flat.contains(expected), "missing `{expected}` in\n{stderr}");
+    }
+}
