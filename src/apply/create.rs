@@ -55,7 +55,7 @@ impl Applier<'_> {
         let intent = Intent { token: uuid::Uuid::new_v4().to_string(), since: now_epoch() };
         let owner = Owner { addr: addr.clone(), lineage, token: intent.token.clone(), since: intent.since };
         let pending = recorded(change, String::new(), desired.clone(), ResourceStatus::Pending(intent));
-        self.record(work.state, addr, Some(pending)).await?;
+        self.record_kept(work.state, addr, pending).await?;
         match self.creating_call(work, &desired, &owner).await {
             Ok(Made::Created(created)) => self.finish_created(work, desired, &owner, created).await,
             Ok(Made::Found(id)) => {
@@ -64,11 +64,26 @@ impl Applier<'_> {
             }
             Err(Failed { error, keep_intent }) => {
                 if !keep_intent {
-                    self.record(work.state, addr, None).await?;
+                    self.drop_intent(work).await?;
                     self.events.intent_dropped(addr);
                 }
                 Err(error)
             }
+        }
+    }
+
+    /// Forgets an intent that made nothing. A replacement made first had deposed the old
+    /// object: that one is the resource again.
+    async fn drop_intent(&self, work: &Work<'_>) -> Result<(), ApplyError> {
+        let addr = work.addr();
+        let current = work.state.lock().await.resources.get(addr).cloned();
+        match current.and_then(|mut c| c.deposed.pop().map(|old| (old, c.deposed))) {
+            Some((old, rest)) => {
+                let mut entry = recorded(work.change, old.id, old.attributes, ResourceStatus::Ready);
+                entry.deposed = rest;
+                self.record(work.state, addr, Some(entry)).await
+            }
+            None => self.record(work.state, addr, None).await,
         }
     }
 
@@ -141,7 +156,7 @@ impl Applier<'_> {
         established.retain(|name, _| !created.deferred.contains(&name.as_str()));
         established.extend(created.computed.clone());
         let entry = recorded(change, created.id.clone(), established, ResourceStatus::Creating);
-        self.record(work.state, addr, Some(entry)).await?;
+        self.record_kept(work.state, addr, entry).await?;
         self.events.created(addr, &created.id);
         let deferred: Vec<&str> = created
             .deferred
@@ -153,7 +168,7 @@ impl Applier<'_> {
         let mut attributes = desired;
         attributes.extend(created.computed);
         attributes.extend(computed);
-        self.record(work.state, addr, Some(recorded(change, created.id.clone(), attributes, ResourceStatus::Ready)))
+        self.record_kept(work.state, addr, recorded(change, created.id.clone(), attributes, ResourceStatus::Ready))
             .await?;
         Ok(created.id)
     }
@@ -174,7 +189,7 @@ impl Applier<'_> {
         };
         kind.normalize(&mut live);
         let entry = recorded(change, id.clone(), live.clone(), ResourceStatus::Creating);
-        self.record(work.state, addr, Some(entry)).await?;
+        self.record_kept(work.state, addr, entry).await?;
         let changes = crate::plan::attribute_changes(kind.schema(), desired, &live);
         let changed: Vec<&str> =
             kind.schema().compared().map(|a| a.name).filter(|n| changes.iter().any(|c| c.name == *n)).collect();
@@ -187,7 +202,7 @@ impl Applier<'_> {
             }
         }
         attributes.extend(computed);
-        self.record(work.state, addr, Some(recorded(change, id.clone(), attributes, ResourceStatus::Ready))).await?;
+        self.record_kept(work.state, addr, recorded(change, id.clone(), attributes, ResourceStatus::Ready)).await?;
         Ok(id)
     }
 

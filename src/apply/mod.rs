@@ -33,7 +33,7 @@ use crate::plan::{Action, Plan, ResourceChange, evaluate};
 use crate::provider::{Aws, Deleted, Managed, Owner, ProviderError, Registry, ResourceKind};
 use crate::retry::Scope;
 use crate::spec::Spec;
-use crate::state::{OutputState, ResourceState, ResourceStatus, State, StateBackend, StateError};
+use crate::state::{Deposed, OutputState, ResourceState, ResourceStatus, State, StateBackend, StateError};
 use crate::value::{Attrs, contains_unknown};
 use tokio::sync::Mutex;
 
@@ -123,18 +123,25 @@ impl Applier<'_> {
         let state = Mutex::new(plan.refreshed.clone());
         let created = std::sync::Mutex::new(BTreeMap::new());
         let deps = execution_order(plan);
-        let outcomes = walk(
+        let steps = walk(
             deps,
             self.parallelism,
             || self.cancelled.load(Ordering::SeqCst),
-            |addr: ResourceAddr| {
-                let change = plan.change(&addr).expect("every walked node comes from the plan");
+            |step: Step| {
+                let addr = step.addr();
+                let change = plan.change(addr).expect("every walked node comes from the plan");
                 let kind = self.registry.get(&change.addr.kind).expect("planned kinds are registered");
                 let work = Work { spec, plan, change, kind, state: &state, created: &created };
-                async move { self.run(&work).await }
+                async move {
+                    match step {
+                        Step::Change(_) => self.run(&work).await,
+                        Step::DeleteDeposed(_) => self.delete_deposed(&work).await,
+                    }
+                }
             },
         )
         .await;
+        let outcomes = by_resource(steps);
         let mut state = state.into_inner();
         let outputs = outputs(spec, plan, &state);
         // Every recorded change raised the serial: the store folds them into one save.
@@ -164,8 +171,10 @@ impl Applier<'_> {
             }
             action => self.events.started(addr, action, change.id.as_deref()),
         }
-        if matches!(change.action, Action::Replace | Action::Delete) {
-            self.delete(work).await?;
+        match change.action {
+            Action::Replace if change.creates_first => self.depose(work).await?,
+            Action::Replace | Action::Delete => self.delete(work).await?,
+            _ => {}
         }
         let id = match change.action {
             Action::Create | Action::Replace => Some(self.create(work).await?),
@@ -236,7 +245,7 @@ impl Applier<'_> {
                 attributes.insert(a.name.to_string(), v.clone());
             }
         }
-        self.record(work.state, addr, Some(recorded(change, id.clone(), attributes, ResourceStatus::Ready))).await?;
+        self.record_kept(work.state, addr, recorded(change, id.clone(), attributes, ResourceStatus::Ready)).await?;
         Ok(id)
     }
 
@@ -271,10 +280,55 @@ impl Applier<'_> {
         Ok(computed)
     }
 
+    /// Before a replacement that is made first: the old object becomes deposed, kept in the
+    /// resource's entry until it is deleted. A kept (adopted) one is forgotten instead.
+    async fn depose(&self, work: &Work<'_>) -> Result<(), ApplyError> {
+        let addr = work.addr();
+        let Some(mut entry) = work.state.lock().await.resources.get(addr).cloned() else { return Ok(()) };
+        if entry.retain_on_destroy {
+            self.events.left_to_aws(addr, "it is adopted (or lifecycle.retain_on_destroy): kept in AWS");
+            return self.record(work.state, addr, None).await;
+        }
+        entry.deposed.push(Deposed { id: entry.id.clone(), attributes: entry.attributes.clone() });
+        self.record(work.state, addr, Some(entry)).await
+    }
+
+    /// Deletes the objects replacements left behind, once what referred to them moved on.
+    async fn delete_deposed(&self, work: &Work<'_>) -> Result<(), ApplyError> {
+        let addr = work.addr();
+        loop {
+            let entry = work.state.lock().await.resources.get(addr).cloned();
+            let Some(mut entry) = entry else { return Ok(()) };
+            let Some(old) = entry.deposed.first().cloned() else { return Ok(()) };
+            self.events.started(addr, Action::Delete, Some(&old.id));
+            let started = Instant::now();
+            self.delete_object(work, &old.id, &old.attributes).await?;
+            entry.deposed.remove(0);
+            self.record(work.state, addr, Some(entry)).await?;
+            self.events.finished(addr, Action::Delete, Some(&old.id), started.elapsed());
+        }
+    }
+
+    /// Records `entry` for the resource, keeping the deposed objects its current entry holds.
+    async fn record_kept(
+        &self,
+        state: &Mutex<State>,
+        addr: &ResourceAddr,
+        mut entry: ResourceState,
+    ) -> Result<(), ApplyError> {
+        if let Some(current) = state.lock().await.resources.get(addr) {
+            entry.deposed = current.deposed.clone();
+        }
+        self.record(state, addr, Some(entry)).await
+    }
+
     async fn delete(&self, work: &Work<'_>) -> Result<(), ApplyError> {
-        let (kind, addr) = (work.kind, work.addr());
+        let addr = work.addr();
         let prior = work.state.lock().await.resources.get(addr).cloned();
         let Some(prior) = prior else { return Ok(()) };
+        for old in &prior.deposed {
+            self.delete_object(work, &old.id, &old.attributes).await?;
+        }
         // Replacing a resource that is kept (adopted): the old one stays in AWS, forgotten.
         if prior.retain_on_destroy && prior.pending().is_none() {
             self.events.left_to_aws(addr, "it is adopted (or lifecycle.retain_on_destroy): kept in AWS");
@@ -288,24 +342,30 @@ impl Applier<'_> {
             },
             None => prior.id.clone(),
         };
+        self.delete_object(work, &id, &prior.attributes).await?;
+        self.record(work.state, addr, None).await
+    }
+
+    /// Deletes one object of the resource; done when AWS says so, or when it reads as gone.
+    async fn delete_object(&self, work: &Work<'_>, id: &str, recorded: &Attrs) -> Result<(), ApplyError> {
+        let (kind, addr) = (work.kind, work.addr());
         let report = |n: &crate::retry::RetryNotice| self.events.retrying(addr, n);
         let aws_error = |error| ApplyError::Aws { addr: addr.clone(), verb: "delete", error: Box::new(error) };
-        match self.retry.run(self.scope(&report, None), || kind.delete(self.aws, &id, &prior.attributes)).await {
+        match self.retry.run(self.scope(&report, None), || kind.delete(self.aws, id, recorded)).await {
             Ok(Deleted::Yes) => {}
             Ok(Deleted::LeftToAws(why)) => self.events.left_to_aws(addr, &why),
             // "Not found" from a delete means gone only if the resource reads as gone.
             Err(e) if e.is_not_found() => {
                 let nothing = |_: &str| false;
                 let managed = Managed(&nothing);
-                let read =
-                    self.retry.run(self.scope(&report, None), || kind.read(self.aws, &id, &managed, &prior.attributes));
+                let read = self.retry.run(self.scope(&report, None), || kind.read(self.aws, id, &managed, recorded));
                 if read.await.map_err(aws_error)?.is_some() {
                     return Err(aws_error(e));
                 }
             }
             Err(error) => return Err(aws_error(error)),
         }
-        self.record(work.state, addr, None).await
+        Ok(())
     }
 
     /// Records one resource's new state (or its removal) in the store at once. The state stays
@@ -352,30 +412,84 @@ fn recorded(change: &ResourceChange, id: String, attributes: Attrs, status: Reso
         prevent_destroy: change.prevent_destroy,
         status,
         retain_on_destroy: change.retain_on_destroy,
+        deposed: vec![],
     }
 }
 
-/// Each change and what must finish before it: creates and updates follow the resources they
-/// reference; a delete waits for the deletes of everything that depended on it.
-fn execution_order(plan: &Plan) -> BTreeMap<ResourceAddr, BTreeSet<ResourceAddr>> {
-    let active: BTreeMap<&ResourceAddr, &ResourceChange> =
-        plan.changes.iter().filter(|c| c.action != Action::NoOp || c.imported).map(|c| (&c.addr, c)).collect();
-    let mut deps: BTreeMap<ResourceAddr, BTreeSet<ResourceAddr>> = BTreeMap::new();
+/// One step of an apply: a resource's planned change, or deleting the objects a replacement
+/// left behind (which waits for everything that refers to the resource).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    Change(ResourceAddr),
+    DeleteDeposed(ResourceAddr),
+}
+
+impl Step {
+    fn addr(&self) -> &ResourceAddr {
+        match self {
+            Step::Change(a) | Step::DeleteDeposed(a) => a,
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Change(a) => write!(f, "{a}"),
+            Step::DeleteDeposed(a) => write!(f, "{a} (its replaced object)"),
+        }
+    }
+}
+
+/// Each resource's outcome: its change's, unless deleting what its replacement left failed.
+fn by_resource(steps: BTreeMap<Step, NodeOutcome<ApplyError>>) -> BTreeMap<ResourceAddr, NodeOutcome<ApplyError>> {
+    let mut out = BTreeMap::new();
+    for (step, outcome) in steps {
+        match step {
+            Step::Change(addr) => {
+                out.entry(addr).or_insert(outcome);
+            }
+            Step::DeleteDeposed(addr) if !matches!(outcome, NodeOutcome::Done) => {
+                out.insert(addr, outcome);
+            }
+            Step::DeleteDeposed(_) => {}
+        }
+    }
+    out
+}
+
+/// Each step and what must finish before it: creates and updates follow the resources they
+/// reference; a delete waits for the deletes of everything that depended on it; deleting what a
+/// replacement left behind waits for the replacement and for every change that refers to it.
+fn execution_order(plan: &Plan) -> BTreeMap<Step, BTreeSet<Step>> {
+    let active: BTreeMap<&ResourceAddr, &ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp || c.imported || !c.deposed.is_empty())
+        .map(|c| (&c.addr, c))
+        .collect();
+    let mut deps: BTreeMap<Step, BTreeSet<Step>> = BTreeMap::new();
     for c in active.values() {
-        let entry = deps.entry(c.addr.clone()).or_default();
+        let entry = deps.entry(Step::Change(c.addr.clone())).or_default();
         if !c.action.removes() {
-            entry.extend(
-                c.dependencies.iter().filter(|d| active.get(d).is_some_and(|dc| !dc.action.removes())).cloned(),
-            );
+            let after = c.dependencies.iter().filter(|d| active.get(d).is_some_and(|dc| !dc.action.removes()));
+            entry.extend(after.map(|d| Step::Change(d.clone())));
         }
     }
     // A resource being deleted (or replaced) waits for the deletion of its dependents.
     for c in active.values().filter(|c| c.action.removes()) {
         for d in &c.dependencies {
             if let Some(dc) = active.get(d).filter(|dc| dc.action.removes() || dc.action == Action::Replace) {
-                deps.entry(dc.addr.clone()).or_default().insert(c.addr.clone());
+                deps.entry(Step::Change(dc.addr.clone())).or_default().insert(Step::Change(c.addr.clone()));
             }
         }
+    }
+    // The old object of a replacement made first goes once nothing refers to it.
+    for c in active.values().filter(|c| !c.action.removes() && (c.creates_first || !c.deposed.is_empty())) {
+        let mut after: BTreeSet<Step> = BTreeSet::from([Step::Change(c.addr.clone())]);
+        let referrers = active.values().filter(|d| d.dependencies.contains(&c.addr) && !d.action.removes());
+        after.extend(referrers.map(|d| Step::Change(d.addr.clone())));
+        deps.insert(Step::DeleteDeposed(c.addr.clone()), after);
     }
     deps
 }

@@ -114,6 +114,8 @@ impl Kind for Thing {
     const NAME: &'static str = "thing";
     type Spec = ThingSpec;
     type Computed = ThingComputed;
+    // Like an API Gateway integration: what another thing refers to cannot be deleted.
+    const REPLACE_CREATES_FIRST: bool = true;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -202,6 +204,22 @@ impl Kind for Thing {
     }
 
     async fn delete(&self, _: &Aws, id: &str, _prior: Option<&ThingSpec>) -> Result<Deleted, ProviderError> {
+        let arn = format!("arn:mem:{id}");
+        let referrer = self
+            .0
+            .objects
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|(_, o)| o.attrs.get("peer") == Some(&json!(arn)))
+            .map(|(k, _)| k.clone());
+        if let Some(referrer) = referrer {
+            return Err(ProviderError::new(
+                "DeleteThing",
+                "ConflictException",
+                format!("{id} is referenced by {referrer}"),
+            ));
+        }
         let removed = self.0.call("Delete", || self.0.objects.lock().expect("lock").remove(id))?;
         if removed.is_none() {
             return Err(ProviderError::new("DeleteThing", "NoSuchThing", format!("{id} is gone")));
@@ -607,9 +625,9 @@ async fn destroy_deletes_dependents_first() {
 }
 
 #[tokio::test]
-async fn replace_deletes_then_creates_and_dependents_see_the_new_value() {
-    // Renaming c replaces it; b's peer (unknown at plan time) is updated afterwards, and
-    // only that attribute is sent.
+async fn a_replacement_that_others_refer_to_is_made_first_and_the_old_one_deleted_once_they_moved() {
+    // Renaming c replaces it; b refers to c, and the cloud refuses to delete what is referred
+    // to. The new c2 is made, b moves to it (only peer is sent), and then the old c goes.
     let e = Engine::new();
     e.apply(CHAIN, false).await;
     let renamed = CHAIN.replace("c: { name: c }", "c: { name: c2 }");
@@ -619,8 +637,35 @@ async fn replace_deletes_then_creates_and_dependents_see_the_new_value() {
         (action("a"), action("b"), action("c")),
         (Some(Action::NoOp), Some(Action::Update), Some(Action::Replace))
     );
-    assert_eq!(e.apply(&renamed, false).await, vec!["delete c", "create c2", "ready c2", "update b peer", "ready b"]);
+    assert!(plan.change(&addr("c")).is_some_and(|c| c.creates_first));
+    assert_eq!(e.apply(&renamed, false).await, vec!["create c2", "ready c2", "update b peer", "ready b", "delete c"]);
     assert_eq!(e.cloud.objects.lock().expect("lock")["b"].attrs["peer"], "arn:mem:c2");
+    assert!(e.state().resources[&addr("c")].deposed.is_empty());
+    e.assert_converged(&renamed).await;
+}
+
+#[tokio::test]
+async fn an_object_a_replacement_left_behind_is_deleted_by_the_next_apply() {
+    // Deleting the old c fails after the new c2 is in place: the apply reports it, the old c
+    // stays recorded as deposed, the next plan says it will be destroyed, and the next apply
+    // does it and nothing else.
+    let e = Engine::new();
+    e.apply(CHAIN, false).await;
+    let renamed = CHAIN.replace("c: { name: c }", "c: { name: c2 }");
+    e.cloud.fail("Delete", Fault::Before("AccessDenied"));
+    let applied = e.try_apply(&renamed, false).await;
+    assert_eq!(applied.failures().len(), 1, "{:?}", applied.failures());
+    let state = e.state();
+    let deposed: Vec<&str> = state.resources[&addr("c")].deposed.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!((state.resources[&addr("c")].id.as_str(), deposed), ("c2", vec!["c"]));
+    let plan = e.plan(&e.spec(&renamed), false).await;
+    assert_eq!(plan.change(&addr("c")).map(|c| c.deposed.clone()), Some(vec!["c".to_string()]));
+    assert!(crate::plan::render_text(&plan).contains("`c` left behind by a replacement will be destroyed"));
+    let applied = e.apply_plan(&e.spec(&renamed), &plan).await;
+    assert!(!applied.report.failed(), "{:?}", applied.failures());
+    assert_eq!(applied.calls, ["delete c"]);
+    assert_eq!(e.cloud.names(), ["a", "b", "c2"]);
+    e.assert_converged(&renamed).await;
 }
 
 #[tokio::test]

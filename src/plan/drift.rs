@@ -67,6 +67,8 @@ fn as_change(d: &Drifted) -> ResourceChange {
         sensitive: d.sensitive.clone(),
         prevent_destroy: false,
         retain_on_destroy: false,
+        creates_first: false,
+        deposed: vec![],
         dependencies: Default::default(),
     }
 }

@@ -14,7 +14,7 @@ pub fn render_json(plan: &Plan, show_sensitive: bool) -> Value {
     let changes: Vec<Value> = plan
         .changes
         .iter()
-        .filter(|c| c.action != super::Action::NoOp || c.imported || c.note.is_some())
+        .filter(|c| c.action != super::Action::NoOp || c.imported || c.note.is_some() || !c.deposed.is_empty())
         .map(|c| resource(c, show_sensitive))
         .collect();
     json!({
@@ -53,6 +53,8 @@ pub fn resource(c: &ResourceChange, show_sensitive: bool) -> Value {
         "imported": c.imported,
         "id": c.id,
         "replace_because": c.replace_reasons(),
+        "creates_first": c.creates_first,
+        "deposed": c.deposed,
         "note": c.note,
         "changes": changes,
     })

@@ -89,6 +89,13 @@ pub struct ResourceChange {
     /// Kept in AWS when destroyed or replaced: adopted (`import_id`), or the spec says so.
     #[serde(default)]
     pub retain_on_destroy: bool,
+    /// A replacement made before the old object is deleted, which waits until what refers to
+    /// the resource has moved to the new one (AWS refuses to delete it while referred to).
+    #[serde(default)]
+    pub creates_first: bool,
+    /// Ids of earlier objects of this resource that a replacement left behind, to delete.
+    #[serde(default)]
+    pub deposed: Vec<String>,
     /// Resources this one comes after (from the spec, or for deletes, from the state).
     pub dependencies: BTreeSet<ResourceAddr>,
 }
@@ -137,6 +144,7 @@ impl Plan {
         let mut s = Summary::default();
         for c in &self.changes {
             s.import += usize::from(c.imported);
+            s.destroy += c.deposed.len();
             match c.action {
                 Action::Create => s.add += 1,
                 Action::Update => s.change += 1,
@@ -153,7 +161,7 @@ impl Plan {
     }
 
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp || c.imported)
+        self.changes.iter().any(|c| c.action != Action::NoOp || c.imported || !c.deposed.is_empty())
     }
 
     /// A reference's value after apply: a lookup's answer, else the state's attribute.

@@ -133,6 +133,8 @@ impl Planner<'_> {
                 sensitive: prior_res.sensitive.clone(),
                 prevent_destroy: prior_res.prevent_destroy,
                 retain_on_destroy: retain,
+                creates_first: false,
+                deposed: prior_res.deposed.iter().map(|d| d.id.clone()).collect(),
                 dependencies: BTreeSet::new(),
             };
             changes.push(match refreshed.resources.get(addr) {
@@ -306,6 +308,12 @@ impl Planner<'_> {
             retain_on_destroy: res.retain_on_destroy.unwrap_or(
                 res.import_id.is_some() || prior.resources.get(&res.addr).is_some_and(|r| r.retain_on_destroy),
             ),
+            creates_first: false,
+            deposed: prior
+                .resources
+                .get(&res.addr)
+                .map(|r| r.deposed.iter().map(|d| d.id.clone()).collect())
+                .unwrap_or_default(),
             dependencies: res.dependencies(),
         };
         let mut imported = false;
@@ -357,6 +365,7 @@ impl Planner<'_> {
         } else {
             None
         };
+        let creates_first = action == Action::Replace && kind.replace_creates_first() && !base.retain_on_destroy;
         Ok(ResourceChange {
             action,
             id: Some(live.id.clone()),
@@ -364,6 +373,7 @@ impl Planner<'_> {
             desired: Some(desired),
             note,
             imported,
+            creates_first,
             ..base
         })
     }
@@ -409,6 +419,7 @@ async fn read_adopted(
         prevent_destroy: res.prevent_destroy,
         status: ResourceStatus::Ready,
         retain_on_destroy: res.retain_on_destroy.unwrap_or(true),
+        deposed: vec![],
     })
 }
 

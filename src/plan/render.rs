@@ -28,7 +28,7 @@ pub fn render_text(plan: &Plan) -> String {
         return out;
     }
     out.push_str("cruddur-infra will perform the following actions:\n\n");
-    for c in plan.changes.iter().filter(|c| c.action != Action::NoOp || c.imported) {
+    for c in plan.changes.iter().filter(|c| c.action != Action::NoOp || c.imported || !c.deposed.is_empty()) {
         out.push_str(&render_resource(c));
     }
     let s = plan.summary();
@@ -45,11 +45,16 @@ pub fn render_resource(c: &ResourceChange) -> String {
     let mut headline = match c.action {
         Action::Create => "will be created".to_string(),
         Action::Update => "will be updated in-place".to_string(),
+        Action::Replace if c.creates_first => format!(
+            "must be replaced ({} cannot be changed in place): the new one is made first, and the old one destroyed \
+             once what refers to it has moved",
+            list(&c.replace_reasons())
+        ),
         Action::Replace => format!("must be replaced ({} cannot be changed in place)", list(&c.replace_reasons())),
         Action::Delete => "will be destroyed".to_string(),
         Action::Forget => "will no longer be managed: it is kept in AWS".to_string(),
         Action::NoOp if c.imported => "will be imported".to_string(),
-        Action::NoOp => return out,
+        Action::NoOp => return deposed(c),
     };
     let mut note = c.note.as_deref();
     if note == Some(super::ADOPTED_AFTER_INTERRUPTION) {
@@ -67,7 +72,20 @@ pub fn render_resource(c: &ResourceChange) -> String {
         None => out.push('\n'),
     }
     out.push_str(&render_body(c));
+    out.push_str(&deposed(c));
     out
+}
+
+/// The line for objects an interrupted replacement left behind, if any.
+fn deposed(c: &ResourceChange) -> String {
+    if c.deposed.is_empty() {
+        return String::new();
+    }
+    format!(
+        "  # {}: {} left behind by a replacement will be destroyed\n\n",
+        c.addr,
+        c.deposed.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ")
+    )
 }
 
 /// The `~ kind "name" { attribute lines }` part of a resource's block.

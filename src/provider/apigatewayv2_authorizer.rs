@@ -63,6 +63,8 @@ pub struct AuthorizerComputed {
 impl Kind for ApiGatewayV2Authorizer {
     const NAME: &'static str = "apigatewayv2_authorizer";
     type Spec = Authorizer;
+    // A route refers to it: API Gateway refuses to delete it until the route moved on.
+    const REPLACE_CREATES_FIRST: bool = true;
     type Computed = AuthorizerComputed;
 
     fn schema(&self) -> &'static ResourceSchema {

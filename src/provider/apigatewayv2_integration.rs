@@ -58,6 +58,8 @@ fn ownership_marker(owner: &Owner) -> String {
 impl Kind for ApiGatewayV2Integration {
     const NAME: &'static str = "apigatewayv2_integration";
     type Spec = Integration;
+    // A route refers to it: API Gateway refuses to delete it until the route moved on.
+    const REPLACE_CREATES_FIRST: bool = true;
     type Computed = IntegrationComputed;
 
     fn schema(&self) -> &'static ResourceSchema {

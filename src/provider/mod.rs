@@ -168,6 +168,10 @@ pub trait ResourceKind: Send + Sync {
     /// AWS would enforce: checked by `validate` and every plan, before any AWS call.
     fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding>;
 
+    /// Whether a replacement must be created before the old one is deleted: AWS refuses to
+    /// delete it while something still refers to it (a route its integration or authorizer).
+    fn replace_creates_first(&self) -> bool;
+
     /// Rewrites attributes so that equal things compare equal (case, order, defaults AWS
     /// adds). Applied to the spec's values and to what AWS reports before they are diffed.
     fn normalize(&self, attrs: &mut Attrs);

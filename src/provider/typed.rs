@@ -86,6 +86,9 @@ pub trait Kind: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// See [`ResourceKind::replace_creates_first`].
+    const REPLACE_CREATES_FIRST: bool = false;
+
     /// What a plan should say when it creates the resource with these values.
     fn create_note(&self, _desired: &Attrs) -> Option<String> {
         None
@@ -188,6 +191,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding> {
         self.0.validate(this, all)
+    }
+
+    fn replace_creates_first(&self) -> bool {
+        K::REPLACE_CREATES_FIRST
     }
 
     async fn prepare(&self, desired: &mut Attrs) -> Result<(), ProviderError> {

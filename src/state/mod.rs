@@ -69,6 +69,17 @@ pub struct ResourceState {
     /// Kept in AWS (only forgotten) when destroyed or replaced: adopted, or the spec said so.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retain_on_destroy: bool,
+    /// Earlier objects of this resource, replaced by a new one made first and still to be
+    /// deleted (once nothing refers to them any more).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deposed: Vec<Deposed>,
+}
+
+/// An object a replacement made first left behind, to be deleted.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Deposed {
+    pub id: String,
+    pub attributes: Attrs,
 }
 
 /// How far the engine got with a resource.

@@ -103,7 +103,7 @@ fn notification_settings_the_spec_does_not_manage_survive_apply_and_destroy() {
     let put = s3.put_bucket_notification_configuration().bucket("rules-bucket").notification_configuration(by_hand);
     env.block_on(put.send()).expect("set by hand");
     env.write_spec(
-        "resources:\n  sns_topic:\n    t: { name: rules-topic }\n  s3_bucket_notification:\n    n:\n      bucket: rules-bucket\n      \
+        "resources:\n  sns_topic:\n    t:\n      name: rules-topic\n      policy: { Version: '2012-10-17', Statement: [{ Effect: Allow, Principal: { Service: s3.amazonaws.com }, Action: 'sns:Publish', Resource: '*' }] }\n  s3_bucket_notification:\n    n:\n      bucket: rules-bucket\n      \
          topics:\n        - { topic_arn: '${sns_topic.t.arn}', events: ['s3:ObjectCreated:*'] }\n",
     );
     let kept = |env: &Env| {
