@@ -168,7 +168,7 @@ impl Applier<'_> {
         let mut attributes = desired;
         attributes.extend(created.computed);
         attributes.extend(computed);
-        self.record_kept(work.state, addr, recorded(change, created.id.clone(), attributes, ResourceStatus::Ready))
+        self.record_kept(work.state, addr, recorded(change, created.id.clone(), attributes, super::done(work.kind)))
             .await?;
         Ok(created.id)
     }
@@ -202,7 +202,7 @@ impl Applier<'_> {
             }
         }
         attributes.extend(computed);
-        self.record_kept(work.state, addr, recorded(change, id.clone(), attributes, ResourceStatus::Ready)).await?;
+        self.record_kept(work.state, addr, recorded(change, id.clone(), attributes, super::done(work.kind))).await?;
         Ok(id)
     }
 

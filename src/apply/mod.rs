@@ -122,7 +122,7 @@ impl Applier<'_> {
     pub async fn apply(&self, spec: &Spec, plan: &Plan) -> Result<ApplyReport, StateError> {
         let state = Mutex::new(plan.refreshed.clone());
         let created = std::sync::Mutex::new(BTreeMap::new());
-        let deps = execution_order(plan);
+        let deps = execution_order(plan, self.registry);
         let steps = walk(
             deps,
             self.parallelism,
@@ -135,6 +135,7 @@ impl Applier<'_> {
                 async move {
                     match step {
                         Step::Change(_) => self.run(&work).await,
+                        Step::Ready(_) => self.wait_ready(&work).await,
                         Step::DeleteDeposed(_) => self.delete_deposed(&work).await,
                     }
                 }
@@ -245,7 +246,7 @@ impl Applier<'_> {
                 attributes.insert(a.name.to_string(), v.clone());
             }
         }
-        self.record_kept(work.state, addr, recorded(change, id.clone(), attributes, ResourceStatus::Ready)).await?;
+        self.record_kept(work.state, addr, recorded(change, id.clone(), attributes, done(kind))).await?;
         Ok(id)
     }
 
@@ -274,10 +275,23 @@ impl Applier<'_> {
                 .await
                 .map_err(aws_error("update"))?;
         }
-        if !changed.is_empty() || finishing {
+        // Dependents that need only ids go ahead; the apply waits in a step of its own.
+        if (!changed.is_empty() || finishing) && kind.dependents_wait_for_ready() {
             self.retry.run(scope, || kind.wait_ready(self.aws, id, desired)).await.map_err(aws_error("wait"))?;
         }
         Ok(computed)
+    }
+
+    /// Waits until a resource whose dependents did not wait for it is ready, and records so.
+    async fn wait_ready(&self, work: &Work<'_>) -> Result<(), ApplyError> {
+        let (kind, addr) = (work.kind, work.addr());
+        let Some(mut entry) = work.state.lock().await.resources.get(addr).cloned() else { return Ok(()) };
+        let report = |n: &crate::retry::RetryNotice| self.events.retrying(addr, n);
+        let waited =
+            self.retry.run(self.scope(&report, None), || kind.wait_ready(self.aws, &entry.id, &entry.attributes));
+        waited.await.map_err(|error| ApplyError::Aws { addr: addr.clone(), verb: "wait", error: Box::new(error) })?;
+        entry.status = ResourceStatus::Ready;
+        self.record_kept(work.state, addr, entry).await
     }
 
     /// Before a replacement that is made first: the old object becomes deposed, kept in the
@@ -416,18 +430,26 @@ fn recorded(change: &ResourceChange, id: String, attributes: Attrs, status: Reso
     }
 }
 
-/// One step of an apply: a resource's planned change, or deleting the objects a replacement
-/// left behind (which waits for everything that refers to the resource).
+/// The status of a resource whose change is carried out: ready, unless its readiness is a
+/// step of its own still to come.
+fn done(kind: &dyn ResourceKind) -> ResourceStatus {
+    if kind.dependents_wait_for_ready() { ResourceStatus::Ready } else { ResourceStatus::Creating }
+}
+
+/// One step of an apply: a resource's planned change; waiting until it is ready, where what
+/// depends on it need not wait; or deleting the objects a replacement left behind (which waits
+/// for everything that refers to the resource).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Step {
     Change(ResourceAddr),
+    Ready(ResourceAddr),
     DeleteDeposed(ResourceAddr),
 }
 
 impl Step {
     fn addr(&self) -> &ResourceAddr {
         match self {
-            Step::Change(a) | Step::DeleteDeposed(a) => a,
+            Step::Change(a) | Step::Ready(a) | Step::DeleteDeposed(a) => a,
         }
     }
 }
@@ -436,6 +458,7 @@ impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Step::Change(a) => write!(f, "{a}"),
+            Step::Ready(a) => write!(f, "{a} (becoming ready)"),
             Step::DeleteDeposed(a) => write!(f, "{a} (its replaced object)"),
         }
     }
@@ -449,10 +472,10 @@ fn by_resource(steps: BTreeMap<Step, NodeOutcome<ApplyError>>) -> BTreeMap<Resou
             Step::Change(addr) => {
                 out.entry(addr).or_insert(outcome);
             }
-            Step::DeleteDeposed(addr) if !matches!(outcome, NodeOutcome::Done) => {
+            Step::Ready(addr) | Step::DeleteDeposed(addr) if !matches!(outcome, NodeOutcome::Done) => {
                 out.insert(addr, outcome);
             }
-            Step::DeleteDeposed(_) => {}
+            Step::Ready(_) | Step::DeleteDeposed(_) => {}
         }
     }
     out
@@ -461,7 +484,7 @@ fn by_resource(steps: BTreeMap<Step, NodeOutcome<ApplyError>>) -> BTreeMap<Resou
 /// Each step and what must finish before it: creates and updates follow the resources they
 /// reference; a delete waits for the deletes of everything that depended on it; deleting what a
 /// replacement left behind waits for the replacement and for every change that refers to it.
-fn execution_order(plan: &Plan) -> BTreeMap<Step, BTreeSet<Step>> {
+fn execution_order(plan: &Plan, registry: &Registry) -> BTreeMap<Step, BTreeSet<Step>> {
     let active: BTreeMap<&ResourceAddr, &ResourceChange> = plan
         .changes
         .iter()
@@ -483,6 +506,13 @@ fn execution_order(plan: &Plan) -> BTreeMap<Step, BTreeSet<Step>> {
                 deps.entry(Step::Change(dc.addr.clone())).or_default().insert(Step::Change(c.addr.clone()));
             }
         }
+    }
+    // Readiness nobody waits for is still waited for, after the change.
+    let deferred = |c: &ResourceChange| registry.get(&c.addr.kind).is_some_and(|k| !k.dependents_wait_for_ready());
+    for c in
+        active.values().filter(|c| matches!(c.action, Action::Create | Action::Replace | Action::Update) && deferred(c))
+    {
+        deps.insert(Step::Ready(c.addr.clone()), BTreeSet::from([Step::Change(c.addr.clone())]));
     }
     // The old object of a replacement made first goes once nothing refers to it.
     for c in active.values().filter(|c| !c.action.removes() && (c.creates_first || !c.deposed.is_empty())) {

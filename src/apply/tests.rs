@@ -229,6 +229,92 @@ impl Kind for Thing {
     }
 }
 
+/// Like a CloudFront distribution: known (an id, an ARN) at once, ready much later; what
+/// depends on it needs only the ARN. Here it becomes ready only once a thing exists that refers
+/// to it, so an engine that made dependents wait for readiness would never finish.
+struct Slow(Arc<Cloud>);
+
+static SLOW: ResourceSchema = ResourceSchema {
+    attributes: &[
+        Attribute::required("name", AttrType::String, "id").force_new(),
+        Attribute::computed("arn", "arn:slow:NAME"),
+    ],
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlowSpec {
+    name: String,
+}
+
+#[async_trait]
+impl Kind for Slow {
+    const NAME: &'static str = "slow";
+    type Spec = SlowSpec;
+    type Computed = ThingComputed;
+    const DEPENDENTS_WAIT_FOR_READY: bool = false;
+
+    fn schema(&self) -> &'static ResourceSchema {
+        &SLOW
+    }
+
+    async fn read(
+        &self,
+        _: &Aws,
+        id: &str,
+        _: &Managed<'_>,
+        _: &Prior<SlowSpec, ThingComputed>,
+    ) -> Result<Option<(SlowSpec, ThingComputed)>, ProviderError> {
+        let exists = self.0.objects.lock().expect("lock").contains_key(id);
+        Ok(exists.then(|| (SlowSpec { name: id.to_string() }, ThingComputed { arn: format!("arn:slow:{id}") })))
+    }
+
+    async fn create(&self, _: &Aws, spec: &SlowSpec, _: &Owner) -> Result<Created<ThingComputed>, ProviderError> {
+        self.0.objects.lock().expect("lock").insert(spec.name.clone(), Object { attrs: Attrs::new(), tags: vec![] });
+        self.0.log(format!("create slow {}", spec.name));
+        Ok(Created::new(spec.name.clone(), ThingComputed { arn: format!("arn:slow:{}", spec.name) }))
+    }
+
+    async fn update(
+        &self,
+        _: &Aws,
+        _: &str,
+        _: &SlowSpec,
+        _: &[&str],
+        _: &Owner,
+    ) -> Result<Option<ThingComputed>, ProviderError> {
+        Ok(None)
+    }
+
+    async fn wait_ready(&self, _: &Aws, id: &str, _: &SlowSpec) -> Result<(), ProviderError> {
+        let referred = || {
+            self.0
+                .objects
+                .lock()
+                .expect("lock")
+                .values()
+                .any(|o| o.attrs.get("peer") == Some(&json!(format!("arn:slow:{id}"))))
+        };
+        for _ in 0..1000 {
+            if referred() {
+                self.0.log(format!("ready slow {id}"));
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        Err(ProviderError::new("WaitSlow", "NeverReady", "nothing that refers to it was made while it was waited for"))
+    }
+
+    async fn find(&self, _: &Aws, _: &SlowSpec, _: &Owner, _: FindReason) -> Result<Option<Found>, ProviderError> {
+        Ok(None)
+    }
+
+    async fn delete(&self, _: &Aws, id: &str, _: Option<&SlowSpec>) -> Result<Deleted, ProviderError> {
+        self.0.objects.lock().expect("lock").remove(id);
+        Ok(Deleted::Yes)
+    }
+}
+
 /// A store that remembers every write, in order, as `addr status`.
 struct RecordingStore {
     inner: LocalState,
@@ -319,7 +405,7 @@ impl Applied {
 impl Engine {
     fn new() -> Self {
         let cloud = Arc::new(Cloud::default());
-        let registry = Registry::new(vec![Typed::boxed(Thing(cloud.clone()))]);
+        let registry = Registry::new(vec![Typed::boxed(Thing(cloud.clone())), Typed::boxed(Slow(cloud.clone()))]);
         Self { cloud, registry, aws: Aws::new(AwsOptions::default()), dir: tempfile::tempdir().expect("tempdir") }
     }
 
@@ -688,4 +774,20 @@ async fn defaults_aws_fills_in_never_become_changes() {
     assert!(e.apply(CHAIN, false).await.is_empty(), "the second apply changes nothing");
     e.assert_converged(CHAIN).await;
     assert!(e.state().resources.values().all(|r| !r.attributes.contains_key("color")));
+}
+
+#[tokio::test]
+async fn what_needs_only_an_id_does_not_wait_for_its_dependency_to_be_ready_but_the_apply_does() {
+    // d is known at once and ready late (a distribution's deployment); t needs only its ARN.
+    // t is made while d is still becoming ready, and the apply ends with d recorded ready.
+    let e = Engine::new();
+    let spec = "resources:\n  slow:\n    d: { name: d }\n  thing:\n    t: { name: t, peer: '${slow.d.arn}' }\n";
+    let applied = e.try_apply(spec, false).await;
+    assert!(!applied.report.failed(), "{:?}", applied.failures());
+    let at = |line: &str| {
+        applied.calls.iter().position(|c| c == line).unwrap_or_else(|| panic!("no `{line}` in {:?}", applied.calls))
+    };
+    assert!(at("create t") < at("ready slow d"), "{:?}", applied.calls);
+    assert_eq!(e.state().resources[&ResourceAddr::new("slow", "d")].status, ResourceStatus::Ready);
+    e.assert_converged(spec).await;
 }

@@ -120,6 +120,9 @@ impl Kind for CloudFrontDistribution {
     const NAME: &'static str = "cloudfront_distribution";
     type Spec = Distribution;
     type Computed = DistributionComputed;
+    // Alias records and the bucket policy need the domain name and ARN, known at once; the
+    // deployment takes minutes.
+    const DEPENDENTS_WAIT_FOR_READY: bool = false;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA

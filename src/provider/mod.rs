@@ -172,6 +172,11 @@ pub trait ResourceKind: Send + Sync {
     /// delete it while something still refers to it (a route its integration or authorizer).
     fn replace_creates_first(&self) -> bool;
 
+    /// Whether what depends on the resource must wait until it is ready. A distribution's
+    /// dependents need only its domain name and ARN, not its deployment: they go ahead, and the
+    /// apply waits for the deployment on its own.
+    fn dependents_wait_for_ready(&self) -> bool;
+
     /// Rewrites attributes so that equal things compare equal (case, order, defaults AWS
     /// adds). Applied to the spec's values and to what AWS reports before they are diffed.
     fn normalize(&self, attrs: &mut Attrs);

@@ -89,6 +89,9 @@ pub trait Kind: Send + Sync + 'static {
     /// See [`ResourceKind::replace_creates_first`].
     const REPLACE_CREATES_FIRST: bool = false;
 
+    /// See [`ResourceKind::dependents_wait_for_ready`].
+    const DEPENDENTS_WAIT_FOR_READY: bool = true;
+
     /// What a plan should say when it creates the resource with these values.
     fn create_note(&self, _desired: &Attrs) -> Option<String> {
         None
@@ -197,6 +200,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
         K::REPLACE_CREATES_FIRST
     }
 
+    fn dependents_wait_for_ready(&self) -> bool {
+        K::DEPENDENTS_WAIT_FOR_READY
+    }
+
     async fn prepare(&self, desired: &mut Attrs) -> Result<(), ProviderError> {
         self.0.prepare(desired).await
     }
@@ -238,7 +245,11 @@ impl<K: Kind> ResourceKind for Typed<K> {
     }
 
     async fn wait_ready(&self, aws: &Aws, id: &str, desired: &Attrs) -> Result<(), ProviderError> {
-        let spec: K::Spec = decode(K::NAME, desired)?;
+        // Called with the values to apply, or with a recorded entry (computed ones included).
+        let mut desired = desired.clone();
+        let schema = self.0.schema();
+        desired.retain(|name, _| schema.compared().any(|a| a.name == name));
+        let spec: K::Spec = decode(K::NAME, &desired)?;
         self.0.wait_ready(aws, id, &spec).await
     }
 
