@@ -472,8 +472,11 @@ fn by_resource(steps: BTreeMap<Step, NodeOutcome<ApplyError>>) -> BTreeMap<Resou
             Step::Change(addr) => {
                 out.entry(addr).or_insert(outcome);
             }
+            // A later step's failure is the resource's, unless its change already failed.
             Step::Ready(addr) | Step::DeleteDeposed(addr) if !matches!(outcome, NodeOutcome::Done) => {
-                out.insert(addr, outcome);
+                if out.get(&addr).is_none_or(|o| matches!(o, NodeOutcome::Done)) {
+                    out.insert(addr, outcome);
+                }
             }
             Step::Ready(_) | Step::DeleteDeposed(_) => {}
         }

@@ -270,6 +270,9 @@ impl Kind for Slow {
     }
 
     async fn create(&self, _: &Aws, spec: &SlowSpec, _: &Owner) -> Result<Created<ThingComputed>, ProviderError> {
+        if spec.name.starts_with("fail") {
+            return Err(ProviderError::new("CreateSlow", "CNAMEAlreadyExists", "refused"));
+        }
         self.0.objects.lock().expect("lock").insert(spec.name.clone(), Object { attrs: Attrs::new(), tags: vec![] });
         self.0.log(format!("create slow {}", spec.name));
         Ok(Created::new(spec.name.clone(), ThingComputed { arn: format!("arn:slow:{}", spec.name) }))
@@ -790,4 +793,16 @@ async fn what_needs_only_an_id_does_not_wait_for_its_dependency_to_be_ready_but_
     assert!(at("create t") < at("ready slow d"), "{:?}", applied.calls);
     assert_eq!(e.state().resources[&ResourceAddr::new("slow", "d")].status, ResourceStatus::Ready);
     e.assert_converged(spec).await;
+}
+
+#[tokio::test]
+async fn a_failed_change_is_reported_as_the_failure_not_as_skipped_by_its_readiness() {
+    // The readiness step of a resource whose create failed is skipped; the report keeps the
+    // failure, with its AWS code, and what depends on it is skipped because of it.
+    let e = Engine::new();
+    let spec = "resources:\n  slow:\n    d: { name: fail-d }\n  thing:\n    t: { name: t, peer: '${slow.d.arn}' }\n";
+    let applied = e.try_apply(spec, false).await;
+    let outcome = &applied.report.outcomes[&ResourceAddr::new("slow", "d")];
+    assert!(matches!(outcome, NodeOutcome::Failed(e) if e.to_string().contains("CNAMEAlreadyExists")), "{outcome:?}");
+    assert!(matches!(&applied.report.outcomes[&addr("t")], NodeOutcome::Skipped { because } if because == "slow.d"));
 }

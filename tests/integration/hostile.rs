@@ -386,3 +386,95 @@ fn an_apply_that_loses_the_answer_of_every_creating_call_adopts_each_and_makes_n
     assert_eq!(plan.code, 0, "{}", plan.stdout);
     assert_eq!(inventory(&env), declared());
 }
+
+/// The distribution's id, from the state.
+fn distribution_id(env: &Env) -> String {
+    env.state()["resources"]["cloudfront_distribution.assets"]["id"].as_str().expect("distribution").to_string()
+}
+
+#[test]
+fn the_stack_applies_plans_empty_and_destroys_through_aws_strict_behaviours() {
+    // Through the strict emulator (pending subscriptions, concurrent API writes refused, new
+    // roles invisible then unassumable, notification targets not yet validated, functions
+    // Pending, ETags, deployments, DNS changes PENDING): the whole stack applies, plans empty
+    // and destroys. What needs only the distribution's domain (the alias records, the bucket
+    // policy) goes ahead of its deployment.
+    let env = Env::with_proxy(Mode::Pass, 0);
+    fresh_account(&env);
+    let strict = env.proxy().set_strict(crate::strict::Clocks::short());
+    let apply = expect_ok(env.run(&["apply", "--auto-approve"]), "the apply through the strict emulator");
+    let refusals = strict.refusals();
+    for rule in ["new role not visible yet", "new role not assumable yet", "destination not validated yet"] {
+        assert!(
+            refusals.iter().any(|r| r.starts_with(rule)),
+            "the engine never met `{rule}`: {refusals:?}\n{}",
+            apply.stdout
+        );
+    }
+    // Writes to one API are serialised: none overlapped, so none was refused as concurrent.
+    assert!(!refusals.iter().any(|r| r.starts_with("concurrent modification")), "{refusals:?}");
+    let deployed = strict.deployed_at(&distribution_id(&env)).expect("the distribution deployed");
+    let seen = env.proxy().seen();
+    let sent =
+        |label: &str| seen.iter().find(|s| s.label().starts_with(label)).unwrap_or_else(|| panic!("no {label}")).at;
+    assert!(sent("route53 POST /2013-04-01/hostedzone/*/rrset") < deployed, "the alias waited for the deployment");
+    assert!(sent("s3 PUT /assets.cruddur.test/?policy") < deployed, "the bucket policy waited for the deployment");
+    assert!(seen.last().expect("requests").at >= deployed, "the apply ended before the deployment did");
+    assert_eq!(inventory(&env), declared());
+    let plan = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+
+    let destroy = expect_ok(env.run(&["destroy", "--auto-approve"]), "the destroy through the strict emulator");
+    assert!(
+        destroy.stdout.contains("sns_subscription.webhook: not deleted: it is pending confirmation"),
+        "{}",
+        destroy.stdout
+    );
+    assert!(!strict.refusals().iter().any(|r| r.starts_with("pending subscription")), "Unsubscribe was sent");
+    assert_eq!(inventory(&env), nothing());
+}
+
+#[test]
+fn an_alias_another_distribution_serves_is_named_with_the_way_to_move_it() {
+    // The hand-made distribution of the original stack still serves assets.<domain>: CloudFront
+    // refuses a second one; the error names the alias and what to do.
+    let env = Env::with_proxy(Mode::Pass, 0);
+    fresh_account(&env);
+    let cloudfront = env.cloudfront();
+    let origin = aws_sdk_cloudfront::types::Origin::builder()
+        .id("old")
+        .domain_name("assets.cruddur.test.s3.us-east-1.amazonaws.com")
+        .s3_origin_config(aws_sdk_cloudfront::types::S3OriginConfig::builder().origin_access_identity("").build())
+        .build()
+        .expect("origin");
+    let behaviour = aws_sdk_cloudfront::types::DefaultCacheBehavior::builder()
+        .target_origin_id("old")
+        .viewer_protocol_policy(aws_sdk_cloudfront::types::ViewerProtocolPolicy::AllowAll)
+        .cache_policy_id("658327ea-f89d-4fab-a63d-7e88639e58f6")
+        .build()
+        .expect("behaviour");
+    let config = aws_sdk_cloudfront::types::DistributionConfig::builder()
+        .caller_reference("made-by-hand")
+        .aliases(
+            aws_sdk_cloudfront::types::Aliases::builder()
+                .quantity(1)
+                .items("assets.cruddur.test")
+                .build()
+                .expect("aliases"),
+        )
+        .origins(aws_sdk_cloudfront::types::Origins::builder().quantity(1).items(origin).build().expect("origins"))
+        .default_cache_behavior(behaviour)
+        .comment("")
+        .enabled(true)
+        .build()
+        .expect("config");
+    env.block_on(cloudfront.create_distribution().distribution_config(config).send()).expect("made by hand");
+    env.proxy().set_strict(crate::strict::Clocks::short());
+    let apply = env.run(&["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let err = apply.stderr_flat();
+    assert!(
+        err.contains("CNAMEAlreadyExists") && err.contains("assets.cruddur.test") && err.contains("AssociateAlias"),
+        "{err}"
+    );
+}

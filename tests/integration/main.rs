@@ -16,3 +16,4 @@ mod review;
 mod runtime_api;
 mod schema;
 mod stack;
+mod strict;

@@ -12,7 +12,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What the proxy does to the requests it forwards.
 #[derive(Clone, Debug)]
@@ -48,6 +48,8 @@ pub enum Fate {
 pub struct Seen {
     /// 1-based, in the order requests arrived.
     pub n: usize,
+    /// When it arrived.
+    pub at: Instant,
     pub service: String,
     /// The operation where the protocol names it (query `Action`, JSON target), else
     /// `METHOD path`.
@@ -73,6 +75,8 @@ struct Shared {
     stopping: AtomicBool,
     /// Requests moto could not be reached for, with why: the proxy's own failures.
     upstream_errors: Mutex<Vec<String>>,
+    /// AWS's strict behaviours, when the proxy plays them.
+    strict: Mutex<Option<Arc<crate::strict::Strict>>>,
 }
 
 pub struct Proxy {
@@ -94,6 +98,7 @@ impl Proxy {
             victim: Mutex::new(None),
             stopping: AtomicBool::new(false),
             upstream_errors: Mutex::new(Vec::new()),
+            strict: Mutex::new(None),
         });
         let accepting = shared.clone();
         thread::spawn(move || {
@@ -118,6 +123,13 @@ impl Proxy {
         *self.shared.mode.lock().expect("lock") = mode;
         self.shared.count.store(0, Ordering::SeqCst);
         self.shared.seen.lock().expect("lock").clear();
+    }
+
+    /// Plays AWS's strict behaviours from now on (see [`crate::strict`]), with these clocks.
+    pub fn set_strict(&self, clocks: crate::strict::Clocks) -> Arc<crate::strict::Strict> {
+        let strict = Arc::new(crate::strict::Strict::new(self.shared.upstream, clocks));
+        *self.shared.strict.lock().expect("lock") = Some(strict.clone());
+        strict
     }
 
     /// The process `KillAfter` kills.
@@ -147,17 +159,41 @@ impl Drop for Proxy {
 }
 
 /// A request read from the client, with its body de-chunked.
-struct Request {
+pub struct Request {
     head: String,
-    body: Vec<u8>,
-    service: String,
-    operation: String,
+    pub method: String,
+    /// The path with its query.
+    pub path: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub service: String,
+    pub operation: String,
 }
 
 impl Request {
     /// `SERVICE OPERATION`, as [`Seen::label`] gives it.
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         label(&self.service, &self.operation)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// A form parameter of a query-protocol request (IAM, SNS, STS), decoded.
+    pub fn form(&self, name: &str) -> Option<String> {
+        let body = String::from_utf8_lossy(&self.body);
+        body.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k == name)
+                .then(|| percent_encoding::percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned())
+        })
+    }
+
+    /// The region the request is signed for.
+    pub fn region(&self) -> Option<&str> {
+        self.header("authorization")?.split("Credential=").nth(1)?.split('/').nth(2)
     }
 }
 
@@ -183,12 +219,13 @@ fn handle(shared: &Shared, mut client: TcpStream) {
     let fate = decide(shared, n, &request.label());
     shared.seen.lock().expect("lock").push(Seen {
         n,
+        at: Instant::now(),
         service: request.service.clone(),
         operation: request.operation.clone(),
         fate: fate.clone(),
     });
     match fate {
-        Fate::Forwarded => match forward(shared.upstream, &request) {
+        Fate::Forwarded => match strictly(shared, &request, || forward(shared.upstream, &request)) {
             Ok(answer) => {
                 if let Some(problem) = incomplete(&answer) {
                     shared.upstream_errors.lock().expect("lock").push(format!("{}: {problem}", request.label()));
@@ -265,6 +302,23 @@ fn decide(shared: &Shared, n: usize, label: &str) -> Fate {
     }
 }
 
+/// The answer AWS would give: what the strict rules say instead of forwarding, or moto's answer
+/// as they rewrite it; moto's own when the proxy plays no strict rules.
+fn strictly(
+    shared: &Shared,
+    request: &Request,
+    forward: impl FnOnce() -> std::io::Result<Vec<u8>>,
+) -> std::io::Result<Vec<u8>> {
+    let strict = shared.strict.lock().expect("lock").clone();
+    let Some(strict) = strict else { return forward() };
+    if let Some(refusal) = strict.before(request) {
+        return Ok(refusal);
+    }
+    let answer = forward();
+    strict.done(request);
+    Ok(strict.after(request, answer?))
+}
+
 /// Closes the connection without a word: the client sees it reset or closed mid-request.
 fn reset(client: TcpStream) {
     let _ = client.shutdown(Shutdown::Both);
@@ -306,6 +360,11 @@ fn read_request(client: &mut TcpStream) -> Option<Request> {
         .unwrap_or_else(|| "unknown".into());
     let method = parsed.method.unwrap_or("GET").to_string();
     let path = parsed.path.unwrap_or("/").to_string();
+    let headers = parsed
+        .headers
+        .iter()
+        .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned()))
+        .collect();
     let operation = header("x-amz-target")
         .or_else(|| {
             let form = String::from_utf8_lossy(&body);
@@ -322,7 +381,7 @@ fn read_request(client: &mut TcpStream) -> Option<Request> {
         head.push_str(&format!("{}: {}\r\n", h.name, String::from_utf8_lossy(h.value)));
     }
     head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
-    Some(Request { head, body, service, operation })
+    Some(Request { head, method, path, headers, body, service, operation })
 }
 
 fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
@@ -359,6 +418,79 @@ fn incomplete(answer: &[u8]) -> Option<String> {
     let length: usize = length.and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())?;
     let body = answer.len() - head_end;
     (body < length).then(|| format!("{body} of {length} body bytes"))
+}
+
+/// A request of the proxy's own to moto (what the strict rules need to know), signed for
+/// `service` as moto routes by the signature's scope; moto's answer body if it answered 2xx.
+pub fn ask_moto(upstream: u16, service: &str, method: &str, path: &str) -> Option<String> {
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{upstream}\r\nAuthorization: AWS4-HMAC-SHA256 \
+         Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let mut moto = TcpStream::connect(("127.0.0.1", upstream)).ok()?;
+    moto.write_all(head.as_bytes()).ok()?;
+    let mut answer = Vec::new();
+    moto.read_to_end(&mut answer).ok()?;
+    let (status, _, body) = split_answer(&answer)?;
+    (200..300).contains(&status).then_some(body)
+}
+
+/// An answer's status, head and body.
+pub fn split_answer(answer: &[u8]) -> Option<(u16, String, String)> {
+    let head_end = find(answer, b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&answer[..head_end]).into_owned();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, head, String::from_utf8_lossy(&answer[head_end + 4..]).into_owned()))
+}
+
+/// An answer with this status line's code, head lines and body (its length set).
+pub fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str(&format!(
+        "x-amzn-RequestId: strict\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    out.into_bytes()
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        301 => "Moved Permanently",
+        400 => "Bad Request",
+        404 => "Not Found",
+        409 => "Conflict",
+        412 => "Precondition Failed",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        _ => "Service Unavailable",
+    }
+}
+
+/// moto's answer with its body (and length) replaced, and any header set.
+pub fn rewritten(original: &[u8], body: Option<String>, set_header: Option<(&str, String)>) -> Vec<u8> {
+    let Some((_, head, old_body)) = split_answer(original) else { return original.to_vec() };
+    let body = body.unwrap_or(old_body);
+    let mut lines: Vec<String> = head
+        .split("\r\n")
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            !l.starts_with("content-length:")
+                && set_header.as_ref().is_none_or(|(k, _)| !l.starts_with(&format!("{}:", k.to_ascii_lowercase())))
+        })
+        .map(str::to_string)
+        .collect();
+    if let Some((k, v)) = set_header {
+        lines.push(format!("{k}: {v}"));
+    }
+    lines.push(format!("Content-Length: {}", body.len()));
+    let mut out = lines.join("\r\n").into_bytes();
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(body.as_bytes());
+    out
 }
 
 /// Sends the request to moto and returns its whole answer (moto closes after each).
