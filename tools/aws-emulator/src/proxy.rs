@@ -87,8 +87,13 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy on a free port forwarding to moto on `upstream`.
     pub fn start(upstream: u16, mode: Mode, seed: u64) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-        let port = listener.local_addr().expect("bound").port();
+        Proxy::listen(0, upstream, mode, seed).expect("a free port")
+    }
+
+    /// A proxy on `port` of 127.0.0.1 (0: a free one) forwarding to moto on `upstream`.
+    pub fn listen(port: u16, upstream: u16, mode: Mode, seed: u64) -> std::io::Result<Proxy> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
             upstream,
             mode: Mutex::new(mode),
@@ -111,7 +116,7 @@ impl Proxy {
                 thread::spawn(move || handle(&shared, stream));
             }
         });
-        Proxy { port, shared }
+        Ok(Proxy { port, shared })
     }
 
     pub fn endpoint(&self) -> String {
@@ -215,6 +220,10 @@ fn handle(shared: &Shared, mut client: TcpStream) {
         shared.upstream_errors.lock().expect("lock").push("a request the proxy could not read".into());
         return;
     };
+    if let Some(path) = request.path.strip_prefix(CONTROL) {
+        let _ = client.write_all(&control(shared, &request.method, path));
+        return;
+    }
     let n = shared.count.fetch_add(1, Ordering::SeqCst) + 1;
     let fate = decide(shared, n, &request.label());
     shared.seen.lock().expect("lock").push(Seen {
@@ -252,6 +261,35 @@ fn handle(shared: &Shared, mut client: TcpStream) {
             }
             reset(client);
         }
+    }
+}
+
+/// Where the emulator answers for itself rather than as AWS: `GET /_emulator/report`, what it
+/// saw; `POST /_emulator/reset`, forget it (after moto is reset).
+pub const CONTROL: &str = "/_emulator/";
+
+fn control(shared: &Shared, method: &str, path: &str) -> Vec<u8> {
+    match (method, path) {
+        ("GET", "report") => {
+            let strict = shared.strict.lock().expect("lock").clone();
+            let report = serde_json::json!({
+                "requests": shared.count.load(Ordering::SeqCst),
+                "refusals": strict.map(|s| s.refusals()).unwrap_or_default(),
+                "upstream_errors": shared.upstream_errors.lock().expect("lock").clone(),
+            });
+            answer(200, &[("Content-Type", "application/json")], &report.to_string())
+        }
+        ("POST", "reset") => {
+            let mut strict = shared.strict.lock().expect("lock");
+            if let Some(old) = strict.take() {
+                *strict = Some(Arc::new(crate::strict::Strict::new(shared.upstream, old.clocks().clone())));
+            }
+            shared.count.store(0, Ordering::SeqCst);
+            shared.seen.lock().expect("lock").clear();
+            shared.upstream_errors.lock().expect("lock").clear();
+            answer(200, &[("Content-Type", "application/json")], "{}")
+        }
+        _ => answer(404, &[("Content-Type", "application/json")], r#"{"message":"GET report or POST reset"}"#),
     }
 }
 
