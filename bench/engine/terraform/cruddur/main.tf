@@ -156,7 +156,8 @@ resource "aws_sns_topic_subscription" "webhook" {
   topic_arn              = aws_sns_topic.assets.arn
   protocol               = "https"
   endpoint               = var.thumbing_webhook_url
-  endpoint_auto_confirms = true
+  # As the spec: the webhook does not confirm (on AWS the subscription stays pending), so
+  # neither tool waits for a confirmation.
 }
 
 resource "aws_iam_role" "thumbnailer" {
