@@ -10,6 +10,7 @@ pub mod build;
 pub mod cli;
 pub mod graph;
 pub mod plan;
+pub mod poll;
 pub mod provider;
 pub mod retry;
 pub mod spec;

@@ -21,6 +21,7 @@ use super::attrs::split_id;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError};
+use crate::poll::Poll;
 
 pub struct LambdaPermission;
 
@@ -138,7 +139,7 @@ impl Kind for LambdaPermission {
                     ),
                 ));
             }
-            tokio::time::sleep((waited / 10).clamp(Duration::from_millis(250), Duration::from_secs(5))).await;
+            tokio::time::sleep(VISIBLE_POLL.pause(waited)).await;
         }
     }
 
@@ -165,6 +166,8 @@ impl Kind for LambdaPermission {
 
 /// How long a statement just added may take to show in the function's policy.
 const VISIBLE_WITHIN: Duration = Duration::from_secs(120);
+/// How `GetPolicy` is polled until an added statement is readable (usually at once).
+const VISIBLE_POLL: Poll = Poll { share: 10, floor: Duration::from_millis(250), ceiling: Duration::from_secs(5) };
 
 /// The lock adds and removes of one function's policy statements hold.
 fn write_lock(function: &str) -> String {

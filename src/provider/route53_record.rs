@@ -25,6 +25,7 @@ use super::{
     Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError,
 };
 use super::{Declared, Finding, int_in_range};
+use crate::poll::Poll;
 use crate::value::Attrs;
 
 pub struct Route53Record;
@@ -83,6 +84,8 @@ impl Record {
 
 /// How long Route53 may take to apply a change everywhere.
 const INSYNC_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// How a change is polled until `INSYNC` (Route53 takes seconds to a minute).
+const INSYNC_POLL: Poll = Poll { share: 10, floor: Duration::from_millis(500), ceiling: Duration::from_secs(10) };
 
 #[async_trait]
 impl Kind for Route53Record {
@@ -359,7 +362,7 @@ async fn change(aws: &Aws, zone: &str, action: ChangeAction, set: ResourceRecord
                 format!("change {id} not INSYNC after 10 minutes"),
             ));
         }
-        tokio::time::sleep((waited / 10).clamp(Duration::from_millis(500), Duration::from_secs(10))).await;
+        tokio::time::sleep(INSYNC_POLL.pause(waited)).await;
         let got = route53.get_change().id(&id).send().await.map_err(|e| ProviderError::from_sdk("GetChange", e))?;
         status = got.change_info().map_or_else(|| "INSYNC".to_string(), |c| c.status().as_str().to_string());
     }

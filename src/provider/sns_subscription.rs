@@ -25,6 +25,7 @@ use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use super::{Declared, Finding, int_in_range};
+use crate::poll::Poll;
 use crate::value::Attrs;
 
 pub struct SnsSubscription;
@@ -36,6 +37,8 @@ const CONFIRMED_BY_ENDPOINT: &[&str] = &["http", "https", "email", "email-json"]
 const LOCAL: &[&str] = &["endpoint_auto_confirms", "confirmation_timeout_in_minutes"];
 /// How long an auto-confirming endpoint is waited for by default (Terraform's default too).
 const CONFIRMATION_TIMEOUT_MINUTES: u64 = 1;
+/// How a subscription is polled until its endpoint confirmed it.
+const CONFIRMED_POLL: Poll = Poll { share: 10, floor: Duration::from_millis(500), ceiling: Duration::from_secs(5) };
 /// Why a pending subscription is forgotten rather than deleted.
 const PENDING_NOT_DELETED: &str = "it is pending confirmation by its endpoint, which AWS refuses to unsubscribe; \
 SNS deletes it within about three days";
@@ -206,7 +209,7 @@ impl Kind for SnsSubscription {
                     format!("{} did not confirm {id} within {minutes} minute(s)", spec.endpoint),
                 ));
             }
-            tokio::time::sleep((waited / 10).clamp(Duration::from_millis(500), Duration::from_secs(5))).await;
+            tokio::time::sleep(CONFIRMED_POLL.pause(waited)).await;
         }
     }
 
