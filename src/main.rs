@@ -1,21 +1,20 @@
 //! The `cruddur-infra` binary: parses the command line, installs the diagnostic renderer, and
 //! maps the outcome to an exit code (0 success, 1 error, 2 changes with --detailed-exitcode).
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 use miette::{GraphicalTheme, MietteHandlerOpts};
 
 fn main() -> ExitCode {
-    let plain = !std::io::stderr().is_terminal() || std::env::var_os("NO_COLOR").is_some();
+    let cli = cruddur_infra::cli::Cli::parse();
+    let plain = !cruddur_infra::cli::style::stderr_enabled(cli.no_color);
     miette::set_hook(Box::new(move |_| {
         let opts = MietteHandlerOpts::new().terminal_links(false).width(100);
         let opts = if plain { opts.graphical_theme(GraphicalTheme::unicode_nocolor()) } else { opts };
         Box::new(opts.build())
     }))
-    .expect("the hook is installed once, first thing");
-    let cli = cruddur_infra::cli::Cli::parse();
+    .expect("the hook is installed once, before any error is rendered");
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::ApplyError;
 use crate::addr::ResourceAddr;
 use crate::plan::Action;
 use crate::retry::RetryNotice;
@@ -29,8 +30,19 @@ pub trait ApplyEvents: Sync {
     /// AWS would not delete the resource now and removes it itself later; it is forgotten.
     fn left_to_aws(&self, _addr: &ResourceAddr, _why: &str) {}
 
+    /// Still at work on the resource (a long create, a deployment being waited for): sent every
+    /// [`super::Applier::progress_every`] while one step of it runs.
+    fn still_working(&self, _addr: &ResourceAddr, _action: Action, _elapsed: Duration) {}
+
     /// The resource is done: created, changed or destroyed, and recorded.
     fn finished(&self, _addr: &ResourceAddr, _action: Action, _id: Option<&str>, _elapsed: Duration) {}
+
+    /// A resource created or changed earlier in this apply is now ready for use (a distribution
+    /// deployed); its dependents that needed only its id went ahead before.
+    fn ready(&self, _addr: &ResourceAddr, _elapsed: Duration) {}
+
+    /// The resource's change failed; what depends on it is skipped. Sent once per failure.
+    fn failed(&self, _addr: &ResourceAddr, _action: Action, _error: &ApplyError, _elapsed: Duration) {}
 }
 
 /// Reports nothing.

@@ -21,8 +21,9 @@ pub mod events;
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use crate::retry::RetryPolicy;
 pub use events::{ApplyEvents, Silent};
@@ -92,7 +93,12 @@ pub struct Applier<'a> {
     /// Set by Ctrl-C: start nothing new, let running calls finish and be recorded.
     pub cancelled: &'a AtomicBool,
     pub events: &'a dyn ApplyEvents,
+    /// How often a step still running is reported ([`ApplyEvents::still_working`]).
+    pub progress_every: Duration,
 }
+
+/// Terraform's rhythm for "Still creating...".
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// What one resource's work needs besides the kind: the plan's change and the shared state.
 struct Work<'a> {
@@ -133,11 +139,18 @@ impl Applier<'_> {
                 let kind = self.registry.get(&change.addr.kind).expect("planned kinds are registered");
                 let work = Work { spec, plan, change, kind, state: &state, created: &created };
                 async move {
-                    match step {
-                        Step::Change(_) => self.run(&work).await,
-                        Step::Ready(_) => self.wait_ready(&work).await,
-                        Step::DeleteDeposed(_) => self.delete_deposed(&work).await,
-                    }
+                    let action = match step {
+                        Step::DeleteDeposed(_) => Action::Delete,
+                        _ => change.action,
+                    };
+                    let done = async {
+                        match step {
+                            Step::Change(_) => self.run(&work).await,
+                            Step::Ready(_) => self.wait_ready(&work).await,
+                            Step::DeleteDeposed(_) => self.delete_deposed(&work).await,
+                        }
+                    };
+                    self.reported(work.addr(), action, done).await
                 }
             },
         )
@@ -152,6 +165,36 @@ impl Applier<'_> {
             self.save(&mut state).await?;
         }
         Ok(ApplyReport { outcomes, state })
+    }
+
+    /// Runs one step of a resource's work, reporting it every `progress_every` while it runs
+    /// and once if it fails.
+    async fn reported(
+        &self,
+        addr: &ResourceAddr,
+        action: Action,
+        step: impl Future<Output = Result<(), ApplyError>>,
+    ) -> Result<(), ApplyError> {
+        let started = Instant::now();
+        let every = self.progress_every.max(Duration::from_millis(10));
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(step);
+        loop {
+            tokio::select! {
+                result = &mut step => {
+                    if let Err(error) = &result {
+                        self.events.failed(addr, action, error, started.elapsed());
+                    }
+                    return result;
+                }
+                _ = ticks.tick() => {
+                    if action != Action::NoOp {
+                        self.events.still_working(addr, action, started.elapsed());
+                    }
+                }
+            }
+        }
     }
 
     async fn run(&self, work: &Work<'_>) -> Result<(), ApplyError> {
@@ -284,6 +327,7 @@ impl Applier<'_> {
 
     /// Waits until a resource whose dependents did not wait for it is ready, and records so.
     async fn wait_ready(&self, work: &Work<'_>) -> Result<(), ApplyError> {
+        let started = Instant::now();
         let (kind, addr) = (work.kind, work.addr());
         let Some(mut entry) = work.state.lock().await.resources.get(addr).cloned() else { return Ok(()) };
         let report = |n: &crate::retry::RetryNotice| self.events.retrying(addr, n);
@@ -291,7 +335,9 @@ impl Applier<'_> {
             self.retry.run(self.scope(&report, None), || kind.wait_ready(self.aws, &entry.id, &entry.attributes));
         waited.await.map_err(|error| ApplyError::Aws { addr: addr.clone(), verb: "wait", error: Box::new(error) })?;
         entry.status = ResourceStatus::Ready;
-        self.record_kept(work.state, addr, entry).await
+        self.record_kept(work.state, addr, entry).await?;
+        self.events.ready(addr, started.elapsed());
+        Ok(())
     }
 
     /// Before a replacement that is made first: the old object becomes deposed, kept in the
@@ -407,12 +453,10 @@ impl Applier<'_> {
 
 /// The compared attributes whose desired value differs from the recorded one.
 fn changed_attributes(kind: &dyn ResourceKind, desired: &Attrs, live: &Attrs) -> Vec<&'static str> {
-    kind.schema()
-        .compared()
-        .filter(|a| {
-            desired.get(a.name) != live.get(a.name) && (desired.contains_key(a.name) || live.contains_key(a.name))
-        })
-        .map(|a| a.name)
+    let schema = kind.schema();
+    crate::plan::diff::compare(schema, live, desired, |a| desired.contains_key(a) || live.contains_key(a))
+        .iter()
+        .filter_map(|c| schema.attribute(&c.name).map(|a| a.name))
         .collect()
 }
 
@@ -533,7 +577,8 @@ fn outputs(spec: &Spec, plan: &Plan, state: &State) -> BTreeMap<String, OutputSt
         .iter()
         .filter_map(|o| {
             let value = o.value.eval(&|addr, attr| plan.value_of(state, addr, attr));
-            (!contains_unknown(&value)).then(|| (o.name.clone(), OutputState { value, sensitive: o.sensitive }))
+            (!contains_unknown(&value))
+                .then(|| (o.name.clone(), OutputState { value, sensitive: o.sensitive, env: o.env.clone() }))
         })
         .collect()
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_with::skip_serializing_none;
 
-use super::{Applier, ApplyEvents, ApplyReport, RetryPolicy};
+use super::{Applier, ApplyError, ApplyEvents, ApplyReport, RetryPolicy};
 use crate::addr::ResourceAddr;
 use crate::graph::NodeOutcome;
 use crate::plan::{ADOPTED_AFTER_INTERRUPTION, Action, Plan, PlanOptions, Planner};
@@ -48,6 +48,8 @@ struct Cloud {
     objects: Mutex<BTreeMap<String, Object>>,
     log: Mutex<Vec<String>>,
     faults: Mutex<VecDeque<(&'static str, Fault)>>,
+    /// How long a slow resource takes to become ready, before it looks for what refers to it.
+    ready_after: Mutex<std::time::Duration>,
 }
 
 impl Cloud {
@@ -290,6 +292,8 @@ impl Kind for Slow {
     }
 
     async fn wait_ready(&self, _: &Aws, id: &str, _: &SlowSpec) -> Result<(), ProviderError> {
+        let delay = *self.0.ready_after.lock().expect("lock");
+        tokio::time::sleep(delay).await;
         let referred = || {
             self.0
                 .objects
@@ -322,6 +326,9 @@ impl Kind for Slow {
 struct RecordingStore {
     inner: LocalState,
     writes: Mutex<Vec<String>>,
+    /// The cloud's call log: each write is logged there too, so a test sees writes and calls
+    /// in the one order they happened.
+    calls: Arc<Cloud>,
 }
 
 #[async_trait]
@@ -356,8 +363,10 @@ impl StateBackend for RecordingStore {
             Some(ResourceStatus::Creating) => "creating",
             Some(ResourceStatus::Ready) => "ready",
         };
+        let result = StateBackend::record(&self.inner, state, addr, entry).await;
         self.writes.lock().expect("lock").push(format!("{addr} {what}"));
-        StateBackend::record(&self.inner, state, addr, entry).await
+        self.calls.log(format!("stored {addr} {what}"));
+        result
     }
 }
 
@@ -366,6 +375,21 @@ impl StateBackend for RecordingStore {
 struct Recorder(Mutex<Vec<String>>);
 
 impl ApplyEvents for Recorder {
+    fn started(&self, addr: &ResourceAddr, action: Action, _: Option<&str>) {
+        self.0.lock().expect("lock").push(format!("{addr} started {action:?}"));
+    }
+    fn still_working(&self, addr: &ResourceAddr, action: Action, elapsed: std::time::Duration) {
+        self.0.lock().expect("lock").push(format!("{addr} still {action:?} {}", elapsed.as_millis() >= 10));
+    }
+    fn finished(&self, addr: &ResourceAddr, action: Action, _: Option<&str>, _: std::time::Duration) {
+        self.0.lock().expect("lock").push(format!("{addr} finished {action:?}"));
+    }
+    fn ready(&self, addr: &ResourceAddr, _: std::time::Duration) {
+        self.0.lock().expect("lock").push(format!("{addr} ready"));
+    }
+    fn failed(&self, addr: &ResourceAddr, action: Action, error: &ApplyError, _: std::time::Duration) {
+        self.0.lock().expect("lock").push(format!("{addr} failed {action:?}: {error}"));
+    }
     fn retrying(&self, addr: &ResourceAddr, notice: &RetryNotice) {
         self.0.lock().expect("lock").push(format!("{addr} retry {} {}", notice.error.operation, notice.error.code));
     }
@@ -387,6 +411,8 @@ struct Engine {
 /// What one apply did: the cloud calls, the store writes, the events, the outcome.
 struct Applied {
     calls: Vec<String>,
+    /// The calls and the store's writes, in the order they happened.
+    sequence: Vec<String>,
     writes: Vec<String>,
     events: Vec<String>,
     report: ApplyReport,
@@ -440,7 +466,7 @@ impl Engine {
 
     async fn apply_plan(&self, spec: &Spec, plan: &Plan) -> Applied {
         self.cloud.log.lock().expect("lock").clear();
-        let store = RecordingStore { inner: self.store(), writes: Mutex::new(vec![]) };
+        let store = RecordingStore { inner: self.store(), writes: Mutex::new(vec![]), calls: self.cloud.clone() };
         store.inner.lock("apply").expect("lock");
         let cancelled = AtomicBool::new(false);
         let events = Recorder::default();
@@ -452,10 +478,13 @@ impl Engine {
             retry: RetryPolicy::fast(),
             cancelled: &cancelled,
             events: &events,
+            progress_every: std::time::Duration::from_millis(10),
         };
         let report = applier.apply(spec, plan).await.expect("state saved");
+        let sequence = self.cloud.log.lock().expect("lock").clone();
         Applied {
-            calls: self.cloud.log.lock().expect("lock").clone(),
+            calls: sequence.iter().filter(|l| !l.starts_with("stored ")).cloned().collect(),
+            sequence,
             writes: store.writes.into_inner().expect("lock"),
             events: events.0.into_inner().expect("lock"),
             report,
@@ -508,7 +537,7 @@ async fn a_create_records_its_intent_then_the_resource_then_it_ready_each_before
     let applied = e.try_apply(ONE, false).await;
     assert_eq!(applied.writes, ["thing.t intent", "thing.t creating", "thing.t ready"]);
     assert_eq!(applied.calls, ["create t", "update t color", "ready t"]);
-    assert_eq!(applied.events, ["thing.t created t"]);
+    assert_eq!(applied.events, ["thing.t started Create", "thing.t created t", "thing.t finished Create"]);
     let state = e.state();
     let t = &state.resources[&addr("t")];
     assert_eq!((t.id.as_str(), &t.status), ("t", &ResourceStatus::Ready));
@@ -805,4 +834,148 @@ async fn a_failed_change_is_reported_as_the_failure_not_as_skipped_by_its_readin
     let outcome = &applied.report.outcomes[&ResourceAddr::new("slow", "d")];
     assert!(matches!(outcome, NodeOutcome::Failed(e) if e.to_string().contains("CNAMEAlreadyExists")), "{outcome:?}");
     assert!(matches!(&applied.report.outcomes[&addr("t")], NodeOutcome::Skipped { because } if because == "slow.d"));
+}
+
+#[tokio::test]
+async fn a_long_wait_is_reported_while_it_runs_and_each_step_by_its_events() {
+    // Terraform's "Still creating... [10s elapsed]": while d's deployment is waited for, the
+    // apply reports it every `progress_every`; the events name the resource and the action.
+    let e = Engine::new();
+    *e.cloud.ready_after.lock().expect("lock") = std::time::Duration::from_millis(80);
+    let spec = "resources:\n  slow:\n    d: { name: d }\n  thing:\n    t: { name: t, peer: '${slow.d.arn}' }\n";
+    let applied = e.try_apply(spec, false).await;
+    assert!(!applied.report.failed(), "{:?}", applied.failures());
+    let events = &applied.events;
+    let at = |line: &str| events.iter().position(|c| c == line).unwrap_or_else(|| panic!("no `{line}` in {events:?}"));
+    let still = events.iter().filter(|l| *l == "slow.d still Create true").count();
+    assert!(still >= 3, "80 ms of waiting reported every 10 ms: {events:?}");
+    assert!(at("slow.d started Create") < at("slow.d finished Create"));
+    assert!(at("slow.d finished Create") < at("slow.d still Create true"), "the wait comes after the create");
+    assert!(at("thing.t finished Create") < at("slow.d ready"), "t did not wait for d's readiness");
+    assert!(!events.iter().any(|l| l.starts_with("thing.t still")), "a quick step is not reported as slow");
+}
+
+#[tokio::test]
+async fn a_failure_is_reported_once_as_an_event_with_its_action_and_code() {
+    let e = Engine::new();
+    let spec = "resources:\n  slow:\n    d: { name: fail-d }\n  thing:\n    t: { name: t, peer: '${slow.d.arn}' }\n";
+    let applied = e.try_apply(spec, false).await;
+    let failed: Vec<&String> = applied.events.iter().filter(|l| l.contains(" failed ")).collect();
+    assert_eq!(failed.len(), 1, "{:?}", applied.events);
+    assert!(failed[0].starts_with("slow.d failed Create: ") && failed[0].contains("CNAMEAlreadyExists"), "{failed:?}");
+    assert!(!applied.events.iter().any(|l| l.starts_with("thing.t started")), "t was skipped: {:?}", applied.events);
+}
+
+#[tokio::test]
+async fn each_change_is_stored_before_the_next_change_begins() {
+    // c, then b (which refers to c), then a: each resource is in the store, ready, before the
+    // creating call of the next one is made. An executor that saved once at the end, or saved
+    // after starting the next resource, fails here.
+    let e = Engine::new();
+    let applied = e.try_apply(CHAIN, false).await;
+    assert!(!applied.report.failed(), "{:?}", applied.failures());
+    let at = |line: &str| {
+        let seq = &applied.sequence;
+        seq.iter().position(|c| c == line).unwrap_or_else(|| panic!("no `{line}` in {seq:?}"))
+    };
+    assert!(at("stored thing.c intent") < at("create c"));
+    assert!(at("create c") < at("stored thing.c creating"));
+    assert!(at("stored thing.c ready") < at("stored thing.b intent"), "{:?}", applied.sequence);
+    assert!(at("stored thing.b ready") < at("create a"), "{:?}", applied.sequence);
+    let stored = applied.sequence.iter().filter(|l| l.starts_with("stored ")).count();
+    assert_eq!(stored, 9, "three writes per created resource: {:?}", applied.sequence);
+}
+
+#[tokio::test]
+async fn a_failed_resource_skips_only_what_depends_on_it() {
+    // a fails; b depends on a and is skipped because of it; c is unrelated and is created.
+    let e = Engine::new();
+    let spec = "resources:\n  thing:\n    a: { name: fail-a }\n    b: { name: b, peer: '${thing.a.arn}' }\n    c: { name: c }\n";
+    let applied = e.try_apply(spec, false).await;
+    let outcome = |n: &str| &applied.report.outcomes[&addr(n)];
+    assert!(
+        matches!(outcome("a"), NodeOutcome::Failed(err) if err.to_string().contains("InvalidName")),
+        "{:?}",
+        outcome("a")
+    );
+    assert!(matches!(outcome("b"), NodeOutcome::Skipped { because } if because == "thing.a"), "{:?}", outcome("b"));
+    assert!(matches!(outcome("c"), NodeOutcome::Done), "{:?}", outcome("c"));
+    assert_eq!(e.cloud.names(), ["c"], "only c exists");
+    let state = e.state();
+    assert!(state.resources.contains_key(&addr("c")) && !state.resources.contains_key(&addr("b")));
+}
+
+/// Sets the cancel flag (as Ctrl-C does) when the first resource finishes.
+struct CancelAfterFirst<'a>(&'a AtomicBool);
+
+impl ApplyEvents for CancelAfterFirst<'_> {
+    fn finished(&self, _: &ResourceAddr, _: Action, _: Option<&str>, _: std::time::Duration) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn an_interrupt_starts_nothing_new_and_what_finished_is_kept() {
+    // Ctrl-C after c is done: b and a are not started, c is in the state and in the cloud.
+    let e = Engine::new();
+    let spec = e.spec(CHAIN);
+    let plan = e.plan(&spec, false).await;
+    let store = e.store();
+    store.lock("apply").expect("lock");
+    let cancelled = AtomicBool::new(false);
+    let events = CancelAfterFirst(&cancelled);
+    let applier = Applier {
+        registry: &e.registry,
+        aws: &e.aws,
+        store: &store,
+        parallelism: 1,
+        retry: RetryPolicy::fast(),
+        cancelled: &cancelled,
+        events: &events,
+        progress_every: std::time::Duration::from_secs(10),
+    };
+    let report = applier.apply(&spec, &plan).await.expect("state saved");
+    assert!(matches!(report.outcomes[&addr("c")], NodeOutcome::Done));
+    for n in ["a", "b"] {
+        assert!(matches!(report.outcomes[&addr(n)], NodeOutcome::Cancelled), "{n}: {:?}", report.outcomes[&addr(n)]);
+    }
+    assert_eq!(e.cloud.names(), ["c"]);
+    let state = e.state();
+    assert_eq!(state.resources.keys().cloned().collect::<Vec<_>>(), [addr("c")], "the state says what the cloud has");
+}
+
+#[tokio::test]
+async fn a_plan_whose_known_value_differs_from_what_apply_would_send_is_refused_before_any_call() {
+    // As if a saved plan had been edited: the plan says red, the spec says blue. Apply must not
+    // carry out something other than what was shown.
+    let e = Engine::new();
+    let spec = e.spec(ONE);
+    let mut plan = e.plan(&spec, false).await;
+    let change = plan.changes.iter_mut().find(|c| c.addr == addr("t")).expect("planned");
+    change.desired.as_mut().expect("a create has desired values").insert("color".into(), json!("red"));
+    let applied = e.apply_plan(&spec, &plan).await;
+    let outcome = &applied.report.outcomes[&addr("t")];
+    assert!(
+        matches!(outcome, NodeOutcome::Failed(ApplyError::PlanMismatch { attr, .. }) if attr == "color"),
+        "{outcome:?}"
+    );
+    assert!(applied.calls.is_empty(), "nothing was called: {:?}", applied.calls);
+    assert!(e.cloud.names().is_empty());
+}
+
+#[tokio::test]
+async fn a_value_still_unknown_when_its_turn_comes_is_refused_not_sent() {
+    // b refers to c, but c's change is missing from the plan (an edited plan): b's peer is
+    // still unknown at apply time, and b is refused rather than created with a hole in it.
+    let e = Engine::new();
+    let spec = e.spec(CHAIN);
+    let mut plan = e.plan(&spec, false).await;
+    plan.changes.retain(|c| c.addr != addr("c"));
+    let applied = e.apply_plan(&spec, &plan).await;
+    let outcome = &applied.report.outcomes[&addr("b")];
+    assert!(
+        matches!(outcome, NodeOutcome::Failed(ApplyError::Unresolved { attr, .. }) if attr == "peer"),
+        "{outcome:?}"
+    );
+    assert!(!applied.calls.iter().any(|c| c == "create b"), "{:?}", applied.calls);
 }

@@ -15,7 +15,8 @@ mod fingerprint;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::process::Command;
@@ -80,6 +81,31 @@ pub enum BuildError {
     Package { dir: String, reason: String },
 }
 
+/// What a build reports as it goes; the CLI renders it (cargo's own progress and messages go
+/// straight to stderr). Every method has an empty default.
+pub trait BuildEvents: Send + Sync {
+    /// cargo is about to run for `dir`.
+    fn started(&self, _dir: &str, _arch: Architecture, _profile: &str) {}
+    /// The crate is built and packaged.
+    fn packaged(&self, _dir: &str, _arch: Architecture, _artifact: &Artifact, _elapsed: Duration) {}
+    /// Something went wrong that does not stop the build (a stamp that could not be written).
+    fn warning(&self, _message: &str) {}
+}
+
+static EVENTS: OnceLock<Box<dyn BuildEvents>> = OnceLock::new();
+
+/// Where this process's builds report to (the CLI sets it once; without it they report
+/// nothing).
+pub fn report_to(events: Box<dyn BuildEvents>) {
+    let _ = EVENTS.set(events);
+}
+
+fn events() -> &'static dyn BuildEvents {
+    struct Silent;
+    impl BuildEvents for Silent {}
+    EVENTS.get().map_or(&Silent, |e| e.as_ref())
+}
+
 /// What this process built, per source and architecture.
 static BUILT: LazyLock<std::sync::Mutex<HashMap<(PathBuf, Architecture), Artifact>>> =
     LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
@@ -97,7 +123,7 @@ pub async fn build(source: &Path, arch: Architecture) -> Result<Artifact, BuildE
     let manifest = source.join("Cargo.toml");
     let (package, rustc) = tokio::join!(package(&manifest), fingerprint::rustc_version());
     let package = package.map_err(|reason| BuildError::NotACrate { dir: dir.clone(), reason })?;
-    let zip_path = package.target_dir.join("lambda").join(&package.name).join(arch.name()).join("bootstrap.zip");
+    let zip_path = package.target_dir.join("lambda-zips").join(&package.name).join(arch.name()).join("bootstrap.zip");
     let inputs = {
         let (dirs, root, triple) = (package.source_dirs.clone(), package.workspace_root.clone(), arch.triple());
         tokio::task::spawn_blocking(move || fingerprint::fingerprint(&dirs, &root, triple, &rustc))
@@ -109,6 +135,7 @@ pub async fn build(source: &Path, arch: Architecture) -> Result<Artifact, BuildE
         Some(stamp) => Artifact { zip_path, code_sha256: stamp.code_sha256, size: stamp.size },
         None => {
             let _one_at_a_time = CARGO.lock().await;
+            let started = Instant::now();
             let artifact = build_now(&dir, &manifest, &package, arch, &zip_path).await?;
             let stamp = fingerprint::Stamp {
                 fingerprint: inputs,
@@ -117,15 +144,9 @@ pub async fn build(source: &Path, arch: Architecture) -> Result<Artifact, BuildE
             };
             // Without a stamp the next command just runs cargo again.
             if let Err(e) = stamp.write(&zip_path) {
-                eprintln!("warning: cannot write {}: {e}", fingerprint::Stamp::path(&zip_path).display());
+                events().warning(&format!("cannot write {}: {e}", fingerprint::Stamp::path(&zip_path).display()));
             }
-            eprintln!(
-                "Packaged {dir} for {} -> {} ({} KiB, code_sha256 {})",
-                arch.name(),
-                artifact.zip_path.display(),
-                artifact.size / 1024,
-                artifact.code_sha256
-            );
+            events().packaged(&dir, arch, &artifact, started.elapsed());
             artifact
         }
     };
@@ -141,7 +162,7 @@ async fn build_now(
     zip_path: &Path,
 ) -> Result<Artifact, BuildError> {
     let dir = dir.to_string();
-    eprintln!("Building {dir} ({}, profile {})...", arch.triple(), package.profile);
+    events().started(&dir, arch, &package.profile);
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cargo
         .args(["build", "--profile", &package.profile, "--target", arch.triple(), "--bin", &package.bin])

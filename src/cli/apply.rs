@@ -7,17 +7,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
+use serde_json::json;
 
+use super::events::{JsonEvents, TextEvents};
+use super::style::{Tone, paint};
 use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
-use std::time::Duration;
-
-use crate::apply::{Applier, ApplyEvents, ApplyReport, RetryPolicy};
+use crate::apply::{Applier, ApplyEvents, ApplyReport, PROGRESS_EVERY, RetryPolicy};
 use crate::graph::NodeOutcome;
+use crate::plan::json::render_json;
 use crate::plan::saved::SavedPlan;
 use crate::plan::{Action, Plan, PlanOptions, render_text};
 use crate::provider::{Aws, Registry};
-use crate::retry::RetryNotice;
 use crate::spec::Spec;
 use crate::state::StateBackend;
 
@@ -38,6 +39,18 @@ pub struct ApplyArgs {
     /// Apply only this resource and what it depends on (repeatable).
     #[arg(long = "target", value_name = "ADDR", conflicts_with = "plan_file")]
     targets: Vec<ResourceAddr>,
+    /// Print one JSON object per line (the plan, each event, the outcome, the outputs) instead
+    /// of text; needs --auto-approve or a saved plan. Format: docs/plan-json.md.
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+/// How apply and destroy run and report.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub parallelism: usize,
+    /// JSON lines on stdout instead of text.
+    pub json: bool,
 }
 
 /// What to carry out: a fresh plan, or a saved one.
@@ -47,6 +60,7 @@ pub enum Source<'a> {
 }
 
 pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
+    let options = RunOptions { parallelism: args.parallelism, json: args.json };
     match &args.plan_file {
         Some(path) => {
             let saved = SavedPlan::read(path)?;
@@ -55,12 +69,12 @@ pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws) -> Resul
             paths.state.get_or_insert_with(|| saved.state.clone());
             let spec = paths.load_spec(registry)?;
             let source = Source::Saved { path, saved: Box::new(saved) };
-            run(&spec, &paths, registry, aws, source, args.parallelism).await
+            run(&spec, &paths, registry, aws, source, options).await
         }
         None => {
             let spec = args.paths.load_spec(registry)?;
             let source = Source::Fresh { destroy: false, targets: &args.targets, auto_approve: args.auto_approve };
-            run(&spec, &args.paths, registry, aws, source, args.parallelism).await
+            run(&spec, &args.paths, registry, aws, source, options).await
         }
     }
 }
@@ -72,7 +86,7 @@ pub async fn run(
     registry: &Registry,
     aws: &Aws,
     source: Source<'_>,
-    parallelism: usize,
+    options: RunOptions,
 ) -> Result<ExitCode, CliError> {
     let store = paths.backend(aws);
     let operation = match &source {
@@ -80,8 +94,7 @@ pub async fn run(
         _ => "apply",
     };
     let store = store.as_ref();
-    super::with_lock(store, operation, async move || locked(spec, store, registry, aws, source, parallelism).await)
-        .await
+    super::with_lock(store, operation, async move || locked(spec, store, registry, aws, source, options).await).await
 }
 
 async fn locked(
@@ -90,16 +103,29 @@ async fn locked(
     registry: &Registry,
     aws: &Aws,
     source: Source<'_>,
-    parallelism: usize,
+    options: RunOptions,
 ) -> Result<ExitCode, CliError> {
+    let RunOptions { parallelism, json } = options;
+    let show_plan = |plan: &Plan| {
+        if json {
+            JsonEvents::line("plan", json!({ "plan": render_json(plan, false) }));
+        } else {
+            print!("{}", super::style::plan(&render_text(plan)));
+        }
+    };
     let prior = store.load().await?;
     super::ensure_region(aws, spec, &prior).await?;
     let (plan, destroy) = match source {
         Source::Fresh { destroy, targets, auto_approve } => {
             let options = PlanOptions { refresh: true, parallelism, destroy, ..Default::default() };
             let plan = super::plan::make_plan(spec, &prior, registry, aws, options, targets).await?;
-            print!("{}", render_text(&plan));
+            show_plan(&plan);
             if plan.has_changes() && !auto_approve {
+                if json {
+                    return Err(CliError::NotConfirmed(
+                        "--json cannot ask for confirmation: pass --auto-approve, or apply a saved plan".into(),
+                    ));
+                }
                 confirm(destroy)?;
             }
             (plan, destroy)
@@ -107,14 +133,14 @@ async fn locked(
         Source::Saved { path, saved } => {
             saved.check_fresh(path, spec, &prior)?;
             let saved = *saved;
-            print!("{}", render_text(&saved.plan));
+            show_plan(&saved.plan);
             let destroy = saved.plan.destroy;
             (saved.plan, destroy)
         }
     };
     let cancelled = Arc::new(AtomicBool::new(false));
     let watcher = tokio::spawn(interrupt_watch(cancelled.clone()));
-    let events = TextEvents;
+    let events: &dyn ApplyEvents = if json { &JsonEvents } else { &TextEvents };
     let applier = Applier {
         registry,
         aws,
@@ -122,71 +148,14 @@ async fn locked(
         parallelism,
         retry: RetryPolicy::default(),
         cancelled: &cancelled,
-        events: &events,
+        events,
+        progress_every: PROGRESS_EVERY,
     };
     let report = applier.apply(spec, &plan).await;
     watcher.abort();
-    finish(&plan, &report?, destroy)
-}
-
-/// Renders an apply's events as Terraform users know them.
-struct TextEvents;
-
-impl ApplyEvents for TextEvents {
-    fn started(&self, addr: &ResourceAddr, action: Action, id: Option<&str>) {
-        let id = id.unwrap_or_default();
-        match action {
-            Action::Create => println!("{addr}: Creating..."),
-            Action::Update => println!("{addr}: Modifying... [id={id}]"),
-            Action::Replace => println!("{addr}: Replacing... [id={id}]"),
-            Action::Delete => println!("{addr}: Destroying... [id={id}]"),
-            Action::Forget => {}
-            Action::NoOp => {}
-        }
-    }
-
-    fn retrying(&self, addr: &ResourceAddr, notice: &RetryNotice) {
-        let e = notice.error;
-        println!(
-            "{addr}: {} answered {}: trying again in {:.1}s (attempt {} failed)",
-            e.operation,
-            e.code,
-            notice.delay.as_secs_f64(),
-            notice.attempt
-        );
-    }
-
-    fn adopted(&self, addr: &ResourceAddr, id: &str) {
-        println!("{addr}: Found [id={id}], made by an earlier attempt that did not hear back: adopting it");
-    }
-
-    fn left_to_aws(&self, addr: &ResourceAddr, why: &str) {
-        println!("{addr}: not deleted: {why}; it is no longer managed");
-    }
-
-    fn intent_dropped(&self, addr: &ResourceAddr) {
-        println!("{addr}: an interrupted create made nothing");
-    }
-
-    fn finished(&self, addr: &ResourceAddr, action: Action, id: Option<&str>, elapsed: Duration) {
-        let verb = match action {
-            Action::NoOp => "Import",
-            Action::Create => "Creation",
-            Action::Update => "Modifications",
-            Action::Replace => "Replacement",
-            Action::Delete => "Destruction",
-            Action::Forget => "Forgetting (kept in AWS)",
-        };
-        let elapsed = if elapsed.as_secs() >= 1 {
-            format!("{}s", elapsed.as_secs())
-        } else {
-            format!("{}ms", elapsed.as_millis())
-        };
-        match id {
-            Some(id) => println!("{addr}: {verb} complete after {elapsed} [id={id}]"),
-            None => println!("{addr}: {verb} complete after {elapsed}"),
-        }
-    }
+    let report = report?;
+    let summary = Summary::of(&plan, &report, destroy);
+    if json { summary.json() } else { summary.text() }
 }
 
 /// Stops new work on the first Ctrl-C; the calls in flight finish and are recorded.
@@ -222,49 +191,128 @@ fn confirm(destroy: bool) -> Result<(), CliError> {
     }
 }
 
-/// Reports every failure once, the summary, and the outputs.
-fn finish(plan: &Plan, report: &ApplyReport, destroy: bool) -> Result<ExitCode, CliError> {
-    let (mut added, mut changed, mut destroyed, mut forgotten, mut failed, mut skipped) = (0, 0, 0, 0, 0, 0);
-    for (addr, outcome) in &report.outcomes {
-        let action = plan.change(addr).map_or(Action::NoOp, |c| c.action);
-        match outcome {
-            NodeOutcome::Done => match action {
-                Action::Create => added += 1,
-                Action::Update => changed += 1,
-                Action::Replace => {
-                    added += 1;
-                    destroyed += 1;
-                }
-                Action::Delete => destroyed += 1,
-                Action::Forget => forgotten += 1,
-                Action::NoOp => {}
-            },
-            NodeOutcome::Failed(e) => {
-                failed += 1;
-                eprintln!("Error: {e}");
-                if let Some(hint) = e.hint() {
-                    eprintln!("  hint: {hint}");
-                }
-            }
-            NodeOutcome::Skipped { because } => {
-                skipped += 1;
-                eprintln!("{addr}: not applied because {because} failed");
-            }
-            NodeOutcome::Cancelled => {
-                skipped += 1;
-                eprintln!("{addr}: not applied: interrupted");
+/// What an apply came to: counts, failures, skips, and the outputs.
+struct Summary<'a> {
+    destroy: bool,
+    added: usize,
+    changed: usize,
+    destroyed: usize,
+    forgotten: usize,
+    failures: Vec<(&'a ResourceAddr, &'a crate::apply::ApplyError)>,
+    skipped: Vec<(&'a ResourceAddr, String)>,
+    report: &'a ApplyReport,
+}
+
+impl<'a> Summary<'a> {
+    fn of(plan: &Plan, report: &'a ApplyReport, destroy: bool) -> Self {
+        let mut s = Summary {
+            destroy,
+            added: 0,
+            changed: 0,
+            destroyed: 0,
+            forgotten: 0,
+            failures: vec![],
+            skipped: vec![],
+            report,
+        };
+        for (addr, outcome) in &report.outcomes {
+            let action = plan.change(addr).map_or(Action::NoOp, |c| c.action);
+            match outcome {
+                NodeOutcome::Done => match action {
+                    Action::Create => s.added += 1,
+                    Action::Update => s.changed += 1,
+                    Action::Replace => {
+                        s.added += 1;
+                        s.destroyed += 1;
+                    }
+                    Action::Delete => s.destroyed += 1,
+                    Action::Forget => s.forgotten += 1,
+                    Action::NoOp => {}
+                },
+                NodeOutcome::Failed(e) => s.failures.push((addr, e)),
+                NodeOutcome::Skipped { because } => s.skipped.push((addr, format!("{because} failed"))),
+                NodeOutcome::Cancelled => s.skipped.push((addr, "interrupted".into())),
             }
         }
+        s
     }
-    let verb = if destroy { "Destroy" } else { "Apply" };
-    let forgotten = if forgotten > 0 { format!(", {forgotten} forgotten (kept in AWS)") } else { String::new() };
-    if failed > 0 || skipped > 0 {
-        println!("\n{verb} incomplete. Resources: {added} added, {changed} changed, {destroyed} destroyed{forgotten}.");
-        return Err(CliError::ApplyFailed { failed, skipped });
+
+    fn complete(&self) -> bool {
+        self.failures.is_empty() && self.skipped.is_empty()
     }
-    println!("\n{verb} complete! Resources: {added} added, {changed} changed, {destroyed} destroyed{forgotten}.");
-    if !report.state.outputs.is_empty() {
-        println!("\nOutputs:\n\n{}", super::output::render(&report.state.outputs));
+
+    fn verdict(&self) -> Result<ExitCode, CliError> {
+        if self.complete() {
+            Ok(ExitCode::SUCCESS)
+        } else {
+            Err(CliError::ApplyFailed { failed: self.failures.len(), skipped: self.skipped.len() })
+        }
     }
-    Ok(ExitCode::SUCCESS)
+
+    /// Every failure once with its hint, what was skipped, the counts, and the outputs.
+    fn text(&self) -> Result<ExitCode, CliError> {
+        for (_, e) in &self.failures {
+            eprintln!("{} {e}", paint(Tone::Error, "Error:"));
+            if let Some(hint) = e.hint() {
+                eprintln!("  hint: {hint}");
+            }
+        }
+        for (addr, why) in &self.skipped {
+            eprintln!("{addr}: not applied: {why}");
+        }
+        let verb = if self.destroy { "Destroy" } else { "Apply" };
+        let forgotten = match self.forgotten {
+            0 => String::new(),
+            n => format!(", {n} forgotten (kept in AWS)"),
+        };
+        let counts = format!(
+            "Resources: {} added, {} changed, {} destroyed{forgotten}.",
+            self.added, self.changed, self.destroyed
+        );
+        if !self.complete() {
+            println!("\n{} {counts}", paint(Tone::Error, &format!("{verb} incomplete.")));
+            return self.verdict();
+        }
+        println!("\n{} {counts}", paint(Tone::Add, &format!("{verb} complete!")));
+        if !self.report.state.outputs.is_empty() {
+            println!("\nOutputs:\n\n{}", super::output::render(&self.report.state.outputs));
+        }
+        self.verdict()
+    }
+
+    /// The `outcome` line, then the `outputs` line.
+    fn json(&self) -> Result<ExitCode, CliError> {
+        let failures: Vec<_> = self
+            .failures
+            .iter()
+            .map(|(addr, e)| json!({"address": addr.to_string(), "error": e.to_string(), "hint": e.hint()}))
+            .collect();
+        let skipped: Vec<_> =
+            self.skipped.iter().map(|(addr, why)| json!({"address": addr.to_string(), "because": why})).collect();
+        JsonEvents::line(
+            "outcome",
+            json!({
+                "operation": if self.destroy { "destroy" } else { "apply" },
+                "complete": self.complete(),
+                "summary": {
+                    "add": self.added, "change": self.changed, "destroy": self.destroyed, "forget": self.forgotten,
+                    "failed": self.failures.len(), "skipped": self.skipped.len(),
+                },
+                "failures": failures,
+                "skipped": skipped,
+            }),
+        );
+        let outputs: serde_json::Map<String, serde_json::Value> = self
+            .report
+            .state
+            .outputs
+            .iter()
+            .map(|(k, o)| {
+                let value = if o.sensitive { json!(crate::plan::SENSITIVE) } else { o.value.clone() };
+                (k.clone(), json!({"value": value, "sensitive": o.sensitive}))
+            })
+            .collect();
+        JsonEvents::line("outputs", json!({ "outputs": outputs }));
+        self.verdict()
+    }
 }

@@ -7,7 +7,7 @@ use clap::Args;
 use super::{CliError, Paths};
 use crate::plan::evaluate;
 use crate::provider::Registry;
-use crate::value::unknown;
+use crate::value::{contains_unknown, unknown};
 
 /// Build and package what the spec deploys (Lambda crates), showing progress, and print each
 /// artifact's hash. Nothing in AWS changes.
@@ -17,8 +17,13 @@ pub struct BuildArgs {
     paths: Paths,
 }
 
+/// What decides which artifact a resource builds: these must be known without AWS.
+const ARTIFACT_INPUTS: &[&str] = &["source", "zip_file", "architecture"];
+
 pub async fn cmd_build(args: BuildArgs, registry: &Registry) -> Result<ExitCode, CliError> {
-    let spec = args.paths.load_spec(registry)?;
+    // Building needs only the variables the sources use: a Cognito client id or a domain may be
+    // unset, and is named only if an artifact depends on it.
+    let spec = crate::spec::Spec::load_allowing_unset(&args.paths.spec, registry)?;
     let mut built = 0;
     for res in &spec.resources {
         let Some(kind) = registry.get(&res.addr.kind) else { continue };
@@ -28,6 +33,20 @@ pub async fn cmd_build(args: BuildArgs, registry: &Registry) -> Result<ExitCode,
         }
         // References to other resources are unknown here; artifacts do not depend on them.
         let mut desired = evaluate(res, &|_, _| unknown());
+        if let Some(attr) = ARTIFACT_INPUTS.iter().find(|a| desired.get(**a).is_some_and(contains_unknown)) {
+            let unset: Vec<&str> = spec
+                .variables
+                .iter()
+                .filter(|v| v.origin == crate::spec::variables::Origin::Unset)
+                .map(|v| v.name.as_str())
+                .collect();
+            return Err(CliError::Unbuildable(format!(
+                "{}: `{attr}` is not known before apply (it uses a resource attribute or one of the variables \
+                 without a value: {}); set it to build",
+                res.addr,
+                unset.join(", ")
+            )));
+        }
         kind.normalize(&mut desired);
         kind.prepare(&mut desired)
             .await

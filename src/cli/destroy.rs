@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::apply::Source;
+use super::apply::{RunOptions, Source};
 use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
 use crate::provider::{Aws, Registry};
@@ -23,10 +23,14 @@ pub struct DestroyArgs {
     /// Destroy only this resource and what depends on it (repeatable).
     #[arg(long = "target", value_name = "ADDR")]
     targets: Vec<ResourceAddr>,
+    /// Print one JSON object per line instead of text (see apply --json); needs --auto-approve.
+    #[arg(long)]
+    pub(super) json: bool,
 }
 
 pub async fn cmd_destroy(args: DestroyArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
     let spec = args.paths.load_spec(registry)?;
     let source = Source::Fresh { destroy: true, targets: &args.targets, auto_approve: args.auto_approve };
-    super::apply::run(&spec, &args.paths, registry, aws, source, args.parallelism).await
+    let options = RunOptions { parallelism: args.parallelism, json: args.json };
+    super::apply::run(&spec, &args.paths, registry, aws, source, options).await
 }

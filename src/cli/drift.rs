@@ -41,7 +41,7 @@ pub async fn cmd_drift(args: DriftArgs, registry: &Registry, aws: &Aws) -> Resul
     } else if args.markdown {
         print!("{}", drift::render_markdown(&found));
     } else {
-        print!("{}", drift::render_text(&found));
+        print!("{}", super::style::plan(&drift::render_text(&found)));
     }
     Ok(if found.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{CliError, Paths};
-use crate::graph::DependencyGraph;
 use crate::provider::Registry;
 
 /// Print the spec's dependency graph in DOT (pipe it to `dot -Tsvg`).
@@ -17,6 +16,6 @@ pub struct GraphArgs {
 
 pub fn cmd_graph(args: GraphArgs, registry: &Registry) -> Result<ExitCode, CliError> {
     let spec = args.paths.load_spec(registry)?;
-    print!("{}", DependencyGraph::from_spec(&spec.resources).to_dot());
+    print!("{}", crate::spec::dependency_graph(&spec.resources).to_dot());
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@ mod apply;
 mod build;
 mod destroy;
 mod drift;
+mod events;
 mod force_unlock;
 mod graph;
 mod import;
@@ -12,6 +13,7 @@ mod output;
 mod plan;
 mod schema;
 mod state;
+pub mod style;
 mod validate;
 
 use std::path::PathBuf;
@@ -42,6 +44,9 @@ pub struct Cli {
     /// Append every AWS request (`service operation`, one per line) to this file.
     #[arg(long, global = true, env = "CRUDDUR_AWS_CALL_LOG")]
     aws_call_log: Option<PathBuf>,
+    /// No colour in the output (also when NO_COLOR is set or the output is not a terminal).
+    #[arg(long, global = true)]
+    pub no_color: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +139,13 @@ pub enum CliError {
     #[error("{0}")]
     #[diagnostic(code(cruddur::io))]
     Io(String),
+    /// An artifact depends on something unknown before apply.
+    #[error("{0}")]
+    #[diagnostic(
+        code(cruddur::build::unknown_input),
+        help("give the variable a value in the environment or .env; `build` needs only what the sources use")
+    )]
+    Unbuildable(String),
     /// A named thing does not exist.
     #[error("{0}")]
     #[diagnostic(code(cruddur::not_found))]
@@ -174,6 +186,17 @@ pub async fn ensure_region(aws: &Aws, spec: &Spec, prior: &crate::state::State) 
 
 impl Cli {
     pub async fn run(self) -> Result<ExitCode, CliError> {
+        style::init(self.no_color);
+        let json_stream = match &self.command {
+            Command::Apply(args) => args.json,
+            Command::Destroy(args) => args.json,
+            _ => false,
+        };
+        if json_stream {
+            crate::build::report_to(Box::new(events::JsonBuildEvents));
+        } else {
+            crate::build::report_to(Box::new(events::TextBuildEvents));
+        }
         let registry = Registry::aws();
         let aws = Aws::new(AwsOptions {
             s3_force_path_style: self.s3_force_path_style,

@@ -60,7 +60,7 @@ pub async fn cmd_plan(args: PlanArgs, registry: &Registry, aws: &Aws) -> Result<
     } else if args.markdown {
         print!("{}", markdown::render_markdown(&plan));
     } else {
-        print!("{}", render_text(&plan));
+        print!("{}", super::style::plan(&render_text(&plan)));
     }
     let changes = plan.has_changes();
     if let Some(path) = &args.out {

@@ -10,9 +10,17 @@ use crate::provider::Registry;
 /// Print the JSON Schema of the spec format: every kind, attribute and type. Editors use it for
 /// completion and checks (`# yaml-language-server: $schema=...` in the spec).
 #[derive(Debug, Args)]
-pub struct SchemaArgs {}
+pub struct SchemaArgs {
+    /// Print the reference of every kind as Markdown instead (docs/kinds.md).
+    #[arg(long)]
+    markdown: bool,
+}
 
-pub fn cmd_schema(_args: SchemaArgs, registry: &Registry) -> Result<ExitCode, CliError> {
+pub fn cmd_schema(args: SchemaArgs, registry: &Registry) -> Result<ExitCode, CliError> {
+    if args.markdown {
+        print!("{}", crate::spec::kinds_markdown(registry));
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("{}", serde_json::to_string_pretty(&crate::spec::json_schema(registry)).unwrap_or_default());
     Ok(ExitCode::SUCCESS)
 }

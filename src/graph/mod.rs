@@ -5,13 +5,12 @@ mod walk;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 
 pub use walk::{NodeOutcome, walk};
 
 use crate::addr::ResourceAddr;
-use crate::spec::{Problem, ResourceSpec};
 
 /// Resources and the edges "must come after": an edge `a -> b` means `a` depends on `b`.
 pub struct DependencyGraph {
@@ -39,10 +38,6 @@ impl DependencyGraph {
         Self { graph, index }
     }
 
-    pub fn from_spec(resources: &[ResourceSpec]) -> Self {
-        Self::new(resources.iter().map(|r| (&r.addr, r.dependencies())))
-    }
-
     /// What `addr` depends on directly.
     pub fn dependencies(&self, addr: &ResourceAddr) -> BTreeSet<ResourceAddr> {
         self.index
@@ -62,6 +57,33 @@ impl DependencyGraph {
         seen
     }
 
+    /// Every node, each after everything it depends on (petgraph's topological sort). With a
+    /// cycle (which the spec checker refuses before anything is planned) the nodes come in
+    /// address order.
+    pub fn dependencies_first(&self) -> Vec<ResourceAddr> {
+        match toposort(&self.graph, None) {
+            // Edges point from dependent to dependency: the sort puts dependents first.
+            Ok(order) => order.into_iter().rev().map(|i| self.graph[i].clone()).collect(),
+            Err(_) => self.index.keys().cloned().collect(),
+        }
+    }
+
+    /// Each dependency cycle as the path around it, starting from its smallest address.
+    pub fn cycles(&self) -> Vec<Vec<ResourceAddr>> {
+        let g = &self.graph;
+        let mut out = Vec::new();
+        for scc in tarjan_scc(g) {
+            let self_loop = scc.len() == 1 && g.contains_edge(scc[0], scc[0]);
+            if scc.len() < 2 && !self_loop {
+                continue;
+            }
+            let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
+            let start = *scc.iter().min_by_key(|i| &g[**i]).expect("a cycle has members");
+            out.push(cycle_through(g, start, &members).into_iter().map(|i| g[i].clone()).collect());
+        }
+        out
+    }
+
     /// Graphviz DOT, dependencies pointing from dependent to dependency.
     pub fn to_dot(&self) -> String {
         let mut out = String::from("digraph cruddur {\n  rankdir = \"RL\";\n  node [shape = box];\n");
@@ -76,46 +98,6 @@ impl DependencyGraph {
         out.push_str("}\n");
         out
     }
-}
-
-/// One diagnostic per dependency cycle, labelling each reference that closes the loop.
-pub fn cycles(resources: &[ResourceSpec]) -> Vec<Problem> {
-    let g = DependencyGraph::from_spec(resources);
-    let by_addr: BTreeMap<&ResourceAddr, &ResourceSpec> = resources.iter().map(|r| (&r.addr, r)).collect();
-    let mut out = Vec::new();
-    for scc in tarjan_scc(&g.graph) {
-        let self_loop = scc.len() == 1 && g.graph.contains_edge(scc[0], scc[0]);
-        if scc.len() < 2 && !self_loop {
-            continue;
-        }
-        let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
-        let start = *scc.iter().min_by_key(|i| &g.graph[**i]).expect("a cycle has members");
-        let path = cycle_through(&g.graph, start, &members);
-        let names: Vec<String> = path.iter().map(|i| g.graph[*i].to_string()).collect();
-        let first = by_addr[&g.graph[start]];
-        let mut p = Problem {
-            message: format!("dependency cycle: {} -> {}", names.join(" -> "), names[0]),
-            labels: vec![],
-            help: Some(
-                "break the cycle by moving one of these references into a resource of its own (e.g. a bucket policy)"
-                    .into(),
-            ),
-        };
-        for (i, from) in path.iter().enumerate() {
-            let to = &g.graph[path[(i + 1) % path.len()]];
-            let from_spec = by_addr[&g.graph[*from]];
-            let span = from_spec
-                .refs
-                .iter()
-                .find(|r| &r.target == to)
-                .map(|r| r.span)
-                .or_else(|| from_spec.depends_on.iter().find(|(a, _)| a == to).map(|(_, s)| *s))
-                .unwrap_or(first.span);
-            p = p.with_label(span, format!("{} depends on {to}", from_spec.addr));
-        }
-        out.push(p);
-    }
-    out
 }
 
 /// A simple cycle from `start` back to it, staying inside one strongly connected component.

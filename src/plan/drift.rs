@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Action, AttrChange, ResourceChange};
 use crate::addr::ResourceAddr;
-use crate::provider::{Registry, empty_value};
+use crate::provider::Registry;
 use crate::state::State;
 
 /// One resource that no longer matches the last apply.
@@ -33,21 +33,12 @@ pub fn detect(registry: &Registry, recorded: &State, live: &State) -> Vec<Drifte
             continue;
         };
         let Some(kind) = registry.get(&addr.kind) else { continue };
-        let changes: Vec<AttrChange> = kind
-            .schema()
-            .compared()
-            .filter(|a| was.attributes.contains_key(a.name))
-            .filter_map(|a| {
-                let before = was.attributes.get(a.name).cloned().unwrap_or_else(|| empty_value(&a.ty));
-                let after = now.attributes.get(a.name).cloned().unwrap_or_else(|| empty_value(&a.ty));
-                (before != after).then(|| AttrChange {
-                    name: a.name.to_string(),
-                    before,
-                    after,
-                    forces_replacement: false,
-                })
-            })
-            .collect();
+        // Drift is reported, never applied: nothing is "forced" by it.
+        let changes: Vec<AttrChange> =
+            super::diff::compare(kind.schema(), &was.attributes, &now.attributes, |a| was.attributes.contains_key(a))
+                .into_iter()
+                .map(|c| AttrChange { forces_replacement: false, ..c })
+                .collect();
         if !changes.is_empty() {
             out.push(Drifted { addr: addr.clone(), deleted: false, changes, sensitive });
         }

@@ -2,7 +2,7 @@
 //! replacement the attributes that force it. Built from the spec, the prior state and what AWS
 //! reports now (the refreshed state), which are kept apart.
 
-mod diff;
+pub mod diff;
 pub mod drift;
 pub mod json;
 pub mod markdown;

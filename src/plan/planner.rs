@@ -9,7 +9,6 @@ use serde_json::Value;
 use super::diff::{creation, deletion, diff};
 use super::{Action, Plan, ResourceChange};
 use crate::addr::ResourceAddr;
-use crate::graph::DependencyGraph;
 use crate::provider::{Aws, FindReason, Found, Managed, Owner, ProviderError, Registry, ResourceKind};
 use crate::retry::{RetryPolicy, Scope};
 use crate::spec::{ResourceSpec, Spec};
@@ -477,24 +476,9 @@ fn lookup(
     }
 }
 
-/// Resources in an order where each comes after what it depends on (file order otherwise).
+/// Resources in an order where each comes after what it depends on.
 pub fn order(resources: &[ResourceSpec]) -> Vec<&ResourceSpec> {
-    let graph = DependencyGraph::from_spec(resources);
-    let mut done: BTreeSet<&ResourceAddr> = BTreeSet::new();
-    let mut out = Vec::with_capacity(resources.len());
-    while out.len() < resources.len() {
-        let before = out.len();
-        for r in resources {
-            if !done.contains(&r.addr) && graph.dependencies(&r.addr).iter().all(|d| done.contains(d)) {
-                done.insert(&r.addr);
-                out.push(r);
-            }
-        }
-        // A cycle cannot reach here (the spec checker refuses it); never loop forever anyway.
-        if out.len() == before {
-            out.extend(resources.iter().filter(|r| !done.contains(&r.addr)));
-            break;
-        }
-    }
-    out
+    let by_addr: BTreeMap<&ResourceAddr, &ResourceSpec> = resources.iter().map(|r| (&r.addr, r)).collect();
+    let order = crate::spec::dependency_graph(resources).dependencies_first();
+    order.iter().filter_map(|a| by_addr.get(a).copied()).collect()
 }

@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 
 use super::{Action, Plan};
 use crate::addr::ResourceAddr;
-use crate::graph::DependencyGraph;
 use crate::spec::Spec;
 
 /// A target names nothing in the spec or the state.
@@ -30,7 +29,7 @@ pub fn restrict_to_targets(plan: &mut Plan, spec: &Spec, targets: &[ResourceAddr
 }
 
 fn with_dependencies(plan: &Plan, spec: &Spec, targets: &[ResourceAddr]) -> BTreeSet<ResourceAddr> {
-    let graph = DependencyGraph::from_spec(&spec.resources);
+    let graph = crate::spec::dependency_graph(&spec.resources);
     let mut keep = BTreeSet::new();
     for t in targets {
         if spec.resource(t).is_some() {

@@ -49,7 +49,7 @@ pub fn json_schema(registry: &Registry) -> Value {
                             "type": "object",
                             "required": ["value"],
                             "additionalProperties": false,
-                            "properties": {"value": {"type": "string"}, "description": {"type": "string"}, "sensitive": {"type": "boolean"}}
+                            "properties": {"value": {"type": "string"}, "description": {"type": "string"}, "sensitive": {"type": "boolean"}, "env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}}
                         }
                     ]
                 }
@@ -70,7 +70,7 @@ fn block(schema: &ResourceSchema, resource: bool) -> Value {
         );
         props.insert(
             "lifecycle".into(),
-            json!({"type": "object", "additionalProperties": false, "properties": {"prevent_destroy": {"type": "boolean"}}}),
+            json!({"type": "object", "additionalProperties": false, "properties": {"prevent_destroy": {"type": "boolean"}, "retain_on_destroy": {"type": "boolean"}}}),
         );
     }
     out

@@ -16,6 +16,7 @@ mod check;
 pub mod diagnostic;
 pub mod expr;
 mod json_schema;
+mod kinds_reference;
 mod node;
 mod source;
 pub mod variables;
@@ -29,6 +30,7 @@ pub use check::SpannedRef;
 pub use diagnostic::{Problem, SpecErrors};
 pub use expr::Expr;
 pub use json_schema::json_schema;
+pub use kinds_reference::kinds_markdown;
 pub use node::{Node, NodeValue};
 pub use source::SpecSource;
 pub use variables::{Overrides, Variable};
@@ -114,6 +116,8 @@ pub struct OutputSpec {
     pub value: Expr,
     pub description: Option<String>,
     pub sensitive: bool,
+    /// The variable name `output --format dotenv` prints it as (`env: REACT_APP_...`).
+    pub env: Option<String>,
 }
 
 /// Why a spec could not be loaded.
@@ -145,6 +149,15 @@ impl Spec {
         let source =
             SpecSource::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
         let overrides = Overrides::from_environment(Path::new(".")).map_err(LoadError::DotEnv)?;
+        Self::parse(source, registry, &overrides)
+    }
+
+    /// The same, but a variable without a value is unknown rather than an error: for commands
+    /// (`build`) that need only some variables and name the one they lack.
+    pub fn load_allowing_unset(path: &Path, registry: &Registry) -> Result<Spec, LoadError> {
+        let source =
+            SpecSource::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+        let overrides = Overrides::from_environment(Path::new(".")).map_err(LoadError::DotEnv)?.allowing_unset();
         Self::parse(source, registry, &overrides)
     }
 
@@ -229,8 +242,8 @@ impl Spec {
                 refs.iter().any(|(addr, attr)| resources.iter().any(|r| &r.addr == addr && r.sensitive.contains(attr)));
         }
         if problems.is_empty() {
-            for cycle in crate::graph::cycles(&resources) {
-                problems.push(cycle);
+            for cycle in dependency_graph(&resources).cycles() {
+                problems.push(cycle_problem(&cycle, &resources));
             }
         }
         Spec { source: source.clone(), variables, resources, lookups, outputs }
@@ -374,6 +387,39 @@ fn blocks(
     out
 }
 
+/// The resources' dependency graph: an edge for each reference and `depends_on`.
+pub fn dependency_graph(resources: &[ResourceSpec]) -> crate::graph::DependencyGraph {
+    crate::graph::DependencyGraph::new(resources.iter().map(|r| (&r.addr, r.dependencies())))
+}
+
+/// The diagnostic for one dependency cycle, labelling each reference that closes the loop.
+fn cycle_problem(path: &[ResourceAddr], resources: &[ResourceSpec]) -> Problem {
+    let by_addr: BTreeMap<&ResourceAddr, &ResourceSpec> = resources.iter().map(|r| (&r.addr, r)).collect();
+    let names: Vec<String> = path.iter().map(ToString::to_string).collect();
+    let first = by_addr[&path[0]];
+    let mut p = Problem {
+        message: format!("dependency cycle: {} -> {}", names.join(" -> "), names[0]),
+        labels: vec![],
+        help: Some(
+            "break the cycle by moving one of these references into a resource of its own (e.g. a bucket policy)"
+                .into(),
+        ),
+    };
+    for (i, from) in path.iter().enumerate() {
+        let to = &path[(i + 1) % path.len()];
+        let from_spec = by_addr[from];
+        let span = from_spec
+            .refs
+            .iter()
+            .find(|r| &r.target == to)
+            .map(|r| r.span)
+            .or_else(|| from_spec.depends_on.iter().find(|(a, _)| a == to).map(|(_, s)| *s))
+            .unwrap_or(first.span);
+        p = p.with_label(span, format!("{} depends on {to}", from_spec.addr));
+    }
+    p
+}
+
 /// A resource's `lifecycle` settings.
 #[derive(Default)]
 struct Lifecycle {
@@ -464,6 +510,15 @@ fn depends_on(
     out
 }
 
+const OUTPUT_FIELDS: &[&str] = &["value", "description", "sensitive", "env"];
+
+/// A name a dotenv file and a shell accept.
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 fn outputs(node: Option<&Node>, checker: &mut check::Checker<'_>) -> Vec<OutputSpec> {
     let Some(node) = node else { return vec![] };
     let Some(entries) = node.as_map() else {
@@ -472,19 +527,49 @@ fn outputs(node: Option<&Node>, checker: &mut check::Checker<'_>) -> Vec<OutputS
     };
     let mut out = Vec::new();
     for (key, decl) in entries {
-        let (value_node, description, sensitive) = match &decl.value {
-            NodeValue::Map(_) => {
+        let (value_node, description, sensitive, env) = match &decl.value {
+            NodeValue::Map(fields) => {
+                for (k, _) in fields {
+                    if !OUTPUT_FIELDS.contains(&k.name.as_str()) {
+                        let help = match did_you_mean(&k.name, OUTPUT_FIELDS.iter().copied()) {
+                            Some(close) => format!("did you mean `{close}`?"),
+                            None => format!("an output takes {}", OUTPUT_FIELDS.join(", ")),
+                        };
+                        checker.problems.push(
+                            Problem::at(
+                                k.span,
+                                format!("unknown output setting `{}`", k.name),
+                                "not an output setting",
+                            )
+                            .with_help(help),
+                        );
+                    }
+                }
                 let desc = decl.get("description").and_then(Node::as_str).map(str::to_string);
                 let sensitive = matches!(decl.get("sensitive").map(|n| &n.value), Some(NodeValue::Bool(true)));
+                let env = decl.get("env").and_then(|n| match n.as_str() {
+                    Some(name) if is_env_name(name) => Some(name.to_string()),
+                    _ => {
+                        checker.problems.push(
+                            Problem::at(
+                                n.span,
+                                format!("output `{}`: `env` must be a variable name", key.name),
+                                "here",
+                            )
+                            .with_help("letters, digits and _, not starting with a digit (e.g. REACT_APP_API_URL)"),
+                        );
+                        None
+                    }
+                });
                 match decl.get("value") {
-                    Some(v) => (v, desc, sensitive),
+                    Some(v) => (v, desc, sensitive, env),
                     None => {
                         checker.problems.at(decl.span, format!("output `{}` has no `value`", key.name), "here");
                         continue;
                     }
                 }
             }
-            _ => (decl, None, false),
+            _ => (decl, None, false, None),
         };
         let value = match &value_node.value {
             NodeValue::Str(s) => checker.template(s, value_node),
@@ -499,7 +584,7 @@ fn outputs(node: Option<&Node>, checker: &mut check::Checker<'_>) -> Vec<OutputS
         };
         let sensitive = sensitive || uses_sensitive(value_node, checker.variables);
         if let Some(value) = value {
-            out.push(OutputSpec { name: key.name.clone(), value, description, sensitive });
+            out.push(OutputSpec { name: key.name.clone(), value, description, sensitive, env });
         }
     }
     out

@@ -16,6 +16,8 @@ pub enum Origin {
     Environment,
     DotEnv,
     Default,
+    /// No value anywhere, and the command does not need one (`build`): the value is unknown.
+    Unset,
 }
 
 /// A declared variable and its value for this run.
@@ -33,6 +35,9 @@ pub struct Variable {
 pub struct Overrides {
     env: HashMap<String, String>,
     dotenv: HashMap<String, String>,
+    /// A variable with no value anywhere is unknown instead of an error (for commands that use
+    /// only some variables, and say which they lack when they need one).
+    unset_is_unknown: bool,
 }
 
 impl Overrides {
@@ -44,11 +49,19 @@ impl Overrides {
             Err(e) if e.not_found() => HashMap::new(),
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
-        Ok(Self { env: std::env::vars().collect(), dotenv })
+        // A variable that is not UTF-8 cannot be a spec value; it is skipped, never a panic.
+        let env =
+            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
+        Ok(Self { env, dotenv, unset_is_unknown: false })
     }
 
     pub fn none() -> Self {
-        Self { env: HashMap::new(), dotenv: HashMap::new() }
+        Self { env: HashMap::new(), dotenv: HashMap::new(), unset_is_unknown: false }
+    }
+
+    /// The same, with variables that have no value left unknown instead of refused.
+    pub fn allowing_unset(self) -> Self {
+        Self { unset_is_unknown: true, ..self }
     }
 
     fn get(&self, name: &str) -> Option<(&str, Origin)> {
@@ -135,6 +148,7 @@ fn declare(
         },
         None => match default_value {
             Some(v) => (v, Origin::Default),
+            None if overrides.unset_is_unknown => (crate::value::unknown(), Origin::Unset),
             None => {
                 problems.push(
                     super::diagnostic::Problem::at(span, format!("variable `{name}` has no value"), "no default")

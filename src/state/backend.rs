@@ -2,11 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::file::LocalState;
-use super::s3::S3State;
 use super::{LockInfo, ResourceState, State, StateError};
 use crate::addr::ResourceAddr;
-use crate::provider::Aws;
 
 /// A lock this command now holds.
 #[derive(Clone, Debug)]
@@ -51,13 +48,5 @@ pub trait StateBackend: Send + Sync {
         _entry: Option<&ResourceState>,
     ) -> Result<(), StateError> {
         self.save(state).await
-    }
-}
-
-/// The backend for a `--state` location: `s3://BUCKET/KEY`, or a file path.
-pub fn open<'a>(location: &str, aws: &'a Aws) -> Box<dyn StateBackend + 'a> {
-    match location.strip_prefix("s3://").and_then(|rest| rest.split_once('/')) {
-        Some((bucket, key)) => Box::new(S3State::new(aws, bucket, key)),
-        None => Box::new(LocalState::new(location)),
     }
 }

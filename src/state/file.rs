@@ -16,37 +16,9 @@ use crate::addr::ResourceAddr;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::StateError;
 use super::backend::{Acquired, StateBackend};
 use super::lock::{LockInfo, StateLock};
-
-/// Why the state could not be read, written or locked.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum StateError {
-    /// Reading or writing the file failed.
-    #[error("state {path}: {source}")]
-    #[diagnostic(code(cruddur::state::io))]
-    Io { path: String, source: std::io::Error },
-    /// The file is not a state this build can read.
-    #[error("state {path} is unreadable: {reason}")]
-    #[diagnostic(code(cruddur::state::corrupt), help("restore it from {path}.backup, or move it away to start over"))]
-    Corrupt { path: String, reason: String },
-    /// Another command holds the lock.
-    #[error("state {path} is locked by another command: {holder}")]
-    #[diagnostic(code(cruddur::state::locked), help("{hint}"))]
-    Locked { path: String, holder: String, hint: String },
-    /// force-unlock could not remove the lock.
-    #[error("cannot unlock state {path}: {reason}")]
-    #[diagnostic(code(cruddur::state::unlock))]
-    Unlock { path: String, reason: String },
-    /// The remote state changed since this command read it (a writer that ignored the lock).
-    #[error("state {path} was changed by someone else since it was read")]
-    #[diagnostic(code(cruddur::state::conflict), help("nothing was overwritten; run the command again"))]
-    Conflict { path: String },
-    /// The remote store refused or failed a request.
-    #[error("state {path}: {operation} failed: {code}: {message}")]
-    #[diagnostic(code(cruddur::state::remote))]
-    Remote { path: String, operation: &'static str, code: String, message: String },
-}
 
 /// A state file on the local disk.
 pub struct LocalState {

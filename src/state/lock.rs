@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::file::StateError;
+use super::StateError;
 
 /// Who holds a lock.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

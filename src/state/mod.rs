@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use backend::{Acquired, StateBackend, open};
-pub use file::{LocalState, StateError};
+pub use backend::{Acquired, StateBackend};
+pub use file::LocalState;
 pub use lock::{LockInfo, StateLock};
 pub use s3::S3State;
 
@@ -135,6 +135,9 @@ pub struct OutputState {
     pub value: Value,
     #[serde(default)]
     pub sensitive: bool,
+    /// The name `output --format dotenv` gives it, from the spec's `env:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
 }
 
 impl State {
@@ -187,6 +190,43 @@ fn upgrade_v1_to_v2(mut raw: Value) -> Value {
 impl Default for State {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Why the state could not be read, written or locked.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum StateError {
+    /// Reading or writing the file failed.
+    #[error("state {path}: {source}")]
+    #[diagnostic(code(cruddur::state::io))]
+    Io { path: String, source: std::io::Error },
+    /// The file is not a state this build can read.
+    #[error("state {path} is unreadable: {reason}")]
+    #[diagnostic(code(cruddur::state::corrupt), help("restore it from {path}.backup, or move it away to start over"))]
+    Corrupt { path: String, reason: String },
+    /// Another command holds the lock.
+    #[error("state {path} is locked by another command: {holder}")]
+    #[diagnostic(code(cruddur::state::locked), help("{hint}"))]
+    Locked { path: String, holder: String, hint: String },
+    /// force-unlock could not remove the lock.
+    #[error("cannot unlock state {path}: {reason}")]
+    #[diagnostic(code(cruddur::state::unlock))]
+    Unlock { path: String, reason: String },
+    /// The remote state changed since this command read it (a writer that ignored the lock).
+    #[error("state {path} was changed by someone else since it was read")]
+    #[diagnostic(code(cruddur::state::conflict), help("nothing was overwritten; run the command again"))]
+    Conflict { path: String },
+    /// The remote store refused or failed a request.
+    #[error("state {path}: {operation} failed: {code}: {message}")]
+    #[diagnostic(code(cruddur::state::remote))]
+    Remote { path: String, operation: &'static str, code: String, message: String },
+}
+
+/// The backend for a `--state` location: `s3://BUCKET/KEY`, or a file path.
+pub fn open<'a>(location: &str, aws: &'a crate::provider::Aws) -> Box<dyn StateBackend + 'a> {
+    match location.strip_prefix("s3://").and_then(|rest| rest.split_once('/')) {
+        Some((bucket, key)) => Box::new(S3State::new(aws, bucket, key)),
+        None => Box::new(LocalState::new(location)),
     }
 }
 

@@ -31,7 +31,7 @@ resources:
 }
 
 fn packaged(name: &str, arch: &str) -> PathBuf {
-    Path::new(ROOT).join("target/lambda").join(name).join(arch).join("bootstrap.zip")
+    crate::harness::packaged_zip(name, arch)
 }
 
 #[test]
@@ -89,7 +89,7 @@ fn a_compile_error_stops_apply_before_any_aws_change_with_cargos_message() {
 fn every_lambda_builds_for_both_architectures_with_the_right_cpu_and_glibc_floor() {
     // `cruddur-infra build` packages each crate for x86_64 and arm64; each bootstrap is an ELF
     // for that CPU needing at most GLIBC_2.34 (what provided.al2023 has).
-    let env = Env::new();
+    let env = crate::harness::Workdir::new();
     let mut spec = String::from("resources:\n  lambda_function:\n");
     for name in ["thumbnailer", "authorizer", "presigner"] {
         for arch in ["x86_64", "arm64"] {
@@ -150,7 +150,9 @@ fn changed_code_is_planned_as_a_code_hash_update_and_uploaded() {
     assert!(plan.stdout.contains("# lambda_function.fn will be updated in-place"), "{}", plan.stdout);
     assert!(plan.stdout.contains(&format!("~ code_sha256 = \"{first}\" -> \"")), "{}", plan.stdout);
     env.run(&["apply", "--auto-approve"]).expect_code(0);
-    let zip = std::fs::read(env.path("tiny/target/lambda/tiny/x86_64/bootstrap.zip")).expect("packaged");
+    let zip =
+        std::fs::read(crate::harness::target_dir_of(&env.path("tiny")).join("lambda-zips/tiny/x86_64/bootstrap.zip"))
+            .expect("packaged");
     let now = env.block_on(env.lambda().get_function().function_name("built-from-source").send()).expect("function");
     assert_eq!(now.configuration().and_then(|c| c.code_sha256()), Some(code_sha256(&zip).as_str()));
     assert_ne!(code_sha256(&zip), first);

@@ -1,8 +1,8 @@
 //! Rendered diagnostics for bad specs: file, line, column and the bad value labelled.
 
-use crate::harness::Env;
+use crate::harness::Workdir;
 
-fn validate(env: &Env, name: &str, text: &str) -> String {
+fn validate(env: &Workdir, name: &str, text: &str) -> String {
     env.write(name, text);
     let out = env.run(&["validate", "--spec", name]).expect_code(1);
     out.stderr
@@ -11,7 +11,7 @@ fn validate(env: &Env, name: &str, text: &str) -> String {
 #[test]
 fn a_cycle_shows_every_reference_on_it() {
     // Two topics whose tags reference each other form a cycle; both references are labelled.
-    let env = Env::new();
+    let env = Workdir::new();
     let stderr = validate(
         &env,
         "cycle.yaml",
@@ -50,7 +50,7 @@ fn a_cycle_shows_every_reference_on_it() {
 fn every_problem_is_reported_in_one_run() {
     // A misspelled reference, an unknown attribute, a wrong type and an unknown kind all
     // come out together, each pointing at its line.
-    let env = Env::new();
+    let env = Workdir::new();
     let stderr = validate(
         &env,
         "typos.yaml",
@@ -135,7 +135,7 @@ fn every_problem_is_reported_in_one_run() {
 #[test]
 fn a_variable_without_a_value_is_reported_once_where_it_is_declared_not_at_every_use() {
     // Reporting each use as an unknown variable would point the user at the wrong fix.
-    let env = Env::new();
+    let env = Workdir::new();
     let stderr = validate(
         &env,
         "novalue.yaml",
@@ -156,7 +156,7 @@ resources:
 #[test]
 fn rules_aws_enforces_across_attributes_and_resources_are_caught_before_any_call() {
     // Each of these passes moto and fails on AWS; validate names each at its attribute.
-    let env = Env::new();
+    let env = Workdir::new();
     let stderr = validate(
         &env,
         "rules.yaml",

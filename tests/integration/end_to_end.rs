@@ -14,13 +14,11 @@ use crate::lambdas::put;
 use crate::runtime_api::{Outcome, Runtime, Webhook};
 use crate::stack::stack;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
 /// The deployed function's zip, checked against the CodeSha256 moto holds, unpacked; and the
 /// environment its configuration sets.
 fn deployed(env: &Env, function: &str, dir: &Path) -> (PathBuf, Vec<(String, String)>) {
     let crate_name = function.trim_start_matches("cruddur-");
-    let zip_path = Path::new(ROOT).join("target/lambda").join(crate_name).join("x86_64/bootstrap.zip");
+    let zip_path = crate::harness::packaged_zip(crate_name, "x86_64");
     let bytes = std::fs::read(&zip_path).unwrap_or_else(|e| panic!("{}: {e}", zip_path.display()));
     let config =
         env.block_on(env.lambda().get_function_configuration().function_name(function).send()).expect("configuration");

@@ -85,40 +85,22 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> Option<String> {
     ok.then_some(status)
 }
 
-/// `moto_server` from $MOTO_SERVER, the PATH, or the repository's .venv, which is created
-/// from PyPI when none is found.
+/// `moto_server` from $MOTO_SERVER (scripts/test sets it), else the one scripts/ensure-moto
+/// installs from PyPI into the repository's .venv: the one way moto is installed, for the tests,
+/// the demo and the benchmarks alike.
 fn moto_server() -> PathBuf {
-    if let Some(p) = std::env::var_os("MOTO_SERVER") {
-        return PathBuf::from(p);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
-    let in_venv = venv.join("bin/moto_server");
-    if in_venv.exists() {
-        return in_venv;
-    }
-    if let Ok(out) = Command::new("sh").args(["-c", "command -v moto_server"]).output() {
-        let found = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if out.status.success() && !found.is_empty() {
-            return PathBuf::from(found);
-        }
-    }
-    // Several test processes may get here at once: the first to create the marker installs.
-    let marker = venv.with_extension("installing");
-    if std::fs::OpenOptions::new().write(true).create_new(true).open(&marker).is_ok() {
-        let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success())
-            && Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", "moto[server]>=5.2,<5.3"])
-                .status()
-                .is_ok_and(|s| s.success());
-        let _ = std::fs::remove_file(&marker);
-        assert!(ok, "could not install moto[server] from PyPI into {}", venv.display());
-    } else {
-        let deadline = Instant::now() + Duration::from_secs(600);
-        while marker.exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-    in_venv
+    static FOUND: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("MOTO_SERVER") {
+                return PathBuf::from(p);
+            }
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ensure-moto");
+            let out = Command::new(&script).stderr(Stdio::inherit()).output().expect("scripts/ensure-moto runs");
+            assert!(out.status.success(), "scripts/ensure-moto could not install moto");
+            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        })
+        .clone()
 }
 
 /// What one run of the binary did.
@@ -149,30 +131,15 @@ impl Run {
     }
 }
 
-/// A test's own moto server and working directory, and the proxy the binary talks through
-/// when a test injects faults.
-pub struct Env {
-    pub moto: Moto,
+/// A temporary working directory and the real binary, for tests that never touch AWS
+/// (diagnostics, the schema, building): no emulator is started for them.
+pub struct Workdir {
     pub dir: tempfile::TempDir,
-    pub proxy: Option<crate::proxy::Proxy>,
-    rt: tokio::runtime::Runtime,
 }
 
-impl Env {
-    pub fn new() -> Env {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        Env { moto: Moto::start(), dir: tempfile::tempdir().expect("tempdir"), proxy: None, rt }
-    }
-
-    /// An environment whose binary reaches moto through a fault-injecting proxy.
-    pub fn with_proxy(mode: crate::proxy::Mode, seed: u64) -> Env {
-        let mut env = Env::new();
-        env.proxy = Some(crate::proxy::Proxy::start(env.moto.port, mode, seed));
-        env
-    }
-
-    pub fn proxy(&self) -> &crate::proxy::Proxy {
-        self.proxy.as_ref().expect("this environment has a proxy")
+impl Workdir {
+    pub fn new() -> Workdir {
+        Workdir { dir: tempfile::tempdir().expect("tempdir") }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -190,20 +157,73 @@ impl Env {
         std::fs::write(p, text).expect("write");
     }
 
-    /// The binary with the environment a user pointing at moto would have.
+    /// The binary in the working directory, with no colour and no terminal; AWS unreachable
+    /// (an endpoint nothing listens on), so a test that touches it by mistake fails.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_cruddur-infra"));
         c.args(args)
             .current_dir(self.dir.path())
-            .env("AWS_ENDPOINT_URL", self.proxy.as_ref().map_or_else(|| self.moto.endpoint(), |p| p.endpoint()))
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("CRUDDUR_S3_FORCE_PATH_STYLE", "true")
             .env("NO_COLOR", "1")
             .env_remove("AWS_PROFILE")
             .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("the binary runs"))
+    }
+}
+
+/// A test's own moto server and working directory, and the proxy the binary talks through
+/// when a test injects faults.
+pub struct Env {
+    pub moto: Moto,
+    pub work: Workdir,
+    pub proxy: Option<crate::proxy::Proxy>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let work = Workdir::new();
+        Env { moto: Moto::start(), work, proxy: None, rt }
+    }
+
+    /// An environment whose binary reaches moto through a fault-injecting proxy.
+    pub fn with_proxy(mode: crate::proxy::Mode, seed: u64) -> Env {
+        let mut env = Env::new();
+        env.proxy = Some(crate::proxy::Proxy::start(env.moto.port, mode, seed));
+        env
+    }
+
+    pub fn proxy(&self) -> &crate::proxy::Proxy {
+        self.proxy.as_ref().expect("this environment has a proxy")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.work.path(rel)
+    }
+
+    /// Writes `specs/cruddur.yaml` (the default spec path) in the working directory.
+    pub fn write_spec(&self, text: &str) {
+        self.work.write_spec(text);
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        self.work.write(rel, text);
+    }
+
+    /// The binary with the environment a user pointing at moto would have.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = self.work.command(args);
+        c.env("AWS_ENDPOINT_URL", self.proxy.as_ref().map_or_else(|| self.moto.endpoint(), |p| p.endpoint()))
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("CRUDDUR_S3_FORCE_PATH_STYLE", "true");
         c
     }
 
@@ -275,4 +295,26 @@ pub fn code_sha256(bytes: &[u8]) -> String {
     use base64::Engine as _;
     use sha2::Digest as _;
     base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+}
+
+/// Cargo's target directory for the workspace at `manifest_dir`, as cargo itself reports it
+/// (`CARGO_TARGET_DIR`, `build.target-dir` and the default all apply), so the tests find what
+/// the engine built wherever a developer keeps build output.
+pub fn target_dir_of(manifest_dir: &Path) -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .arg(manifest_dir.join("Cargo.toml"))
+        .output()
+        .expect("cargo runs");
+    assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON");
+    PathBuf::from(meta["target_directory"].as_str().expect("a target directory"))
+}
+
+/// Where the engine packages the Lambda crate `name` of this workspace for `arch`.
+pub fn packaged_zip(name: &str, arch: &str) -> PathBuf {
+    static TARGET: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let target = TARGET.get_or_init(|| target_dir_of(Path::new(env!("CARGO_MANIFEST_DIR"))));
+    target.join("lambda-zips").join(name).join(arch).join("bootstrap.zip")
 }

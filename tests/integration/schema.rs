@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::Env;
+use crate::harness::Workdir;
 
 const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/cruddur-spec.schema.json");
 
@@ -30,7 +30,7 @@ fn validate(spec: &Path) -> Vec<String> {
 #[test]
 fn committed_schema_is_what_the_binary_generates() {
     // schema/cruddur-spec.schema.json must be regenerated when a kind changes.
-    let env = Env::new();
+    let env = Workdir::new();
     let generated = env.run(&["schema"]).expect_code(0).stdout;
     let committed = std::fs::read_to_string(COMMITTED).expect("committed schema");
     assert!(generated == committed, "regenerate it: cargo run -- schema > schema/cruddur-spec.schema.json");
@@ -46,7 +46,7 @@ fn the_real_spec_validates_and_a_misspelled_attribute_does_not() {
             .expect("spec")
             .starts_with("# yaml-language-server: $schema=../schema/cruddur-spec.schema.json\n")
     );
-    let env = Env::new();
+    let env = Workdir::new();
     env.write("typo.yaml", "resources:\n  s3_bucket:\n    b:\n      name: b\n      cros_rules: []\n");
     let errors = validate(&env.path("typo.yaml"));
     assert_eq!(errors.len(), 1, "{errors:?}");

@@ -120,8 +120,7 @@ fn whole_stack_applies_with_every_link_in_place_and_destroy_leaves_nothing() {
     );
     assert!(thumb.role().unwrap_or_default().ends_with(":role/cruddur-thumbnailer"));
     assert_eq!(thumb.runtime().map(|r| r.as_str()), Some("provided.al2023"));
-    let zip =
-        std::fs::read(format!("{ROOT}/target/lambda/thumbnailer/x86_64/bootstrap.zip")).expect("the packaged zip");
+    let zip = std::fs::read(crate::harness::packaged_zip("thumbnailer", "x86_64")).expect("the packaged zip");
     assert_eq!(thumb.code_sha256(), Some(code_sha256(&zip).as_str()));
     let auth = env.block_on(lambda.get_function().function_name("cruddur-authorizer").send()).expect("authorizer");
     let auth_vars =

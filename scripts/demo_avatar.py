@@ -1,0 +1,224 @@
+"""The avatar pipeline, run once on the emulator after scripts/demo has applied the stack.
+
+moto runs no Lambda and no API Gateway authorizer, so each function's deployed zip is fetched
+(its hash checked against the CodeSha256 Lambda holds), unpacked, and its real `bootstrap` run
+through a minimal Lambda Runtime API (invocation/next, /response, /error), with the function's
+deployed environment, as the Lambda service would. The flow is the one the app runs:
+
+  a Cognito user signs in -> the authorizer checks the access token -> the presigner hands out
+  an upload URL -> a photo is PUT to it -> the thumbnailer writes the 512x512 JPEG
+
+Usage: demo_avatar.py STATE_FILE   (AWS_ENDPOINT_URL and credentials in the environment)
+"""
+
+import base64
+import hashlib
+import http.server
+import io
+import json
+import os
+import queue
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTO = ROOT / "tests" / "fixtures" / "avatar.jpg"
+USER, PASSWORD = "andrew", "Passw0rd!Passw0rd"
+
+
+def say(*a):
+    print(*a, flush=True)
+
+
+class RuntimeApi:
+    """The Lambda Runtime API for one function process: hands out events, collects answers."""
+
+    def __init__(self):
+        self.events = queue.Queue()
+        self.answers = queue.Queue()
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *_):
+                pass
+
+            def do_GET(self):
+                if not self.path.endswith("/runtime/invocation/next"):
+                    self.send_error(404)
+                    return
+                request_id, event = api.events.get()
+                body = json.dumps(event).encode()
+                self.send_response(200)
+                self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
+                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30_000))
+                self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:demo")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                kind = "response" if self.path.endswith("/response") else "error"
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                api.answers.put((kind, json.loads(body or b"null")))
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+
+class Function:
+    """A deployed function's real bootstrap, run locally against the Runtime API."""
+
+    def __init__(self, name, workdir, extra_env=None):
+        lam = boto3.client("lambda")
+        fn = lam.get_function(FunctionName=name)
+        config = fn["Configuration"]
+        with urllib.request.urlopen(fn["Code"]["Location"]) as r:
+            zipped = r.read()
+        sha = base64.b64encode(hashlib.sha256(zipped).digest()).decode()
+        assert sha == config["CodeSha256"], f"{name}: the zip does not match the deployed CodeSha256"
+        with zipfile.ZipFile(io.BytesIO(zipped)) as z:
+            path = Path(workdir) / name / "bootstrap"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(z.read("bootstrap"))
+            path.chmod(0o755)
+        self.api = RuntimeApi()
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            **config.get("Environment", {}).get("Variables", {}),
+            "AWS_LAMBDA_RUNTIME_API": self.api.address,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.get("MemorySize", 128)),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "demo",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+            "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+            "S3_FORCE_PATH_STYLE": "true",
+            **(extra_env or {}),
+        }
+        self.log = open(Path(workdir) / f"{name}.log", "wb")
+        self.process = subprocess.Popen([str(path)], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.name = name
+
+    def invoke(self, event):
+        self.api.events.put((f"demo-{time.monotonic_ns()}", event))
+        try:
+            kind, answer = self.api.answers.get(timeout=60)
+        except queue.Empty:
+            raise SystemExit(f"{self.name} did not answer within 60 s; its log: {self.log.name}")
+        if kind == "error":
+            raise SystemExit(f"{self.name} failed: {answer}")
+        return answer
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+        self.api.server.shutdown()
+        self.log.close()
+
+
+def jpeg_size(data):
+    """(width, height) from a JPEG's SOF marker."""
+    i = 2
+    while i < len(data):
+        marker, length = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            return w, h
+        i += 2 + length
+    raise ValueError("no SOF marker")
+
+
+def main():
+    state = json.loads(Path(sys.argv[1]).read_text())
+    outputs = {k: v["value"] for k, v in state.get("outputs", {}).items()}
+    pool_id, client_id = os.environ["COGNITO_USER_POOL_ID"], os.environ["COGNITO_USER_POOL_CLIENT_ID"]
+    uploads, assets = outputs["uploads_bucket_name"], outputs["assets_bucket_name"]
+    started = time.monotonic()
+
+    cognito = boto3.client("cognito-idp")
+    cognito.admin_create_user(UserPoolId=pool_id, Username=USER)
+    cognito.admin_set_user_password(UserPoolId=pool_id, Username=USER, Password=PASSWORD, Permanent=True)
+    tokens = cognito.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+                                   AuthParameters={"USERNAME": USER, "PASSWORD": PASSWORD})["AuthenticationResult"]
+    access = tokens["AccessToken"]
+    say(f"1. {USER} signs in to Cognito pool {pool_id}: an access token of {len(access)} bytes")
+
+    work = tempfile.mkdtemp(prefix="cruddur-demo-lambdas-")
+    jwks = f"{os.environ['AWS_ENDPOINT_URL']}/{pool_id}/.well-known/jwks.json"
+    functions = []
+    try:
+        authorizer = Function("cruddur-authorizer", work, {"JWKS_URL": jwks})
+        functions.append(authorizer)
+        event = json.loads((ROOT / "lambdas/presigner/tests/fixtures/key_upload.json").read_text())
+        context = {k: v for k, v in event["requestContext"].items() if k != "authorizer"}
+        auth_event = {
+            "version": "2.0", "type": "REQUEST", "routeKey": "POST /avatars/key_upload",
+            "routeArn": "arn:aws:execute-api:us-east-1:123456789012:demo/$default/POST/avatars/key_upload",
+            "identitySource": [f"Bearer {access}"], "rawPath": "/avatars/key_upload", "rawQueryString": "",
+            "headers": {"authorization": f"Bearer {access}"}, "requestContext": context,
+        }
+        decision = authorizer.invoke(auth_event)
+        assert decision.get("isAuthorized") is True, f"the authorizer refused the token: {decision}"
+        say(f"2. the authorizer (the deployed bootstrap) verifies the token: allowed, sub {decision['context']['sub']}")
+
+        presigner = Function("cruddur-presigner", work)
+        functions.append(presigner)
+        event["requestContext"]["authorizer"] = {"lambda": decision["context"]}
+        event["body"] = json.dumps({"extension": "jpg"})
+        answer = presigner.invoke(event)
+        assert answer.get("statusCode") == 200, f"the presigner answered {answer}"
+        body = json.loads(answer["body"])
+        url, key = body["url"], body["key"]
+        say(f"3. the presigner hands out a PUT URL for s3://{uploads}/{key}, valid {body['expires_in']} s")
+
+        photo = PHOTO.read_bytes()
+        req = urllib.request.Request(url, data=photo, method="PUT", headers={"Content-Type": "image/jpeg"})
+        with urllib.request.urlopen(req) as r:
+            assert r.status == 200, f"PUT answered {r.status}"
+        w, h = jpeg_size(photo)
+        say(f"4. the browser PUTs a {w}x{h} photo ({len(photo) // 1024} KiB) to that URL")
+
+        thumbnailer = Function("cruddur-thumbnailer", work)
+        functions.append(thumbnailer)
+        s3_event = json.loads((ROOT / "lambdas/thumbnailer/tests/fixtures/s3_put.json").read_text())
+        record = s3_event["Records"][0]["s3"]
+        record["bucket"].update({"name": uploads, "arn": f"arn:aws:s3:::{uploads}"})
+        record["object"].update({"key": urllib.parse.quote(key), "size": len(photo)})
+        thumbnailer.invoke(s3_event)
+        out_key = f"{os.environ.get('THUMBING_S3_FOLDER_OUTPUT', 'avatars/processed/')}{key.rsplit('.', 1)[0]}.jpg"
+        thumb = boto3.client("s3").get_object(Bucket=assets, Key=out_key)
+        data = thumb["Body"].read()
+        tw, th = jpeg_size(data)
+        say(f"5. the thumbnailer writes s3://{assets}/{out_key}: {tw}x{th} {thumb['ContentType']}, {len(data) // 1024} KiB")
+        assert (tw, th) == (512, 512), f"expected 512x512, got {tw}x{th}"
+        say(f"   served at {outputs.get('assets_url', '(no assets_url output)')}/{out_key}")
+    finally:
+        for f in functions:
+            f.stop()
+    say(f"the avatar pipeline ran in {time.monotonic() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
