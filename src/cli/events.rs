@@ -123,12 +123,17 @@ impl JsonEvents {
         let _ = out.flush();
     }
 
-    fn resource(kind: &str, addr: &ResourceAddr, action: Option<Action>, mut fields: Value) {
-        fields["address"] = json!(addr.to_string());
+    /// A line about one resource: its address and action first, then the event's fields.
+    fn resource(kind: &str, addr: &ResourceAddr, action: Option<Action>, fields: Value) {
+        let mut object = serde_json::Map::new();
+        object.insert("address".into(), json!(addr.to_string()));
         if let Some(action) = action {
-            fields["action"] = json!(action); // the plan format's names
+            object.insert("action".into(), json!(action)); // the plan format's names
         }
-        Self::line(kind, fields);
+        if let Value::Object(fields) = fields {
+            object.extend(fields);
+        }
+        Self::line(kind, Value::Object(object));
     }
 }
 

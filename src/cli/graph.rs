@@ -15,7 +15,8 @@ pub struct GraphArgs {
 }
 
 pub fn cmd_graph(args: GraphArgs, registry: &Registry) -> Result<ExitCode, CliError> {
-    let spec = args.paths.load_spec(registry)?;
+    // The graph's edges come from references, not values: unset variables do not matter.
+    let spec = crate::spec::Spec::load_allowing_unset(&args.paths.spec, registry)?;
     print!("{}", crate::spec::dependency_graph(&spec.resources).to_dot());
     Ok(ExitCode::SUCCESS)
 }

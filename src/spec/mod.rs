@@ -84,8 +84,9 @@ impl ResourceSpec {
             .attrs
             .iter()
             .map(|(name, expr)| {
+                // A variable without a value (`build`) is unknown: not checked, as a reference is not.
                 let known = match expr {
-                    Expr::Literal(v) => Some(v.clone()),
+                    Expr::Literal(v) if !crate::value::contains_unknown(v) => Some(v.clone()),
                     _ => None,
                 };
                 (name.clone(), known)

@@ -4,11 +4,13 @@
 mod aws_rules;
 mod build;
 mod diagnostics;
+mod docs;
 mod end_to_end;
 mod harness;
 mod hostile;
 mod lambdas;
 mod lifecycle;
+mod output_formats;
 mod locking;
 mod remote;
 mod review;
