@@ -199,7 +199,8 @@ struct Summary<'a> {
     destroyed: usize,
     forgotten: usize,
     failures: Vec<(&'a ResourceAddr, &'a crate::apply::ApplyError)>,
-    skipped: Vec<(&'a ResourceAddr, String)>,
+    /// What was not applied: because a dependency failed (named), or interrupted (`None`).
+    skipped: Vec<(&'a ResourceAddr, Option<String>)>,
     report: &'a ApplyReport,
 }
 
@@ -230,8 +231,8 @@ impl<'a> Summary<'a> {
                     Action::NoOp => {}
                 },
                 NodeOutcome::Failed(e) => s.failures.push((addr, e)),
-                NodeOutcome::Skipped { because } => s.skipped.push((addr, format!("{because} failed"))),
-                NodeOutcome::Cancelled => s.skipped.push((addr, "interrupted".into())),
+                NodeOutcome::Skipped { because } => s.skipped.push((addr, Some(because.to_string()))),
+                NodeOutcome::Cancelled => s.skipped.push((addr, None)),
             }
         }
         s
@@ -257,8 +258,11 @@ impl<'a> Summary<'a> {
                 eprintln!("  hint: {hint}");
             }
         }
-        for (addr, why) in &self.skipped {
-            eprintln!("{addr}: not applied: {why}");
+        for (addr, because) in &self.skipped {
+            match because {
+                Some(failed) => eprintln!("{addr}: not applied because {failed} failed"),
+                None => eprintln!("{addr}: not applied: interrupted"),
+            }
         }
         let verb = if self.destroy { "Destroy" } else { "Apply" };
         let forgotten = match self.forgotten {
@@ -287,8 +291,14 @@ impl<'a> Summary<'a> {
             .iter()
             .map(|(addr, e)| json!({"address": addr.to_string(), "error": e.to_string(), "hint": e.hint()}))
             .collect();
-        let skipped: Vec<_> =
-            self.skipped.iter().map(|(addr, why)| json!({"address": addr.to_string(), "because": why})).collect();
+        let skipped: Vec<_> = self
+            .skipped
+            .iter()
+            .map(|(addr, because)| match because {
+                Some(failed) => json!({"address": addr.to_string(), "because": format!("{failed} failed")}),
+                None => json!({"address": addr.to_string(), "because": "interrupted"}),
+            })
+            .collect();
         JsonEvents::line(
             "outcome",
             json!({

@@ -52,7 +52,10 @@ fn apply_and_destroy_json_stream_the_plan_each_event_the_outcome_and_the_outputs
     assert_eq!(stream[0]["plan"]["summary"]["add"], 2, "the plan line is the plan --json document");
     for addr in ["s3_bucket.uploads", "sns_topic.assets"] {
         let of = |t: &str| {
-            stream.iter().position(|l| l["type"] == t && l["address"] == addr).unwrap_or_else(|| panic!("no {t} for {addr}"))
+            stream
+                .iter()
+                .position(|l| l["type"] == t && l["address"] == addr)
+                .unwrap_or_else(|| panic!("no {t} for {addr}"))
         };
         assert!(of("started") < of("created") && of("created") < of("finished"), "{kinds:?}");
         assert_eq!(stream[of("finished")]["action"], "create");
@@ -99,7 +102,11 @@ fn output_dotenv_prints_the_mapped_outputs_and_keeps_sensitive_ones_back_unless_
     assert_eq!(out.stdout, "REACT_APP_UPLOADS_BUCKET=stream-uploads\n", "unmapped and sensitive outputs left out");
     assert!(out.stderr.contains("REACT_APP_TOPIC") && out.stderr.contains("--show-sensitive"), "{}", out.stderr);
     let shown = env.run(&["output", "--format", "dotenv", "--show-sensitive"]).expect_code(0);
-    assert!(shown.stdout.contains("REACT_APP_TOPIC=arn:aws:sns:us-east-1:123456789012:stream-topic\n"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("REACT_APP_TOPIC=arn:aws:sns:us-east-1:123456789012:stream-topic\n"),
+        "{}",
+        shown.stdout
+    );
 }
 
 #[test]
@@ -128,5 +135,21 @@ resources:
     work.write_spec(&spec.replace(&format!("{root}/lambdas/authorizer"), "${var.SOURCE}"));
     let refused = work.run(&["build"]).expect_code(1);
     let err = refused.stderr_flat();
-    assert!(err.contains("lambda_function.authorizer: `source` is not known before apply") && err.contains("SOURCE"), "{err}");
+    assert!(
+        err.contains("lambda_function.authorizer: `source` is not known before apply") && err.contains("SOURCE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn text_output_has_no_colour_when_it_is_not_a_terminal_even_without_no_color() {
+    // Colour is for terminals only: piped into a file or a CI log, plan text stays plain,
+    // whether or not NO_COLOR is set; --no-color is accepted everywhere.
+    let env = Env::new();
+    env.write_spec(SPEC);
+    let out = env.command(&["plan"]).env_remove("NO_COLOR").output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("+ s3_bucket \"uploads\""), "{stdout}");
+    assert!(!stdout.contains('\u{1b}') && !String::from_utf8_lossy(&out.stderr).contains('\u{1b}'), "{stdout:?}");
+    env.run(&["plan", "--no-color"]).expect_code(0);
 }
