@@ -7,7 +7,14 @@ use clap::Parser;
 use miette::{GraphicalTheme, MietteHandlerOpts};
 
 fn main() -> ExitCode {
-    let cli = cruddur_infra::cli::Cli::parse();
+    // A usage error exits 1, as every error does: 2 means "changes" to plan --detailed-exitcode.
+    let cli = match cruddur_infra::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
     let plain = !cruddur_infra::cli::style::stderr_enabled(cli.no_color);
     miette::set_hook(Box::new(move |_| {
         let opts = MietteHandlerOpts::new().terminal_links(false).width(100);

@@ -132,6 +132,8 @@ async fn locked(
         }
         Source::Saved { path, saved } => {
             saved.check_fresh(path, spec, &prior)?;
+            // Before any AWS call: an edited plan is refused whole, never carried out in part.
+            saved.validate(path, spec, registry, &prior).await?;
             let saved = *saved;
             show_plan(&saved.plan);
             let destroy = saved.plan.destroy;

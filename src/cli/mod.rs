@@ -73,8 +73,26 @@ pub struct Paths {
     pub(super) spec: PathBuf,
     /// Where the state is: a file, or s3://BUCKET/KEY for a team's shared state
     /// [default: state/<spec file stem>.json]
-    #[arg(long, env = "CRUDDUR_STATE")]
+    #[arg(long, env = "CRUDDUR_STATE", value_parser = state_location)]
     pub(super) state: Option<String>,
+}
+
+/// A `--state` value: a file path, or `s3://BUCKET/KEY` with both parts.
+fn state_location(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("the state location is empty: give a file path or s3://BUCKET/KEY".into());
+    }
+    if let Some(rest) = text.strip_prefix("s3://") {
+        match rest.split_once('/') {
+            Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() && !key.ends_with('/') => {}
+            _ => {
+                return Err(format!(
+                    "`{text}` names no object: the S3 backend needs s3://BUCKET/KEY, e.g. s3://my-team-state/cruddur.json"
+                ));
+            }
+        }
+    }
+    Ok(text.to_string())
 }
 
 impl Paths {

@@ -103,7 +103,7 @@ fn save(
     targets: &[ResourceAddr],
     plan: Plan,
 ) -> Result<(), CliError> {
-    let saved = SavedPlan {
+    let mut saved = SavedPlan {
         format_version: SAVED_PLAN_VERSION,
         spec: paths.spec.display().to_string(),
         spec_digest: spec_digest(spec),
@@ -112,6 +112,7 @@ fn save(
         serial: plan.prior.serial,
         targets: targets.to_vec(),
         plan,
+        plan_digest: String::new(),
     };
     saved.write(path).map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))
 }

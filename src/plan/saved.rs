@@ -1,14 +1,19 @@
 //! Saved plans (`plan --out FILE`, `apply FILE`): the plan with what it was made from, so
 //! apply can refuse a plan that no longer matches the state or the spec.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::Plan;
+use super::{Action, Plan, ResourceChange, evaluate};
 use crate::addr::ResourceAddr;
+use crate::provider::Registry;
 use crate::spec::Spec;
+use crate::state::State;
+use crate::value::{contains_unknown, unknown};
 
 /// The saved-plan format this build writes and reads.
 pub const SAVED_PLAN_VERSION: u32 = 1;
@@ -27,6 +32,10 @@ pub struct SavedPlan {
     pub serial: u64,
     pub targets: Vec<ResourceAddr>,
     pub plan: Plan,
+    /// SHA-256 of everything above, as written ([`content_digest`]): a plan edited after it
+    /// was saved is refused on read.
+    #[serde(default)]
+    pub plan_digest: String,
 }
 
 /// Why a saved plan cannot be applied.
@@ -36,6 +45,15 @@ pub enum SavedPlanError {
     #[error("cannot read saved plan {path}: {reason}")]
     #[diagnostic(code(cruddur::plan::saved::unreadable))]
     Unreadable { path: String, reason: String },
+    /// The file was changed after `plan --out` wrote it, or says something apply must not do.
+    #[error("the saved plan {path} was edited or is inconsistent: {reason}")]
+    #[diagnostic(
+        code(cruddur::plan::saved::edited),
+        help(
+            "a saved plan is carried out exactly as `plan --out` wrote it; make a new one: `cruddur-infra plan --out {path}`"
+        )
+    )]
+    Edited { path: String, reason: String },
     /// Something the plan was made from has changed since.
     #[error("the saved plan {path} is stale: {reason}")]
     #[diagnostic(
@@ -46,10 +64,26 @@ pub enum SavedPlanError {
 }
 
 impl SavedPlan {
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let mut text = serde_json::to_string_pretty(self).expect("a plan is plain data");
+    /// Writes the plan with its digest, readable by its owner only (it holds resolved values,
+    /// sensitive ones included).
+    pub fn write(&mut self, path: &Path) -> std::io::Result<()> {
+        self.plan_digest = String::new();
+        let value = serde_json::to_value(&*self).map_err(std::io::Error::other)?;
+        self.plan_digest = content_digest(&value);
+        let mut text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         text.push('\n');
-        std::fs::write(path, text)
+        let tmp = path.with_extension("tmp");
+        {
+            use std::io::Write;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&tmp)?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)
     }
 
     pub fn read(path: &Path) -> Result<Self, SavedPlanError> {
@@ -61,7 +95,109 @@ impl SavedPlan {
             Some(v) => return Err(unreadable(format!("format version {v}, this build reads {SAVED_PLAN_VERSION}"))),
             None => return Err(unreadable("no format_version: not a saved plan".into())),
         }
+        let edited = |reason: String| SavedPlanError::Edited { path: path.display().to_string(), reason };
+        let written = raw.get("plan_digest").and_then(Value::as_str).unwrap_or_default().to_string();
+        if written.is_empty() {
+            return Err(edited("it carries no plan_digest".into()));
+        }
+        if content_digest(&raw) != written {
+            return Err(edited("its content no longer matches the digest it was saved with".into()));
+        }
         serde_json::from_value(raw).map_err(|e| unreadable(e.to_string()))
+    }
+
+    /// Checks, before any AWS call, that the plan says only what apply can carry out as shown:
+    /// every kind registered, every address declared (or, for a delete, in the state) and
+    /// listed once, the ids the actions need present and equal to the state's, the states the
+    /// plan carries equal to the one on disk, and every value known at plan time still what
+    /// apply would send. `state` is the state as loaded now (its serial already checked).
+    pub async fn validate(
+        &self,
+        path: &Path,
+        spec: &Spec,
+        registry: &Registry,
+        state: &State,
+    ) -> Result<(), SavedPlanError> {
+        let edited = |reason: String| SavedPlanError::Edited { path: path.display().to_string(), reason };
+        let plan = &self.plan;
+        // A state not yet written gets a new lineage at every load: only its emptiness counts.
+        let fresh = state.serial == 0 && state.resources.is_empty();
+        if plan.prior.resources != state.resources || (!fresh && plan.prior.lineage != state.lineage) {
+            return Err(edited("the state it was made from is not the state on disk".into()));
+        }
+        for (addr, refreshed) in &plan.refreshed.resources {
+            // A refresh changes attributes, never ids; it may find the id of an open intent.
+            match state.resources.get(addr) {
+                Some(now) if now.pending().is_none() && now.id != refreshed.id => {
+                    return Err(edited(format!(
+                        "{addr}: the refreshed state gives it id `{}`, the state `{}`",
+                        refreshed.id, now.id
+                    )));
+                }
+                None => return Err(edited(format!("{addr}: in the refreshed state but not in the state"))),
+                _ => {}
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for change in &plan.changes {
+            let addr = &change.addr;
+            if !seen.insert(addr) {
+                return Err(edited(format!("{addr} is listed twice")));
+            }
+            let Some(kind) = registry.get(&addr.kind) else {
+                return Err(edited(format!("{addr}: `{}` is not a resource kind", addr.kind)));
+            };
+            let declared = spec.resource(addr);
+            let recorded = plan.refreshed.resources.get(addr).or_else(|| state.resources.get(addr));
+            let needs_id = matches!(change.action, Action::Update | Action::Replace | Action::Delete | Action::Forget)
+                || (change.action == Action::NoOp && change.imported);
+            match (&change.id, needs_id) {
+                (None, true) => return Err(edited(format!("{addr}: a {:?} needs the resource's id", change.action))),
+                (Some(id), _) if change.action == Action::Create => {
+                    return Err(edited(format!("{addr}: a create has no id, this one says `{id}`")));
+                }
+                (Some(id), true) if !change.imported => {
+                    let known = recorded.map(|r| r.id.as_str());
+                    if known != Some(id.as_str()) {
+                        return Err(edited(format!(
+                            "{addr}: the plan acts on id `{id}`, the state knows {}",
+                            known.map_or("no such resource".to_string(), |k| format!("`{k}`"))
+                        )));
+                    }
+                }
+                _ => {}
+            }
+            match change.action {
+                Action::Create | Action::Update | Action::Replace => {
+                    let Some(res) = declared else {
+                        return Err(edited(format!("{addr} is not declared in {}", self.spec)));
+                    };
+                    let Some(planned) = &change.desired else {
+                        return Err(edited(format!("{addr}: a {:?} without the values to apply", change.action)));
+                    };
+                    let mut desired = evaluate(res, &|a, attr| planned_value(plan, registry, a, attr));
+                    kind.normalize(&mut desired);
+                    if let Err(e) = kind.prepare(&mut desired).await {
+                        return Err(edited(format!("{addr}: cannot prepare what apply would send: {e}")));
+                    }
+                    let names: BTreeSet<&String> = planned.keys().chain(desired.keys()).collect();
+                    for name in names {
+                        let (shown, sent) = (planned.get(name), desired.get(name));
+                        let comparable =
+                            shown.is_some_and(|v| !contains_unknown(v)) && sent.is_some_and(|v| !contains_unknown(v));
+                        let one_side = shown.is_some() != sent.is_some();
+                        if one_side || (comparable && shown != sent) {
+                            return Err(edited(format!("{addr}: `{name}` is not what apply would send")));
+                        }
+                    }
+                }
+                Action::Delete | Action::Forget if recorded.is_none() => {
+                    return Err(edited(format!("{addr}: the state has no such resource to remove")));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Refuses the plan unless the state and the spec are what it was made from.
@@ -99,4 +235,35 @@ pub fn spec_digest(spec: &Spec) -> String {
         hash.update(v.value.to_string().as_bytes());
     }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The digest a saved plan carries: SHA-256 of its JSON without the `plan_digest` field,
+/// serialised compactly in the order written.
+pub fn content_digest(saved: &Value) -> String {
+    let mut without = saved.clone();
+    if let Some(object) = without.as_object_mut() {
+        object.remove("plan_digest");
+    }
+    let bytes = serde_json::to_vec(&without).unwrap_or_default();
+    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The value a reference sees at apply time, as the planner saw it: a settable attribute has
+/// its planned value, a computed one is unknown while its resource is still to be created,
+/// anything else is what the refresh read.
+fn planned_value(plan: &Plan, registry: &Registry, addr: &ResourceAddr, attr: &str) -> Value {
+    if let Some(answer) = plan.lookups.get(addr) {
+        return answer.get(attr).cloned().unwrap_or(Value::Null);
+    }
+    let computed = registry.get(&addr.kind).and_then(|k| k.schema().attribute(attr)).is_none_or(|a| a.computed);
+    let change: Option<&ResourceChange> = plan.change(addr);
+    if let Some(c) = change {
+        if !computed && let Some(v) = c.desired.as_ref().and_then(|d| d.get(attr)) {
+            return v.clone();
+        }
+        if computed && matches!(c.action, Action::Create | Action::Replace) {
+            return unknown();
+        }
+    }
+    plan.value_of(&plan.refreshed, addr, attr)
 }

@@ -132,8 +132,20 @@ impl Checker<'_> {
             (AttrType::String, Value::Number(n)) => {
                 return Some(Expr::Literal(Value::String(n.to_string())));
             }
-            (AttrType::Bool, Value::Bool(_)) | (AttrType::Int, Value::Number(_)) => {
-                v.as_number().is_none_or(|n| n.is_i64())
+            (AttrType::Bool, Value::Bool(_)) => true,
+            // AWS's integers are 32-bit and none of the spec's may be negative: a size, a
+            // timeout, a TTL. Values outside that range are refused here, before any call.
+            (AttrType::Int, Value::Number(n)) if n.is_i64() || n.is_u64() => {
+                let fits = n.as_i64().is_some_and(|i| (0..=i64::from(i32::MAX)).contains(&i));
+                if !fits {
+                    self.problems.at(
+                        node.span,
+                        format!("{what} is {n}: AWS takes whole numbers from 0 to {}", i32::MAX),
+                        "out of range",
+                    );
+                    return None;
+                }
+                true
             }
             (AttrType::Enum(allowed), Value::String(s)) => {
                 if !allowed.contains(&s.as_str()) {
@@ -163,8 +175,8 @@ impl Checker<'_> {
             Some(Expr::Literal(v))
         } else {
             let shown = match &v {
-                Value::String(s) => format!("\"{s}\""),
-                other => other.to_string(),
+                Value::String(s) => format!("\"{}\"", abbreviated(s)),
+                other => abbreviated(&other.to_string()),
             };
             self.problems.at(
                 node.span,
@@ -262,5 +274,14 @@ impl Checker<'_> {
             Some(pos) => SourceSpan::new((raw_start + pos).into(), needle.len()),
             None => node.span,
         }
+    }
+}
+
+/// A value short enough for one line of a message: its first 60 characters and how many more.
+pub fn abbreviated(text: &str) -> String {
+    const SHOWN: usize = 60;
+    match text.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}... ({} more characters)", &text[..cut], text[cut..].chars().count()),
+        None => text.to_string(),
     }
 }

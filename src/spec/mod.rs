@@ -15,6 +15,8 @@
 mod check;
 pub mod diagnostic;
 pub mod expr;
+#[cfg(test)]
+mod hostile_tests;
 mod json_schema;
 mod kinds_reference;
 mod node;
@@ -168,7 +170,11 @@ impl Spec {
         let spec = match Node::parse(&source) {
             Ok(root) => Some(Self::from_root(&root, &source, registry, overrides, &mut problems)),
             Err(e) => {
-                problems.at(e.span, format!("invalid YAML: {}", e.message), "here");
+                let mut p = Problem::at(e.span, format!("invalid YAML: {}", e.message), "here");
+                if let Some(help) = syntax_hint(source.text(), e.span.offset(), &e.message) {
+                    p = p.with_help(help);
+                }
+                problems.push(p);
                 None
             }
         };
@@ -386,6 +392,39 @@ fn blocks(
         }
     }
     out
+}
+
+/// What usually causes a YAML syntax error in a spec, when the text around it says so.
+fn syntax_hint(text: &str, offset: usize, message: &str) -> Option<String> {
+    let before = text.get(..offset.min(text.len()))?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset.min(text.len())..].find('\n').map_or(text.len(), |i| offset + i);
+    let line = text.get(line_start..line_end).unwrap_or_default();
+    if message.contains("flow mapping") && line.contains("${") {
+        return Some(
+            "inside `{ ... }` a `${...}` must be quoted, or YAML reads its braces as a mapping: `name: \"${var.X}\"`"
+                .into(),
+        );
+    }
+    if message.contains("flow sequence") || message.contains("flow mapping") {
+        let (open, close) = if message.contains("sequence") { ('[', ']') } else { ('{', '}') };
+        // The last bracket opened before the error and not closed since.
+        let mut depth = 0i32;
+        for (i, c) in before.char_indices().rev() {
+            if c == close {
+                depth += 1;
+            } else if c == open {
+                if depth == 0 {
+                    let line_no = before[..i].matches('\n').count() + 1;
+                    return Some(format!(
+                        "the `{open}` on line {line_no} is not closed: end it with `{close}` (a flow list or mapping may span lines, but its items need commas)"
+                    ));
+                }
+                depth -= 1;
+            }
+        }
+    }
+    None
 }
 
 /// The resources' dependency graph: an edge for each reference and `depends_on`.

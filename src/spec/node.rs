@@ -41,6 +41,7 @@ pub struct YamlSyntaxError {
 impl Node {
     /// Parses the first document of `source`; an empty file is an empty mapping.
     pub fn parse(source: &SpecSource) -> Result<Node, YamlSyntaxError> {
+        bounded(source)?;
         let docs = MarkedYaml::load_from_str(source.text()).map_err(|e| {
             let at = source.byte_offset(e.marker().index());
             YamlSyntaxError { message: e.info().to_string(), span: SourceSpan::new(at.into(), 0) }
@@ -81,6 +82,44 @@ impl Node {
     pub fn get(&self, key: &str) -> Option<&Node> {
         self.as_map()?.iter().find(|(k, _)| k.name == key).map(|(_, v)| v)
     }
+}
+
+/// The largest spec read, and the deepest nesting: a spec is a few hundred lines a few levels
+/// deep, and these bounds keep a hostile file from exhausting memory or the stack (the tree is
+/// built, converted and dropped recursively). Aliases are expanded within saphyr's own budget.
+pub const MAX_SPEC_BYTES: usize = 4 << 20;
+pub const MAX_DEPTH: usize = 64;
+
+/// Refuses a text too large or nested too deep, before a tree is built from it.
+fn bounded(source: &SpecSource) -> Result<(), YamlSyntaxError> {
+    use saphyr_parser::{Event, Parser};
+    let text = source.text();
+    if text.len() > MAX_SPEC_BYTES {
+        return Err(YamlSyntaxError {
+            message: format!("the spec is {} bytes; specs are limited to {MAX_SPEC_BYTES}", text.len()),
+            span: SourceSpan::new(0.into(), 0),
+        });
+    }
+    let mut depth = 0usize;
+    for event in Parser::new_from_str(text) {
+        match event {
+            Ok((Event::SequenceStart(..) | Event::MappingStart(..), span)) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    let at = source.byte_offset(span.start.index());
+                    return Err(YamlSyntaxError {
+                        message: format!("nested more than {MAX_DEPTH} levels deep"),
+                        span: SourceSpan::new(at.into(), 0),
+                    });
+                }
+            }
+            Ok((Event::SequenceEnd | Event::MappingEnd, _)) => depth = depth.saturating_sub(1),
+            Ok(_) => {}
+            // The loader reports the syntax error, with its position.
+            Err(_) => break,
+        }
+    }
+    Ok(())
 }
 
 fn convert(yaml: &MarkedYaml<'_>, source: &SpecSource) -> Result<Node, YamlSyntaxError> {

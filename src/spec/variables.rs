@@ -34,6 +34,9 @@ pub struct Variable {
 /// Values that override defaults: the process environment first, then `.env`.
 pub struct Overrides {
     env: HashMap<String, String>,
+    /// Names in the environment whose values are not UTF-8: a spec variable of that name is
+    /// an error naming it (anything else in the environment is none of the spec's business).
+    not_unicode: std::collections::HashSet<String>,
     dotenv: HashMap<String, String>,
     /// A variable with no value anywhere is unknown instead of an error (for commands that use
     /// only some variables, and say which they lack when they need one).
@@ -49,14 +52,25 @@ impl Overrides {
             Err(e) if e.not_found() => HashMap::new(),
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
-        // A variable that is not UTF-8 cannot be a spec value; it is skipped, never a panic.
-        let env =
-            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-        Ok(Self { env, dotenv, unset_is_unknown: false })
+        // A value that is not UTF-8 cannot be a spec value: remembered by name, never a panic.
+        let mut env = HashMap::new();
+        let mut not_unicode = std::collections::HashSet::new();
+        for (name, value) in std::env::vars_os() {
+            let Ok(name) = name.into_string() else { continue };
+            match value.into_string() {
+                Ok(value) => {
+                    env.insert(name, value);
+                }
+                Err(_) => {
+                    not_unicode.insert(name);
+                }
+            }
+        }
+        Ok(Self { env, not_unicode, dotenv, unset_is_unknown: false })
     }
 
     pub fn none() -> Self {
-        Self { env: HashMap::new(), dotenv: HashMap::new(), unset_is_unknown: false }
+        Self { env: HashMap::new(), not_unicode: Default::default(), dotenv: HashMap::new(), unset_is_unknown: false }
     }
 
     /// The same, with variables that have no value left unknown instead of refused.
@@ -133,6 +147,10 @@ fn declare(
         Some(Some(v)) => Some(v),
         None => None,
     };
+    if overrides.not_unicode.contains(name) {
+        problems.at(span, format!("variable `{name}` in the environment is not valid UTF-8"), "declared here");
+        return None;
+    }
     let (value, origin) = match overrides.get(name) {
         Some((raw, origin)) => match typed_like(raw, default_value.as_ref()) {
             Ok(v) => (v, origin),

@@ -61,8 +61,10 @@ impl LocalState {
     pub fn load(&self) -> Result<State, StateError> {
         let (mut state, fresh) = match fs::read_to_string(&self.path) {
             Ok(text) => (
-                State::from_json(&text)
-                    .map_err(|reason| StateError::Corrupt { path: self.path.display().to_string(), reason })?,
+                State::from_json(&text).map_err(|reason| {
+                    let path = self.path.display().to_string();
+                    StateError::Corrupt { hint: super::corrupt_hint(&path), path, reason }
+                })?,
                 false,
             ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (State::new(), true),
@@ -86,7 +88,10 @@ impl LocalState {
     /// (the first apply died), the journal's lineage is the state's.
     fn replay(&self, state: &mut State, text: &str, fresh: bool) -> Result<(), StateError> {
         let complete = text.rfind('\n').map_or("", |end| &text[..end]);
-        let corrupt = |reason: String| StateError::Corrupt { path: self.journal_path().display().to_string(), reason };
+        let corrupt = |reason: String| {
+            let path = self.journal_path().display().to_string();
+            StateError::Corrupt { hint: super::corrupt_hint(&path), path, reason }
+        };
         let mut lineage_known = !fresh;
         for (n, line) in complete.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let entry: JournalEntry =

@@ -169,6 +169,14 @@ impl State {
             };
             version += 1;
         }
+        // Each resource on its own first, so a broken entry is named by its address.
+        if let Some(resources) = raw.get("resources").and_then(Value::as_object) {
+            for (addr, entry) in resources {
+                if let Err(e) = serde_json::from_value::<ResourceState>(entry.clone()) {
+                    return Err(format!("resource `{addr}`: {e}"));
+                }
+            }
+        }
         serde_json::from_value(raw).map_err(|e| format!("not a version {FORMAT_VERSION} state: {e}"))
     }
 
@@ -202,8 +210,8 @@ pub enum StateError {
     Io { path: String, source: std::io::Error },
     /// The file is not a state this build can read.
     #[error("state {path} is unreadable: {reason}")]
-    #[diagnostic(code(cruddur::state::corrupt), help("restore it from {path}.backup, or move it away to start over"))]
-    Corrupt { path: String, reason: String },
+    #[diagnostic(code(cruddur::state::corrupt), help("{hint}"))]
+    Corrupt { path: String, reason: String, hint: String },
     /// Another command holds the lock.
     #[error("state {path} is locked by another command: {holder}")]
     #[diagnostic(code(cruddur::state::locked), help("{hint}"))]
@@ -220,6 +228,23 @@ pub enum StateError {
     #[error("state {path}: {operation} failed: {code}: {message}")]
     #[diagnostic(code(cruddur::state::remote))]
     Remote { path: String, operation: &'static str, code: String, message: String },
+}
+
+/// What to do about an unreadable state file or journal at `path`: only files that exist are
+/// suggested.
+pub fn corrupt_hint(path: &str) -> String {
+    if path.ends_with(".journal") {
+        return format!(
+            "the journal holds changes not yet folded into the state; fix the line, or move {path} away to \
+             drop them (then run `cruddur-infra plan`: what AWS has that the state does not know is adopted or named)"
+        );
+    }
+    let backup = format!("{path}.backup");
+    if std::path::Path::new(&backup).exists() {
+        format!("restore it from {backup} (the state before the last command), or fix the named entry")
+    } else {
+        "fix the named entry; there is no backup beside it".into()
+    }
 }
 
 /// The backend for a `--state` location: `s3://BUCKET/KEY`, or a file path.

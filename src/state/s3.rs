@@ -120,7 +120,14 @@ impl StateBackend for S3State<'_> {
         let Some(object) = self.get(&self.key).await.map_err(|e| self.remote(e))? else { return Ok(State::new()) };
         *self.etag.lock().expect("not poisoned") = object.etag;
         let text = String::from_utf8_lossy(&object.bytes).into_owned();
-        State::from_json(&text).map_err(|reason| StateError::Corrupt { path: self.location(), reason })
+        State::from_json(&text).map_err(|reason| StateError::Corrupt {
+            path: self.location(),
+            reason,
+            hint: format!(
+                "restore it from {}.backup (the state before the last command), or fix the named entry",
+                self.location()
+            ),
+        })
     }
 
     async fn lock(&self, operation: &str) -> Result<Acquired, StateError> {

@@ -2,6 +2,7 @@
 //! test; results are checked through the AWS API, never through the engine's own state.
 
 mod aws_rules;
+mod bad_input;
 mod build;
 mod diagnostics;
 mod docs;

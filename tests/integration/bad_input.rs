@@ -1,0 +1,158 @@
+//! Bad input from a file, the command line or the environment: refused whole, with a message
+//! naming what is wrong, before any AWS call; never a panic, never a half-applied plan.
+
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::PermissionsExt as _;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Env, Workdir};
+
+fn spec(purpose: &str) -> String {
+    format!(
+        "resources:\n  s3_bucket:\n    a:\n      name: edit-a\n      tags: {{ purpose: {purpose} }}\n    b:\n      name: edit-b\n"
+    )
+}
+
+/// The bucket's `purpose` tag (the engine's ownership tags beside it are not the point here).
+fn purpose(env: &Env, bucket: &str) -> Option<String> {
+    let out = env.block_on(env.s3().get_bucket_tagging().bucket(bucket).send()).expect("tags");
+    out.tag_set().iter().find(|t| t.key() == "purpose").map(|t| t.value().to_string())
+}
+
+fn buckets(env: &Env) -> Vec<String> {
+    let out = env.block_on(env.s3().list_buckets().send()).expect("list");
+    let mut names: Vec<String> = out.buckets().iter().filter_map(|b| b.name().map(str::to_string)).collect();
+    names.sort();
+    names
+}
+
+/// Writes `edit(plan)` to `to`, with its digest made to match (as someone crafting a plan by
+/// hand could), so that the refusal tested is the plan's validation, not the digest.
+fn craft(env: &Env, from: &str, to: &str, edit: impl FnOnce(&mut Value)) {
+    let mut saved: Value = serde_json::from_str(&std::fs::read_to_string(env.path(from)).expect("plan")).expect("json");
+    edit(&mut saved);
+    saved["plan_digest"] = json!(cruddur_infra::plan::saved::content_digest(&saved));
+    std::fs::write(env.path(to), serde_json::to_string_pretty(&saved).expect("json")).expect("write");
+}
+
+fn change<'a>(saved: &'a mut Value, addr: &str) -> &'a mut Value {
+    let changes = saved["plan"]["changes"].as_array_mut().expect("changes");
+    changes.iter_mut().find(|c| c["addr"] == addr).expect("the change")
+}
+
+#[test]
+fn an_edited_saved_plan_is_refused_whole_before_any_aws_call() {
+    let env = Env::new();
+    env.write_spec(&spec("avatars"));
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    env.block_on(env.s3().create_bucket().bucket("outsider-bucket").send()).expect("a bucket not ours");
+    env.write_spec(&spec("profiles"));
+    env.run(&["plan", "--out", "p.plan"]).expect_code(0);
+    let mode = std::fs::metadata(env.path("p.plan")).expect("saved").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "a saved plan holds resolved values: its owner's only");
+    // A hand edit that leaves the digest alone.
+    let text = std::fs::read_to_string(env.path("p.plan")).expect("plan").replacen("profiles", "pwned", 1);
+    std::fs::write(env.path("naive.plan"), text).expect("write");
+    let mut cases: Vec<(&str, &str)> = vec![("naive.plan", "no longer matches the digest")];
+
+    craft(&env, "p.plan", "kind.plan", |p| {
+        change(p, "s3_bucket.a")["addr"] = json!("s3_bukket.a");
+    });
+    cases.push(("kind.plan", "is not a resource kind"));
+    craft(&env, "p.plan", "undeclared.plan", |p| {
+        let c = change(p, "s3_bucket.a");
+        c["addr"] = json!("s3_bucket.zzz");
+        c["id"] = Value::Null;
+        c["action"] = json!("create");
+    });
+    cases.push(("undeclared.plan", "s3_bucket.zzz is not declared"));
+    craft(&env, "p.plan", "no-id.plan", |p| change(p, "s3_bucket.a")["id"] = Value::Null);
+    cases.push(("no-id.plan", "needs the resource's id"));
+    craft(&env, "p.plan", "twice.plan", |p| {
+        let c = change(p, "s3_bucket.a").clone();
+        p["plan"]["changes"].as_array_mut().expect("changes").push(c);
+    });
+    cases.push(("twice.plan", "is listed twice"));
+    craft(&env, "p.plan", "value.plan", |p| {
+        change(p, "s3_bucket.a")["desired"]["tags"] = json!({"purpose": "pwned"});
+    });
+    cases.push(("value.plan", "`tags` is not what apply would send"));
+    craft(&env, "p.plan", "delete-other.plan", |p| {
+        let c = change(p, "s3_bucket.b");
+        c["action"] = json!("delete");
+        c["id"] = json!("outsider-bucket");
+    });
+    cases.push(("delete-other.plan", "the plan acts on id `outsider-bucket`"));
+    craft(&env, "p.plan", "state.plan", |p| {
+        p["plan"]["refreshed"]["resources"]["s3_bucket.b"]["id"] = json!("outsider-bucket");
+    });
+    cases.push(("state.plan", "the refreshed state gives it id `outsider-bucket`"));
+
+    for (file, why) in cases {
+        let log = env.path(&format!("{file}.calls"));
+        let out = env.command(&["apply", file]).env("CRUDDUR_AWS_CALL_LOG", &log).output().expect("runs");
+        // Wrapped at the renderer's width: compare words, not line breaks.
+        let stderr = String::from_utf8_lossy(&out.stderr).replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(out.status.code(), Some(1), "{file}: {stderr}");
+        assert!(stderr.contains(why), "{file}: expected `{why}` in {stderr}");
+        let calls = std::fs::read_to_string(&log).unwrap_or_default();
+        let changing: Vec<&str> =
+            calls.lines().filter(|l| !l.contains(" Get") && !l.contains(" Head") && !l.contains(" List")).collect();
+        assert!(changing.is_empty(), "{file}: nothing may change before the refusal: {changing:?}");
+        // Checked through AWS: nothing moved.
+        assert_eq!(purpose(&env, "edit-a").as_deref(), Some("avatars"), "{file}");
+        assert_eq!(buckets(&env), ["edit-a", "edit-b", "outsider-bucket"], "{file}");
+    }
+    // The plan as written is carried out.
+    env.run(&["apply", "p.plan"]).expect_code(0);
+    assert_eq!(purpose(&env, "edit-a").as_deref(), Some("profiles"));
+}
+
+#[test]
+fn variables_that_are_not_utf8_never_panic_and_are_named_when_the_spec_uses_them() {
+    let work = Workdir::new();
+    work.write_spec("variables:\n  WEIRD: { default: fine }\nresources:\n  s3_bucket:\n    b: { name: \"${var.WEIRD}\" }\n");
+    let bad = std::ffi::OsStr::from_bytes(b"\xff\xfe not utf-8");
+    // One the spec does not use is none of its business.
+    work.command(&["validate"]).env("UNRELATED", bad).output().map(|o| assert!(o.status.success(), "{o:?}")).expect("runs");
+    let out = work.command(&["validate"]).env("WEIRD", bad).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("variable `WEIRD` in the environment is not valid UTF-8"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_state_location_that_names_nothing_is_a_usage_error_with_exit_code_1() {
+    let work = Workdir::new();
+    work.write_spec("resources: {}\n");
+    for (location, why) in [("", "the state location is empty"), ("s3://", "names no object"), ("s3://bucket", "names no object"), ("s3://bucket/", "names no object")] {
+        let out = work.run(&["plan", "--state", location]).expect_code(1);
+        assert!(out.stderr.contains(why), "{location:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn a_broken_state_or_journal_is_named_with_the_resource_and_only_help_that_exists() {
+    let work = Workdir::new();
+    work.write_spec("resources: {}\n");
+    work.write(
+        "state/cruddur.json",
+        r#"{"version": 2, "serial": 3, "lineage": "L1", "resources": {"s3_bucket.a": {"attributes": {}, "dependencies": []}}, "outputs": {}}"#,
+    );
+    let out = work.run(&["state", "list"]).expect_code(1);
+    let err = out.stderr_flat();
+    assert!(err.contains("resource `s3_bucket.a`") && err.contains("id"), "the entry and its missing field: {err}");
+    assert!(!err.contains(".backup"), "no backup exists, so none is suggested: {err}");
+
+    // A journal line of another state is refused, and the journal is the file named.
+    work.write("state/cruddur.json", r#"{"version": 2, "serial": 3, "lineage": "L1", "resources": {}, "outputs": {}}"#);
+    work.write(
+        "state/cruddur.json.journal",
+        "{\"lineage\":\"OTHER\",\"serial\":4,\"addr\":\"s3_bucket.x\",\"resource\":null}\n",
+    );
+    let out = work.run(&["state", "list"]).expect_code(1);
+    let err = out.stderr_flat();
+    assert!(err.contains("cruddur.json.journal") && err.contains("another state"), "{err}");
+}
