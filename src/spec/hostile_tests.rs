@@ -233,3 +233,18 @@ fn out_of_range_numbers_are_refused_before_any_call() {
     let err = Spec::parse(SpecSource::new("range.yaml", text), &registry, &Overrides::none()).expect_err("refused");
     assert!(format!("{:?}", miette::Report::new(err)).contains("timeout"));
 }
+
+#[test]
+fn a_key_written_twice_in_one_mapping_is_refused_naming_both_places() {
+    // YAML keeps the last of two equal keys: the first bucket would vanish from the spec.
+    let text =
+        "resources:\n  s3_bucket:\n    uploads: { name: a }\n    assets: { name: b }\n    uploads: { name: c }\n";
+    let registry = Registry::aws();
+    let err =
+        Spec::parse(SpecSource::new("dup.yaml", text.into()), &registry, &Overrides::none()).expect_err("refused");
+    let shown = format!("{:?}", miette::Report::new(err));
+    assert!(shown.contains("duplicate key `uploads`") && shown.contains("line 3"), "{shown}");
+    // The same name in different mappings is fine.
+    let ok = "resources:\n  s3_bucket:\n    b: { name: b }\n  sns_topic:\n    b: { name: b }\n";
+    assert!(Spec::parse(SpecSource::new("ok.yaml", ok.into()), &registry, &Overrides::none()).is_ok());
+}

@@ -90,7 +90,8 @@ impl Node {
 pub const MAX_SPEC_BYTES: usize = 4 << 20;
 pub const MAX_DEPTH: usize = 64;
 
-/// Refuses a text too large or nested too deep, before a tree is built from it.
+/// Refuses a text too large, nested too deep or with a key twice in one mapping, before a tree
+/// is built from it.
 fn bounded(source: &SpecSource) -> Result<(), YamlSyntaxError> {
     use saphyr_parser::{Event, Parser};
     let text = source.text();
@@ -100,20 +101,55 @@ fn bounded(source: &SpecSource) -> Result<(), YamlSyntaxError> {
             span: SourceSpan::new(0.into(), 0),
         });
     }
-    let mut depth = 0usize;
+    // One frame per open collection: for a mapping, whether a key comes next and the keys seen
+    // with where each was first written (YAML keeps the last of two equal keys silently, which
+    // would drop a resource without a word).
+    struct Frame {
+        mapping: bool,
+        key_next: bool,
+        keys: std::collections::HashMap<String, usize>,
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    // After a value (a scalar, an alias or a whole collection) in a mapping, a key comes next;
+    // after a key, its value.
+    let advance = |stack: &mut Vec<Frame>| {
+        if let Some(top) = stack.last_mut().filter(|f| f.mapping) {
+            top.key_next = !top.key_next;
+        }
+    };
     for event in Parser::new_from_str(text) {
         match event {
             Ok((Event::SequenceStart(..) | Event::MappingStart(..), span)) => {
-                depth += 1;
-                if depth > MAX_DEPTH {
+                if stack.len() >= MAX_DEPTH {
                     let at = source.byte_offset(span.start.index());
                     return Err(YamlSyntaxError {
                         message: format!("nested more than {MAX_DEPTH} levels deep"),
                         span: SourceSpan::new(at.into(), 0),
                     });
                 }
+                let mapping = matches!(event, Ok((Event::MappingStart(..), _)));
+                stack.push(Frame { mapping, key_next: true, keys: Default::default() });
             }
-            Ok((Event::SequenceEnd | Event::MappingEnd, _)) => depth = depth.saturating_sub(1),
+            Ok((Event::SequenceEnd | Event::MappingEnd, _)) => {
+                stack.pop();
+                advance(&mut stack);
+            }
+            Ok((Event::Scalar(value, ..), span)) => {
+                if let Some(top) = stack.last_mut().filter(|f| f.mapping && f.key_next) {
+                    let at = source.byte_offset(span.start.index());
+                    if let Some(first) = top.keys.insert(value.to_string(), at) {
+                        let line = text[..first.min(text.len())].matches('\n').count() + 1;
+                        return Err(YamlSyntaxError {
+                            message: format!(
+                                "duplicate key `{value}`: it is already set on line {line}, and YAML would keep only the last"
+                            ),
+                            span: SourceSpan::new(at.into(), value.len()),
+                        });
+                    }
+                }
+                advance(&mut stack);
+            }
+            Ok((Event::Alias(..), _)) => advance(&mut stack),
             Ok(_) => {}
             // The loader reports the syntax error, with its position.
             Err(_) => break,

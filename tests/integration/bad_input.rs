@@ -93,7 +93,8 @@ fn an_edited_saved_plan_is_refused_whole_before_any_aws_call() {
         let log = env.path(&format!("{file}.calls"));
         let out = env.command(&["apply", file]).env("CRUDDUR_AWS_CALL_LOG", &log).output().expect("runs");
         // Wrapped at the renderer's width: compare words, not line breaks.
-        let stderr = String::from_utf8_lossy(&out.stderr).replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ");
+        let stderr =
+            String::from_utf8_lossy(&out.stderr).replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ");
         assert_eq!(out.status.code(), Some(1), "{file}: {stderr}");
         assert!(stderr.contains(why), "{file}: expected `{why}` in {stderr}");
         let calls = std::fs::read_to_string(&log).unwrap_or_default();
@@ -112,10 +113,16 @@ fn an_edited_saved_plan_is_refused_whole_before_any_aws_call() {
 #[test]
 fn variables_that_are_not_utf8_never_panic_and_are_named_when_the_spec_uses_them() {
     let work = Workdir::new();
-    work.write_spec("variables:\n  WEIRD: { default: fine }\nresources:\n  s3_bucket:\n    b: { name: \"${var.WEIRD}\" }\n");
+    work.write_spec(
+        "variables:\n  WEIRD: { default: fine }\nresources:\n  s3_bucket:\n    b: { name: \"${var.WEIRD}\" }\n",
+    );
     let bad = std::ffi::OsStr::from_bytes(b"\xff\xfe not utf-8");
     // One the spec does not use is none of its business.
-    work.command(&["validate"]).env("UNRELATED", bad).output().map(|o| assert!(o.status.success(), "{o:?}")).expect("runs");
+    work.command(&["validate"])
+        .env("UNRELATED", bad)
+        .output()
+        .map(|o| assert!(o.status.success(), "{o:?}"))
+        .expect("runs");
     let out = work.command(&["validate"]).env("WEIRD", bad).output().expect("runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -127,7 +134,12 @@ fn variables_that_are_not_utf8_never_panic_and_are_named_when_the_spec_uses_them
 fn a_state_location_that_names_nothing_is_a_usage_error_with_exit_code_1() {
     let work = Workdir::new();
     work.write_spec("resources: {}\n");
-    for (location, why) in [("", "the state location is empty"), ("s3://", "names no object"), ("s3://bucket", "names no object"), ("s3://bucket/", "names no object")] {
+    for (location, why) in [
+        ("", "the state location is empty"),
+        ("s3://", "names no object"),
+        ("s3://bucket", "names no object"),
+        ("s3://bucket/", "names no object"),
+    ] {
         let out = work.run(&["plan", "--state", location]).expect_code(1);
         assert!(out.stderr.contains(why), "{location:?}: {}", out.stderr);
     }
