@@ -54,7 +54,8 @@ impl Config {
 
 fn parse_hex(hex: &str) -> Option<[u8; 3]> {
     let h = hex.trim_start_matches('#');
-    if h.len() != 6 {
+    // Six ASCII hex digits: checked before slicing, so `ééé` (six bytes) is refused, not a panic.
+    if h.len() != 6 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let byte = |i: usize| u8::from_str_radix(&h[i..i + 2], 16).ok();
@@ -153,4 +154,19 @@ pub fn output_key(key: &str, folder: &str) -> String {
     let name = key.rsplit('/').next().unwrap_or(key);
     let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
     format!("{folder}{stem}.jpg")
+}
+
+#[cfg(test)]
+mod colour_tests {
+    use super::parse_hex;
+
+    #[test]
+    fn a_colour_is_six_ascii_hex_digits_and_anything_else_is_an_error_not_a_panic() {
+        assert_eq!(parse_hex("#ff8000"), Some([255, 128, 0]));
+        assert_eq!(parse_hex("FF8000"), Some([255, 128, 0]));
+        // Six bytes that are not six characters: slicing them by bytes would panic.
+        for bad in ["ééé", "#ééé", "€€", "#12345", "#1234567", "#gg0000", "", "#"] {
+            assert_eq!(parse_hex(bad), None, "{bad:?}");
+        }
+    }
 }
