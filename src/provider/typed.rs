@@ -12,10 +12,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::normalize;
+use super::{AttrType, Declared, Deleted, Finding};
 use super::{
     Aws, Created, FindReason, Found, Managed, ModelFields, Owner, ProviderError, ResourceKind, ResourceSchema,
 };
-use super::{Declared, Deleted, Finding};
 use crate::value::Attrs;
 
 /// One kind of AWS resource, in its own types.
@@ -193,7 +193,21 @@ impl<K: Kind> ResourceKind for Typed<K> {
     }
 
     fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding> {
-        self.0.validate(this, all)
+        let mut out = self.0.validate(this, all);
+        // AWS's integers are 32-bit and none of ours may be negative (a size, a timeout, a TTL):
+        // where the kind gives no narrower range of its own, that one applies.
+        for attr in self.0.schema().attributes {
+            let ranged = out.iter().any(|f| f.attr.as_deref() == Some(attr.name));
+            if let (false, Some(value)) = (ranged, this.known(attr.name)) {
+                let mut bad = Vec::new();
+                ints_out_of_range(&attr.ty, value, attr.name.to_string(), &mut bad);
+                out.extend(bad.into_iter().map(|(path, n)| {
+                    let max = i32::MAX;
+                    Finding::at(attr.name, format!("{path} of {} is {n}: AWS takes 0 to {max}", this.addr))
+                }));
+            }
+        }
+        out
     }
 
     fn replace_creates_first(&self) -> bool {
@@ -280,6 +294,36 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
 /// A finding if the attribute is set to an integer outside `range` (AWS's limits): the spec is
 /// refused before any call, never truncated to fit.
+/// Every integer in `value` (of type `ty`, nested blocks included) outside 0..=2^31-1, with
+/// its path.
+fn ints_out_of_range(ty: &AttrType, value: &Value, path: String, out: &mut Vec<(String, i64)>) {
+    match (ty, value) {
+        (AttrType::Int, Value::Number(n)) => {
+            if let Some(n) = n.as_i64().filter(|n| !(0..=i64::from(i32::MAX)).contains(n)) {
+                out.push((path, n));
+            }
+        }
+        (AttrType::List(item), Value::Array(items)) => {
+            for (i, v) in items.iter().enumerate() {
+                ints_out_of_range(item, v, format!("{path}[{i}]"), out);
+            }
+        }
+        (AttrType::Map(item), Value::Object(entries)) => {
+            for (k, v) in entries {
+                ints_out_of_range(item, v, format!("{path}.{k}"), out);
+            }
+        }
+        (AttrType::Object(fields), Value::Object(entries)) => {
+            for f in fields.iter() {
+                if let Some(v) = entries.get(f.name) {
+                    ints_out_of_range(&f.ty, v, format!("{path}.{}", f.name), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 pub fn int_in_range(this: &Declared, attr: &str, range: std::ops::RangeInclusive<i64>, unit: &str) -> Option<Finding> {
     let n = this.known(attr)?.as_i64()?;
     (!range.contains(&n)).then(|| {

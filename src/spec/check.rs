@@ -133,20 +133,9 @@ impl Checker<'_> {
                 return Some(Expr::Literal(Value::String(n.to_string())));
             }
             (AttrType::Bool, Value::Bool(_)) => true,
-            // AWS's integers are 32-bit and none of the spec's may be negative: a size, a
-            // timeout, a TTL. Values outside that range are refused here, before any call.
-            (AttrType::Int, Value::Number(n)) if n.is_i64() || n.is_u64() => {
-                let fits = n.as_i64().is_some_and(|i| (0..=i64::from(i32::MAX)).contains(&i));
-                if !fits {
-                    self.problems.at(
-                        node.span,
-                        format!("{what} is {n}: AWS takes whole numbers from 0 to {}", i32::MAX),
-                        "out of range",
-                    );
-                    return None;
-                }
-                true
-            }
+            // A whole number a 64-bit integer holds; each kind checks AWS's range for it (by
+            // default 0 to 2^31-1: AWS's integers are 32-bit, and none of ours is negative).
+            (AttrType::Int, Value::Number(n)) => n.is_i64(),
             (AttrType::Enum(allowed), Value::String(s)) => {
                 if !allowed.contains(&s.as_str()) {
                     let mut p = Problem::at(

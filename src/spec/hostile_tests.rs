@@ -223,15 +223,31 @@ fn a_line_of_a_hundred_thousand_characters_gets_a_short_diagnostic() {
 #[test]
 fn out_of_range_numbers_are_refused_before_any_call() {
     let registry = Registry::aws();
-    for (value, shown) in [("1099511627776", "1099511627776"), ("-5", "-5"), ("99999999999999999999999", "")] {
+    for (value, shown) in [
+        ("1099511627776", "AWS takes 128 to 10240 MB"),
+        ("-5", "AWS takes 128 to 10240 MB"),
+        ("99999999999999999999999", ""),
+    ] {
         let text = SHIPPED.replacen("memory_size: 1024", &format!("memory_size: {value}"), 1);
-        let err = Spec::parse(SpecSource::new("range.yaml", text), &registry, &Overrides::none()).expect_err("refused");
-        let shown_err = format!("{:?}", miette::Report::new(err));
+        let err = Spec::parse(SpecSource::new("range.yaml", text), &registry, &Overrides::none().allowing_unset())
+            .expect_err("refused");
+        let shown_err = flat(&format!("{:?}", miette::Report::new(err)));
         assert!(shown_err.contains("memory_size") && shown_err.contains(shown), "{value}: {shown_err}");
     }
     let text = SHIPPED.replacen("timeout: ", "timeout: -1 #", 1);
-    let err = Spec::parse(SpecSource::new("range.yaml", text), &registry, &Overrides::none()).expect_err("refused");
-    assert!(format!("{:?}", miette::Report::new(err)).contains("timeout"));
+    let err = Spec::parse(SpecSource::new("range.yaml", text), &registry, &Overrides::none().allowing_unset())
+        .expect_err("refused");
+    assert!(flat(&format!("{:?}", miette::Report::new(err))).contains("AWS takes 1 to 900 seconds"));
+    // An integer without a range of its own, nested in a block, gets AWS's: 0 to 2^31-1.
+    let text = SHIPPED.replacen("max_age_seconds: 3000", "max_age_seconds: -7", 1);
+    assert_ne!(text, SHIPPED);
+    let err = Spec::parse(SpecSource::new("range.yaml", text), &registry, &Overrides::none().allowing_unset())
+        .expect_err("refused");
+    let shown = flat(&format!("{:?}", miette::Report::new(err)));
+    assert!(
+        shown.contains("cors_rules[0].max_age_seconds of s3_bucket.uploads is -7: AWS takes 0 to 2147483647"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -247,4 +263,9 @@ fn a_key_written_twice_in_one_mapping_is_refused_naming_both_places() {
     // The same name in different mappings is fine.
     let ok = "resources:\n  s3_bucket:\n    b: { name: b }\n  sns_topic:\n    b: { name: b }\n";
     assert!(Spec::parse(SpecSource::new("ok.yaml", ok.into()), &registry, &Overrides::none()).is_ok());
+}
+
+/// A rendered diagnostic as one line of words (the renderer wraps at its width).
+fn flat(text: &str) -> String {
+    text.split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ")
 }

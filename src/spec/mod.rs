@@ -86,11 +86,11 @@ impl ResourceSpec {
             .attrs
             .iter()
             .map(|(name, expr)| {
-                // A variable without a value (`build`) is unknown: not checked, as a reference is not.
-                let known = match expr {
-                    Expr::Literal(v) if !crate::value::contains_unknown(v) => Some(v.clone()),
-                    _ => None,
-                };
+                // Known when nothing in it refers to a resource (lists and blocks of literals and
+                // variables included); a variable without a value (`build`) is unknown, as a
+                // reference is: neither is checked before apply.
+                let value = expr.eval(&|_, _| crate::value::unknown());
+                let known = (!crate::value::contains_unknown(&value)).then_some(value);
                 (name.clone(), known)
             })
             .collect();

@@ -7,6 +7,11 @@
 //! always `https://cognito-idp.<region>.amazonaws.com/<pool>`, whatever JWKS_URL says. Keys are
 //! cached across invocations and fetched again on an unknown `kid`, at most every 30 s. No
 //! token is ever logged.
+//!
+//! *Speed*: each JWKS key is parsed into an aws-lc public key once, when its set is fetched,
+//! and every signature is verified on that parsed key; the token's three parts are decoded
+//! once. What a verification costs is then the RSA-2048 check itself (measured against a bare
+//! aws-lc verification in `examples/bench_authorizer.rs`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,8 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -89,7 +96,7 @@ pub enum Denied {
     WrongClient,
 }
 
-/// What a valid token says about its user.
+/// What a valid token says about its user, and the claims every token is checked on.
 #[derive(Debug, Deserialize)]
 pub struct Claims {
     pub sub: String,
@@ -99,46 +106,76 @@ pub struct Claims {
     pub token_use: Option<String>,
     #[serde(default)]
     pub client_id: Option<String>,
+    pub iss: String,
+    pub exp: u64,
+    #[serde(default)]
+    pub nbf: Option<u64>,
+}
+
+/// A token's header: only what decides how it is checked.
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
 }
 
 struct KeyCache {
-    keys: HashMap<String, Arc<DecodingKey>>,
+    keys: HashMap<String, Arc<ParsedPublicKey>>,
     fetched_at: Option<Instant>,
 }
 
-/// Verifies tokens for one pool and client, caching the pool's keys.
+/// Verifies tokens for one pool and client, caching the pool's keys parsed.
 pub struct Verifier<F> {
     config: Config,
     fetcher: F,
     cache: Mutex<KeyCache>,
-    /// The checks every token gets, built once.
-    validation: Validation,
+}
+
+/// Seconds since the epoch.
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl<F: FetchJwks> Verifier<F> {
     pub fn new(config: Config, fetcher: F) -> Self {
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.validate_aud = false;
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECS;
-        Self { config, fetcher, cache: Mutex::new(KeyCache { keys: HashMap::new(), fetched_at: None }), validation }
+        Self { config, fetcher, cache: Mutex::new(KeyCache { keys: HashMap::new(), fetched_at: None }) }
     }
 
-    /// The token's claims if it is a valid access token for this pool and client.
+    /// The token's claims if it is a valid access token for this pool and client. The
+    /// signature is checked before any claim is believed.
     pub async fn verify(&self, token: &str) -> Result<Claims, Denied> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Denied::TooLarge);
         }
-        let header = decode_header(token).map_err(|_| Denied::Malformed)?;
-        if header.alg != Algorithm::RS256 {
-            return Err(Denied::Algorithm(format!("{:?}", header.alg)));
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Denied::Malformed);
+        };
+        let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| Denied::Malformed);
+        let header: Header = serde_json::from_slice(&decode(header_b64)?).map_err(|_| Denied::Malformed)?;
+        if header.alg != "RS256" {
+            return Err(Denied::Algorithm(header.alg));
         }
         let kid = header.kid.ok_or(Denied::Malformed)?;
         let key = self.key(&kid).await?;
-        let claims =
-            decode::<Claims>(token, &key, &self.validation).map_err(|e| Denied::Invalid(e.to_string()))?.claims;
+        let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
+        key.verify_sig(signing_input.as_bytes(), &decode(signature_b64)?)
+            .map_err(|_| Denied::Invalid("InvalidSignature".into()))?;
+        let claims: Claims = serde_json::from_slice(&decode(payload_b64)?)
+            .map_err(|e| Denied::Invalid(format!("InvalidClaims: {e}")))?;
+        let now = now();
+        if claims.exp.saturating_add(LEEWAY_SECS) < now {
+            return Err(Denied::Invalid("ExpiredSignature".into()));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECS)) {
+            return Err(Denied::Invalid("ImmatureSignature".into()));
+        }
+        if claims.iss != self.config.issuer {
+            return Err(Denied::Invalid("InvalidIssuer".into()));
+        }
         if claims.token_use.as_deref() != Some("access") {
             return Err(Denied::NotAnAccessToken);
         }
@@ -149,7 +186,7 @@ impl<F: FetchJwks> Verifier<F> {
     }
 
     /// The key for `kid`, fetching the key set when it is unknown (rate-limited).
-    async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, Denied> {
+    async fn key(&self, kid: &str) -> Result<Arc<ParsedPublicKey>, Denied> {
         let mut cache = self.cache.lock().await;
         if let Some(key) = cache.keys.get(kid) {
             return Ok(key.clone());
@@ -159,10 +196,18 @@ impl<F: FetchJwks> Verifier<F> {
         }
         cache.fetched_at = Some(Instant::now());
         let set = self.fetcher.fetch(&self.config.jwks_url).await.map_err(Denied::KeysUnavailable)?;
+        // Each RSA key parsed once, here; a key that does not parse is left out (its tokens
+        // then fail as signed by an unknown key).
         cache.keys = set
             .keys
             .iter()
-            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, Arc::new(DecodingKey::from_jwk(jwk).ok()?))))
+            .filter_map(|jwk| {
+                let AlgorithmParameters::RSA(rsa) = &jwk.algorithm else { return None };
+                let n = URL_SAFE_NO_PAD.decode(&rsa.n).ok()?;
+                let e = URL_SAFE_NO_PAD.decode(&rsa.e).ok()?;
+                let parsed = RsaPublicKeyComponents { n, e }.to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256).ok()?;
+                Some((jwk.common.key_id.clone()?, Arc::new(parsed)))
+            })
             .collect();
         cache.keys.get(kid).cloned().ok_or(Denied::UnknownKey)
     }
