@@ -6,6 +6,8 @@
 //! names the Content-Type the upload must send (it is signed); every response has CORS headers;
 //! errors are JSON with a 4xx/5xx status.
 
+mod direct;
+
 use std::time::Duration;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -23,6 +25,8 @@ const ALLOWED: &[(&str, &str)] =
     &[("jpg", "image/jpeg"), ("jpeg", "image/jpeg"), ("png", "image/png"), ("webp", "image/webp")];
 /// Larger bodies are refused before parsing.
 const MAX_BODY: usize = 4096;
+
+pub use direct::DirectPresigner;
 
 /// Settings from the environment.
 #[derive(Clone, Debug)]
@@ -66,6 +70,11 @@ impl S3Presigner {
 
     pub fn from_client(client: aws_sdk_s3::Client) -> Self {
         Self(client)
+    }
+
+    /// The S3 client, configured as above.
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.0
     }
 }
 
