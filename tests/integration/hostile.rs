@@ -478,3 +478,35 @@ fn an_alias_another_distribution_serves_is_named_with_the_way_to_move_it() {
         "{err}"
     );
 }
+
+#[test]
+fn a_long_deployment_is_reported_while_it_runs_and_no_wait_does_not_wait_for_it() {
+    // Through the strict emulator a distribution deploys for 12 s: apply reports it every 10 s
+    // as Terraform does ("Still creating... [10s elapsed]") and ends after the deployment;
+    // with --no-wait an update ends while its deployment still runs, and the next plan is empty.
+    let env = Env::with_proxy(Mode::Pass, 0);
+    let strict = env.proxy().set_strict(crate::strict::Clocks::short());
+    let spec = |comment: &str| {
+        format!(
+            "resources:\n  s3_bucket:\n    origin: {{ name: deploy-origin }}\n  cloudfront_distribution:\n    d:\n      \
+             origin_domain_name: ${{s3_bucket.origin.bucket_regional_domain_name}}\n      origin_id: origin\n      \
+             enabled: true\n      comment: {comment}\n      cache_policy_id: 658327ea-f89d-4fab-a63d-7e88639e58f6\n"
+        )
+    };
+    env.write_spec(&spec("first"));
+    let apply = expect_ok(env.run(&["apply", "--auto-approve"]), "the apply");
+    assert!(apply.stdout.contains("cloudfront_distribution.d: Still creating... [1"), "{}", apply.stdout);
+    assert!(apply.stdout.contains("cloudfront_distribution.d: Ready after"), "{}", apply.stdout);
+    let id = env.state()["resources"]["cloudfront_distribution.d"]["id"].as_str().expect("an id").to_string();
+    let deployed = strict.deployed_at(&id).expect("deploying");
+    assert!(env.proxy().seen().last().expect("requests").at >= deployed, "apply waited for the deployment");
+
+    env.write_spec(&spec("second"));
+    let update = expect_ok(env.run(&["apply", "--auto-approve", "--no-wait"]), "the apply with --no-wait");
+    assert!(!update.stdout.contains("Still modifying"), "{}", update.stdout);
+    let deploying_until = strict.deployed_at(&id).expect("deploying again");
+    let last = env.proxy().seen().last().expect("requests").at;
+    assert!(last < deploying_until, "--no-wait ended {:?} before the deployment would", deploying_until - last);
+    let plan = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+}
