@@ -54,7 +54,10 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             throttled: Backoff::secs(1000, 20, 120),
-            transient: Backoff::secs(500, 10, 60),
+            // Reads, updates and deletes are retried as a whole, and a read is several calls
+            // (a role: GetRole, its inline and attached policies): the budget must outlast a
+            // run of failures among them, not only of one call.
+            transient: Backoff::secs(500, 10, 180),
             conflict: Backoff::secs(1000, 10, 120),
             propagating: Backoff::secs(1000, 10, 120),
             not_yet_visible: Backoff::secs(500, 5, 60),
