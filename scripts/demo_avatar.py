@@ -19,7 +19,6 @@ import io
 import json
 import os
 import queue
-import struct
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ import zipfile
 from pathlib import Path
 
 import boto3
+
+from live_acceptance import jpeg_size  # the one JPEG header reader, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = ROOT / "tests" / "fixtures" / "avatar.jpg"
@@ -136,18 +137,6 @@ class Function:
         self.process.wait()
         self.api.server.shutdown()
         self.log.close()
-
-
-def jpeg_size(data):
-    """(width, height) from a JPEG's SOF marker."""
-    i = 2
-    while i < len(data):
-        marker, length = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
-        if marker in (0xC0, 0xC1, 0xC2):
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
-            return w, h
-        i += 2 + length
-    raise ValueError("no SOF marker")
 
 
 def main():

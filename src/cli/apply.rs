@@ -196,10 +196,8 @@ fn confirm(destroy: bool) -> Result<(), CliError> {
 /// What an apply came to: counts, failures, skips, and the outputs.
 struct Summary<'a> {
     destroy: bool,
-    added: usize,
-    changed: usize,
-    destroyed: usize,
-    forgotten: usize,
+    /// What was done, counted as the plan's summary counts what it would do.
+    done: crate::plan::Summary,
     failures: Vec<(&'a ResourceAddr, &'a crate::apply::ApplyError)>,
     /// What was not applied: because a dependency failed (named), or interrupted (`None`).
     skipped: Vec<(&'a ResourceAddr, Option<String>)>,
@@ -208,30 +206,12 @@ struct Summary<'a> {
 
 impl<'a> Summary<'a> {
     fn of(plan: &Plan, report: &'a ApplyReport, destroy: bool) -> Self {
-        let mut s = Summary {
-            destroy,
-            added: 0,
-            changed: 0,
-            destroyed: 0,
-            forgotten: 0,
-            failures: vec![],
-            skipped: vec![],
-            report,
-        };
+        let mut s =
+            Summary { destroy, done: crate::plan::Summary::default(), failures: vec![], skipped: vec![], report };
         for (addr, outcome) in &report.outcomes {
             let action = plan.change(addr).map_or(Action::NoOp, |c| c.action);
             match outcome {
-                NodeOutcome::Done => match action {
-                    Action::Create => s.added += 1,
-                    Action::Update => s.changed += 1,
-                    Action::Replace => {
-                        s.added += 1;
-                        s.destroyed += 1;
-                    }
-                    Action::Delete => s.destroyed += 1,
-                    Action::Forget => s.forgotten += 1,
-                    Action::NoOp => {}
-                },
+                NodeOutcome::Done => s.done.count(action),
                 NodeOutcome::Failed(e) => s.failures.push((addr, e)),
                 NodeOutcome::Skipped { because } => s.skipped.push((addr, Some(because.to_string()))),
                 NodeOutcome::Cancelled => s.skipped.push((addr, None)),
@@ -267,13 +247,13 @@ impl<'a> Summary<'a> {
             }
         }
         let verb = if self.destroy { "Destroy" } else { "Apply" };
-        let forgotten = match self.forgotten {
+        let forgotten = match self.done.forget {
             0 => String::new(),
             n => format!(", {n} forgotten (kept in AWS)"),
         };
         let counts = format!(
             "Resources: {} added, {} changed, {} destroyed{forgotten}.",
-            self.added, self.changed, self.destroyed
+            self.done.add, self.done.change, self.done.destroy
         );
         if !self.complete() {
             println!("\n{} {counts}", paint(Tone::Error, &format!("{verb} incomplete.")));
@@ -307,7 +287,7 @@ impl<'a> Summary<'a> {
                 "operation": if self.destroy { "destroy" } else { "apply" },
                 "complete": self.complete(),
                 "summary": {
-                    "add": self.added, "change": self.changed, "destroy": self.destroyed, "forget": self.forgotten,
+                    "add": self.done.add, "change": self.done.change, "destroy": self.done.destroy, "forget": self.done.forget,
                     "failed": self.failures.len(), "skipped": self.skipped.len(),
                 },
                 "failures": failures,

@@ -17,9 +17,6 @@ pub struct BuildArgs {
     paths: Paths,
 }
 
-/// What decides which artifact a resource builds: these must be known without AWS.
-const ARTIFACT_INPUTS: &[&str] = &["source", "zip_file", "architecture"];
-
 pub async fn cmd_build(args: BuildArgs, registry: &Registry) -> Result<ExitCode, CliError> {
     // Building needs only the variables the sources use: a Cognito client id or a domain may be
     // unset, and is named only if an artifact depends on it.
@@ -33,7 +30,7 @@ pub async fn cmd_build(args: BuildArgs, registry: &Registry) -> Result<ExitCode,
         }
         // References to other resources are unknown here; artifacts do not depend on them.
         let mut desired = evaluate(res, &|_, _| unknown());
-        if let Some(attr) = ARTIFACT_INPUTS.iter().find(|a| desired.get(**a).is_some_and(contains_unknown)) {
+        if let Some(attr) = kind.artifact_inputs().iter().find(|a| desired.get(**a).is_some_and(contains_unknown)) {
             let unset: Vec<&str> = spec
                 .variables
                 .iter()

@@ -139,23 +139,31 @@ pub fn attribute_changes(schema: &crate::provider::ResourceSchema, desired: &Att
     diff::diff(schema, desired, &Attrs::new(), live)
 }
 
+impl Summary {
+    /// Counts one resource's action as the summary line does: a replace is one add and one
+    /// destroy. Plans count what they will do, apply reports count what was done.
+    pub fn count(&mut self, action: Action) {
+        match action {
+            Action::Create => self.add += 1,
+            Action::Update => self.change += 1,
+            Action::Replace => {
+                self.add += 1;
+                self.destroy += 1;
+            }
+            Action::Delete => self.destroy += 1,
+            Action::Forget => self.forget += 1,
+            Action::NoOp => {}
+        }
+    }
+}
+
 impl Plan {
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for c in &self.changes {
             s.import += usize::from(c.imported);
             s.destroy += c.deposed.len();
-            match c.action {
-                Action::Create => s.add += 1,
-                Action::Update => s.change += 1,
-                Action::Replace => {
-                    s.add += 1;
-                    s.destroy += 1;
-                }
-                Action::Delete => s.destroy += 1,
-                Action::Forget => s.forget += 1,
-                Action::NoOp => {}
-            }
+            s.count(c.action);
         }
         s
     }

@@ -87,7 +87,49 @@ macro_rules! client {
     };
 }
 
+/// A client per service and region other than the configured one, kept once built: for
+/// resources and lookups that live elsewhere (a bucket in another region, a user pool).
+macro_rules! regional_client {
+    ($(#[$doc:meta])* $name:ident, $default:ident, $cache:ident, $sdk:ident $(, $extra:ident)?) => {
+        $(#[$doc])*
+        pub async fn $name(&self, region: &str) -> $sdk::Client {
+            if region == self.region().await {
+                return self.$default().await.clone();
+            }
+            if let Some(client) = self.$cache.lock().expect("not poisoned").get(region) {
+                return client.clone();
+            }
+            let builder = $sdk::config::Builder::from(self.config().await)
+                .region(aws_config::Region::new(region.to_string()))
+                .retry_config(RetryConfig::disabled())
+                .timeout_config(timeouts());
+            $(let builder = self.$extra(builder);)?
+            let builder = match &self.call_log {
+                Some(log) => builder.interceptor(log.clone()),
+                None => builder,
+            };
+            let client = $sdk::Client::from_conf(builder.build());
+            self.$cache.lock().expect("not poisoned").insert(region.to_string(), client.clone());
+            client
+        }
+    };
+}
+
 impl Aws {
+    regional_client!(
+        /// The S3 client for `region` (the configured one's, or one of its own).
+        s3_in, s3, s3_regional, aws_sdk_s3, s3_addressing
+    );
+    regional_client!(
+        /// The Cognito client for `region`.
+        cognito_in, cognito, cognito_regional, aws_sdk_cognitoidentityprovider
+    );
+
+    /// S3 addressing as the options say (path style for emulators reached by host name).
+    fn s3_addressing(&self, builder: aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder {
+        builder.force_path_style(self.options.s3_force_path_style)
+    }
+
     pub fn new(options: AwsOptions) -> Self {
         let call_log = options.call_log.as_ref().and_then(|p| CallLog::open(p).ok());
         Self {
@@ -109,47 +151,6 @@ impl Aws {
             cognito_regional: Mutex::default(),
             bucket_regions: Mutex::default(),
         }
-    }
-
-    /// The S3 client for `region` (the configured one's, or one of its own).
-    pub async fn s3_in(&self, region: &str) -> aws_sdk_s3::Client {
-        if region == self.region().await {
-            return self.s3().await.clone();
-        }
-        if let Some(client) = self.s3_regional.lock().expect("not poisoned").get(region) {
-            return client.clone();
-        }
-        let mut builder = aws_sdk_s3::config::Builder::from(self.config().await)
-            .region(aws_config::Region::new(region.to_string()))
-            .force_path_style(self.options.s3_force_path_style)
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(timeouts());
-        if let Some(log) = &self.call_log {
-            builder = builder.interceptor(log.clone());
-        }
-        let client = aws_sdk_s3::Client::from_conf(builder.build());
-        self.s3_regional.lock().expect("not poisoned").insert(region.to_string(), client.clone());
-        client
-    }
-
-    /// The Cognito client for `region`.
-    pub async fn cognito_in(&self, region: &str) -> aws_sdk_cognitoidentityprovider::Client {
-        if region == self.region().await {
-            return self.cognito().await.clone();
-        }
-        if let Some(client) = self.cognito_regional.lock().expect("not poisoned").get(region) {
-            return client.clone();
-        }
-        let mut builder = aws_sdk_cognitoidentityprovider::config::Builder::from(self.config().await)
-            .region(aws_config::Region::new(region.to_string()))
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(timeouts());
-        if let Some(log) = &self.call_log {
-            builder = builder.interceptor(log.clone());
-        }
-        let client = aws_sdk_cognitoidentityprovider::Client::from_conf(builder.build());
-        self.cognito_regional.lock().expect("not poisoned").insert(region.to_string(), client.clone());
-        client
     }
 
     /// Remembers where a bucket lives, for [`Aws::s3_for`].

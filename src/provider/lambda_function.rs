@@ -130,6 +130,7 @@ const LOCAL: &[&str] = &["source", "zip_file"];
 #[async_trait]
 impl Kind for LambdaFunction {
     const NAME: &'static str = "lambda_function";
+    const ARTIFACT_INPUTS: &'static [&'static str] = &["source", "zip_file", "architecture"];
     type Spec = Function;
     type Computed = FunctionComputed;
 

@@ -177,6 +177,10 @@ pub trait ResourceKind: Send + Sync {
     /// apply waits for the deployment on its own.
     fn dependents_wait_for_ready(&self) -> bool;
 
+    /// The attributes that decide what [`ResourceKind::prepare`] builds (a Lambda's `source`):
+    /// `build` needs them known before apply, and names the first one that is not.
+    fn artifact_inputs(&self) -> &'static [&'static str];
+
     /// Rewrites attributes so that equal things compare equal (case, order, defaults AWS
     /// adds). Applied to the spec's values and to what AWS reports before they are diffed.
     fn normalize(&self, attrs: &mut Attrs);

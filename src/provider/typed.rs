@@ -92,6 +92,9 @@ pub trait Kind: Send + Sync + 'static {
     /// See [`ResourceKind::dependents_wait_for_ready`].
     const DEPENDENTS_WAIT_FOR_READY: bool = true;
 
+    /// See [`ResourceKind::artifact_inputs`].
+    const ARTIFACT_INPUTS: &'static [&'static str] = &[];
+
     /// What a plan should say when it creates the resource with these values.
     fn create_note(&self, _desired: &Attrs) -> Option<String> {
         None
@@ -216,6 +219,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     fn dependents_wait_for_ready(&self) -> bool {
         K::DEPENDENTS_WAIT_FOR_READY
+    }
+
+    fn artifact_inputs(&self) -> &'static [&'static str] {
+        K::ARTIFACT_INPUTS
     }
 
     async fn prepare(&self, desired: &mut Attrs) -> Result<(), ProviderError> {
