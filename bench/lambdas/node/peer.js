@@ -62,22 +62,34 @@ function b64url(x) {
 async function main() {
   switch (mode) {
     case "make-photo": {
-      // A 12 MP photo-like image: smooth light and colour with sensor noise, JPEG quality 90.
-      const [out, width = "4000", height = "3000"] = args;
+      // A photo-like image: smooth light and colour with sensor noise. FORMAT: jpeg (quality
+      // 90), jpeg-rotated (the same stored sideways with EXIF orientation 6, as phones write
+      // portraits), png-alpha (RGBA, a transparent vignette), webp (quality 90).
+      const [out, width = "4000", height = "3000", format = "jpeg"] = args;
       const [w, h] = [Number(width), Number(height)];
-      const raw = Buffer.alloc(w * h * 3);
+      const channels = format === "png-alpha" ? 4 : 3;
+      const raw = Buffer.alloc(w * h * channels);
       let seed = 42;
       const noise = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 24) - 12;
       for (let y = 0; y < h; y++)
         for (let x = 0; x < w; x++) {
-          const i = (y * w + x) * 3;
+          const i = (y * w + x) * channels;
           const light = 128 + 90 * Math.sin(x / 310) * Math.cos(y / 270);
           raw[i] = Math.max(0, Math.min(255, light + 40 * Math.sin(y / 90) + noise()));
           raw[i + 1] = Math.max(0, Math.min(255, light * 0.8 + 30 * Math.cos(x / 70) + noise()));
           raw[i + 2] = Math.max(0, Math.min(255, 255 - light + noise()));
+          if (channels === 4) {
+            const d = Math.hypot(x - w / 2, y - h / 2) / (Math.min(w, h) / 2);
+            raw[i + 3] = Math.max(0, Math.min(255, 255 * (1.2 - d)));
+          }
         }
       const sharp = require("sharp");
-      await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 90 }).toFile(out);
+      const img = sharp(raw, { raw: { width: w, height: h, channels } });
+      if (format === "jpeg") await img.jpeg({ quality: 90 }).toFile(out);
+      else if (format === "jpeg-rotated") await img.rotate(-90).jpeg({ quality: 90 }).withMetadata({ orientation: 6 }).toFile(out);
+      else if (format === "png-alpha") await img.png().toFile(out);
+      else if (format === "webp") await img.webp({ quality: 90 }).toFile(out);
+      else throw new Error(`unknown format ${format}`);
       break;
     }
     case "make-token": {
@@ -97,9 +109,11 @@ async function main() {
       break;
     }
     case "thumbnail": {
-      const [photo, n] = args;
+      // THUMBNAIL PHOTO N [OUT]: the last thumbnail is written to OUT, for size and SSIM.
+      const [photo, n, out] = args;
       const input = fs.readFileSync(photo);
-      await thumbnail(input); // warm-up, as the Rust side's first call is not special either
+      const first = await thumbnail(input); // warm-up, as the Rust side's first call is not special either
+      if (out) fs.writeFileSync(out, first);
       await timed(Number(n), () => thumbnail(input));
       break;
     }

@@ -8,6 +8,8 @@
 //! event rewrites identical objects.
 
 mod image_ops;
+pub mod jpeg;
+mod webp;
 
 use std::future::Future;
 
