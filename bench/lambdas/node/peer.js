@@ -154,6 +154,29 @@ async function main() {
       console.log("ok");
       break;
     }
+    case "runtime-thumbnail": {
+      // The original Lambda as deployed: a Runtime API loop (AWS_LAMBDA_RUNTIME_API), each S3
+      // event's object read, thumbnailed and written back, as the Rust bootstrap does.
+      const [endpoint, dest] = args;
+      const { S3Client, GetObjectCommand, PutObjectCommand } = require("@aws-sdk/client-s3");
+      const s3 = new S3Client({ region: REGION, endpoint, forcePathStyle: true });
+      const api = `http://${process.env.AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation`;
+      for (;;) {
+        const next = await fetch(`${api}/next`);
+        const id = next.headers.get("lambda-runtime-aws-request-id");
+        const event = await next.json();
+        const written = [];
+        for (const record of event.Records) {
+          const key = decodeURIComponent(record.s3.object.key.replace(/\+/g, " "));
+          const got = await s3.send(new GetObjectCommand({ Bucket: record.s3.bucket.name, Key: key }));
+          const out = await thumbnail(Buffer.from(await got.Body.transformToByteArray()));
+          const to = `avatars/processed/node-${key}`;
+          await s3.send(new PutObjectCommand({ Bucket: dest, Key: to, Body: out, ContentType: "image/jpeg" }));
+          written.push(to);
+        }
+        await fetch(`${api}/${id}/response`, { method: "POST", body: JSON.stringify(written) });
+      }
+    }
     default:
       throw new Error(`unknown mode ${mode}`);
   }

@@ -240,3 +240,45 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+fn webp_of(img: image::DynamicImage) -> Vec<u8> {
+    let mut webp = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut webp), ImageFormat::WebP).expect("webp");
+    webp
+}
+
+#[tokio::test]
+async fn a_large_webp_is_shrunk_while_decoding_and_stays_upright_and_in_colour() {
+    // 2400x1800, red on the left and blue on the right: libwebp halves it twice while decoding.
+    let img =
+        RgbImage::from_fn(
+            2400,
+            1800,
+            |x, _| if x < 1200 { image::Rgb([220, 20, 20]) } else { image::Rgb([20, 20, 220]) },
+        );
+    let out = decode(&thumbnail(&webp_of(image::DynamicImage::ImageRgb8(img)), 512, 512, [255; 3]).expect("thumbnail"));
+    assert_eq!(out.dimensions(), (512, 512));
+    assert!(near(out.get_pixel(40, 256), [220, 20, 20]), "{:?}", out.get_pixel(40, 256));
+    assert!(near(out.get_pixel(470, 256), [20, 20, 220]), "{:?}", out.get_pixel(470, 256));
+}
+
+#[tokio::test]
+async fn a_webp_cut_short_or_claiming_too_many_pixels_is_refused_before_decoding() {
+    let whole = webp_of(image::DynamicImage::ImageRgb8(photo(900, 700)));
+    let truncated = &whole[..whole.len() / 2];
+    assert!(matches!(thumbnail(truncated, 512, 512, [255; 3]), Err(ThumbError::Corrupt(_))), "truncated");
+    // A lossless (VP8L) header saying 16384x16384 (268 MP), and no pixel data.
+    let bits: u32 = 16383 | (16383 << 14);
+    let mut vp8l = vec![0x2F];
+    vp8l.extend_from_slice(&bits.to_le_bytes());
+    let mut bomb = b"RIFF".to_vec();
+    bomb.extend_from_slice(&(4 + 8 + vp8l.len() as u32).to_le_bytes());
+    bomb.extend_from_slice(b"WEBPVP8L");
+    bomb.extend_from_slice(&(vp8l.len() as u32).to_le_bytes());
+    bomb.extend_from_slice(&vp8l);
+    assert_eq!(
+        thumbnail(&bomb, 512, 512, [255; 3]),
+        Err(ThumbError::TooLarge { width: 16384, height: 16384 }),
+        "refused from the header"
+    );
+}
