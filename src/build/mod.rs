@@ -58,6 +58,47 @@ impl Architecture {
     }
 }
 
+/// Which cargo profile builds a Lambda: what CI deploys, or what a developer iterates with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum BuildProfile {
+    /// The `lambda` profile (fat LTO, one codegen unit: small, fast zips), else `release`.
+    #[default]
+    Release,
+    /// The `lambda-dev` profile: no LTO, many codegen units, incremental; the same optimisation
+    /// levels, so the code runs about as fast, but the zip is larger and rebuilds take seconds.
+    Dev,
+}
+
+impl BuildProfile {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "release" => Some(Self::Release),
+            "dev" => Some(Self::Dev),
+            _ => None,
+        }
+    }
+
+    /// As recorded in the state and shown in plans.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Release => "release",
+            Self::Dev => "dev",
+        }
+    }
+}
+
+static PROFILE: OnceLock<BuildProfile> = OnceLock::new();
+
+/// The profile this process builds with (the CLI's `--build-profile`; release when unset).
+pub fn use_profile(profile: BuildProfile) {
+    let _ = PROFILE.set(profile);
+}
+
+/// The profile this process builds with.
+pub fn profile() -> BuildProfile {
+    PROFILE.get().copied().unwrap_or_default()
+}
+
 /// A packaged Lambda.
 #[derive(Clone, Debug)]
 pub struct Artifact {
@@ -106,16 +147,17 @@ fn events() -> &'static dyn BuildEvents {
     EVENTS.get().map_or(&Silent, |e| e.as_ref())
 }
 
-/// What this process built, per source and architecture.
-static BUILT: LazyLock<std::sync::Mutex<HashMap<(PathBuf, Architecture), Artifact>>> =
+/// What this process built, per source, architecture and profile.
+static BUILT: LazyLock<std::sync::Mutex<HashMap<(PathBuf, Architecture, BuildProfile), Artifact>>> =
     LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
 /// One cargo at a time: builds share the workspace's target directory (and its lock).
 static CARGO: Mutex<()> = Mutex::const_new(());
 
-/// Builds `source` for `arch` (release) and packages it, unless the zip from the last build is
-/// of the same inputs; memoised for this process.
-pub async fn build(source: &Path, arch: Architecture) -> Result<Artifact, BuildError> {
-    let key = (source.to_path_buf(), arch);
+/// Builds `source` for `arch` with `profile` and packages it, unless the zip from the last build
+/// is of the same inputs; memoised for this process. Each profile has its own zip and stamp, so
+/// switching between them rebuilds nothing that is still current.
+pub async fn build(source: &Path, arch: Architecture, profile: BuildProfile) -> Result<Artifact, BuildError> {
+    let key = (source.to_path_buf(), arch, profile);
     if let Some(artifact) = BUILT.lock().expect("not poisoned").get(&key) {
         return Ok(artifact.clone());
     }
@@ -123,7 +165,13 @@ pub async fn build(source: &Path, arch: Architecture) -> Result<Artifact, BuildE
     let manifest = source.join("Cargo.toml");
     let (package, rustc) = tokio::join!(package(&manifest), fingerprint::rustc_version());
     let package = package.map_err(|reason| BuildError::NotACrate { dir: dir.clone(), reason })?;
-    let zip_path = package.target_dir.join("lambda-zips").join(&package.name).join(arch.name()).join("bootstrap.zip");
+    let package = Package { profile: package.cargo_profile(profile), ..package };
+    let zips = package.target_dir.join("lambda-zips").join(&package.name);
+    let zip_path = match profile {
+        BuildProfile::Release => zips.join(arch.name()),
+        BuildProfile::Dev => zips.join(format!("{}-dev", arch.name())),
+    }
+    .join("bootstrap.zip");
     let inputs = {
         let (dirs, root, triple) = (package.source_dirs.clone(), package.workspace_root.clone(), arch.triple());
         tokio::task::spawn_blocking(move || fingerprint::fingerprint(&dirs, &root, triple, &rustc))
@@ -168,6 +216,12 @@ async fn build_now(
         .args(["build", "--profile", &package.profile, "--target", arch.triple(), "--bin", &package.bin])
         .arg("--manifest-path")
         .arg(manifest);
+    if package.profile == DEV_PROFILE && !package.defines_dev_profile {
+        // A workspace without its own `lambda-dev`: the same profile, defined on the command line.
+        for setting in DEV_PROFILE_SETTINGS {
+            cargo.args(["--config", setting]);
+        }
+    }
     if arch == Architecture::Arm64 {
         // Debian's cross toolchain, unless the user configured another.
         for (var, value) in [
@@ -200,14 +254,35 @@ async fn build_now(
     Ok(Artifact { zip_path: zip_path.to_path_buf(), code_sha256: code_sha256(&zip), size: zip.len() as u64 })
 }
 
+/// The cargo profile of dev builds.
+const DEV_PROFILE: &str = "lambda-dev";
+/// `lambda-dev` for a workspace that does not define it: release code, built the fast way.
+const DEV_PROFILE_SETTINGS: &[&str] = &[
+    "profile.lambda-dev.inherits=\"release\"",
+    "profile.lambda-dev.lto=false",
+    "profile.lambda-dev.codegen-units=256",
+    "profile.lambda-dev.incremental=true",
+];
+
+impl Package {
+    fn cargo_profile(&self, profile: BuildProfile) -> String {
+        match profile {
+            BuildProfile::Release => self.profile.clone(),
+            BuildProfile::Dev => DEV_PROFILE.to_string(),
+        }
+    }
+}
+
 struct Package {
     name: String,
     bin: String,
     target_dir: PathBuf,
     workspace_root: PathBuf,
-    /// `lambda` where the workspace defines that profile (size-optimised, see Cargo.toml),
-    /// else `release`.
+    /// The cargo profile: for a release build `lambda` where the workspace defines that profile
+    /// (size-optimised, see Cargo.toml), else `release`; for a dev build `lambda-dev`.
     profile: String,
+    /// Whether the workspace defines `[profile.lambda-dev]` (else it is given with `--config`).
+    defines_dev_profile: bool,
     /// The package's directory and those of its path dependencies: the build's own sources.
     source_dirs: Vec<PathBuf>,
 }
@@ -244,8 +319,10 @@ async fn package(manifest: &Path) -> Result<Package, String> {
     );
     let workspace_root = PathBuf::from(meta["workspace_root"].as_str().ok_or("no workspace_root")?);
     let root_manifest = std::fs::read_to_string(workspace_root.join("Cargo.toml")).unwrap_or_default();
-    let profile = if root_manifest.lines().any(|l| l.trim() == "[profile.lambda]") { "lambda" } else { "release" };
+    let defines = |profile: &str| root_manifest.lines().any(|l| l.trim() == format!("[profile.{profile}]"));
+    let profile = if defines("lambda") { "lambda" } else { "release" };
     Ok(Package {
+        defines_dev_profile: defines(DEV_PROFILE),
         name: pkg["name"].as_str().unwrap_or(bin).to_string(),
         bin: bin.to_string(),
         target_dir: PathBuf::from(meta["target_directory"].as_str().ok_or("no target_directory")?),

@@ -47,6 +47,16 @@ pub struct Cli {
     /// No colour in the output (also when NO_COLOR is set or the output is not a terminal).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// The cargo profile Lambda code is built with: `release` (what CI deploys) or `dev` (no
+    /// LTO, incremental: seconds per edit; recorded in the state, and plans warn while it runs).
+    #[arg(long, global = true, value_enum, default_value_t = ProfileArg::Release, env = "CRUDDUR_BUILD_PROFILE")]
+    build_profile: ProfileArg,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ProfileArg {
+    Release,
+    Dev,
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,6 +225,10 @@ impl Cli {
         } else {
             crate::build::report_to(Box::new(events::TextBuildEvents));
         }
+        crate::build::use_profile(match self.build_profile {
+            ProfileArg::Release => crate::build::BuildProfile::Release,
+            ProfileArg::Dev => crate::build::BuildProfile::Dev,
+        });
         let registry = Registry::aws();
         let aws = Aws::new(AwsOptions {
             s3_force_path_style: self.s3_force_path_style,

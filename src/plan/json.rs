@@ -22,6 +22,7 @@ pub fn render_json(plan: &Plan, show_sensitive: bool) -> Value {
         "has_changes": plan.has_changes(),
         "summary": {"import": s.import, "add": s.add, "change": s.change, "destroy": s.destroy, "forget": s.forget},
         "resource_changes": changes,
+        "warnings": plan.warnings(),
     })
 }
 

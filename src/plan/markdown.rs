@@ -8,8 +8,13 @@ use super::{Action, Plan, ResourceChange, render_body};
 pub fn render_markdown(plan: &Plan) -> String {
     let mut out = String::new();
     let s = plan.summary();
+    let warnings: String = plan.warnings().iter().map(|w| format!("> **Warning**: {w}.\n")).collect();
     if !plan.has_changes() {
         out.push_str("### cruddur-infra plan: no changes\n\nThe infrastructure matches the spec.\n");
+        if !warnings.is_empty() {
+            out.push('\n');
+            out.push_str(&warnings);
+        }
         return out;
     }
     let imports = if s.import > 0 { format!("{} to import, ", s.import) } else { String::new() };
@@ -19,6 +24,10 @@ pub fn render_markdown(plan: &Plan) -> String {
         "### cruddur-infra plan: {imports}{} to add, {} to change, {} to destroy{forgets}\n",
         s.add, s.change, s.destroy
     );
+    if !warnings.is_empty() {
+        out.push_str(&warnings);
+        out.push('\n');
+    }
     out.push_str("| | resource | action | why |\n|---|---|---|---|\n");
     let shown: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp || c.imported).collect();
     for c in &shown {

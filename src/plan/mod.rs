@@ -184,6 +184,24 @@ impl Plan {
         }
     }
 
+    /// What a reviewer must not miss although AWS is as the spec says: functions that run (or
+    /// will run) code built with `--build-profile dev`, which is not what CI deploys.
+    pub fn warnings(&self) -> Vec<String> {
+        let dev = serde_json::json!(crate::build::BuildProfile::Dev.name());
+        self.changes
+            .iter()
+            .filter(|c| !matches!(c.action, Action::Delete | Action::Forget) && !self.destroy)
+            .filter(|c| c.desired.as_ref().and_then(|d| d.get("build_profile")) == Some(&dev))
+            .map(|c| {
+                format!(
+                    "{} runs code built with --build-profile dev (no LTO: larger, not what CI deploys); plan and \
+                     apply without it before this stack serves users",
+                    c.addr
+                )
+            })
+            .collect()
+    }
+
     pub fn change(&self, addr: &ResourceAddr) -> Option<&ResourceChange> {
         self.changes.iter().find(|c| &c.addr == addr)
     }

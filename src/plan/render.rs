@@ -23,6 +23,13 @@ pub fn render_text(plan: &Plan) -> String {
     if !notes.is_empty() {
         out.push('\n');
     }
+    let warnings = plan.warnings();
+    for w in &warnings {
+        let _ = writeln!(out, "Warning: {w}.");
+    }
+    if !warnings.is_empty() {
+        out.push('\n');
+    }
     if !plan.has_changes() {
         out.push_str("No changes. Your infrastructure matches the spec.\n");
         return out;

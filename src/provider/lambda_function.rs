@@ -59,7 +59,16 @@ static SCHEMA: ResourceSchema = ResourceSchema {
             AttrType::String,
             "a ready deployment zip, relative to the working directory (instead of source)",
         ),
+        Attribute::optional(
+            "allow_dev_build",
+            AttrType::Bool,
+            "false refuses code built with --build-profile dev (for production stacks) [default: true]",
+        ),
         Attribute::derived("code_sha256", "base64 SHA-256 of the zip, compared with the deployed CodeSha256"),
+        Attribute::derived(
+            "build_profile",
+            "release or dev: the cargo profile that built the code from source (--build-profile)",
+        ),
         Attribute::computed("arn", "the function ARN"),
         Attribute::computed("invoke_arn", "the ARN API Gateway uses to invoke the function"),
     ],
@@ -79,7 +88,9 @@ pub struct Function {
     environment: Option<BTreeMap<String, String>>,
     source: Option<String>,
     zip_file: Option<String>,
+    allow_dev_build: Option<bool>,
     code_sha256: Option<String>,
+    build_profile: Option<String>,
 }
 
 impl Function {
@@ -125,7 +136,7 @@ const CONFIGURATION: &[&str] = &["role", "runtime", "handler", "memory_size", "t
 /// Attributes `UpdateFunctionCode` sets.
 const CODE: &[&str] = &["code_sha256", "architecture"];
 /// Local inputs AWS never sees: a new path to the same code changes nothing there.
-const LOCAL: &[&str] = &["source", "zip_file"];
+const LOCAL: &[&str] = &["source", "zip_file", "allow_dev_build", "build_profile"];
 
 #[async_trait]
 impl Kind for LambdaFunction {
@@ -165,11 +176,21 @@ impl Kind for LambdaFunction {
                 let arch = opt_string(desired, "architecture").unwrap_or("x86_64");
                 let arch = artifacts::Architecture::parse(arch)
                     .ok_or_else(|| invalid("architecture must be x86_64 or arm64"))?;
-                let artifact = artifacts::build(std::path::Path::new(source), arch)
+                let profile = artifacts::profile();
+                if profile == artifacts::BuildProfile::Dev && desired.get("allow_dev_build") == Some(&json!(false)) {
+                    return Err(ProviderError::new(
+                        "PrepareArtifact",
+                        "DevBuildRefused",
+                        "allow_dev_build is false: this function deploys release builds only (plan without \
+                         --build-profile dev)",
+                    ));
+                }
+                let artifact = artifacts::build(std::path::Path::new(source), arch, profile)
                     .await
                     .map_err(|e| ProviderError::new("BuildArtifact", "BuildFailed", e.to_string()))?;
                 desired.insert("zip_file".into(), json!(artifact.zip_path.display().to_string()));
                 desired.insert("code_sha256".into(), json!(artifact.code_sha256));
+                desired.insert("build_profile".into(), json!(profile.name()));
             }
             (None, Some(path)) => {
                 let bytes = read_zip(path)?;
@@ -206,7 +227,15 @@ impl Kind for LambdaFunction {
             // The artifact's source and path are ours alone; AWS knows only its hash.
             source: prior.spec().and_then(|p| p.source.clone()),
             zip_file: prior.spec().and_then(|p| p.zip_file.clone()),
+            allow_dev_build: prior.spec().and_then(|p| p.allow_dev_build),
             code_sha256: c.code_sha256().map(str::to_string),
+            // Which profile built the live code is known only from our record of deploying it;
+            // a CodeSha256 that no longer matches that record means someone else deployed.
+            // A record without a profile is from an engine that built release only.
+            build_profile: prior
+                .spec()
+                .filter(|p| p.code_sha256.as_deref() == c.code_sha256())
+                .and_then(|p| p.build_profile.clone().or_else(|| p.source.as_ref().map(|_| "release".to_string()))),
         };
         Ok(Some((spec, FunctionComputed::of(arn))))
     }

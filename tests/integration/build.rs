@@ -157,3 +157,70 @@ fn changed_code_is_planned_as_a_code_hash_update_and_uploaded() {
     assert_eq!(now.configuration().and_then(|c| c.code_sha256()), Some(code_sha256(&zip).as_str()));
     assert_ne!(code_sha256(&zip), first);
 }
+
+/// A crate with no dependencies, outside the workspace: builds in a second.
+fn tiny_crate(env: &Env, body: &str) -> String {
+    env.write(
+        "hello/Cargo.toml",
+        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n",
+    );
+    env.write("hello/src/main.rs", &format!("fn main() {{ println!(\"{body}\"); }}\n"));
+    env.path("hello").display().to_string()
+}
+
+fn deployed_sha(env: &Env) -> String {
+    let f = env.block_on(env.lambda().get_function().function_name("built-from-source").send()).expect("function");
+    f.configuration().and_then(|c| c.code_sha256()).expect("CodeSha256").to_string()
+}
+
+#[test]
+fn dev_profile_code_is_deployed_recorded_and_warned_about_until_a_release_build_replaces_it() {
+    // `--build-profile dev` deploys the dev build (its own zip); plans with the same flag are
+    // empty but warn; a release plan shows the profile going back, and after it nothing warns.
+    let env = Env::new();
+    let source = tiny_crate(&env, "hello");
+    env.write_spec(&function_spec(&source, "x86_64"));
+    let zips = crate::harness::target_dir_of(Path::new(&source)).join("lambda-zips").join("hello");
+    env.run(&["apply", "--auto-approve", "--build-profile", "dev"]).expect_code(0);
+    let dev_zip = std::fs::read(zips.join("x86_64-dev/bootstrap.zip")).expect("the dev zip");
+    assert_eq!(deployed_sha(&env), code_sha256(&dev_zip), "Lambda runs the dev build");
+
+    let warning = "Warning: lambda_function.fn runs code built with --build-profile dev";
+    let same = env.run(&["plan", "--detailed-exitcode", "--build-profile", "dev"]).expect_code(0);
+    assert!(same.stdout.contains(warning), "{}", same.stdout);
+    let json = env.run(&["plan", "--json", "--build-profile", "dev"]).expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    assert!(json["warnings"][0].as_str().is_some_and(|w| w.contains("lambda_function.fn")), "{json}");
+
+    let back = env.run(&["plan", "--detailed-exitcode"]).expect_code(2);
+    assert!(back.stdout.contains(r#"build_profile = "dev" -> "release""#), "{}", back.stdout);
+    assert!(back.stdout.contains("code_sha256"), "{}", back.stdout);
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let release_zip = std::fs::read(zips.join("x86_64/bootstrap.zip")).expect("the release zip");
+    assert_ne!(dev_zip, release_zip, "the profiles build different binaries");
+    assert_eq!(deployed_sha(&env), code_sha256(&release_zip), "Lambda runs the release build");
+    let clean = env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    assert!(!clean.stdout.contains("Warning"), "{}", clean.stdout);
+}
+
+#[test]
+fn a_function_that_allows_no_dev_builds_refuses_one_before_any_aws_call() {
+    let env = Env::new();
+    let source = tiny_crate(&env, "prod");
+    env.write_spec(
+        &function_spec(&source, "x86_64")
+            .replace("      architecture:", "      allow_dev_build: false\n      architecture:"),
+    );
+    let out = env
+        .command(&["plan", "--build-profile", "dev"])
+        .env("CRUDDUR_AWS_CALL_LOG", env.path("calls.log"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("lambda_function.fn") && stderr.contains("allow_dev_build is false"), "{stderr}");
+    let log = std::fs::read_to_string(env.path("calls.log")).unwrap_or_default();
+    assert!(!log.lines().any(|l| l.contains("Create") || l.contains("Update")), "no AWS change:\n{log}");
+    // A release plan of the same spec is fine.
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(2);
+}
