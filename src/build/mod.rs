@@ -147,8 +147,11 @@ fn events() -> &'static dyn BuildEvents {
     EVENTS.get().map_or(&Silent, |e| e.as_ref())
 }
 
-/// What this process built, per source, architecture and profile.
-static BUILT: LazyLock<std::sync::Mutex<HashMap<(PathBuf, Architecture, BuildProfile), Artifact>>> =
+/// What one build is of: a source directory, for an architecture, with a profile.
+type BuildKey = (PathBuf, Architecture, BuildProfile);
+
+/// What this process built.
+static BUILT: LazyLock<std::sync::Mutex<HashMap<BuildKey, Artifact>>> =
     LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
 /// One cargo at a time: builds share the workspace's target directory (and its lock).
 static CARGO: Mutex<()> = Mutex::const_new(());
