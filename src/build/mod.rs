@@ -156,6 +156,12 @@ static BUILT: LazyLock<std::sync::Mutex<HashMap<BuildKey, Artifact>>> =
 /// One cargo at a time: builds share the workspace's target directory (and its lock).
 static CARGO: Mutex<()> = Mutex::const_new(());
 
+/// Forgets what this process built, so the next [`build`] checks the sources again (a watch
+/// round after a save).
+pub fn forget_builds() {
+    BUILT.lock().expect("not poisoned").clear();
+}
+
 /// Builds `source` for `arch` with `profile` and packages it, unless the zip from the last build
 /// is of the same inputs; memoised for this process. Each profile has its own zip and stamp, so
 /// switching between them rebuilds nothing that is still current.

@@ -43,6 +43,11 @@ pub struct ApplyArgs {
     /// of text; needs --auto-approve or a saved plan. Format: docs/plan-json.md.
     #[arg(long)]
     pub(super) json: bool,
+    /// After applying, watch the crates behind every lambda_function `source:` and, on each
+    /// save, rebuild and apply when only code changes (pair with --build-profile dev). Needs
+    /// --auto-approve.
+    #[arg(long, requires = "auto_approve", conflicts_with_all = ["plan_file", "targets", "json"])]
+    watch: bool,
 }
 
 /// How apply and destroy run and report.
@@ -61,6 +66,9 @@ pub enum Source<'a> {
 
 pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
     let options = RunOptions { parallelism: args.parallelism, json: args.json };
+    if args.watch {
+        return super::watch::watch(&args.paths, registry, aws, options).await;
+    }
     match &args.plan_file {
         Some(path) => {
             let saved = SavedPlan::read(path)?;
@@ -140,6 +148,21 @@ async fn locked(
             (saved.plan, destroy)
         }
     };
+    carry_out(spec, store, registry, aws, &plan, destroy, options).await
+}
+
+/// Applies a plan already shown (and confirmed): Ctrl-C stops new work, the calls in flight
+/// finish and are recorded; then the outcome and the outputs are reported.
+pub(super) async fn carry_out(
+    spec: &Spec,
+    store: &dyn StateBackend,
+    registry: &Registry,
+    aws: &Aws,
+    plan: &Plan,
+    destroy: bool,
+    options: RunOptions,
+) -> Result<ExitCode, CliError> {
+    let RunOptions { parallelism, json } = options;
     let cancelled = Arc::new(AtomicBool::new(false));
     let watcher = tokio::spawn(interrupt_watch(cancelled.clone()));
     let events: &dyn ApplyEvents = if json { &JsonEvents } else { &TextEvents };
@@ -153,10 +176,10 @@ async fn locked(
         events,
         progress_every: PROGRESS_EVERY,
     };
-    let report = applier.apply(spec, &plan).await;
+    let report = applier.apply(spec, plan).await;
     watcher.abort();
     let report = report?;
-    let summary = Summary::of(&plan, &report, destroy);
+    let summary = Summary::of(plan, &report, destroy);
     if json { summary.json() } else { summary.text() }
 }
 

@@ -15,6 +15,7 @@ mod schema;
 mod state;
 pub mod style;
 mod validate;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -148,6 +149,10 @@ pub enum CliError {
     #[error("{0}")]
     #[diagnostic(code(cruddur::cancelled))]
     NotConfirmed(String),
+    /// `apply --watch` cannot watch the sources (inotify limits, a directory that went away).
+    #[error("cannot watch the Lambda sources: {0}")]
+    #[diagnostic(code(cruddur::watch), help("on Linux, raise fs.inotify.max_user_watches if the limit is reached"))]
+    Watch(String),
     /// No region in the environment or the profile: AWS calls cannot be addressed.
     #[error("no AWS region is configured")]
     #[diagnostic(

@@ -224,3 +224,80 @@ fn a_function_that_allows_no_dev_builds_refuses_one_before_any_aws_call() {
     // A release plan of the same spec is fine.
     env.run(&["plan", "--detailed-exitcode"]).expect_code(2);
 }
+
+/// A child's output lines, collected as they come.
+struct Lines(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl Lines {
+    fn of(stream: impl std::io::Read + Send + 'static) -> Self {
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = text.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+                let mut t = sink.lock().expect("not poisoned");
+                t.push_str(&line);
+                t.push('\n');
+            }
+        });
+        Self(text)
+    }
+
+    fn text(&self) -> String {
+        self.0.lock().expect("not poisoned").clone()
+    }
+
+    /// Waits until `needle` has appeared `times` times in all.
+    fn wait_for(&self, needle: &str, times: usize, other: &Lines) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        while self.text().matches(needle).count() < times {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} (x{times}) within 300 s\n--- this stream\n{}\n--- the other\n{}",
+                self.text(),
+                other.text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn watch_mode_deploys_each_saved_edit_keeps_the_old_code_when_the_build_breaks_and_stops_on_ctrl_c() {
+    let env = Env::new();
+    let source = tiny_crate(&env, "v1");
+    env.write_spec(&function_spec(&source, "x86_64"));
+    let mut child = env
+        .command(&["apply", "--auto-approve", "--watch", "--build-profile", "dev"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let (out, err) = (Lines::of(child.stdout.take().expect("stdout")), Lines::of(child.stderr.take().expect("stderr")));
+    out.wait_for("Watching", 1, &err);
+    let v1 = deployed_sha(&env);
+
+    // A save deploys the new build through a whole apply, and says how long it took.
+    env.write("hello/src/main.rs", "fn main() { println!(\"v2\"); }\n");
+    out.wait_for("lambda_function.fn live", 1, &err);
+    let dev_zip = crate::harness::target_dir_of(Path::new(&source)).join("lambda-zips/hello/x86_64-dev/bootstrap.zip");
+    let v2 = deployed_sha(&env);
+    assert_ne!(v2, v1, "the edit is live");
+    assert_eq!(v2, code_sha256(&std::fs::read(&dev_zip).expect("zip")), "and it is the new dev build");
+
+    // A broken build shows cargo's error and deploys nothing: v2 keeps serving.
+    env.write("hello/src/main.rs", "fn main() { let x: u32 = \"not a number\"; }\n");
+    out.wait_for("keeps serving", 1, &err);
+    assert!(err.text().contains("error[E0308]"), "cargo's message is shown:\n{}", err.text());
+    assert_eq!(deployed_sha(&env), v2);
+
+    // Ctrl-C stops watching; the lock is free and the state true for the code that is live.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
+        .expect("signal");
+    let status = child.wait().expect("exits");
+    assert!(status.success(), "{status}\n{}\n{}", out.text(), err.text());
+    assert!(out.text().contains("Stopped watching."), "{}", out.text());
+    env.write("hello/src/main.rs", "fn main() { println!(\"v2\"); }\n");
+    env.run(&["plan", "--detailed-exitcode", "--build-profile", "dev"]).expect_code(0);
+    env.run(&["drift"]).expect_code(0);
+}

@@ -1,0 +1,181 @@
+//! `apply --watch`: after a normal apply, watches the crates behind every `lambda_function`
+//! `source:` and on each save rebuilds, plans and applies, when the plan changes nothing but
+//! functions' code (or environment). Each round is a whole apply: locked, planned, journaled,
+//! the state saved; only the lock is let go between rounds, so `plan` and `drift` can run.
+//!
+//! *Guarantees*: a compile error, or a plan that changes anything else, is shown and nothing is
+//! applied: the version deployed before keeps serving. Ctrl-C between rounds stops at once; during
+//! one, the calls in flight finish, the state is saved and the lock released before it stops.
+
+use std::path::{Component, Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+
+use super::apply::{RunOptions, Source, carry_out, run};
+use super::{CliError, Paths};
+use crate::plan::{Action, Plan, PlanOptions, render_text};
+use crate::provider::{Aws, Registry};
+
+/// Saves come in bursts (an editor writes a file, a backup, a rename): they are one change.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// Attributes a watch round may change: the code and what it reads from its environment.
+const CODE_ONLY: &[&str] = &["code_sha256", "zip_file", "build_profile", "environment"];
+
+pub async fn watch(paths: &Paths, registry: &Registry, aws: &Aws, options: RunOptions) -> Result<ExitCode, CliError> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn({
+        let (interrupted, stop) = (interrupted.clone(), stop.clone());
+        async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                interrupted.store(true, Ordering::SeqCst);
+                stop.notify_one();
+            }
+        }
+    });
+
+    let spec = paths.load_spec(registry)?;
+    let first = Source::Fresh { destroy: false, targets: &[], auto_approve: true };
+    if let Err(e) = run(&spec, paths, registry, aws, first, options).await {
+        report_error(&e);
+    }
+
+    let (tx, mut saves) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && !matches!(event.kind, notify::EventKind::Access(_))
+            && event.paths.iter().any(|p| is_source(p))
+        {
+            let _ = tx.send(Instant::now());
+        }
+    })
+    .map_err(|e| CliError::Watch(e.to_string()))?;
+    let mut watched: Vec<PathBuf> = Vec::new();
+    loop {
+        if interrupted.load(Ordering::SeqCst) {
+            break;
+        }
+        let sources = sources(paths, aws).await;
+        for dir in sources.iter().filter(|d| !watched.contains(d)) {
+            watcher
+                .watch(dir, RecursiveMode::Recursive)
+                .map_err(|e| CliError::Watch(format!("{}: {e}", dir.display())))?;
+        }
+        for dir in watched.iter().filter(|d| !sources.contains(d)) {
+            let _ = watcher.unwatch(dir);
+        }
+        watched = sources;
+        if watched.is_empty() {
+            println!("Nothing to watch: no lambda_function in the state is built from source.");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let list: Vec<String> = watched.iter().map(|d| d.display().to_string()).collect();
+        println!("\nWatching {} for changes (Ctrl-C to stop)...", list.join(", "));
+        let saved_at = tokio::select! {
+            _ = stop.notified() => break,
+            save = saves.recv() => match save { Some(at) => at, None => break },
+        };
+        tokio::time::sleep(SETTLE).await;
+        while saves.try_recv().is_ok() {}
+        crate::build::forget_builds();
+        if let Err(e) = round(paths, registry, aws, options, saved_at).await {
+            report_error(&e);
+            println!("Not deployed: the version deployed before keeps serving.");
+        }
+    }
+    println!("Stopped watching.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One save: rebuild, plan, and apply if only code changes.
+async fn round(
+    paths: &Paths,
+    registry: &Registry,
+    aws: &Aws,
+    options: RunOptions,
+    saved_at: Instant,
+) -> Result<(), CliError> {
+    let spec = paths.load_spec(registry)?;
+    let store = paths.backend(aws);
+    let store = store.as_ref();
+    super::with_lock(store, "apply", async || {
+        let prior = store.load().await?;
+        let plan_options = PlanOptions { refresh: true, parallelism: options.parallelism, ..Default::default() };
+        let plan = super::plan::make_plan(&spec, &prior, registry, aws, plan_options, &[]).await?;
+        let planned = saved_at.elapsed();
+        if !plan.has_changes() {
+            println!("No change to deploy: the save did not change what is built.");
+            return Ok(());
+        }
+        print!("{}", super::style::plan(&render_text(&plan)));
+        if let Some(why) = more_than_code(&plan) {
+            println!("Not applied: {why}. Run `apply` to review and apply it.");
+            return Ok(());
+        }
+        let applied = Instant::now();
+        let outcome = carry_out(&spec, store, registry, aws, &plan, false, options).await?;
+        if outcome == ExitCode::SUCCESS {
+            let changed: Vec<String> =
+                plan.changes.iter().filter(|c| c.action != Action::NoOp).map(|c| c.addr.to_string()).collect();
+            println!(
+                "{} live {:.1} s after the save (build and plan {:.1} s, apply {:.1} s).",
+                changed.join(", "),
+                saved_at.elapsed().as_secs_f64(),
+                planned.as_secs_f64(),
+                applied.elapsed().as_secs_f64()
+            );
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Why a plan is more than a code change, if it is.
+fn more_than_code(plan: &Plan) -> Option<String> {
+    for c in plan.changes.iter().filter(|c| c.action != Action::NoOp || c.imported || !c.deposed.is_empty()) {
+        if c.action != Action::Update || c.addr.kind != "lambda_function" || c.imported || !c.deposed.is_empty() {
+            let what = match c.action {
+                Action::Create => "created",
+                Action::Replace => "replaced",
+                Action::Delete => "destroyed",
+                Action::Forget => "forgotten",
+                Action::NoOp if c.imported => "imported",
+                _ => "changed",
+            };
+            return Some(format!("{} is to be {what}", c.addr));
+        }
+        if let Some(other) = c.changes.iter().find(|a| !CODE_ONLY.contains(&a.name.as_str())) {
+            return Some(format!("{} changes {} as well as code", c.addr, other.name));
+        }
+    }
+    None
+}
+
+/// The `source:` directories of the functions the state records.
+async fn sources(paths: &Paths, aws: &Aws) -> Vec<PathBuf> {
+    let Ok(state) = paths.backend(aws).load().await else { return Vec::new() };
+    let mut dirs: Vec<PathBuf> = state
+        .resources
+        .iter()
+        .filter(|(addr, _)| addr.kind == "lambda_function")
+        .filter_map(|(_, r)| r.attributes.get("source").and_then(|s| s.as_str()))
+        .filter_map(|s| std::fs::canonicalize(s).ok())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+/// A file whose change can change a build: not build output, not version control.
+fn is_source(path: &Path) -> bool {
+    !path.components().any(|c| matches!(c, Component::Normal(n) if n == "target" || n == ".git"))
+}
+
+fn report_error(e: &CliError) {
+    eprintln!("{} {e}", super::style::paint(super::style::Tone::Destroy, "Error:"));
+}
