@@ -87,16 +87,18 @@ impl BuildProfile {
     }
 }
 
-static PROFILE: OnceLock<BuildProfile> = OnceLock::new();
+/// Whether this process builds with the dev profile (else release).
+static DEV: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// The profile this process builds with (the CLI's `--build-profile`; release when unset).
+/// The profile this process builds with: the CLI's `--build-profile`, or the one a saved plan
+/// was made with (release when unset).
 pub fn use_profile(profile: BuildProfile) {
-    let _ = PROFILE.set(profile);
+    DEV.store(profile == BuildProfile::Dev, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// The profile this process builds with.
 pub fn profile() -> BuildProfile {
-    PROFILE.get().copied().unwrap_or_default()
+    if DEV.load(std::sync::atomic::Ordering::SeqCst) { BuildProfile::Dev } else { BuildProfile::Release }
 }
 
 /// A packaged Lambda.

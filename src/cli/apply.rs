@@ -72,6 +72,13 @@ pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws) -> Resul
     match &args.plan_file {
         Some(path) => {
             let saved = SavedPlan::read(path)?;
+            let profile = saved
+                .build_profile
+                .as_deref()
+                .map_or(Some(crate::build::BuildProfile::Release), crate::build::BuildProfile::parse);
+            crate::build::use_profile(profile.ok_or_else(|| {
+                CliError::NotConfirmed(format!("{}: unknown build_profile {:?}", path.display(), saved.build_profile))
+            })?);
             let mut paths = args.paths.clone();
             paths.spec = PathBuf::from(&saved.spec);
             paths.state.get_or_insert_with(|| saved.state.clone());

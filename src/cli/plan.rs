@@ -112,6 +112,7 @@ fn save(
         serial: plan.prior.serial,
         targets: targets.to_vec(),
         plan,
+        build_profile: Some(crate::build::profile().name().to_string()),
         plan_digest: String::new(),
     };
     saved.write(path).map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))

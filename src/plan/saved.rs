@@ -32,6 +32,11 @@ pub struct SavedPlan {
     pub serial: u64,
     pub targets: Vec<ResourceAddr>,
     pub plan: Plan,
+    /// The build profile the plan's Lambda code was built with (`release` when absent): apply
+    /// builds with the same one, whatever its own `--build-profile` says, so the code it
+    /// checks and deploys is the code the plan showed.
+    #[serde(default)]
+    pub build_profile: Option<String>,
     /// SHA-256 of everything above, as written ([`content_digest`]): a plan edited after it
     /// was saved is refused on read.
     #[serde(default)]

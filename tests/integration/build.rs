@@ -301,3 +301,18 @@ fn watch_mode_deploys_each_saved_edit_keeps_the_old_code_when_the_build_breaks_a
     env.run(&["plan", "--detailed-exitcode", "--build-profile", "dev"]).expect_code(0);
     env.run(&["drift"]).expect_code(0);
 }
+
+#[test]
+fn a_saved_plan_is_applied_with_the_build_profile_it_was_made_with() {
+    // The plan's code is what apply checks and deploys: a dev plan applied without the flag
+    // deploys the dev build, not a release build that was never reviewed.
+    let env = Env::new();
+    let source = tiny_crate(&env, "saved");
+    env.write_spec(&function_spec(&source, "x86_64"));
+    env.run(&["plan", "--build-profile", "dev", "--out", "dev.plan"]).expect_code(0);
+    env.run(&["apply", "dev.plan"]).expect_code(0);
+    let zips = crate::harness::target_dir_of(Path::new(&source)).join("lambda-zips").join("hello");
+    let dev_zip = std::fs::read(zips.join("x86_64-dev/bootstrap.zip")).expect("the dev zip");
+    assert_eq!(deployed_sha(&env), code_sha256(&dev_zip));
+    assert!(!zips.join("x86_64/bootstrap.zip").exists(), "no release build was made");
+}
