@@ -48,12 +48,14 @@ pub async fn cmd_build(args: BuildArgs, registry: &Registry) -> Result<ExitCode,
         kind.prepare(&mut desired)
             .await
             .map_err(|error| crate::plan::PlanError::Prepare { addr: res.addr.clone(), error: Box::new(error) })?;
+        let mut made = false;
         for name in derived {
             if let Some(value) = desired.get(name).and_then(|v| v.as_str()) {
                 println!("{}: {name} = {value}", res.addr);
-                built += 1;
+                made = true;
             }
         }
+        built += usize::from(made);
     }
     println!("Built {built} artifact(s).");
     Ok(ExitCode::SUCCESS)
