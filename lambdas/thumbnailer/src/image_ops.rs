@@ -12,6 +12,9 @@ use crate::{jpeg, webp};
 
 /// The most pixels an original may have (a 50 MP photo); larger headers are refused unread.
 pub const MAX_PIXELS: u64 = 50_000_000;
+/// The most memory `image` may allocate for one decode: the largest RGBA image allowed, and room.
+const MEMORY_LIMIT: u64 = MAX_PIXELS * 4 + 64 * 1024 * 1024;
+
 /// Why an upload could not be thumbnailed.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ThumbError {
@@ -21,6 +24,10 @@ pub enum ThumbError {
     /// The header claims more pixels than allowed: a decompression bomb or an absurd photo.
     #[error("the image is {width}x{height}, more than {MAX_PIXELS} pixels")]
     TooLarge { width: u32, height: u32 },
+    /// Within the pixel limit, but decoding would need more memory than allowed (16 bits per
+    /// channel and alpha on a near-limit image).
+    #[error("decoding the image needs more than {} MiB, more than the thumbnailer allows", MEMORY_LIMIT >> 20)]
+    OverMemoryLimit,
     /// The data ends early or is corrupt.
     #[error("the image cannot be decoded: {0}")]
     Corrupt(String),
@@ -100,12 +107,16 @@ fn decode_webp(bytes: &[u8], target: (u32, u32)) -> Result<Decoded, ThumbError> 
 fn decode_other(bytes: &[u8], format: ImageFormat) -> Result<(DynamicImage, Orientation), ThumbError> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
-    limits.max_alloc = Some(MAX_PIXELS * 4 + 64 * 1024 * 1024);
+    limits.max_alloc = Some(MEMORY_LIMIT);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|e| classify(&e))?;
     let (w, h) = decoder.dimensions();
     if u64::from(w) * u64::from(h) > MAX_PIXELS {
         return Err(ThumbError::TooLarge { width: w, height: h });
+    }
+    // `image` allocates the whole buffer before it decodes, whatever `max_alloc` says: checked here.
+    if decoder.total_bytes() > MEMORY_LIMIT {
+        return Err(ThumbError::OverMemoryLimit);
     }
     let orientation = decoder.orientation().map_err(|e| classify(&e))?;
     Ok((DynamicImage::from_decoder(decoder).map_err(|e| classify(&e))?, orientation))
@@ -113,7 +124,7 @@ fn decode_other(bytes: &[u8], format: ImageFormat) -> Result<(DynamicImage, Orie
 
 fn classify(e: &image::ImageError) -> ThumbError {
     match e {
-        image::ImageError::Limits(_) => ThumbError::TooLarge { width: 0, height: 0 },
+        image::ImageError::Limits(_) => ThumbError::OverMemoryLimit,
         image::ImageError::Unsupported(_) => ThumbError::NotAnImage,
         other => ThumbError::Corrupt(other.to_string()),
     }

@@ -213,6 +213,11 @@ fn output_keys_use_the_file_stem() {
 
 /// A PNG whose header claims `w`x`h` pixels, with a few bytes of data: a decompression bomb.
 fn png_header(w: u32, h: u32) -> Vec<u8> {
+    png_header_of(w, h, 8, 2)
+}
+
+/// A PNG header (IHDR) for `w`x`h` at `depth` bits in colour type `colour`, and a token IDAT.
+fn png_header_of(w: u32, h: u32, depth: u8, colour: u8) -> Vec<u8> {
     fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
         out.extend_from_slice(&(data.len() as u32).to_be_bytes());
         let mut crc_input = kind.to_vec();
@@ -223,7 +228,7 @@ fn png_header(w: u32, h: u32) -> Vec<u8> {
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     let mut ihdr = w.to_be_bytes().to_vec();
     ihdr.extend_from_slice(&h.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    ihdr.extend_from_slice(&[depth, colour, 0, 0, 0]);
     chunk(&mut out, b"IHDR", &ihdr);
     chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01]);
     chunk(&mut out, b"IEND", &[]);
@@ -281,4 +286,13 @@ async fn a_webp_cut_short_or_claiming_too_many_pixels_is_refused_before_decoding
         Err(ThumbError::TooLarge { width: 16384, height: 16384 }),
         "refused from the header"
     );
+}
+
+#[tokio::test]
+async fn an_image_within_the_pixel_limit_that_needs_too_much_memory_is_refused_by_name() {
+    // 7000x7000 is under 50 MP, but 16-bit RGBA needs 392 MB: refused, and not as "0x0".
+    let heavy = png_header_of(7000, 7000, 16, 6);
+    let err = thumbnail(&heavy, 512, 512, [255; 3]).expect_err("refused");
+    assert_eq!(err, ThumbError::OverMemoryLimit);
+    assert!(err.to_string().contains("more than") && !err.to_string().contains("0x0"), "{err}");
 }
