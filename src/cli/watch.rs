@@ -179,3 +179,63 @@ fn is_source(path: &Path) -> bool {
 fn report_error(e: &CliError) {
     eprintln!("{} {e}", super::style::paint(super::style::Tone::Destroy, "Error:"));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::ResourceAddr;
+    use crate::plan::{AttrChange, ResourceChange};
+    use crate::state::State;
+
+    fn change(kind: &str, action: Action, attrs: &[&str]) -> ResourceChange {
+        ResourceChange {
+            addr: ResourceAddr::new(kind, "fn"),
+            action,
+            id: Some("fn".into()),
+            changes: attrs
+                .iter()
+                .map(|a| AttrChange {
+                    name: a.to_string(),
+                    before: serde_json::json!("a"),
+                    after: serde_json::json!("b"),
+                    forces_replacement: false,
+                })
+                .collect(),
+            desired: None,
+            note: None,
+            imported: false,
+            sensitive: Default::default(),
+            prevent_destroy: false,
+            retain_on_destroy: false,
+            creates_first: false,
+            deposed: vec![],
+            dependencies: Default::default(),
+        }
+    }
+
+    fn plan(changes: Vec<ResourceChange>) -> Plan {
+        Plan { changes, refreshed: State::new(), prior: State::new(), lookups: Default::default(), destroy: false }
+    }
+
+    #[test]
+    fn only_a_plan_of_function_code_and_environment_updates_is_applied_by_a_watch_round() {
+        let code = change("lambda_function", Action::Update, &["code_sha256", "zip_file", "build_profile"]);
+        let env = change("lambda_function", Action::Update, &["environment"]);
+        assert_eq!(more_than_code(&plan(vec![code, env])), None);
+
+        // Code and a role: the normal way, reviewed.
+        let with_role = change("lambda_function", Action::Update, &["code_sha256", "role"]);
+        assert_eq!(
+            more_than_code(&plan(vec![with_role])).as_deref(),
+            Some("lambda_function.fn changes role as well as code")
+        );
+        let role = change("iam_role", Action::Update, &["assume_role_policy"]);
+        let code = change("lambda_function", Action::Update, &["code_sha256"]);
+        assert_eq!(more_than_code(&plan(vec![code, role])).as_deref(), Some("iam_role.fn is to be changed"));
+        // A replacement (a renamed function) or a new resource is never a code change.
+        let renamed = change("lambda_function", Action::Replace, &["name"]);
+        assert_eq!(more_than_code(&plan(vec![renamed])).as_deref(), Some("lambda_function.fn is to be replaced"));
+        let created = change("lambda_function", Action::Create, &[]);
+        assert_eq!(more_than_code(&plan(vec![created])).as_deref(), Some("lambda_function.fn is to be created"));
+    }
+}
