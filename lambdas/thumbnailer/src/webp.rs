@@ -3,7 +3,8 @@
 //! held, as libvips does for WebP. Animated WebP, which `WebPDecode` refuses, is left to `image`
 //! (its first frame).
 //!
-//! The one `unsafe` block of the thumbnailer is here: a call into libwebp with a buffer we own.
+//! The thumbnailer's only `unsafe` code is here: two calls into libwebp (read the header, decode
+//! into a buffer we own), each with its safety argument.
 
 use image::metadata::Orientation;
 use libwebp_sys::{VP8StatusCode, WEBP_CSP_MODE, WebPDecode, WebPDecoderConfig, WebPGetFeatures};
