@@ -59,7 +59,7 @@ impl Architecture {
 }
 
 /// Which cargo profile builds a Lambda: what CI deploys, or what a developer iterates with.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum BuildProfile {
     /// The `lambda` profile (fat LTO, one codegen unit: small, fast zips), else `release`.
     #[default]

@@ -18,6 +18,8 @@ mod validate;
 mod watch;
 
 use std::path::PathBuf;
+
+use crate::build::BuildProfile;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -50,14 +52,8 @@ pub struct Cli {
     pub no_color: bool,
     /// The cargo profile Lambda code is built with: `release` (what CI deploys) or `dev` (no
     /// LTO, incremental: seconds per edit; recorded in the state, and plans warn while it runs).
-    #[arg(long, global = true, value_enum, default_value_t = ProfileArg::Release, env = "CRUDDUR_BUILD_PROFILE")]
-    build_profile: ProfileArg,
-}
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum ProfileArg {
-    Release,
-    Dev,
+    #[arg(long, global = true, value_enum, default_value_t = BuildProfile::Release, env = "CRUDDUR_BUILD_PROFILE")]
+    build_profile: BuildProfile,
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,10 +226,7 @@ impl Cli {
         } else {
             crate::build::report_to(Box::new(events::TextBuildEvents));
         }
-        crate::build::use_profile(match self.build_profile {
-            ProfileArg::Release => crate::build::BuildProfile::Release,
-            ProfileArg::Dev => crate::build::BuildProfile::Dev,
-        });
+        crate::build::use_profile(self.build_profile);
         let registry = Registry::aws();
         let aws = Aws::new(AwsOptions {
             s3_force_path_style: self.s3_force_path_style,
