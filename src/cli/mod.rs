@@ -11,6 +11,7 @@ mod graph;
 mod import;
 mod output;
 mod plan;
+mod rollback;
 mod schema;
 mod state;
 pub mod style;
@@ -66,6 +67,7 @@ enum Command {
     Output(output::OutputArgs),
     Drift(drift::DriftArgs),
     Import(import::ImportArgs),
+    Rollback(rollback::RollbackArgs),
     State(state::StateArgs),
     ForceUnlock(force_unlock::ForceUnlockArgs),
     Graph(graph::GraphArgs),
@@ -179,6 +181,10 @@ pub enum CliError {
     #[error("{0}")]
     #[diagnostic(code(cruddur::not_found))]
     NotFound(String),
+    /// An AWS call of a command that is neither a plan nor an apply failed.
+    #[error("{addr}: {error}")]
+    #[diagnostic(code(cruddur::aws))]
+    Aws { addr: crate::addr::ResourceAddr, error: Box<crate::provider::ProviderError> },
 }
 
 /// Runs `work` holding the state lock for `operation`, and releases the lock afterwards on
@@ -244,6 +250,7 @@ impl Cli {
             Command::ForceUnlock(args) => force_unlock::cmd_force_unlock(args, &aws).await,
             Command::Drift(args) => drift::cmd_drift(args, &registry, &aws).await,
             Command::Import(args) => import::cmd_import(args, &registry, &aws).await,
+            Command::Rollback(args) => rollback::cmd_rollback(args, &registry, &aws).await,
             Command::State(args) => state::cmd_state(args, &aws).await,
             Command::Schema(args) => schema::cmd_schema(args, &registry),
         }

@@ -361,6 +361,8 @@ impl Planner<'_> {
             Some("the one there now is kept in AWS and forgotten (adopted, or lifecycle.retain_on_destroy)".into())
         } else if action == Action::Replace {
             kind.destroy_note(&live.attributes)
+        } else if action == Action::Update {
+            kind.update_note(&live.attributes, &desired)
         } else {
             None
         };

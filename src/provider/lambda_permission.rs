@@ -1,7 +1,9 @@
 //! `lambda_permission`: one statement of a function's resource policy, letting a service
 //! (S3, API Gateway) invoke it.
 //!
-//! The id is `FUNCTION/STATEMENT_ID`. Lambda has no update for a statement: any change
+//! The id is `FUNCTION/STATEMENT_ID`, or `FUNCTION:QUALIFIER/STATEMENT_ID` for a statement of
+//! an alias's policy (Lambda keeps one policy per alias and version: invoking the `live` alias
+//! is allowed by the alias's policy alone). Lambda has no update for a statement: any change
 //! replaces it. The statement id is the natural key: an interrupted create is found by it, and
 //! a statement with that id that was there before the create is reported, never taken over.
 //!
@@ -34,6 +36,12 @@ static SCHEMA: ResourceSchema = ResourceSchema {
         Attribute::optional("source_arn", AttrType::String, "only this resource may invoke").force_new(),
         Attribute::optional("source_account", AttrType::String, "only resources of this account may invoke")
             .force_new(),
+        Attribute::optional(
+            "qualifier",
+            AttrType::String,
+            "an alias (or version) whose policy holds the statement: `live` when the invoker calls the live alias",
+        )
+        .force_new(),
     ],
 };
 
@@ -47,6 +55,40 @@ pub struct Permission {
     principal: String,
     source_arn: Option<String>,
     source_account: Option<String>,
+    qualifier: Option<String>,
+}
+
+impl Permission {
+    fn id(&self) -> String {
+        match &self.qualifier {
+            Some(q) => format!("{}:{q}/{}", self.function_name, self.statement_id),
+            None => format!("{}/{}", self.function_name, self.statement_id),
+        }
+    }
+}
+
+/// Whose policy a statement is in: a function (by name or ARN), maybe qualified.
+struct Policy<'a> {
+    function: &'a str,
+    qualifier: Option<&'a str>,
+}
+
+impl<'a> Policy<'a> {
+    /// The policy and the statement id an id names.
+    fn of_id(operation: &'static str, id: &'a str) -> Result<(Policy<'a>, &'a str), ProviderError> {
+        let (function, sid) = split_id(operation, id)?;
+        // arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER], or NAME[:QUALIFIER].
+        let unqualified_parts = if function.starts_with("arn:") { 7 } else { 1 };
+        let policy = match function.match_indices(':').nth(unqualified_parts - 1) {
+            Some((at, _)) => Policy { function: &function[..at], qualifier: Some(&function[at + 1..]) },
+            None => Policy { function, qualifier: None },
+        };
+        Ok((policy, sid))
+    }
+
+    fn of(spec: &'a Permission) -> Self {
+        Policy { function: &spec.function_name, qualifier: spec.qualifier.as_deref() }
+    }
 }
 
 #[async_trait]
@@ -66,8 +108,8 @@ impl Kind for LambdaPermission {
         _managed: &Managed<'_>,
         prior: &Prior<Permission, NoComputed>,
     ) -> Result<Option<(Permission, NoComputed)>, ProviderError> {
-        let (function, sid) = split_id("GetPolicy", id)?;
-        let Some(stmt) = statement(aws, function, sid).await? else { return Ok(None) };
+        let (policy, sid) = Policy::of_id("GetPolicy", id)?;
+        let Some(stmt) = statement(aws, &policy, sid).await? else { return Ok(None) };
         let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
         let principal = match stmt.get("Principal") {
             Some(Value::Object(p)) => p.values().next().cloned(),
@@ -79,12 +121,13 @@ impl Kind for LambdaPermission {
         };
         let spec = Permission {
             // The spec may name the function by ARN; the id holds its name.
-            function_name: prior.spec().map_or_else(|| function.to_string(), |p| p.function_name.clone()),
+            function_name: prior.spec().map_or_else(|| policy.function.to_string(), |p| p.function_name.clone()),
             statement_id: sid.to_string(),
             action: text(stmt.get("Action")).unwrap_or_default(),
             principal: text(principal.as_ref()).unwrap_or_default(),
             source_arn: condition("ArnLike", "AWS:SourceArn"),
             source_account: condition("StringEquals", "AWS:SourceAccount"),
+            qualifier: policy.qualifier.map(str::to_string),
         };
         Ok(Some((spec, NoComputed {})))
     }
@@ -100,10 +143,11 @@ impl Kind for LambdaPermission {
             .principal(&spec.principal)
             .set_source_arn(spec.source_arn.clone())
             .set_source_account(spec.source_account.clone())
+            .set_qualifier(spec.qualifier.clone())
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("AddPermission", e))?;
-        Ok(Created::new(format!("{}/{}", spec.function_name, spec.statement_id), NoComputed {}))
+        Ok(Created::new(spec.id(), NoComputed {}))
     }
 
     async fn update(
@@ -122,10 +166,11 @@ impl Kind for LambdaPermission {
     }
 
     async fn wait_ready(&self, aws: &Aws, id: &str, _spec: &Permission) -> Result<(), ProviderError> {
-        let (function, sid) = split_id("GetPolicy", id)?;
+        let (policy, sid) = Policy::of_id("GetPolicy", id)?;
+        let function = policy.function;
         let started = Instant::now();
         loop {
-            if statement(aws, function, sid).await?.is_some() {
+            if statement(aws, &policy, sid).await?.is_some() {
                 return Ok(());
             }
             let waited = started.elapsed();
@@ -150,15 +195,16 @@ impl Kind for LambdaPermission {
         owner: &Owner,
         reason: FindReason,
     ) -> Result<Option<Found>, ProviderError> {
-        let found = statement(aws, &spec.function_name, &spec.statement_id).await?;
-        let id = format!("{}/{}", spec.function_name, spec.statement_id);
-        Ok(found.map(|_| owner.judge_untagged(&id, reason, None)))
+        let found = statement(aws, &Policy::of(spec), &spec.statement_id).await?;
+        Ok(found.map(|_| owner.judge_untagged(&spec.id(), reason, None)))
     }
 
     async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Permission>) -> Result<Deleted, ProviderError> {
-        let (function, sid) = split_id("RemovePermission", id)?;
-        let _one_write_at_a_time = aws.exclusive(write_lock(function)).await;
-        let removed = aws.lambda().await.remove_permission().function_name(function).statement_id(sid).send().await;
+        let (policy, sid) = Policy::of_id("RemovePermission", id)?;
+        let _one_write_at_a_time = aws.exclusive(write_lock(policy.function)).await;
+        let lambda = aws.lambda().await;
+        let remove = lambda.remove_permission().function_name(policy.function).statement_id(sid);
+        let removed = remove.set_qualifier(policy.qualifier.map(str::to_string)).send().await;
         removed.map_err(|e| ProviderError::from_sdk("RemovePermission", e))?;
         Ok(Deleted::Yes)
     }
@@ -176,9 +222,10 @@ fn write_lock(function: &str) -> String {
     format!("lambda policy {name}")
 }
 
-/// The statement `sid` of the function's resource policy, if both exist.
-async fn statement(aws: &Aws, function: &str, sid: &str) -> Result<Option<Value>, ProviderError> {
-    let got = aws.lambda().await.get_policy().function_name(function).send().await;
+/// The statement `sid` of the function's (or its alias's) resource policy, if both exist.
+async fn statement(aws: &Aws, policy: &Policy<'_>, sid: &str) -> Result<Option<Value>, ProviderError> {
+    let get = aws.lambda().await.get_policy().function_name(policy.function);
+    let got = get.set_qualifier(policy.qualifier.map(str::to_string)).send().await;
     let out = match got.map_err(|e| ProviderError::from_sdk("GetPolicy", e)) {
         Ok(out) => out,
         Err(e) if e.is_not_found() => return Ok(None),
@@ -188,4 +235,23 @@ async fn statement(aws: &Aws, function: &str, sid: &str) -> Result<Option<Value>
         .map_err(|e| ProviderError::unexpected("GetPolicy", format!("policy is not JSON: {e}")))?;
     let statements = policy.get("Statement").and_then(Value::as_array).cloned().unwrap_or_default();
     Ok(statements.into_iter().find(|s| s.get("Sid").and_then(Value::as_str) == Some(sid)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_names_the_function_its_qualifier_and_the_statement() {
+        let of = |id: &str| {
+            let (p, sid) = Policy::of_id("GetPolicy", id).expect("an id");
+            (p.function.to_string(), p.qualifier.map(str::to_string), sid.to_string())
+        };
+        assert_eq!(of("fn/Sid"), ("fn".into(), None, "Sid".into()));
+        assert_eq!(of("fn:live/Sid"), ("fn".into(), Some("live".into()), "Sid".into()));
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:fn";
+        assert_eq!(of(&format!("{arn}/Sid")), (arn.into(), None, "Sid".into()));
+        assert_eq!(of(&format!("{arn}:live/Sid")), (arn.into(), Some("live".into()), "Sid".into()));
+        assert!(Policy::of_id("GetPolicy", "no-statement").is_err());
+    }
 }

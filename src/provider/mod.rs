@@ -36,6 +36,7 @@ use async_trait::async_trait;
 
 pub use aws::{Aws, AwsOptions};
 pub use error::{ErrorClass, ProviderError};
+pub use lambda_function::live::RolledBack;
 pub use normalize::empty as empty_value;
 pub use ownership::{FindReason, Found, Owner};
 pub use schema::{AttrType, Attribute, ResourceSchema};
@@ -226,6 +227,10 @@ pub trait ResourceKind: Send + Sync {
     /// What a plan should say when it creates the resource with these values.
     fn create_note(&self, desired: &Attrs) -> Option<String>;
 
+    /// What a plan should say when it updates the resource as it reads now (`live`) to
+    /// `desired`: a state the attribute changes alone do not tell (a function rolled back).
+    fn update_note(&self, live: &Attrs, desired: &Attrs) -> Option<String>;
+
     /// Looks for what a create of `desired` by `owner` may have made (its answer was lost, or
     /// the process died): by the ownership tags, the idempotency token, or a natural key.
     async fn find(
@@ -251,6 +256,12 @@ pub trait LookupKind: Send + Sync {
 
     /// The answer, or an error naming what was not found.
     async fn lookup(&self, aws: &Aws, query: &Attrs) -> Result<Attrs, ProviderError>;
+}
+
+/// Points the `live` alias of the function `name` back at `to`, or at the version before the
+/// one it serves (`rollback`).
+pub async fn roll_back_function(aws: &Aws, name: &str, to: Option<&str>) -> Result<RolledBack, ProviderError> {
+    lambda_function::live::roll_back(aws.lambda().await, name, to).await
 }
 
 /// Every resource and lookup kind the engine knows.

@@ -104,16 +104,35 @@ impl Kind for S3BucketNotification {
             refs.filter(|(addr, _)| addr.kind == kind).map(|(addr, _)| addr.clone()).collect()
         };
         for function in targets("lambda_functions", "lambda_function") {
+            // S3 invoking an alias (the function's `live_arn`) is allowed by the alias's own
+            // policy only: the permission must name the same qualifier.
+            let via_alias = this
+                .references
+                .get("lambda_functions")
+                .into_iter()
+                .flatten()
+                .any(|(addr, attr)| *addr == function && attr == "live_arn");
+            let qualifier_fits = |p: &Declared| match p.values.get("qualifier") {
+                None => !via_alias,
+                Some(Some(q)) => via_alias && q == "live",
+                Some(None) => true,
+            };
             let lets_s3 = |p: &&Declared| {
                 p.addr.kind == "lambda_permission"
                     && refers_to(p, "function_name", &function)
                     && p.known("principal").is_none_or(|v| v == "s3.amazonaws.com")
+                    && qualifier_fits(p)
             };
             if all.iter().filter(|p| this.dependencies.contains(&p.addr)).any(|p| lets_s3(&p)) {
                 continue;
             }
             let help = match all.iter().find(|p| lets_s3(p)) {
                 Some(p) => format!("add `depends_on: [{}]` here, so it is in place first", p.addr),
+                None if via_alias => format!(
+                    "S3 invokes {function}'s live alias (live_arn), which only a statement in the alias's policy \
+                     allows: give a lambda_permission for {function} with principal s3.amazonaws.com `qualifier: live`, \
+                     and list it in this resource's depends_on"
+                ),
                 None => format!(
                     "declare a lambda_permission for {function} with principal s3.amazonaws.com and the bucket as \
                      source_arn, and list it in this resource's depends_on"

@@ -100,6 +100,11 @@ pub trait Kind: Send + Sync + 'static {
         None
     }
 
+    /// What a plan should say when it updates the resource (see [`ResourceKind::update_note`]).
+    fn update_note(&self, _live: &Attrs, _desired: &Attrs) -> Option<String> {
+        None
+    }
+
     async fn find(
         &self,
         aws: &Aws,
@@ -280,6 +285,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     fn create_note(&self, desired: &Attrs) -> Option<String> {
         self.0.create_note(desired)
+    }
+
+    fn update_note(&self, live: &Attrs, desired: &Attrs) -> Option<String> {
+        self.0.update_note(live, desired)
     }
 
     async fn find(

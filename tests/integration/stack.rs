@@ -146,7 +146,22 @@ fn whole_stack_applies_with_every_link_in_place_and_destroy_leaves_nothing() {
     // Notifications: uploads -> thumbnailer, assets/avatars/processed/ -> topic.
     let uploads_n =
         env.block_on(s3.get_bucket_notification_configuration().bucket("cruddur-uploads-test").send()).expect("n");
-    assert_eq!(uploads_n.lambda_function_configurations()[0].lambda_function_arn(), thumb.function_arn().expect("arn"));
+    // Every invoker calls the live alias, which serves the first published version.
+    let thumb_arn = thumb.function_arn().expect("arn");
+    assert_eq!(uploads_n.lambda_function_configurations()[0].lambda_function_arn(), format!("{thumb_arn}:live"));
+    for name in ["cruddur-thumbnailer", "cruddur-authorizer", "cruddur-presigner"] {
+        let alias = env.block_on(lambda.get_alias().function_name(name).name("live").send()).expect("live alias");
+        assert_eq!(alias.function_version(), Some("1"), "{name}");
+        let live = env.block_on(lambda.get_function().function_name(name).qualifier("live").send()).expect("live");
+        let deployed = env.block_on(lambda.get_function().function_name(name).send()).expect("function");
+        let sha = |f: &aws_sdk_lambda::operation::get_function::GetFunctionOutput| {
+            f.configuration().and_then(|c| c.code_sha256()).map(str::to_string)
+        };
+        assert_eq!(sha(&live), sha(&deployed), "{name}: live serves the uploaded code");
+        let policy =
+            env.block_on(lambda.get_policy().function_name(name).qualifier("live").send()).expect("the alias's policy");
+        assert!(policy.policy().unwrap_or_default().contains("lambda:InvokeFunction"), "{name}");
+    }
     let topic_arn = state_id(&env, "sns_topic.assets");
     let assets_n =
         env.block_on(s3.get_bucket_notification_configuration().bucket("assets.cruddur.test").send()).expect("n");
@@ -215,7 +230,7 @@ fn whole_stack_applies_with_every_link_in_place_and_destroy_leaves_nothing() {
             apigw.get_authorizer().api_id(&api_id).authorizer_id(route.authorizer_id().expect("authorizer id")).send(),
         )
         .expect("authorizer");
-    assert!(authorizer.authorizer_uri().unwrap_or_default().contains(&auth_arn));
+    assert!(authorizer.authorizer_uri().unwrap_or_default().contains(&format!("{auth_arn}:live/invocations")));
     assert_eq!(authorizer.identity_source(), ["$request.header.Authorization"]);
     assert_eq!(authorizer.enable_simple_responses(), Some(true));
     assert_eq!(authorizer.authorizer_payload_format_version(), Some("2.0"));
@@ -223,7 +238,7 @@ fn whole_stack_applies_with_every_link_in_place_and_destroy_leaves_nothing() {
     let integration = env
         .block_on(apigw.get_integration().api_id(&api_id).integration_id(integration_id).send())
         .expect("integration");
-    assert!(integration.integration_uri().unwrap_or_default().contains(&presigner_arn));
+    assert!(integration.integration_uri().unwrap_or_default().contains(&format!("{presigner_arn}:live/invocations")));
     let stage = env.block_on(apigw.get_stage().api_id(&api_id).stage_name("$default").send()).expect("stage");
     assert_eq!(stage.auto_deploy(), Some(true));
 
@@ -288,8 +303,15 @@ fn drift_in_every_service_is_planned_and_repaired_and_spec_edits_update_in_place
     let api_id = state_id(&env, "apigatewayv2_api.avatars");
     let authorizer_id = state_id(&env, "apigatewayv2_authorizer.cognito").split('/').nth(1).expect("id").to_string();
 
+    // A function edited in the console goes live only once published and aliased.
     env.block_on(lambda.update_function_configuration().function_name("cruddur-thumbnailer").memory_size(256).send())
         .expect("drift");
+    let edited = env.block_on(lambda.publish_version().function_name("cruddur-thumbnailer").send()).expect("publish");
+    let edited = edited.version().expect("version").to_string();
+    env.block_on(
+        lambda.update_alias().function_name("cruddur-thumbnailer").name("live").function_version(&edited).send(),
+    )
+    .expect("drift");
     env.block_on(iam.delete_role_policy().role_name("cruddur-presigner").policy_name("presigning").send())
         .expect("drift");
     env.block_on(s3.delete_bucket_policy().bucket("assets.cruddur.test").send()).expect("drift");
@@ -409,6 +431,12 @@ fn drift_in_every_service_is_planned_and_repaired_and_spec_edits_update_in_place
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
     let f = env.block_on(lambda.get_function().function_name("cruddur-thumbnailer").send()).expect("function");
     assert_eq!(f.configuration().and_then(|c| c.memory_size()), Some(1024));
+    let live = env
+        .block_on(lambda.get_function().function_name("cruddur-thumbnailer").qualifier("live").send())
+        .expect("live");
+    let live = live.configuration().expect("configuration");
+    assert_eq!(live.memory_size(), Some(1024), "the repaired settings are published and live");
+    assert_ne!(live.version(), Some(edited.as_str()), "live no longer serves the version edited by hand");
     env.block_on(iam.get_role_policy().role_name("cruddur-presigner").policy_name("presigning").send())
         .expect("policy is back");
 

@@ -15,12 +15,18 @@ none of them relaxes or fakes a check.
   the very same change was made before (values included); Route53 refuses any, comparing names
   without case or trailing dot ("Tried to create resource record set [...] but it already
   exists").
+- Lambda `PublishVersion` after a version was deleted: moto numbers the new version one more
+  than the count of versions left, reusing a number still in use (publish 1, 2, 3, delete 1,
+  publish: a second "3"); Lambda counts on from the highest number it ever gave the function.
 """
 
 import json
 import sys
 
+import copy
+
 from moto.apigatewayv2.responses import ApiGatewayV2Response
+from moto.awslambda.models import LambdaStorage
 from moto.route53.exceptions import ResourceRecordAlreadyExists
 from moto.route53.models import Route53Backend
 from moto.s3.responses import S3Response
@@ -80,6 +86,31 @@ def change_resource_record_sets(self, zoneid, change_list):
 
 
 Route53Backend.change_resource_record_sets = change_resource_record_sets
+
+
+
+def publish_version(self, name_or_arn, description=""):
+    function = self.get_function_by_name_or_arn_forbid_qualifier(name_or_arn)
+    entry = self._functions.get(function.function_name)
+    if not entry or not entry["latest"]:
+        return None
+    versions = entry["versions"]
+    if versions and not function.code_or_config_updated:
+        # Nothing changed since the newest version was published: Lambda answers with it.
+        return versions[-1]
+    function.code_or_config_updated = False
+    highest = max([entry.get("highest", 0)] + [int(v.version) for v in versions])
+    entry["highest"] = highest + 1
+    fn = copy.copy(entry["latest"])
+    fn.set_version(highest + 1)
+    if description:
+        fn.description = description
+    versions.append(fn)
+    self._arns[fn.function_arn] = fn
+    return fn
+
+
+LambdaStorage.publish_version = publish_version
 
 if __name__ == "__main__":
     from moto.server import main

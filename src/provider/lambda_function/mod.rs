@@ -1,9 +1,12 @@
-//! `lambda_function`: a function deployed from a zip artifact.
+//! `lambda_function`: a function deployed from a zip artifact, served through its `live` alias.
 //!
 //! The id is the function name; renaming replaces the function. The artifact's base64 SHA-256
-//! (`code_sha256`, derived at plan time) is compared with the deployed `CodeSha256`, so code is
-//! uploaded only when it changed. `CreateFunction` carries everything, the ownership tags
-//! included. A new role is not assumable by Lambda for a few seconds after IAM creates it: that
+//! (`code_sha256`, derived at plan time) is compared with the `CodeSha256` of the version `live`
+//! serves, so code is uploaded only when it changed, and what the plan compares is what runs.
+//! `CreateFunction` carries everything, the ownership tags included; the first version and the
+//! alias follow as the create's deferred update. Every update makes `$LATEST` what the spec
+//! says, publishes it and points `live` at it ([`live`]): the same steps whatever the plan
+//! listed, so an update interrupted anywhere is finished by running it again. A new role is not assumable by Lambda for a few seconds after IAM creates it: that
 //! error is classed as propagating, which the engine waits out. Dependents wait until the
 //! function is `Active` and its last update `Successful` ([`Kind::wait_ready`]); an update
 //! first waits for one still in progress (an interrupted apply, a concurrent deploy).
@@ -15,7 +18,7 @@ use async_trait::async_trait;
 use aws_sdk_lambda::client::Waiters;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, Runtime};
+use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, FunctionConfiguration, Runtime};
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -30,6 +33,8 @@ use super::{
 };
 use crate::build::{self as artifacts, code_sha256};
 use crate::value::Attrs;
+
+pub mod live;
 
 pub struct LambdaFunction;
 
@@ -69,8 +74,20 @@ static SCHEMA: ResourceSchema = ResourceSchema {
             "build_profile",
             "release or dev: the cargo profile that built the code from source (--build-profile)",
         ),
-        Attribute::computed("arn", "the function ARN"),
-        Attribute::computed("invoke_arn", "the ARN API Gateway uses to invoke the function"),
+        Attribute::optional(
+            "keep_versions",
+            AttrType::Int,
+            "published versions kept for rollback; older ones are deleted, never one an alias serves [default: 5]",
+        ),
+        Attribute::computed("arn", "the function ARN (unqualified: invokes $LATEST)"),
+        Attribute::computed("invoke_arn", "the ARN API Gateway uses to invoke $LATEST"),
+        Attribute::computed("version", "the published version the live alias serves"),
+        Attribute::computed("live_arn", "the ARN of the live alias: what S3 notifications should invoke"),
+        Attribute::computed("live_invoke_arn", "the ARN API Gateway uses to invoke the live alias"),
+        Attribute::computed(
+            "rolled_back_from",
+            "the version `rollback` moved live away from, while live serves the older one",
+        ),
     ],
 };
 
@@ -89,6 +106,7 @@ pub struct Function {
     source: Option<String>,
     zip_file: Option<String>,
     allow_dev_build: Option<bool>,
+    keep_versions: Option<i32>,
     code_sha256: Option<String>,
     build_profile: Option<String>,
 }
@@ -116,15 +134,30 @@ impl Function {
     }
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Serialize, Deserialize)]
 pub struct FunctionComputed {
     arn: String,
     invoke_arn: String,
+    version: Option<String>,
+    live_arn: String,
+    live_invoke_arn: String,
+    rolled_back_from: Option<String>,
 }
 
 impl FunctionComputed {
-    fn of(arn: &str) -> Self {
-        Self { arn: arn.to_string(), invoke_arn: invoke_arn(arn) }
+    /// From any ARN of the function (a version's or an alias's is cut to the function's).
+    fn of(arn: &str, version: Option<String>) -> Self {
+        let arn = arn.split(':').take(7).collect::<Vec<_>>().join(":");
+        let live_arn = format!("{arn}:{}", live::ALIAS);
+        Self {
+            invoke_arn: invoke_arn(&arn),
+            live_invoke_arn: invoke_arn(&live_arn),
+            arn,
+            live_arn,
+            version,
+            rolled_back_from: None,
+        }
     }
 }
 
@@ -136,7 +169,7 @@ const CONFIGURATION: &[&str] = &["role", "runtime", "handler", "memory_size", "t
 /// Attributes `UpdateFunctionCode` sets.
 const CODE: &[&str] = &["code_sha256", "architecture"];
 /// Local inputs AWS never sees: a new path to the same code changes nothing there.
-const LOCAL: &[&str] = &["source", "zip_file", "allow_dev_build", "build_profile"];
+const LOCAL: &[&str] = &["source", "zip_file", "allow_dev_build", "build_profile", "keep_versions"];
 
 #[async_trait]
 impl Kind for LambdaFunction {
@@ -164,6 +197,7 @@ impl Kind for LambdaFunction {
         }
         out.extend(int_in_range(this, "memory_size", 128..=10240, "MB"));
         out.extend(int_in_range(this, "timeout", 1..=900, "seconds"));
+        out.extend(int_in_range(this, "keep_versions", 1..=100, "versions"));
         out
     }
 
@@ -207,9 +241,19 @@ impl Kind for LambdaFunction {
         _managed: &Managed<'_>,
         prior: &Prior<Function, FunctionComputed>,
     ) -> Result<Option<(Function, FunctionComputed)>, ProviderError> {
-        let Some(out) = get_function(aws, id).await? else { return Ok(None) };
-        let Some(c) = out.configuration else { return Ok(None) };
-        let arn = c.function_arn().unwrap_or_default();
+        let lambda = aws.lambda().await;
+        // What runs is the version `live` serves. Without the alias (a create interrupted
+        // before it, or someone deleted it) nothing runs through it: the code is reported as
+        // none, so the plan updates the function, which publishes and points the alias.
+        let (c, serving) = match live::configuration(lambda, id).await? {
+            Some(c) => (c, true),
+            None => match get_function(aws, id).await?.and_then(|out| out.configuration) {
+                Some(c) => (c, false),
+                None => return Ok(None),
+            },
+        };
+        let code_sha256 = c.code_sha256().filter(|_| serving);
+        let version = c.version().filter(|_| serving).map(str::to_string);
         let spec = Function {
             name: c.function_name().unwrap_or(id).to_string(),
             role: c.role().unwrap_or_default().to_string(),
@@ -218,26 +262,28 @@ impl Kind for LambdaFunction {
             architecture: Some(c.architectures().first().map_or("x86_64", |a| a.as_str()).to_string()),
             memory_size: c.memory_size(),
             timeout: c.timeout(),
-            environment: Some(
-                c.environment()
-                    .and_then(|e| e.variables())
-                    .map(|v| v.clone().into_iter().collect())
-                    .unwrap_or_default(),
-            ),
+            environment: Some(variables(&c)),
             // The artifact's source and path are ours alone; AWS knows only its hash.
             source: prior.spec().and_then(|p| p.source.clone()),
             zip_file: prior.spec().and_then(|p| p.zip_file.clone()),
             allow_dev_build: prior.spec().and_then(|p| p.allow_dev_build),
-            code_sha256: c.code_sha256().map(str::to_string),
-            // Which profile built the live code is known only from our record of deploying it;
-            // a CodeSha256 that no longer matches that record means someone else deployed.
-            // A record without a profile is from an engine that built release only.
-            build_profile: prior
-                .spec()
-                .filter(|p| p.code_sha256.as_deref() == c.code_sha256())
-                .and_then(|p| p.build_profile.clone().or_else(|| p.source.as_ref().map(|_| "release".to_string()))),
+            keep_versions: prior.spec().and_then(|p| p.keep_versions),
+            code_sha256: code_sha256.map(str::to_string),
+            // The version we published says which profile built it. Failing that (a version
+            // published by an older engine), our record of deploying this very code does; a
+            // record without a profile is from an engine that built release only.
+            build_profile: live::build_profile_of(c.description().filter(|_| serving)).or_else(|| {
+                prior
+                    .spec()
+                    .filter(|p| code_sha256.is_some() && p.code_sha256.as_deref() == code_sha256)
+                    .and_then(|p| p.build_profile.clone().or_else(|| p.source.as_ref().map(|_| "release".to_string())))
+            }),
         };
-        Ok(Some((spec, FunctionComputed::of(arn))))
+        let mut computed = FunctionComputed::of(c.function_arn().unwrap_or_default(), version);
+        // A rollback is remembered while live still serves the version it chose.
+        let rolled_back = prior.computed.as_ref().filter(|p| p.version.is_some() && p.version == computed.version);
+        computed.rolled_back_from = rolled_back.and_then(|p| p.rolled_back_from.clone());
+        Ok(Some((spec, computed)))
     }
 
     async fn create(
@@ -265,7 +311,11 @@ impl Kind for LambdaFunction {
             .await
             .map_err(|e| role_not_ready(ProviderError::from_sdk("CreateFunction", e)))?;
         let arn = out.function_arn().ok_or_else(|| ProviderError::unexpected("CreateFunction", "no FunctionArn"))?;
-        Ok(Created::new(spec.name.clone(), FunctionComputed::of(arn)))
+        // Nothing is live until the first version is published and the alias points at it:
+        // the update right after the create does both (and so does any later apply, if the
+        // process dies in between, since the code reads as not live).
+        let created = Created::new(spec.name.clone(), FunctionComputed::of(arn, None));
+        Ok(created.deferring(&["code_sha256"], &[]))
     }
 
     async fn update(
@@ -279,14 +329,19 @@ impl Kind for LambdaFunction {
         if let Some(other) = changed.iter().find(|c| ![CONFIGURATION, CODE, LOCAL].iter().any(|set| set.contains(c))) {
             return Err(cannot_update(Self::NAME, other));
         }
+        let code_sha256 = spec.code_sha256.as_deref().ok_or_else(|| {
+            ProviderError::invalid_attributes(Self::NAME, "no code_sha256: the artifact was not prepared")
+        })?;
         let lambda = aws.lambda().await;
-        let configuration = changed.iter().any(|c| CONFIGURATION.contains(c));
-        let code = changed.iter().any(|c| CODE.contains(c));
-        if configuration || code {
-            // Lambda refuses an update while another is in progress.
-            wait_updated(lambda, id).await?;
-        }
-        if configuration {
+        // Lambda refuses an update while another is in progress.
+        wait_updated(lambda, id).await?;
+        // $LATEST is made what the spec says, whatever the plan listed: after a rollback it
+        // holds the new code already, after an edit in the console it holds the edit, and only
+        // the spec's values may be published.
+        let latest = get_function(aws, id).await?.and_then(|out| out.configuration);
+        let latest = latest
+            .ok_or_else(|| ProviderError::new("GetFunction", "ResourceNotFoundException", format!("{id} is gone")))?;
+        if configuration_differs(spec, &latest) {
             lambda
                 .update_function_configuration()
                 .function_name(id)
@@ -299,11 +354,10 @@ impl Kind for LambdaFunction {
                 .send()
                 .await
                 .map_err(|e| role_not_ready(ProviderError::from_sdk("UpdateFunctionConfiguration", e)))?;
+            wait_updated(lambda, id).await?;
         }
-        if code {
-            if configuration {
-                wait_updated(lambda, id).await?;
-            }
+        let same_architecture = latest.architectures().first().is_none_or(|a| *a == spec.architecture());
+        if latest.code_sha256() != Some(code_sha256) || !same_architecture {
             lambda
                 .update_function_code()
                 .function_name(id)
@@ -312,8 +366,28 @@ impl Kind for LambdaFunction {
                 .send()
                 .await
                 .map_err(|e| ProviderError::from_sdk("UpdateFunctionCode", e))?;
+            wait_updated(lambda, id).await?;
         }
-        Ok(None)
+        let version = live::publish(lambda, id, code_sha256, spec.build_profile.as_deref()).await?;
+        live::point(lambda, id, &version).await?;
+        let keep = spec.keep_versions.unwrap_or(live::DEFAULT_KEEP_VERSIONS).max(1);
+        live::prune(lambda, id, usize::try_from(keep).unwrap_or(1)).await?;
+        Ok(Some(FunctionComputed::of(latest.function_arn().unwrap_or_default(), Some(version))))
+    }
+
+    fn update_note(&self, live: &Attrs, _desired: &Attrs) -> Option<String> {
+        let text = |name: &str| live.get(name).and_then(serde_json::Value::as_str);
+        match (text("version"), text("rolled_back_from")) {
+            (Some(version), Some(from)) => Some(format!(
+                "live serves version {version}, rolled back from {from}: the source differs from what is live, and \
+                 this apply publishes it again"
+            )),
+            (None, _) => Some(format!(
+                "nothing is published yet: this apply publishes a version and points `{}` at it",
+                live::ALIAS
+            )),
+            _ => None,
+        }
     }
 
     async fn wait_ready(&self, aws: &Aws, id: &str, _spec: &Function) -> Result<(), ProviderError> {
@@ -353,6 +427,23 @@ async fn get_function(
             if e.is_not_found() { Ok(None) } else { Err(e) }
         }
     }
+}
+
+/// A function's environment variables, none as an empty map.
+fn variables(c: &FunctionConfiguration) -> BTreeMap<String, String> {
+    let vars = c.environment().and_then(|e| e.variables());
+    vars.map(|v| v.clone().into_iter().collect()).unwrap_or_default()
+}
+
+/// Whether `$LATEST` differs from the spec in a setting the spec gives.
+fn configuration_differs(spec: &Function, latest: &FunctionConfiguration) -> bool {
+    let differs = |want: Option<i32>, have: Option<i32>| want.is_some() && want != have;
+    latest.role() != Some(spec.role.as_str())
+        || latest.runtime() != Some(&spec.runtime())
+        || latest.handler() != Some(spec.handler())
+        || differs(spec.memory_size, latest.memory_size())
+        || differs(spec.timeout, latest.timeout())
+        || spec.environment.clone().unwrap_or_default() != variables(latest)
 }
 
 fn read_zip(path: &str) -> Result<Vec<u8>, ProviderError> {
