@@ -16,6 +16,7 @@ use crate::stack::stack;
 
 /// What the shipped spec declares, by what AWS calls it.
 const DECLARED: &[(&str, usize)] = &[
+    ("alias", 3),
     ("api", 1),
     ("authorizer", 1),
     ("bucket", 2),
@@ -32,6 +33,7 @@ const DECLARED: &[(&str, usize)] = &[
     ("stage", 1),
     ("subscription", 1),
     ("topic", 1),
+    ("version", 3),
 ];
 
 fn declared() -> BTreeMap<&'static str, usize> {
@@ -76,7 +78,13 @@ fn inventory(env: &Env) -> BTreeMap<&'static str, usize> {
     n.insert("function", functions.functions().len());
     for f in functions.functions() {
         let name = f.function_name().expect("name");
-        if let Ok(policy) = env.block_on(lambda.get_policy().function_name(name).send()) {
+        let aliases = env.block_on(lambda.list_aliases().function_name(name).send()).expect("aliases");
+        *n.entry("alias").or_default() += aliases.aliases().len();
+        let versions = env.block_on(lambda.list_versions_by_function().function_name(name).send()).expect("versions");
+        *n.entry("version").or_default() +=
+            versions.versions().iter().filter(|v| v.version() != Some("$LATEST")).count();
+        // The invokers' statements are in the live alias's policy.
+        if let Ok(policy) = env.block_on(lambda.get_policy().function_name(name).qualifier("live").send()) {
             let doc: serde_json::Value = serde_json::from_str(policy.policy().unwrap_or("{}")).expect("policy JSON");
             let statements = doc["Statement"].as_array().map_or(0, Vec::len);
             *n.entry("permission statement").or_default() += statements;

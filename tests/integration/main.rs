@@ -18,6 +18,7 @@ mod review;
 mod runtime_api;
 mod schema;
 mod stack;
+mod versions;
 
 // The fault and strict proxy lives in its own crate (tools/aws-emulator) so the benchmark can
 // run it standalone; the tests name it as before.

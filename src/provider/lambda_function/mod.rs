@@ -142,6 +142,9 @@ pub struct FunctionComputed {
     version: Option<String>,
     live_arn: String,
     live_invoke_arn: String,
+    /// Always written (null when live serves what apply published), so that an apply after a
+    /// rollback replaces the recorded value instead of keeping it.
+    #[serialize_always]
     rolled_back_from: Option<String>,
 }
 

@@ -9,8 +9,8 @@
 //! - S3: a notification to a function or topic whose permission or policy was written moments
 //!   ago cannot be validated; a request to a bucket in another region is redirected (301).
 //! - IAM: a new role is not found for a moment, and Lambda cannot assume it for a while longer.
-//! - Lambda: a new function is `Pending`, an updated one `InProgress`; updates meanwhile are
-//!   refused (`ResourceConflictException`).
+//! - Lambda: a new function is `Pending`, an updated one `InProgress`; updates and
+//!   `PublishVersion` meanwhile are refused (`ResourceConflictException`).
 //! - CloudFront: ETags change with every update and a stale `If-Match` is refused; a
 //!   distribution is `InProgress` for a while after each change, and cannot be deleted while
 //!   enabled or deploying; an alias another distribution serves is refused (`CNAMEAlreadyExists`).
@@ -385,8 +385,9 @@ impl Strict {
     fn lambda_before(&self, request: &Request) -> Option<Vec<u8>> {
         let function = lambda_function(&request.path).unwrap_or_default();
         let creating = request.method == "POST" && request.path.trim_end_matches('/') == "/2015-03-31/functions";
-        let updating =
-            request.method == "PUT" && (request.path.ends_with("/code") || request.path.ends_with("/configuration"));
+        let updating = (request.method == "PUT"
+            && (request.path.ends_with("/code") || request.path.ends_with("/configuration")))
+            || (request.method == "POST" && request.path.trim_end_matches('/').ends_with("/versions"));
         if creating || request.path.ends_with("/configuration") {
             let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
             if let Some(role) = body["Role"].as_str().and_then(|arn| arn.rsplit('/').next()) {

@@ -1,0 +1,215 @@
+//! Versions and the `live` alias: each code apply publishes a version and points `live` at it,
+//! only the newest `keep_versions` are kept, `rollback` serves an older one and the next plan
+//! says so, and a code apply killed after any request converges on the next apply. Everything
+//! is checked through the Lambda API.
+
+use std::path::Path;
+
+use crate::harness::{Env, code_sha256};
+use crate::proxy::Mode;
+
+const FUNCTION: &str = "versioned";
+
+fn spec(source: &str, keep: u32, env_value: &str) -> String {
+    format!(
+        r#"
+resources:
+  iam_role:
+    fn:
+      name: versioned-role
+      assume_role_policy:
+        Version: "2012-10-17"
+        Statement: [{{ Effect: Allow, Principal: {{ Service: lambda.amazonaws.com }}, Action: "sts:AssumeRole" }}]
+  lambda_function:
+    fn:
+      name: {FUNCTION}
+      role: ${{iam_role.fn.arn}}
+      source: {source}
+      keep_versions: {keep}
+      environment: {{ STAGE: {env_value} }}
+"#
+    )
+}
+
+/// A one-line crate at `dir` in the working directory printing `body`; its path.
+fn crate_at(env: &Env, dir: &str, body: &str) -> String {
+    env.write(
+        &format!("{dir}/Cargo.toml"),
+        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n",
+    );
+    env.write(&format!("{dir}/src/main.rs"), &format!("fn main() {{ println!(\"{body}\"); }}\n"));
+    env.path(dir).display().to_string()
+}
+
+/// The hash of the release zip the engine built from `source`.
+fn built_sha(source: &str) -> String {
+    let zip = crate::harness::target_dir_of(Path::new(source)).join("lambda-zips/hello/x86_64/bootstrap.zip");
+    code_sha256(&std::fs::read(zip).expect("the built zip"))
+}
+
+/// The version `live` points at and the code that version runs.
+fn live(env: &Env) -> (String, String) {
+    let lambda = env.lambda();
+    let alias = env.block_on(lambda.get_alias().function_name(FUNCTION).name("live").send()).expect("live alias");
+    let version = alias.function_version().expect("version").to_string();
+    let f = env.block_on(lambda.get_function().function_name(FUNCTION).qualifier(&version).send()).expect("version");
+    (version, f.configuration().and_then(|c| c.code_sha256()).expect("CodeSha256").to_string())
+}
+
+/// The published versions, oldest first.
+fn versions(env: &Env) -> Vec<String> {
+    let out = env.block_on(env.lambda().list_versions_by_function().function_name(FUNCTION).send()).expect("versions");
+    out.versions().iter().filter_map(|v| v.version()).filter(|v| *v != "$LATEST").map(str::to_string).collect()
+}
+
+fn settled(env: &Env) {
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    env.run(&["drift"]).expect_code(0);
+}
+
+#[test]
+fn each_code_apply_publishes_a_version_that_live_serves_and_only_the_newest_are_kept() {
+    let env = Env::new();
+    let mut shas = Vec::new();
+    for (n, body) in ["one", "two", "three"].iter().enumerate() {
+        let source = crate_at(&env, "hello", body);
+        env.write_spec(&spec(&source, 2, "prod"));
+        env.run(&["apply", "--auto-approve"]).expect_code(0);
+        shas.push(built_sha(&source));
+        assert_eq!(live(&env), ((n + 1).to_string(), shas[n].clone()), "after deploying `{body}`");
+        settled(&env);
+    }
+    assert_eq!(versions(&env), ["2", "3"], "keep_versions: 2 deleted version 1");
+    let state = env.state();
+    assert_eq!(state["resources"]["lambda_function.fn"]["attributes"]["version"], "3");
+
+    // A configuration change is published too: what live serves has it.
+    let source = env.path("hello").display().to_string();
+    env.write_spec(&spec(&source, 2, "staging"));
+    let plan = env.run(&["plan", "--detailed-exitcode"]).expect_code(2);
+    assert!(plan.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{}", plan.stdout);
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let lambda = env.lambda();
+    let served = env.block_on(lambda.get_function().function_name(FUNCTION).qualifier("live").send()).expect("live");
+    let vars = served.configuration().and_then(|c| c.environment()).and_then(|e| e.variables()).cloned();
+    assert_eq!(vars.unwrap_or_default().get("STAGE").map(String::as_str), Some("staging"));
+    assert_eq!(live(&env), ("4".to_string(), shas[2].clone()));
+    assert_eq!(versions(&env), ["3", "4"], "numbers are never reused");
+    settled(&env);
+}
+
+#[test]
+fn rollback_serves_an_older_version_and_the_next_plan_says_the_source_differs_from_what_is_live() {
+    let env = Env::new();
+    let mut shas = Vec::new();
+    for body in ["one", "two", "three"] {
+        let source = crate_at(&env, "hello", body);
+        env.write_spec(&spec(&source, 3, "prod"));
+        env.run(&["apply", "--auto-approve"]).expect_code(0);
+        shas.push(built_sha(&source));
+    }
+    let back = env.run(&["rollback", "lambda_function.fn"]).expect_code(0);
+    assert!(back.stdout.contains("live serves version 2 (was 3)"), "{}", back.stdout);
+    assert_eq!(live(&env), ("2".to_string(), shas[1].clone()));
+    let recorded = &env.state()["resources"]["lambda_function.fn"]["attributes"];
+    assert_eq!(recorded["code_sha256"], shas[1].as_str(), "the state records what is live");
+    assert_eq!(recorded["rolled_back_from"], "3");
+    // Nothing changed since the rollback: no drift. The spec still says version 3's code, and
+    // the plan shows it instead of undoing the rollback silently.
+    env.run(&["drift"]).expect_code(0);
+    let plan = env.run(&["plan", "--detailed-exitcode"]).expect_code(2);
+    for line in [
+        "# lambda_function.fn will be updated in-place",
+        "live serves version 2, rolled back from 3: the source differs from what is live",
+        &format!(r#"~ code_sha256 = "{}" -> "{}""#, shas[1], shas[2]),
+    ] {
+        assert!(plan.stdout.contains(line), "missing `{line}` in\n{}", plan.stdout);
+    }
+
+    let missing = env.run(&["rollback", "lambda_function.fn", "--to", "7"]).expect_code(1);
+    assert!(missing.stderr.contains("has no version 7; kept: 1, 2, 3"), "{}", missing.stderr);
+    let not_a_function = env.run(&["rollback", "iam_role.fn"]).expect_code(1);
+    assert!(not_a_function.stderr.contains("iam_role.fn is not a lambda_function"), "{}", not_a_function.stderr);
+    env.run(&["rollback", "lambda_function.fn", "--to", "1"]).expect_code(0);
+    assert_eq!(live(&env), ("1".to_string(), shas[0].clone()));
+    let oldest = env.run(&["rollback", "lambda_function.fn"]).expect_code(1);
+    assert!(oldest.stderr.contains("NoEarlierVersion"), "{}", oldest.stderr);
+
+    // apply deploys the source again: the version that has it is live, nothing new published.
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(live(&env), ("3".to_string(), shas[2].clone()));
+    assert_eq!(versions(&env), ["1", "2", "3"]);
+    assert!(env.state()["resources"]["lambda_function.fn"]["attributes"]["rolled_back_from"].is_null());
+    settled(&env);
+}
+
+/// Runs the binary through the proxy, killed with SIGKILL right after AWS answered request `k`;
+/// whether it was killed (a run with fewer requests ends by itself).
+fn run_killed_after(env: &Env, args: &[&str], k: usize) -> bool {
+    let proxy = env.proxy();
+    proxy.set_mode(Mode::KillAfter(k));
+    let mut child = env
+        .command(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("runs");
+    proxy.set_victim(child.id());
+    let status = child.wait().expect("reaped");
+    proxy.set_mode(Mode::Pass);
+    std::os::unix::process::ExitStatusExt::signal(&status) == Some(9)
+}
+
+#[test]
+fn a_code_apply_killed_after_any_request_converges_on_the_next_apply() {
+    // For every request of a code-only apply: the old code deployed, the apply of the new code
+    // killed right after AWS answered that request, then a plain apply. The new code is live,
+    // published once, the plan is empty and drift is clean.
+    let env = Env::with_proxy(Mode::Pass, 0);
+    let (old, new) = (crate_at(&env, "old", "old"), crate_at(&env, "new", "new"));
+    let deploy_old = || {
+        env.moto.reset();
+        let _ = std::fs::remove_dir_all(env.path("state"));
+        env.write_spec(&spec(&old, 3, "prod"));
+        env.run(&["apply", "--auto-approve"]).expect_code(0);
+        env.write_spec(&spec(&new, 3, "prod"));
+    };
+    deploy_old();
+    env.proxy().set_mode(Mode::Pass);
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let reference: Vec<String> = env.proxy().seen().iter().map(|s| format!("{} {}", s.service, s.operation)).collect();
+    let new_sha = built_sha(&new);
+    assert_eq!(live(&env), ("2".to_string(), new_sha.clone()));
+    let mut killed = 0;
+    for k in 1..=reference.len() {
+        deploy_old();
+        killed += usize::from(run_killed_after(&env, &["apply", "--auto-approve"], k));
+        let what = format!("after a kill at request {k} ({})", reference[k - 1]);
+        let again = env.run(&["apply", "--auto-approve"]);
+        assert_eq!(again.code, 0, "the apply {what}:\n{}\n{}", again.stdout, again.stderr);
+        assert_eq!(live(&env), ("2".to_string(), new_sha.clone()), "live {what}");
+        assert_eq!(versions(&env), ["1", "2"], "versions {what}");
+        let plan = env.run(&["plan", "--detailed-exitcode"]);
+        assert_eq!(plan.code, 0, "the plan {what}:\n{}", plan.stdout);
+        env.run(&["drift"]).expect_code(0);
+    }
+    eprintln!("code apply: {} requests, killed after each: {reference:?}", reference.len());
+    assert!(killed * 10 >= reference.len() * 9, "only {killed} of {} runs were killed", reference.len());
+}
+
+#[test]
+fn a_code_apply_waits_for_each_lambda_update_before_the_next_step_as_aws_requires() {
+    // Through the strict emulator, a function is InProgress for a while after each update, and
+    // AWS refuses another update or a publish meanwhile: the apply never meets that refusal.
+    let env = Env::with_proxy(Mode::Pass, 0);
+    let (old, new) = (crate_at(&env, "old", "old"), crate_at(&env, "new", "new"));
+    let strict = env.proxy().set_strict(crate::strict::Clocks::short());
+    env.write_spec(&spec(&old, 3, "prod"));
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    env.write_spec(&spec(&new, 3, "staging"));
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let refusals = strict.refusals();
+    assert!(!refusals.iter().any(|r| r.starts_with("function update in progress")), "{refusals:?}");
+    assert_eq!(live(&env), ("2".to_string(), built_sha(&new)));
+    settled(&env);
+}
