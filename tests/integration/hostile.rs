@@ -320,7 +320,8 @@ fn is_creating_call(label: &str) -> bool {
         "iam" => op == "CreateRole",
         "lambda" => {
             op == "POST /2015-03-31/functions"
-                || (op.starts_with("POST /2015-03-31/functions/") && op.ends_with("/policy"))
+                || (op.starts_with("POST /2015-03-31/functions/")
+                    && (op.ends_with("/policy") || op.ends_with("/policy?Qualifier=live")))
         }
         "cloudfront" => {
             op.starts_with("POST /2020-05-31/origin-access-control") || op.starts_with("POST /2020-05-31/distribution")
