@@ -105,7 +105,15 @@ async fn round(
     let store = store.as_ref();
     super::with_lock(store, "apply", async || {
         let prior = store.load().await?;
-        let plan_options = PlanOptions { refresh: true, parallelism: options.parallelism, ..Default::default() };
+        // A round applies nothing but functions: only they are read from AWS. Anything else the
+        // plan would change (a spec edit) makes the round stop and ask for a reviewed apply.
+        let functions = prior.resources.keys().filter(|a| a.kind == "lambda_function").cloned().collect();
+        let plan_options = PlanOptions {
+            refresh: true,
+            parallelism: options.parallelism,
+            refresh_only: Some(functions),
+            ..Default::default()
+        };
         let plan = super::plan::make_plan(&spec, &prior, registry, aws, plan_options, &[]).await?;
         let planned = saved_at.elapsed();
         if !plan.has_changes() {

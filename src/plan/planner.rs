@@ -26,11 +26,14 @@ pub struct PlanOptions {
     pub destroy: bool,
     /// How reads are retried.
     pub retry: RetryPolicy,
+    /// With `refresh`, read only these; the rest is taken as recorded (a watch round, which
+    /// applies nothing but these, reads nothing else).
+    pub refresh_only: Option<BTreeSet<ResourceAddr>>,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        Self { refresh: true, parallelism: 10, destroy: false, retry: RetryPolicy::default() }
+        Self { refresh: true, parallelism: 10, destroy: false, retry: RetryPolicy::default(), refresh_only: None }
     }
 }
 
@@ -217,7 +220,8 @@ impl Planner<'_> {
         if !self.options.refresh {
             return Ok(refreshed);
         }
-        let reads = prior.resources.iter().map(|(addr, res)| async move {
+        let wanted = |addr: &ResourceAddr| self.options.refresh_only.as_ref().is_none_or(|only| only.contains(addr));
+        let reads = prior.resources.iter().filter(|(addr, _)| wanted(addr)).map(|(addr, res)| async move {
             let kind = self.kind(addr)?;
             let in_spec: BTreeSet<&str> = spec
                 .and_then(|s| s.resource(addr))

@@ -168,6 +168,13 @@ fn tiny_crate(env: &Env, body: &str) -> String {
     env.path("hello").display().to_string()
 }
 
+/// The version the live alias serves and its code.
+fn live(env: &Env) -> (String, String) {
+    let f = env.block_on(env.lambda().get_function().function_name("built-from-source").qualifier("live").send());
+    let c = f.expect("the live alias").configuration.expect("configuration");
+    (c.version.expect("version"), c.code_sha256.expect("CodeSha256"))
+}
+
 fn deployed_sha(env: &Env) -> String {
     let f = env.block_on(env.lambda().get_function().function_name("built-from-source").send()).expect("function");
     f.configuration().and_then(|c| c.code_sha256()).expect("CodeSha256").to_string()
@@ -269,6 +276,7 @@ fn watch_mode_deploys_each_saved_edit_keeps_the_old_code_when_the_build_breaks_a
     env.write_spec(&function_spec(&source, "x86_64"));
     let mut child = env
         .command(&["apply", "--auto-approve", "--watch", "--build-profile", "dev"])
+        .env("CRUDDUR_AWS_CALL_LOG", env.path("calls.log"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -276,6 +284,8 @@ fn watch_mode_deploys_each_saved_edit_keeps_the_old_code_when_the_build_breaks_a
     let (out, err) = (Lines::of(child.stdout.take().expect("stdout")), Lines::of(child.stderr.take().expect("stderr")));
     out.wait_for("Watching", 1, &err);
     let v1 = deployed_sha(&env);
+    let calls = || std::fs::read_to_string(env.path("calls.log")).expect("the call log");
+    let first_apply = calls().lines().count();
 
     // A save deploys the new build through a whole apply, and says how long it took.
     env.write("hello/src/main.rs", "fn main() { println!(\"v2\"); }\n");
@@ -284,12 +294,17 @@ fn watch_mode_deploys_each_saved_edit_keeps_the_old_code_when_the_build_breaks_a
     let v2 = deployed_sha(&env);
     assert_ne!(v2, v1, "the edit is live");
     assert_eq!(v2, code_sha256(&std::fs::read(&dev_zip).expect("zip")), "and it is the new dev build");
+    assert_eq!(live(&env), ("2".to_string(), v2.clone()), "published as version 2, which live serves");
+    // The round read and wrote the function alone: not the role it did not change.
+    let round: Vec<String> = calls().lines().skip(first_apply).map(str::to_string).collect();
+    assert!(round.iter().all(|c| c.starts_with("Lambda ")), "{round:#?}");
 
     // A broken build shows cargo's error and deploys nothing: v2 keeps serving.
     env.write("hello/src/main.rs", "fn main() { let x: u32 = \"not a number\"; }\n");
     out.wait_for("keeps serving", 1, &err);
     assert!(err.text().contains("error[E0308]"), "cargo's message is shown:\n{}", err.text());
     assert_eq!(deployed_sha(&env), v2);
+    assert_eq!(live(&env), ("2".to_string(), v2.clone()), "the old version keeps serving");
 
     // Ctrl-C stops watching; the lock is free and the state true for the code that is live.
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
