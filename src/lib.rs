@@ -9,6 +9,7 @@ pub mod apply;
 pub mod build;
 pub mod cli;
 pub mod graph;
+pub mod permissions;
 pub mod plan;
 pub mod poll;
 pub mod provider;

@@ -48,6 +48,8 @@ pub struct ApplyArgs {
     /// --auto-approve.
     #[arg(long, requires = "auto_approve", conflicts_with_all = ["plan_file", "targets", "json"])]
     watch: bool,
+    #[command(flatten)]
+    gates: super::gates::Gates,
 }
 
 /// How apply and destroy run and report.
@@ -67,7 +69,7 @@ pub enum Source<'a> {
 pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
     let options = RunOptions { parallelism: args.parallelism, json: args.json };
     if args.watch {
-        return super::watch::watch(&args.paths, registry, aws, options).await;
+        return super::watch::watch(&args.paths, registry, aws, options, &args.gates).await;
     }
     match &args.plan_file {
         Some(path) => {
@@ -84,12 +86,12 @@ pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws) -> Resul
             paths.state.get_or_insert_with(|| saved.state.clone());
             let spec = paths.load_spec(registry)?;
             let source = Source::Saved { path, saved: Box::new(saved) };
-            run(&spec, &paths, registry, aws, source, options).await
+            run(&spec, &paths, registry, aws, source, options, Some(&args.gates)).await
         }
         None => {
             let spec = args.paths.load_spec(registry)?;
             let source = Source::Fresh { destroy: false, targets: &args.targets, auto_approve: args.auto_approve };
-            run(&spec, &args.paths, registry, aws, source, options).await
+            run(&spec, &args.paths, registry, aws, source, options, Some(&args.gates)).await
         }
     }
 }
@@ -102,6 +104,7 @@ pub async fn run(
     aws: &Aws,
     source: Source<'_>,
     options: RunOptions,
+    gates: Option<&super::gates::Gates>,
 ) -> Result<ExitCode, CliError> {
     let store = paths.backend(aws);
     let operation = match &source {
@@ -109,7 +112,8 @@ pub async fn run(
         _ => "apply",
     };
     let store = store.as_ref();
-    super::with_lock(store, operation, async move || locked(spec, store, registry, aws, source, options).await).await
+    super::with_lock(store, operation, async move || locked(spec, store, registry, aws, source, options, gates).await)
+        .await
 }
 
 async fn locked(
@@ -119,8 +123,10 @@ async fn locked(
     aws: &Aws,
     source: Source<'_>,
     options: RunOptions,
+    gates: Option<&super::gates::Gates>,
 ) -> Result<ExitCode, CliError> {
     let RunOptions { parallelism, json } = options;
+    let check = |plan: &Plan| gates.map_or(Ok(()), |g| g.check(plan));
     let show_plan = |plan: &Plan| {
         if json {
             JsonEvents::line("plan", json!({ "plan": render_json(plan, false) }));
@@ -135,6 +141,7 @@ async fn locked(
             let options = PlanOptions { refresh: true, parallelism, destroy, ..Default::default() };
             let plan = super::plan::make_plan(spec, &prior, registry, aws, options, targets).await?;
             show_plan(&plan);
+            check(&plan)?;
             if plan.has_changes() && !auto_approve {
                 if json {
                     return Err(CliError::NotConfirmed(
@@ -151,6 +158,7 @@ async fn locked(
             saved.validate(path, spec, registry, &prior).await?;
             let saved = *saved;
             show_plan(&saved.plan);
+            check(&saved.plan)?;
             let destroy = saved.plan.destroy;
             (saved.plan, destroy)
         }

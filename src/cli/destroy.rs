@@ -32,5 +32,5 @@ pub async fn cmd_destroy(args: DestroyArgs, registry: &Registry, aws: &Aws) -> R
     let spec = args.paths.load_spec(registry)?;
     let source = Source::Fresh { destroy: true, targets: &args.targets, auto_approve: args.auto_approve };
     let options = RunOptions { parallelism: args.parallelism, json: args.json };
-    super::apply::run(&spec, &args.paths, registry, aws, source, options).await
+    super::apply::run(&spec, &args.paths, registry, aws, source, options, None).await
 }

@@ -7,6 +7,7 @@ mod destroy;
 mod drift;
 mod events;
 mod force_unlock;
+mod gates;
 mod graph;
 mod import;
 mod output;
@@ -181,6 +182,23 @@ pub enum CliError {
     #[error("{0}")]
     #[diagnostic(code(cruddur::not_found))]
     NotFound(String),
+    /// The plan broadens who can do what, and nobody approved it.
+    #[error("the plan broadens access, and --require-approval broadening asks for an approval:\n{0}")]
+    #[diagnostic(
+        code(cruddur::plan::broadening),
+        help(
+            "review each statement; approve with --approve-broadening, or list the fingerprints in --approval-file \
+             (the pull-request workflow writes it when a reviewer approves)"
+        )
+    )]
+    Broadening(String),
+    /// A planned resource breaks a built-in policy rule it does not waive.
+    #[error("policy rules broken (--policy-check):\n{0}")]
+    #[diagnostic(
+        code(cruddur::plan::policy),
+        help("fix the resource, or waive the rule on it in the spec with a reason: `waivers: {{ RULE: \"why\" }}`")
+    )]
+    PolicyCheck(String),
     /// An AWS call of a command that is neither a plan nor an apply failed.
     #[error("{addr}: {error}")]
     #[diagnostic(code(cruddur::aws))]

@@ -42,6 +42,8 @@ pub struct PlanArgs {
     /// Plan only this resource and what it depends on (repeatable).
     #[arg(long = "target", value_name = "ADDR")]
     targets: Vec<ResourceAddr>,
+    #[command(flatten)]
+    gates: super::gates::Gates,
 }
 
 pub async fn cmd_plan(args: PlanArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
@@ -63,6 +65,7 @@ pub async fn cmd_plan(args: PlanArgs, registry: &Registry, aws: &Aws) -> Result<
         print!("{}", super::style::plan(&render_text(&plan)));
     }
     let changes = plan.has_changes();
+    args.gates.check(&plan)?;
     if let Some(path) = &args.out {
         save(path, &args.paths, &spec, &store.location(), &args.targets, plan)?;
         if !args.json {

@@ -26,7 +26,13 @@ const SETTLE: Duration = Duration::from_millis(300);
 /// Attributes a watch round may change: the code and what it reads from its environment.
 const CODE_ONLY: &[&str] = &["code_sha256", "zip_file", "build_profile", "environment"];
 
-pub async fn watch(paths: &Paths, registry: &Registry, aws: &Aws, options: RunOptions) -> Result<ExitCode, CliError> {
+pub async fn watch(
+    paths: &Paths,
+    registry: &Registry,
+    aws: &Aws,
+    options: RunOptions,
+    gates: &super::gates::Gates,
+) -> Result<ExitCode, CliError> {
     let interrupted = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(tokio::sync::Notify::new());
     tokio::spawn({
@@ -41,7 +47,7 @@ pub async fn watch(paths: &Paths, registry: &Registry, aws: &Aws, options: RunOp
 
     let spec = paths.load_spec(registry)?;
     let first = Source::Fresh { destroy: false, targets: &[], auto_approve: true };
-    if let Err(e) = run(&spec, paths, registry, aws, first, options).await {
+    if let Err(e) = run(&spec, paths, registry, aws, first, options, Some(gates)).await {
         report_error(&e);
     }
 
@@ -222,7 +228,15 @@ mod tests {
     }
 
     fn plan(changes: Vec<ResourceChange>) -> Plan {
-        Plan { changes, refreshed: State::new(), prior: State::new(), lookups: Default::default(), destroy: false }
+        Plan {
+            changes,
+            refreshed: State::new(),
+            prior: State::new(),
+            lookups: Default::default(),
+            destroy: false,
+            permissions: vec![],
+            policy: vec![],
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::{Plan, ResourceChange, SENSITIVE};
 use crate::value::{UNKNOWN, contains_unknown};
 
 /// The version of the JSON plan format; bumped on any incompatible change.
-pub const JSON_FORMAT_VERSION: &str = "1.1";
+pub const JSON_FORMAT_VERSION: &str = "1.2";
 
 pub fn render_json(plan: &Plan, show_sensitive: bool) -> Value {
     let s = plan.summary();
@@ -23,7 +23,39 @@ pub fn render_json(plan: &Plan, show_sensitive: bool) -> Value {
         "summary": {"import": s.import, "add": s.add, "change": s.change, "destroy": s.destroy, "forget": s.forget},
         "resource_changes": changes,
         "warnings": plan.warnings(),
+        "permission_changes": plan.permissions.iter().map(permission_change).collect::<Vec<_>>(),
+        "policy_findings": plan.policy.iter().map(|f| json!({
+            "address": f.addr.to_string(),
+            "rule": f.rule,
+            "message": f.message,
+            "waived": f.waived.is_some(),
+            "waiver_reason": f.waived,
+        })).collect::<Vec<_>>(),
     })
+}
+
+/// One resource's added and removed statements, unknown parts as null.
+fn permission_change(pc: &crate::permissions::PermissionChange) -> Value {
+    let statements: Vec<Value> = pc
+        .changes
+        .iter()
+        .map(|c| {
+            let g = &c.grant;
+            json!({
+                "change": if c.added { "add" } else { "remove" },
+                "effect": if g.deny { "Deny" } else { "Allow" },
+                "policy": g.policy,
+                "principal": known(&json!(g.principal)),
+                "action": known(&json!(g.action)),
+                "resource": known(&json!(g.resource)),
+                "conditions": g.conditions,
+                "broadening": c.broadening,
+                "why": c.why,
+                "fingerprint": c.fingerprint,
+            })
+        })
+        .collect();
+    json!({"address": pc.addr.to_string(), "statements": statements})
 }
 
 /// One resource's entry; `changes` lists attributes with `before`, `after` and whether the

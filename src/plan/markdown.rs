@@ -15,6 +15,7 @@ pub fn render_markdown(plan: &Plan) -> String {
             out.push('\n');
             out.push_str(&warnings);
         }
+        policy(&mut out, plan);
         return out;
     }
     let imports = if s.import > 0 { format!("{} to import, ", s.import) } else { String::new() };
@@ -42,10 +43,63 @@ pub fn render_markdown(plan: &Plan) -> String {
         let _ = writeln!(out, "| `{}` | `{}` | {what} | {why} |", c.action.symbol().trim(), c.addr);
     }
     out.push('\n');
+    permissions(&mut out, plan);
+    policy(&mut out, plan);
     for c in shown {
         details(&mut out, &format!("<code>{} {}</code>", c.action.symbol().trim(), c.addr), &render_body(c));
     }
     out
+}
+
+/// Who can now do what: every added and removed statement, broadening ones marked.
+fn permissions(out: &mut String, plan: &Plan) {
+    if plan.permissions.is_empty() {
+        return;
+    }
+    let broadening = plan.permissions.iter().flat_map(|p| p.broadening()).count();
+    let headline = if broadening > 0 { format!(" ({broadening} broadening)") } else { String::new() };
+    let _ = writeln!(out, "#### Who can now do what{headline}\n");
+    out.push_str(
+        "| | resource | principal | action | resource acted on | conditions | |\n|---|---|---|---|---|---|---|\n",
+    );
+    for pc in &plan.permissions {
+        for c in &pc.changes {
+            let g = &c.grant;
+            let cell = |s: &str| s.replace(crate::value::UNKNOWN, "(known after apply)").replace('|', "\\|");
+            let mark = match &c.why {
+                Some(why) => format!("**broadening**: {why} (`{}`)", c.fingerprint),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "| `{}` | `{}` | {}{} | `{}` | `{}` | {} | {mark} |",
+                if c.added { "+" } else { "-" },
+                pc.addr,
+                if g.deny { "DENY " } else { "" },
+                cell(&g.principal),
+                cell(&g.action),
+                cell(&g.resource),
+                cell(&g.conditions.join(" and ")),
+            );
+        }
+    }
+    out.push('\n');
+}
+
+/// The built-in policy rules broken, and those waived with their reasons.
+fn policy(out: &mut String, plan: &Plan) {
+    if plan.policy.is_empty() {
+        return;
+    }
+    out.push_str("\n#### Policy rules\n\n| | resource | rule | finding |\n|---|---|---|---|\n");
+    for f in &plan.policy {
+        let status = match &f.waived {
+            Some(why) => format!("waived: {why}"),
+            None => "**failed**".to_string(),
+        };
+        let _ = writeln!(out, "| {status} | `{}` | `{}` | {} |", f.addr, f.rule, f.message.replace('|', "\\|"));
+    }
+    out.push('\n');
 }
 
 /// A collapsible block holding text rendered as a diff.

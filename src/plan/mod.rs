@@ -121,6 +121,12 @@ pub struct Plan {
     pub lookups: std::collections::BTreeMap<ResourceAddr, Attrs>,
     /// True when the plan destroys everything (`destroy`).
     pub destroy: bool,
+    /// The permission statements the plan adds and removes, by resource.
+    #[serde(default)]
+    pub permissions: Vec<crate::permissions::PermissionChange>,
+    /// The built-in policy rules the planned resources break, waived ones included.
+    #[serde(default)]
+    pub policy: Vec<crate::permissions::rules::Finding>,
 }
 
 /// Counts for the summary line.
@@ -200,6 +206,11 @@ impl Plan {
                 )
             })
             .collect()
+    }
+
+    /// Policy findings no waiver covers.
+    pub fn policy_failures(&self) -> impl Iterator<Item = &crate::permissions::rules::Finding> {
+        self.policy.iter().filter(|f| f.waived.is_none())
     }
 
     pub fn change(&self, addr: &ResourceAddr) -> Option<&ResourceChange> {

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::diff::{creation, deletion, diff};
 use super::{Action, Plan, ResourceChange};
 use crate::addr::ResourceAddr;
+use crate::permissions::{self, PermissionChange, rules};
 use crate::provider::{Aws, FindReason, Found, Managed, Owner, ProviderError, Registry, ResourceKind};
 use crate::retry::{RetryPolicy, Scope};
 use crate::spec::{ResourceSpec, Spec};
@@ -180,7 +181,53 @@ impl Planner<'_> {
                 return Err(PlanError::PreventDestroy { addr: c.addr.clone(), why });
             }
         }
-        Ok(Plan { changes, refreshed, prior: prior.clone(), lookups, destroy: self.options.destroy })
+        let permissions = self.permission_changes(&changes, &refreshed);
+        let policy = if self.options.destroy { vec![] } else { self.policy_findings(spec, &changes) };
+        Ok(Plan {
+            changes,
+            refreshed,
+            prior: prior.clone(),
+            lookups,
+            destroy: self.options.destroy,
+            permissions,
+            policy,
+        })
+    }
+
+    /// The permission statements each change adds and removes (a forgotten resource keeps its
+    /// statements in AWS: no change).
+    fn permission_changes(&self, changes: &[ResourceChange], refreshed: &State) -> Vec<PermissionChange> {
+        let changed = changes.iter().filter(|c| !matches!(c.action, Action::NoOp | Action::Forget));
+        changed
+            .filter_map(|c| {
+                let kind = self.registry.get(&c.addr.kind)?;
+                let live = refreshed.resources.get(&c.addr).filter(|r| r.pending().is_none());
+                let before = live.map(|r| kind.grants(&c.addr, &r.attributes)).unwrap_or_default();
+                let after = match (c.action, &c.desired) {
+                    (Action::Delete, _) | (_, None) => vec![],
+                    (_, Some(desired)) => kind.grants(&c.addr, desired),
+                };
+                permissions::compare(&c.addr, &before, &after)
+            })
+            .collect()
+    }
+
+    /// The built-in policy rules the planned resources break, with the spec's waivers.
+    fn policy_findings(&self, spec: &Spec, changes: &[ResourceChange]) -> Vec<rules::Finding> {
+        let mut out = Vec::new();
+        for c in changes.iter().filter(|c| !c.action.removes()) {
+            let (Some(kind), Some(desired)) = (self.registry.get(&c.addr.kind), &c.desired) else { continue };
+            let waivers = spec.resource(&c.addr).map(|r| &r.waivers);
+            let mut found = kind.policy_findings(desired);
+            found.extend(rules::of_grants(&kind.grants(&c.addr, desired)));
+            out.extend(found.into_iter().map(|(rule, message)| rules::Finding {
+                addr: c.addr.clone(),
+                rule: rule.to_string(),
+                message,
+                waived: waivers.and_then(|w| w.get(rule)).cloned(),
+            }));
+        }
+        out
     }
 
     /// Answers every lookup (they depend on variables only), concurrently.

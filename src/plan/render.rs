@@ -30,13 +30,22 @@ pub fn render_text(plan: &Plan) -> String {
     if !warnings.is_empty() {
         out.push('\n');
     }
+    let policy = crate::permissions::rules::render_text(&plan.policy);
     if !plan.has_changes() {
+        if !policy.is_empty() {
+            let _ = writeln!(out, "{policy}");
+        }
         out.push_str("No changes. Your infrastructure matches the spec.\n");
         return out;
     }
     out.push_str("cruddur-infra will perform the following actions:\n\n");
     for c in plan.changes.iter().filter(|c| c.action != Action::NoOp || c.imported || !c.deposed.is_empty()) {
         out.push_str(&render_resource(c));
+    }
+    for section in [crate::permissions::render_text(&plan.permissions), policy] {
+        if !section.is_empty() {
+            let _ = writeln!(out, "{section}");
+        }
     }
     let s = plan.summary();
     let imports = if s.import > 0 { format!("{} to import, ", s.import) } else { String::new() };

@@ -4,6 +4,7 @@
 //! The id is `API_ID/ROUTE_ID`. Routes take no tags; a route key is unique within an API
 //! (AWS refuses a second one), so an interrupted create is found by its key.
 
+use crate::permissions::rules;
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::AuthorizationType;
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,15 @@ impl Kind for ApiGatewayV2Route {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
+        let kind = attrs.get("authorization_type").and_then(Value::as_str).unwrap_or("NONE");
+        if kind == "NONE" {
+            let key = attrs.get("route_key").and_then(Value::as_str).unwrap_or_default();
+            return vec![(rules::ROUTE_AUTHORIZER, format!("`{key}` answers anyone: authorization_type is NONE"))];
+        }
+        vec![]
     }
 
     fn normalize(&self, attrs: &mut Attrs) {

@@ -11,6 +11,8 @@
 //! `--no-wait`. Fields a read does not echo (moto drops the origin's OAC id) keep their
 //! recorded value.
 
+use crate::permissions::rules;
+use crate::value::UNKNOWN;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -127,6 +129,18 @@ impl Kind for CloudFrontDistribution {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
+        let origin = attrs.get("origin_domain_name").and_then(Value::as_str).unwrap_or_default();
+        let s3 = origin.contains(".s3.") || origin.contains(".s3-") || origin.contains(UNKNOWN);
+        if s3 && attrs.get("origin_access_control_id").is_none_or(Value::is_null) {
+            return vec![(
+                rules::ORIGIN_ACCESS_CONTROL,
+                "its S3 origin is read without an origin access control".into(),
+            )];
+        }
+        vec![]
     }
 
     fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {

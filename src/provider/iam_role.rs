@@ -9,6 +9,8 @@
 //! removes every policy first (IAM refuses otherwise); a step that finds its policy already
 //! gone goes on, so an interrupted delete finishes when run again.
 
+use crate::addr::ResourceAddr;
+use crate::permissions::{self, Grant, PolicyKind};
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
@@ -68,6 +70,27 @@ impl Kind for IamRole {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn grants(&self, addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
+        let role = addr.to_string();
+        let mut out = Vec::new();
+        if let Some(trust) = attrs.get("assume_role_policy") {
+            out.extend(permissions::from_document(trust, PolicyKind::Trust, None, Some(&role)));
+        }
+        for doc in attrs.get("inline_policies").and_then(Value::as_object).into_iter().flat_map(|m| m.values()) {
+            out.extend(permissions::from_document(doc, PolicyKind::Identity, Some(&role), None));
+        }
+        let managed = attrs.get("managed_policy_arns").and_then(Value::as_array).into_iter().flatten();
+        out.extend(managed.filter_map(Value::as_str).map(|arn| Grant {
+            policy: PolicyKind::Identity,
+            deny: false,
+            principal: role.clone(),
+            action: "(every action of the managed policy)".into(),
+            resource: arn.to_string(),
+            conditions: vec![],
+        }));
+        out
     }
 
     fn normalize(&self, attrs: &mut Attrs) {

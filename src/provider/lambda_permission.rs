@@ -12,6 +12,9 @@
 //! function's statements run one at a time. A statement just added may not be visible at once,
 //! and S3 validates a notification against it: the permission is ready once `GetPolicy` shows it.
 
+use crate::addr::ResourceAddr;
+use crate::permissions::{Grant, PolicyKind};
+use crate::value::Attrs;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -99,6 +102,36 @@ impl Kind for LambdaPermission {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
+        let text = |name: &str| attrs.get(name).and_then(Value::as_str);
+        let principal = match text("principal").unwrap_or("*") {
+            "*" => "*".to_string(),
+            p if p.ends_with(".amazonaws.com") => format!("service:{p}"),
+            p => format!("aws:{p}"),
+        };
+        let function = text("function_name").unwrap_or_default();
+        let resource = match text("qualifier") {
+            Some(q) => format!("{function}:{q}"),
+            None => function.to_string(),
+        };
+        let mut conditions = Vec::new();
+        if let Some(arn) = text("source_arn") {
+            conditions.push(format!("ArnLike aws:sourcearn = {arn}"));
+        }
+        if let Some(account) = text("source_account") {
+            conditions.push(format!("StringEquals aws:sourceaccount = {account}"));
+        }
+        conditions.sort();
+        vec![Grant {
+            policy: PolicyKind::Resource,
+            deny: false,
+            principal,
+            action: text("action").unwrap_or_default().to_string(),
+            resource,
+            conditions,
+        }]
     }
 
     async fn read(

@@ -43,6 +43,7 @@ pub use schema::{AttrType, Attribute, ResourceSchema};
 pub use typed::{Kind, NoComputed, Prior, Typed, int_in_range};
 
 use crate::addr::ResourceAddr;
+use crate::permissions::Grant;
 use crate::value::Attrs;
 
 /// What a creating call returns: AWS's identifier for the resource and what it computed.
@@ -230,6 +231,15 @@ pub trait ResourceKind: Send + Sync {
     /// What a plan should say when it updates the resource as it reads now (`live`) to
     /// `desired`: a state the attribute changes alone do not tell (a function rolled back).
     fn update_note(&self, live: &Attrs, desired: &Attrs) -> Option<String>;
+
+    /// The permission statements these attributes write (a role's policies, a bucket policy,
+    /// a Lambda permission); `addr` names the resource where a statement names no principal.
+    /// Values may be unknown (a plan's).
+    fn grants(&self, addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant>;
+
+    /// The built-in policy rules these settings break, other than by their grants: (rule id,
+    /// what breaks it). See [`crate::permissions::rules`].
+    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)>;
 
     /// Looks for what a create of `desired` by `owner` may have made (its answer was lost, or
     /// the process died): by the ownership tags, the idempotency token, or a natural key.

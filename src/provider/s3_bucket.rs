@@ -18,6 +18,7 @@
 //! versions it holds. With `force_destroy: true` (a local setting, as in Terraform) every object
 //! version and delete marker is deleted first, 1000 at a time.
 
+use crate::permissions::rules;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -147,6 +148,18 @@ impl Kind for S3Bucket {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
+        const SETTINGS: [&str; 4] =
+            ["block_public_acls", "ignore_public_acls", "block_public_policy", "restrict_public_buckets"];
+        let pab = attrs.get("public_access_block").and_then(Value::as_object);
+        let off: Vec<&str> =
+            SETTINGS.iter().copied().filter(|s| pab.and_then(|p| p.get(*s)) != Some(&Value::Bool(true))).collect();
+        if off.is_empty() {
+            return vec![];
+        }
+        vec![(rules::PUBLIC_ACCESS_BLOCK, format!("public_access_block leaves {} off", off.join(", ")))]
     }
 
     fn normalize(&self, attrs: &mut Attrs) {

@@ -5,6 +5,9 @@
 //! invalid JSON and then fails every object call on the bucket) and compared normalised.
 //! Putting it is idempotent; a bucket that has a policy is where an interrupted create put it.
 
+use crate::addr::ResourceAddr;
+use crate::permissions::{self, Grant, PolicyKind};
+use crate::value::Attrs;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -38,6 +41,11 @@ impl Kind for S3BucketPolicy {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
+        let policy = attrs.get("policy").into_iter();
+        policy.flat_map(|doc| permissions::from_document(doc, PolicyKind::Resource, None, None)).collect()
     }
 
     async fn read(

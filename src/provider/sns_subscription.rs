@@ -13,6 +13,7 @@
 //! engine waits (up to `confirmation_timeout_in_minutes`) until the endpoint confirms, as
 //! Terraform does; both are local settings, never sent to AWS.
 
+use crate::permissions::rules;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -94,6 +95,13 @@ impl Kind for SnsSubscription {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
+        match attrs.get("protocol").and_then(Value::as_str) {
+            Some("https") | None => vec![],
+            Some(other) => vec![(rules::HTTPS_SUBSCRIPTION, format!("delivers over {other}, not https"))],
+        }
     }
 
     fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {

@@ -4,6 +4,9 @@
 //! normalised JSON, since SNS returns it re-serialised. `CreateTopic` carries the attributes
 //! and the ownership tags, and is idempotent for the same name and attributes.
 
+use crate::addr::ResourceAddr;
+use crate::permissions::{self, Grant, PolicyKind};
+use crate::value::Attrs;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -52,6 +55,11 @@ impl Kind for SnsTopic {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
+        let policy = attrs.get("policy").into_iter();
+        policy.flat_map(|doc| permissions::from_document(doc, PolicyKind::Resource, None, None)).collect()
     }
 
     async fn read(

@@ -4,6 +4,9 @@
 //! The id is the topic ARN. Setting it is idempotent; deleting it puts back the policy SNS
 //! gives every new topic. A topic's policy always exists, so an interrupted create finds it.
 
+use crate::addr::ResourceAddr;
+use crate::permissions::{self, Grant, PolicyKind};
+use crate::value::Attrs;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -36,6 +39,11 @@ impl Kind for SnsTopicPolicy {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
+        let policy = attrs.get("policy").into_iter();
+        policy.flat_map(|doc| permissions::from_document(doc, PolicyKind::Resource, None, None)).collect()
     }
 
     async fn read(

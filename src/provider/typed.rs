@@ -16,6 +16,8 @@ use super::{AttrType, Declared, Deleted, Finding};
 use super::{
     Aws, Created, FindReason, Found, Managed, ModelFields, Owner, ProviderError, ResourceKind, ResourceSchema,
 };
+use crate::addr::ResourceAddr;
+use crate::permissions::Grant;
 use crate::value::Attrs;
 
 /// One kind of AWS resource, in its own types.
@@ -103,6 +105,16 @@ pub trait Kind: Send + Sync + 'static {
     /// What a plan should say when it updates the resource (see [`ResourceKind::update_note`]).
     fn update_note(&self, _live: &Attrs, _desired: &Attrs) -> Option<String> {
         None
+    }
+
+    /// The permission statements the attributes write (see [`ResourceKind::grants`]).
+    fn grants(&self, _addr: &ResourceAddr, _attrs: &Attrs) -> Vec<Grant> {
+        Vec::new()
+    }
+
+    /// The policy rules the settings break (see [`ResourceKind::policy_findings`]).
+    fn policy_findings(&self, _attrs: &Attrs) -> Vec<(&'static str, String)> {
+        Vec::new()
     }
 
     async fn find(
@@ -289,6 +301,14 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     fn update_note(&self, live: &Attrs, desired: &Attrs) -> Option<String> {
         self.0.update_note(live, desired)
+    }
+
+    fn grants(&self, addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
+        self.0.grants(addr, attrs)
+    }
+
+    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
+        self.0.policy_findings(attrs)
     }
 
     async fn find(

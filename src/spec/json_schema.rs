@@ -72,6 +72,14 @@ fn block(schema: &ResourceSchema, resource: bool) -> Value {
             "lifecycle".into(),
             json!({"type": "object", "additionalProperties": false, "properties": {"prevent_destroy": {"type": "boolean"}, "retain_on_destroy": {"type": "boolean"}}}),
         );
+        let rules: Map<String, Value> = crate::permissions::rules::RULES
+            .iter()
+            .map(|r| (r.id.to_string(), json!({"type": "string", "minLength": 1, "description": r.asks})))
+            .collect();
+        props.insert(
+            "waivers".into(),
+            json!({"type": "object", "additionalProperties": false, "description": "built-in policy rules waived, each with its reason", "properties": rules}),
+        );
     }
     out
 }

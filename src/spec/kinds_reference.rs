@@ -21,8 +21,10 @@ pub fn kinds_markdown(registry: &Registry) -> String {
          they are `(known after apply)` until the resource exists. An optional attribute the\n\
          spec leaves out is not managed at all.\n\n\
          Every resource also takes the meta settings `depends_on: [KIND.NAME]` (an ordering edge),\n\
-         `import_id: ID` (adopt an existing resource) and `lifecycle: { prevent_destroy: BOOL,\n\
-         retain_on_destroy: BOOL }`; see [spec.md](spec.md).\n\n",
+         `import_id: ID` (adopt an existing resource), `lifecycle: { prevent_destroy: BOOL,\n\
+         retain_on_destroy: BOOL }` and `waivers: { RULE: REASON }` (a built-in policy rule it may\n\
+         break, and why: [cli.md](cli.md#who-can-do-what-permission-diffs-and-policy-rules)); see\n\
+         [spec.md](spec.md).\n\n",
     );
     out.push_str("Resource kinds:");
     for (i, kind) in registry.names().enumerate() {

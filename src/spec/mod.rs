@@ -77,6 +77,8 @@ pub struct ResourceSpec {
     /// `lifecycle: { retain_on_destroy: BOOL }`: kept in AWS (only forgotten) when destroyed or
     /// replaced. Unset, adopted resources (`import_id`) are retained and created ones are not.
     pub retain_on_destroy: Option<bool>,
+    /// `waivers: { RULE: REASON }`: built-in policy rules this resource may break, and why.
+    pub waivers: BTreeMap<String, String>,
 }
 
 impl ResourceSpec {
@@ -144,7 +146,7 @@ pub enum LoadError {
 const SECTIONS: &[&str] = &["variables", "lookups", "resources", "outputs"];
 
 /// Fields a resource block takes besides its kind's attributes.
-const META_FIELDS: &[&str] = &["depends_on", "import_id", "lifecycle"];
+const META_FIELDS: &[&str] = &["depends_on", "import_id", "lifecycle", "waivers"];
 
 impl Spec {
     /// Reads and checks the spec at `path`, with variables from the environment and `.env`.
@@ -377,6 +379,7 @@ fn blocks(
                 .map(|(k, _)| k.name.clone())
                 .collect();
             let Lifecycle { prevent_destroy, retain_on_destroy } = lifecycle(&addr, &meta, checker.problems);
+            let waivers = waivers(&addr, &meta, checker.problems);
             out.push(ResourceSpec {
                 addr,
                 span: name_key.span,
@@ -388,6 +391,7 @@ fn blocks(
                 sensitive,
                 prevent_destroy,
                 retain_on_destroy,
+                waivers,
             });
         }
     }
@@ -486,6 +490,34 @@ fn lifecycle(addr: &ResourceAddr, meta: &[(node::Key, Node)], problems: &mut Pro
                 Problem::at(k.span, format!("unknown lifecycle setting `{other}`"), "not a lifecycle setting")
                     .with_help("lifecycle takes prevent_destroy and retain_on_destroy"),
             ),
+        }
+    }
+    out
+}
+
+/// `waivers: { RULE: "reason" }`: each a built-in policy rule, each with a reason to show.
+fn waivers(addr: &ResourceAddr, meta: &[(node::Key, Node)], problems: &mut Problems) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some((_, node)) = meta.iter().find(|(k, _)| k.name == "waivers") else { return out };
+    let Some(fields) = node.as_map() else {
+        problems.at(node.span, format!("waivers of {addr} must be a mapping of rule to reason"), node.type_name());
+        return out;
+    };
+    let rules = crate::permissions::rules::RULES;
+    for (k, v) in fields {
+        if !rules.iter().any(|r| r.id == k.name) {
+            let ids: Vec<&str> = rules.iter().map(|r| r.id).collect();
+            problems.push(
+                Problem::at(k.span, format!("`{}` is not a policy rule", k.name), "not a rule")
+                    .with_help(format!("the rules are {}", ids.join(", "))),
+            );
+            continue;
+        }
+        match v.as_str().map(str::trim) {
+            Some(reason) if !reason.is_empty() => {
+                out.insert(k.name.clone(), reason.to_string());
+            }
+            _ => problems.at(v.span, format!("waiving {} needs a reason", k.name), "no reason given"),
         }
     }
     out

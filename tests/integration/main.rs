@@ -13,6 +13,7 @@ mod lambdas;
 mod lifecycle;
 mod locking;
 mod output_formats;
+mod permissions;
 mod remote;
 mod review;
 mod runtime_api;
