@@ -91,7 +91,7 @@ fn policy(out: &mut String, plan: &Plan) {
     if plan.policy.is_empty() {
         return;
     }
-    out.push_str("\n#### Policy rules\n\n| | resource | rule | finding |\n|---|---|---|---|\n");
+    out.push_str("#### Policy rules\n\n| | resource | rule | finding |\n|---|---|---|---|\n");
     for f in &plan.policy {
         let status = match &f.waived {
             Some(why) => format!("waived: {why}"),
