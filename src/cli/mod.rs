@@ -9,6 +9,7 @@ mod events;
 mod force_unlock;
 mod gates;
 mod graph;
+mod iam_policy;
 mod import;
 mod output;
 mod plan;
@@ -68,6 +69,7 @@ enum Command {
     Output(output::OutputArgs),
     Drift(drift::DriftArgs),
     Import(import::ImportArgs),
+    IamPolicy(iam_policy::IamPolicyArgs),
     Rollback(rollback::RollbackArgs),
     State(state::StateArgs),
     ForceUnlock(force_unlock::ForceUnlockArgs),
@@ -268,6 +270,7 @@ impl Cli {
             Command::ForceUnlock(args) => force_unlock::cmd_force_unlock(args, &aws).await,
             Command::Drift(args) => drift::cmd_drift(args, &registry, &aws).await,
             Command::Import(args) => import::cmd_import(args, &registry, &aws).await,
+            Command::IamPolicy(args) => iam_policy::cmd_iam_policy(args, &registry, &aws).await,
             Command::Rollback(args) => rollback::cmd_rollback(args, &registry, &aws).await,
             Command::State(args) => state::cmd_state(args, &aws).await,
             Command::Schema(args) => schema::cmd_schema(args, &registry),

@@ -11,6 +11,7 @@
 //! and resource, with no more conditions), any added wildcard, a removed condition, or a
 //! removed `Deny`.
 
+pub mod deployer;
 pub mod rules;
 
 use std::collections::BTreeSet;

@@ -25,6 +25,8 @@ pub fn restrict_to_targets(plan: &mut Plan, spec: &Spec, targets: &[ResourceAddr
     }
     let keep = if plan.destroy { with_dependents(plan, targets) } else { with_dependencies(plan, spec, targets) };
     plan.changes.retain(|c| keep.contains(&c.addr) || c.action == Action::NoOp && !c.imported);
+    plan.permissions.retain(|p| keep.contains(&p.addr));
+    plan.policy.retain(|f| keep.contains(&f.addr));
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! compared with header names in lower case and lists as sets. API names are not unique, so
 //! an API is recognised as ours only by the ownership tags `CreateApi` writes on it.
 
+use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::{Cors, ProtocolType};
 use serde::{Deserialize, Serialize};
@@ -99,6 +100,23 @@ impl Kind for ApiGatewayV2Api {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    // API Gateway authorises by HTTP method on the resource path.
+    const DEPLOYER: Deployer = Deployer {
+        read: &["apigateway:GET"],
+        write: &["apigateway:POST", "apigateway:PATCH", "apigateway:PUT", "apigateway:DELETE"],
+        delete: &["apigateway:DELETE"],
+        unscoped: &[],
+    };
+
+    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        let region = &scope.region;
+        vec![
+            format!("arn:aws:apigateway:{region}::/apis"),
+            format!("arn:aws:apigateway:{region}::/apis/*"),
+            format!("arn:aws:apigateway:{region}::/tags/*"),
+        ]
     }
 
     fn normalize(&self, attrs: &mut Attrs) {

@@ -4,6 +4,8 @@
 //! list). Authorizers take no tags; their names are unique within an API, so an interrupted
 //! create is found by name among the API's authorizers.
 
+use crate::permissions::deployer::{ArnScope, Deployer};
+use crate::value::Attrs;
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::AuthorizerType;
 use serde::{Deserialize, Serialize};
@@ -69,6 +71,23 @@ impl Kind for ApiGatewayV2Authorizer {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    // API Gateway authorises by HTTP method on the resource path.
+    const DEPLOYER: Deployer = Deployer {
+        read: &["apigateway:GET"],
+        write: &["apigateway:POST", "apigateway:PATCH", "apigateway:PUT", "apigateway:DELETE"],
+        delete: &["apigateway:DELETE"],
+        unscoped: &[],
+    };
+
+    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        let region = &scope.region;
+        vec![
+            format!("arn:aws:apigateway:{region}::/apis"),
+            format!("arn:aws:apigateway:{region}::/apis/*"),
+            format!("arn:aws:apigateway:{region}::/tags/*"),
+        ]
     }
 
     fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {

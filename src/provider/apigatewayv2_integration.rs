@@ -4,6 +4,8 @@
 //! unique, so the engine writes its ownership marker (the address and the state's lineage) in
 //! the integration's description; an interrupted create is found by it.
 
+use crate::permissions::deployer::{ArnScope, Deployer};
+use crate::value::Attrs;
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::IntegrationType;
 use serde::{Deserialize, Serialize};
@@ -64,6 +66,23 @@ impl Kind for ApiGatewayV2Integration {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    // API Gateway authorises by HTTP method on the resource path.
+    const DEPLOYER: Deployer = Deployer {
+        read: &["apigateway:GET"],
+        write: &["apigateway:POST", "apigateway:PATCH", "apigateway:PUT", "apigateway:DELETE"],
+        delete: &["apigateway:DELETE"],
+        unscoped: &[],
+    };
+
+    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        let region = &scope.region;
+        vec![
+            format!("arn:aws:apigateway:{region}::/apis"),
+            format!("arn:aws:apigateway:{region}::/apis/*"),
+            format!("arn:aws:apigateway:{region}::/tags/*"),
+        ]
     }
 
     async fn read(

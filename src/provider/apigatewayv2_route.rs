@@ -4,6 +4,7 @@
 //! The id is `API_ID/ROUTE_ID`. Routes take no tags; a route key is unique within an API
 //! (AWS refuses a second one), so an interrupted create is found by its key.
 
+use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::AuthorizationType;
@@ -58,6 +59,23 @@ impl Kind for ApiGatewayV2Route {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    // API Gateway authorises by HTTP method on the resource path.
+    const DEPLOYER: Deployer = Deployer {
+        read: &["apigateway:GET"],
+        write: &["apigateway:POST", "apigateway:PATCH", "apigateway:PUT", "apigateway:DELETE"],
+        delete: &["apigateway:DELETE"],
+        unscoped: &[],
+    };
+
+    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        let region = &scope.region;
+        vec![
+            format!("arn:aws:apigateway:{region}::/apis"),
+            format!("arn:aws:apigateway:{region}::/apis/*"),
+            format!("arn:aws:apigateway:{region}::/tags/*"),
+        ]
     }
 
     fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {

@@ -4,6 +4,8 @@
 //! The id is `API_ID/STAGE_NAME`. `CreateStage` carries the ownership tags; a stage name is
 //! unique within an API, so an interrupted create is found by name and judged by its tags.
 
+use crate::permissions::deployer::{ArnScope, Deployer};
+use crate::value::Attrs;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
@@ -40,6 +42,23 @@ impl Kind for ApiGatewayV2Stage {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    // API Gateway authorises by HTTP method on the resource path.
+    const DEPLOYER: Deployer = Deployer {
+        read: &["apigateway:GET"],
+        write: &["apigateway:POST", "apigateway:PATCH", "apigateway:PUT", "apigateway:DELETE"],
+        delete: &["apigateway:DELETE"],
+        unscoped: &[],
+    };
+
+    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        let region = &scope.region;
+        vec![
+            format!("arn:aws:apigateway:{region}::/apis"),
+            format!("arn:aws:apigateway:{region}::/apis/*"),
+            format!("arn:aws:apigateway:{region}::/tags/*"),
+        ]
     }
 
     async fn read(

@@ -11,6 +11,7 @@
 //! `--no-wait`. Fields a read does not echo (moto drops the origin's OAC id) keep their
 //! recorded value.
 
+use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use crate::value::UNKNOWN;
 use std::time::{Duration, Instant};
@@ -129,6 +130,17 @@ impl Kind for CloudFrontDistribution {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    const DEPLOYER: Deployer = Deployer {
+        read: &["cloudfront:GetDistribution", "cloudfront:GetDistributionConfig", "cloudfront:ListDistributions"],
+        write: &["cloudfront:CreateDistribution", "cloudfront:TagResource", "cloudfront:UpdateDistribution"],
+        delete: &["cloudfront:UpdateDistribution", "cloudfront:DeleteDistribution"],
+        unscoped: &["cloudfront:ListDistributions"],
+    };
+
+    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        vec![format!("arn:aws:cloudfront::{}:distribution/*", scope.account)]
     }
 
     fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {

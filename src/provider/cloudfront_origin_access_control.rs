@@ -6,6 +6,7 @@
 //! take no tags; their names are unique in the account, so an interrupted create is found by
 //! name, and a name taken before the create is reported, never taken over.
 
+use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{
     OriginAccessControlConfig, OriginAccessControlOriginTypes, OriginAccessControlSigningBehaviors,
@@ -65,6 +66,18 @@ impl Kind for CloudFrontOriginAccessControl {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    const DEPLOYER: Deployer = Deployer {
+        read: &["cloudfront:GetOriginAccessControl", "cloudfront:ListOriginAccessControls"],
+        write: &["cloudfront:CreateOriginAccessControl", "cloudfront:UpdateOriginAccessControl"],
+        delete: &["cloudfront:DeleteOriginAccessControl"],
+        unscoped: &["cloudfront:ListOriginAccessControls", "cloudfront:CreateOriginAccessControl"],
+    };
+
+    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        // The id is CloudFront's: any origin access control of the account.
+        vec![format!("arn:aws:cloudfront::{}:origin-access-control/*", scope.account)]
     }
 
     fn normalize(&self, attrs: &mut Attrs) {

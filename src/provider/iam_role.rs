@@ -10,6 +10,7 @@
 //! gone goes on, so an interrupted delete finishes when run again.
 
 use crate::addr::ResourceAddr;
+use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant, PolicyKind};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -70,6 +71,27 @@ impl Kind for IamRole {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    const DEPLOYER: Deployer = Deployer {
+        read: &["iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"],
+        write: &[
+            "iam:CreateRole",
+            "iam:TagRole",
+            "iam:UntagRole",
+            "iam:UpdateRole",
+            "iam:UpdateAssumeRolePolicy",
+            "iam:PutRolePolicy",
+            "iam:DeleteRolePolicy",
+            "iam:AttachRolePolicy",
+            "iam:DetachRolePolicy",
+        ],
+        delete: &["iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy"],
+        unscoped: &[],
+    };
+
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        vec![format!("arn:aws:iam::{}:role/{}", scope.account, ArnScope::part(attrs.get("name")))]
     }
 
     fn grants(&self, addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {

@@ -13,6 +13,7 @@
 //! and S3 validates a notification against it: the permission is ready once `GetPolicy` shows it.
 
 use crate::addr::ResourceAddr;
+use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{Grant, PolicyKind};
 use crate::value::Attrs;
 use std::time::{Duration, Instant};
@@ -102,6 +103,23 @@ impl Kind for LambdaPermission {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    const DEPLOYER: Deployer = Deployer {
+        read: &["lambda:GetPolicy"],
+        write: &["lambda:AddPermission"],
+        delete: &["lambda:RemovePermission"],
+        unscoped: &[],
+    };
+
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        let function = ArnScope::part(attrs.get("function_name"));
+        let function = if function.starts_with("arn:") {
+            function
+        } else {
+            format!("arn:aws:lambda:{}:{}:function:{function}", scope.region, scope.account)
+        };
+        vec![function.clone(), format!("{function}:*")]
     }
 
     fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {

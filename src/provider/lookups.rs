@@ -1,6 +1,7 @@
 //! Lookups of things that already exist and are managed elsewhere: a hosted zone by domain
 //! name, a Cognito user pool by id.
 
+use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
 use serde_json::json;
 
@@ -23,6 +24,14 @@ static ZONE: ResourceSchema = ResourceSchema {
 impl LookupKind for Route53Zone {
     fn kind(&self) -> &'static str {
         "route53_zone"
+    }
+
+    fn deployer(&self) -> Deployer {
+        Deployer {
+            read: &["route53:ListHostedZonesByName"],
+            unscoped: &["route53:ListHostedZonesByName"],
+            ..Deployer::NONE
+        }
     }
 
     fn schema(&self) -> &'static ResourceSchema {
@@ -72,6 +81,17 @@ impl LookupKind for CognitoUserPool {
         "cognito_user_pool"
     }
 
+    fn deployer(&self) -> Deployer {
+        Deployer { read: &["cognito-idp:DescribeUserPool"], ..Deployer::NONE }
+    }
+
+    fn deployer_arns(&self, query: &Attrs, scope: &ArnScope) -> Vec<String> {
+        // A pool id carries its region (eu-west-1_AbC), as the lookup reads it.
+        let id = ArnScope::part(query.get("id"));
+        let region = id.split('_').next().filter(|r| r.contains('-')).unwrap_or(&scope.region);
+        vec![format!("arn:aws:cognito-idp:{region}:{}:userpool/{id}", scope.account)]
+    }
+
     fn schema(&self) -> &'static ResourceSchema {
         &POOL
     }
@@ -113,6 +133,11 @@ static IDENTITY: ResourceSchema = ResourceSchema {
 impl LookupKind for CallerIdentity {
     fn kind(&self) -> &'static str {
         "caller_identity"
+    }
+
+    fn deployer(&self) -> Deployer {
+        // AWS allows GetCallerIdentity to everyone; listed so the policy says what is called.
+        Deployer { read: &["sts:GetCallerIdentity"], unscoped: &["sts:GetCallerIdentity"], ..Deployer::NONE }
     }
 
     fn schema(&self) -> &'static ResourceSchema {

@@ -44,6 +44,7 @@ pub use typed::{Kind, NoComputed, Prior, Typed, int_in_range};
 
 use crate::addr::ResourceAddr;
 use crate::permissions::Grant;
+use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
 
 /// What a creating call returns: AWS's identifier for the resource and what it computed.
@@ -241,6 +242,12 @@ pub trait ResourceKind: Send + Sync {
     /// what breaks it). See [`crate::permissions::rules`].
     fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)>;
 
+    /// The IAM actions the kind's AWS calls need, by what runs them (`iam-policy`).
+    fn deployer(&self) -> Deployer;
+
+    /// The ARNs those actions act on for a resource with these values (`*` where unknown).
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String>;
+
     /// Looks for what a create of `desired` by `owner` may have made (its answer was lost, or
     /// the process died): by the ownership tags, the idempotency token, or a natural key.
     async fn find(
@@ -266,6 +273,14 @@ pub trait LookupKind: Send + Sync {
 
     /// The answer, or an error naming what was not found.
     async fn lookup(&self, aws: &Aws, query: &Attrs) -> Result<Attrs, ProviderError>;
+
+    /// The IAM actions the lookup calls (every command but destroy looks up).
+    fn deployer(&self) -> Deployer;
+
+    /// The ARNs those actions act on for this query (`*` where unknown).
+    fn deployer_arns(&self, _query: &Attrs, _scope: &ArnScope) -> Vec<String> {
+        vec!["*".into()]
+    }
 }
 
 /// Points the `live` alias of the function `name` back at `to`, or at the version before the

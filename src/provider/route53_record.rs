@@ -9,6 +9,7 @@
 //! `allow_overwrite: true`, in which case it is replaced with `UPSERT` (and the plan says so).
 //! Updates are UPSERTs. Every change is waited on until INSYNC.
 
+use crate::permissions::deployer::{ArnScope, Deployer};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -95,6 +96,18 @@ impl Kind for Route53Record {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    const DEPLOYER: Deployer = Deployer {
+        read: &["route53:ListResourceRecordSets", "route53:GetChange"],
+        write: &["route53:ChangeResourceRecordSets"],
+        delete: &["route53:ChangeResourceRecordSets"],
+        unscoped: &[],
+    };
+
+    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
+        let zone = ArnScope::part(attrs.get("zone_id"));
+        vec![format!("arn:aws:route53:::hostedzone/{zone}"), "arn:aws:route53:::change/*".into()]
     }
 
     fn normalize(&self, attrs: &mut Attrs) {

@@ -18,6 +18,7 @@
 //! versions it holds. With `force_destroy: true` (a local setting, as in Terraform) every object
 //! version and delete marker is deleted first, 1000 at a time.
 
+use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use std::collections::BTreeMap;
 
@@ -148,6 +149,25 @@ impl Kind for S3Bucket {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    const DEPLOYER: Deployer = Deployer {
+        read: &[
+            "s3:ListBucket",
+            "s3:GetBucketLocation",
+            "s3:GetBucketCORS",
+            "s3:GetBucketTagging",
+            "s3:GetBucketPublicAccessBlock",
+            "s3:ListAllMyBuckets",
+        ],
+        write: &["s3:CreateBucket", "s3:PutBucketCORS", "s3:PutBucketTagging", "s3:PutBucketPublicAccessBlock"],
+        delete: &["s3:DeleteBucket", "s3:ListBucketVersions", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+        unscoped: &["s3:ListAllMyBuckets"],
+    };
+
+    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
+        let name = ArnScope::part(attrs.get("name"));
+        vec![format!("arn:aws:s3:::{name}"), format!("arn:aws:s3:::{name}/*")]
     }
 
     fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {

@@ -13,6 +13,7 @@
 //! set up on the bucket (an adopted bucket, say) are kept: every put reads the configuration
 //! first and writes them back, since S3 replaces the whole configuration.
 
+use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, LambdaFunctionConfiguration, NotificationConfiguration,
@@ -92,6 +93,17 @@ impl Kind for S3BucketNotification {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    const DEPLOYER: Deployer = Deployer {
+        read: &["s3:GetBucketNotification"],
+        write: &["s3:PutBucketNotification"],
+        delete: &["s3:PutBucketNotification"],
+        unscoped: &[],
+    };
+
+    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
+        vec![format!("arn:aws:s3:::{}", ArnScope::part(attrs.get("bucket")))]
     }
 
     /// S3 refuses a configuration whose targets do not already let it deliver: each Lambda

@@ -6,6 +6,7 @@
 //! Putting it is idempotent; a bucket that has a policy is where an interrupted create put it.
 
 use crate::addr::ResourceAddr;
+use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant, PolicyKind};
 use crate::value::Attrs;
 use async_trait::async_trait;
@@ -41,6 +42,17 @@ impl Kind for S3BucketPolicy {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    const DEPLOYER: Deployer = Deployer {
+        read: &["s3:GetBucketPolicy"],
+        write: &["s3:PutBucketPolicy"],
+        delete: &["s3:DeleteBucketPolicy"],
+        unscoped: &[],
+    };
+
+    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
+        vec![format!("arn:aws:s3:::{}", ArnScope::part(attrs.get("bucket")))]
     }
 
     fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {

@@ -13,6 +13,7 @@
 //! engine waits (up to `confirmation_timeout_in_minutes`) until the endpoint confirms, as
 //! Terraform does; both are local settings, never sent to AWS.
 
+use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -95,6 +96,19 @@ impl Kind for SnsSubscription {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    const DEPLOYER: Deployer = Deployer {
+        read: &["sns:GetSubscriptionAttributes", "sns:ListSubscriptionsByTopic"],
+        write: &["sns:Subscribe", "sns:SetSubscriptionAttributes"],
+        delete: &["sns:Unsubscribe"],
+        unscoped: &[],
+    };
+
+    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
+        // Subscription ARNs are the topic's with an id appended.
+        let topic = ArnScope::part(attrs.get("topic_arn"));
+        vec![topic.clone(), format!("{topic}:*")]
     }
 
     fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {

@@ -5,6 +5,7 @@
 //! and the ownership tags, and is idempotent for the same name and attributes.
 
 use crate::addr::ResourceAddr;
+use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant, PolicyKind};
 use crate::value::Attrs;
 use std::collections::BTreeMap;
@@ -55,6 +56,17 @@ impl Kind for SnsTopic {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    const DEPLOYER: Deployer = Deployer {
+        read: &["sns:GetTopicAttributes", "sns:ListTagsForResource"],
+        write: &["sns:CreateTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource"],
+        delete: &["sns:DeleteTopic"],
+        unscoped: &[],
+    };
+
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        vec![format!("arn:aws:sns:{}:{}:{}", scope.region, scope.account, ArnScope::part(attrs.get("name")))]
     }
 
     fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {

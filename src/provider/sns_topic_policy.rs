@@ -5,6 +5,7 @@
 //! gives every new topic. A topic's policy always exists, so an interrupted create finds it.
 
 use crate::addr::ResourceAddr;
+use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant, PolicyKind};
 use crate::value::Attrs;
 use async_trait::async_trait;
@@ -39,6 +40,17 @@ impl Kind for SnsTopicPolicy {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    const DEPLOYER: Deployer = Deployer {
+        read: &["sns:GetTopicAttributes"],
+        write: &["sns:SetTopicAttributes"],
+        delete: &["sns:SetTopicAttributes"],
+        unscoped: &[],
+    };
+
+    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
+        vec![ArnScope::part(attrs.get("topic_arn"))]
     }
 
     fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::addr::ResourceAddr;
 use crate::permissions::Grant;
+use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
 
 /// One kind of AWS resource, in its own types.
@@ -115,6 +116,14 @@ pub trait Kind: Send + Sync + 'static {
     /// The policy rules the settings break (see [`ResourceKind::policy_findings`]).
     fn policy_findings(&self, _attrs: &Attrs) -> Vec<(&'static str, String)> {
         Vec::new()
+    }
+
+    /// The IAM actions the kind's calls need (see [`ResourceKind::deployer`]).
+    const DEPLOYER: Deployer = Deployer::NONE;
+
+    /// The ARNs those actions act on (see [`ResourceKind::deployer_arns`]).
+    fn deployer_arns(&self, _attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
+        vec!["*".into()]
     }
 
     async fn find(
@@ -309,6 +318,14 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
         self.0.policy_findings(attrs)
+    }
+
+    fn deployer(&self) -> Deployer {
+        K::DEPLOYER
+    }
+
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        self.0.deployer_arns(attrs, scope)
     }
 
     async fn find(

@@ -55,6 +55,18 @@ impl Moto {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Turns IAM enforcement on from the next request: each must be signed by an IAM user's key
+    /// and allowed by its policies (S3, SNS, IAM and STS are judged; see MOTO.md).
+    pub fn enforce_iam(&self) {
+        let s = TcpStream::connect(("127.0.0.1", self.port));
+        let mut s = s.expect("moto answers");
+        let req = "POST /moto-api/reset-auth HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 1\r\n\r\n0";
+        s.write_all(req.as_bytes()).expect("request");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("answer");
+        assert!(resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200"), "reset-auth: {resp}");
+    }
+
     /// Forgets everything, as a new account would look.
     pub fn reset(&self) {
         http(self.port, "POST", "/moto-api/reset", "").expect("moto reset");
@@ -111,7 +123,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Run {
+    pub fn from(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -160,6 +160,10 @@ fn editing_the_spec_plans_exactly_that_update_and_apply_makes_it() {
             }
         }
 
+    Policy rules:
+      FAILED  s3_bucket.assets [public-access-block]: public_access_block leaves block_public_acls, ignore_public_acls, block_public_policy, restrict_public_buckets off
+      FAILED  s3_bucket.uploads [public-access-block]: public_access_block leaves ignore_public_acls, restrict_public_buckets off
+
     Plan: 0 to add, 1 to change, 0 to destroy.
     "#);
 
@@ -216,6 +220,10 @@ fn a_change_made_behind_our_back_shows_in_the_next_plan() {
                 }
             ]
         }
+
+    Policy rules:
+      FAILED  s3_bucket.assets [public-access-block]: public_access_block leaves block_public_acls, ignore_public_acls, block_public_policy, restrict_public_buckets off
+      FAILED  s3_bucket.uploads [public-access-block]: public_access_block leaves ignore_public_acls, restrict_public_buckets off
 
     Plan: 0 to add, 1 to change, 0 to destroy.
     "#);

@@ -4,6 +4,7 @@
 mod aws_rules;
 mod bad_input;
 mod build;
+mod deployer;
 mod diagnostics;
 mod docs;
 mod end_to_end;

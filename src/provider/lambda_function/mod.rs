@@ -11,6 +11,7 @@
 //! function is `Active` and its last update `Successful` ([`Kind::wait_ready`]); an update
 //! first waits for one still in progress (an interrupted apply, a concurrent deploy).
 
+use crate::permissions::deployer::{ArnScope, Deployer};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -183,6 +184,41 @@ impl Kind for LambdaFunction {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    const DEPLOYER: Deployer = Deployer {
+        read: &[
+            "lambda:GetFunction",
+            "lambda:GetFunctionConfiguration",
+            "lambda:GetAlias",
+            "lambda:ListAliases",
+            "lambda:ListVersionsByFunction",
+        ],
+        write: &[
+            "lambda:CreateFunction",
+            "lambda:TagResource",
+            "lambda:UpdateFunctionCode",
+            "lambda:UpdateFunctionConfiguration",
+            "lambda:PublishVersion",
+            "lambda:CreateAlias",
+            "lambda:UpdateAlias",
+            // Versions beyond keep_versions.
+            "lambda:DeleteFunction",
+            "iam:PassRole",
+        ],
+        delete: &["lambda:DeleteFunction"],
+        unscoped: &[],
+    };
+
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        let function =
+            format!("arn:aws:lambda:{}:{}:function:{}", scope.region, scope.account, ArnScope::part(attrs.get("name")));
+        // The execution role it passes to Lambda.
+        let role = match ArnScope::part(attrs.get("role")).as_str() {
+            "*" => format!("arn:aws:iam::{}:role/*", scope.account),
+            arn => arn.to_string(),
+        };
+        vec![function.clone(), format!("{function}:*"), role]
     }
 
     fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {

@@ -1,0 +1,79 @@
+//! `iam-policy --for COMMAND`: the least-privilege IAM policy the engine needs for one command on
+//! this spec, printed as a policy document.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{CliError, Paths};
+use crate::permissions::deployer::{ArnScope, Command, Deployer, Policy};
+use crate::provider::{Aws, Registry};
+use crate::value::{Attrs, unknown};
+
+/// Print the IAM policy `cruddur-infra COMMAND` needs on this spec: exactly the actions its
+/// resource kinds, lookups and state backend call, scoped to the spec's ARNs where AWS takes
+/// resource-level permissions (`*` where a name is known only after apply). `plan` and `drift`
+/// get read-only policies. Makes no AWS call.
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// The command the policy is for.
+    #[arg(long = "for", value_enum, value_name = "COMMAND")]
+    command: Command,
+    /// The account the ARNs name [default: any account, `*`].
+    #[arg(long)]
+    account: Option<String>,
+    #[command(flatten)]
+    paths: Paths,
+}
+
+pub async fn cmd_iam_policy(args: IamPolicyArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
+    let spec = args.paths.load_spec(registry)?;
+    let recorded = args.paths.backend(aws).load().await.unwrap_or_default();
+    let region = aws.config().await.region().map_or_else(|| "*".to_string(), |r| r.to_string());
+    let scope = ArnScope { region, account: args.account.clone().unwrap_or_else(|| "*".into()) };
+    let mut policy = Policy::default();
+    let mut grant = |deployer: Deployer, arns: Vec<String>| {
+        policy.grant(&deployer.for_command(args.command), deployer.unscoped, arns);
+    };
+    // The spec's resources, and those only the state still records (a plan deletes what the
+    // spec dropped; drift reads what the state records, which is the spec's once applied).
+    let mut seen = std::collections::BTreeSet::new();
+    for res in &spec.resources {
+        let Some(kind) = registry.get(&res.addr.kind) else { continue };
+        let values: Attrs = crate::plan::evaluate(res, &|_, _| unknown());
+        grant(kind.deployer(), kind.deployer_arns(&values, &scope));
+        seen.insert(res.addr.clone());
+    }
+    for (addr, res) in recorded.resources.iter().filter(|(a, _)| !seen.contains(*a)) {
+        let Some(kind) = registry.get(&addr.kind) else { continue };
+        grant(kind.deployer(), kind.deployer_arns(&res.attributes, &scope));
+    }
+    if matches!(args.command, Command::Plan | Command::Apply) {
+        for lookup in &spec.lookups {
+            let Some(kind) = registry.lookup(&lookup.addr.kind) else { continue };
+            let query: Attrs = crate::plan::evaluate(lookup, &|_, _| unknown());
+            grant(kind.deployer(), kind.deployer_arns(&query, &scope));
+        }
+    }
+    // Who the credentials are: the account some checks need (AWS allows it to everyone).
+    let identity = &["sts:GetCallerIdentity"];
+    grant(Deployer { read: identity, unscoped: identity, ..Deployer::NONE }, vec![]);
+    // The S3 state backend: the state object, and for commands that write it its lock and backup.
+    if let Some((bucket, key)) = args.paths.state_location().strip_prefix("s3://").and_then(|r| r.split_once('/')) {
+        let state = Deployer {
+            read: &["s3:GetObject"],
+            write: &["s3:PutObject", "s3:DeleteObject"],
+            delete: &["s3:PutObject", "s3:DeleteObject"],
+            unscoped: &[],
+        };
+        let objects = if args.command.writes_state() {
+            vec![format!("arn:aws:s3:::{bucket}/{key}"), format!("arn:aws:s3:::{bucket}/{key}.*")]
+        } else {
+            vec![format!("arn:aws:s3:::{bucket}/{key}")]
+        };
+        grant(state, objects);
+    }
+    let text = serde_json::to_string_pretty(&policy.document()).unwrap_or_default();
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
