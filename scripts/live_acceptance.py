@@ -273,9 +273,14 @@ class Stack:
             config = lam.get_function_configuration(FunctionName=name)
             assert config["State"] == "Active", f"{name} is {config['State']}"
             assert config["Role"].endswith(f"role/{name}"), f"{name} runs as {config['Role']}"
+            # Invokers call the live alias, which serves the uploaded code.
+            live = lam.get_function_configuration(FunctionName=name, Qualifier="live")
+            assert live["CodeSha256"] == config["CodeSha256"], f"{name}: live serves other code"
+            policy = json.loads(lam.get_policy(FunctionName=name, Qualifier="live")["Policy"])
+            assert policy["Statement"], f"{name}: the live alias lets nobody invoke it"
         s3 = self.client("s3")
         uploads = s3.get_bucket_notification_configuration(Bucket=self.uploads).get("LambdaFunctionConfigurations", [])
-        assert any(c["LambdaFunctionArn"].endswith(f":function:{names[0]}") for c in uploads), f"uploads notify {uploads}"
+        assert any(c["LambdaFunctionArn"].endswith(f":function:{names[0]}:live") for c in uploads), f"uploads notify {uploads}"
         assets = s3.get_bucket_notification_configuration(Bucket=self.assets).get("TopicConfigurations", [])
         assert any(c["TopicArn"].endswith(f":{self.topic_name}") for c in assets), f"assets notify {assets}"
         api = self.output("api_endpoint").split("//")[1].split(".")[0]

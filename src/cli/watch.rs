@@ -236,6 +236,7 @@ mod tests {
             destroy: false,
             permissions: vec![],
             policy: vec![],
+            warnings: vec![],
         }
     }
 

@@ -127,6 +127,9 @@ pub struct Plan {
     /// The built-in policy rules the planned resources break, waived ones included.
     #[serde(default)]
     pub policy: Vec<crate::permissions::rules::Finding>,
+    /// What a reviewer must not miss although AWS is as the spec says.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Counts for the summary line.
@@ -190,22 +193,10 @@ impl Plan {
         }
     }
 
-    /// What a reviewer must not miss although AWS is as the spec says: functions that run (or
-    /// will run) code built with `--build-profile dev`, which is not what CI deploys.
+    /// What a reviewer must not miss although AWS is as the spec says (each kind's
+    /// `ResourceKind::plan_warning`: a function running code built with `--build-profile dev`).
     pub fn warnings(&self) -> Vec<String> {
-        let dev = serde_json::json!(crate::build::BuildProfile::Dev.name());
-        self.changes
-            .iter()
-            .filter(|c| !matches!(c.action, Action::Delete | Action::Forget) && !self.destroy)
-            .filter(|c| c.desired.as_ref().and_then(|d| d.get("build_profile")) == Some(&dev))
-            .map(|c| {
-                format!(
-                    "{} runs code built with --build-profile dev (no LTO: larger, not what CI deploys); plan and \
-                     apply without it before this stack serves users",
-                    c.addr
-                )
-            })
-            .collect()
+        self.warnings.clone()
     }
 
     /// Policy findings no waiver covers.

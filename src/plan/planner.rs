@@ -183,6 +183,7 @@ impl Planner<'_> {
         }
         let permissions = self.permission_changes(&changes, &refreshed);
         let policy = if self.options.destroy { vec![] } else { self.policy_findings(spec, &changes) };
+        let warnings = if self.options.destroy { vec![] } else { self.warnings(&changes) };
         Ok(Plan {
             changes,
             refreshed,
@@ -191,7 +192,21 @@ impl Planner<'_> {
             destroy: self.options.destroy,
             permissions,
             policy,
+            warnings,
         })
+    }
+
+    /// Each kind's warning about a resource that stays (see `ResourceKind::plan_warning`).
+    fn warnings(&self, changes: &[ResourceChange]) -> Vec<String> {
+        changes
+            .iter()
+            .filter(|c| !c.action.removes())
+            .filter_map(|c| {
+                let kind = self.registry.get(&c.addr.kind)?;
+                let desired = c.desired.as_ref()?;
+                kind.plan_warning(&c.addr, desired)
+            })
+            .collect()
     }
 
     /// The permission statements each change adds and removes (a forgotten resource keeps its

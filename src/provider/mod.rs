@@ -242,6 +242,10 @@ pub trait ResourceKind: Send + Sync {
     /// what breaks it). See [`crate::permissions::rules`].
     fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)>;
 
+    /// What a reviewer must not miss about a resource that stays, although AWS is as the spec
+    /// says (a function running code built with `--build-profile dev`).
+    fn plan_warning(&self, addr: &ResourceAddr, desired: &Attrs) -> Option<String>;
+
     /// The IAM actions the kind's AWS calls need, by what runs them (`iam-policy`).
     fn deployer(&self) -> Deployer;
 

@@ -118,6 +118,11 @@ pub trait Kind: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// A warning about a resource that stays (see [`ResourceKind::plan_warning`]).
+    fn plan_warning(&self, _addr: &ResourceAddr, _desired: &Attrs) -> Option<String> {
+        None
+    }
+
     /// The IAM actions the kind's calls need (see [`ResourceKind::deployer`]).
     const DEPLOYER: Deployer = Deployer::NONE;
 
@@ -318,6 +323,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
         self.0.policy_findings(attrs)
+    }
+
+    fn plan_warning(&self, addr: &ResourceAddr, desired: &Attrs) -> Option<String> {
+        self.0.plan_warning(addr, desired)
     }
 
     fn deployer(&self) -> Deployer {

@@ -32,6 +32,7 @@ use super::typed::cannot_update;
 use super::{
     Aws, Created, Declared, Deleted, ErrorClass, FindReason, Finding, Found, Kind, Managed, Owner, Prior, ProviderError,
 };
+use crate::addr::ResourceAddr;
 use crate::build::{self as artifacts, code_sha256};
 use crate::value::Attrs;
 
@@ -412,6 +413,16 @@ impl Kind for LambdaFunction {
         let keep = spec.keep_versions.unwrap_or(live::DEFAULT_KEEP_VERSIONS).max(1);
         live::prune(lambda, id, usize::try_from(keep).unwrap_or(1)).await?;
         Ok(Some(FunctionComputed::of(latest.function_arn().unwrap_or_default(), Some(version))))
+    }
+
+    fn plan_warning(&self, addr: &ResourceAddr, desired: &Attrs) -> Option<String> {
+        let dev = json!(artifacts::BuildProfile::Dev.name());
+        (desired.get("build_profile") == Some(&dev)).then(|| {
+            format!(
+                "{addr} runs code built with --build-profile dev (no LTO: larger, not what CI deploys); plan and \
+                 apply without it before this stack serves users"
+            )
+        })
     }
 
     fn update_note(&self, live: &Attrs, _desired: &Attrs) -> Option<String> {
