@@ -13,7 +13,8 @@ use crate::value::{Attrs, unknown};
 /// Print the IAM policy `cruddur-infra COMMAND` needs on this spec: exactly the actions its
 /// resource kinds, lookups and state backend call, scoped to the spec's ARNs where AWS takes
 /// resource-level permissions (`*` where a name is known only after apply). `plan` and `drift`
-/// get read-only policies. Makes no AWS call.
+/// get read-only policies. Its one AWS call is reading an S3 state, for the resources the spec
+/// no longer declares.
 #[derive(Debug, Args)]
 pub struct IamPolicyArgs {
     /// The command the policy is for.
@@ -28,7 +29,16 @@ pub struct IamPolicyArgs {
 
 pub async fn cmd_iam_policy(args: IamPolicyArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
     let spec = args.paths.load_spec(registry)?;
-    let recorded = args.paths.backend(aws).load().await.unwrap_or_default();
+    let recorded = match args.paths.backend(aws).load().await {
+        Ok(state) => state,
+        Err(e) => {
+            eprintln!(
+                "Warning: the state could not be read ({e}): the policy covers the spec's resources only, not those \
+                 the state alone still records."
+            );
+            crate::state::State::default()
+        }
+    };
     let region = aws.config().await.region().map_or_else(|| "*".to_string(), |r| r.to_string());
     let scope = ArnScope { region, account: args.account.clone().unwrap_or_else(|| "*".into()) };
     let mut policy = Policy::default();
