@@ -33,15 +33,15 @@ pub async fn cmd_drift(args: DriftArgs, registry: &Registry, aws: &Aws) -> Resul
     let options = PlanOptions { refresh: true, parallelism: args.parallelism, destroy: false, ..Default::default() };
     let live = Planner { registry, aws, options }.refresh_only(&recorded).await?;
     let found = drift::detect(registry, &recorded, &live);
+    // Closed world: children of what the state manages that nothing manages.
+    let undeclared = drift::undeclared(registry, aws, &live, &crate::retry::RetryPolicy::default()).await?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&drift::render_json(&found, args.show_sensitive)).unwrap_or_default()
-        );
+        let json = drift::render_json(&found, &undeclared, args.show_sensitive);
+        println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
     } else if args.markdown {
-        print!("{}", drift::render_markdown(&found));
+        print!("{}", drift::render_markdown(&found, &undeclared));
     } else {
-        print!("{}", super::style::plan(&drift::render_text(&found)));
+        print!("{}", super::style::plan(&drift::render_text(&found, &undeclared)));
     }
-    Ok(if found.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if found.is_empty() && undeclared.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }

@@ -46,6 +46,62 @@ pub fn detect(registry: &Registry, recorded: &State, live: &State) -> Vec<Drifte
     out
 }
 
+/// A child in the scope of a managed parent that no resource of the state manages: a route
+/// added to the API by hand, a statement added to a function's policy, a second subscription.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Undeclared {
+    /// The kind it would be declared as.
+    pub kind: String,
+    pub parent: String,
+    pub id: String,
+    pub what: String,
+}
+
+/// Every child of the parents the state's resources belong to that none of them manages.
+pub async fn undeclared(
+    registry: &Registry,
+    aws: &crate::provider::Aws,
+    recorded: &State,
+    retry: &crate::retry::RetryPolicy,
+) -> Result<Vec<Undeclared>, super::PlanError> {
+    let settled: Vec<(&ResourceAddr, &crate::state::ResourceState)> =
+        recorded.resources.iter().filter(|(_, r)| r.pending().is_none()).collect();
+    let managed: std::collections::BTreeSet<(&str, &str)> =
+        settled.iter().map(|(addr, r)| (addr.kind.as_str(), r.id.as_str())).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for (addr, res) in &settled {
+        let Some(kind) = registry.get(&addr.kind) else { continue };
+        let listed = retry.run(crate::retry::Scope::quiet(), || kind.siblings(aws, &res.id, &res.attributes)).await;
+        let listed =
+            listed.map_err(|error| super::PlanError::Refresh { addr: (*addr).clone(), error: Box::new(error) })?;
+        let Some(siblings) = listed else { continue };
+        if !seen.insert((addr.kind.clone(), siblings.parent.clone())) {
+            continue;
+        }
+        for (id, what) in siblings.children {
+            if !managed.contains(&(addr.kind.as_str(), id.as_str())) {
+                out.push(Undeclared { kind: addr.kind.clone(), parent: siblings.parent.clone(), id, what });
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn undeclared_text(undeclared: &[Undeclared]) -> String {
+    let mut out = String::new();
+    if undeclared.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "Not declared in the spec, in the scope of what it manages ({}):", undeclared.len());
+    for u in undeclared {
+        let _ = writeln!(out, "  + {} in {} ({}, id `{}`)", u.what, u.parent, u.kind, u.id);
+    }
+    out.push('\n');
+    out
+}
+
 fn as_change(d: &Drifted) -> ResourceChange {
     ResourceChange {
         addr: d.addr.clone(),
@@ -64,12 +120,15 @@ fn as_change(d: &Drifted) -> ResourceChange {
     }
 }
 
-pub fn render_text(drift: &[Drifted]) -> String {
-    if drift.is_empty() {
-        return "No drift: every resource matches the last apply.\n".into();
+pub fn render_text(drift: &[Drifted], undeclared: &[Undeclared]) -> String {
+    if drift.is_empty() && undeclared.is_empty() {
+        return "No drift: every resource matches the last apply, and nothing undeclared is in their scope.\n".into();
     }
-    let mut out =
-        format!("Drift detected: {} resource(s) changed outside cruddur-infra since the last apply.\n\n", drift.len());
+    let mut out = if drift.is_empty() {
+        String::new()
+    } else {
+        format!("Drift detected: {} resource(s) changed outside cruddur-infra since the last apply.\n\n", drift.len())
+    };
     for d in drift {
         if d.deleted {
             let _ = writeln!(out, "  # {} has been deleted\n", d.addr);
@@ -78,13 +137,14 @@ pub fn render_text(drift: &[Drifted]) -> String {
             out.push_str(&super::render_body(&as_change(d)));
         }
     }
+    out.push_str(&undeclared_text(undeclared));
     out.push_str(
         "Run `cruddur-infra apply` to restore what the spec says, or change the spec to accept what AWS has.\n",
     );
     out
 }
 
-pub fn render_json(drift: &[Drifted], show_sensitive: bool) -> Value {
+pub fn render_json(drift: &[Drifted], undeclared: &[Undeclared], show_sensitive: bool) -> Value {
     let resources: Vec<Value> = drift
         .iter()
         .map(|d| {
@@ -98,14 +158,35 @@ pub fn render_json(drift: &[Drifted], show_sensitive: bool) -> Value {
             entry
         })
         .collect();
-    json!({"format_version": super::json::JSON_FORMAT_VERSION, "drifted": !drift.is_empty(), "resources": resources})
+    let children: Vec<Value> =
+        undeclared.iter().map(|u| json!({"kind": u.kind, "parent": u.parent, "id": u.id, "what": u.what})).collect();
+    json!({
+        "format_version": super::json::JSON_FORMAT_VERSION,
+        "drifted": !drift.is_empty() || !undeclared.is_empty(),
+        "resources": resources,
+        "undeclared": children,
+    })
 }
 
-pub fn render_markdown(drift: &[Drifted]) -> String {
-    if drift.is_empty() {
+pub fn render_markdown(drift: &[Drifted], undeclared: &[Undeclared]) -> String {
+    if drift.is_empty() && undeclared.is_empty() {
         return "### cruddur-infra drift: none\n\nEvery resource matches the last apply.\n".into();
     }
-    let mut out = format!("### cruddur-infra drift: {} resource(s) changed outside cruddur-infra\n\n", drift.len());
+    let mut out = format!(
+        "### cruddur-infra drift: {} resource(s) changed outside cruddur-infra, {} undeclared\n\n",
+        drift.len(),
+        undeclared.len()
+    );
+    if !undeclared.is_empty() {
+        out.push_str("| not in the spec | in | id |\n|---|---|---|\n");
+        for u in undeclared {
+            let _ = writeln!(out, "| {} | {} | `{}` |", u.what, u.parent, u.id);
+        }
+        out.push('\n');
+    }
+    if drift.is_empty() {
+        return out;
+    }
     out.push_str("| resource | what happened |\n|---|---|\n");
     for d in drift {
         let what = if d.deleted {

@@ -4,6 +4,7 @@
 //! The id is `API_ID/ROUTE_ID`. Routes take no tags; a route key is unique within an API
 //! (AWS refuses a second one), so an interrupted create is found by its key.
 
+use super::Siblings;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use async_trait::async_trait;
@@ -59,6 +60,26 @@ impl Kind for ApiGatewayV2Route {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
+        let (api, _) = split_id("GetRoutes", id)?;
+        let client = aws.apigatewayv2().await;
+        let mut children = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let got = client.get_routes().api_id(api).set_next_token(next.clone()).send().await;
+            let Some(out) = found(got.map_err(|e| ProviderError::from_sdk("GetRoutes", e)))? else { return Ok(None) };
+            for r in out.items() {
+                let label = format!("route {}", r.route_key().unwrap_or("?"));
+                children.push((format!("{api}/{}", r.route_id().unwrap_or_default()), label));
+            }
+            next = out.next_token().map(str::to_string);
+            if next.is_none() {
+                break;
+            }
+        }
+        Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 
     // API Gateway authorises by HTTP method on the resource path.

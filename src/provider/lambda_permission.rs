@@ -12,6 +12,7 @@
 //! function's statements run one at a time. A statement just added may not be visible at once,
 //! and S3 validates a notification against it: the permission is ready once `GetPolicy` shows it.
 
+use super::Siblings;
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{Grant, PolicyKind};
@@ -103,6 +104,37 @@ impl Kind for LambdaPermission {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
+        let (policy, _) = Policy::of_id("GetPolicy", id)?;
+        let got = aws.lambda().await.get_policy().function_name(policy.function);
+        let got = got.set_qualifier(policy.qualifier.map(str::to_string)).send().await;
+        let out = match got.map_err(|e| ProviderError::from_sdk("GetPolicy", e)) {
+            Ok(out) => out,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let doc: Value = serde_json::from_str(out.policy().unwrap_or("{}"))
+            .map_err(|e| ProviderError::unexpected("GetPolicy", format!("policy is not JSON: {e}")))?;
+        let holder = match policy.qualifier {
+            Some(q) => format!("{}:{q}", policy.function),
+            None => policy.function.to_string(),
+        };
+        let statements = doc.get("Statement").and_then(Value::as_array).cloned().unwrap_or_default();
+        let children = statements
+            .iter()
+            .filter_map(|s| {
+                let sid = s.get("Sid").and_then(Value::as_str)?;
+                let principal = s.get("Principal").map(|p| match p {
+                    Value::Object(m) => m.values().next().map(|v| v.to_string()).unwrap_or_default(),
+                    other => other.to_string(),
+                });
+                let label = format!("statement {sid} (principal {})", principal.unwrap_or_default().trim_matches('"'));
+                Some((format!("{holder}/{sid}"), label))
+            })
+            .collect();
+        Ok(Some(Siblings { parent: format!("the policy of {holder}"), children }))
     }
 
     const DEPLOYER: Deployer = Deployer {

@@ -242,6 +242,10 @@ pub trait ResourceKind: Send + Sync {
     /// what breaks it). See [`crate::permissions::rules`].
     fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)>;
 
+    /// Every child of the parent the resource `id` belongs to, managed or not (`None`: the kind
+    /// has no such parent, or the parent is gone).
+    async fn siblings(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Option<Siblings>, ProviderError>;
+
     /// What a reviewer must not miss about a resource that stays, although AWS is as the spec
     /// says (a function running code built with `--build-profile dev`).
     fn plan_warning(&self, addr: &ResourceAddr, desired: &Attrs) -> Option<String>;
@@ -265,6 +269,17 @@ pub trait ResourceKind: Send + Sync {
     /// Deletes the resource. Each step treats "already gone" as done and goes on, so a delete
     /// interrupted half-way finishes when run again.
     async fn delete(&self, aws: &Aws, id: &str, prior: &Attrs) -> Result<Deleted, ProviderError>;
+}
+
+/// The children of the parent a managed resource belongs to, as AWS lists them (the statements
+/// of a function's policy, the subscriptions of a topic): closed-world drift reports those no
+/// resource of the state manages.
+#[derive(Debug)]
+pub struct Siblings {
+    /// What holds them, e.g. `the policy of cruddur-presigner:live`.
+    pub parent: String,
+    /// Each child's id, written as the kind writes its ids, and what it is.
+    pub children: Vec<(String, String)>,
 }
 
 /// A read-only query for something that already exists (a hosted zone by name, a user pool):

@@ -9,6 +9,7 @@
 //! `allow_overwrite: true`, in which case it is replaced with `UPSERT` (and the plan says so).
 //! Updates are UPSERTs. Every change is waited on until INSYNC.
 
+use super::Siblings;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use std::time::{Duration, Instant};
 
@@ -96,6 +97,33 @@ impl Kind for Route53Record {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    /// The record sets under the same name: a name the spec owns has no record it does not
+    /// declare (an AAAA or a TXT added by hand).
+    async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
+        let (zone, name, _) = parse_id(id)?;
+        let got = aws
+            .route53()
+            .await
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .start_record_name(name)
+            .max_items(20)
+            .send()
+            .await
+            .map_err(|e| ProviderError::from_sdk("ListResourceRecordSets", e));
+        let Some(out) = found(got)? else { return Ok(None) };
+        let children = out
+            .resource_record_sets()
+            .iter()
+            .filter(|s| fqdn(s.name()) == fqdn(name))
+            .map(|s| {
+                let rtype = s.r#type().as_str();
+                (format!("{zone}/{}/{rtype}", fqdn(name)), format!("{rtype} record {}", fqdn(name)))
+            })
+            .collect();
+        Ok(Some(Siblings { parent: format!("the name {} in zone {zone}", fqdn(name)), children }))
     }
 
     const DEPLOYER: Deployer = Deployer {

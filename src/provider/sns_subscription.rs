@@ -13,6 +13,7 @@
 //! engine waits (up to `confirmation_timeout_in_minutes`) until the endpoint confirms, as
 //! Terraform does; both are local settings, never sent to AWS.
 
+use super::Siblings;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use std::collections::HashMap;
@@ -96,6 +97,30 @@ impl Kind for SnsSubscription {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    async fn siblings(&self, aws: &Aws, _id: &str, recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
+        let Some(topic) = recorded.get("topic_arn").and_then(serde_json::Value::as_str) else { return Ok(None) };
+        let sns = aws.sns().await;
+        let mut children = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let got = sns.list_subscriptions_by_topic().topic_arn(topic).set_next_token(next.clone()).send().await;
+            let out = match got.map_err(|e| ProviderError::from_sdk("ListSubscriptionsByTopic", e)) {
+                Ok(out) => out,
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            for s in out.subscriptions() {
+                let label = format!("{} subscription to {}", s.protocol().unwrap_or("?"), s.endpoint().unwrap_or("?"));
+                children.push((s.subscription_arn().unwrap_or_default().to_string(), label));
+            }
+            next = out.next_token().map(str::to_string);
+            if next.is_none() {
+                break;
+            }
+        }
+        Ok(Some(Siblings { parent: format!("the topic {topic}"), children }))
     }
 
     const DEPLOYER: Deployer = Deployer {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::normalize;
 use super::{AttrType, Declared, Deleted, Finding};
 use super::{
-    Aws, Created, FindReason, Found, Managed, ModelFields, Owner, ProviderError, ResourceKind, ResourceSchema,
+    Aws, Created, FindReason, Found, Managed, ModelFields, Owner, ProviderError, ResourceKind, ResourceSchema, Siblings,
 };
 use crate::addr::ResourceAddr;
 use crate::permissions::Grant;
@@ -116,6 +116,11 @@ pub trait Kind: Send + Sync + 'static {
     /// The policy rules the settings break (see [`ResourceKind::policy_findings`]).
     fn policy_findings(&self, _attrs: &Attrs) -> Vec<(&'static str, String)> {
         Vec::new()
+    }
+
+    /// Every child of the resource's parent (see [`ResourceKind::siblings`]).
+    async fn siblings(&self, _aws: &Aws, _id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
+        Ok(None)
     }
 
     /// A warning about a resource that stays (see [`ResourceKind::plan_warning`]).
@@ -327,6 +332,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     fn plan_warning(&self, addr: &ResourceAddr, desired: &Attrs) -> Option<String> {
         self.0.plan_warning(addr, desired)
+    }
+
+    async fn siblings(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
+        self.0.siblings(aws, id, recorded).await
     }
 
     fn deployer(&self) -> Deployer {

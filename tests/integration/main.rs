@@ -4,6 +4,7 @@
 mod aws_rules;
 mod bad_input;
 mod build;
+mod closed_world;
 mod deployer;
 mod diagnostics;
 mod docs;

@@ -1,0 +1,81 @@
+//! Closed-world drift: children added by hand in the scope of what the stack manages (a
+//! statement in a function's policy, a second subscription on the topic, a route on the API, a
+//! record under a name the spec owns) are reported by `drift`, exit 2, in every format.
+
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+
+use crate::harness::Env;
+
+fn state_id(env: &Env, addr: &str) -> String {
+    env.state()["resources"][addr]["id"].as_str().unwrap_or_else(|| panic!("{addr} in state")).to_string()
+}
+
+#[test]
+fn children_added_by_hand_beside_managed_ones_are_reported_as_undeclared() {
+    let env = Env::new();
+    let pre = crate::stack::stack(&env);
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let clean = env.command(&["drift"]).env("CRUDDUR_AWS_CALL_LOG", env.path("drift.log")).output().expect("runs");
+    let clean = crate::harness::Run::from(clean).expect_code(0);
+    assert!(clean.stdout.contains("nothing undeclared"), "{}", clean.stdout);
+    // The listing costs one request per managed child of a listed kind (7 on this stack: three
+    // permissions, the subscription, the route, two records) on top of the refresh.
+    let requests = std::fs::read_to_string(env.path("drift.log")).expect("call log").lines().count();
+    eprintln!("drift of the undrifted stack: {requests} requests, 7 of them listing children");
+    assert!(requests <= 2 * (requests - 7), "{requests} requests: more than twice the refresh's");
+
+    let lambda = env.lambda();
+    env.block_on(
+        lambda
+            .add_permission()
+            .function_name("cruddur-presigner")
+            .qualifier("live")
+            .statement_id("HandMade")
+            .action("lambda:InvokeFunction")
+            .principal("events.amazonaws.com")
+            .send(),
+    )
+    .expect("a statement by hand");
+    let topic = state_id(&env, "sns_topic.assets");
+    env.block_on(
+        env.sns().subscribe().topic_arn(&topic).protocol("https").endpoint("https://other.example.test/x").send(),
+    )
+    .expect("a subscription by hand");
+    let api = state_id(&env, "apigatewayv2_api.avatars");
+    env.block_on(env.apigw().create_route().api_id(&api).route_key("GET /by-hand").send()).expect("a route by hand");
+    let txt = ResourceRecordSet::builder()
+        .name("assets.cruddur.test")
+        .r#type(RrType::Txt)
+        .ttl(60)
+        .resource_records(ResourceRecord::builder().value("\"hand\"").build().expect("record"))
+        .build()
+        .expect("set");
+    let change = Change::builder().action(ChangeAction::Create).resource_record_set(txt).build().expect("change");
+    env.block_on(
+        env.route53()
+            .change_resource_record_sets()
+            .hosted_zone_id(&pre.zone_id)
+            .change_batch(ChangeBatch::builder().changes(change).build().expect("batch"))
+            .send(),
+    )
+    .expect("a record by hand");
+
+    let drift = env.run(&["drift"]).expect_code(2);
+    for line in [
+        "Not declared in the spec, in the scope of what it manages (4):",
+        "+ statement HandMade (principal events.amazonaws.com) in the policy of cruddur-presigner:live",
+        "+ https subscription to https://other.example.test/x in the topic",
+        "+ route GET /by-hand in the API",
+        "+ TXT record assets.cruddur.test. in the name assets.cruddur.test.",
+    ] {
+        assert!(drift.stdout.contains(line), "missing `{line}` in\n{}", drift.stdout);
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&env.run(&["drift", "--json"]).expect_code(2).stdout).expect("drift JSON");
+    assert_eq!(json["drifted"], true);
+    let kinds: Vec<&str> =
+        json["undeclared"].as_array().expect("undeclared").iter().filter_map(|u| u["kind"].as_str()).collect();
+    assert_eq!(kinds, ["apigatewayv2_route", "lambda_permission", "route53_record", "sns_subscription"]);
+    let markdown = env.run(&["drift", "--markdown"]).expect_code(2).stdout;
+    assert!(markdown.contains("0 resource(s) changed outside cruddur-infra, 4 undeclared"), "{markdown}");
+}
