@@ -72,6 +72,14 @@ pub async fn undeclared(
     let mut out = Vec::new();
     for (addr, res) in &settled {
         let Some(kind) = registry.get(&addr.kind) else { continue };
+        let held = retry.run(crate::retry::Scope::quiet(), || kind.unmanaged(aws, &res.id, &res.attributes)).await;
+        let held = held.map_err(|error| super::PlanError::Refresh { addr: (*addr).clone(), error: Box::new(error) })?;
+        out.extend(held.into_iter().map(|what| Undeclared {
+            kind: addr.kind.clone(),
+            parent: addr.to_string(),
+            id: res.id.clone(),
+            what,
+        }));
         let listed = retry.run(crate::retry::Scope::quiet(), || kind.siblings(aws, &res.id, &res.attributes)).await;
         let listed =
             listed.map_err(|error| super::PlanError::Refresh { addr: (*addr).clone(), error: Box::new(error) })?;

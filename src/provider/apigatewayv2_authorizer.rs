@@ -4,6 +4,7 @@
 //! list). Authorizers take no tags; their names are unique within an API, so an interrupted
 //! create is found by name among the API's authorizers.
 
+use super::Siblings;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
 use async_trait::async_trait;
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
 use super::apigatewayv2_api::write_lock;
-use super::attrs::{find_in_pages, found, split_id};
+use super::attrs::{all_pages, find_in_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use super::{Declared, Finding, int_in_range};
@@ -71,6 +72,25 @@ impl Kind for ApiGatewayV2Authorizer {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
+        let (api, _) = split_id("GetAuthorizers", id)?;
+        let client = aws.apigatewayv2().await;
+        let page = |next| async move {
+            let got = client.get_authorizers().api_id(api).set_next_token(next).send().await;
+            let got = found(got.map_err(|e| ProviderError::from_sdk("GetAuthorizers", e)))?;
+            Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
+        };
+        let Some(items) = all_pages(page).await? else { return Ok(None) };
+        let children = items
+            .iter()
+            .map(|a| {
+                let what = format!("authorizer {}", a.name().unwrap_or("?"));
+                (format!("{api}/{}", a.authorizer_id().unwrap_or_default()), what)
+            })
+            .collect();
+        Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 
     // API Gateway authorises by HTTP method on the resource path.

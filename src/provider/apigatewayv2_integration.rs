@@ -4,6 +4,7 @@
 //! unique, so the engine writes its ownership marker (the address and the state's lineage) in
 //! the integration's description; an interrupted create is found by it.
 
+use super::Siblings;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
 use async_trait::async_trait;
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
 use super::apigatewayv2_api::write_lock;
-use super::attrs::{find_in_pages, found, split_id};
+use super::attrs::{all_pages, find_in_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 
@@ -66,6 +67,25 @@ impl Kind for ApiGatewayV2Integration {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
+        let (api, _) = split_id("GetIntegrations", id)?;
+        let client = aws.apigatewayv2().await;
+        let page = |next| async move {
+            let got = client.get_integrations().api_id(api).set_next_token(next).send().await;
+            let got = found(got.map_err(|e| ProviderError::from_sdk("GetIntegrations", e)))?;
+            Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
+        };
+        let Some(items) = all_pages(page).await? else { return Ok(None) };
+        let children = items
+            .iter()
+            .map(|i| {
+                let what = format!("integration to {}", i.integration_uri().unwrap_or("?"));
+                (format!("{api}/{}", i.integration_id().unwrap_or_default()), what)
+            })
+            .collect();
+        Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 
     // API Gateway authorises by HTTP method on the resource path.

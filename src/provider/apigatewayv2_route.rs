@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use serde_with::skip_serializing_none;
 
 use super::apigatewayv2_api::write_lock;
-use super::attrs::{find_in_pages, found, split_id};
+use super::attrs::{all_pages, find_in_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use crate::value::Attrs;
@@ -65,20 +65,21 @@ impl Kind for ApiGatewayV2Route {
     async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
         let (api, _) = split_id("GetRoutes", id)?;
         let client = aws.apigatewayv2().await;
-        let mut children = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let got = client.get_routes().api_id(api).set_next_token(next.clone()).send().await;
-            let Some(out) = found(got.map_err(|e| ProviderError::from_sdk("GetRoutes", e)))? else { return Ok(None) };
-            for r in out.items() {
-                let label = format!("route {}", r.route_key().unwrap_or("?"));
-                children.push((format!("{api}/{}", r.route_id().unwrap_or_default()), label));
-            }
-            next = out.next_token().map(str::to_string);
-            if next.is_none() {
-                break;
-            }
-        }
+        let page = |next| async move {
+            let got = client.get_routes().api_id(api).set_next_token(next).send().await;
+            let got = found(got.map_err(|e| ProviderError::from_sdk("GetRoutes", e)))?;
+            Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
+        };
+        let Some(routes) = all_pages(page).await? else { return Ok(None) };
+        let children = routes
+            .iter()
+            .map(|r| {
+                (
+                    format!("{api}/{}", r.route_id().unwrap_or_default()),
+                    format!("route {}", r.route_key().unwrap_or("?")),
+                )
+            })
+            .collect();
         Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 

@@ -4,6 +4,7 @@
 //! The id is `API_ID/STAGE_NAME`. `CreateStage` carries the ownership tags; a stage name is
 //! unique within an API, so an interrupted create is found by name and judged by its tags.
 
+use super::Siblings;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
 use async_trait::async_trait;
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
 use super::apigatewayv2_api::write_lock;
-use super::attrs::{found, split_id};
+use super::attrs::{all_pages, found, split_id};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError};
 
@@ -42,6 +43,20 @@ impl Kind for ApiGatewayV2Stage {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
+        let (api, _) = split_id("GetStages", id)?;
+        let client = aws.apigatewayv2().await;
+        let page = |next| async move {
+            let got = client.get_stages().api_id(api).set_next_token(next).send().await;
+            let got = found(got.map_err(|e| ProviderError::from_sdk("GetStages", e)))?;
+            Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
+        };
+        let Some(items) = all_pages(page).await? else { return Ok(None) };
+        let names = items.iter().filter_map(|s| s.stage_name());
+        let children = names.map(|name| (format!("{api}/{name}"), format!("stage {name}"))).collect();
+        Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 
     // API Gateway authorises by HTTP method on the resource path.

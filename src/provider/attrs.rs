@@ -52,6 +52,24 @@ where
     }
 }
 
+/// Every item over every page of a `NextToken`-paged list (see [`find_in_pages`]); `None`
+/// when what is listed is gone.
+pub async fn all_pages<T, F, Fut>(mut page: F) -> Result<Option<Vec<T>>, ProviderError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<(Vec<T>, Option<String>)>, ProviderError>>,
+{
+    let (mut next, mut out) = (None, Vec::new());
+    loop {
+        let Some((items, token)) = page(next.take()).await? else { return Ok(None) };
+        out.extend(items);
+        match token.filter(|t| !t.is_empty()) {
+            Some(t) => next = Some(t),
+            None => return Ok(Some(out)),
+        }
+    }
+}
+
 /// Splits a composite id `a/b` into its two parts.
 pub fn split_id<'a>(operation: &'static str, id: &'a str) -> Result<(&'a str, &'a str), ProviderError> {
     id.split_once('/').ok_or_else(|| ProviderError::new(operation, "InvalidId", format!("`{id}` is not PARENT/CHILD")))

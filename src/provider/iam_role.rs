@@ -73,6 +73,23 @@ impl Kind for IamRole {
         &SCHEMA
     }
 
+    /// Inline and attached policies, when the spec leaves them unmanaged (managed ones are
+    /// compared as attributes).
+    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<String>, ProviderError> {
+        let iam = aws.iam().await;
+        let mut out = Vec::new();
+        let gone = |e: ProviderError| if e.is_not_found() { Ok(vec![]) } else { Err(e) };
+        if !recorded.contains_key("inline_policies") {
+            let names = inline_names(iam, id).await.or_else(gone)?;
+            out.extend(names.into_iter().map(|n| format!("inline policy {n}")));
+        }
+        if !recorded.contains_key("managed_policy_arns") {
+            let arns = attached(iam, id).await.or_else(gone)?;
+            out.extend(arns.into_iter().map(|a| format!("attached policy {a}")));
+        }
+        Ok(out)
+    }
+
     const DEPLOYER: Deployer = Deployer {
         read: &["iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"],
         write: &[

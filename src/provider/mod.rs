@@ -246,6 +246,10 @@ pub trait ResourceKind: Send + Sync {
     /// has no such parent, or the parent is gone).
     async fn siblings(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Option<Siblings>, ProviderError>;
 
+    /// What the resource `id` holds that neither it nor any other kind manages (an alias
+    /// beside `live`, a queue target beside the managed notifications), for closed-world drift.
+    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<String>, ProviderError>;
+
     /// What a reviewer must not miss about a resource that stays, although AWS is as the spec
     /// says (a function running code built with `--build-profile dev`).
     fn plan_warning(&self, addr: &ResourceAddr, desired: &Attrs) -> Option<String>;

@@ -95,6 +95,19 @@ impl Kind for S3BucketNotification {
         &SCHEMA
     }
 
+    /// Queue and EventBridge targets, which the kind leaves as they are (it manages Lambda and
+    /// topic targets).
+    async fn unmanaged(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Vec<String>, ProviderError> {
+        let got = in_bucket_region(aws, id, move |s3| async move { configuration(&s3, id).await });
+        let Some(out) = got.await? else { return Ok(vec![]) };
+        let mut found: Vec<String> =
+            out.queue_configurations().iter().map(|q| format!("queue target {}", q.queue_arn())).collect();
+        if out.event_bridge_configuration().is_some() {
+            found.push("EventBridge delivery".to_string());
+        }
+        Ok(found)
+    }
+
     const DEPLOYER: Deployer = Deployer {
         read: &["s3:GetBucketNotification"],
         write: &["s3:PutBucketNotification"],

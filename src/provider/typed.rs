@@ -123,6 +123,11 @@ pub trait Kind: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// What the resource holds that nothing manages (see [`ResourceKind::unmanaged`]).
+    async fn unmanaged(&self, _aws: &Aws, _id: &str, _recorded: &Attrs) -> Result<Vec<String>, ProviderError> {
+        Ok(vec![])
+    }
+
     /// A warning about a resource that stays (see [`ResourceKind::plan_warning`]).
     fn plan_warning(&self, _addr: &ResourceAddr, _desired: &Attrs) -> Option<String> {
         None
@@ -336,6 +341,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     async fn siblings(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
         self.0.siblings(aws, id, recorded).await
+    }
+
+    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<String>, ProviderError> {
+        self.0.unmanaged(aws, id, recorded).await
     }
 
     fn deployer(&self) -> Deployer {

@@ -18,11 +18,13 @@ fn children_added_by_hand_beside_managed_ones_are_reported_as_undeclared() {
     let clean = env.command(&["drift"]).env("CRUDDUR_AWS_CALL_LOG", env.path("drift.log")).output().expect("runs");
     let clean = crate::harness::Run::from(clean).expect_code(0);
     assert!(clean.stdout.contains("nothing undeclared"), "{}", clean.stdout);
-    // The listing costs one request per managed child of a listed kind (7 on this stack: three
-    // permissions, the subscription, the route, two records) on top of the refresh.
+    // The listing costs one request per managed child of a listed kind and per holder of
+    // unmanaged children (16 on this stack: three permissions, the subscription, the route,
+    // integration, authorizer and stage, two records, three functions' aliases, one role's
+    // inline policies, two buckets' notifications) on top of the refresh.
     let requests = std::fs::read_to_string(env.path("drift.log")).expect("call log").lines().count();
-    eprintln!("drift of the undrifted stack: {requests} requests, 7 of them listing children");
-    assert!(requests <= 2 * (requests - 7), "{requests} requests: more than twice the refresh's");
+    eprintln!("drift of the undrifted stack: {requests} requests, 16 of them listing children");
+    assert!(requests <= 2 * (requests - 16), "{requests} requests: more than twice the refresh's");
 
     let lambda = env.lambda();
     env.block_on(
@@ -60,9 +62,27 @@ fn children_added_by_hand_beside_managed_ones_are_reported_as_undeclared() {
     )
     .expect("a record by hand");
 
+    // Held by managed resources, managed by nothing: an alias beside live, an inline policy on a
+    // role whose spec sets none, a stage on the API.
+    env.block_on(lambda.create_alias().function_name("cruddur-authorizer").name("hand").function_version("1").send())
+        .expect("an alias by hand");
+    env.block_on(
+        env.iam()
+            .put_role_policy()
+            .role_name("cruddur-authorizer")
+            .policy_name("by-hand")
+            .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#)
+            .send(),
+    )
+    .expect("an inline policy by hand");
+    env.block_on(env.apigw().create_stage().api_id(&api).stage_name("manual").send()).expect("a stage by hand");
+
     let drift = env.run(&["drift"]).expect_code(2);
     for line in [
-        "Not declared in the spec, in the scope of what it manages (4):",
+        "Not declared in the spec, in the scope of what it manages (7):",
+        "+ alias hand (version 1) in lambda_function.authorizer",
+        "+ inline policy by-hand in iam_role.authorizer",
+        "+ stage manual in the API",
         "+ statement HandMade (principal events.amazonaws.com) in the policy of cruddur-presigner:live",
         "+ https subscription to https://other.example.test/x in the topic",
         "+ route GET /by-hand in the API",
@@ -75,7 +95,18 @@ fn children_added_by_hand_beside_managed_ones_are_reported_as_undeclared() {
     assert_eq!(json["drifted"], true);
     let kinds: Vec<&str> =
         json["undeclared"].as_array().expect("undeclared").iter().filter_map(|u| u["kind"].as_str()).collect();
-    assert_eq!(kinds, ["apigatewayv2_route", "lambda_permission", "route53_record", "sns_subscription"]);
+    assert_eq!(
+        kinds,
+        [
+            "apigatewayv2_route",
+            "apigatewayv2_stage",
+            "iam_role",
+            "lambda_function",
+            "lambda_permission",
+            "route53_record",
+            "sns_subscription"
+        ]
+    );
     let markdown = env.run(&["drift", "--markdown"]).expect_code(2).stdout;
-    assert!(markdown.contains("0 resource(s) changed outside cruddur-infra, 4 undeclared"), "{markdown}");
+    assert!(markdown.contains("0 resource(s) changed outside cruddur-infra, 7 undeclared"), "{markdown}");
 }

@@ -187,6 +187,24 @@ impl Kind for LambdaFunction {
         &SCHEMA
     }
 
+    /// Aliases beside `live` (made by hand or by another tool): nothing here manages them.
+    async fn unmanaged(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Vec<String>, ProviderError> {
+        let mut pages = aws.lambda().await.list_aliases().function_name(id).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page.map_err(|e| ProviderError::from_sdk("ListAliases", e)) {
+                Ok(page) => page,
+                Err(e) if e.is_not_found() => return Ok(vec![]),
+                Err(e) => return Err(e),
+            };
+            let others = page.aliases().iter().filter(|a| a.name() != Some(live::ALIAS));
+            out.extend(others.map(|a| {
+                format!("alias {} (version {})", a.name().unwrap_or("?"), a.function_version().unwrap_or("?"))
+            }));
+        }
+        Ok(out)
+    }
+
     const DEPLOYER: Deployer = Deployer {
         read: &[
             "lambda:GetFunction",
