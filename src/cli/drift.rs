@@ -34,7 +34,12 @@ pub async fn cmd_drift(args: DriftArgs, registry: &Registry, aws: &Aws) -> Resul
     let live = Planner { registry, aws, options }.refresh_only(&recorded).await?;
     let found = drift::detect(registry, &recorded, &live);
     // Closed world: children of what the state manages that nothing manages.
-    let undeclared = drift::undeclared(registry, aws, &live, &crate::retry::RetryPolicy::default()).await?;
+    let mut undeclared = drift::undeclared(registry, aws, &live, &crate::retry::RetryPolicy::default()).await?;
+    // The spec's `drift.ignore` (the spec is read for nothing else: its edits are not drift).
+    match args.paths.load_spec(registry) {
+        Ok(spec) => drift::ignore(&mut undeclared, &spec.drift_ignore),
+        Err(e) => eprintln!("Warning: the spec could not be read, so no drift.ignore applies: {e}"),
+    }
     if args.json {
         let json = drift::render_json(&found, &undeclared, args.show_sensitive);
         println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
@@ -43,5 +48,5 @@ pub async fn cmd_drift(args: DriftArgs, registry: &Registry, aws: &Aws) -> Resul
     } else {
         print!("{}", super::style::plan(&drift::render_text(&found, &undeclared)));
     }
-    Ok(if found.is_empty() && undeclared.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if drift::drifted(&found, &undeclared) { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }

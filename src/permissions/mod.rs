@@ -76,7 +76,7 @@ impl Grant {
 }
 
 /// Whether `pattern` (with `*` and `?`) matches all of `text`. Unknown values match nothing.
-fn glob(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     if pattern.contains(UNKNOWN) || text.contains(UNKNOWN) {
         return false;
     }

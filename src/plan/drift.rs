@@ -55,6 +55,28 @@ pub struct Undeclared {
     pub parent: String,
     pub id: String,
     pub what: String,
+    /// Matched by the spec's `drift.ignore`: shown, not counted as drift.
+    pub ignored: bool,
+}
+
+impl Undeclared {
+    /// What drift calls it: `route GET /x in the API abc`.
+    pub fn describe(&self) -> String {
+        format!("{} in {}", self.what, self.parent)
+    }
+}
+
+/// Marks the children a `drift.ignore` pattern matches (against `what in parent`, or `what`).
+pub fn ignore(undeclared: &mut [Undeclared], patterns: &[String]) {
+    for u in undeclared {
+        u.ignored =
+            patterns.iter().any(|p| crate::permissions::glob(p, &u.describe()) || crate::permissions::glob(p, &u.what));
+    }
+}
+
+/// Whether anything counts as drift.
+pub fn drifted(drift: &[Drifted], undeclared: &[Undeclared]) -> bool {
+    !drift.is_empty() || undeclared.iter().any(|u| !u.ignored)
 }
 
 /// Every child of the parents the state's resources belong to that none of them manages.
@@ -79,6 +101,7 @@ pub async fn undeclared(
             parent: addr.to_string(),
             id: res.id.clone(),
             what,
+            ignored: false,
         }));
         let listed = retry.run(crate::retry::Scope::quiet(), || kind.siblings(aws, &res.id, &res.attributes)).await;
         let listed =
@@ -89,7 +112,13 @@ pub async fn undeclared(
         }
         for (id, what) in siblings.children {
             if !managed.contains(&(addr.kind.as_str(), id.as_str())) {
-                out.push(Undeclared { kind: addr.kind.clone(), parent: siblings.parent.clone(), id, what });
+                out.push(Undeclared {
+                    kind: addr.kind.clone(),
+                    parent: siblings.parent.clone(),
+                    id,
+                    what,
+                    ignored: false,
+                });
             }
         }
     }
@@ -99,14 +128,21 @@ pub async fn undeclared(
 
 fn undeclared_text(undeclared: &[Undeclared]) -> String {
     let mut out = String::new();
-    if undeclared.is_empty() {
-        return out;
+    let (ignored, counted): (Vec<&Undeclared>, Vec<&Undeclared>) = undeclared.iter().partition(|u| u.ignored);
+    if !counted.is_empty() {
+        let _ = writeln!(out, "Not declared in the spec, in the scope of what it manages ({}):", counted.len());
+        for u in counted {
+            let _ = writeln!(out, "  + {} ({}, id `{}`)", u.describe(), u.kind, u.id);
+        }
+        out.push('\n');
     }
-    let _ = writeln!(out, "Not declared in the spec, in the scope of what it manages ({}):", undeclared.len());
-    for u in undeclared {
-        let _ = writeln!(out, "  + {} in {} ({}, id `{}`)", u.what, u.parent, u.kind, u.id);
+    if !ignored.is_empty() {
+        let _ = writeln!(out, "Ignored (drift.ignore in the spec):");
+        for u in ignored {
+            let _ = writeln!(out, "  . {}", u.describe());
+        }
+        out.push('\n');
     }
-    out.push('\n');
     out
 }
 
@@ -129,8 +165,15 @@ fn as_change(d: &Drifted) -> ResourceChange {
 }
 
 pub fn render_text(drift: &[Drifted], undeclared: &[Undeclared]) -> String {
-    if drift.is_empty() && undeclared.is_empty() {
-        return "No drift: every resource matches the last apply, and nothing undeclared is in their scope.\n".into();
+    if !drifted(drift, undeclared) {
+        let mut out = String::from(
+            "No drift: every resource matches the last apply, and nothing undeclared is in their scope.\n",
+        );
+        if undeclared.iter().any(|u| u.ignored) {
+            out.push('\n');
+            out.push_str(&undeclared_text(undeclared));
+        }
+        return out;
     }
     let mut out = if drift.is_empty() {
         String::new()
@@ -166,29 +209,32 @@ pub fn render_json(drift: &[Drifted], undeclared: &[Undeclared], show_sensitive:
             entry
         })
         .collect();
-    let children: Vec<Value> =
-        undeclared.iter().map(|u| json!({"kind": u.kind, "parent": u.parent, "id": u.id, "what": u.what})).collect();
+    let children: Vec<Value> = undeclared
+        .iter()
+        .map(|u| json!({"kind": u.kind, "parent": u.parent, "id": u.id, "what": u.what, "ignored": u.ignored}))
+        .collect();
     json!({
         "format_version": super::json::JSON_FORMAT_VERSION,
-        "drifted": !drift.is_empty() || !undeclared.is_empty(),
+        "drifted": drifted(drift, undeclared),
         "resources": resources,
         "undeclared": children,
     })
 }
 
 pub fn render_markdown(drift: &[Drifted], undeclared: &[Undeclared]) -> String {
-    if drift.is_empty() && undeclared.is_empty() {
+    if !drifted(drift, undeclared) {
         return "### cruddur-infra drift: none\n\nEvery resource matches the last apply.\n".into();
     }
+    let counted = undeclared.iter().filter(|u| !u.ignored).count();
     let mut out = format!(
-        "### cruddur-infra drift: {} resource(s) changed outside cruddur-infra, {} undeclared\n\n",
+        "### cruddur-infra drift: {} resource(s) changed outside cruddur-infra, {counted} undeclared\n\n",
         drift.len(),
-        undeclared.len()
     );
     if !undeclared.is_empty() {
         out.push_str("| not in the spec | in | id |\n|---|---|---|\n");
         for u in undeclared {
-            let _ = writeln!(out, "| {} | {} | `{}` |", u.what, u.parent, u.id);
+            let what = if u.ignored { format!("{} (ignored)", u.what) } else { u.what.clone() };
+            let _ = writeln!(out, "| {what} | {} | `{}` |", u.parent, u.id);
         }
         out.push('\n');
     }

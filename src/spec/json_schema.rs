@@ -40,6 +40,11 @@ pub fn json_schema(registry: &Registry) -> Value {
             },
             "lookups": kinds(registry.lookup_names().collect()),
             "resources": kinds(registry.names().collect()),
+            "drift": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {"ignore": {"type": "array", "items": {"type": "string", "minLength": 1}, "description": "undeclared children managed elsewhere, matched with * against what drift calls them"}}
+            },
             "outputs": {
                 "type": "object",
                 "additionalProperties": {

@@ -52,6 +52,9 @@ pub struct Spec {
     /// Read-only queries, evaluated at plan time.
     pub lookups: Vec<ResourceSpec>,
     pub outputs: Vec<OutputSpec>,
+    /// `drift: { ignore: [PATTERN] }`: undeclared children someone manages elsewhere, matched
+    /// (`*` wildcards) against what drift calls them (`route GET /health in the API abc`).
+    pub drift_ignore: Vec<String>,
 }
 
 /// One declared resource.
@@ -143,7 +146,7 @@ pub enum LoadError {
 }
 
 /// The top-level sections of a spec.
-const SECTIONS: &[&str] = &["variables", "lookups", "resources", "outputs"];
+const SECTIONS: &[&str] = &["variables", "lookups", "resources", "outputs", "drift"];
 
 /// Fields a resource block takes besides its kind's attributes.
 const META_FIELDS: &[&str] = &["depends_on", "import_id", "lifecycle", "waivers"];
@@ -207,6 +210,7 @@ impl Spec {
                 resources: vec![],
                 lookups: vec![],
                 outputs: vec![],
+                drift_ignore: vec![],
             };
         };
         for (key, _) in entries {
@@ -255,7 +259,8 @@ impl Spec {
                 problems.push(cycle_problem(&cycle, &resources));
             }
         }
-        Spec { source: source.clone(), variables, resources, lookups, outputs }
+        let drift_ignore = drift_ignore(root.get("drift"), problems);
+        Spec { source: source.clone(), variables, resources, lookups, outputs, drift_ignore }
     }
 
     pub fn resource(&self, addr: &ResourceAddr) -> Option<&ResourceSpec> {
@@ -490,6 +495,36 @@ fn lifecycle(addr: &ResourceAddr, meta: &[(node::Key, Node)], problems: &mut Pro
                 Problem::at(k.span, format!("unknown lifecycle setting `{other}`"), "not a lifecycle setting")
                     .with_help("lifecycle takes prevent_destroy and retain_on_destroy"),
             ),
+        }
+    }
+    out
+}
+
+/// `drift: { ignore: [PATTERN, ...] }`.
+fn drift_ignore(node: Option<&Node>, problems: &mut Problems) -> Vec<String> {
+    let Some(node) = node else { return vec![] };
+    let Some(fields) = node.as_map() else {
+        problems.at(node.span, "`drift` must be a mapping: `drift: { ignore: [PATTERN] }`", node.type_name());
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for (k, v) in fields {
+        if k.name != "ignore" {
+            problems.push(
+                Problem::at(k.span, format!("unknown drift setting `{}`", k.name), "not a drift setting")
+                    .with_help("drift takes `ignore: [PATTERN]`"),
+            );
+            continue;
+        }
+        let NodeValue::List(items) = &v.value else {
+            problems.at(v.span, "drift.ignore must be a list of patterns", v.type_name());
+            continue;
+        };
+        for item in items {
+            match item.as_str() {
+                Some(p) if !p.trim().is_empty() => out.push(p.to_string()),
+                _ => problems.at(item.span, "a drift.ignore pattern must be a non-empty string", item.type_name()),
+            }
         }
     }
     out

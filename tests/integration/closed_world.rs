@@ -109,4 +109,25 @@ fn children_added_by_hand_beside_managed_ones_are_reported_as_undeclared() {
     );
     let markdown = env.run(&["drift", "--markdown"]).expect_code(2).stdout;
     assert!(markdown.contains("0 resource(s) changed outside cruddur-infra, 7 undeclared"), "{markdown}");
+
+    // Children someone manages elsewhere are ignored by the spec's drift.ignore: shown, not
+    // counted.
+    let spec = std::fs::read_to_string(env.path("specs/cruddur.yaml")).expect("the spec");
+    env.write_spec(&format!("{spec}\ndrift:\n  ignore: [\"stage manual in the API *\", \"alias hand*\"]\n"));
+    let drift = env.run(&["drift"]).expect_code(2);
+    for line in [
+        "Not declared in the spec, in the scope of what it manages (5):",
+        "Ignored (drift.ignore in the spec):",
+        ". stage manual in the API",
+        ". alias hand (version 1) in lambda_function.authorizer",
+    ] {
+        assert!(drift.stdout.contains(line), "missing `{line}` in\n{}", drift.stdout);
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&env.run(&["drift", "--json"]).expect_code(2).stdout).expect("drift JSON");
+    let ignored = json["undeclared"].as_array().expect("undeclared").iter().filter(|u| u["ignored"] == true).count();
+    assert_eq!(ignored, 2, "{json}");
+    env.write_spec(&format!("{spec}\ndrift:\n  ignroe: []\n"));
+    let typo = env.run(&["validate"]).expect_code(1);
+    assert!(typo.stderr.contains("unknown drift setting `ignroe`"), "{}", typo.stderr);
 }
