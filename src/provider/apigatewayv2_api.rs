@@ -102,21 +102,10 @@ impl Kind for ApiGatewayV2Api {
         &SCHEMA
     }
 
-    // API Gateway authorises by HTTP method on the resource path.
-    const DEPLOYER: Deployer = Deployer {
-        read: &["apigateway:GET"],
-        write: &["apigateway:POST", "apigateway:PATCH", "apigateway:PUT", "apigateway:DELETE"],
-        delete: &["apigateway:DELETE"],
-        unscoped: &[],
-    };
+    const DEPLOYER: Deployer = API_DEPLOYER;
 
     fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        let region = &scope.region;
-        vec![
-            format!("arn:aws:apigateway:{region}::/apis"),
-            format!("arn:aws:apigateway:{region}::/apis/*"),
-            format!("arn:aws:apigateway:{region}::/tags/*"),
-        ]
+        api_arns(scope)
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
@@ -256,6 +245,21 @@ impl Kind for ApiGatewayV2Api {
 /// The lock every write to one HTTP API (the API itself and its authorizers, integrations,
 /// routes and stages) holds: API Gateway refuses concurrent changes to one API with
 /// `ConflictException` ("concurrent modification ... try again later").
+/// What every API Gateway v2 kind's calls need: API Gateway authorises by HTTP method on the
+/// resource path, under the APIs of the region (and the tags of one for `TagResource`).
+pub(super) const API_DEPLOYER: Deployer = Deployer {
+    read: &["apigateway:GET"],
+    write: &["apigateway:POST", "apigateway:PATCH", "apigateway:PUT", "apigateway:DELETE"],
+    delete: &["apigateway:DELETE"],
+    unscoped: &[],
+};
+
+/// The resource paths [`API_DEPLOYER`]'s actions act on.
+pub(super) fn api_arns(scope: &ArnScope) -> Vec<String> {
+    let region = &scope.region;
+    ["/apis", "/apis/*", "/tags/*"].iter().map(|path| format!("arn:aws:apigateway:{region}::{path}")).collect()
+}
+
 pub(super) fn write_lock(api_id: &str) -> String {
     format!("apigatewayv2 api {api_id}")
 }

@@ -5,6 +5,7 @@
 //! create is found by name among the API's authorizers.
 
 use super::Siblings;
+use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
 use async_trait::async_trait;
@@ -77,11 +78,7 @@ impl Kind for ApiGatewayV2Authorizer {
     async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
         let (api, _) = split_id("GetAuthorizers", id)?;
         let client = aws.apigatewayv2().await;
-        let page = |next| async move {
-            let got = client.get_authorizers().api_id(api).set_next_token(next).send().await;
-            let got = found(got.map_err(|e| ProviderError::from_sdk("GetAuthorizers", e)))?;
-            Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
-        };
+        let page = |next| authorizers_page(client, api, next);
         let Some(items) = all_pages(page).await? else { return Ok(None) };
         let children = items
             .iter()
@@ -93,21 +90,10 @@ impl Kind for ApiGatewayV2Authorizer {
         Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 
-    // API Gateway authorises by HTTP method on the resource path.
-    const DEPLOYER: Deployer = Deployer {
-        read: &["apigateway:GET"],
-        write: &["apigateway:POST", "apigateway:PATCH", "apigateway:PUT", "apigateway:DELETE"],
-        delete: &["apigateway:DELETE"],
-        unscoped: &[],
-    };
+    const DEPLOYER: Deployer = API_DEPLOYER;
 
     fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        let region = &scope.region;
-        vec![
-            format!("arn:aws:apigateway:{region}::/apis"),
-            format!("arn:aws:apigateway:{region}::/apis/*"),
-            format!("arn:aws:apigateway:{region}::/tags/*"),
-        ]
+        api_arns(scope)
     }
 
     fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
@@ -198,11 +184,7 @@ impl Kind for ApiGatewayV2Authorizer {
         reason: FindReason,
     ) -> Result<Option<Found>, ProviderError> {
         let client = aws.apigatewayv2().await;
-        let page = |next| async move {
-            let got = client.get_authorizers().api_id(&spec.api_id).set_next_token(next).send().await;
-            let got = found(got.map_err(|e| ProviderError::from_sdk("GetAuthorizers", e)))?;
-            Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
-        };
+        let page = |next| authorizers_page(client, &spec.api_id, next);
         let named = |a: &aws_sdk_apigatewayv2::types::Authorizer| {
             let id = format!("{}/{}", spec.api_id, a.authorizer_id().unwrap_or_default());
             (a.name() == Some(spec.name.as_str())).then_some(id)
@@ -217,4 +199,16 @@ impl Kind for ApiGatewayV2Authorizer {
         deleted.map_err(|e| ProviderError::from_sdk("DeleteAuthorizer", e))?;
         Ok(Deleted::Yes)
     }
+}
+
+/// One page of the API's authorizers after `next` (`None`: the first), with the next token;
+/// `None` when the API is gone.
+async fn authorizers_page(
+    client: &aws_sdk_apigatewayv2::Client,
+    api: &str,
+    next: Option<String>,
+) -> Result<Option<(Vec<aws_sdk_apigatewayv2::types::Authorizer>, Option<String>)>, ProviderError> {
+    let got = client.get_authorizers().api_id(api).set_next_token(next).send().await;
+    let got = found(got.map_err(|e| ProviderError::from_sdk("GetAuthorizers", e)))?;
+    Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
 }

@@ -5,6 +5,7 @@
 //! the integration's description; an interrupted create is found by it.
 
 use super::Siblings;
+use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
 use async_trait::async_trait;
@@ -72,11 +73,7 @@ impl Kind for ApiGatewayV2Integration {
     async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
         let (api, _) = split_id("GetIntegrations", id)?;
         let client = aws.apigatewayv2().await;
-        let page = |next| async move {
-            let got = client.get_integrations().api_id(api).set_next_token(next).send().await;
-            let got = found(got.map_err(|e| ProviderError::from_sdk("GetIntegrations", e)))?;
-            Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
-        };
+        let page = |next| integrations_page(client, api, next);
         let Some(items) = all_pages(page).await? else { return Ok(None) };
         let children = items
             .iter()
@@ -88,21 +85,10 @@ impl Kind for ApiGatewayV2Integration {
         Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 
-    // API Gateway authorises by HTTP method on the resource path.
-    const DEPLOYER: Deployer = Deployer {
-        read: &["apigateway:GET"],
-        write: &["apigateway:POST", "apigateway:PATCH", "apigateway:PUT", "apigateway:DELETE"],
-        delete: &["apigateway:DELETE"],
-        unscoped: &[],
-    };
+    const DEPLOYER: Deployer = API_DEPLOYER;
 
     fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        let region = &scope.region;
-        vec![
-            format!("arn:aws:apigateway:{region}::/apis"),
-            format!("arn:aws:apigateway:{region}::/apis/*"),
-            format!("arn:aws:apigateway:{region}::/tags/*"),
-        ]
+        api_arns(scope)
     }
 
     async fn read(
@@ -187,11 +173,7 @@ impl Kind for ApiGatewayV2Integration {
     ) -> Result<Option<Found>, ProviderError> {
         let client = aws.apigatewayv2().await;
         let marker = ownership_marker(owner);
-        let page = |next| async move {
-            let got = client.get_integrations().api_id(&spec.api_id).set_next_token(next).send().await;
-            let got = found(got.map_err(|e| ProviderError::from_sdk("GetIntegrations", e)))?;
-            Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
-        };
+        let page = |next| integrations_page(client, &spec.api_id, next);
         let marked = |i: &aws_sdk_apigatewayv2::types::Integration| {
             let id = format!("{}/{}", spec.api_id, i.integration_id().unwrap_or_default());
             (i.description() == Some(marker.as_str())).then_some(Found::Ours { id })
@@ -207,4 +189,16 @@ impl Kind for ApiGatewayV2Integration {
         deleted.map_err(|e| ProviderError::from_sdk("DeleteIntegration", e))?;
         Ok(Deleted::Yes)
     }
+}
+
+/// One page of the API's integrations after `next` (`None`: the first), with the next token;
+/// `None` when the API is gone.
+async fn integrations_page(
+    client: &aws_sdk_apigatewayv2::Client,
+    api: &str,
+    next: Option<String>,
+) -> Result<Option<(Vec<aws_sdk_apigatewayv2::types::Integration>, Option<String>)>, ProviderError> {
+    let got = client.get_integrations().api_id(api).set_next_token(next).send().await;
+    let got = found(got.map_err(|e| ProviderError::from_sdk("GetIntegrations", e)))?;
+    Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
 }

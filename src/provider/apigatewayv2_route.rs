@@ -5,6 +5,7 @@
 //! (AWS refuses a second one), so an interrupted create is found by its key.
 
 use super::Siblings;
+use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use async_trait::async_trait;
@@ -65,11 +66,7 @@ impl Kind for ApiGatewayV2Route {
     async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
         let (api, _) = split_id("GetRoutes", id)?;
         let client = aws.apigatewayv2().await;
-        let page = |next| async move {
-            let got = client.get_routes().api_id(api).set_next_token(next).send().await;
-            let got = found(got.map_err(|e| ProviderError::from_sdk("GetRoutes", e)))?;
-            Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
-        };
+        let page = |next| routes_page(client, api, next);
         let Some(routes) = all_pages(page).await? else { return Ok(None) };
         let children = routes
             .iter()
@@ -83,21 +80,10 @@ impl Kind for ApiGatewayV2Route {
         Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 
-    // API Gateway authorises by HTTP method on the resource path.
-    const DEPLOYER: Deployer = Deployer {
-        read: &["apigateway:GET"],
-        write: &["apigateway:POST", "apigateway:PATCH", "apigateway:PUT", "apigateway:DELETE"],
-        delete: &["apigateway:DELETE"],
-        unscoped: &[],
-    };
+    const DEPLOYER: Deployer = API_DEPLOYER;
 
     fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        let region = &scope.region;
-        vec![
-            format!("arn:aws:apigateway:{region}::/apis"),
-            format!("arn:aws:apigateway:{region}::/apis/*"),
-            format!("arn:aws:apigateway:{region}::/tags/*"),
-        ]
+        api_arns(scope)
     }
 
     fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
@@ -187,11 +173,7 @@ impl Kind for ApiGatewayV2Route {
         reason: FindReason,
     ) -> Result<Option<Found>, ProviderError> {
         let client = aws.apigatewayv2().await;
-        let page = |next| async move {
-            let got = client.get_routes().api_id(&spec.api_id).set_next_token(next).send().await;
-            let got = found(got.map_err(|e| ProviderError::from_sdk("GetRoutes", e)))?;
-            Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
-        };
+        let page = |next| routes_page(client, &spec.api_id, next);
         let keyed = |r: &aws_sdk_apigatewayv2::types::Route| {
             let id = format!("{}/{}", spec.api_id, r.route_id().unwrap_or_default());
             (r.route_key() == Some(spec.route_key.as_str())).then_some(id)
@@ -206,4 +188,16 @@ impl Kind for ApiGatewayV2Route {
         deleted.map_err(|e| ProviderError::from_sdk("DeleteRoute", e))?;
         Ok(Deleted::Yes)
     }
+}
+
+/// One page of the API's routes after `next` (`None`: the first), with the next token;
+/// `None` when the API is gone.
+async fn routes_page(
+    client: &aws_sdk_apigatewayv2::Client,
+    api: &str,
+    next: Option<String>,
+) -> Result<Option<(Vec<aws_sdk_apigatewayv2::types::Route>, Option<String>)>, ProviderError> {
+    let got = client.get_routes().api_id(api).set_next_token(next).send().await;
+    let got = found(got.map_err(|e| ProviderError::from_sdk("GetRoutes", e)))?;
+    Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
 }

@@ -5,6 +5,7 @@
 //! unique within an API, so an interrupted create is found by name and judged by its tags.
 
 use super::Siblings;
+use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
 use async_trait::async_trait;
@@ -59,21 +60,10 @@ impl Kind for ApiGatewayV2Stage {
         Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 
-    // API Gateway authorises by HTTP method on the resource path.
-    const DEPLOYER: Deployer = Deployer {
-        read: &["apigateway:GET"],
-        write: &["apigateway:POST", "apigateway:PATCH", "apigateway:PUT", "apigateway:DELETE"],
-        delete: &["apigateway:DELETE"],
-        unscoped: &[],
-    };
+    const DEPLOYER: Deployer = API_DEPLOYER;
 
     fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        let region = &scope.region;
-        vec![
-            format!("arn:aws:apigateway:{region}::/apis"),
-            format!("arn:aws:apigateway:{region}::/apis/*"),
-            format!("arn:aws:apigateway:{region}::/tags/*"),
-        ]
+        api_arns(scope)
     }
 
     async fn read(

@@ -65,10 +65,7 @@ pub struct Permission {
 
 impl Permission {
     fn id(&self) -> String {
-        match &self.qualifier {
-            Some(q) => format!("{}:{q}/{}", self.function_name, self.statement_id),
-            None => format!("{}/{}", self.function_name, self.statement_id),
-        }
+        format!("{}/{}", Policy::of(self).holder(), self.statement_id)
     }
 }
 
@@ -94,6 +91,14 @@ impl<'a> Policy<'a> {
     fn of(spec: &'a Permission) -> Self {
         Policy { function: &spec.function_name, qualifier: spec.qualifier.as_deref() }
     }
+
+    /// `FUNCTION` or `FUNCTION:QUALIFIER`: the first part of an id.
+    fn holder(&self) -> String {
+        match self.qualifier {
+            Some(q) => format!("{}:{q}", self.function),
+            None => self.function.to_string(),
+        }
+    }
 }
 
 #[async_trait]
@@ -108,21 +113,9 @@ impl Kind for LambdaPermission {
 
     async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
         let (policy, _) = Policy::of_id("GetPolicy", id)?;
-        let got = aws.lambda().await.get_policy().function_name(policy.function);
-        let got = got.set_qualifier(policy.qualifier.map(str::to_string)).send().await;
-        let out = match got.map_err(|e| ProviderError::from_sdk("GetPolicy", e)) {
-            Ok(out) => out,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let doc: Value = serde_json::from_str(out.policy().unwrap_or("{}"))
-            .map_err(|e| ProviderError::unexpected("GetPolicy", format!("policy is not JSON: {e}")))?;
-        let holder = match policy.qualifier {
-            Some(q) => format!("{}:{q}", policy.function),
-            None => policy.function.to_string(),
-        };
-        let statements = doc.get("Statement").and_then(Value::as_array).cloned().unwrap_or_default();
-        let children = statements
+        let Some(all) = statements(aws, &policy).await? else { return Ok(None) };
+        let holder = policy.holder();
+        let children = all
             .iter()
             .filter_map(|s| {
                 let sid = s.get("Sid").and_then(Value::as_str)?;
@@ -307,6 +300,13 @@ fn write_lock(function: &str) -> String {
 
 /// The statement `sid` of the function's (or its alias's) resource policy, if both exist.
 async fn statement(aws: &Aws, policy: &Policy<'_>, sid: &str) -> Result<Option<Value>, ProviderError> {
+    let all = statements(aws, policy).await?.unwrap_or_default();
+    Ok(all.into_iter().find(|s| s.get("Sid").and_then(Value::as_str) == Some(sid)))
+}
+
+/// Every statement of the function's (or its alias's) resource policy; `None` when there is
+/// no policy (or no function).
+async fn statements(aws: &Aws, policy: &Policy<'_>) -> Result<Option<Vec<Value>>, ProviderError> {
     let get = aws.lambda().await.get_policy().function_name(policy.function);
     let got = get.set_qualifier(policy.qualifier.map(str::to_string)).send().await;
     let out = match got.map_err(|e| ProviderError::from_sdk("GetPolicy", e)) {
@@ -314,10 +314,9 @@ async fn statement(aws: &Aws, policy: &Policy<'_>, sid: &str) -> Result<Option<V
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e),
     };
-    let policy: Value = serde_json::from_str(out.policy().unwrap_or("{}"))
+    let doc: Value = serde_json::from_str(out.policy().unwrap_or("{}"))
         .map_err(|e| ProviderError::unexpected("GetPolicy", format!("policy is not JSON: {e}")))?;
-    let statements = policy.get("Statement").and_then(Value::as_array).cloned().unwrap_or_default();
-    Ok(statements.into_iter().find(|s| s.get("Sid").and_then(Value::as_str) == Some(sid)))
+    Ok(Some(doc.get("Statement").and_then(Value::as_array).cloned().unwrap_or_default()))
 }
 
 #[cfg(test)]

@@ -103,19 +103,9 @@ impl Kind for Route53Record {
     /// declare (an AAAA or a TXT added by hand).
     async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
         let (zone, name, _) = parse_id(id)?;
-        let got = aws
-            .route53()
-            .await
-            .list_resource_record_sets()
-            .hosted_zone_id(zone)
-            .start_record_name(name)
-            .max_items(20)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("ListResourceRecordSets", e));
-        let Some(out) = found(got)? else { return Ok(None) };
-        let children = out
-            .resource_record_sets()
+        // Every type a name can hold fits in one page.
+        let Some(sets) = sets_from(aws, zone, name, None, 20).await? else { return Ok(None) };
+        let children = sets
             .iter()
             .filter(|s| fqdn(s.name()) == fqdn(name))
             .map(|s| {
@@ -312,23 +302,31 @@ fn parse_id(id: &str) -> Result<(&str, &str, &str), ProviderError> {
 }
 
 async fn find_set(aws: &Aws, zone: &str, name: &str, rtype: &str) -> Result<Option<ResourceRecordSet>, ProviderError> {
+    let Some(sets) = sets_from(aws, zone, name, Some(rtype), 1).await? else { return Ok(None) };
+    Ok(sets.into_iter().find(|s| fqdn(s.name()) == fqdn(name) && s.r#type().as_str() == rtype))
+}
+
+/// Up to `max` record sets of the zone in its order, from `name` (and `rtype`) on; `None` when
+/// the zone is gone.
+async fn sets_from(
+    aws: &Aws,
+    zone: &str,
+    name: &str,
+    rtype: Option<&str>,
+    max: i32,
+) -> Result<Option<Vec<ResourceRecordSet>>, ProviderError> {
     let got = aws
         .route53()
         .await
         .list_resource_record_sets()
         .hosted_zone_id(zone)
         .start_record_name(name)
-        .start_record_type(RrType::from(rtype))
-        .max_items(1)
+        .set_start_record_type(rtype.map(RrType::from))
+        .max_items(max)
         .send()
         .await
         .map_err(|e| ProviderError::from_sdk("ListResourceRecordSets", e));
-    let Some(out) = found(got)? else { return Ok(None) };
-    Ok(out
-        .resource_record_sets()
-        .iter()
-        .find(|s| fqdn(s.name()) == fqdn(name) && s.r#type().as_str() == rtype)
-        .cloned())
+    Ok(found(got)?.map(|out| out.resource_record_sets().to_vec()))
 }
 
 fn record(zone: &str, set: &ResourceRecordSet) -> Record {

@@ -7,7 +7,7 @@
 
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
-use crate::permissions::{self, Grant, PolicyKind};
+use crate::permissions::{self, Grant};
 use crate::value::Attrs;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -56,8 +56,7 @@ impl Kind for S3BucketPolicy {
     }
 
     fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
-        let policy = attrs.get("policy").into_iter();
-        policy.flat_map(|doc| permissions::from_document(doc, PolicyKind::Resource, None, None)).collect()
+        permissions::of_resource_policy(attrs)
     }
 
     async fn read(

@@ -101,25 +101,14 @@ impl Kind for SnsSubscription {
 
     async fn siblings(&self, aws: &Aws, _id: &str, recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
         let Some(topic) = recorded.get("topic_arn").and_then(serde_json::Value::as_str) else { return Ok(None) };
-        let sns = aws.sns().await;
-        let mut children = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let got = sns.list_subscriptions_by_topic().topic_arn(topic).set_next_token(next.clone()).send().await;
-            let out = match got.map_err(|e| ProviderError::from_sdk("ListSubscriptionsByTopic", e)) {
-                Ok(out) => out,
-                Err(e) if e.is_not_found() => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            for s in out.subscriptions() {
+        let Some(all) = subscriptions(aws, topic).await? else { return Ok(None) };
+        let children = all
+            .iter()
+            .map(|s| {
                 let label = format!("{} subscription to {}", s.protocol().unwrap_or("?"), s.endpoint().unwrap_or("?"));
-                children.push((s.subscription_arn().unwrap_or_default().to_string(), label));
-            }
-            next = out.next_token().map(str::to_string);
-            if next.is_none() {
-                break;
-            }
-        }
+                (s.subscription_arn().unwrap_or_default().to_string(), label)
+            })
+            .collect();
         Ok(Some(Siblings { parent: format!("the topic {topic}"), children }))
     }
 
@@ -274,13 +263,7 @@ impl Kind for SnsSubscription {
     ) -> Result<Option<Found>, ProviderError> {
         // Subscribing again returns the same subscription, so only a confirmed one listed with
         // its ARN needs finding; a pending one is listed without it and found by Subscribe.
-        let sns = aws.sns().await;
-        let listed = sns.list_subscriptions_by_topic().topic_arn(&spec.topic_arn).into_paginator().items().send();
-        let all = match listed.try_collect().await.map_err(|e| ProviderError::from_sdk("ListSubscriptionsByTopic", e)) {
-            Ok(all) => all,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e),
-        };
+        let Some(all) = subscriptions(aws, &spec.topic_arn).await? else { return Ok(None) };
         let ours = all.iter().find(|s| {
             s.protocol() == Some(spec.protocol.as_str())
                 && s.endpoint() == Some(spec.endpoint.as_str())
@@ -306,6 +289,17 @@ impl Kind for SnsSubscription {
 }
 
 /// The subscription's attributes, or `None` if it does not exist.
+/// Every subscription of the topic, confirmed or pending; `None` when the topic is gone.
+async fn subscriptions(aws: &Aws, topic: &str) -> Result<Option<Vec<aws_sdk_sns::types::Subscription>>, ProviderError> {
+    let sns = aws.sns().await;
+    let listed = sns.list_subscriptions_by_topic().topic_arn(topic).into_paginator().items().send();
+    match listed.try_collect().await.map_err(|e| ProviderError::from_sdk("ListSubscriptionsByTopic", e)) {
+        Ok(all) => Ok(Some(all)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 async fn attributes(aws: &Aws, arn: &str) -> Result<Option<HashMap<String, String>>, ProviderError> {
     match aws.sns().await.get_subscription_attributes().subscription_arn(arn).send().await {
         Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),

@@ -5,10 +5,7 @@
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
 
 use crate::harness::Env;
-
-fn state_id(env: &Env, addr: &str) -> String {
-    env.state()["resources"][addr]["id"].as_str().unwrap_or_else(|| panic!("{addr} in state")).to_string()
-}
+use crate::stack::state_id;
 
 #[test]
 fn children_added_by_hand_beside_managed_ones_are_reported_as_undeclared() {

@@ -97,7 +97,7 @@ fn logged(env: &Env, args: &[&str], log: &str) -> BTreeSet<String> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = std::fs::read_to_string(env.path(log)).unwrap_or_default();
+    let text = std::fs::read_to_string(env.path(log)).expect("the call log");
     text.lines().flat_map(iam_actions).collect()
 }
 

@@ -126,7 +126,7 @@ fn fresh_account(env: &Env) {
 
 /// Runs the binary through the proxy, killed with SIGKILL right after AWS answered request `k`;
 /// whether it was killed (a run with fewer requests ends by itself).
-fn run_killed_after(env: &Env, args: &[&str], k: usize) -> bool {
+pub(crate) fn run_killed_after(env: &Env, args: &[&str], k: usize) -> bool {
     let proxy = env.proxy();
     proxy.set_mode(Mode::KillAfter(k));
     let mut child = env.command(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starts");

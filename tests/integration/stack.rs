@@ -56,7 +56,7 @@ pub(crate) fn stack(env: &Env) -> Prerequisites {
     Prerequisites { zone_id, pool_id, client_id }
 }
 
-fn state_id(env: &Env, addr: &str) -> String {
+pub(crate) fn state_id(env: &Env, addr: &str) -> String {
     env.state()["resources"][addr]["id"].as_str().unwrap_or_else(|| panic!("{addr} in state")).to_string()
 }
 

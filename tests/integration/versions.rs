@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use crate::harness::{Env, code_sha256};
+use crate::hostile::run_killed_after;
 use crate::proxy::Mode;
 
 const FUNCTION: &str = "versioned";
@@ -141,23 +142,6 @@ fn rollback_serves_an_older_version_and_the_next_plan_says_the_source_differs_fr
     assert_eq!(versions(&env), ["1", "2", "3"]);
     assert!(env.state()["resources"]["lambda_function.fn"]["attributes"]["rolled_back_from"].is_null());
     settled(&env);
-}
-
-/// Runs the binary through the proxy, killed with SIGKILL right after AWS answered request `k`;
-/// whether it was killed (a run with fewer requests ends by itself).
-fn run_killed_after(env: &Env, args: &[&str], k: usize) -> bool {
-    let proxy = env.proxy();
-    proxy.set_mode(Mode::KillAfter(k));
-    let mut child = env
-        .command(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("runs");
-    proxy.set_victim(child.id());
-    let status = child.wait().expect("reaped");
-    proxy.set_mode(Mode::Pass);
-    std::os::unix::process::ExitStatusExt::signal(&status) == Some(9)
 }
 
 #[test]

@@ -391,14 +391,11 @@ impl Kind for LambdaFunction {
             ProviderError::invalid_attributes(Self::NAME, "no code_sha256: the artifact was not prepared")
         })?;
         let lambda = aws.lambda().await;
-        // Lambda refuses an update while another is in progress.
-        wait_updated(lambda, id).await?;
-        // $LATEST is made what the spec says, whatever the plan listed: after a rollback it
-        // holds the new code already, after an edit in the console it holds the edit, and only
-        // the spec's values may be published.
-        let latest = get_function(aws, id).await?.and_then(|out| out.configuration);
-        let latest = latest
-            .ok_or_else(|| ProviderError::new("GetFunction", "ResourceNotFoundException", format!("{id} is gone")))?;
+        // Lambda refuses an update while another is in progress. The waiter's last read is
+        // $LATEST as it stands, which is made what the spec says, whatever the plan listed:
+        // after a rollback it holds the new code already, after an edit in the console it
+        // holds the edit, and only the spec's values may be published.
+        let latest = wait_updated(lambda, id).await?;
         if configuration_differs(spec, &latest) {
             lambda
                 .update_function_configuration()
@@ -462,7 +459,7 @@ impl Kind for LambdaFunction {
         let lambda = aws.lambda().await;
         let active = lambda.wait_until_function_active_v2().function_name(id).wait(READY_TIMEOUT).await;
         active.map_err(|e| waiter_error("FunctionNotActive", id, "did not become Active", e))?;
-        wait_updated(lambda, id).await
+        wait_updated(lambda, id).await.map(|_| ())
     }
 
     async fn find(
@@ -552,9 +549,12 @@ where
     }
 }
 
-async fn wait_updated(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<(), ProviderError> {
+/// Waits until no update of the function is in progress; its configuration as the last poll read it.
+async fn wait_updated(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<FunctionConfiguration, ProviderError> {
     let updated = lambda.wait_until_function_updated_v2().function_name(name).wait(READY_TIMEOUT).await;
-    updated.map(|_| ()).map_err(|e| waiter_error("FunctionUpdateFailed", name, "did not finish updating", e))
+    let done = updated.map_err(|e| waiter_error("FunctionUpdateFailed", name, "did not finish updating", e))?;
+    let out = done.into_result().map_err(|e| ProviderError::from_sdk("GetFunction", e))?;
+    out.configuration.ok_or_else(|| ProviderError::unexpected("GetFunction", format!("{name}: no configuration")))
 }
 
 #[cfg(test)]
