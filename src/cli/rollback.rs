@@ -7,7 +7,7 @@ use clap::Args;
 use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
 use crate::plan::{PlanOptions, Planner};
-use crate::provider::{Aws, Registry, roll_back_function};
+use crate::provider::{Aws, Registry, point_live, rollback_target};
 use crate::retry::{RetryPolicy, Scope};
 use crate::state::State;
 
@@ -42,10 +42,13 @@ pub async fn cmd_rollback(args: RollbackArgs, registry: &Registry, aws: &Aws) ->
         };
         let aws_error = |error| CliError::Aws { addr: args.addr.clone(), error: Box::new(error) };
         let retry = RetryPolicy::default();
+        // The target is chosen once: a move retried after its answer was lost goes to the same
+        // version, never one further back.
         let rolled = retry
-            .run(Scope::quiet(), || roll_back_function(aws, &entry.id, args.to.as_deref()))
+            .run(Scope::quiet(), || rollback_target(aws, &entry.id, args.to.as_deref()))
             .await
             .map_err(aws_error)?;
+        retry.run(Scope::quiet(), || point_live(aws, &entry.id, &rolled.to)).await.map_err(aws_error)?;
         // Record the function as it reads now, and where the rollback moved it from: the plan
         // says so until live serves something else.
         let alone = State { resources: [(args.addr.clone(), entry.clone())].into(), ..state.clone() };

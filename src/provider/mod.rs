@@ -306,10 +306,15 @@ pub trait LookupKind: Send + Sync {
     }
 }
 
-/// Points the `live` alias of the function `name` back at `to`, or at the version before the
-/// one it serves (`rollback`).
-pub async fn roll_back_function(aws: &Aws, name: &str, to: Option<&str>) -> Result<RolledBack, ProviderError> {
-    lambda_function::live::roll_back(aws.lambda().await, name, to).await
+/// Where `rollback` moves the `live` alias of the function `name`: to `to`, or to the version
+/// before the one it serves. Reads only; [`point_live`] makes the move.
+pub async fn rollback_target(aws: &Aws, name: &str, to: Option<&str>) -> Result<RolledBack, ProviderError> {
+    lambda_function::live::rollback_target(aws.lambda().await, name, to).await
+}
+
+/// Points the `live` alias of the function `name` at `version` (safe to repeat).
+pub async fn point_live(aws: &Aws, name: &str, version: &str) -> Result<(), ProviderError> {
+    lambda_function::live::point(aws.lambda().await, name, version).await
 }
 
 /// Every resource and lookup kind the engine knows.

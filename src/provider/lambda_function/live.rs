@@ -166,8 +166,10 @@ pub struct RolledBack {
     pub to: String,
 }
 
-/// Points `live` back at `to`, or at the newest kept version older than the one it serves.
-pub async fn roll_back(lambda: &Client, name: &str, to: Option<&str>) -> Result<RolledBack, ProviderError> {
+/// Where a rollback moves `live`: to `to`, or to the newest kept version older than the one it
+/// serves. Reads only: the move is [`point`], so that a retried move (its answer lost) goes to
+/// the same version instead of one further back.
+pub async fn rollback_target(lambda: &Client, name: &str, to: Option<&str>) -> Result<RolledBack, ProviderError> {
     let alias = lambda.get_alias().function_name(name).name(ALIAS).send().await;
     let alias = alias.map_err(|e| ProviderError::from_sdk("GetAlias", e))?;
     let from = alias.function_version().unwrap_or_default().to_string();
@@ -192,7 +194,6 @@ pub async fn roll_back(lambda: &Client, name: &str, to: Option<&str>) -> Result<
             })?
         }
     };
-    point(lambda, name, &target.to_string()).await?;
     Ok(RolledBack { from, to: target.to_string() })
 }
 
