@@ -324,7 +324,7 @@ impl Kind for Slow {
 
 /// A store that remembers every write, in order, as `addr status`.
 struct RecordingStore {
-    inner: LocalState,
+    inner: LocalState<'static>,
     writes: Mutex<Vec<String>>,
     /// The cloud's call log: each write is logged there too, so a test sees writes and calls
     /// in the one order they happened.
@@ -443,16 +443,16 @@ impl Engine {
             .expect("valid spec")
     }
 
-    fn store(&self) -> LocalState {
+    fn store(&self) -> LocalState<'static> {
         LocalState::new(self.dir.path().join("state.json"))
     }
 
-    fn state(&self) -> State {
-        self.store().load().expect("state")
+    async fn state(&self) -> State {
+        self.store().load().await.expect("state")
     }
 
     async fn plan(&self, spec: &Spec, destroy: bool) -> Plan {
-        let prior = self.store().load().expect("state");
+        let prior = self.store().load().await.expect("state");
         let options = PlanOptions { parallelism: 4, destroy, retry: RetryPolicy::fast(), ..Default::default() };
         Planner { registry: &self.registry, aws: &self.aws, options }.plan(spec, &prior).await.expect("plan")
     }
@@ -538,7 +538,7 @@ async fn a_create_records_its_intent_then_the_resource_then_it_ready_each_before
     assert_eq!(applied.writes, ["thing.t intent", "thing.t creating", "thing.t ready"]);
     assert_eq!(applied.calls, ["create t", "update t color", "ready t"]);
     assert_eq!(applied.events, ["thing.t started Create", "thing.t created t", "thing.t finished Create"]);
-    let state = e.state();
+    let state = e.state().await;
     let t = &state.resources[&addr("t")];
     assert_eq!((t.id.as_str(), &t.status), ("t", &ResourceStatus::Ready));
     assert_eq!(t.attributes["color"], "blue");
@@ -594,7 +594,7 @@ async fn something_in_the_way_that_is_not_ours_is_an_error_naming_it_and_the_int
     assert_eq!(failures.len(), 1);
     assert!(failures[0].contains("`t` exists and was not made for it"), "{failures:?}");
     assert_eq!(applied.writes, ["thing.t intent", "thing.t gone"], "the intent is dropped");
-    assert!(e.state().resources.is_empty());
+    assert!(e.state().await.resources.is_empty());
     let NodeOutcome::Failed(err) = &applied.report.outcomes[&addr("t")] else { panic!("failed") };
     assert!(err.hint().is_some_and(|h| h.contains("cruddur-infra import thing.t t")), "{:?}", err.hint());
 }
@@ -607,7 +607,7 @@ async fn a_failed_wait_leaves_the_resource_recorded_and_the_next_apply_finishes_
     e.cloud.fail("WaitReady", Fault::Before("FunctionNotActive"));
     let applied = e.try_apply(ONE, false).await;
     assert!(applied.report.failed());
-    assert_eq!(e.state().resources[&addr("t")].status, ResourceStatus::Creating);
+    assert_eq!(e.state().await.resources[&addr("t")].status, ResourceStatus::Creating);
     let plan = e.plan(&e.spec(ONE), false).await;
     let change = plan.change(&addr("t")).expect("planned");
     assert_eq!(change.action, Action::Update);
@@ -615,24 +615,24 @@ async fn a_failed_wait_leaves_the_resource_recorded_and_the_next_apply_finishes_
     let applied = e.apply_plan(&e.spec(ONE), &plan).await;
     assert!(!applied.report.failed(), "{:?}", applied.failures());
     assert_eq!(applied.calls, ["ready t"]);
-    assert_eq!(e.state().resources[&addr("t")].status, ResourceStatus::Ready);
+    assert_eq!(e.state().await.resources[&addr("t")].status, ResourceStatus::Ready);
     e.assert_converged(ONE).await;
 }
 
 /// A state whose apply died right after sending the creating call of `thing.t`.
-fn leave_intent(e: &Engine, token: &str) {
+async fn leave_intent(e: &Engine, token: &str) {
     let store = e.store();
     store.lock("test").expect("lock");
-    let mut state = store.load().expect("state");
+    let mut state = store.load().await.expect("state");
     let attrs: Attrs = serde_json::from_value(json!({"name": "t", "color": "blue"})).expect("attrs");
     state.resources.insert(addr("t"), ResourceState::intent(attrs, Intent { token: token.into(), since: 1 }));
     state.serial += 1;
-    store.save(&state).expect("saved");
+    store.save(&state).await.expect("saved");
 }
 
 /// What the creating call of that intent made before the crash: `t`, tagged as ours.
-fn made_by_the_interrupted_create(e: &Engine) {
-    let lineage = e.state().lineage;
+async fn made_by_the_interrupted_create(e: &Engine) {
+    let lineage = e.state().await.lineage;
     let tags = vec![("cruddur-infra:address".into(), "thing.t".into()), ("cruddur-infra:lineage".into(), lineage)];
     e.cloud.objects.lock().expect("lock").insert("t".into(), Object { attrs: Attrs::new(), tags });
 }
@@ -642,8 +642,8 @@ async fn an_intent_left_by_a_crash_is_adopted_when_the_call_had_made_it() {
     // The process died after AWS made t: the next plan finds it by its tags and says it will be
     // adopted; apply records it and sets it up, and nothing is made twice.
     let e = Engine::new();
-    leave_intent(&e, "tok");
-    made_by_the_interrupted_create(&e);
+    leave_intent(&e, "tok").await;
+    made_by_the_interrupted_create(&e).await;
     let plan = e.plan(&e.spec(ONE), false).await;
     let change = plan.change(&addr("t")).expect("planned");
     assert!(change.imported && change.note.as_deref() == Some(ADOPTED_AFTER_INTERRUPTION), "{change:?}");
@@ -652,7 +652,7 @@ async fn an_intent_left_by_a_crash_is_adopted_when_the_call_had_made_it() {
     assert!(!applied.report.failed(), "{:?}", applied.failures());
     assert!(!applied.calls.iter().any(|c| c.starts_with("create")), "{:?}", applied.calls);
     assert_eq!(e.cloud.names(), ["t"]);
-    assert_eq!(e.state().resources[&addr("t")].status, ResourceStatus::Ready);
+    assert_eq!(e.state().await.resources[&addr("t")].status, ResourceStatus::Ready);
     e.assert_converged(ONE).await;
 }
 
@@ -660,7 +660,7 @@ async fn an_intent_left_by_a_crash_is_adopted_when_the_call_had_made_it() {
 async fn an_intent_whose_call_made_nothing_is_dropped_and_the_resource_created() {
     // The process died before AWS made anything: the plan creates it, once.
     let e = Engine::new();
-    leave_intent(&e, "tok");
+    leave_intent(&e, "tok").await;
     let plan = e.plan(&e.spec(ONE), false).await;
     assert_eq!(plan.change(&addr("t")).map(|c| (c.action, c.imported)), Some((Action::Create, false)));
     let applied = e.apply_plan(&e.spec(ONE), &plan).await;
@@ -673,10 +673,10 @@ async fn an_intent_whose_call_made_nothing_is_dropped_and_the_resource_created()
 async fn an_intent_found_by_a_plan_without_refresh_is_resolved_by_apply() {
     // With --refresh=false the plan cannot look; apply looks before creating.
     let e = Engine::new();
-    leave_intent(&e, "tok");
-    made_by_the_interrupted_create(&e);
+    leave_intent(&e, "tok").await;
+    made_by_the_interrupted_create(&e).await;
     let spec = e.spec(ONE);
-    let prior = e.state();
+    let prior = e.state().await;
     let options = PlanOptions { refresh: false, retry: RetryPolicy::fast(), ..Default::default() };
     let plan = Planner { registry: &e.registry, aws: &e.aws, options }.plan(&spec, &prior).await.expect("plan");
     let applied = e.apply_plan(&spec, &plan).await;
@@ -690,11 +690,11 @@ async fn an_intent_found_by_a_plan_without_refresh_is_resolved_by_apply() {
 async fn an_intent_for_a_resource_no_longer_in_the_spec_is_destroyed_if_it_was_made() {
     // The spec dropped t after the crash: what the interrupted create made is deleted.
     let e = Engine::new();
-    leave_intent(&e, "tok");
-    made_by_the_interrupted_create(&e);
+    leave_intent(&e, "tok").await;
+    made_by_the_interrupted_create(&e).await;
     let calls = e.apply("resources: {}\n", false).await;
     assert_eq!(calls, ["delete t"]);
-    assert!(e.cloud.names().is_empty() && e.state().resources.is_empty());
+    assert!(e.cloud.names().is_empty() && e.state().await.resources.is_empty());
 }
 
 #[tokio::test]
@@ -707,7 +707,7 @@ async fn a_delete_whose_answer_was_lost_is_confirmed_by_reading_and_recorded_onc
     let applied = e.try_apply(ONE, true).await;
     assert!(!applied.report.failed(), "{:?}", applied.failures());
     assert!(e.cloud.names().is_empty());
-    assert!(e.state().resources.is_empty());
+    assert!(e.state().await.resources.is_empty());
 }
 
 #[tokio::test]
@@ -719,7 +719,7 @@ async fn a_delete_that_says_not_found_while_the_resource_still_reads_fails_and_k
     let applied = e.try_apply(ONE, true).await;
     assert!(applied.report.failed());
     assert_eq!(e.cloud.names(), ["t"]);
-    assert!(e.state().resources.contains_key(&addr("t")));
+    assert!(e.state().await.resources.contains_key(&addr("t")));
 }
 
 #[tokio::test]
@@ -739,7 +739,7 @@ async fn destroy_deletes_dependents_first() {
     e.apply(CHAIN, false).await;
     assert_eq!(e.apply(CHAIN, true).await, vec!["delete a", "delete b", "delete c"]);
     assert!(e.cloud.objects.lock().expect("lock").is_empty());
-    assert!(e.state().resources.is_empty());
+    assert!(e.state().await.resources.is_empty());
 }
 
 #[tokio::test]
@@ -758,7 +758,7 @@ async fn a_replacement_that_others_refer_to_is_made_first_and_the_old_one_delete
     assert!(plan.change(&addr("c")).is_some_and(|c| c.creates_first));
     assert_eq!(e.apply(&renamed, false).await, vec!["create c2", "ready c2", "update b peer", "ready b", "delete c"]);
     assert_eq!(e.cloud.objects.lock().expect("lock")["b"].attrs["peer"], "arn:mem:c2");
-    assert!(e.state().resources[&addr("c")].deposed.is_empty());
+    assert!(e.state().await.resources[&addr("c")].deposed.is_empty());
     e.assert_converged(&renamed).await;
 }
 
@@ -773,7 +773,7 @@ async fn an_object_a_replacement_left_behind_is_deleted_by_the_next_apply() {
     e.cloud.fail("Delete", Fault::Before("AccessDenied"));
     let applied = e.try_apply(&renamed, false).await;
     assert_eq!(applied.failures().len(), 1, "{:?}", applied.failures());
-    let state = e.state();
+    let state = e.state().await;
     let deposed: Vec<&str> = state.resources[&addr("c")].deposed.iter().map(|d| d.id.as_str()).collect();
     assert_eq!((state.resources[&addr("c")].id.as_str(), deposed), ("c2", vec!["c"]));
     let plan = e.plan(&e.spec(&renamed), false).await;
@@ -793,7 +793,7 @@ async fn removed_resources_are_deleted_and_forgotten() {
     e.apply(CHAIN, false).await;
     let fewer = "resources:\n  thing:\n    c: { name: c }\n";
     assert_eq!(e.apply(fewer, false).await, vec!["delete a", "delete b"]);
-    let state = e.state();
+    let state = e.state().await;
     assert_eq!(state.resources.keys().map(ToString::to_string).collect::<Vec<_>>(), vec!["thing.c"]);
 }
 
@@ -805,7 +805,7 @@ async fn defaults_aws_fills_in_never_become_changes() {
     e.apply(CHAIN, false).await;
     assert!(e.apply(CHAIN, false).await.is_empty(), "the second apply changes nothing");
     e.assert_converged(CHAIN).await;
-    assert!(e.state().resources.values().all(|r| !r.attributes.contains_key("color")));
+    assert!(e.state().await.resources.values().all(|r| !r.attributes.contains_key("color")));
 }
 
 #[tokio::test]
@@ -820,7 +820,7 @@ async fn what_needs_only_an_id_does_not_wait_for_its_dependency_to_be_ready_but_
         applied.calls.iter().position(|c| c == line).unwrap_or_else(|| panic!("no `{line}` in {:?}", applied.calls))
     };
     assert!(at("create t") < at("ready slow d"), "{:?}", applied.calls);
-    assert_eq!(e.state().resources[&ResourceAddr::new("slow", "d")].status, ResourceStatus::Ready);
+    assert_eq!(e.state().await.resources[&ResourceAddr::new("slow", "d")].status, ResourceStatus::Ready);
     e.assert_converged(spec).await;
 }
 
@@ -901,7 +901,7 @@ async fn a_failed_resource_skips_only_what_depends_on_it() {
     assert!(matches!(outcome("b"), NodeOutcome::Skipped { because } if because == "thing.a"), "{:?}", outcome("b"));
     assert!(matches!(outcome("c"), NodeOutcome::Done), "{:?}", outcome("c"));
     assert_eq!(e.cloud.names(), ["c"], "only c exists");
-    let state = e.state();
+    let state = e.state().await;
     assert!(state.resources.contains_key(&addr("c")) && !state.resources.contains_key(&addr("b")));
 }
 
@@ -940,7 +940,7 @@ async fn an_interrupt_starts_nothing_new_and_what_finished_is_kept() {
         assert!(matches!(report.outcomes[&addr(n)], NodeOutcome::Cancelled), "{n}: {:?}", report.outcomes[&addr(n)]);
     }
     assert_eq!(e.cloud.names(), ["c"]);
-    let state = e.state();
+    let state = e.state().await;
     assert_eq!(state.resources.keys().cloned().collect::<Vec<_>>(), [addr("c")], "the state says what the cloud has");
 }
 

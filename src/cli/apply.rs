@@ -73,7 +73,12 @@ pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws) -> Resul
     }
     match &args.plan_file {
         Some(path) => {
-            let saved = SavedPlan::read(path)?;
+            let stored = std::fs::read(path)
+                .map_err(|e| CliError::Io(format!("cannot read saved plan {}: {e}", path.display())))?;
+            let codec = crate::state::Codec::any_reader(aws);
+            let text =
+                codec.open(&stored, crate::state::encryption::Purpose::Plan, &path.display().to_string()).await?;
+            let saved = SavedPlan::decode(path, &String::from_utf8_lossy(&text))?;
             let profile = saved
                 .build_profile
                 .as_deref()
@@ -106,7 +111,7 @@ pub async fn run(
     options: RunOptions,
     gates: Option<&super::gates::Gates>,
 ) -> Result<ExitCode, CliError> {
-    let store = paths.backend(aws);
+    let store = paths.backend(aws)?;
     let operation = match &source {
         Source::Fresh { destroy: true, .. } => "destroy",
         _ => "apply",

@@ -29,7 +29,7 @@ pub struct DriftArgs {
 }
 
 pub async fn cmd_drift(args: DriftArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
-    let recorded = args.paths.backend(aws).load().await?;
+    let recorded = args.paths.backend(aws)?.load().await?;
     let options = PlanOptions { refresh: true, parallelism: args.parallelism, destroy: false, ..Default::default() };
     let live = Planner { registry, aws, options }.refresh_only(&recorded).await?;
     let found = drift::detect(registry, &recorded, &live);

@@ -17,7 +17,7 @@ pub struct ForceUnlockArgs {
 }
 
 pub async fn cmd_force_unlock(args: ForceUnlockArgs, aws: &crate::provider::Aws) -> Result<ExitCode, CliError> {
-    let info = args.paths.backend(aws).force_unlock(&args.lock_id).await?;
+    let info = args.paths.backend(aws)?.force_unlock(&args.lock_id).await?;
     println!("Removed the lock held by {}.", info.describe());
     Ok(ExitCode::SUCCESS)
 }

@@ -29,7 +29,7 @@ pub struct IamPolicyArgs {
 
 pub async fn cmd_iam_policy(args: IamPolicyArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
     let spec = args.paths.load_spec(registry)?;
-    let recorded = match args.paths.backend(aws).load().await {
+    let recorded = match args.paths.backend(aws)?.load().await {
         Ok(state) => state,
         Err(e) => {
             eprintln!(
@@ -83,7 +83,27 @@ pub async fn cmd_iam_policy(args: IamPolicyArgs, registry: &Registry, aws: &Aws)
         };
         grant(state, objects);
     }
+    // A sealed state: its data keys are decrypted on every read, and made by every command
+    // that writes the state or a saved plan (drift writes neither).
+    if let Some(key) = args.paths.encryption_key()? {
+        let read: &'static [&'static str] = match args.command {
+            Command::Drift => &["kms:Decrypt", "kms:DescribeKey"],
+            _ => &["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"],
+        };
+        grant(Deployer { read, ..Deployer::NONE }, vec![kms_key_arn(&key, &scope)]);
+    }
     let text = serde_json::to_string_pretty(&policy.document()).unwrap_or_default();
     println!("{text}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The ARN a policy names for the KMS key given as `kms:KEY`: an ARN as it is, a key id in
+/// the scope's region and account; an alias names no key ARN, so any key of the account
+/// (IAM evaluates KMS permissions on the key, never on its alias).
+fn kms_key_arn(key: &str, scope: &ArnScope) -> String {
+    if key.starts_with("arn:") && key.contains(":key/") {
+        return key.to_string();
+    }
+    let id = if key.starts_with("alias/") || key.contains(":alias/") { "*" } else { key };
+    format!("arn:aws:kms:{}:{}:key/{id}", scope.region, scope.account)
 }

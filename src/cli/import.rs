@@ -30,7 +30,7 @@ pub async fn cmd_import(args: ImportArgs, registry: &Registry, aws: &Aws) -> Res
         )));
     };
     res.import_id = Some(args.id.clone());
-    let store = args.paths.backend(aws);
+    let store = args.paths.backend(aws)?;
     let store = store.as_ref();
     super::with_lock(store, "import", async || {
         let mut state = store.load().await?;

@@ -87,6 +87,10 @@ pub struct Paths {
     /// [default: state/<spec file stem>.json]
     #[arg(long, env = "CRUDDUR_STATE", value_parser = state_location)]
     pub(super) state: Option<String>,
+    /// Seal the state, its journal and backup, and saved plans with this KMS key: kms:KEY (a
+    /// key id, ARN or alias) [default: the spec's `state: { encryption }`, else plain text]
+    #[arg(long, env = "CRUDDUR_STATE_ENCRYPTION", value_parser = crate::state::encryption::parse_setting)]
+    pub(super) state_encryption: Option<String>,
 }
 
 /// A `--state` value: a file path, or `s3://BUCKET/KEY` with both parts.
@@ -115,8 +119,25 @@ impl Paths {
         })
     }
 
-    pub fn backend<'a>(&self, aws: &'a Aws) -> Box<dyn StateBackend + 'a> {
-        crate::state::open(&self.state_location(), aws)
+    /// The state's store, sealing and opening documents as the flag or the spec says.
+    pub fn backend<'a>(&self, aws: &'a Aws) -> Result<Box<dyn StateBackend + 'a>, CliError> {
+        Ok(crate::state::open(&self.state_location(), aws, self.codec(aws)?))
+    }
+
+    /// How this command stores the state and saved plans: `--state-encryption`, else the
+    /// spec's `state: { encryption }` (a missing spec file: plain text).
+    pub fn codec<'a>(&self, aws: &'a Aws) -> Result<crate::state::Codec<'a>, CliError> {
+        Ok(crate::state::Codec::configured(aws, self.encryption_key()?))
+    }
+
+    pub fn encryption_key(&self) -> Result<Option<String>, CliError> {
+        if let Some(key) = &self.state_encryption {
+            return Ok(Some(key.clone()));
+        }
+        if !self.spec.exists() {
+            return Ok(None);
+        }
+        Ok(Spec::state_encryption_of(&self.spec)?)
     }
 
     pub fn load_spec(&self, registry: &Registry) -> Result<Spec, CliError> {

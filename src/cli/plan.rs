@@ -12,6 +12,7 @@ use crate::plan::{Plan, PlanOptions, Planner, json, markdown, render_text, restr
 use crate::provider::{Aws, Registry};
 use crate::spec::Spec;
 use crate::state::State;
+use crate::state::encryption::Purpose;
 
 /// Compare the spec with the state and with AWS, and show the changes apply would make.
 #[derive(Debug, Args)]
@@ -48,7 +49,7 @@ pub struct PlanArgs {
 
 pub async fn cmd_plan(args: PlanArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
     let spec = args.paths.load_spec(registry)?;
-    let store = args.paths.backend(aws);
+    let store = args.paths.backend(aws)?;
     let prior = store.load().await?;
     super::ensure_region(aws, &spec, &prior).await?;
     let options =
@@ -67,7 +68,7 @@ pub async fn cmd_plan(args: PlanArgs, registry: &Registry, aws: &Aws) -> Result<
     let changes = plan.has_changes();
     args.gates.check(&plan)?;
     if let Some(path) = &args.out {
-        save(path, &args.paths, &spec, &store.location(), &args.targets, plan)?;
+        save(&args.paths.codec(aws)?, path, &args.paths, &spec, &store.location(), &args.targets, plan).await?;
         if !args.json {
             eprintln!(
                 "\nSaved the plan to {}: `cruddur-infra apply {}` carries out exactly these actions.",
@@ -98,7 +99,8 @@ pub async fn make_plan(
     Ok(plan)
 }
 
-fn save(
+async fn save(
+    codec: &crate::state::Codec<'_>,
     path: &std::path::Path,
     paths: &Paths,
     spec: &Spec,
@@ -118,5 +120,7 @@ fn save(
         build_profile: Some(crate::build::profile().name().to_string()),
         plan_digest: String::new(),
     };
-    saved.write(path).map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))
+    let bytes = saved.encode();
+    let sealed = codec.seal(&bytes, Purpose::Plan, &path.display().to_string()).await?;
+    SavedPlan::write_file(path, &sealed).map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))
 }

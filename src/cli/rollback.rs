@@ -33,7 +33,7 @@ pub async fn cmd_rollback(args: RollbackArgs, registry: &Registry, aws: &Aws) ->
             args.addr
         )));
     }
-    let store = args.paths.backend(aws);
+    let store = args.paths.backend(aws)?;
     let store = store.as_ref();
     super::with_lock(store, "rollback", async || {
         let mut state = store.load().await?;

@@ -1,4 +1,5 @@
-//! `state list|show|rm`: look at and edit what the state holds, without touching AWS.
+//! `state list|show|rm`: look at and edit what the state holds, without touching AWS;
+//! `state encrypt|decrypt`: move it between plain text and KMS envelope encryption.
 
 use std::process::ExitCode;
 
@@ -36,12 +37,26 @@ enum StateCommand {
         #[command(flatten)]
         paths: Paths,
     },
+    /// Seal the state (and its backup) with a KMS key, or move it to another key. Under the
+    /// lock; the content is unchanged; no copy in plain text is left behind.
+    Encrypt {
+        /// The key: kms:KEY (a key id, ARN or alias).
+        #[arg(long, value_parser = crate::state::encryption::parse_setting)]
+        key: String,
+        #[command(flatten)]
+        paths: Paths,
+    },
+    /// Store the state (and its backup) in plain text again.
+    Decrypt {
+        #[command(flatten)]
+        paths: Paths,
+    },
 }
 
 pub async fn cmd_state(args: StateArgs, aws: &Aws) -> Result<ExitCode, CliError> {
     match args.command {
         StateCommand::List { paths } => {
-            let state = paths.backend(aws).load().await?;
+            let state = paths.backend(aws)?.load().await?;
             for (addr, r) in &state.resources {
                 match &r.status {
                     ResourceStatus::Ready => println!("{addr}\t{}", r.id),
@@ -51,7 +66,7 @@ pub async fn cmd_state(args: StateArgs, aws: &Aws) -> Result<ExitCode, CliError>
             }
         }
         StateCommand::Show { addr, paths } => {
-            let state = paths.backend(aws).load().await?;
+            let state = paths.backend(aws)?.load().await?;
             let r =
                 state.resources.get(&addr).ok_or_else(|| CliError::NotFound(format!("{addr} is not in the state")))?;
             let mut shown = r.clone();
@@ -63,7 +78,7 @@ pub async fn cmd_state(args: StateArgs, aws: &Aws) -> Result<ExitCode, CliError>
             println!("# {addr}\n{}", serde_json::to_string_pretty(&shown).unwrap_or_default());
         }
         StateCommand::Rm { addr, paths } => {
-            let store = paths.backend(aws);
+            let store = paths.backend(aws)?;
             let store = store.as_ref();
             super::with_lock(store, "state rm", async || {
                 let mut state = store.load().await?;
@@ -78,6 +93,38 @@ pub async fn cmd_state(args: StateArgs, aws: &Aws) -> Result<ExitCode, CliError>
             })
             .await?;
         }
+        StateCommand::Encrypt { key, paths } => migrate(&paths, aws, Some(key)).await?,
+        StateCommand::Decrypt { paths } => migrate(&paths, aws, None).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Rewrites the state sealed with `key` (or in plain text), under the lock: read in whatever
+/// form it is, with any journal folded in; saved whole in the new form, the backup too.
+async fn migrate(paths: &Paths, aws: &Aws, key: Option<String>) -> Result<(), CliError> {
+    let location = paths.state_location();
+    let codec = crate::state::Codec::migrating_to(aws, key.clone());
+    let store = crate::state::open(&location, aws, codec);
+    let store = store.as_ref();
+    let operation = if key.is_some() { "state encrypt" } else { "state decrypt" };
+    super::with_lock(store, operation, async || {
+        let state = store.load().await?;
+        if state.serial == 0 && state.resources.is_empty() {
+            return Err(CliError::NotFound(format!("there is no state at {location} to {}", &operation[6..])));
+        }
+        store.save(&state).await?;
+        Ok(())
+    })
+    .await?;
+    match &key {
+        Some(key) => println!(
+            "State {location} is sealed with kms:{key}. Commands now need that key: set `state: {{ encryption: kms:{key} }}` \
+             in the spec (or pass --state-encryption kms:{key})."
+        ),
+        None => println!(
+            "State {location} is stored in plain text. Remove `state: {{ encryption }}` from the spec (and \
+             --state-encryption), or commands will refuse it."
+        ),
+    }
+    Ok(())
 }

@@ -107,7 +107,7 @@ async fn round(
     saved_at: Instant,
 ) -> Result<(), CliError> {
     let spec = paths.load_spec(registry)?;
-    let store = paths.backend(aws);
+    let store = paths.backend(aws)?;
     let store = store.as_ref();
     super::with_lock(store, "apply", async || {
         let prior = store.load().await?;
@@ -172,7 +172,8 @@ fn more_than_code(plan: &Plan) -> Option<String> {
 
 /// The `source:` directories of the functions the state records.
 async fn sources(paths: &Paths, aws: &Aws) -> Vec<PathBuf> {
-    let Ok(state) = paths.backend(aws).load().await else { return Vec::new() };
+    let Ok(store) = paths.backend(aws) else { return Vec::new() };
+    let Ok(state) = store.load().await else { return Vec::new() };
     let mut dirs: Vec<PathBuf> = state
         .resources
         .iter()

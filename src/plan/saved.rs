@@ -69,14 +69,19 @@ pub enum SavedPlanError {
 }
 
 impl SavedPlan {
-    /// Writes the plan with its digest, readable by its owner only (it holds resolved values,
-    /// sensitive ones included).
-    pub fn write(&mut self, path: &Path) -> std::io::Result<()> {
+    /// The plan as written, with its digest.
+    pub fn encode(&mut self) -> Vec<u8> {
         self.plan_digest = String::new();
-        let value = serde_json::to_value(&*self).map_err(std::io::Error::other)?;
+        let value = serde_json::to_value(&*self).expect("a plan is plain data");
         self.plan_digest = content_digest(&value);
-        let mut text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        let mut text = serde_json::to_string_pretty(self).expect("a plan is plain data");
         text.push('\n');
+        text.into_bytes()
+    }
+
+    /// Writes a plan's bytes (as [`SavedPlan::encode`] made them, maybe sealed) atomically,
+    /// readable by its owner only (it holds resolved values, sensitive ones included).
+    pub fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let tmp = path.with_extension("tmp");
         {
             use std::io::Write;
@@ -85,16 +90,28 @@ impl SavedPlan {
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             let mut file = options.open(&tmp)?;
-            file.write_all(text.as_bytes())?;
+            file.write_all(bytes)?;
             file.sync_all()?;
         }
         std::fs::rename(&tmp, path)
     }
 
+    /// Writes the plan in plain text.
+    pub fn write(&mut self, path: &Path) -> std::io::Result<()> {
+        let bytes = self.encode();
+        Self::write_file(path, &bytes)
+    }
+
     pub fn read(path: &Path) -> Result<Self, SavedPlanError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SavedPlanError::Unreadable { path: path.display().to_string(), reason: e.to_string() })?;
+        Self::decode(path, &text)
+    }
+
+    /// The plan `text` (read from `path`) holds, checked against its digest.
+    pub fn decode(path: &Path, text: &str) -> Result<Self, SavedPlanError> {
         let unreadable = |reason: String| SavedPlanError::Unreadable { path: path.display().to_string(), reason };
-        let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
-        let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| unreadable(format!("not JSON: {e}")))?;
+        let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| unreadable(format!("not JSON: {e}")))?;
         match raw.get("format_version").and_then(serde_json::Value::as_u64) {
             Some(v) if v == u64::from(SAVED_PLAN_VERSION) => {}
             Some(v) => return Err(unreadable(format!("format version {v}, this build reads {SAVED_PLAN_VERSION}"))),

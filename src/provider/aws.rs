@@ -50,6 +50,7 @@ pub struct Aws {
     route53: OnceCell<aws_sdk_route53::Client>,
     apigatewayv2: OnceCell<aws_sdk_apigatewayv2::Client>,
     cognito: OnceCell<aws_sdk_cognitoidentityprovider::Client>,
+    kms: OnceCell<aws_sdk_kms::Client>,
     /// One lock per thing AWS refuses concurrent writes to (an HTTP API, a function's policy).
     exclusive: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Clients for regions other than the configured one (an adopted bucket's, a user pool's).
@@ -146,6 +147,7 @@ impl Aws {
             route53: OnceCell::new(),
             apigatewayv2: OnceCell::new(),
             cognito: OnceCell::new(),
+            kms: OnceCell::new(),
             exclusive: Mutex::default(),
             s3_regional: Mutex::default(),
             cognito_regional: Mutex::default(),
@@ -240,6 +242,7 @@ impl Aws {
     client!(route53, aws_sdk_route53);
     client!(apigatewayv2, aws_sdk_apigatewayv2);
     client!(cognito, aws_sdk_cognitoidentityprovider);
+    client!(kms, aws_sdk_kms);
 }
 
 /// Records every HTTP request sent (retries included) as `service operation METHOD path`,

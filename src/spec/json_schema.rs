@@ -45,6 +45,11 @@ pub fn json_schema(registry: &Registry) -> Value {
                 "additionalProperties": false,
                 "properties": {"ignore": {"type": "array", "items": {"type": "string", "minLength": 1}, "description": "undeclared children managed elsewhere, matched with * against what drift calls them"}}
             },
+            "state": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {"encryption": {"type": "string", "pattern": "^kms:.+", "description": "the KMS key (id, ARN or alias) the state, journal, backup and saved plans are sealed with"}}
+            },
             "outputs": {
                 "type": "object",
                 "additionalProperties": {

@@ -55,6 +55,9 @@ pub struct Spec {
     /// `drift: { ignore: [PATTERN] }`: undeclared children someone manages elsewhere, matched
     /// (`*` wildcards) against what drift calls them (`route GET /health in the API abc`).
     pub drift_ignore: Vec<String>,
+    /// `state: { encryption: kms:KEY }`: the KMS key the state, journal, backup and saved
+    /// plans are sealed with.
+    pub state_encryption: Option<String>,
 }
 
 /// One declared resource.
@@ -146,7 +149,7 @@ pub enum LoadError {
 }
 
 /// The top-level sections of a spec.
-const SECTIONS: &[&str] = &["variables", "lookups", "resources", "outputs", "drift"];
+const SECTIONS: &[&str] = &["variables", "lookups", "resources", "outputs", "drift", "state"];
 
 /// Fields a resource block takes besides its kind's attributes.
 const META_FIELDS: &[&str] = &["depends_on", "import_id", "lifecycle", "waivers"];
@@ -211,6 +214,7 @@ impl Spec {
                 lookups: vec![],
                 outputs: vec![],
                 drift_ignore: vec![],
+                state_encryption: None,
             };
         };
         for (key, _) in entries {
@@ -260,7 +264,31 @@ impl Spec {
             }
         }
         let drift_ignore = drift_ignore(root.get("drift"), problems);
-        Spec { source: source.clone(), variables, resources, lookups, outputs, drift_ignore }
+        let state_encryption = state_settings(root.get("state"), problems);
+        Spec { source: source.clone(), variables, resources, lookups, outputs, drift_ignore, state_encryption }
+    }
+
+    /// Only the spec's `state:` settings (its encryption key), for commands that read the
+    /// state without the rest of the spec; the rest of the file is not checked.
+    pub fn state_encryption_of(path: &Path) -> Result<Option<String>, LoadError> {
+        let source =
+            SpecSource::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+        let mut problems = Problems::default();
+        let key = match Node::parse(&source) {
+            Ok(root) => state_settings(root.get("state"), &mut problems),
+            Err(e) => {
+                problems.push(Problem::at(e.span, format!("invalid YAML: {}", e.message), "here"));
+                None
+            }
+        };
+        if problems.is_empty() {
+            return Ok(key);
+        }
+        Err(LoadError::Invalid(Box::new(SpecErrors {
+            path: source.path().display().to_string(),
+            src: source.named(),
+            problems: problems.0,
+        })))
     }
 
     pub fn resource(&self, addr: &ResourceAddr) -> Option<&ResourceSpec> {
@@ -528,6 +556,32 @@ fn drift_ignore(node: Option<&Node>, problems: &mut Problems) -> Vec<String> {
         }
     }
     out
+}
+
+/// `state: { encryption: kms:KEY }`: the key, checked in form only (KMS is asked when the
+/// state is read or written).
+fn state_settings(node: Option<&Node>, problems: &mut Problems) -> Option<String> {
+    let node = node?;
+    let Some(fields) = node.as_map() else {
+        problems.at(node.span, "`state` must be a mapping: `state: { encryption: kms:KEY }`", node.type_name());
+        return None;
+    };
+    let mut key = None;
+    for (k, v) in fields {
+        if k.name != "encryption" {
+            problems.push(
+                Problem::at(k.span, format!("unknown state setting `{}`", k.name), "not a state setting")
+                    .with_help("state takes `encryption: kms:KEY`; its location is --state (or CRUDDUR_STATE)"),
+            );
+            continue;
+        }
+        match v.as_str().map(crate::state::encryption::parse_setting) {
+            Some(Ok(k)) => key = Some(k),
+            Some(Err(e)) => problems.at(v.span, e, "this setting"),
+            None => problems.at(v.span, "state.encryption must be a string: kms:KEY", v.type_name()),
+        }
+    }
+    key
 }
 
 /// `waivers: { RULE: "reason" }`: each a built-in policy rule, each with a reason to show.

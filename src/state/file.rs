@@ -6,6 +6,9 @@
 //! resource whatever the size of the state; the whole file is rewritten once, at the end, and
 //! the journal removed. After a crash the next `load` replays the journal's complete lines
 //! whose serial is newer than the file's: nothing recorded is lost.
+//!
+//! With an encryption key ([`Codec`]) the file, its backup and each journal line are
+//! envelopes: nothing of the state is on disk in plain text.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -18,11 +21,14 @@ use serde::{Deserialize, Serialize};
 
 use super::StateError;
 use super::backend::{Acquired, StateBackend};
+use super::encryption::{Codec, Envelope, Purpose};
 use super::lock::{LockInfo, StateLock};
 
 /// A state file on the local disk.
-pub struct LocalState {
+pub struct LocalState<'a> {
     path: PathBuf,
+    /// How documents are stored: plain, or sealed with a KMS key.
+    codec: Codec<'a>,
     /// Set once the state as it was before this command has been copied to the backup.
     backed_up: std::sync::atomic::AtomicBool,
     /// The lock while this command holds it; dropping the store releases it too.
@@ -43,9 +49,20 @@ struct JournalEntry {
     resource: Option<ResourceState>,
 }
 
-impl LocalState {
+impl<'a> LocalState<'a> {
+    /// A state stored in plain text.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), backed_up: Default::default(), held: Default::default(), journal: Default::default() }
+        Self::with_codec(path, Codec::plain())
+    }
+
+    pub fn with_codec(path: impl Into<PathBuf>, codec: Codec<'a>) -> Self {
+        Self {
+            path: path.into(),
+            codec,
+            backed_up: Default::default(),
+            held: Default::default(),
+            journal: Default::default(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -58,44 +75,62 @@ impl LocalState {
 
     /// The stored state, or a new empty one if there is no file yet, with any changes an
     /// interrupted apply journaled since the file was written.
-    pub fn load(&self) -> Result<State, StateError> {
-        let (mut state, fresh) = match fs::read_to_string(&self.path) {
-            Ok(text) => (
-                State::from_json(&text).map_err(|reason| {
-                    let path = self.path.display().to_string();
-                    StateError::Corrupt { hint: super::corrupt_hint(&path), path, reason }
-                })?,
-                false,
-            ),
+    pub async fn load(&self) -> Result<State, StateError> {
+        let location = self.path.display().to_string();
+        let (mut state, fresh) = match fs::read(&self.path) {
+            Ok(stored) => {
+                let text = self.codec.open(&stored, Purpose::State, &location).await?;
+                let text = String::from_utf8_lossy(&text);
+                let state = State::from_json(&text).map_err(|reason| StateError::Corrupt {
+                    hint: super::corrupt_hint(&location),
+                    path: location.clone(),
+                    reason,
+                })?;
+                (state, false)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (State::new(), true),
             Err(e) => return Err(self.io(e)),
         };
         match fs::read_to_string(self.journal_path()) {
-            Ok(text) => self.replay(&mut state, &text, fresh)?,
+            Ok(text) => {
+                let lines = self.open_lines(&text).await?;
+                self.replay(&mut state, &lines, fresh)?;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(self.io(e)),
         }
         Ok(state)
     }
 
+    /// The journal's complete lines (a last line without its newline was being written when
+    /// the command died, and its change was never reported done), each opened, with its number.
+    async fn open_lines(&self, text: &str) -> Result<Vec<(usize, String)>, StateError> {
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        let location = self.journal_path().display().to_string();
+        let mut out = Vec::new();
+        for (n, line) in complete.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let opened =
+                self.codec.open(line.as_bytes(), Purpose::Journal, &format!("{location} line {}", n + 1)).await?;
+            out.push((n + 1, String::from_utf8_lossy(&opened).into_owned()));
+        }
+        Ok(out)
+    }
+
     pub fn journal_path(&self) -> PathBuf {
         super::beside(&self.path, ".journal")
     }
 
-    /// Applies the journal's complete lines newer than `state`; a last line without its newline
-    /// was being written when the command died, and its change was never reported done. A
-    /// line of another state (another lineage) is refused; when there is no state file yet
-    /// (the first apply died), the journal's lineage is the state's.
-    fn replay(&self, state: &mut State, text: &str, fresh: bool) -> Result<(), StateError> {
-        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    /// Applies the journal lines newer than `state`. A line of another state (another
+    /// lineage) is refused; when there is no state file yet (the first apply died), the
+    /// journal's lineage is the state's.
+    fn replay(&self, state: &mut State, lines: &[(usize, String)], fresh: bool) -> Result<(), StateError> {
         let corrupt = |reason: String| {
             let path = self.journal_path().display().to_string();
             StateError::Corrupt { hint: super::corrupt_hint(&path), path, reason }
         };
         let mut lineage_known = !fresh;
-        for (n, line) in complete.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let entry: JournalEntry =
-                serde_json::from_str(line).map_err(|e| corrupt(format!("line {}: {e}", n + 1)))?;
+        for (n, line) in lines {
+            let entry: JournalEntry = serde_json::from_str(line).map_err(|e| corrupt(format!("line {n}: {e}")))?;
             match &entry.lineage {
                 Some(lineage) if !lineage_known => {
                     state.lineage = lineage.clone();
@@ -103,9 +138,8 @@ impl LocalState {
                 }
                 Some(lineage) if *lineage != state.lineage => {
                     return Err(corrupt(format!(
-                        "line {} belongs to another state (lineage {lineage}, not {}); move the journal away if \
+                        "line {n} belongs to another state (lineage {lineage}, not {}); move the journal away if \
                          that state is gone",
-                        n + 1,
                         state.lineage
                     )));
                 }
@@ -124,7 +158,26 @@ impl LocalState {
     }
 
     /// Appends one change to the journal and syncs it. The caller holds the lock.
-    pub fn record(&self, state: &State, addr: &ResourceAddr, entry: Option<&ResourceState>) -> Result<(), StateError> {
+    pub async fn record(
+        &self,
+        state: &State,
+        addr: &ResourceAddr,
+        entry: Option<&ResourceState>,
+    ) -> Result<(), StateError> {
+        let line = JournalEntry {
+            lineage: Some(state.lineage.clone()),
+            serial: state.serial,
+            addr: addr.clone(),
+            resource: entry.cloned(),
+        };
+        let plain = serde_json::to_vec(&line).expect("state is plain JSON data");
+        let location = self.journal_path().display().to_string();
+        let mut bytes = self.codec.seal(&plain, Purpose::Journal, &location).await?;
+        bytes.push(b'\n');
+        self.append(&bytes)
+    }
+
+    fn append(&self, bytes: &[u8]) -> Result<(), StateError> {
         let journal_err = |source| StateError::Io { path: self.journal_path().display().to_string(), source };
         let mut journal = self.journal.lock().expect("not poisoned");
         if journal.is_none() {
@@ -138,15 +191,7 @@ impl LocalState {
             *journal = Some(opts.open(self.journal_path()).map_err(journal_err)?);
         }
         let file = journal.as_mut().expect("opened above");
-        let line = JournalEntry {
-            lineage: Some(state.lineage.clone()),
-            serial: state.serial,
-            addr: addr.clone(),
-            resource: entry.cloned(),
-        };
-        let mut bytes = serde_json::to_vec(&line).expect("state is plain JSON data");
-        bytes.push(b'\n');
-        file.write_all(&bytes).and_then(|()| file.sync_data()).map_err(journal_err)
+        file.write_all(bytes).and_then(|()| file.sync_data()).map_err(journal_err)
     }
 
     /// Takes the exclusive lock for `operation`; fails at once if another command holds it,
@@ -167,7 +212,8 @@ impl LocalState {
     }
 
     /// Replaces the file with `state` atomically. The caller holds the lock.
-    pub fn save(&self, state: &State) -> Result<(), StateError> {
+    pub async fn save(&self, state: &State) -> Result<(), StateError> {
+        let location = self.path.display().to_string();
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -175,11 +221,18 @@ impl LocalState {
         fs::create_dir_all(&dir).map_err(|e| self.io(e))?;
         if !self.backed_up.swap(true, std::sync::atomic::Ordering::SeqCst) && self.path.exists() {
             let backup = backup_path(&self.path);
-            let previous = fs::read(&self.path).map_err(|e| self.io(e))?;
+            let mut previous = fs::read(&self.path).map_err(|e| self.io(e))?;
+            // A state changing form (`state encrypt|decrypt`) leaves no copy in the old form.
+            let sealed = Envelope::find(&previous).ok().flatten().is_some();
+            if sealed != self.codec.key().is_some() {
+                let plain = self.codec.open(&previous, Purpose::State, &location).await?;
+                previous = self.codec.seal(&plain, Purpose::State, &location).await?;
+            }
             write_synced(&backup, &previous).map_err(|e| self.io(e))?;
         }
+        let stored = self.codec.seal(state.to_json().as_bytes(), Purpose::State, &location).await?;
         let tmp = self.path.with_extension(format!("tmp.{}", std::process::id()));
-        write_synced(&tmp, state.to_json().as_bytes()).map_err(|e| self.io(e))?;
+        write_synced(&tmp, &stored).map_err(|e| self.io(e))?;
         fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;
         // The rename is durable only once the directory entry is on disk.
         File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| self.io(e))?;
@@ -194,13 +247,13 @@ impl LocalState {
 }
 
 #[async_trait]
-impl StateBackend for LocalState {
+impl StateBackend for LocalState<'_> {
     fn location(&self) -> String {
         self.path.display().to_string()
     }
 
     async fn load(&self) -> Result<State, StateError> {
-        LocalState::load(self)
+        LocalState::load(self).await
     }
 
     async fn lock(&self, operation: &str) -> Result<Acquired, StateError> {
@@ -217,7 +270,7 @@ impl StateBackend for LocalState {
     }
 
     async fn save(&self, state: &State) -> Result<(), StateError> {
-        LocalState::save(self, state)
+        LocalState::save(self, state).await
     }
 
     async fn record(
@@ -226,7 +279,7 @@ impl StateBackend for LocalState {
         addr: &ResourceAddr,
         entry: Option<&ResourceState>,
     ) -> Result<(), StateError> {
-        LocalState::record(self, state, addr, entry)
+        LocalState::record(self, state, addr, entry).await
     }
 }
 
@@ -255,8 +308,8 @@ mod tests {
         (ResourceAddr::new("s3_bucket", format!("b{n}")), ResourceState { id, attributes, ..Default::default() })
     }
 
-    #[test]
-    fn each_change_costs_a_write_its_own_size_and_one_save_folds_them_in() {
+    #[tokio::test]
+    async fn each_change_costs_a_write_its_own_size_and_one_save_folds_them_in() {
         // 300 resources recorded one by one: the state file is not rewritten per change, the
         // journal grows by the same few bytes whatever the state's size, and the final save
         // holds them all and removes the journal.
@@ -264,8 +317,8 @@ mod tests {
         let path = dir.path().join("s.json");
         let store = LocalState::new(&path);
         store.lock("test").expect("lock");
-        let mut state = store.load().expect("empty");
-        store.save(&state).expect("first save");
+        let mut state = store.load().await.expect("empty");
+        store.save(&state).await.expect("first save");
         let file_before = fs::read(&path).expect("file");
         let mut growth = Vec::new();
         for n in 0..300 {
@@ -273,60 +326,60 @@ mod tests {
             state.resources.insert(addr.clone(), res.clone());
             state.serial += 1;
             let before = fs::metadata(store.journal_path()).map(|m| m.len()).unwrap_or(0);
-            store.record(&state, &addr, Some(&res)).expect("record");
+            store.record(&state, &addr, Some(&res)).await.expect("record");
             growth.push(fs::metadata(store.journal_path()).expect("journal").len() - before);
         }
         assert_eq!(fs::read(&path).expect("file"), file_before, "the state file is untouched while recording");
         let (first, last) = (growth[10], growth[290]);
         assert!(last <= first + 4, "the 291st change wrote {last} bytes, the 11th {first}: proportional to the change");
-        store.save(&state).expect("save");
+        store.save(&state).await.expect("save");
         assert!(!store.journal_path().exists(), "folded in");
-        assert_eq!(LocalState::new(&path).load().expect("load"), state);
+        assert_eq!(LocalState::new(&path).load().await.expect("load"), state);
     }
 
-    #[test]
-    fn after_a_crash_load_replays_the_journal_and_ignores_a_torn_last_line() {
+    #[tokio::test]
+    async fn after_a_crash_load_replays_the_journal_and_ignores_a_torn_last_line() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("s.json");
         let store = LocalState::new(&path);
         store.lock("test").expect("lock");
-        let mut state = store.load().expect("empty");
+        let mut state = store.load().await.expect("empty");
         let (a, ra) = bucket(1);
         state.resources.insert(a.clone(), ra.clone());
         state.serial = 1;
-        store.save(&state).expect("save");
+        store.save(&state).await.expect("save");
         // Then: b created, a deleted, and the process dies while c's line is half written.
         let (b, rb) = bucket(2);
         state.resources.insert(b.clone(), rb.clone());
         state.serial = 2;
-        store.record(&state, &b, Some(&rb)).expect("record b");
+        store.record(&state, &b, Some(&rb)).await.expect("record b");
         state.resources.remove(&a);
         state.serial = 3;
-        store.record(&state, &a, None).expect("record a gone");
+        store.record(&state, &a, None).await.expect("record a gone");
         drop(store);
         let mut journal = OpenOptions::new().append(true).open(dir.path().join("s.json.journal")).expect("journal");
         journal.write_all(br#"{"serial":4,"addr":"s3_bucket.c","reso"#).expect("torn line");
 
-        let loaded = LocalState::new(&path).load().expect("replayed");
+        let loaded = LocalState::new(&path).load().await.expect("replayed");
         assert_eq!(loaded.serial, 3);
         assert_eq!(loaded.resources.keys().collect::<Vec<_>>(), vec![&b]);
         assert_eq!(loaded, state);
     }
 
-    #[test]
-    fn a_journal_line_of_another_state_is_refused_naming_the_journal() {
+    #[tokio::test]
+    async fn a_journal_line_of_another_state_is_refused_naming_the_journal() {
         // Lines of another lineage are never replayed into this state.
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("s.json");
         let store = LocalState::new(&path);
         store.lock("test").expect("lock");
-        let mut state = store.load().expect("empty");
-        store.save(&state).expect("save");
+        let mut state = store.load().await.expect("empty");
+        store.save(&state).await.expect("save");
         let mut other = State::new();
         let (a, ra) = bucket(1);
         other.serial = 1;
-        store.record(&other, &a, Some(&ra)).expect("record");
-        let err = LocalState::new(&path).load().expect_err("refused");
+        store.record(&other, &a, Some(&ra)).await.expect("record");
+        let err = LocalState::new(&path).load().await.expect_err("refused");
         let msg = err.to_string();
         assert!(msg.contains(".journal") && msg.contains("another state"), "{msg}");
         // The state's own lines replay.
@@ -334,64 +387,64 @@ mod tests {
         drop(store);
         let store = LocalState::new(&path);
         state.serial = 1;
-        store.record(&state, &a, Some(&ra)).expect("record");
-        assert_eq!(LocalState::new(&path).load().expect("replays").resources.len(), 1);
+        store.record(&state, &a, Some(&ra)).await.expect("record");
+        assert_eq!(LocalState::new(&path).load().await.expect("replays").resources.len(), 1);
     }
 
-    #[test]
-    fn a_first_apply_that_died_keeps_its_lineage() {
+    #[tokio::test]
+    async fn a_first_apply_that_died_keeps_its_lineage() {
         // No state file yet, only a journal: the replayed state has the journal's lineage.
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("s.json");
         let store = LocalState::new(&path);
         store.lock("test").expect("lock");
-        let mut state = store.load().expect("empty");
+        let mut state = store.load().await.expect("empty");
         let (a, ra) = bucket(1);
         state.serial = 1;
-        store.record(&state, &a, Some(&ra)).expect("record");
-        let loaded = LocalState::new(&path).load().expect("replayed");
+        store.record(&state, &a, Some(&ra)).await.expect("record");
+        let loaded = LocalState::new(&path).load().await.expect("replayed");
         assert_eq!(loaded.lineage, state.lineage);
         assert_eq!(loaded.resources.len(), 1);
     }
 
-    #[test]
-    fn save_keeps_the_previous_state_as_backup() {
+    #[tokio::test]
+    async fn save_keeps_the_previous_state_as_backup() {
         // The first save of a command copies the old file aside; the new one replaces it whole.
         let dir = tempfile::tempdir().expect("tempdir");
         let store = LocalState::new(dir.path().join("s.json"));
         store.lock("test").expect("lock");
-        let mut s = store.load().expect("empty");
+        let mut s = store.load().await.expect("empty");
         s.serial = 1;
-        store.save(&s).expect("save 1");
+        store.save(&s).await.expect("save 1");
         drop(store);
         let store = LocalState::new(dir.path().join("s.json"));
         store.lock("test").expect("lock");
         s.serial = 2;
-        store.save(&s).expect("save 2");
-        assert_eq!(store.load().expect("reads").serial, 2);
+        store.save(&s).await.expect("save 2");
+        assert_eq!(store.load().await.expect("reads").serial, 2);
         let backup = State::from_json(&fs::read_to_string(backup_path(store.path())).expect("backup")).expect("parses");
         assert_eq!(backup.serial, 1);
     }
 
     #[cfg(unix)]
-    #[test]
-    fn state_file_is_private_to_its_owner() {
+    #[tokio::test]
+    async fn state_file_is_private_to_its_owner() {
         // State can hold secrets, so it is created with mode 0600.
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = LocalState::new(dir.path().join("s.json"));
         store.lock("test").expect("lock");
-        store.save(&State::new()).expect("save");
+        store.save(&State::new()).await.expect("save");
         let mode = fs::metadata(store.path()).expect("exists").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
-    #[test]
-    fn corrupt_state_is_an_error_not_an_empty_state() {
+    #[tokio::test]
+    async fn corrupt_state_is_an_error_not_an_empty_state() {
         // A truncated file must never be mistaken for "nothing is managed".
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("s.json");
         fs::write(&path, "{\"version\": 1, \"ser").expect("write");
-        assert!(matches!(LocalState::new(&path).load(), Err(StateError::Corrupt { .. })));
+        assert!(matches!(LocalState::new(&path).load().await, Err(StateError::Corrupt { .. })));
     }
 }

@@ -6,6 +6,7 @@
 //! writes.
 
 mod backend;
+pub mod encryption;
 mod file;
 mod lock;
 mod s3;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use backend::{Acquired, StateBackend};
+pub use encryption::Codec;
 pub use file::LocalState;
 pub use lock::{LockInfo, StateLock};
 pub use s3::S3State;
@@ -228,6 +230,10 @@ pub enum StateError {
     #[error("state {path}: {operation} failed: {code}: {message}")]
     #[diagnostic(code(cruddur::state::remote))]
     Remote { path: String, operation: &'static str, code: String, message: String },
+    /// The stored form and the command's encryption setting disagree, or KMS refused.
+    #[error("state {path} cannot be read or written: {reason}")]
+    #[diagnostic(code(cruddur::state::encryption), help("{hint}"))]
+    Encryption { path: String, reason: String, hint: String },
 }
 
 /// What to do about an unreadable state file or journal at `path`: only files that exist are
@@ -247,11 +253,12 @@ pub fn corrupt_hint(path: &str) -> String {
     }
 }
 
-/// The backend for a `--state` location: `s3://BUCKET/KEY`, or a file path.
-pub fn open<'a>(location: &str, aws: &'a crate::provider::Aws) -> Box<dyn StateBackend + 'a> {
+/// The backend for a `--state` location: `s3://BUCKET/KEY`, or a file path; documents stored
+/// as `codec` says.
+pub fn open<'a>(location: &str, aws: &'a crate::provider::Aws, codec: Codec<'a>) -> Box<dyn StateBackend + 'a> {
     match location.strip_prefix("s3://").and_then(|rest| rest.split_once('/')) {
-        Some((bucket, key)) => Box::new(S3State::new(aws, bucket, key)),
-        None => Box::new(LocalState::new(location)),
+        Some((bucket, key)) => Box::new(S3State::new(aws, bucket, key, codec)),
+        None => Box::new(LocalState::with_codec(location, codec)),
     }
 }
 

@@ -2,7 +2,7 @@
 //! conditional write (`If-None-Match: *`), so exactly one command gets it; each save is a
 //! conditional write on the ETag last read or written (`If-Match`), so a writer that ignored
 //! the lock can never be overwritten silently. The state as it was before a command is copied
-//! to `KEY.backup`.
+//! to `KEY.backup`. With an encryption key ([`Codec`]) the state and its backup are envelopes.
 //!
 //! Every request goes through the engine's retry policy. A conditional write whose answer was
 //! lost and that is refused when sent again (412) is checked against what is there: our own
@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::backend::{Acquired, StateBackend};
+use super::encryption::{Codec, Envelope, Purpose};
 use super::{LockInfo, State, StateError};
 use crate::provider::{Aws, ErrorClass, ProviderError};
 use crate::retry::{RetryPolicy, Scope};
@@ -25,8 +26,22 @@ pub struct S3State<'a> {
     key: String,
     /// The ETag of the state object as last read or written (None: there is none yet).
     etag: Mutex<Option<String>>,
+    /// The state object's bytes as last read (for a backup in another form).
+    stored: Mutex<Option<Vec<u8>>>,
     backed_up: std::sync::atomic::AtomicBool,
     retry: RetryPolicy,
+    codec: Codec<'a>,
+}
+
+/// When a write goes ahead.
+#[derive(Clone, Copy)]
+enum Condition<'a> {
+    /// Only if there is no object yet (`If-None-Match: *`).
+    Absent,
+    /// Only over this version (`If-Match: ETAG`).
+    Matches(&'a str),
+    /// Whatever is there.
+    Always,
 }
 
 /// An object as read: its bytes and ETag.
@@ -36,8 +51,10 @@ struct Object {
 }
 
 impl<'a> S3State<'a> {
-    pub fn new(aws: &'a Aws, bucket: &str, key: &str) -> Self {
+    pub fn new(aws: &'a Aws, bucket: &str, key: &str, codec: Codec<'a>) -> Self {
         Self {
+            codec,
+            stored: Mutex::new(None),
             aws,
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -81,10 +98,10 @@ impl<'a> S3State<'a> {
         serde_json::from_slice(&lock.bytes).ok()
     }
 
-    /// Puts `body` at `key` on a condition (`If-None-Match: *` or `If-Match: ETAG`); its new
-    /// ETag, or `Ok(None)` when the condition failed. A retry after an attempt whose answer was
-    /// lost fails the condition too, so the caller checks what is there.
-    async fn put_if(&self, key: &str, body: &[u8], if_match: Option<&str>) -> Result<Option<String>, ProviderError> {
+    /// Puts `body` at `key` on a condition; its new ETag, or `Ok(None)` when the condition
+    /// failed. A retry after an attempt whose answer was lost fails the condition too, so the
+    /// caller checks what is there.
+    async fn put_if(&self, key: &str, body: &[u8], when: Condition<'_>) -> Result<Option<String>, ProviderError> {
         let s3 = self.aws.s3().await;
         self.retry
             .run(Scope::quiet(), || async {
@@ -94,9 +111,10 @@ impl<'a> S3State<'a> {
                     .key(key)
                     .content_type("application/json")
                     .body(ByteStream::from(body.to_vec()));
-                let put = match if_match {
-                    Some(etag) => put.if_match(etag),
-                    None => put.if_none_match("*"),
+                let put = match when {
+                    Condition::Matches(etag) => put.if_match(etag),
+                    Condition::Absent => put.if_none_match("*"),
+                    Condition::Always => put,
                 };
                 match put.send().await {
                     Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_string())),
@@ -119,7 +137,9 @@ impl StateBackend for S3State<'_> {
     async fn load(&self) -> Result<State, StateError> {
         let Some(object) = self.get(&self.key).await.map_err(|e| self.remote(e))? else { return Ok(State::new()) };
         *self.etag.lock().expect("not poisoned") = object.etag;
-        let text = String::from_utf8_lossy(&object.bytes).into_owned();
+        let opened = self.codec.open(&object.bytes, Purpose::State, &self.location()).await?;
+        *self.stored.lock().expect("not poisoned") = Some(object.bytes);
+        let text = String::from_utf8_lossy(&opened).into_owned();
         State::from_json(&text).map_err(|reason| StateError::Corrupt {
             path: self.location(),
             reason,
@@ -133,7 +153,7 @@ impl StateBackend for S3State<'_> {
     async fn lock(&self, operation: &str) -> Result<Acquired, StateError> {
         let info = LockInfo::new(operation);
         let body = serde_json::to_vec_pretty(&info).expect("lock info is plain data");
-        if self.put_if(&self.lock_key(), &body, None).await.map_err(|e| self.remote(e))?.is_some() {
+        if self.put_if(&self.lock_key(), &body, Condition::Absent).await.map_err(|e| self.remote(e))?.is_some() {
             return Ok(Acquired { info, took_over: None });
         }
         let (holder, hint) = match self.read_lock().await {
@@ -180,9 +200,13 @@ impl StateBackend for S3State<'_> {
         {
             self.backup(etag).await?;
         }
-        let body = state.to_json().into_bytes();
+        let body = self.codec.seal(state.to_json().as_bytes(), Purpose::State, &self.location()).await?;
         // Create only if absent, or replace only the version this command last saw.
-        if let Some(new_etag) = self.put_if(&self.key, &body, etag.as_deref()).await.map_err(|e| self.remote(e))? {
+        if let Some(new_etag) = self
+            .put_if(&self.key, &body, etag.as_deref().map_or(Condition::Absent, Condition::Matches))
+            .await
+            .map_err(|e| self.remote(e))?
+        {
             *self.etag.lock().expect("not poisoned") = Some(new_etag);
             return Ok(());
         }
@@ -199,6 +223,22 @@ impl StateBackend for S3State<'_> {
 
 impl S3State<'_> {
     async fn backup(&self, etag: &str) -> Result<(), StateError> {
+        // What this command read (nothing: the object is this command's own first write, in
+        // the form it writes).
+        let stored = self.stored.lock().expect("not poisoned").clone();
+        if let Some(stored) =
+            stored.filter(|s| Envelope::find(s).ok().flatten().is_some() != self.codec.key().is_some())
+        {
+            // A state changing form (`state encrypt|decrypt`) leaves no copy in the old form.
+            let location = self.location();
+            let plain = self.codec.open(&stored, Purpose::State, &location).await?;
+            let body = self.codec.seal(&plain, Purpose::State, &location).await?;
+            let key = format!("{}.backup", self.key);
+            return match self.put_if(&key, &body, Condition::Always).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(self.remote(e)),
+            };
+        }
         let s3 = self.aws.s3().await;
         let source = format!("{}/{}", self.bucket, self.key);
         let copied = self

@@ -8,6 +8,7 @@ mod closed_world;
 mod deployer;
 mod diagnostics;
 mod docs;
+mod encryption;
 mod end_to_end;
 mod harness;
 mod hostile;

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use cruddur_infra::provider::{Aws, AwsOptions};
-use cruddur_infra::state::{S3State, StateBackend, StateError};
+use cruddur_infra::state::{Codec, S3State, StateBackend, StateError};
 
 use crate::harness::Env;
 
@@ -134,7 +134,7 @@ fn a_save_over_a_state_changed_by_someone_else_is_refused() {
             .load(),
     );
     let aws = Aws::with_config(config, AwsOptions { s3_force_path_style: true, ..Default::default() });
-    let store = S3State::new(&aws, "team-state", "shared.json");
+    let store = S3State::new(&aws, "team-state", "shared.json", Codec::plain());
     let mut state = env.block_on(store.load()).expect("empty");
     state.serial = 1;
     env.block_on(store.save(&state)).expect("first save creates it");
@@ -150,6 +150,6 @@ fn a_save_over_a_state_changed_by_someone_else_is_refused() {
     state.serial = 3;
     let refused = env.block_on(store.save(&state));
     assert!(matches!(refused, Err(StateError::Conflict { .. })), "{refused:?}");
-    let after = env.block_on(S3State::new(&aws, "team-state", "shared.json").load()).expect("load");
+    let after = env.block_on(S3State::new(&aws, "team-state", "shared.json", Codec::plain()).load()).expect("load");
     assert_eq!(after.serial, 99, "the other writer's state was not overwritten");
 }

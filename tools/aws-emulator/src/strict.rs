@@ -15,6 +15,9 @@
 //!   distribution is `InProgress` for a while after each change, and cannot be deleted while
 //!   enabled or deploying; an alias another distribution serves is refused (`CNAMEAlreadyExists`).
 //! - Route53: a change is `PENDING` for a while before `INSYNC`.
+//! - KMS: a key disabled through the proxy refuses `Decrypt`, `GenerateDataKey` and `Encrypt`
+//!   (`DisabledException`) until it is enabled again; moto uses it anyway. Keys are matched by
+//!   id (an alias is not resolved).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -107,6 +110,7 @@ struct Memory {
     distribution_enabled: HashMap<String, bool>,
     change_pending_until: HashMap<String, Instant>,
     bucket_regions: HashMap<String, String>,
+    disabled_keys: HashSet<String>,
 }
 
 pub struct Strict {
@@ -150,6 +154,7 @@ impl Strict {
             "iam" => self.iam_before(request),
             "lambda" => self.lambda_before(request),
             "cloudfront" => self.cloudfront_before(request),
+            "kms" => self.kms_before(request),
             _ => None,
         }
     }
@@ -178,6 +183,35 @@ impl Strict {
             "cloudfront" => self.cloudfront_after(request, moto, &body),
             "route53" => self.route53_after(request, moto, &body),
             _ => moto,
+        }
+    }
+
+    // --- KMS: a disabled key cannot be used.
+
+    fn kms_before(&self, request: &Request) -> Option<Vec<u8>> {
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        // `arn:aws:kms:REGION:ACCOUNT:key/ID` or `ID`.
+        let key = body["KeyId"].as_str().map(|k| k.rsplit('/').next().unwrap_or(k).to_string())?;
+        let operation = request.operation.rsplit('.').next().unwrap_or_default();
+        let mut memory = self.memory.lock().expect("lock");
+        match operation {
+            "DisableKey" => {
+                memory.disabled_keys.insert(key);
+                None
+            }
+            "EnableKey" => {
+                memory.disabled_keys.remove(&key);
+                None
+            }
+            "Decrypt" | "GenerateDataKey" | "Encrypt" if memory.disabled_keys.contains(&key) => {
+                drop(memory);
+                let body = format!(
+                    r#"{{"__type":"DisabledException","message":"arn:aws:kms:us-east-1:123456789012:key/{key} is disabled."}}"#
+                );
+                let headers = [("Content-Type", "application/x-amz-json-1.1")];
+                self.refuse("disabled KMS key", request, answer(400, &headers, &body))
+            }
+            _ => None,
         }
     }
 
