@@ -21,7 +21,7 @@ use std::time::Instant;
 use super::{Applier, ApplyError, Work, recorded};
 use crate::provider::ownership::now_epoch;
 use crate::provider::{Created, ErrorClass, FindReason, Found, Managed, Owner, ProviderError};
-use crate::retry::{RetryNotice, RetryState};
+use crate::retry::{RetryNotice, RetryState, Scope};
 use crate::state::{Intent, ResourceStatus};
 use crate::value::Attrs;
 
@@ -168,9 +168,23 @@ impl Applier<'_> {
         let mut attributes = desired;
         attributes.extend(created.computed);
         attributes.extend(computed);
-        self.record_kept(work.state, addr, recorded(change, created.id.clone(), attributes, super::done(work.kind)))
-            .await?;
+        let mut entry = recorded(change, created.id.clone(), attributes, super::done(work.kind));
+        entry.unset = self.unset_snapshot(work, &created.id, &entry.attributes).await;
+        self.record_kept(work.state, addr, entry).await?;
         Ok(created.id)
+    }
+
+    /// The attributes the spec leaves unset as AWS has them now that the resource is made: the
+    /// snapshot `drift` compares with. One read; a failed read records none (drift then has
+    /// nothing to compare them with until the next apply reads them).
+    async fn unset_snapshot(&self, work: &Work<'_>, id: &str, desired: &Attrs) -> Option<Attrs> {
+        let kind = work.kind;
+        let wants = |name: &str| desired.contains_key(name);
+        let (managed, no_prior) = (Managed(&wants), Attrs::new());
+        match self.retry.run(Scope::quiet(), || kind.read(self.aws, id, &managed, &no_prior)).await {
+            Ok(Some(live)) => Some(crate::plan::unset_view(kind, &live, &wants)),
+            _ => None,
+        }
     }
 
     /// Records a resource an earlier attempt made as it reads now, then makes it what the
@@ -202,7 +216,9 @@ impl Applier<'_> {
             }
         }
         attributes.extend(computed);
-        self.record_kept(work.state, addr, recorded(change, id.clone(), attributes, super::done(work.kind))).await?;
+        let mut entry = recorded(change, id.clone(), attributes, super::done(work.kind));
+        entry.unset = Some(crate::plan::unset_view(kind, &live, &wants));
+        self.record_kept(work.state, addr, entry).await?;
         Ok(id)
     }
 

@@ -378,6 +378,10 @@ impl Applier<'_> {
     ) -> Result<(), ApplyError> {
         if let Some(current) = state.lock().await.resources.get(addr) {
             entry.deposed = current.deposed.clone();
+            // The spec's unset attributes as last read; an update does not touch them.
+            if entry.unset.is_none() {
+                entry.unset = current.unset.clone();
+            }
         }
         self.record(state, addr, Some(entry)).await
     }
@@ -471,6 +475,7 @@ fn recorded(change: &ResourceChange, id: String, attributes: Attrs, status: Reso
         status,
         retain_on_destroy: change.retain_on_destroy,
         deposed: vec![],
+        unset: None,
     }
 }
 

@@ -19,6 +19,9 @@ pub struct Drifted {
     /// `before` is what was applied, `after` what AWS reports now.
     pub changes: Vec<AttrChange>,
     pub sensitive: std::collections::BTreeSet<String>,
+    /// Those of `changes` the spec leaves unset: `before` is the snapshot the last apply
+    /// recorded.
+    pub unset: std::collections::BTreeSet<String>,
 }
 
 /// Every resource of `recorded` whose managed attributes differ in `live`, or that is gone.
@@ -29,18 +32,34 @@ pub fn detect(registry: &Registry, recorded: &State, live: &State) -> Vec<Drifte
     for (addr, was) in recorded.resources.iter().filter(|(_, r)| r.pending().is_none()) {
         let sensitive = was.sensitive.clone();
         let Some(now) = live.resources.get(addr) else {
-            out.push(Drifted { addr: addr.clone(), deleted: true, changes: vec![], sensitive });
+            out.push(Drifted {
+                addr: addr.clone(),
+                deleted: true,
+                changes: vec![],
+                sensitive,
+                unset: Default::default(),
+            });
             continue;
         };
         let Some(kind) = registry.get(&addr.kind) else { continue };
         // Drift is reported, never applied: nothing is "forced" by it.
-        let changes: Vec<AttrChange> =
+        let mut changes: Vec<AttrChange> =
             super::diff::compare(kind.schema(), &was.attributes, &now.attributes, |a| was.attributes.contains_key(a))
                 .into_iter()
                 .map(|c| AttrChange { forces_replacement: false, ..c })
                 .collect();
+        // Unset in the spec, changed away from the snapshot (one set where it was empty, too);
+        // nothing to compare with before an apply recorded a snapshot.
+        let unset_changes = match (&was.unset, &now.unset) {
+            (Some(was), Some(now)) => {
+                super::diff::compare(kind.schema(), was, now, |a| was.contains_key(a) || now.contains_key(a))
+            }
+            _ => vec![],
+        };
+        let unset = unset_changes.iter().map(|c| c.name.clone()).collect();
+        changes.extend(unset_changes.into_iter().map(|c| AttrChange { forces_replacement: false, ..c }));
         if !changes.is_empty() {
-            out.push(Drifted { addr: addr.clone(), deleted: false, changes, sensitive });
+            out.push(Drifted { addr: addr.clone(), deleted: false, changes, sensitive, unset });
         }
     }
     out
@@ -153,7 +172,10 @@ fn as_change(d: &Drifted) -> ResourceChange {
         id: None,
         changes: d.changes.clone(),
         desired: None,
-        note: None,
+        note: (!d.unset.is_empty()).then(|| {
+            let names: Vec<&str> = d.unset.iter().map(String::as_str).collect();
+            format!("not set in the spec, changed since the last apply recorded it: {}", names.join(", "))
+        }),
         imported: false,
         sensitive: d.sensitive.clone(),
         prevent_destroy: false,
@@ -185,6 +207,9 @@ pub fn render_text(drift: &[Drifted], undeclared: &[Undeclared]) -> String {
             let _ = writeln!(out, "  # {} has been deleted\n", d.addr);
         } else {
             let _ = writeln!(out, "  # {} has changed", d.addr);
+            if let Some(note) = as_change(d).note {
+                let _ = writeln!(out, "  # ({note})");
+            }
             out.push_str(&super::render_body(&as_change(d)));
         }
     }
@@ -201,6 +226,7 @@ pub fn render_json(drift: &[Drifted], undeclared: &[Undeclared], show_sensitive:
         .map(|d| {
             let mut entry = super::json::resource(&as_change(d), show_sensitive);
             entry["deleted"] = json!(d.deleted);
+            entry["unset_in_spec"] = json!(d.unset);
             if let Some(obj) = entry.as_object_mut() {
                 for key in ["action", "imported", "id", "replace_because", "note"] {
                     obj.remove(key);
@@ -246,7 +272,14 @@ pub fn render_markdown(drift: &[Drifted], undeclared: &[Undeclared]) -> String {
         let what = if d.deleted {
             "**deleted**".to_string()
         } else {
-            d.changes.iter().map(|c| format!("`{}`", c.name)).collect::<Vec<_>>().join(", ") + " changed"
+            let name = |c: &AttrChange| {
+                if d.unset.contains(&c.name) {
+                    format!("`{}` (not in the spec)", c.name)
+                } else {
+                    format!("`{}`", c.name)
+                }
+            };
+            d.changes.iter().map(name).collect::<Vec<_>>().join(", ") + " changed"
         };
         let _ = writeln!(out, "| `{}` | {what} |", d.addr);
     }

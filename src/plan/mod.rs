@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use planner::{ADOPTED_AFTER_INTERRUPTION, PlanError, PlanOptions, Planner, adopt, evaluate};
+pub use planner::{ADOPTED_AFTER_INTERRUPTION, PlanError, PlanOptions, Planner, adopt, evaluate, unset_view};
 pub use render::{SENSITIVE, render_body, render_text};
 pub use target::{TargetError, restrict_to_targets};
 

@@ -302,7 +302,8 @@ impl Planner<'_> {
             let live = read.await.map_err(|error| PlanError::Refresh { addr: addr.clone(), error: Box::new(error) })?;
             let entry = live.map(|attrs| {
                 let status = if res.pending().is_some() { ResourceStatus::Creating } else { res.status.clone() };
-                ResourceState { id, attributes: managed_view(kind, attrs, &wants), status, ..res.clone() }
+                let unset = Some(unset_view(kind, &attrs, &wants));
+                ResourceState { id, attributes: managed_view(kind, attrs, &wants), unset, status, ..res.clone() }
             });
             Ok::<_, PlanError>((addr.clone(), entry))
         });
@@ -487,6 +488,7 @@ async fn read_adopted(
         status: ResourceStatus::Ready,
         retain_on_destroy: res.retain_on_destroy.unwrap_or(true),
         deposed: vec![],
+        unset: None,
     })
 }
 
@@ -511,6 +513,17 @@ pub async fn adopt(
 fn managed_view(kind: &dyn ResourceKind, mut live: Attrs, wants: &dyn Fn(&str) -> bool) -> Attrs {
     kind.normalize(&mut live);
     live.retain(|name, _| wants(name) || kind.schema().attribute(name).is_some_and(|a| a.computed));
+    live
+}
+
+/// What a read reports of the attributes nobody manages (neither wanted nor computed): the
+/// snapshot drift compares later. Normalised as the managed ones are; nulls left out.
+pub fn unset_view(kind: &dyn ResourceKind, live: &Attrs, wants: &dyn Fn(&str) -> bool) -> Attrs {
+    let mut live = live.clone();
+    kind.normalize(&mut live);
+    live.retain(|name, value| {
+        !wants(name) && !value.is_null() && kind.schema().attribute(name).is_some_and(|a| !a.computed && !a.derived)
+    });
     live
 }
 

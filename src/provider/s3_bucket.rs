@@ -151,6 +151,26 @@ impl Kind for S3Bucket {
         &SCHEMA
     }
 
+    /// CORS rules, when the spec leaves `cors_rules` unset (set ones are compared as an
+    /// attribute): one added in the console is drift.
+    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<String>, ProviderError> {
+        if recorded.contains_key("cors_rules") {
+            return Ok(vec![]);
+        }
+        let s3 = aws.s3_for(id).await;
+        let rules = match read_cors(&s3, id).await {
+            Err(e) if e.is_not_found() => return Ok(vec![]),
+            other => other?,
+        };
+        Ok(rules
+            .iter()
+            .map(|r| {
+                let name = r.id.as_deref().map(|id| format!(" {id}")).unwrap_or_default();
+                format!("CORS rule{name} ({} from {})", r.allowed_methods.join(","), r.allowed_origins.join(","))
+            })
+            .collect())
+    }
+
     const DEPLOYER: Deployer = Deployer {
         read: &[
             "s3:ListBucket",

@@ -91,7 +91,8 @@ impl Kind for SnsTopic {
         };
         let spec = Topic {
             name: id.rsplit(':').next().unwrap_or(id).to_string(),
-            display_name: attrs.get("DisplayName").filter(|s| !s.is_empty() && managed.has("display_name")).cloned(),
+            // Reported even when unmanaged (it costs nothing): the snapshot drift compares.
+            display_name: attrs.get("DisplayName").filter(|s| !s.is_empty()).cloned(),
             policy: attrs.get("Policy").filter(|_| managed.has("policy")).map(|p| json!(p)),
             tags,
         };

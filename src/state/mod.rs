@@ -75,6 +75,11 @@ pub struct ResourceState {
     /// deleted (once nothing refers to them any more).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deposed: Vec<Deposed>,
+    /// Attributes the spec leaves unset, as AWS reported them when this entry was last read
+    /// around an apply: `drift` reports one changed away from this snapshot (`None`: never
+    /// recorded, nothing to compare with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unset: Option<Attrs>,
 }
 
 /// An object a replacement made first left behind, to be deleted.

@@ -128,3 +128,62 @@ fn children_added_by_hand_beside_managed_ones_are_reported_as_undeclared() {
     let typo = env.run(&["validate"]).expect_code(1);
     assert!(typo.stderr.contains("unknown drift setting `ignroe`"), "{}", typo.stderr);
 }
+
+#[test]
+fn attributes_the_spec_leaves_unset_are_compared_with_the_snapshot_of_the_last_apply() {
+    // A topic whose display name and a bucket whose CORS rules the spec leaves unset: the apply
+    // records what AWS had; a display name set in the console, and a CORS rule added, are drift.
+    let env = Env::new();
+    env.write_spec(
+        "resources:
+  s3_bucket:
+    plain:
+      name: unset-attrs-bucket
+  sns_topic:
+    events:
+      name: unset-attrs-topic
+      tags: { team: avatars }
+",
+    );
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let state = env.state();
+    assert!(
+        state["resources"]["sns_topic.events"]["unset"].is_object(),
+        "the apply recorded a snapshot of what the spec leaves unset: {}",
+        state["resources"]["sns_topic.events"]
+    );
+    env.run(&["drift"]).expect_code(0);
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    let topic = state_id(&env, "sns_topic.events");
+    env.block_on(
+        env.sns()
+            .set_topic_attributes()
+            .topic_arn(&topic)
+            .attribute_name("DisplayName")
+            .attribute_value("Console")
+            .send(),
+    )
+    .expect("display name by hand");
+    let rule = aws_sdk_s3::types::CorsRule::builder()
+        .allowed_methods("GET")
+        .allowed_origins("https://elsewhere.example.test")
+        .build()
+        .expect("rule");
+    let cors = aws_sdk_s3::types::CorsConfiguration::builder().cors_rules(rule).build().expect("cors");
+    env.block_on(env.s3().put_bucket_cors().bucket("unset-attrs-bucket").cors_configuration(cors).send())
+        .expect("CORS by hand");
+
+    let drift = env.run(&["drift"]).expect_code(2);
+    assert!(drift.stdout.contains("sns_topic.events has changed"), "{}", drift.stdout);
+    assert!(drift.stdout.contains("display_name") && drift.stdout.contains("not set in the spec"), "{}", drift.stdout);
+    assert!(drift.stdout.contains("Console"), "{}", drift.stdout);
+    assert!(drift.stdout.contains("CORS rule (GET from https://elsewhere.example.test)"), "{}", drift.stdout);
+    let json = env.run(&["drift", "--json"]).expect_code(2);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    let topic_entry =
+        doc["resources"].as_array().expect("resources").iter().find(|r| r["address"] == "sns_topic.events");
+    assert_eq!(topic_entry.map(|r| r["unset_in_spec"].clone()), Some(serde_json::json!(["display_name"])), "{doc}");
+    // Unset attributes are not managed: the plan stays empty.
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
