@@ -62,8 +62,20 @@ pub struct RunOptions {
 
 /// What to carry out: a fresh plan, or a saved one.
 pub enum Source<'a> {
-    Fresh { destroy: bool, targets: &'a [ResourceAddr], auto_approve: bool },
-    Saved { path: &'a Path, saved: Box<SavedPlan> },
+    Fresh {
+        destroy: bool,
+        targets: &'a [ResourceAddr],
+        auto_approve: bool,
+    },
+    Saved {
+        path: &'a Path,
+        saved: Box<SavedPlan>,
+    },
+    /// `drift --revert`: a fresh plan of the spec that also removes the undeclared children
+    /// the engine can remove.
+    Revert {
+        auto_approve: bool,
+    },
 }
 
 pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
@@ -141,21 +153,36 @@ async fn locked(
     };
     let prior = store.load().await?;
     super::ensure_region(aws, spec, &prior).await?;
+    let fresh = async |prior: &crate::state::State, destroy: bool, targets: &[ResourceAddr], auto_approve: bool| {
+        let options = PlanOptions { refresh: true, parallelism, destroy, ..Default::default() };
+        let plan = super::plan::make_plan(spec, prior, registry, aws, options, targets).await?;
+        show_plan(&plan);
+        check(&plan)?;
+        if plan.has_changes() && !auto_approve {
+            if json {
+                return Err(CliError::NotConfirmed(
+                    "--json cannot ask for confirmation: pass --auto-approve, or apply a saved plan".into(),
+                ));
+            }
+            confirm(destroy)?;
+        }
+        Ok::<_, CliError>(plan)
+    };
     let (plan, destroy) = match source {
         Source::Fresh { destroy, targets, auto_approve } => {
-            let options = PlanOptions { refresh: true, parallelism, destroy, ..Default::default() };
-            let plan = super::plan::make_plan(spec, &prior, registry, aws, options, targets).await?;
-            show_plan(&plan);
-            check(&plan)?;
-            if plan.has_changes() && !auto_approve {
-                if json {
-                    return Err(CliError::NotConfirmed(
-                        "--json cannot ask for confirmation: pass --auto-approve, or apply a saved plan".into(),
-                    ));
-                }
-                confirm(destroy)?;
+            (fresh(&prior, destroy, targets, auto_approve).await?, destroy)
+        }
+        Source::Revert { auto_approve } => {
+            // The undeclared children to remove enter the prior state as resources the spec
+            // does not declare: the plan deletes them like any other.
+            let retry = crate::retry::RetryPolicy::default();
+            let mut undeclared = crate::plan::drift::undeclared(registry, aws, &prior, &retry).await?;
+            crate::plan::drift::ignore(&mut undeclared, &spec.drift_ignore);
+            let (with_children, removal) = crate::plan::revert::with_undeclared(&prior, &undeclared);
+            if !json {
+                print!("{}", crate::plan::revert::render(&removal));
             }
-            (plan, destroy)
+            (fresh(&with_children, false, &[], auto_approve).await?, false)
         }
         Source::Saved { path, saved } => {
             saved.check_fresh(path, spec, &prior)?;

@@ -76,6 +76,9 @@ pub struct Undeclared {
     pub what: String,
     /// Matched by the spec's `drift.ignore`: shown, not counted as drift.
     pub ignored: bool,
+    /// A child of a kind the engine has, deleted by its id (`drift --revert` removes it);
+    /// `false` for what a resource holds that no kind manages (an alias, an inline policy).
+    pub removable: bool,
 }
 
 impl Undeclared {
@@ -121,23 +124,34 @@ pub async fn undeclared(
             id: res.id.clone(),
             what,
             ignored: false,
+            removable: false,
         }));
-        let listed = retry.run(crate::retry::Scope::quiet(), || kind.siblings(aws, &res.id, &res.attributes)).await;
-        let listed =
-            listed.map_err(|error| super::PlanError::Refresh { addr: (*addr).clone(), error: Box::new(error) })?;
-        let Some(siblings) = listed else { continue };
-        if !seen.insert((addr.kind.clone(), siblings.parent.clone())) {
-            continue;
+        // Its siblings (listed by its own kind), and its children another kind lists.
+        let mut listings = vec![(kind, addr.kind.clone(), res.id.clone(), res.attributes.clone())];
+        for (child_kind, id, attrs) in kind.child_listings(&res.id, &res.attributes) {
+            if let Some(child) = registry.get(child_kind) {
+                listings.push((child, child_kind.to_string(), id, attrs));
+            }
         }
-        for (id, what) in siblings.children {
-            if !managed.contains(&(addr.kind.as_str(), id.as_str())) {
-                out.push(Undeclared {
-                    kind: addr.kind.clone(),
-                    parent: siblings.parent.clone(),
-                    id,
-                    what,
-                    ignored: false,
-                });
+        for (lister, child_kind, id, attrs) in listings {
+            let listed = retry.run(crate::retry::Scope::quiet(), || lister.siblings(aws, &id, &attrs)).await;
+            let listed =
+                listed.map_err(|error| super::PlanError::Refresh { addr: (*addr).clone(), error: Box::new(error) })?;
+            let Some(siblings) = listed else { continue };
+            if !seen.insert((child_kind.clone(), siblings.parent.clone())) {
+                continue;
+            }
+            for (id, what) in siblings.children {
+                if !managed.contains(&(child_kind.as_str(), id.as_str())) {
+                    out.push(Undeclared {
+                        kind: child_kind.clone(),
+                        parent: siblings.parent.clone(),
+                        id,
+                        what,
+                        ignored: false,
+                        removable: true,
+                    });
+                }
             }
         }
     }

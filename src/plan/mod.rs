@@ -8,6 +8,7 @@ pub mod json;
 pub mod markdown;
 mod planner;
 mod render;
+pub mod revert;
 pub mod saved;
 mod target;
 

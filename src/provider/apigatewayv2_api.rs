@@ -98,6 +98,14 @@ impl Kind for ApiGatewayV2Api {
     type Spec = Api;
     type Computed = ApiComputed;
 
+    /// Its routes, integrations, authorizers and stages, each listed by its own kind.
+    fn child_listings(&self, id: &str, _recorded: &Attrs) -> Vec<(&'static str, String, Attrs)> {
+        ["apigatewayv2_route", "apigatewayv2_integration", "apigatewayv2_authorizer", "apigatewayv2_stage"]
+            .into_iter()
+            .map(|kind| (kind, format!("{id}/-"), Attrs::new()))
+            .collect()
+    }
+
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
     }

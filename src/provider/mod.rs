@@ -246,6 +246,12 @@ pub trait ResourceKind: Send + Sync {
     /// has no such parent, or the parent is gone).
     async fn siblings(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Option<Siblings>, ProviderError>;
 
+    /// The children of the resource `id` that another kind lists (see [`ResourceKind::siblings`]),
+    /// as (that kind, an id and recorded attributes of a child of this resource to list them
+    /// from): so a topic whose spec declares no subscription still has its subscriptions
+    /// listed. No AWS call.
+    fn child_listings(&self, id: &str, recorded: &Attrs) -> Vec<(&'static str, String, Attrs)>;
+
     /// What the resource `id` holds that neither it nor any other kind manages (an alias
     /// beside `live`, a queue target beside the managed notifications), for closed-world drift.
     async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<String>, ProviderError>;

@@ -54,6 +54,12 @@ impl Kind for SnsTopic {
     type Spec = Topic;
     type Computed = TopicComputed;
 
+    /// Its subscriptions, listed by `sns_subscription` (any of them may be undeclared).
+    fn child_listings(&self, id: &str, _recorded: &Attrs) -> Vec<(&'static str, String, Attrs)> {
+        let recorded = Attrs::from_iter([("topic_arn".to_string(), json!(id))]);
+        vec![("sns_subscription", String::new(), recorded)]
+    }
+
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
     }

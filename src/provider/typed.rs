@@ -123,6 +123,11 @@ pub trait Kind: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// Children another kind lists (see [`ResourceKind::child_listings`]).
+    fn child_listings(&self, _id: &str, _recorded: &Attrs) -> Vec<(&'static str, String, Attrs)> {
+        vec![]
+    }
+
     /// What the resource holds that nothing manages (see [`ResourceKind::unmanaged`]).
     async fn unmanaged(&self, _aws: &Aws, _id: &str, _recorded: &Attrs) -> Result<Vec<String>, ProviderError> {
         Ok(vec![])
@@ -341,6 +346,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     async fn siblings(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
         self.0.siblings(aws, id, recorded).await
+    }
+
+    fn child_listings(&self, id: &str, recorded: &Attrs) -> Vec<(&'static str, String, Attrs)> {
+        self.0.child_listings(id, recorded)
     }
 
     async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<String>, ProviderError> {

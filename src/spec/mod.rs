@@ -12,6 +12,7 @@
 //!   uploads_bucket: ${s3_bucket.uploads.name}
 //! ```
 
+pub mod adopt;
 mod check;
 pub mod diagnostic;
 pub mod expr;
@@ -161,6 +162,12 @@ impl Spec {
             SpecSource::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
         let overrides = Overrides::from_environment(Path::new(".")).map_err(LoadError::DotEnv)?;
         Self::parse(source, registry, &overrides)
+    }
+
+    /// `text` checked as the spec at `path` (`drift --adopt` checks its patch before writing).
+    pub fn load_text(path: &Path, text: String, registry: &Registry) -> Result<Spec, LoadError> {
+        let overrides = Overrides::from_environment(Path::new(".")).map_err(LoadError::DotEnv)?;
+        Self::parse(SpecSource::new(path, text), registry, &overrides)
     }
 
     /// The same, but a variable without a value is unknown rather than an error: for commands

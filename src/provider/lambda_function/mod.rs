@@ -183,6 +183,13 @@ impl Kind for LambdaFunction {
     type Spec = Function;
     type Computed = FunctionComputed;
 
+    /// The statements of its `live` alias's policy, where the spec's permissions go, listed by
+    /// `lambda_permission` (the unqualified function's policy is listed only beside a managed
+    /// permission on it).
+    fn child_listings(&self, id: &str, _recorded: &Attrs) -> Vec<(&'static str, String, Attrs)> {
+        vec![("lambda_permission", format!("{id}:{}/-", live::ALIAS), Attrs::new())]
+    }
+
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
     }
