@@ -113,6 +113,7 @@ pub async fn undeclared(
     let managed: std::collections::BTreeSet<(&str, &str)> =
         settled.iter().map(|(addr, r)| (addr.kind.as_str(), r.id.as_str())).collect();
     let mut seen = std::collections::BTreeSet::new();
+    let mut asked = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for (addr, res) in &settled {
         let Some(kind) = registry.get(&addr.kind) else { continue };
@@ -134,6 +135,12 @@ pub async fn undeclared(
             }
         }
         for (lister, child_kind, id, attrs) in listings {
+            // One listing per parent: a second child of a parent already listed is not asked
+            // again (the parent shows in its id, or in a topic ARN); whatever slips through is
+            // told apart by the parent the listing names.
+            if !asked.insert((child_kind.clone(), listing_scope(&id, &attrs))) {
+                continue;
+            }
             let listed = retry.run(crate::retry::Scope::quiet(), || lister.siblings(aws, &id, &attrs)).await;
             let listed =
                 listed.map_err(|error| super::PlanError::Refresh { addr: (*addr).clone(), error: Box::new(error) })?;
@@ -157,6 +164,15 @@ pub async fn undeclared(
     }
     out.sort();
     Ok(out)
+}
+
+/// What a child's listing lists: its topic (a subscription), or the parent its id starts
+/// with (`API/route`, `FUNCTION:live/statement`).
+fn listing_scope(id: &str, attrs: &crate::value::Attrs) -> String {
+    match attrs.get("topic_arn").and_then(Value::as_str) {
+        Some(topic) => topic.to_string(),
+        None => id.rsplit_once('/').map_or(id, |(parent, _)| parent).to_string(),
+    }
 }
 
 fn undeclared_text(undeclared: &[Undeclared]) -> String {
