@@ -126,7 +126,7 @@ impl Work<'_> {
 impl Applier<'_> {
     /// Applies `plan` to the refreshed state it was made from.
     pub async fn apply(&self, spec: &Spec, plan: &Plan) -> Result<ApplyReport, StateError> {
-        let state = Mutex::new(plan.refreshed.clone());
+        let state = Mutex::new(keep_snapshots(plan));
         let created = std::sync::Mutex::new(BTreeMap::new());
         let deps = execution_order(plan, self.registry);
         let steps = walk(
@@ -378,9 +378,17 @@ impl Applier<'_> {
     ) -> Result<(), ApplyError> {
         if let Some(current) = state.lock().await.resources.get(addr) {
             entry.deposed = current.deposed.clone();
-            // The spec's unset attributes as last read; an update does not touch them.
+            // The spec's unset attributes as last read; an update does not touch them. One the
+            // spec stopped setting joins them with its last value.
             if entry.unset.is_none() {
                 entry.unset = current.unset.clone();
+            }
+            if let Some(unset) = entry.unset.as_mut() {
+                for (name, value) in &current.attributes {
+                    if !entry.attributes.contains_key(name) && !value.is_null() {
+                        unset.entry(name.clone()).or_insert_with(|| value.clone());
+                    }
+                }
             }
         }
         self.record(state, addr, Some(entry)).await
@@ -462,6 +470,21 @@ fn changed_attributes(kind: &dyn ResourceKind, desired: &Attrs, live: &Attrs) ->
         .iter()
         .filter_map(|c| schema.attribute(&c.name).map(|a| a.name))
         .collect()
+}
+
+/// The refreshed state the plan was made from, with each resource's snapshot of the attributes
+/// the spec leaves unset kept as recorded (a state without one takes the refresh's): an apply
+/// does not accept a change made in the console to something the spec does not say; `drift`
+/// keeps reporting it until the spec says it (`drift --adopt`) or it is changed back.
+fn keep_snapshots(plan: &Plan) -> State {
+    let mut state = plan.refreshed.clone();
+    for (addr, entry) in &mut state.resources {
+        let Some(recorded) = plan.prior.resources.get(addr).and_then(|p| p.unset.as_ref()) else { continue };
+        let mut kept = recorded.clone();
+        kept.retain(|name, _| !entry.attributes.contains_key(name));
+        entry.unset = Some(kept);
+    }
+    state
 }
 
 /// The state entry for a resource just created or updated.

@@ -153,12 +153,16 @@ async fn locked(
     };
     let prior = store.load().await?;
     super::ensure_region(aws, spec, &prior).await?;
-    let fresh = async |prior: &crate::state::State, destroy: bool, targets: &[ResourceAddr], auto_approve: bool| {
+    let fresh = async |prior: &crate::state::State,
+                       destroy: bool,
+                       targets: &[ResourceAddr],
+                       auto_approve: bool,
+                       more_to_do: bool| {
         let options = PlanOptions { refresh: true, parallelism, destroy, ..Default::default() };
         let plan = super::plan::make_plan(spec, prior, registry, aws, options, targets).await?;
         show_plan(&plan);
         check(&plan)?;
-        if plan.has_changes() && !auto_approve {
+        if (plan.has_changes() || more_to_do) && !auto_approve {
             if json {
                 return Err(CliError::NotConfirmed(
                     "--json cannot ask for confirmation: pass --auto-approve, or apply a saved plan".into(),
@@ -170,7 +174,7 @@ async fn locked(
     };
     let (plan, destroy) = match source {
         Source::Fresh { destroy, targets, auto_approve } => {
-            (fresh(&prior, destroy, targets, auto_approve).await?, destroy)
+            (fresh(&prior, destroy, targets, auto_approve, false).await?, destroy)
         }
         Source::Revert { auto_approve } => {
             // The undeclared children to remove enter the prior state as resources the spec
@@ -182,7 +186,9 @@ async fn locked(
             if !json {
                 print!("{}", crate::plan::revert::render(&removal));
             }
-            (fresh(&with_children, false, &[], auto_approve).await?, false)
+            let plan = fresh(&with_children, false, &[], auto_approve, !removal.held.is_empty()).await?;
+            let applied = carry_out(spec, store, registry, aws, &plan, false, options).await?;
+            return remove_held(registry, aws, &removal.held, applied).await;
         }
         Source::Saved { path, saved } => {
             saved.check_fresh(path, spec, &prior)?;
@@ -377,4 +383,28 @@ impl<'a> Summary<'a> {
         JsonEvents::line("outputs", json!({ "outputs": outputs }));
         self.verdict()
     }
+}
+
+/// After `drift --revert`'s plan: what managed resources hold that no kind manages, removed by
+/// their kinds. A failure is named and makes the exit 1.
+async fn remove_held(
+    registry: &Registry,
+    aws: &Aws,
+    held: &[crate::plan::drift::Undeclared],
+    applied: ExitCode,
+) -> Result<ExitCode, CliError> {
+    if held.is_empty() {
+        return Ok(applied);
+    }
+    let failed = crate::plan::revert::remove_held(registry, aws, held).await;
+    for u in held.iter().filter(|u| !failed.iter().any(|(what, _)| *what == u.describe())) {
+        println!("Removed {}.", u.describe());
+    }
+    if failed.is_empty() {
+        return Ok(applied);
+    }
+    for (what, e) in &failed {
+        eprintln!("Error: could not remove {what}: {} failed: {}: {}", e.operation, e.code, e.message);
+    }
+    Ok(ExitCode::FAILURE)
 }

@@ -51,8 +51,10 @@ pub fn detect(registry: &Registry, recorded: &State, live: &State) -> Vec<Drifte
         // Unset in the spec, changed away from the snapshot (one set where it was empty, too);
         // nothing to compare with before an apply recorded a snapshot.
         let unset_changes = match (&was.unset, &now.unset) {
-            (Some(was), Some(now)) => {
-                super::diff::compare(kind.schema(), was, now, |a| was.contains_key(a) || now.contains_key(a))
+            (Some(was_unset), Some(now)) => {
+                let compared =
+                    |a: &str| (was_unset.contains_key(a) || now.contains_key(a)) && !was.attributes.contains_key(a);
+                super::diff::compare(kind.schema(), was_unset, now, compared)
             }
             _ => vec![],
         };
@@ -76,9 +78,11 @@ pub struct Undeclared {
     pub what: String,
     /// Matched by the spec's `drift.ignore`: shown, not counted as drift.
     pub ignored: bool,
-    /// A child of a kind the engine has, deleted by its id (`drift --revert` removes it);
-    /// `false` for what a resource holds that no kind manages (an alias, an inline policy).
+    /// Whether `drift --revert` can remove it: a child of a kind the engine has (deleted by its
+    /// id), or something a resource holds that its kind can remove (an alias, an inline policy).
     pub removable: bool,
+    /// For what a resource holds (`None`: a child of a kind), what its kind removes it by.
+    pub held: Option<String>,
 }
 
 impl Undeclared {
@@ -119,13 +123,14 @@ pub async fn undeclared(
         let Some(kind) = registry.get(&addr.kind) else { continue };
         let held = retry.run(crate::retry::Scope::quiet(), || kind.unmanaged(aws, &res.id, &res.attributes)).await;
         let held = held.map_err(|error| super::PlanError::Refresh { addr: (*addr).clone(), error: Box::new(error) })?;
-        out.extend(held.into_iter().map(|what| Undeclared {
+        out.extend(held.into_iter().map(|h| Undeclared {
             kind: addr.kind.clone(),
             parent: addr.to_string(),
             id: res.id.clone(),
-            what,
+            what: h.what,
             ignored: false,
-            removable: false,
+            removable: h.removable,
+            held: Some(h.key),
         }));
         // Its siblings (listed by its own kind), and its children another kind lists.
         let mut listings = vec![(kind, addr.kind.clone(), res.id.clone(), res.attributes.clone())];
@@ -157,6 +162,7 @@ pub async fn undeclared(
                         what,
                         ignored: false,
                         removable: true,
+                        held: None,
                     });
                 }
             }
@@ -267,7 +273,7 @@ pub fn render_json(drift: &[Drifted], undeclared: &[Undeclared], show_sensitive:
         .collect();
     let children: Vec<Value> = undeclared
         .iter()
-        .map(|u| json!({"kind": u.kind, "parent": u.parent, "id": u.id, "what": u.what, "ignored": u.ignored}))
+        .map(|u| json!({"kind": u.kind, "parent": u.parent, "id": u.id, "what": u.what, "ignored": u.ignored, "removable": u.removable}))
         .collect();
     json!({
         "format_version": super::json::JSON_FORMAT_VERSION,

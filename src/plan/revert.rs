@@ -19,7 +19,10 @@ const ROUTE_TARGETS: &[&str] = &["apigatewayv2_integration", "apigatewayv2_autho
 /// or ignored by the spec's `drift.ignore`).
 #[derive(Debug, Default)]
 pub struct Removal {
+    /// Children of a kind, entered into the plan.
     pub removed: Vec<(ResourceAddr, Undeclared)>,
+    /// What resources hold, removed by their kind once the plan is carried out.
+    pub held: Vec<Undeclared>,
     pub left: Vec<Undeclared>,
 }
 
@@ -29,8 +32,17 @@ pub fn with_undeclared(state: &State, undeclared: &[Undeclared]) -> (State, Remo
     let mut out = state.clone();
     let mut removal = Removal::default();
     for u in undeclared {
-        if !u.removable || u.ignored {
+        // One removal can take several held things (a bucket's CORS rules go together): none
+        // is removed when any of them is ignored.
+        let shares_ignored = |u: &Undeclared| {
+            u.held.is_some() && undeclared.iter().any(|o| o.ignored && o.id == u.id && o.held == u.held)
+        };
+        if !u.removable || u.ignored || shares_ignored(u) {
             removal.left.push(u.clone());
+            continue;
+        }
+        if u.held.is_some() {
+            removal.held.push(u.clone());
             continue;
         }
         let addr = (1..)
@@ -51,14 +63,40 @@ pub fn with_undeclared(state: &State, undeclared: &[Undeclared]) -> (State, Remo
     (out, removal)
 }
 
+/// Removes what managed resources hold (after the plan is carried out): each distinct
+/// (resource, key) once, retried like any call. What failed, by what it was.
+pub async fn remove_held(
+    registry: &crate::provider::Registry,
+    aws: &crate::provider::Aws,
+    held: &[Undeclared],
+) -> Vec<(String, crate::provider::ProviderError)> {
+    let retry = crate::retry::RetryPolicy::default();
+    let mut done = std::collections::BTreeSet::new();
+    let mut failed = Vec::new();
+    for u in held {
+        let (Some(key), Some(kind)) = (&u.held, registry.get(&u.kind)) else { continue };
+        if !done.insert((u.kind.clone(), u.id.clone(), key.clone())) {
+            continue;
+        }
+        let removed = retry.run(crate::retry::Scope::quiet(), || kind.remove_unmanaged(aws, &u.id, key)).await;
+        if let Err(e) = removed {
+            failed.push((u.describe(), e));
+        }
+    }
+    failed
+}
+
 /// What `drift --revert` says before the plan: what it removes, and what it cannot.
 pub fn render(removal: &Removal) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    if !removal.removed.is_empty() {
-        let _ = writeln!(out, "Undeclared children to remove ({}):", removal.removed.len());
+    if !removal.removed.is_empty() || !removal.held.is_empty() {
+        let _ = writeln!(out, "Undeclared children to remove ({}):", removal.removed.len() + removal.held.len());
         for (addr, u) in &removal.removed {
             let _ = writeln!(out, "  - {} (as {addr}, id `{}`)", u.describe(), u.id);
+        }
+        for u in &removal.held {
+            let _ = writeln!(out, "  - {} (by its {}, after the plan)", u.describe(), u.kind);
         }
         out.push('\n');
     }
@@ -94,6 +132,7 @@ mod tests {
             what: format!("{kind} {id}"),
             ignored,
             removable,
+            held: None,
         }
     }
 

@@ -23,7 +23,7 @@ use serde_with::skip_serializing_none;
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
+use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Held, Kind, Managed, Owner, Prior, ProviderError};
 use crate::value::Attrs;
 
 pub struct IamRole;
@@ -75,19 +75,51 @@ impl Kind for IamRole {
 
     /// Inline and attached policies, when the spec leaves them unmanaged (managed ones are
     /// compared as attributes).
-    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<String>, ProviderError> {
+    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
         let iam = aws.iam().await;
         let mut out = Vec::new();
         let gone = |e: ProviderError| if e.is_not_found() { Ok(vec![]) } else { Err(e) };
         if !recorded.contains_key("inline_policies") {
             let names = inline_names(iam, id).await.or_else(gone)?;
-            out.extend(names.into_iter().map(|n| format!("inline policy {n}")));
+            out.extend(names.into_iter().map(|n| Held::removable(format!("inline:{n}"), format!("inline policy {n}"))));
         }
         if !recorded.contains_key("managed_policy_arns") {
             let arns = attached(iam, id).await.or_else(gone)?;
-            out.extend(arns.into_iter().map(|a| format!("attached policy {a}")));
+            out.extend(
+                arns.into_iter().map(|a| Held::removable(format!("attached:{a}"), format!("attached policy {a}"))),
+            );
         }
         Ok(out)
+    }
+
+    /// Deletes an inline policy, or detaches a managed one.
+    async fn remove_unmanaged(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
+        let iam = aws.iam().await;
+        let done = match key.split_once(':') {
+            Some(("inline", name)) => iam
+                .delete_role_policy()
+                .role_name(id)
+                .policy_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| ProviderError::from_sdk("DeleteRolePolicy", e)),
+            Some(("attached", arn)) => iam
+                .detach_role_policy()
+                .role_name(id)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| ProviderError::from_sdk("DetachRolePolicy", e)),
+            _ => {
+                return Err(ProviderError::unexpected(
+                    "RemoveUnmanaged",
+                    format!("`{key}` names nothing a role holds"),
+                ));
+            }
+        };
+        done.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
     }
 
     const DEPLOYER: Deployer = Deployer {

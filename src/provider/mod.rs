@@ -254,7 +254,11 @@ pub trait ResourceKind: Send + Sync {
 
     /// What the resource `id` holds that neither it nor any other kind manages (an alias
     /// beside `live`, a queue target beside the managed notifications), for closed-world drift.
-    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<String>, ProviderError>;
+    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<Held>, ProviderError>;
+
+    /// Removes what [`ResourceKind::unmanaged`] found under `key` (`drift --revert`); gone
+    /// already counts as removed.
+    async fn remove_unmanaged(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError>;
 
     /// What a reviewer must not miss about a resource that stays, although AWS is as the spec
     /// says (a function running code built with `--build-profile dev`).
@@ -279,6 +283,27 @@ pub trait ResourceKind: Send + Sync {
     /// Deletes the resource. Each step treats "already gone" as done and goes on, so a delete
     /// interrupted half-way finishes when run again.
     async fn delete(&self, aws: &Aws, id: &str, prior: &Attrs) -> Result<Deleted, ProviderError>;
+}
+
+/// Something a managed resource holds that no kind manages (see [`ResourceKind::unmanaged`]).
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// What the kind's `remove_unmanaged` takes to remove it.
+    pub key: String,
+    /// What it is, for people: `alias hand (version 1)`.
+    pub what: String,
+    /// Whether the kind can remove it (`drift --revert`).
+    pub removable: bool,
+}
+
+impl Held {
+    pub fn removable(key: impl Into<String>, what: impl Into<String>) -> Self {
+        Self { key: key.into(), what: what.into(), removable: true }
+    }
+
+    pub fn kept(what: impl Into<String>) -> Self {
+        Self { key: String::new(), what: what.into(), removable: false }
+    }
 }
 
 /// The children of the parent a managed resource belongs to, as AWS lists them (the statements

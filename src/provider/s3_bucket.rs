@@ -34,7 +34,7 @@ use serde_with::skip_serializing_none;
 use super::ownership::{Tagged, is_engine_tag};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Held, Kind, Managed, Owner, Prior, ProviderError};
 use crate::value::Attrs;
 
 pub struct S3Bucket;
@@ -153,7 +153,7 @@ impl Kind for S3Bucket {
 
     /// CORS rules, when the spec leaves `cors_rules` unset (set ones are compared as an
     /// attribute): one added in the console is drift.
-    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<String>, ProviderError> {
+    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
         if recorded.contains_key("cors_rules") {
             return Ok(vec![]);
         }
@@ -166,9 +166,25 @@ impl Kind for S3Bucket {
             .iter()
             .map(|r| {
                 let name = r.id.as_deref().map(|id| format!(" {id}")).unwrap_or_default();
-                format!("CORS rule{name} ({} from {})", r.allowed_methods.join(","), r.allowed_origins.join(","))
+                let what =
+                    format!("CORS rule{name} ({} from {})", r.allowed_methods.join(","), r.allowed_origins.join(","));
+                // S3 removes a bucket's CORS rules all at once.
+                Held::removable("cors", what)
             })
             .collect())
+    }
+
+    /// Deletes the bucket's CORS configuration (the spec leaves it unset).
+    async fn remove_unmanaged(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
+        if key != "cors" {
+            return Err(ProviderError::unexpected("DeleteBucketCors", format!("`{key}` names nothing a bucket holds")));
+        }
+        let deleted = aws.s3_for(id).await.delete_bucket_cors().bucket(id).send().await;
+        match deleted.map_err(|e| ProviderError::from_sdk("DeleteBucketCors", e)) {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     const DEPLOYER: Deployer = Deployer {

@@ -28,7 +28,7 @@ use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{
     Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError,
 };
-use super::{Declared, Finding};
+use super::{Declared, Finding, Held};
 use crate::addr::ResourceAddr;
 use crate::value::Attrs;
 
@@ -97,13 +97,15 @@ impl Kind for S3BucketNotification {
 
     /// Queue and EventBridge targets, which the kind leaves as they are (it manages Lambda and
     /// topic targets).
-    async fn unmanaged(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Vec<String>, ProviderError> {
+    async fn unmanaged(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
         let got = in_bucket_region(aws, id, move |s3| async move { configuration(&s3, id).await });
         let Some(out) = got.await? else { return Ok(vec![]) };
-        let mut found: Vec<String> =
-            out.queue_configurations().iter().map(|q| format!("queue target {}", q.queue_arn())).collect();
+        // Left in place by `drift --revert`: removing one means rewriting the whole
+        // configuration, which the kind leaves to whoever manages them.
+        let mut found: Vec<Held> =
+            out.queue_configurations().iter().map(|q| Held::kept(format!("queue target {}", q.queue_arn()))).collect();
         if out.event_bridge_configuration().is_some() {
-            found.push("EventBridge delivery".to_string());
+            found.push(Held::kept("EventBridge delivery"));
         }
         Ok(found)
     }

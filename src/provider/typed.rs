@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::normalize;
-use super::{AttrType, Declared, Deleted, Finding};
+use super::{AttrType, Declared, Deleted, Finding, Held};
 use super::{
     Aws, Created, FindReason, Found, Managed, ModelFields, Owner, ProviderError, ResourceKind, ResourceSchema, Siblings,
 };
@@ -129,8 +129,13 @@ pub trait Kind: Send + Sync + 'static {
     }
 
     /// What the resource holds that nothing manages (see [`ResourceKind::unmanaged`]).
-    async fn unmanaged(&self, _aws: &Aws, _id: &str, _recorded: &Attrs) -> Result<Vec<String>, ProviderError> {
+    async fn unmanaged(&self, _aws: &Aws, _id: &str, _recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
         Ok(vec![])
+    }
+
+    /// Removes one of them (see [`ResourceKind::remove_unmanaged`]).
+    async fn remove_unmanaged(&self, _aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
+        Err(ProviderError::new("RemoveUnmanaged", "NotRemovable", format!("{key} of {id}: no kind removes it")))
     }
 
     /// A warning about a resource that stays (see [`ResourceKind::plan_warning`]).
@@ -352,8 +357,12 @@ impl<K: Kind> ResourceKind for Typed<K> {
         self.0.child_listings(id, recorded)
     }
 
-    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<String>, ProviderError> {
+    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
         self.0.unmanaged(aws, id, recorded).await
+    }
+
+    async fn remove_unmanaged(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
+        self.0.remove_unmanaged(aws, id, key).await
     }
 
     fn deployer(&self) -> Deployer {

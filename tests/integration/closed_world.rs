@@ -129,20 +129,20 @@ fn children_added_by_hand_beside_managed_ones_are_reported_as_undeclared() {
     let typo = env.run(&["validate"]).expect_code(1);
     assert!(typo.stderr.contains("unknown drift setting `ignroe`"), "{}", typo.stderr);
 
-    // drift --revert removes what a kind of the engine deletes (the statement, the
-    // subscription, the route, the record), leaves what none does (the inline policy) and
-    // what the spec ignores (the stage, the alias).
+    // drift --revert removes the statement, the subscription, the route and the record (as
+    // resources the spec does not declare) and the inline policy (by the role's kind), and
+    // leaves what the spec ignores (the stage, the alias).
     env.write_spec(&format!("{spec}\ndrift:\n  ignore: [\"stage manual in the API *\", \"alias hand*\"]\n"));
     let revert = env.run(&["drift", "--revert", "--auto-approve"]).expect_code(0);
-    assert!(revert.stdout.contains("Undeclared children to remove (4):"), "{}", revert.stdout);
-    assert!(revert.stdout.contains(". inline policy by-hand in iam_role.authorizer"), "{}", revert.stdout);
+    assert!(revert.stdout.contains("Undeclared children to remove (5):"), "{}", revert.stdout);
+    assert!(revert.stdout.contains("Removed inline policy by-hand in iam_role.authorizer."), "{}", revert.stdout);
     assert!(revert.stdout.contains("Left in place (drift.ignore in the spec): 2"), "{}", revert.stdout);
-    let after = env.run(&["drift"]).expect_code(2);
-    assert!(
-        after.stdout.contains("Not declared in the spec, in the scope of what it manages (1):"),
-        "{}",
-        after.stdout
-    );
+    let after = env.run(&["drift"]).expect_code(0);
+    assert!(after.stdout.contains("Ignored (drift.ignore in the spec):"), "{}", after.stdout);
+    let inline = env.block_on(env.iam().list_role_policies().role_name("cruddur-authorizer").send()).expect("list");
+    assert!(inline.policy_names().is_empty(), "the inline policy is gone: {:?}", inline.policy_names());
+    let aliases = env.block_on(lambda.list_aliases().function_name("cruddur-authorizer").send()).expect("aliases");
+    assert!(aliases.aliases().iter().any(|a| a.name() == Some("hand")), "the ignored alias stays");
     // Checked through AWS: each removed child is gone, the others are there.
     let routes = env.block_on(env.apigw().get_routes().api_id(&api).send()).expect("routes");
     assert!(routes.items().iter().all(|r| r.route_key() != Some("GET /by-hand")), "the route is gone");
@@ -220,6 +220,15 @@ fn attributes_the_spec_leaves_unset_are_compared_with_the_snapshot_of_the_last_a
     assert_eq!(topic_entry.map(|r| r["unset_in_spec"].clone()), Some(serde_json::json!(["display_name"])), "{doc}");
     // Unset attributes are not managed: the plan stays empty.
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    // drift --revert removes the CORS rule (the bucket's kind deletes it); the display name
+    // stays, as the spec says nothing of it.
+    let revert = env.run(&["drift", "--revert", "--auto-approve"]).expect_code(0);
+    assert!(revert.stdout.contains("Removed CORS rule (GET from https://elsewhere.example.test)"), "{}", revert.stdout);
+    let cors = env.block_on(env.s3().get_bucket_cors().bucket("unset-attrs-bucket").send());
+    assert!(cors.is_err(), "the CORS configuration is gone: {cors:?}");
+    let after = env.run(&["drift"]).expect_code(2);
+    assert!(!after.stdout.contains("CORS rule") && after.stdout.contains("display_name"), "{}", after.stdout);
 }
 
 #[test]

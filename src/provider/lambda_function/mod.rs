@@ -30,7 +30,8 @@ use super::int_in_range;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
 use super::{
-    Aws, Created, Declared, Deleted, ErrorClass, FindReason, Finding, Found, Kind, Managed, Owner, Prior, ProviderError,
+    Aws, Created, Declared, Deleted, ErrorClass, FindReason, Finding, Found, Held, Kind, Managed, Owner, Prior,
+    ProviderError,
 };
 use crate::addr::ResourceAddr;
 use crate::build::{self as artifacts, code_sha256};
@@ -195,7 +196,7 @@ impl Kind for LambdaFunction {
     }
 
     /// Aliases beside `live` (made by hand or by another tool): nothing here manages them.
-    async fn unmanaged(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Vec<String>, ProviderError> {
+    async fn unmanaged(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
         let mut pages = aws.lambda().await.list_aliases().function_name(id).into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
@@ -206,10 +207,27 @@ impl Kind for LambdaFunction {
             };
             let others = page.aliases().iter().filter(|a| a.name() != Some(live::ALIAS));
             out.extend(others.map(|a| {
-                format!("alias {} (version {})", a.name().unwrap_or("?"), a.function_version().unwrap_or("?"))
+                let name = a.name().unwrap_or("?");
+                Held::removable(
+                    format!("alias:{name}"),
+                    format!("alias {name} (version {})", a.function_version().unwrap_or("?")),
+                )
             }));
         }
         Ok(out)
+    }
+
+    /// Deletes an alias beside `live`.
+    async fn remove_unmanaged(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
+        let Some(alias) = key.strip_prefix("alias:").filter(|a| *a != live::ALIAS) else {
+            return Err(ProviderError::unexpected("DeleteAlias", format!("`{key}` names no alias beside live")));
+        };
+        let deleted = aws.lambda().await.delete_alias().function_name(id).name(alias).send().await;
+        match deleted.map_err(|e| ProviderError::from_sdk("DeleteAlias", e)) {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     const DEPLOYER: Deployer = Deployer {
