@@ -65,7 +65,8 @@ impl Kind for SnsTopic {
     }
 
     const DEPLOYER: Deployer = Deployer {
-        read: &["sns:GetTopicAttributes", "sns:ListTagsForResource"],
+        // drift lists the topic's subscriptions.
+        read: &["sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:ListSubscriptionsByTopic"],
         write: &["sns:CreateTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource"],
         delete: &["sns:DeleteTopic"],
         unscoped: &[],

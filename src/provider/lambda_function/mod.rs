@@ -237,6 +237,8 @@ impl Kind for LambdaFunction {
             "lambda:GetAlias",
             "lambda:ListAliases",
             "lambda:ListVersionsByFunction",
+            // drift lists the statements of the live alias's policy.
+            "lambda:GetPolicy",
         ],
         write: &[
             "lambda:CreateFunction",
@@ -248,6 +250,8 @@ impl Kind for LambdaFunction {
             "lambda:UpdateAlias",
             // Versions beyond keep_versions.
             "lambda:DeleteFunction",
+            // drift --revert: an alias beside live.
+            "lambda:DeleteAlias",
             "iam:PassRole",
         ],
         delete: &["lambda:DeleteFunction"],
