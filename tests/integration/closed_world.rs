@@ -74,10 +74,30 @@ fn children_added_by_hand_beside_managed_ones_are_reported_as_undeclared() {
     )
     .expect("an inline policy by hand");
     env.block_on(env.apigw().create_stage().api_id(&api).stage_name("manual").send()).expect("a stage by hand");
+    // A version published by hand (after a change to $LATEST, as AWS publishes nothing new
+    // otherwise).
+    env.block_on(lambda.update_function_configuration().function_name("cruddur-presigner").description("hand").send())
+        .expect("a configuration change by hand");
+    let waited = std::time::Instant::now();
+    while env
+        .block_on(lambda.get_function_configuration().function_name("cruddur-presigner").send())
+        .expect("config")
+        .last_update_status()
+        .is_some_and(|s| s.as_str() == "InProgress")
+    {
+        assert!(waited.elapsed() < std::time::Duration::from_secs(30), "the update never finished");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let hand_version = env
+        .block_on(lambda.publish_version().function_name("cruddur-presigner").description("by hand").send())
+        .expect("a version by hand")
+        .version()
+        .expect("its number")
+        .to_string();
 
     let drift = env.run(&["drift"]).expect_code(2);
     for line in [
-        "Not declared in the spec, in the scope of what it manages (7):",
+        "Not declared in the spec, in the scope of what it manages (8):",
         "+ alias hand (version 1) in lambda_function.authorizer",
         "+ inline policy by-hand in iam_role.authorizer",
         "+ stage manual in the API",
@@ -85,6 +105,9 @@ fn children_added_by_hand_beside_managed_ones_are_reported_as_undeclared() {
         "+ https subscription to https://other.example.test/x in the topic",
         "+ route GET /by-hand in the API",
         "+ TXT record assets.cruddur.test. in the name assets.cruddur.test.",
+        &format!(
+            "+ version {hand_version} (published outside cruddur-infra, \"by hand\") in lambda_function.presigner"
+        ),
     ] {
         assert!(drift.stdout.contains(line), "missing `{line}` in\n{}", drift.stdout);
     }
@@ -100,13 +123,14 @@ fn children_added_by_hand_beside_managed_ones_are_reported_as_undeclared() {
             "apigatewayv2_stage",
             "iam_role",
             "lambda_function",
+            "lambda_function",
             "lambda_permission",
             "route53_record",
             "sns_subscription"
         ]
     );
     let markdown = env.run(&["drift", "--markdown"]).expect_code(2).stdout;
-    assert!(markdown.contains("0 resource(s) changed outside cruddur-infra, 7 undeclared"), "{markdown}");
+    assert!(markdown.contains("0 resource(s) changed outside cruddur-infra, 8 undeclared"), "{markdown}");
 
     // Children someone manages elsewhere are ignored by the spec's drift.ignore: shown, not
     // counted.
@@ -114,7 +138,7 @@ fn children_added_by_hand_beside_managed_ones_are_reported_as_undeclared() {
     env.write_spec(&format!("{spec}\ndrift:\n  ignore: [\"stage manual in the API *\", \"alias hand*\"]\n"));
     let drift = env.run(&["drift"]).expect_code(2);
     for line in [
-        "Not declared in the spec, in the scope of what it manages (5):",
+        "Not declared in the spec, in the scope of what it manages (6):",
         "Ignored (drift.ignore in the spec):",
         ". stage manual in the API",
         ". alias hand (version 1) in lambda_function.authorizer",
@@ -134,7 +158,9 @@ fn children_added_by_hand_beside_managed_ones_are_reported_as_undeclared() {
     // leaves what the spec ignores (the stage, the alias).
     env.write_spec(&format!("{spec}\ndrift:\n  ignore: [\"stage manual in the API *\", \"alias hand*\"]\n"));
     let revert = env.run(&["drift", "--revert", "--auto-approve"]).expect_code(0);
-    assert!(revert.stdout.contains("Undeclared children to remove (5):"), "{}", revert.stdout);
+    assert!(revert.stdout.contains("Undeclared children to remove (6):"), "{}", revert.stdout);
+    let removed = format!("Removed version {hand_version} (published outside cruddur-infra, \"by hand\")");
+    assert!(revert.stdout.contains(&removed), "{}", revert.stdout);
     assert!(revert.stdout.contains("Removed inline policy by-hand in iam_role.authorizer."), "{}", revert.stdout);
     assert!(revert.stdout.contains("Left in place (drift.ignore in the spec): 2"), "{}", revert.stdout);
     let after = env.run(&["drift"]).expect_code(0);
@@ -143,6 +169,9 @@ fn children_added_by_hand_beside_managed_ones_are_reported_as_undeclared() {
     assert!(inline.policy_names().is_empty(), "the inline policy is gone: {:?}", inline.policy_names());
     let aliases = env.block_on(lambda.list_aliases().function_name("cruddur-authorizer").send()).expect("aliases");
     assert!(aliases.aliases().iter().any(|a| a.name() == Some("hand")), "the ignored alias stays");
+    let versions =
+        env.block_on(lambda.list_versions_by_function().function_name("cruddur-presigner").send()).expect("versions");
+    assert!(versions.versions().iter().all(|v| v.version() != Some(hand_version.as_str())), "the version is gone");
     // Checked through AWS: each removed child is gone, the others are there.
     let routes = env.block_on(env.apigw().get_routes().api_id(&api).send()).expect("routes");
     assert!(routes.items().iter().all(|r| r.route_key() != Some("GET /by-hand")), "the route is gone");

@@ -28,17 +28,20 @@ pub const ALIAS: &str = "live";
 /// How many published versions are kept when the spec does not say.
 pub const DEFAULT_KEEP_VERSIONS: i32 = 5;
 
+/// How the description of every version we publish starts.
+pub const OURS: &str = "cruddur-infra: ";
+
 /// The description of a version we publish: whose it is and how its code was built.
 pub fn description(build_profile: Option<&str>) -> String {
     match build_profile {
-        Some(profile) => format!("cruddur-infra: {profile} build"),
-        None => "cruddur-infra: zip_file".to_string(),
+        Some(profile) => format!("{OURS}{profile} build"),
+        None => format!("{OURS}zip_file"),
     }
 }
 
 /// The build profile a version's description records, if we published it from a source.
 pub fn build_profile_of(description: Option<&str>) -> Option<String> {
-    let rest = description?.strip_prefix("cruddur-infra: ")?;
+    let rest = description?.strip_prefix(OURS)?;
     rest.strip_suffix(" build").map(str::to_string)
 }
 

@@ -195,7 +195,8 @@ impl Kind for LambdaFunction {
         &SCHEMA
     }
 
-    /// Aliases beside `live` (made by hand or by another tool): nothing here manages them.
+    /// Aliases beside `live`, and versions published outside the engine (their description is
+    /// not one it writes), made by hand or by another tool: nothing here manages them.
     async fn unmanaged(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
         let mut pages = aws.lambda().await.list_aliases().function_name(id).into_paginator().send();
         let mut out = Vec::new();
@@ -214,20 +215,52 @@ impl Kind for LambdaFunction {
                 )
             }));
         }
+        // After the aliases: `drift --revert` removes in this order, and an alias may route to
+        // such a version.
+        let mut pages = aws.lambda().await.list_versions_by_function().function_name(id).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = match page.map_err(|e| ProviderError::from_sdk("ListVersionsByFunction", e)) {
+                Ok(page) => page,
+                Err(e) if e.is_not_found() => return Ok(out),
+                Err(e) => return Err(e),
+            };
+            let foreign = page.versions().iter().filter(|v| {
+                v.version().is_some_and(|n| n != "$LATEST")
+                    && !v.description().is_some_and(|d| d.starts_with(live::OURS))
+            });
+            out.extend(foreign.map(|v| {
+                let n = v.version().unwrap_or("?");
+                let said = v.description().filter(|d| !d.is_empty()).map(|d| format!(", \"{d}\"")).unwrap_or_default();
+                Held::removable(format!("version:{n}"), format!("version {n} (published outside cruddur-infra{said})"))
+            }));
+        }
         Ok(out)
     }
 
-    /// Deletes an alias beside `live`.
+    /// Deletes an alias beside `live`, or a version published outside the engine (AWS refuses
+    /// while an alias routes to it: the error names it).
     async fn remove_unmanaged(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
-        let Some(alias) = key.strip_prefix("alias:").filter(|a| *a != live::ALIAS) else {
-            return Err(ProviderError::unexpected("DeleteAlias", format!("`{key}` names no alias beside live")));
+        let lambda = aws.lambda().await;
+        let deleted = match key.split_once(':') {
+            Some(("alias", alias)) if alias != live::ALIAS => lambda
+                .delete_alias()
+                .function_name(id)
+                .name(alias)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| ProviderError::from_sdk("DeleteAlias", e)),
+            Some(("version", n)) if n.parse::<u64>().is_ok() => lambda
+                .delete_function()
+                .function_name(id)
+                .qualifier(n)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| ProviderError::from_sdk("DeleteFunction", e)),
+            _ => return Err(ProviderError::unexpected("RemoveUnmanaged", format!("`{key}` names nothing of {id}"))),
         };
-        let deleted = aws.lambda().await.delete_alias().function_name(id).name(alias).send().await;
-        match deleted.map_err(|e| ProviderError::from_sdk("DeleteAlias", e)) {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
+        deleted.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
     }
 
     const DEPLOYER: Deployer = Deployer {
