@@ -13,8 +13,8 @@ use crate::value::{Attrs, unknown};
 /// Print the IAM policy `cruddur-infra COMMAND` needs on this spec: exactly the actions its
 /// resource kinds, lookups and state backend call, scoped to the spec's ARNs where AWS takes
 /// resource-level permissions (`*` where a name is known only after apply). `plan` and `drift`
-/// get read-only policies. Its one AWS call is reading an S3 state, for the resources the spec
-/// no longer declares.
+/// get read-only policies. Its only AWS calls read the state, for the resources the spec no
+/// longer declares: the S3 object of a remote state, and KMS for an encrypted one.
 #[derive(Debug, Args)]
 pub struct IamPolicyArgs {
     /// The command the policy is for.
