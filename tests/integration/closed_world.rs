@@ -219,15 +219,7 @@ fn attributes_the_spec_leaves_unset_are_compared_with_the_snapshot_of_the_last_a
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
 
     let topic = state_id(&env, "sns_topic.events");
-    env.block_on(
-        env.sns()
-            .set_topic_attributes()
-            .topic_arn(&topic)
-            .attribute_name("DisplayName")
-            .attribute_value("Console")
-            .send(),
-    )
-    .expect("display name by hand");
+    display_name_by_hand(&env, &topic);
     let rule = aws_sdk_s3::types::CorsRule::builder()
         .allowed_methods("GET")
         .allowed_origins("https://elsewhere.example.test")
@@ -291,15 +283,7 @@ resources:
         .expect("tagging");
     env.block_on(env.s3().put_bucket_tagging().bucket("adopt-avatars-bucket").tagging(tags).send()).expect("retag");
     let topic = state_id(&env, "sns_topic.events");
-    env.block_on(
-        env.sns()
-            .set_topic_attributes()
-            .topic_arn(&topic)
-            .attribute_name("DisplayName")
-            .attribute_value("Console")
-            .send(),
-    )
-    .expect("display name by hand");
+    display_name_by_hand(&env, &topic);
     env.block_on(
         env.sns().subscribe().topic_arn(&topic).protocol("https").endpoint("https://adopt.example.test/x").send(),
     )
@@ -321,4 +305,11 @@ resources:
     assert!(apply.stdout.contains("No changes."), "{}", apply.stdout);
     env.run(&["drift"]).expect_code(0);
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+/// Sets a topic's display name as the console does, outside the engine.
+fn display_name_by_hand(env: &Env, topic: &str) {
+    let set =
+        env.sns().set_topic_attributes().topic_arn(topic).attribute_name("DisplayName").attribute_value("Console");
+    env.block_on(set.send()).expect("display name by hand");
 }
