@@ -10,6 +10,26 @@ use aws_sdk_iam::config::Credentials;
 
 use crate::harness::Env;
 
+/// The operations whose IAM actions are named otherwise: (service prefix, operation, actions).
+const NAMED_OTHERWISE: &[(&str, &str, &[&str])] = &[
+    ("s3", "HeadBucket", &["ListBucket"]),
+    ("s3", "ListObjectsV2", &["ListBucket"]),
+    ("s3", "ListBuckets", &["ListAllMyBuckets"]),
+    ("s3", "ListObjectVersions", &["ListBucketVersions"]),
+    ("s3", "GetBucketNotificationConfiguration", &["GetBucketNotification"]),
+    ("s3", "PutBucketNotificationConfiguration", &["PutBucketNotification"]),
+    ("s3", "GetBucketCors", &["GetBucketCORS"]),
+    ("s3", "PutBucketCors", &["PutBucketCORS"]),
+    ("s3", "DeleteBucketCors", &["PutBucketCORS"]),
+    ("s3", "DeleteBucketTagging", &["PutBucketTagging"]),
+    ("s3", "GetPublicAccessBlock", &["GetBucketPublicAccessBlock"]),
+    ("s3", "PutPublicAccessBlock", &["PutBucketPublicAccessBlock"]),
+    ("s3", "DeletePublicAccessBlock", &["PutBucketPublicAccessBlock"]),
+    ("s3", "DeleteObjects", &["DeleteObject", "DeleteObjectVersion"]),
+    ("s3", "HeadObject", &["GetObject"]),
+    ("cloudfront", "CreateDistributionWithTags", &["CreateDistribution", "TagResource"]),
+];
+
 /// The IAM action a call-log line (`Service Operation METHOD path`) needs.
 fn iam_actions(line: &str) -> Vec<String> {
     // SERVICE (maybe several words) OPERATION METHOD PATH ...
@@ -31,21 +51,9 @@ fn iam_actions(line: &str) -> Vec<String> {
         other => panic!("a call to an unexpected service: {other} ({line})"),
     };
     // Where the IAM action is not the operation's name.
-    let named = match (prefix, op) {
-        ("s3", "HeadBucket" | "ListObjectsV2") => vec!["ListBucket"],
-        ("s3", "ListBuckets") => vec!["ListAllMyBuckets"],
-        ("s3", "ListObjectVersions") => vec!["ListBucketVersions"],
-        ("s3", "GetBucketNotificationConfiguration") => vec!["GetBucketNotification"],
-        ("s3", "PutBucketNotificationConfiguration") => vec!["PutBucketNotification"],
-        ("s3", "GetBucketCors") => vec!["GetBucketCORS"],
-        ("s3", "PutBucketCors" | "DeleteBucketCors") => vec!["PutBucketCORS"],
-        ("s3", "DeleteBucketTagging") => vec!["PutBucketTagging"],
-        ("s3", "GetPublicAccessBlock") => vec!["GetBucketPublicAccessBlock"],
-        ("s3", "PutPublicAccessBlock" | "DeletePublicAccessBlock") => vec!["PutBucketPublicAccessBlock"],
-        ("s3", "DeleteObjects") => vec!["DeleteObject", "DeleteObjectVersion"],
-        ("s3", "HeadObject") => vec!["GetObject"],
-        ("cloudfront", "CreateDistributionWithTags") => vec!["CreateDistribution", "TagResource"],
-        _ => vec![op],
+    let named = match NAMED_OTHERWISE.iter().find(|(p, o, _)| *p == prefix && *o == op) {
+        Some((_, _, actions)) => actions.to_vec(),
+        None => vec![op],
     };
     named.into_iter().map(|a| format!("{prefix}:{a}")).collect()
 }
@@ -179,15 +187,11 @@ fn user(env: &Env, iam: &aws_sdk_iam::Client, name: &str, policy: &serde_json::V
 
 /// The printed policy as moto can judge it. moto judges actions other than S3's against
 /// resource `*` only: those statements are widened to `*` (their actions unchanged); S3's keep
-/// their ARNs. And moto names three S3 actions its own way (AWS: `HeadBucket` needs
-/// `s3:ListBucket`; the public access block is `s3:{Get,Put}BucketPublicAccessBlock`): each of
-/// ours gets moto's name beside it.
+/// their ARNs. And moto 5.2.6 judges an S3 request by its API operation's name where AWS (and
+/// moto 5.2.1) use the IAM action's (`GetBucketNotificationConfiguration` for
+/// `s3:GetBucketNotification`): a statement granting every IAM action of such an operation also
+/// names the operation, so the same policy is judged alike by either moto.
 fn as_moto_judges(mut policy: serde_json::Value) -> serde_json::Value {
-    const MOTO_NAMES: &[(&str, &[&str])] = &[
-        ("s3:ListBucket", &["s3:HeadBucket"]),
-        ("s3:GetBucketPublicAccessBlock", &["s3:GetPublicAccessBlock"]),
-        ("s3:PutBucketPublicAccessBlock", &["s3:PutPublicAccessBlock", "s3:DeletePublicAccessBlock"]),
-    ];
     for s in policy["Statement"].as_array_mut().expect("statements") {
         let actions: Vec<String> =
             s["Action"].as_array().expect("actions").iter().filter_map(|a| a.as_str().map(str::to_string)).collect();
@@ -195,9 +199,9 @@ fn as_moto_judges(mut policy: serde_json::Value) -> serde_json::Value {
             s["Resource"] = serde_json::json!("*");
         }
         let mut named = actions.clone();
-        for (ours, moto) in MOTO_NAMES {
-            if actions.iter().any(|a| a == ours) {
-                named.extend(moto.iter().map(|m| m.to_string()));
+        for (prefix, op, needs) in NAMED_OTHERWISE.iter().filter(|(p, ..)| *p == "s3") {
+            if needs.iter().all(|n| actions.contains(&format!("{prefix}:{n}"))) {
+                named.push(format!("{prefix}:{op}"));
             }
         }
         s["Action"] = serde_json::json!(named);
