@@ -11,10 +11,18 @@ the steps an emulator cannot do are skipped and named, and the run fails if any 
 fails. Against AWS it refuses to start unless CRUDDUR_LIVE_AWS=1 is set, and first prints the
 account, the region, how long it takes and what it costs.
 
+It runs as a release acceptance test would: the state lives in S3, sealed with a KMS key; every
+command runs as its own IAM role holding exactly the policy `iam-policy --for COMMAND` prints
+(the suite's own credentials only make the prerequisites, the roles and the checks); drift
+right after apply must be clean (with the https webhook still pending confirmation on AWS); a
+code change is deployed and rolled back; the suite empties what it filled before destroy, and
+confirms every leftover through the owning service's own API.
+
 Inputs (live): DOMAIN_NAME, an existing public hosted zone; ASSETS_CERTIFICATE_ARN, an issued
 ACM certificate in us-east-1 covering <prefix>-assets.<DOMAIN_NAME> (a wildcard for the domain
-does); optionally CRUDDUR_TEST_PREFIX (default cit-<6 hex>) and THUMBING_WEBHOOK_URL. The usual
-AWS credential chain and AWS_REGION.
+does); optionally CRUDDUR_TEST_PREFIX (default cit-<6 hex>), THUMBING_WEBHOOK_URL and
+CRUDDUR_TEST_KMS_KEY (an existing key for the state; else the suite makes one and schedules its
+deletion). The usual AWS credential chain and AWS_REGION.
 """
 
 import argparse
@@ -41,10 +49,13 @@ AVATAR = ROOT / "tests" / "fixtures" / "avatar.jpg"
 OWNER_TAG = "cruddur-infra:lineage"
 EXPECTED = "about 15 minutes (CloudFront deploys twice: once created, once disabled before it is deleted)"
 COST = (
-    "under US$0.05: a few Lambda invocations and S3, CloudFront, SNS, SQS and Route53 requests, all "
-    "within the free tiers of most accounts; nothing is left running (the hosted zone and the "
-    "certificate are yours and stay)"
+    "about US$0.30: a KMS key for the state (US$1 a month, billed until its deletion, which AWS "
+    "schedules 7 days out; none with CRUDDUR_TEST_KMS_KEY), and cents of Lambda, S3, CloudFront, "
+    "SNS, SQS and Route53 requests, mostly within free tiers; nothing is left running (the hosted "
+    "zone and the certificate are yours and stay)"
 )
+# The commands the suite runs, each as its own role with the policy `iam-policy --for` prints.
+COMMANDS = ("plan", "apply", "drift", "destroy")
 
 
 def say(*a):
@@ -180,6 +191,25 @@ class Stack:
         self.upload = None  # the presigner's answer
         self.probe = None  # (queue url, subscription arn)
         self.destroyed = False
+        self.state_bucket = f"{self.prefix}-state-{self.account}"
+        self.state_url = f"s3://{self.state_bucket}/cruddur.json"
+        self.kms_key = os.environ.get("CRUDDUR_TEST_KMS_KEY")
+        self.made_kms_key = None  # the key id, when the suite made it
+        self.roles = {}  # command -> role ARN
+        self.uploaded = []  # (bucket, key) the suite put
+        self.versions_before = {}  # function -> version `live` served before the code change
+        self.lineage = None  # the ownership tag's value, read from AWS after apply
+
+    def creates(self):
+        """What the suite makes in the account, for the banner."""
+        return [
+            f"a Cognito user pool {self.prefix}-users with one user",
+            f"buckets {self.assets} (adopted by the stack) and {self.state_bucket} (the state)",
+            "a KMS key for the state" if not self.kms_key else f"nothing in KMS (uses {self.kms_key})",
+            f"roles {', '.join(f'{self.prefix}-deployer-{c}' for c in COMMANDS)}",
+            f"the stack: 26 resources named {self.prefix}-*, {self.uploads}, the record {self.subdomain}.{self.domain}",
+            f"an SQS queue {self.prefix}-probe subscribed to the stack's topic",
+        ]
 
     def client(self, service, region=None):
         config = Config(retries={"mode": "standard", "max_attempts": 8})
@@ -210,11 +240,39 @@ class Stack:
         cognito.admin_set_user_password(UserPoolId=self.pool, Username=self.username, Password=self.password, Permanent=True)
         # The assets bucket was made by hand in the original stack: the spec adopts it.
         s3 = self.client("s3")
-        if self.region == "us-east-1":
-            s3.create_bucket(Bucket=self.assets)
-        else:
-            s3.create_bucket(Bucket=self.assets, CreateBucketConfiguration={"LocationConstraint": self.region})
-        return f"user pool {self.pool}, assets bucket {self.assets}"
+        for bucket in (self.assets, self.state_bucket):
+            if self.region == "us-east-1":
+                s3.create_bucket(Bucket=bucket)
+            else:
+                s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": self.region})
+        s3.put_bucket_versioning(Bucket=self.state_bucket, VersioningConfiguration={"Status": "Enabled"})
+        if not self.kms_key:
+            key = self.client("kms").create_key(Description=f"cruddur-infra acceptance {self.prefix}: state")
+            self.made_kms_key = key["KeyMetadata"]["KeyId"]
+            self.kms_key = key["KeyMetadata"]["Arn"]
+        return f"user pool {self.pool}, assets bucket {self.assets}, state s3://{self.state_bucket} under {self.kms_key}"
+
+    def deployer_roles(self):
+        """One role per command, holding exactly the policy `iam-policy --for COMMAND` prints."""
+        iam = self.client("iam")
+        trust = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{self.account}:root"}, "Action": "sts:AssumeRole"}]}
+        for command in COMMANDS:
+            policy = self.run("iam-policy", "--for", command, role=None).stdout
+            name = f"{self.prefix}-deployer-{command}"
+            self.roles[command] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+            iam.put_role_policy(RoleName=name, PolicyName="cruddur-infra", PolicyDocument=policy)
+        return ", ".join(f"{c}: {len(json.loads(self.run('iam-policy', '--for', c, role=None).stdout)['Statement'])} statements"
+                         for c in COMMANDS)
+
+    def credentials(self, command):
+        """Temporary credentials of the command's role (IAM takes a few seconds to let a new
+        role be assumed)."""
+        sts = self.client("sts")
+        assumed = until(f"assuming {self.roles[command]}", lambda: sts.assume_role(
+            RoleArn=self.roles[command], RoleSessionName=f"cruddur-{command}")["Credentials"], within=60, every=3)
+        return {"AWS_ACCESS_KEY_ID": assumed["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": assumed["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": assumed["SessionToken"]}
 
     # -- the engine -----------------------------------------------------------------------
 
@@ -238,22 +296,76 @@ class Stack:
             env.update(AWS_ENDPOINT_URL=self.endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                        CRUDDUR_S3_FORCE_PATH_STYLE="true")
             env.pop("AWS_PROFILE", None)
+        if self.kms_key:
+            env["CRUDDUR_STATE_ENCRYPTION"] = f"kms:{self.kms_key}"
         return env
 
-    def run(self, *args, ok=(0,)):
-        cmd = [str(self.engine), *args, "--spec", str(SPEC), "--state", str(self.state)]
+    def run(self, *args, ok=(0,), role="same"):
+        """`cruddur-infra ARGS` on the suite's spec and S3 state, as the role of the command it
+        is (`role=None`: the suite's own credentials; rollback runs as apply)."""
+        cmd = [str(self.engine), *args, "--spec", str(SPEC), "--state", self.state_url]
         if args[0] == "output":
-            cmd = [str(self.engine), "output", "--json", "--state", str(self.state)]
-        out = subprocess.run(cmd, cwd=self.work, env=self.env(), capture_output=True, text=True)
-        (self.work / f"{args[0]}.log").write_text(out.stdout + out.stderr)
+            cmd = [str(self.engine), "output", "--json", "--state", self.state_url]
+        env = self.env()
+        command = {"rollback": "apply"}.get(args[0], args[0]) if role == "same" else role
+        if command in self.roles:
+            env.pop("AWS_PROFILE", None)
+            env.update(self.credentials(command))
+        out = subprocess.run(cmd, cwd=self.work, env=env, capture_output=True, text=True)
+        with open(self.work / f"{args[0]}.log", "a") as log:
+            log.write(f"$ {' '.join(args)} (as {command if command in self.roles else 'the suite'})\n{out.stdout}{out.stderr}\n")
         if out.returncode not in ok:
             raise AssertionError(f"`cruddur-infra {' '.join(args)}` exited {out.returncode}:\n{out.stderr[-3000:] or out.stdout[-3000:]}")
         return out
 
     def apply(self):
         self.run("apply", "--auto-approve")
-        self.outputs = json.loads(self.run("output").stdout)
-        return f"{len(json.loads(self.state.read_text())['resources'])} resources; api {self.output('api_endpoint')}"
+        self.outputs = json.loads(self.run("output", role="plan").stdout)
+        listed = self.run("state", "list", role="plan").stdout.split()
+        # The lineage every resource is tagged with, as S3 shows it: what the leak check looks for.
+        tags = self.client("s3").get_bucket_tagging(Bucket=self.uploads)["TagSet"]
+        self.lineage = next(t["Value"] for t in tags if t["Key"] == OWNER_TAG)
+        return f"{len(listed)} resources; api {self.output('api_endpoint')}"
+
+    def drift_is_clean(self):
+        out = self.run("drift", ok=(0, 2))
+        if out.returncode != 0:
+            raise AssertionError(f"drift right after apply:\n{out.stdout[-3000:]}")
+        return out.stdout.strip().splitlines()[0]
+
+    def state_is_sealed(self):
+        """The state, its backup and every version S3 keeps hold only ciphertext."""
+        s3 = self.client("s3")
+        versions = s3.list_object_versions(Bucket=self.state_bucket).get("Versions", [])
+        assert versions, f"nothing in s3://{self.state_bucket}"
+        for v in versions:
+            body = s3.get_object(Bucket=self.state_bucket, Key=v["Key"], VersionId=v["VersionId"])["Body"].read()
+            head = json.loads(body.splitlines()[0])
+            assert head.get("cruddur_encrypted") == 1, f"{v['Key']} ({v['VersionId']}) is not sealed"
+            assert self.prefix.encode() not in body, f"{v['Key']} shows a resource name in plain text"
+        return f"{len(versions)} object version(s) in s3://{self.state_bucket}, all sealed"
+
+    def code_change_and_rollback(self):
+        """A code change (the dev build is other code than the release build) publishes a
+        version and moves `live`; rollback moves it back; apply serves the source again."""
+        lam = self.client("lambda")
+        names = {f: f"{self.prefix}-{f}" for f in ("thumbnailer", "authorizer", "presigner")}
+        alias = lambda name: lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"]  # noqa: E731
+        self.versions_before = {f: alias(n) for f, n in names.items()}
+        self.run("apply", "--auto-approve", "--build-profile", "dev")
+        after = {f: alias(n) for f, n in names.items()}
+        for f in names:
+            assert int(after[f]) > int(self.versions_before[f]), f"{f}: live still on {after[f]}"
+        self.run("rollback", "lambda_function.presigner")
+        assert alias(names["presigner"]) == self.versions_before["presigner"], "rollback did not move live back"
+        code = lam.get_function_configuration(FunctionName=names["presigner"], Qualifier="live")["CodeSha256"]
+        moved = self.run("plan", "--detailed-exitcode", "--build-profile", "dev", ok=(2,)).stdout
+        assert "lambda_function.presigner" in moved, moved[-2000:]
+        self.run("apply", "--auto-approve")
+        served = {f: lam.get_function_configuration(FunctionName=n, Qualifier="live")["CodeSha256"] for f, n in names.items()}
+        assert served["presigner"] == code, "the release build should serve again after the dev round trip"
+        self.plan_is_empty()
+        return f"versions {self.versions_before} -> {after}; presigner rolled back and released again"
 
     def output(self, name):
         value = self.outputs[name]
@@ -359,6 +471,7 @@ class Stack:
         headers = self.upload.get("headers", {})
         status, _, answer = http("PUT", self.upload["url"], AVATAR.read_bytes(), headers)
         assert status == 200, f"PUT to the presigned URL: {status} {answer[:300]!r}"
+        self.uploaded.append((self.uploads, self.upload["key"]))
         return f"{AVATAR.stat().st_size} bytes to s3://{self.uploads}/{self.upload['key']}"
 
     def processed_key(self):
@@ -400,63 +513,160 @@ class Stack:
         until(f"the notification of {key} through SNS", received, within=120, every=0)
         return f"the S3 event for {key} arrived through the topic"
 
+    def empty_what_the_suite_filled(self):
+        """The uploads bucket holds the photo the suite PUT (the stack keeps uploads, and a
+        bucket with objects cannot be deleted): remove every version of it."""
+        s3 = self.client("s3")
+        removed = 0
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=self.uploads):
+            objects = [{"Key": o["Key"], "VersionId": o["VersionId"]} for o in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            if objects:
+                s3.delete_objects(Bucket=self.uploads, Delete={"Objects": objects})
+                removed += len(objects)
+        return f"{removed} object version(s) removed from {self.uploads}"
+
     def destroy(self):
         out = self.run("destroy", "--auto-approve")
         self.destroyed = True
         notes = [line.strip() for line in out.stdout.splitlines() if "not deleted" in line or "forgotten" in line or "kept" in line]
         return "; ".join(notes)
 
+    def still_there(self, arn):
+        """Whether the resource the tagging API lists is still there, asked of its own service
+        (the tagging API lists deleted resources for minutes)."""
+        service, rest = arn.split(":")[2], arn.split(":", 5)[5]
+        gone = ("NoSuchBucket", "NotFound", "ResourceNotFoundException", "NoSuchEntity", "NoSuchDistribution",
+                "NoSuchOriginAccessControl", "404", "NoSuchHostedZone")
+        try:
+            if service == "s3":
+                self.client("s3").head_bucket(Bucket=rest)
+            elif service == "lambda":
+                self.client("lambda").get_function(FunctionName=arn)
+            elif service == "sns":
+                self.client("sns").get_topic_attributes(TopicArn=arn)
+            elif service == "iam" and rest.startswith("role/"):
+                self.client("iam").get_role(RoleName=rest.rsplit("/", 1)[1])
+            elif service == "apigateway" and "/apis/" in rest:
+                self.client("apigatewayv2", arn.split(":")[3]).get_api(ApiId=rest.split("/apis/")[1].split("/")[0])
+            elif service == "cloudfront" and "distribution/" in rest:
+                self.client("cloudfront", "us-east-1").get_distribution(Id=rest.rsplit("/", 1)[1])
+            else:
+                return True  # a kind this check cannot ask: reported as left
+        except Exception as e:  # noqa: BLE001 - botocore's ClientError, by code
+            code = getattr(e, "response", {}).get("Error", {}).get("Code", "")
+            if code in gone or "NotFound" in code:
+                return False
+            raise
+        return True
+
     def nothing_left_behind(self):
-        lineage = json.loads(self.state.read_text())["lineage"] if self.state.exists() else None
+        lineage = self.lineage
         left = []
-        # By the engine's ownership tag (everything the tagging API covers, in both regions).
+        # By the engine's ownership tag (everything the tagging API covers, in both regions),
+        # each confirmed by its own service.
         for region in sorted({self.region, "us-east-1"}):
             if lineage is None:
                 break
             tagging = self.client("resourcegroupstaggingapi", region)
             for page in tagging.get_paginator("get_resources").paginate(TagFilters=[{"Key": OWNER_TAG, "Values": [lineage]}]):
-                left += [m["ResourceARN"] for m in page["ResourceTagMappingList"]]
-        # By name, for what the tagging API does not cover.
+                left += [m["ResourceARN"] for m in page["ResourceTagMappingList"] if self.still_there(m["ResourceARN"])]
+        # By name, for what the tagging API does not cover: every page of each listing.
         p = self.prefix
-        left += [f"role {r['RoleName']}" for r in self.client("iam").list_roles()["Roles"] if r["RoleName"].startswith(p)]
-        left += [f"function {f['FunctionName']}" for f in self.client("lambda").list_functions()["Functions"] if f["FunctionName"].startswith(p)]
-        left += [f"bucket {b['Name']}" for b in self.client("s3").list_buckets()["Buckets"] if b["Name"] == self.uploads]
-        left += [f"topic {t['TopicArn']}" for t in self.client("sns").list_topics()["Topics"] if t["TopicArn"].endswith(f":{self.topic_name}")]
-        left += [f"api {a['Name']}" for a in self.client("apigatewayv2").get_apis()["Items"] if a["Name"].startswith(p)]
+        pages = lambda client, op, key, **kw: [x for page in client.get_paginator(op).paginate(**kw) for x in page.get(key, [])]  # noqa: E731
+        left += [f"role {r['RoleName']}" for r in pages(self.client("iam"), "list_roles", "Roles")
+                 if r["RoleName"].startswith(p) and not r["RoleName"].startswith(f"{p}-deployer-")]
+        left += [f"function {f['FunctionName']}" for f in pages(self.client("lambda"), "list_functions", "Functions") if f["FunctionName"].startswith(p)]
+        left += [f"bucket {b['Name']}" for b in pages(self.client("s3"), "list_buckets", "Buckets") if b["Name"] == self.uploads]
+        left += [f"topic {t['TopicArn']}" for t in pages(self.client("sns"), "list_topics", "Topics") if t["TopicArn"].endswith(f":{self.topic_name}")]
+        left += [f"api {a['Name']}" for a in self.all_apis() if a["Name"].startswith(p)]
         cloudfront = self.client("cloudfront", "us-east-1")
         host = f"{self.subdomain}.{self.domain}"
-        left += [f"distribution {d['Id']}" for d in cloudfront.list_distributions()["DistributionList"].get("Items", [])
-                 if host in d["Aliases"].get("Items", [])]
-        left += [f"origin access control {o['Name']}" for o in cloudfront.list_origin_access_controls()["OriginAccessControlList"].get("Items", [])
-                 if o["Name"].startswith(p)]
-        records = self.client("route53").list_resource_record_sets(HostedZoneId=self.zone_id(), StartRecordName=host)["ResourceRecordSets"]
+        dists = [d for page in cloudfront.get_paginator("list_distributions").paginate()
+                 for d in page["DistributionList"].get("Items", [])]
+        left += [f"distribution {d['Id']}" for d in dists if host in d["Aliases"].get("Items", [])]
+        left += [f"origin access control {o['Name']}" for o in self.all_oacs() if o["Name"].startswith(p)]
+        records = pages(self.client("route53"), "list_resource_record_sets", "ResourceRecordSets",
+                        HostedZoneId=self.zone_id(), StartRecordName=host)
         left += [f"record {r['Name']} {r['Type']}" for r in records if r["Name"].rstrip(".") == host]
         # The adopted assets bucket is kept on destroy, as the spec says: not a leftover.
         left = [x for x in left if not x.endswith(f":::{self.assets}")]
         assert not left, f"left behind: {left}"
-        return "nothing tagged with this lineage or named with the prefix"
+        return "nothing tagged with this lineage or named with the prefix, confirmed through each service"
+
+
+    def all_apis(self):
+        api, items, token = self.client("apigatewayv2"), [], None
+        while True:
+            page = api.get_apis(**({"NextToken": token} if token else {}))
+            items += page.get("Items", [])
+            token = page.get("NextToken")
+            if not token:
+                return items
+
+    def all_oacs(self):
+        cloudfront, items, marker = self.client("cloudfront", "us-east-1"), [], None
+        while True:
+            page = cloudfront.list_origin_access_controls(**({"Marker": marker} if marker else {}))["OriginAccessControlList"]
+            items += page.get("Items", [])
+            marker = page.get("NextMarker")
+            if not page.get("IsTruncated") or not marker:
+                return items
 
     def clean_up(self):
-        """What the suite made itself; and the stack, if the destroy step did not run."""
-        if not self.destroyed and self.state.exists():
+        """What the suite made itself; and the stack, if the destroy step did not run. Each step
+        is guarded: one that fails is named and the others still run."""
+        failed = []
+
+        def guarded(what, fn):
             try:
-                self.run("destroy", "--auto-approve")
-            except AssertionError as e:
-                say(f"the clean-up destroy failed: {e}")
+                fn()
+            except Exception as e:  # noqa: BLE001 - reported, the clean-up goes on
+                failed.append(f"{what}: {type(e).__name__}: {e}")
+
+        if not self.destroyed and self.engine:
+            guarded("empty the uploads bucket", self.empty_what_the_suite_filled)
+            guarded("destroy the stack", lambda: self.run("destroy", "--auto-approve", role=None))
         if self.probe:
-            self.client("sns").unsubscribe(SubscriptionArn=self.probe[1])
-            self.client("sqs").delete_queue(QueueUrl=self.probe[0])
+            guarded("unsubscribe the probe", lambda: self.client("sns").unsubscribe(SubscriptionArn=self.probe[1]))
+            guarded("delete the probe queue", lambda: self.client("sqs").delete_queue(QueueUrl=self.probe[0]))
+        for bucket in (self.assets, self.state_bucket):
+            guarded(f"delete the bucket {bucket}", lambda bucket=bucket: self.delete_bucket(bucket))
+        for command in self.roles:
+            name = f"{self.prefix}-deployer-{command}"
+            guarded(f"delete the role {name}", lambda name=name: (
+                self.client("iam").delete_role_policy(RoleName=name, PolicyName="cruddur-infra"),
+                self.client("iam").delete_role(RoleName=name)))
+        if self.made_kms_key:
+            guarded("schedule the state key's deletion", lambda: self.client("kms").schedule_key_deletion(
+                KeyId=self.made_kms_key, PendingWindowInDays=7))
+        if self.pool:
+            guarded("delete the user pool", lambda: self.client("cognito-idp").delete_user_pool(UserPoolId=self.pool))
+        # Lambda makes a log group per function on first invocation.
+        logs = self.client("logs")
+        for name in ("thumbnailer", "authorizer", "presigner"):
+            group = f"/aws/lambda/{self.prefix}-{name}"
+            guarded(f"delete the log group {group}", lambda group=group: self.delete_log_group(logs, group))
+        for f in failed:
+            say(f"clean-up FAILED: {f}")
+        return failed
+
+    @staticmethod
+    def delete_log_group(logs, group):
+        try:
+            logs.delete_log_group(logGroupName=group)
+        except logs.exceptions.ResourceNotFoundException:
+            pass
+
+    def delete_bucket(self, bucket):
         s3 = self.client("s3")
         try:
-            for page in s3.get_paginator("list_object_versions").paginate(Bucket=self.assets):
+            for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
                 objects = [{"Key": o["Key"], "VersionId": o["VersionId"]} for o in page.get("Versions", []) + page.get("DeleteMarkers", [])]
                 if objects:
-                    s3.delete_objects(Bucket=self.assets, Delete={"Objects": objects})
-            s3.delete_bucket(Bucket=self.assets)
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": objects})
+            s3.delete_bucket(Bucket=bucket)
         except s3.exceptions.NoSuchBucket:
             pass
-        if self.pool:
-            self.client("cognito-idp").delete_user_pool(UserPoolId=self.pool)
 
 
 def preflight(stack):
@@ -488,17 +698,23 @@ def main():
     suite = Suite(moto is not None)
     stack = Stack(args, suite, work, moto.endpoint if moto else None)
     say(f"account {stack.account}, region {stack.region}, prefix {stack.prefix}{' (moto)' if moto else ''}")
-    say(f"expected duration: {'a minute or two' if moto else EXPECTED}")
+    say("it will create:" + "".join(f"\n  - {what}" for what in stack.creates()))
+    say(f"expected duration: {'a few minutes' if moto else EXPECTED}")
     say(f"expected cost: {'none' if moto else COST}")
     say(f"working directory {work}")
+    cleanup_failed = []
     try:
         stack.engine = engine_binary()
-        if not suite.step("prerequisites (user pool and user, assets bucket to adopt)", stack.prerequisites):
+        if not suite.step("prerequisites (user pool and user, assets bucket to adopt, state bucket and key)", stack.prerequisites):
             return 1
         if not moto:
             preflight(stack)
-        if suite.step("apply the spec under the prefix", stack.apply):
-            suite.step("the second plan is empty", stack.plan_is_empty)
+        if not suite.step("one role per command, with the policy iam-policy prints", stack.deployer_roles):
+            return 1
+        if suite.step("apply the spec under the prefix (as the apply role)", stack.apply):
+            suite.step("the second plan is empty (as the plan role)", stack.plan_is_empty)
+            suite.step("drift right after apply is clean (as the drift role)", stack.drift_is_clean)
+            suite.step("the state in S3 is sealed with KMS", stack.state_is_sealed)
             suite.step("deployed as declared (through the AWS API)", stack.deployed_as_declared)
             suite.step("Cognito access token", stack.cognito_token)
             suite.step("the API through the authorizer hands out an upload URL", stack.api_with_token)
@@ -508,23 +724,25 @@ def main():
             suite.step("the thumbnail lands in the assets bucket", stack.thumbnail_in_assets)
             suite.step("CloudFront serves the thumbnail", stack.served_through_cloudfront)
             suite.step("the assets bucket's notification arrives through SNS", stack.notification_through_sns)
-        suite.step("destroy", stack.destroy)
+            suite.step("a code change goes live, rollback and release again", stack.code_change_and_rollback)
+            suite.step("empty what the suite put into the uploads bucket", stack.empty_what_the_suite_filled)
+        suite.step("destroy (as the destroy role)", stack.destroy)
         suite.step("nothing left behind", stack.nothing_left_behind)
     finally:
         try:
-            stack.clean_up()
+            cleanup_failed = stack.clean_up()
         finally:
             if moto:
                 moto.stop()
-            if not args.keep_work and not suite.failed():
+            if not args.keep_work and not suite.failed() and not cleanup_failed:
                 shutil.rmtree(work, ignore_errors=True)
     say("")
     for name, status, took, _ in suite.results:
         say(f"  {status:>7}  {took:6.1f} s  {name}")
     failed = suite.failed()
     say(f"\n{len(suite.results) - len(failed)} of {len(suite.results)} steps passed or were skipped by name; "
-        f"{len(failed)} failed{f' (logs in {work})' if failed else ''}")
-    return 1 if failed else 0
+        f"{len(failed)} failed; {len(cleanup_failed)} clean-up step(s) failed{f' (logs in {work})' if failed or cleanup_failed else ''}")
+    return 1 if failed or cleanup_failed else 0
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 use std::io::Write;
 
 use base64::Engine as _;
-use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
@@ -27,7 +26,7 @@ pub fn deterministic_zip(entries: &[(&str, &[u8], u32)]) -> zip::result::ZipResu
 
 /// The base64 SHA-256 Lambda reports as `CodeSha256`.
 pub fn code_sha256(zip: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(zip))
+    base64::engine::general_purpose::STANDARD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, zip))
 }
 
 #[cfg(test)]

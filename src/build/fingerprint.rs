@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use aws_lc_rs::digest::{Context, SHA256};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// Environment that changes what cargo produces: flags, and any profile, target (linker,
 /// runner) or C compiler setting, whichever profile the build uses.
@@ -21,11 +21,11 @@ const NOT_BUILD_ENV: &[&str] = &["CARGO_TARGET_DIR", "CARGO_TARGET_TMPDIR"];
 
 /// The hex SHA-256 of everything the build reads.
 pub fn fingerprint(dirs: &[PathBuf], workspace_root: &Path, triple: &str, rustc: &str) -> std::io::Result<String> {
-    let mut hash = Sha256::new();
+    let mut hash = Context::new(&SHA256);
     let mut feed = |label: &str, bytes: &[u8]| {
-        hash.update((label.len() as u64).to_le_bytes());
+        hash.update(&(label.len() as u64).to_le_bytes());
         hash.update(label.as_bytes());
-        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(&(bytes.len() as u64).to_le_bytes());
         hash.update(bytes);
     };
     feed("triple", triple.as_bytes());
@@ -50,7 +50,7 @@ pub fn fingerprint(dirs: &[PathBuf], workspace_root: &Path, triple: &str, rustc:
             feed(&format!("{}:{rel}", dir.display()), &std::fs::read(&file)?);
         }
     }
-    Ok(format!("{:x}", hash.finalize()))
+    Ok(hash.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

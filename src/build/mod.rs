@@ -12,6 +12,7 @@
 
 mod archive;
 mod fingerprint;
+pub mod glibc;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -122,6 +123,14 @@ pub enum BuildError {
     /// Reading the binary or writing the zip failed.
     #[error("packaging {dir}: {reason}")]
     Package { dir: String, reason: String },
+    /// The binary needs a newer glibc than the Lambda runtime has: it would die at start.
+    #[error(
+        "{dir} ({target}) needs GLIBC_{}.{} (the symbol `{symbol}`), newer than the runtime's GLIBC_{}.{}: it would \
+         fail to start on Lambda. Build on an older glibc (a container of the runtime's distribution, or `cargo \
+         zigbuild --target {target}.{}.{}`), or target musl",
+        needed.0, needed.1, floor.0, floor.1, floor.0, floor.1
+    )]
+    GlibcTooNew { dir: String, target: String, symbol: String, needed: glibc::GlibcVersion, floor: glibc::GlibcVersion },
 }
 
 /// What a build reports as it goes; the CLI renders it (cargo's own progress and messages go
@@ -149,8 +158,9 @@ fn events() -> &'static dyn BuildEvents {
     EVENTS.get().map_or(&Silent, |e| e.as_ref())
 }
 
-/// What one build is of: a source directory, for an architecture, with a profile.
-type BuildKey = (PathBuf, Architecture, BuildProfile);
+/// What one build is of: a source directory, for an architecture, with a profile, checked
+/// against a glibc.
+type BuildKey = (PathBuf, Architecture, BuildProfile, Option<glibc::GlibcVersion>);
 
 /// What this process built.
 static BUILT: LazyLock<std::sync::Mutex<HashMap<BuildKey, Artifact>>> =
@@ -166,9 +176,15 @@ pub fn forget_builds() {
 
 /// Builds `source` for `arch` with `profile` and packages it, unless the zip from the last build
 /// is of the same inputs; memoised for this process. Each profile has its own zip and stamp, so
-/// switching between them rebuilds nothing that is still current.
-pub async fn build(source: &Path, arch: Architecture, profile: BuildProfile) -> Result<Artifact, BuildError> {
-    let key = (source.to_path_buf(), arch, profile);
+/// switching between them rebuilds nothing that is still current. With `glibc` (the runtime's
+/// version) the packaged `bootstrap` is refused if it needs a newer one.
+pub async fn build(
+    source: &Path,
+    arch: Architecture,
+    profile: BuildProfile,
+    glibc: Option<glibc::GlibcVersion>,
+) -> Result<Artifact, BuildError> {
+    let key = (source.to_path_buf(), arch, profile, glibc);
     if let Some(artifact) = BUILT.lock().expect("not poisoned").get(&key) {
         return Ok(artifact.clone());
     }
@@ -209,8 +225,42 @@ pub async fn build(source: &Path, arch: Architecture, profile: BuildProfile) -> 
             artifact
         }
     };
+    if let Some(floor) = glibc {
+        check_glibc(&dir, arch, &artifact.zip_path, floor).await?;
+    }
     BUILT.lock().expect("not poisoned").insert(key, artifact.clone());
     Ok(artifact)
+}
+
+/// Refuses the zip if its `bootstrap` needs a newer glibc than `floor`.
+async fn check_glibc(
+    dir: &str,
+    arch: Architecture,
+    zip_path: &Path,
+    floor: glibc::GlibcVersion,
+) -> Result<(), BuildError> {
+    let package_err = |reason: String| BuildError::Package { dir: dir.to_string(), reason };
+    let zip = tokio::fs::read(zip_path).await.map_err(|e| package_err(format!("{}: {e}", zip_path.display())))?;
+    let need = tokio::task::spawn_blocking(move || -> Result<Option<glibc::GlibcNeed>, String> {
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(|e| e.to_string())?;
+        let mut entry = archive.by_name("bootstrap").map_err(|e| format!("no bootstrap in the zip: {e}"))?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(|e| e.to_string())?;
+        glibc::newest_needed(&bytes)
+    })
+    .await
+    .map_err(|e| package_err(e.to_string()))?
+    .map_err(|e| package_err(format!("reading the bootstrap's ELF symbol versions: {e}")))?;
+    match need {
+        Some(need) if need.version > floor => Err(BuildError::GlibcTooNew {
+            dir: dir.to_string(),
+            target: arch.triple().to_string(),
+            symbol: need.symbol,
+            needed: need.version,
+            floor,
+        }),
+        _ => Ok(()),
+    }
 }
 
 async fn build_now(

@@ -50,7 +50,7 @@ pub async fn cmd_drift(args: DriftArgs, registry: &Registry, aws: &Aws) -> Resul
         let options = super::apply::RunOptions { parallelism: args.parallelism, json: false };
         return super::apply::run(&spec, &args.paths, registry, aws, source, options, None).await;
     }
-    let recorded = args.paths.backend(aws)?.load().await?;
+    let recorded = args.paths.backend(aws)?.load_existing().await?;
     let options = PlanOptions { refresh: true, parallelism: args.parallelism, destroy: false, ..Default::default() };
     let live = Planner { registry, aws, options }.refresh_only(&recorded).await?;
     let found = drift::detect(registry, &recorded, &live);
@@ -105,7 +105,7 @@ fn adopt(
             }
         }
     }
-    accepts.extend(undeclared.iter().filter(|u| !u.ignored).map(|u| Accept::Ignore(u.describe())));
+    accepts.extend(undeclared.iter().filter(|u| u.counts()).map(|u| Accept::Ignore(u.describe())));
     if accepts.is_empty() && left.is_empty() {
         println!("No drift: nothing to adopt.");
         return Ok(ExitCode::SUCCESS);

@@ -37,7 +37,7 @@ enum Format {
 }
 
 pub async fn cmd_output(args: OutputArgs, aws: &crate::provider::Aws) -> Result<ExitCode, CliError> {
-    let state = args.paths.backend(aws)?.load().await?;
+    let state = args.paths.backend(aws)?.load_existing().await?;
     if let Some(name) = &args.name {
         let out = state.outputs.get(name).ok_or_else(|| {
             CliError::NotFound(format!("no output named `{name}` in {}", args.paths.state_location()))

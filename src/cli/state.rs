@@ -56,7 +56,7 @@ enum StateCommand {
 pub async fn cmd_state(args: StateArgs, aws: &Aws) -> Result<ExitCode, CliError> {
     match args.command {
         StateCommand::List { paths } => {
-            let state = paths.backend(aws)?.load().await?;
+            let state = paths.backend(aws)?.load_existing().await?;
             for (addr, r) in &state.resources {
                 match &r.status {
                     ResourceStatus::Ready => println!("{addr}\t{}", r.id),
@@ -66,7 +66,7 @@ pub async fn cmd_state(args: StateArgs, aws: &Aws) -> Result<ExitCode, CliError>
             }
         }
         StateCommand::Show { addr, paths } => {
-            let state = paths.backend(aws)?.load().await?;
+            let state = paths.backend(aws)?.load_existing().await?;
             let r =
                 state.resources.get(&addr).ok_or_else(|| CliError::NotFound(format!("{addr} is not in the state")))?;
             let mut shown = r.clone();
@@ -80,8 +80,10 @@ pub async fn cmd_state(args: StateArgs, aws: &Aws) -> Result<ExitCode, CliError>
         StateCommand::Rm { addr, paths } => {
             let store = paths.backend(aws)?;
             let store = store.as_ref();
+            // No state there: say so before taking a lock beside it.
+            store.load_existing().await?;
             super::with_lock(store, "state rm", async || {
-                let mut state = store.load().await?;
+                let mut state = store.load_existing().await?;
                 let removed = state
                     .resources
                     .remove(&addr)

@@ -83,12 +83,19 @@ pub struct Undeclared {
     pub removable: bool,
     /// For what a resource holds (`None`: a child of a kind), what its kind removes it by.
     pub held: Option<String>,
+    /// Why it does not count as drift: it cannot act (a subscription pending confirmation).
+    pub inert: Option<String>,
 }
 
 impl Undeclared {
     /// What drift calls it: `route GET /x in the API abc`.
     pub fn describe(&self) -> String {
         format!("{} in {}", self.what, self.parent)
+    }
+
+    /// Whether it counts as drift: not ignored by the spec, and able to act.
+    pub fn counts(&self) -> bool {
+        !self.ignored && self.inert.is_none()
     }
 }
 
@@ -102,7 +109,7 @@ pub fn ignore(undeclared: &mut [Undeclared], patterns: &[String]) {
 
 /// Whether anything counts as drift.
 pub fn drifted(drift: &[Drifted], undeclared: &[Undeclared]) -> bool {
-    !drift.is_empty() || undeclared.iter().any(|u| !u.ignored)
+    !drift.is_empty() || undeclared.iter().any(Undeclared::counts)
 }
 
 /// Every child of the parents the state's resources belong to that none of them manages.
@@ -131,6 +138,7 @@ pub async fn undeclared(
             ignored: false,
             removable: h.removable,
             held: Some(h.key),
+            inert: None,
         }));
         // Its siblings (listed by its own kind), and its children another kind lists.
         let mut listings = vec![(kind, addr.kind.clone(), res.id.clone(), res.attributes.clone())];
@@ -153,16 +161,25 @@ pub async fn undeclared(
             if !seen.insert((child_kind.clone(), siblings.parent.clone())) {
                 continue;
             }
-            for (id, what) in siblings.children {
-                if !managed.contains(&(child_kind.as_str(), id.as_str())) {
+            for child in siblings.children {
+                let identified = |r: &crate::state::ResourceState| {
+                    child
+                        .identified_by
+                        .as_ref()
+                        .is_some_and(|key| key.iter().all(|(k, v)| r.attributes.get(k) == Some(v)))
+                };
+                let declared = managed.contains(&(child_kind.as_str(), child.id.as_str()))
+                    || settled.iter().any(|(a, r)| a.kind == child_kind && identified(r));
+                if !declared {
                     out.push(Undeclared {
                         kind: child_kind.clone(),
                         parent: siblings.parent.clone(),
-                        id,
-                        what,
+                        removable: child.has_id() && child.inert.is_none(),
+                        id: child.id,
+                        what: child.what,
                         ignored: false,
-                        removable: true,
                         held: None,
+                        inert: child.inert,
                     });
                 }
             }
@@ -183,7 +200,7 @@ fn listing_scope(id: &str, attrs: &crate::value::Attrs) -> String {
 
 fn undeclared_text(undeclared: &[Undeclared]) -> String {
     let mut out = String::new();
-    let (ignored, counted): (Vec<&Undeclared>, Vec<&Undeclared>) = undeclared.iter().partition(|u| u.ignored);
+    let counted: Vec<&Undeclared> = undeclared.iter().filter(|u| u.counts()).collect();
     if !counted.is_empty() {
         let _ = writeln!(out, "Not declared in the spec, in the scope of what it manages ({}):", counted.len());
         for u in counted {
@@ -191,12 +208,58 @@ fn undeclared_text(undeclared: &[Undeclared]) -> String {
         }
         out.push('\n');
     }
+    let inert: Vec<&Undeclared> = undeclared.iter().filter(|u| !u.ignored && u.inert.is_some()).collect();
+    if !inert.is_empty() {
+        let _ = writeln!(out, "Not declared, not counted as drift:");
+        for u in inert {
+            let _ = writeln!(out, "  . {}: {}", u.describe(), u.inert.as_deref().unwrap_or_default());
+        }
+        out.push('\n');
+    }
+    let ignored: Vec<&Undeclared> = undeclared.iter().filter(|u| u.ignored).collect();
     if !ignored.is_empty() {
         let _ = writeln!(out, "Ignored (drift.ignore in the spec):");
         for u in ignored {
             let _ = writeln!(out, "  . {}", u.describe());
         }
         out.push('\n');
+    }
+    out
+}
+
+/// What to run about each kind of finding: apply restores managed attributes, `drift --revert`
+/// removes undeclared children, `drift --adopt` accepts either into the spec.
+fn next_steps(drift: &[Drifted], undeclared: &[Undeclared]) -> String {
+    let mut out = String::new();
+    let managed = drift.iter().any(|d| d.deleted || d.changes.len() > d.unset.len());
+    if managed {
+        let _ = writeln!(
+            out,
+            "Changed or deleted resources: `cruddur-infra apply` (or `drift --revert`) restores what the spec says; \
+             `cruddur-infra drift --adopt` writes what AWS has into the spec."
+        );
+    }
+    if drift.iter().any(|d| !d.unset.is_empty()) {
+        let _ = writeln!(
+            out,
+            "Attributes the spec leaves unset: `cruddur-infra drift --adopt` writes AWS's values into the spec; to \
+             put the old values back, set them in the spec and apply."
+        );
+    }
+    let counted: Vec<&Undeclared> = undeclared.iter().filter(|u| u.counts()).collect();
+    if counted.iter().any(|u| u.removable) {
+        let _ = writeln!(
+            out,
+            "Undeclared children: `cruddur-infra drift --revert` removes them; `cruddur-infra drift --adopt` lists them \
+             in drift.ignore."
+        );
+    }
+    if counted.iter().any(|u| !u.removable) {
+        let _ = writeln!(
+            out,
+            "Undeclared children the engine cannot remove: remove them by hand, or list them in drift.ignore \
+             (`cruddur-infra drift --adopt`)."
+        );
     }
     out
 }
@@ -227,7 +290,7 @@ pub fn render_text(drift: &[Drifted], undeclared: &[Undeclared]) -> String {
         let mut out = String::from(
             "No drift: every resource matches the last apply, and nothing undeclared is in their scope.\n",
         );
-        if undeclared.iter().any(|u| u.ignored) {
+        if !undeclared.is_empty() {
             out.push('\n');
             out.push_str(&undeclared_text(undeclared));
         }
@@ -250,9 +313,7 @@ pub fn render_text(drift: &[Drifted], undeclared: &[Undeclared]) -> String {
         }
     }
     out.push_str(&undeclared_text(undeclared));
-    out.push_str(
-        "Run `cruddur-infra apply` to restore what the spec says, or change the spec to accept what AWS has.\n",
-    );
+    out.push_str(&next_steps(drift, undeclared));
     out
 }
 
@@ -273,7 +334,10 @@ pub fn render_json(drift: &[Drifted], undeclared: &[Undeclared], show_sensitive:
         .collect();
     let children: Vec<Value> = undeclared
         .iter()
-        .map(|u| json!({"kind": u.kind, "parent": u.parent, "id": u.id, "what": u.what, "ignored": u.ignored, "removable": u.removable}))
+        .map(|u| {
+            json!({"kind": u.kind, "parent": u.parent, "id": u.id, "what": u.what, "ignored": u.ignored,
+                   "removable": u.removable, "inert": u.inert})
+        })
         .collect();
     json!({
         "format_version": super::json::JSON_FORMAT_VERSION,
@@ -287,7 +351,7 @@ pub fn render_markdown(drift: &[Drifted], undeclared: &[Undeclared]) -> String {
     if !drifted(drift, undeclared) {
         return "### cruddur-infra drift: none\n\nEvery resource matches the last apply.\n".into();
     }
-    let counted = undeclared.iter().filter(|u| !u.ignored).count();
+    let counted = undeclared.iter().filter(|u| u.counts()).count();
     let mut out = format!(
         "### cruddur-infra drift: {} resource(s) changed outside cruddur-infra, {counted} undeclared\n\n",
         drift.len(),
@@ -295,7 +359,11 @@ pub fn render_markdown(drift: &[Drifted], undeclared: &[Undeclared]) -> String {
     if !undeclared.is_empty() {
         out.push_str("| not in the spec | in | id |\n|---|---|---|\n");
         for u in undeclared {
-            let what = if u.ignored { format!("{} (ignored)", u.what) } else { u.what.clone() };
+            let what = match (&u.inert, u.ignored) {
+                (_, true) => format!("{} (ignored)", u.what),
+                (Some(why), false) => format!("{} (not counted: {why})", u.what),
+                (None, false) => u.what.clone(),
+            };
             let _ = writeln!(out, "| {what} | {} | `{}` |", u.parent, u.id);
         }
         out.push('\n');

@@ -101,6 +101,11 @@ pub fn render(removal: &Removal) -> String {
         out.push('\n');
     }
     let (ignored, kept): (Vec<&Undeclared>, Vec<&Undeclared>) = removal.left.iter().partition(|u| u.ignored);
+    let (inert, kept): (Vec<&Undeclared>, Vec<&Undeclared>) = kept.into_iter().partition(|u| u.inert.is_some());
+    for u in inert {
+        let _ =
+            writeln!(out, "Left in place, not drift: {} ({})", u.describe(), u.inert.as_deref().unwrap_or_default());
+    }
     if !kept.is_empty() {
         let _ = writeln!(
             out,
@@ -133,6 +138,7 @@ mod tests {
             ignored,
             removable,
             held: None,
+            inert: None,
         }
     }
 

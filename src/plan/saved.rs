@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use aws_lc_rs::digest::{Context, SHA256, digest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::{Action, Plan, ResourceChange, evaluate};
 use crate::addr::ResourceAddr;
@@ -156,6 +156,11 @@ impl SavedPlan {
                         refreshed.id, now.id
                     )));
                 }
+                // Adopted by the spec's `import_id`: read by that id before the state knew it.
+                None if spec
+                    .resources
+                    .iter()
+                    .any(|r| &r.addr == addr && r.import_id.as_deref() == Some(&refreshed.id)) => {}
                 None => return Err(edited(format!("{addr}: in the refreshed state but not in the state"))),
                 _ => {}
             }
@@ -248,15 +253,15 @@ impl SavedPlan {
 
 /// A digest of everything in the spec that decides the plan: its text and variables.
 pub fn spec_digest(spec: &Spec) -> String {
-    let mut hash = Sha256::new();
+    let mut hash = Context::new(&SHA256);
     hash.update(spec.source.text().as_bytes());
     for v in &spec.variables {
-        hash.update([0]);
+        hash.update(&[0]);
         hash.update(v.name.as_bytes());
-        hash.update([0]);
+        hash.update(&[0]);
         hash.update(v.value.to_string().as_bytes());
     }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hash.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The digest a saved plan carries: SHA-256 of its JSON without the `plan_digest` field,
@@ -267,7 +272,7 @@ pub fn content_digest(saved: &Value) -> String {
         object.remove("plan_digest");
     }
     let bytes = serde_json::to_vec(&without).unwrap_or_default();
-    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    digest(&SHA256, &bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The value a reference sees at apply time, as the planner saw it: a settable attribute has

@@ -4,8 +4,8 @@
 //! list). Authorizers take no tags; their names are unique within an API, so an interrupted
 //! create is found by name among the API's authorizers.
 
-use super::Siblings;
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
+use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
 use async_trait::async_trait;
@@ -84,7 +84,7 @@ impl Kind for ApiGatewayV2Authorizer {
             .iter()
             .map(|a| {
                 let what = format!("authorizer {}", a.name().unwrap_or("?"));
-                (format!("{api}/{}", a.authorizer_id().unwrap_or_default()), what)
+                Sibling::new(format!("{api}/{}", a.authorizer_id().unwrap_or_default()), what)
             })
             .collect();
         Ok(Some(Siblings { parent: format!("the API {api}"), children }))

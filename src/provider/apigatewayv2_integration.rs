@@ -4,8 +4,8 @@
 //! unique, so the engine writes its ownership marker (the address and the state's lineage) in
 //! the integration's description; an interrupted create is found by it.
 
-use super::Siblings;
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
+use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
 use async_trait::async_trait;
@@ -79,7 +79,7 @@ impl Kind for ApiGatewayV2Integration {
             .iter()
             .map(|i| {
                 let what = format!("integration to {}", i.integration_uri().unwrap_or("?"));
-                (format!("{api}/{}", i.integration_id().unwrap_or_default()), what)
+                Sibling::new(format!("{api}/{}", i.integration_id().unwrap_or_default()), what)
             })
             .collect();
         Ok(Some(Siblings { parent: format!("the API {api}"), children }))

@@ -4,8 +4,8 @@
 //! The id is `API_ID/ROUTE_ID`. Routes take no tags; a route key is unique within an API
 //! (AWS refuses a second one), so an interrupted create is found by its key.
 
-use super::Siblings;
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
+use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use async_trait::async_trait;
@@ -71,7 +71,7 @@ impl Kind for ApiGatewayV2Route {
         let children = routes
             .iter()
             .map(|r| {
-                (
+                Sibling::new(
                     format!("{api}/{}", r.route_id().unwrap_or_default()),
                     format!("route {}", r.route_key().unwrap_or("?")),
                 )

@@ -4,8 +4,8 @@
 //! The id is `API_ID/STAGE_NAME`. `CreateStage` carries the ownership tags; a stage name is
 //! unique within an API, so an interrupted create is found by name and judged by its tags.
 
-use super::Siblings;
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
+use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
 use async_trait::async_trait;
@@ -56,7 +56,7 @@ impl Kind for ApiGatewayV2Stage {
         };
         let Some(items) = all_pages(page).await? else { return Ok(None) };
         let names = items.iter().filter_map(|s| s.stage_name());
-        let children = names.map(|name| (format!("{api}/{name}"), format!("stage {name}"))).collect();
+        let children = names.map(|name| Sibling::new(format!("{api}/{name}"), format!("stage {name}"))).collect();
         Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 

@@ -105,6 +105,9 @@ const CONFLICT_CODES: &[&str] = &[
     "ConcurrentAccess",
     "ConcurrentAccessException",
     "OperationAborted",
+    // S3: another conditional write to the same key is in flight; the retry meets the
+    // condition again (and a lost race then answers 412).
+    "ConditionalRequestConflict",
 ];
 
 /// Codes a creating call gets when the thing exists already.
@@ -144,12 +147,22 @@ impl ProviderError {
         let mut e = Self::new(operation, code, message);
         e.status = status;
         e.class = match &err {
+            // The request was never signed: no credentials, or a profile or SSO session that
+            // cannot give any. Retrying cannot help; say what to set.
+            _ if status.is_none() && no_credentials(&e.message) => {
+                e.code = "NoCredentials".into();
+                e.message = format!("{}. {NO_CREDENTIALS_HINT}", e.message);
+                ErrorClass::Fatal
+            }
             // No usable answer came back: the request may have been carried out.
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
                 ErrorClass::Transient
             }
             _ => classify(&e.code, status, &e.message),
         };
+        if CREDENTIAL_CODES.contains(&e.code.as_str()) {
+            e.message = format!("{}. {BAD_CREDENTIALS_HINT}", e.message);
+        }
         e
     }
 
@@ -174,6 +187,39 @@ impl ProviderError {
     pub fn is_not_found(&self) -> bool {
         self.class == ErrorClass::NotFound
     }
+}
+
+/// What to set when no credentials were found.
+const NO_CREDENTIALS_HINT: &str = "No AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or \
+AWS_PROFILE (after `aws sso login` for an SSO profile), or run with a role (in GitHub Actions: \
+aws-actions/configure-aws-credentials)";
+/// What to do when AWS refuses the credentials themselves.
+const BAD_CREDENTIALS_HINT: &str = "AWS refused the credentials themselves (expired, unknown, or the secret does not \
+match the key id): get new ones (`aws sso login`, a new session token, or the right AWS_PROFILE) and run the command \
+again";
+/// Codes AWS answers when the credentials (not the permissions) are wrong.
+const CREDENTIAL_CODES: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidSignatureException",
+    "InvalidToken",
+];
+
+/// Whether an error that carries no response is the SDK finding no credentials to sign with.
+fn no_credentials(causes: &str) -> bool {
+    let text = causes.to_ascii_lowercase();
+    text.contains("credentials")
+        && (text.contains("no credentials")
+            || text.contains("failed to load")
+            || text.contains("provider was not enabled")
+            || text.contains("could not load")
+            || text.contains("loading credentials")
+            || text.contains("credential provider"))
 }
 
 /// The error and its causes, each once, without the SDK's debug dumps.
@@ -209,12 +255,14 @@ pub fn classify(code: &str, status: Option<u16>, message: &str) -> ErrorClass {
 }
 
 /// API Gateway's and Lambda's conflicts that clear by themselves: "concurrent modification
-/// ... try again later", "an update is in progress".
+/// ... try again later", "an update is in progress", and Lambda's refusal while a new function
+/// is still being made ("currently in the following state: Pending").
 fn is_try_again_conflict(code: &str, message: &str) -> bool {
     matches!(code, "ConflictException" | "ResourceConflictException" | "ResourceInUseException")
         && (message.contains("try again")
             || message.contains("concurrent modification")
-            || message.contains("in progress"))
+            || message.contains("in progress")
+            || message.contains("following state: pending"))
 }
 
 /// Conflicts that mean "it exists": Lambda's "Function already exist", API Gateway's "Route
@@ -278,9 +326,14 @@ mod tests {
         assert_eq!(classify("ConflictException", Some(409), exists), ErrorClass::AlreadyExists);
         let updating = "The operation cannot be performed at this time. An update is in progress for resource";
         assert_eq!(classify("ResourceConflictException", Some(409), updating), ErrorClass::Conflict);
+        let pending =
+            "The operation cannot be performed at this time. The function is currently in the following state: Pending";
+        assert_eq!(classify("ResourceConflictException", Some(409), pending), ErrorClass::Conflict);
         let function = "Function already exist: cruddur-thumbnailer";
         assert_eq!(classify("ResourceConflictException", Some(409), function), ErrorClass::AlreadyExists);
         assert_eq!(classify("ConflictException", Some(409), "something else"), ErrorClass::Fatal);
+        let racing = "A conflicting conditional operation is currently in progress against this resource. Try again.";
+        assert_eq!(classify("ConditionalRequestConflict", Some(409), racing), ErrorClass::Conflict);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! function's statements run one at a time. A statement just added may not be visible at once,
 //! and S3 validates a notification against it: the permission is ready once `GetPolicy` shows it.
 
-use super::Siblings;
+use super::{Sibling, Siblings};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{Grant, PolicyKind};
@@ -124,7 +124,7 @@ impl Kind for LambdaPermission {
                     other => other.to_string(),
                 });
                 let label = format!("statement {sid} (principal {})", principal.unwrap_or_default().trim_matches('"'));
-                Some((format!("{holder}/{sid}"), label))
+                Some(Sibling::new(format!("{holder}/{sid}"), label))
             })
             .collect();
         Ok(Some(Siblings { parent: format!("the policy of {holder}"), children }))

@@ -313,8 +313,43 @@ impl Held {
 pub struct Siblings {
     /// What holds them, e.g. `the policy of cruddur-presigner:live`.
     pub parent: String,
-    /// Each child's id, written as the kind writes its ids, and what it is.
-    pub children: Vec<(String, String)>,
+    pub children: Vec<Sibling>,
+}
+
+/// One child as its parent's listing shows it.
+#[derive(Debug, Clone)]
+pub struct Sibling {
+    /// Its id, written as the kind writes its ids; or what AWS lists where it shows none (a
+    /// subscription pending confirmation is listed as `PendingConfirmation`).
+    pub id: String,
+    /// What it is, for people: `https subscription to https://hooks.example.com/x`.
+    pub what: String,
+    /// Where the listing shows no id: the attributes that identify it instead. A resource of
+    /// the state whose recorded attributes have these values is this child (SNS answers
+    /// `Subscribe` of the same topic, protocol and endpoint with the same subscription).
+    pub identified_by: Option<Attrs>,
+    /// Why it does not count as drift although no resource declares it: it cannot act (a
+    /// subscription pending confirmation receives nothing, and SNS deletes it in about three
+    /// days). Shown, never counted, never removed.
+    pub inert: Option<String>,
+}
+
+impl Sibling {
+    /// A child listed with its id.
+    pub fn new(id: impl Into<String>, what: impl Into<String>) -> Self {
+        Self { id: id.into(), what: what.into(), identified_by: None, inert: None }
+    }
+
+    /// Whether `drift --revert` can delete it by its id.
+    pub fn has_id(&self) -> bool {
+        self.identified_by.is_none()
+    }
+}
+
+impl From<(String, String)> for Sibling {
+    fn from((id, what): (String, String)) -> Self {
+        Self::new(id, what)
+    }
 }
 
 /// A read-only query for something that already exists (a hosted zone by name, a user pool):

@@ -9,7 +9,7 @@
 //! `allow_overwrite: true`, in which case it is replaced with `UPSERT` (and the plan says so).
 //! Updates are UPSERTs. Every change is waited on until INSYNC.
 
-use super::Siblings;
+use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use std::time::{Duration, Instant};
 
@@ -110,7 +110,7 @@ impl Kind for Route53Record {
             .filter(|s| fqdn(s.name()) == fqdn(name))
             .map(|s| {
                 let rtype = s.r#type().as_str();
-                (format!("{zone}/{}/{rtype}", fqdn(name)), format!("{rtype} record {}", fqdn(name)))
+                Sibling::new(format!("{zone}/{}/{rtype}", fqdn(name)), format!("{rtype} record {}", fqdn(name)))
             })
             .collect();
         Ok(Some(Siblings { parent: format!("the name {} in zone {zone}", fqdn(name)), children }))

@@ -13,7 +13,7 @@
 //! engine waits (up to `confirmation_timeout_in_minutes`) until the endpoint confirms, as
 //! Terraform does; both are local settings, never sent to AWS.
 
-use super::Siblings;
+use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use std::collections::HashMap;
@@ -102,13 +102,7 @@ impl Kind for SnsSubscription {
     async fn siblings(&self, aws: &Aws, _id: &str, recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
         let Some(topic) = recorded.get("topic_arn").and_then(serde_json::Value::as_str) else { return Ok(None) };
         let Some(all) = subscriptions(aws, topic).await? else { return Ok(None) };
-        let children = all
-            .iter()
-            .map(|s| {
-                let label = format!("{} subscription to {}", s.protocol().unwrap_or("?"), s.endpoint().unwrap_or("?"));
-                (s.subscription_arn().unwrap_or_default().to_string(), label)
-            })
-            .collect();
+        let children = all.iter().filter_map(|s| listed_child(topic, s)).collect();
         Ok(Some(Siblings { parent: format!("the topic {topic}"), children }))
     }
 
@@ -288,7 +282,36 @@ impl Kind for SnsSubscription {
     }
 }
 
-/// The subscription's attributes, or `None` if it does not exist.
+/// What AWS lists in place of an ARN for a subscription its endpoint has not confirmed.
+const LISTED_PENDING: &str = "PendingConfirmation";
+/// What AWS lists for a moment in place of the ARN of a subscription just unsubscribed.
+const LISTED_DELETED: &str = "Deleted";
+/// Why an undeclared pending subscription is not drift.
+const PENDING_INERT: &str = "pending confirmation: it receives nothing until its endpoint confirms it, \
+cannot be unsubscribed, and SNS deletes it within about three days";
+
+/// A subscription of `topic` as closed-world drift sees it. AWS lists one that is pending
+/// confirmation without its ARN (`PendingConfirmation`): it is identified by its topic, protocol
+/// and endpoint instead (the same key `Subscribe` answers by), and, when no resource of the
+/// state has that key, shown as inert. One just unsubscribed (`Deleted`) is gone already.
+fn listed_child(topic: &str, s: &aws_sdk_sns::types::Subscription) -> Option<Sibling> {
+    let (protocol, endpoint) = (s.protocol().unwrap_or("?"), s.endpoint().unwrap_or("?"));
+    let what = format!("{protocol} subscription to {endpoint}");
+    match s.subscription_arn().unwrap_or_default() {
+        arn if arn.starts_with("arn:") => Some(Sibling::new(arn, what)),
+        LISTED_DELETED => None,
+        listed => {
+            let key = serde_json::json!({"topic_arn": topic, "protocol": protocol, "endpoint": endpoint});
+            Some(Sibling {
+                id: if listed.is_empty() { LISTED_PENDING.to_string() } else { listed.to_string() },
+                what: format!("{what} (pending confirmation)"),
+                identified_by: serde_json::from_value(key).ok(),
+                inert: Some(PENDING_INERT.to_string()),
+            })
+        }
+    }
+}
+
 /// Every subscription of the topic, confirmed or pending; `None` when the topic is gone.
 async fn subscriptions(aws: &Aws, topic: &str) -> Result<Option<Vec<aws_sdk_sns::types::Subscription>>, ProviderError> {
     let sns = aws.sns().await;
@@ -300,6 +323,7 @@ async fn subscriptions(aws: &Aws, topic: &str) -> Result<Option<Vec<aws_sdk_sns:
     }
 }
 
+/// The subscription's attributes, or `None` if it does not exist.
 async fn attributes(aws: &Aws, arn: &str) -> Result<Option<HashMap<String, String>>, ProviderError> {
     match aws.sns().await.get_subscription_attributes().subscription_arn(arn).send().await {
         Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
@@ -333,6 +357,33 @@ mod tests {
         );
         assert!(refused_as_pending(&e));
         assert!(!refused_as_pending(&ProviderError::new("Unsubscribe", "InvalidParameter", "Invalid ARN")));
+    }
+
+    fn listed(arn: &str) -> aws_sdk_sns::types::Subscription {
+        aws_sdk_sns::types::Subscription::builder()
+            .subscription_arn(arn)
+            .protocol("https")
+            .endpoint("https://hooks.example.test/x")
+            .topic_arn("arn:aws:sns:us-east-1:123456789012:t")
+            .build()
+    }
+
+    #[test]
+    fn a_pending_subscription_listed_without_its_arn_is_identified_by_topic_protocol_and_endpoint() {
+        // AWS lists an unconfirmed subscription as `PendingConfirmation`: it is matched to the
+        // managed one by its key, never offered for deletion by that fake id, and inert.
+        let topic = "arn:aws:sns:us-east-1:123456789012:t";
+        let child = listed_child(topic, &listed("PendingConfirmation")).expect("listed");
+        assert!(!child.has_id());
+        assert!(child.inert.is_some());
+        let key = child.identified_by.expect("a key");
+        assert_eq!(key.get("endpoint"), Some(&Value::from("https://hooks.example.test/x")));
+        assert_eq!(key.get("topic_arn"), Some(&Value::from(topic)));
+        assert_eq!(key.get("protocol"), Some(&Value::from("https")));
+        let confirmed = listed_child(topic, &listed(&format!("{topic}:abc"))).expect("listed");
+        assert!(confirmed.has_id() && confirmed.inert.is_none());
+        assert_eq!(confirmed.id, format!("{topic}:abc"));
+        assert!(listed_child(topic, &listed("Deleted")).is_none(), "just unsubscribed: gone");
     }
 
     #[test]

@@ -25,6 +25,17 @@ pub trait StateBackend: Send + Sync {
     /// The stored state, or a new empty one when there is none yet.
     async fn load(&self) -> Result<State, StateError>;
 
+    /// The stored state, for a command that reports on one (`drift`, `output`, `state ...`):
+    /// none where it was pointed is an error naming the place, never an empty report (a nightly
+    /// drift check with a wrong path would otherwise stay green forever).
+    async fn load_existing(&self) -> Result<State, StateError> {
+        let state = self.load().await?;
+        if state.serial == 0 && state.resources.is_empty() {
+            return Err(StateError::Missing { path: self.location() });
+        }
+        Ok(state)
+    }
+
     /// Takes the exclusive lock for `operation`.
     async fn lock(&self, operation: &str) -> Result<Acquired, StateError>;
 

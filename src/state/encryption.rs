@@ -15,8 +15,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, Nonce, RandomizedNonceKey};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 use base64::Engine as _;
@@ -95,9 +94,12 @@ pub fn parse_setting(text: &str) -> Result<String, String> {
     }
 }
 
+/// A 256-bit AES data key, as KMS hands it out.
+type KeyBytes = [u8; 32];
+
 /// A data key in memory.
 struct DataKey {
-    key: Key<Aes256Gcm>,
+    key: KeyBytes,
     encrypted: String,
     key_arn: String,
 }
@@ -112,7 +114,7 @@ pub struct Codec<'a> {
     data_key: OnceCell<DataKey>,
     key_arn: OnceCell<String>,
     /// Data keys KMS has decrypted this command, by their encrypted form.
-    opened: Mutex<HashMap<String, Key<Aes256Gcm>>>,
+    opened: Mutex<HashMap<String, KeyBytes>>,
     retry: RetryPolicy,
 }
 
@@ -164,10 +166,8 @@ impl<'a> Codec<'a> {
             .get_or_try_init(|| self.generate(key_id))
             .await
             .map_err(|e| remote(location, e, &format!("cannot make a data key with KMS key {key_id}")))?;
-        let nonce_bytes: [u8; 12] = std::array::from_fn(|_| fastrand::u8(..));
-        let ciphertext = Aes256Gcm::new(&data_key.key)
-            .encrypt(Nonce::from_slice(&nonce_bytes), Payload { msg: plain, aad: purpose.aad() })
-            .map_err(|_| encryption(location, "AES-GCM refused to encrypt".into(), String::new()))?;
+        let (nonce_bytes, ciphertext) = seal_with(&data_key.key, purpose.aad(), plain)
+            .ok_or_else(|| encryption(location, "AES-GCM refused to encrypt".into(), String::new()))?;
         let envelope = Envelope {
             cruddur_encrypted: ENVELOPE_VERSION,
             kms_key_id: data_key.key_arn.clone(),
@@ -207,20 +207,18 @@ impl<'a> Codec<'a> {
             ));
         };
         let key = self.data_key_of(aws, &envelope, location).await?;
-        let nonce = B64.decode(&envelope.nonce).ok().filter(|n| n.len() == 12);
+        let nonce = B64.decode(&envelope.nonce).ok();
         let ciphertext = B64.decode(&envelope.ciphertext).ok();
         let (Some(nonce), Some(ciphertext)) = (nonce, ciphertext) else {
             return Err(encryption(location, "the envelope's nonce or ciphertext is not base64".into(), String::new()));
         };
-        Aes256Gcm::new(&key)
-            .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ciphertext, aad: purpose.aad() })
-            .map_err(|_| {
-                encryption(
-                    location,
-                    "the ciphertext does not authenticate: it was altered, or it is not this kind of document".into(),
-                    "restore the backup beside it (or the previous object version)".into(),
-                )
-            })
+        open_with(&key, purpose.aad(), &nonce, ciphertext).ok_or_else(|| {
+            encryption(
+                location,
+                "the ciphertext does not authenticate: it was altered, or it is not this kind of document".into(),
+                "restore the backup beside it (or the previous object version)".into(),
+            )
+        })
     }
 
     /// A strict reader refuses an envelope it was not told about, or one under another key.
@@ -278,7 +276,7 @@ impl<'a> Codec<'a> {
                     .send()
                     .await
                     .map_err(|e| ProviderError::from_sdk("GenerateDataKey", e))?;
-                let plain = out.plaintext.map(Blob::into_inner).filter(|k| k.len() == 32);
+                let plain = out.plaintext.map(Blob::into_inner).and_then(|k| KeyBytes::try_from(k.as_slice()).ok());
                 let (Some(plain), Some(encrypted)) = (plain, out.ciphertext_blob) else {
                     return Err(ProviderError::unexpected(
                         "GenerateDataKey",
@@ -286,7 +284,7 @@ impl<'a> Codec<'a> {
                     ));
                 };
                 Ok(DataKey {
-                    key: *Key::<Aes256Gcm>::from_slice(&plain),
+                    key: plain,
                     encrypted: B64.encode(encrypted.into_inner()),
                     key_arn: out.key_id.unwrap_or_else(|| key_id.to_string()),
                 })
@@ -294,7 +292,7 @@ impl<'a> Codec<'a> {
             .await
     }
 
-    async fn data_key_of(&self, aws: &Aws, envelope: &Envelope, location: &str) -> Result<Key<Aes256Gcm>, StateError> {
+    async fn data_key_of(&self, aws: &Aws, envelope: &Envelope, location: &str) -> Result<KeyBytes, StateError> {
         if let Some(key) = self.opened.lock().expect("not poisoned").get(&envelope.encrypted_data_key) {
             return Ok(*key);
         }
@@ -318,17 +316,33 @@ impl<'a> Codec<'a> {
                     .map_err(|e| ProviderError::from_sdk("Decrypt", e))?;
                 out.plaintext
                     .map(Blob::into_inner)
-                    .filter(|k| k.len() == 32)
+                    .and_then(|k| KeyBytes::try_from(k.as_slice()).ok())
                     .ok_or_else(|| ProviderError::unexpected("Decrypt", "KMS answered without a 256-bit key"))
             })
             .await
             .map_err(|e| {
                 remote(location, e, &format!("cannot decrypt its data key with KMS key {}", envelope.kms_key_id))
             })?;
-        let key = *Key::<Aes256Gcm>::from_slice(&plain);
-        self.opened.lock().expect("not poisoned").insert(envelope.encrypted_data_key.clone(), key);
-        Ok(key)
+        self.opened.lock().expect("not poisoned").insert(envelope.encrypted_data_key.clone(), plain);
+        Ok(plain)
     }
+}
+
+/// AES-256-GCM of `plain` under `key` with `aad`: the nonce and the ciphertext with its tag.
+/// AWS-LC draws the 96-bit nonce from the operating system's CSPRNG: one data key seals many
+/// documents in a command, and a repeated nonce would break GCM.
+fn seal_with(key: &KeyBytes, aad: &[u8], plain: &[u8]) -> Option<([u8; 12], Vec<u8>)> {
+    let sealer = RandomizedNonceKey::new(&AES_256_GCM, key).ok()?;
+    let mut ciphertext = plain.to_vec();
+    let nonce = sealer.seal_in_place_append_tag(Aad::from(aad), &mut ciphertext).ok()?;
+    Some((*nonce.as_ref(), ciphertext))
+}
+
+/// The plain text of what [`seal_with`] made, or `None` if it does not authenticate.
+fn open_with(key: &KeyBytes, aad: &[u8], nonce: &[u8], mut ciphertext: Vec<u8>) -> Option<Vec<u8>> {
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let opener = RandomizedNonceKey::new(&AES_256_GCM, key).ok()?;
+    opener.open_in_place(nonce, Aad::from(aad), &mut ciphertext).ok().map(|plain| plain.to_vec())
 }
 
 fn hint_for_missing_key(key_arn: &str) -> String {
@@ -355,6 +369,26 @@ fn remote(location: &str, e: ProviderError, doing: &str) -> StateError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealing_draws_a_fresh_nonce_each_time_and_opens_only_unaltered_under_its_purpose() {
+        // The same document sealed twice under one data key: two nonces, two ciphertexts; each
+        // opens back; an altered byte, another purpose or another key does not.
+        let key: KeyBytes = [7; 32];
+        let doc = br#"{"serial": 1}"#;
+        let (n1, c1) = seal_with(&key, Purpose::State.aad(), doc).expect("sealed");
+        let (n2, c2) = seal_with(&key, Purpose::State.aad(), doc).expect("sealed");
+        assert_ne!(n1, n2, "a nonce repeated");
+        assert_ne!(c1, c2);
+        assert_eq!(open_with(&key, Purpose::State.aad(), &n1, c1.clone()).as_deref(), Some(&doc[..]));
+        assert_eq!(open_with(&key, Purpose::State.aad(), &n2, c2).as_deref(), Some(&doc[..]));
+        let mut altered = c1.clone();
+        altered[0] ^= 1;
+        assert_eq!(open_with(&key, Purpose::State.aad(), &n1, altered), None);
+        assert_eq!(open_with(&key, Purpose::Journal.aad(), &n1, c1.clone()), None);
+        assert_eq!(open_with(&[8; 32], Purpose::State.aad(), &n1, c1.clone()), None);
+        assert_eq!(open_with(&key, Purpose::State.aad(), &n1[..11], c1), None, "a short nonce");
+    }
 
     #[test]
     fn settings_name_a_key_or_say_what_to_write() {

@@ -239,6 +239,16 @@ pub enum StateError {
     #[error("state {path} cannot be read or written: {reason}")]
     #[diagnostic(code(cruddur::state::encryption), help("{hint}"))]
     Encryption { path: String, reason: String, hint: String },
+    /// A command that reports on a state found none where it was pointed.
+    #[error("there is no state at {path}")]
+    #[diagnostic(
+        code(cruddur::state::missing),
+        help(
+            "this command reads the state an apply wrote: check --state (or CRUDDUR_STATE) and the working directory; \
+             only `plan` and `apply` start from no state"
+        )
+    )]
+    Missing { path: String },
 }
 
 /// What to do about an unreadable state file or journal at `path`: only files that exist are

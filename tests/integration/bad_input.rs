@@ -146,6 +146,28 @@ fn a_state_location_that_names_nothing_is_a_usage_error_with_exit_code_1() {
 }
 
 #[test]
+fn a_missing_state_is_an_error_for_the_commands_that_report_on_one() {
+    // A nightly drift check pointed at a path with no state (a typo, a wrong CI variable) must
+    // fail, naming the path, not report "No drift" forever; the same for output and state.
+    let work = Workdir::new();
+    work.write_spec("resources: {}\n");
+    for args in [
+        &["drift", "--state", "stat/typo.json"][..],
+        &["drift", "--json", "--state", "stat/typo.json"],
+        &["output", "--state", "stat/typo.json"],
+        &["state", "list", "--state", "stat/typo.json"],
+        &["state", "show", "s3_bucket.x", "--state", "stat/typo.json"],
+        &["state", "rm", "s3_bucket.x", "--state", "stat/typo.json"],
+    ] {
+        let out = work.run(args).expect_code(1);
+        assert!(out.stderr_flat().contains("there is no state at stat/typo.json"), "{args:?}: {}", out.stderr);
+        assert!(out.stderr_flat().contains("only `plan` and `apply` start from no state"), "{args:?}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{args:?} printed a report: {}", out.stdout);
+    }
+    assert!(!work.path("stat").exists(), "nothing was written for a missing state");
+}
+
+#[test]
 fn a_broken_state_or_journal_is_named_with_the_resource_and_only_help_that_exists() {
     let work = Workdir::new();
     work.write_spec("resources: {}\n");

@@ -36,6 +36,22 @@ fn buckets(env: &Env) -> Vec<String> {
 }
 
 #[test]
+fn a_saved_plan_that_adopts_a_resource_applies_on_a_fresh_state() {
+    // The first deploy through the pull-request workflow: `plan --out` on no state, with a
+    // bucket the spec adopts by import_id; `apply FILE` carries it out and records the bucket.
+    let env = Env::new();
+    env.block_on(env.s3().create_bucket().bucket("made-by-hand").send()).expect("a bucket made by hand");
+    let adopting = "      name: made-by-hand\n      import_id: made-by-hand\n";
+    env.write_spec(&spec("uploads-1", "avatars").replace("      name: assets-bucket\n", adopting));
+    let planned = env.run(&["plan", "--out", "first.plan"]).expect_code(0);
+    assert!(planned.stdout.contains("s3_bucket.assets will be imported"), "{}", planned.stdout);
+    env.run(&["apply", "first.plan"]).expect_code(0);
+    assert_eq!(env.state()["resources"]["s3_bucket.assets"]["id"], "made-by-hand");
+    assert_eq!(buckets(&env), vec!["made-by-hand", "uploads-1"]);
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
 fn a_saved_plan_is_carried_out_exactly_and_refused_once_stale() {
     // apply FILE does what the plan showed; after the state or the spec moved, it refuses.
     let env = Env::new();

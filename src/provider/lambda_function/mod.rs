@@ -43,6 +43,9 @@ pub struct LambdaFunction;
 
 const ARCHITECTURES: &[&str] = &["x86_64", "arm64"];
 
+/// The runtime a function runs on when the spec names none: Amazon Linux 2023, glibc 2.34.
+const DEFAULT_RUNTIME: &str = "provided.al2023";
+
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
         Attribute::required("name", AttrType::String, "the function name").force_new(),
@@ -116,7 +119,7 @@ pub struct Function {
 
 impl Function {
     fn runtime(&self) -> Runtime {
-        Runtime::from(self.runtime.as_deref().unwrap_or("provided.al2023"))
+        Runtime::from(self.runtime.as_deref().unwrap_or(DEFAULT_RUNTIME))
     }
     fn handler(&self) -> &str {
         self.handler.as_deref().unwrap_or("bootstrap")
@@ -272,6 +275,9 @@ impl Kind for LambdaFunction {
             "lambda:ListVersionsByFunction",
             // drift lists the statements of the live alias's policy.
             "lambda:GetPolicy",
+            // GetFunction returns a function's tags only to a caller allowed this: without them
+            // a function whose create answer was lost cannot be told to be ours.
+            "lambda:ListTags",
         ],
         write: &[
             "lambda:CreateFunction",
@@ -339,7 +345,9 @@ impl Kind for LambdaFunction {
                          --build-profile dev)",
                     ));
                 }
-                let artifact = artifacts::build(std::path::Path::new(source), arch, profile)
+                let runtime = opt_string(desired, "runtime").unwrap_or(DEFAULT_RUNTIME);
+                let glibc = artifacts::glibc::runtime_glibc(runtime);
+                let artifact = artifacts::build(std::path::Path::new(source), arch, profile, glibc)
                     .await
                     .map_err(|e| ProviderError::new("BuildArtifact", "BuildFailed", e.to_string()))?;
                 desired.insert("zip_file".into(), json!(artifact.zip_path.display().to_string()));
@@ -532,6 +540,11 @@ impl Kind for LambdaFunction {
         _reason: FindReason,
     ) -> Result<Option<Found>, ProviderError> {
         let Some(out) = get_function(aws, &spec.name).await? else { return Ok(None) };
+        // Without `lambda:ListTags` AWS answers `TagsError` instead of the tags: that is "cannot
+        // tell", never "untagged, so not ours".
+        if let Some(refused) = out.tags_error() {
+            return Err(tags_refused(&spec.name, refused.error_code(), refused.message()));
+        }
         let tags = out.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
         Ok(Some(owner.judge_tagged_at_create(&spec.name, tags)))
     }
@@ -617,6 +630,19 @@ async fn wait_updated(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<Fun
     let done = updated.map_err(|e| waiter_error("FunctionUpdateFailed", name, "did not finish updating", e))?;
     let out = done.into_result().map_err(|e| ProviderError::from_sdk("GetFunction", e))?;
     out.configuration.ok_or_else(|| ProviderError::unexpected("GetFunction", format!("{name}: no configuration")))
+}
+
+/// GetFunction's answer when the caller may not read the function's tags.
+fn tags_refused(name: &str, code: &str, message: &str) -> ProviderError {
+    ProviderError::new(
+        "GetFunction",
+        code.to_string(),
+        format!(
+            "the tags of {name} could not be read ({message}), so whether cruddur-infra made it cannot be told: allow \
+             lambda:ListTags (`cruddur-infra iam-policy` grants it) and run the command again"
+        ),
+    )
+    .with_class(ErrorClass::Fatal)
 }
 
 #[cfg(test)]

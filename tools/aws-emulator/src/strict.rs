@@ -10,7 +10,10 @@
 //!   ago cannot be validated; a request to a bucket in another region is redirected (301).
 //! - IAM: a new role is not found for a moment, and Lambda cannot assume it for a while longer.
 //! - Lambda: a new function is `Pending`, an updated one `InProgress`; updates and
-//!   `PublishVersion` meanwhile are refused (`ResourceConflictException`).
+//!   `PublishVersion` meanwhile are refused (`ResourceConflictException`): "an update is in
+//!   progress" while `InProgress`, "currently in the following state: Pending" while `Pending`.
+//!   With [`Strict::refuse_tags`] the caller is one without `lambda:ListTags`: `GetFunction`
+//!   answers `TagsError` instead of the tags.
 //! - CloudFront: ETags change with every update and a stale `If-Match` is refused; a
 //!   distribution is `InProgress` for a while after each change, and cannot be deleted while
 //!   enabled or deploying; an alias another distribution serves is refused (`CNAMEAlreadyExists`).
@@ -117,17 +120,31 @@ pub struct Strict {
     upstream: u16,
     clocks: Clocks,
     memory: Mutex<Memory>,
+    /// Whether the caller is denied `lambda:ListTags` (GetFunction then answers `TagsError`).
+    tags_refused: std::sync::atomic::AtomicBool,
     /// Every answer a rule gave instead of moto's, for tests to see which rules the engine met.
     refusals: Mutex<Vec<String>>,
 }
 
 impl Strict {
     pub fn new(upstream: u16, clocks: Clocks) -> Strict {
-        Strict { upstream, clocks, memory: Mutex::default(), refusals: Mutex::default() }
+        Strict {
+            upstream,
+            clocks,
+            memory: Mutex::default(),
+            tags_refused: std::sync::atomic::AtomicBool::new(false),
+            refusals: Mutex::default(),
+        }
     }
 
     pub fn clocks(&self) -> &Clocks {
         &self.clocks
+    }
+
+    /// Plays a caller denied `lambda:ListTags` (or allowed again): `GetFunction` answers with
+    /// `TagsError` in place of `Tags`, as AWS does.
+    pub fn refuse_tags(&self, refused: bool) {
+        self.tags_refused.store(refused, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Which rules refused what, in order: `RULE: SERVICE OPERATION`.
@@ -435,10 +452,17 @@ impl Strict {
                 }
             }
         }
-        if updating && self.busy(&function).is_some() {
-            let body = format!(
-                r#"{{"Type":"User","message":"The operation cannot be performed at this time. An update is in progress for resource: arn:aws:lambda:us-east-1:123456789012:function:{function}"}}"#
-            );
+        if updating && let Some(creating) = self.busy(&function) {
+            let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{function}");
+            let body = if creating {
+                format!(
+                    r#"{{"Type":"User","message":"The operation cannot be performed at this time. The function is currently in the following state: Pending","Reason":"Creating","ResourceArn":"{arn}"}}"#
+                )
+            } else {
+                format!(
+                    r#"{{"Type":"User","message":"The operation cannot be performed at this time. An update is in progress for resource: {arn}"}}"#
+                )
+            };
             let headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ResourceConflictException")];
             return self.refuse("function update in progress", request, answer(409, &headers, &body));
         }
@@ -472,13 +496,19 @@ impl Strict {
             return moto;
         }
         if request.method == "GET" && !request.path.contains("/policy") {
-            let Some(creating) = self.busy(&function) else { return moto };
-            let mut shown =
-                body.replace("\"LastUpdateStatus\": \"Successful\"", "\"LastUpdateStatus\": \"InProgress\"");
-            if creating {
-                shown = shown.replace("\"State\": \"Active\"", "\"State\": \"Pending\"");
+            let mut shown = body.to_string();
+            let get_function =
+                request.path.split('?').next().is_some_and(|p| p.trim_end_matches('/').matches('/').count() == 3);
+            if get_function && self.tags_refused.load(std::sync::atomic::Ordering::SeqCst) {
+                shown = without_tags(&shown, &function);
             }
-            return rewritten(&moto, Some(shown), None);
+            if let Some(creating) = self.busy(&function) {
+                shown = shown.replace("\"LastUpdateStatus\": \"Successful\"", "\"LastUpdateStatus\": \"InProgress\"");
+                if creating {
+                    shown = shown.replace("\"State\": \"Active\"", "\"State\": \"Pending\"");
+                }
+            }
+            return if shown == body { moto } else { rewritten(&moto, Some(shown), None) };
         }
         moto
     }
@@ -582,6 +612,22 @@ impl Strict {
         }
         moto
     }
+}
+
+/// A GetFunction answer as a caller without `lambda:ListTags` gets it: `TagsError`, no `Tags`.
+fn without_tags(body: &str, function: &str) -> String {
+    let Ok(mut answer) = serde_json::from_str::<serde_json::Value>(body) else { return body.to_string() };
+    if let Some(obj) = answer.as_object_mut() {
+        obj.remove("Tags");
+        obj.insert(
+            "TagsError".into(),
+            serde_json::json!({
+                "ErrorCode": "AccessDeniedException",
+                "Message": format!("User is not authorized to perform: lambda:ListTags on resource: {function}"),
+            }),
+        );
+    }
+    answer.to_string()
 }
 
 /// The API a write request changes: any POST, PUT, PATCH or DELETE under `/v2/apis/ID`.
