@@ -321,7 +321,7 @@ class Stack:
     def apply(self):
         self.run("apply", "--auto-approve")
         self.outputs = json.loads(self.run("output", role="plan").stdout)
-        listed = self.run("state", "list", role="plan").stdout.split()
+        listed = self.run("state", "list", role="plan").stdout.splitlines()
         # The lineage every resource is tagged with, as S3 shows it: what the leak check looks for.
         tags = self.client("s3").get_bucket_tagging(Bucket=self.uploads)["TagSet"]
         self.lineage = next(t["Value"] for t in tags if t["Key"] == OWNER_TAG)
@@ -336,14 +336,19 @@ class Stack:
     def state_is_sealed(self):
         """The state, its backup and every version S3 keeps hold only ciphertext."""
         s3 = self.client("s3")
-        versions = s3.list_object_versions(Bucket=self.state_bucket).get("Versions", [])
+        # The lock object is plain by design: it names the holder, never a resource.
+        versions = [v for v in s3.list_object_versions(Bucket=self.state_bucket).get("Versions", [])
+                    if not v["Key"].endswith(".lock")]
         assert versions, f"nothing in s3://{self.state_bucket}"
         for v in versions:
             body = s3.get_object(Bucket=self.state_bucket, Key=v["Key"], VersionId=v["VersionId"])["Body"].read()
-            head = json.loads(body.splitlines()[0])
-            assert head.get("cruddur_encrypted") == 1, f"{v['Key']} ({v['VersionId']}) is not sealed"
+            try:
+                head = json.loads(body.splitlines()[0])
+            except ValueError:
+                head = {}
+            assert head.get("cruddur_encrypted") == 1, f"{v['Key']} ({v['VersionId']}) is not sealed: {body[:80]!r}"
             assert self.prefix.encode() not in body, f"{v['Key']} shows a resource name in plain text"
-        return f"{len(versions)} object version(s) in s3://{self.state_bucket}, all sealed"
+        return f"{len(versions)} object version(s) of {sorted({v['Key'] for v in versions})}, all sealed"
 
     def code_change_and_rollback(self):
         """A code change (the dev build is other code than the release build) publishes a

@@ -121,9 +121,12 @@ impl Applier<'_> {
                         let error = ApplyError::NotOurs { addr: addr.clone(), id, why };
                         return Err(Failed { error, keep_intent: false });
                     }
-                    // AWS says it exists, yet it cannot be found: AWS's answer stands.
+                    // AWS says it exists, yet it cannot be found (a listing that lags the create,
+                    // or a name someone else holds): AWS's answer stands, and the intent is kept
+                    // so that the next plan looks again rather than forgetting what an earlier
+                    // attempt of this apply may have made.
                     Ok(None) if error.class == ErrorClass::AlreadyExists => {
-                        return Err(Failed { error: aws("create", retry.give_up(error)), keep_intent: false });
+                        return Err(Failed { error: aws("create", retry.give_up(error)), keep_intent: ambiguous });
                     }
                     Ok(None) => {}
                     // Whether the resource exists is unknown: the next plan looks again.

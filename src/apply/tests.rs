@@ -24,6 +24,7 @@ use crate::retry::RetryNotice;
 use crate::spec::{Overrides, Spec, SpecSource};
 use crate::state::{Acquired, Intent, LocalState, ResourceState, ResourceStatus, State, StateBackend, StateError};
 use crate::value::Attrs;
+use std::sync::atomic::Ordering::SeqCst;
 
 /// How a scripted failure behaves.
 #[derive(Clone, Copy, Debug)]
@@ -50,6 +51,8 @@ struct Cloud {
     faults: Mutex<VecDeque<(&'static str, Fault)>>,
     /// How long a slow resource takes to become ready, before it looks for what refers to it.
     ready_after: Mutex<std::time::Duration>,
+    /// How many of the next finds see nothing yet (a listing that lags a create).
+    lagging_finds: std::sync::atomic::AtomicUsize,
 }
 
 impl Cloud {
@@ -198,7 +201,9 @@ impl Kind for Thing {
         _reason: FindReason,
     ) -> Result<Option<Found>, ProviderError> {
         self.0.log(format!("find {}", spec.name));
+        let lagging = self.0.lagging_finds.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok();
         let found = self.0.call("Find", || self.0.objects.lock().expect("lock").get(&spec.name).cloned())?;
+        let found = found.filter(|_| !lagging);
         Ok(found.map(|o| match owner.judge_tags(o.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
             Tagged::Ours => Found::Ours { id: spec.name.clone() },
             _ => Found::NotOurs { id: spec.name.clone(), why: "made by someone else".into() },
@@ -582,6 +587,24 @@ async fn a_create_that_failed_before_the_work_is_looked_for_and_then_retried() {
     assert!(!applied.report.failed(), "{:?}", applied.failures());
     assert_eq!(applied.calls[..2], ["find t".to_string(), "create t".to_string()]);
     assert_eq!(e.cloud.names(), ["t"]);
+}
+
+#[tokio::test]
+async fn an_already_exists_after_a_lost_answer_keeps_the_intent_when_the_find_lags() {
+    // The first create's answer is lost; the retry is told the thing exists, and the listing
+    // does not show it yet: the apply fails with AWS's answer, but the intent stays, so the
+    // next apply finds and adopts what the first attempt made instead of forgetting it.
+    let e = Engine::new();
+    e.cloud.fail("Create", Fault::After("InternalError"));
+    e.cloud.lagging_finds.store(2, SeqCst);
+    let applied = e.try_apply(ONE, false).await;
+    assert!(applied.report.failed());
+    assert!(e.state().await.resources[&addr("t")].pending().is_some(), "the intent is kept");
+    let applied = e.try_apply(ONE, false).await;
+    assert!(!applied.report.failed(), "{:?}", applied.failures());
+    assert!(!applied.calls.iter().any(|c| c.starts_with("create")), "{:?}", applied.calls);
+    assert_eq!(e.cloud.names(), ["t"]);
+    e.assert_converged(ONE).await;
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ use serde_with::skip_serializing_none;
 
 use super::apigatewayv2_api::write_lock;
 use super::attrs::{all_pages, find_in_pages, found, split_id};
+use super::lambda_permission::invoke_permission_findings;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use super::{Declared, Finding, int_in_range};
@@ -96,8 +97,10 @@ impl Kind for ApiGatewayV2Authorizer {
         api_arns(scope)
     }
 
-    fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
-        int_in_range(this, "result_ttl_seconds", 0..=3600, "seconds").into_iter().collect()
+    fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding> {
+        let mut out: Vec<Finding> = int_in_range(this, "result_ttl_seconds", 0..=3600, "seconds").into_iter().collect();
+        out.extend(invoke_permission_findings(this, all, "authorizer_uri", "apigateway.amazonaws.com"));
+        out
     }
 
     async fn read(

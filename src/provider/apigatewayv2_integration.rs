@@ -15,8 +15,10 @@ use serde_with::skip_serializing_none;
 
 use super::apigatewayv2_api::write_lock;
 use super::attrs::{all_pages, find_in_pages, found, split_id};
+use super::lambda_permission::invoke_permission_findings;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
+use super::{Declared, Finding};
 
 pub struct ApiGatewayV2Integration;
 
@@ -68,6 +70,10 @@ impl Kind for ApiGatewayV2Integration {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding> {
+        invoke_permission_findings(this, all, "integration_uri", "apigateway.amazonaws.com")
     }
 
     async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {

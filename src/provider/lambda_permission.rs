@@ -12,7 +12,7 @@
 //! function's statements run one at a time. A statement just added may not be visible at once,
 //! and S3 validates a notification against it: the permission is ready once `GetPolicy` shows it.
 
-use super::{Sibling, Siblings};
+use super::{Declared, Finding, Sibling, Siblings};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{Grant, PolicyKind};
@@ -317,6 +317,52 @@ async fn statements(aws: &Aws, policy: &Policy<'_>) -> Result<Option<Vec<Value>>
     let doc: Value = serde_json::from_str(out.policy().unwrap_or("{}"))
         .map_err(|e| ProviderError::unexpected("GetPolicy", format!("policy is not JSON: {e}")))?;
     Ok(Some(doc.get("Statement").and_then(Value::as_array).cloned().unwrap_or_default()))
+}
+
+/// What `this` lacks where its `attr` makes `principal` invoke a function, for a service that
+/// checks nothing at create (API Gateway): invoking the function's `live` alias
+/// (`live_invoke_arn`, `live_arn`) is allowed only by a `lambda_permission` with
+/// `qualifier: live`, in the alias's own policy; invoking the function (`invoke_arn`, `arn`) only
+/// by one without a qualifier. A missing one shows only as HTTP 500 at request time.
+pub(super) fn invoke_permission_findings(
+    this: &Declared,
+    all: &[Declared],
+    attr: &str,
+    principal: &str,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (function, via) in this.references.get(attr).into_iter().flatten().filter(|(a, _)| a.kind == "lambda_function")
+    {
+        let via_alias = via.starts_with("live_");
+        let fits = |p: &&Declared| {
+            let refers = p.references.get("function_name").is_some_and(|r| r.iter().any(|(a, _)| a == function));
+            let qualifier = match p.values.get("qualifier") {
+                None => !via_alias,
+                Some(Some(q)) => via_alias && q == "live",
+                Some(None) => true,
+            };
+            p.addr.kind == "lambda_permission"
+                && refers
+                && qualifier
+                && p.known("principal").is_none_or(|v| v == principal)
+        };
+        if all.iter().any(|p| fits(&p)) {
+            continue;
+        }
+        let (what, fix) = if via_alias {
+            (
+                "its live alias",
+                format!("a lambda_permission for {function} with principal {principal} and `qualifier: live`"),
+            )
+        } else {
+            ("it", format!("a lambda_permission for {function} with principal {principal} and no qualifier"))
+        };
+        out.push(
+            Finding::at(attr, format!("{} invokes {what} ({function}.{via}), but no lambda_permission lets {principal} do so: every request would fail with HTTP 500", this.addr))
+                .help(format!("declare {fix}")),
+        );
+    }
+    out
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use serde_with::skip_serializing_none;
 use super::ownership::{Tagged, is_engine_tag};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, Deleted, FindReason, Found, Held, Kind, Managed, Owner, Prior, ProviderError};
+use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Held, Kind, Managed, Owner, Prior, ProviderError};
 use crate::value::Attrs;
 
 pub struct S3Bucket;
@@ -335,9 +335,14 @@ impl Kind for S3Bucket {
         owner: &Owner,
         reason: FindReason,
     ) -> Result<Option<Found>, ProviderError> {
-        let s3 = aws.s3().await;
         let name = spec.name.as_str();
-        match s3.head_bucket().bucket(name).send().await.map_err(|e| ProviderError::from_sdk("HeadBucket", e)) {
+        // Where the bucket lives: an adopted bucket may be in another region than the command.
+        let head = in_bucket_region(aws, name, |s3| async move {
+            s3.head_bucket().bucket(name).send().await.map_err(|e| ProviderError::from_sdk("HeadBucket", e))
+        })
+        .await;
+        let s3 = aws.s3_for(name).await;
+        match head {
             Ok(_) => {}
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) if e.status == Some(403) => {
@@ -346,7 +351,7 @@ impl Kind for S3Bucket {
             }
             Err(e) => return Err(e),
         }
-        let tags = read_tags(s3, name).await?;
+        let tags = read_tags(&s3, name).await?;
         match owner.judge_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
             Tagged::Ours => Ok(Some(Found::Ours { id: name.to_string() })),
             Tagged::Other(why) => Ok(Some(Found::NotOurs { id: name.to_string(), why })),
@@ -502,13 +507,30 @@ async fn empty(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), ProviderErro
     }
 }
 
-/// Whether the bucket exists and this account may use it.
+/// Whether the bucket exists and this account may use it. HEAD answers carry no body, so S3's
+/// refusals come as bare statuses: 403 is a bucket of another account (bucket names are global),
+/// 301 one in another region; both are named for what they are.
 async fn exists(s3: &aws_sdk_s3::Client, name: &str) -> Result<bool, ProviderError> {
     match s3.head_bucket().bucket(name).send().await {
         Ok(_) => Ok(true),
         Err(e) => {
             let e = ProviderError::from_sdk("HeadBucket", e);
-            if e.is_not_found() { Ok(false) } else { Err(e) }
+            match e.status {
+                _ if e.is_not_found() => Ok(false),
+                Some(403) => Err(ProviderError::new(
+                    "HeadBucket",
+                    "BucketAlreadyExists",
+                    format!("the bucket name {name} is taken by another AWS account (names are global): choose another"),
+                )
+                .with_class(ErrorClass::Fatal)),
+                Some(301) => Err(ProviderError::new(
+                    "HeadBucket",
+                    "BucketAlreadyOwnedByYou",
+                    format!("a bucket named {name} exists in another region (names are global): adopt it with import_id, or choose another name"),
+                )
+                .with_class(ErrorClass::Fatal)),
+                _ => Err(e),
+            }
         }
     }
 }

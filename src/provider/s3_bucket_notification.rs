@@ -276,10 +276,15 @@ impl Kind for S3BucketNotification {
         _owner: &Owner,
         _reason: FindReason,
     ) -> Result<Option<Found>, ProviderError> {
-        let got = aws.s3().await.get_bucket_notification_configuration().bucket(&spec.bucket).send().await;
-        let got = got.map_err(|e| ProviderError::from_sdk("GetBucketNotificationConfiguration", e));
-        let configured = found(got)?
-            .is_some_and(|c| !c.lambda_function_configurations().is_empty() || !c.topic_configurations().is_empty());
+        let bucket = spec.bucket.as_str();
+        // In the bucket's region: the adopted assets bucket may live elsewhere.
+        let got = in_bucket_region(aws, bucket, |s3| async move {
+            let got = s3.get_bucket_notification_configuration().bucket(bucket).send().await;
+            found(got.map_err(|e| ProviderError::from_sdk("GetBucketNotificationConfiguration", e)))
+        })
+        .await?;
+        let configured =
+            got.is_some_and(|c| !c.lambda_function_configurations().is_empty() || !c.topic_configurations().is_empty());
         Ok(configured.then(|| Found::Ours { id: spec.bucket.clone() }))
     }
 

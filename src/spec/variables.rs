@@ -78,11 +78,16 @@ impl Overrides {
         Self { unset_is_unknown: true, ..self }
     }
 
+    /// A variable's value. An empty value counts as unset: CI systems expand a repository
+    /// variable nobody set to the empty string (GitHub's `${{ vars.X }}`), which must leave the
+    /// spec's default in place, not replace it with nothing.
     fn get(&self, name: &str) -> Option<(&str, Origin)> {
+        let set = |v: &&String| !v.is_empty();
         self.env
             .get(name)
+            .filter(set)
             .map(|v| (v.as_str(), Origin::Environment))
-            .or_else(|| self.dotenv.get(name).map(|v| (v.as_str(), Origin::DotEnv)))
+            .or_else(|| self.dotenv.get(name).filter(set).map(|v| (v.as_str(), Origin::DotEnv)))
     }
 }
 

@@ -227,3 +227,52 @@ fn a_bucket_adopted_from_another_region_is_addressed_in_its_region() {
     assert_eq!(out.stdout.trim(), "far-assets.s3.eu-west-1.amazonaws.com");
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
 }
+
+/// A zip holding a `bootstrap` (never run: moto runs no code).
+fn bootstrap_zip(env: &Env, name: &str) {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    zip.start_file("bootstrap", zip::write::SimpleFileOptions::default()).expect("entry");
+    std::io::Write::write_all(&mut zip, b"#!/bin/sh\n").expect("write");
+    zip.finish().expect("zip");
+    env.write(name, "");
+    std::fs::write(env.path(name), out.into_inner()).expect("zip written");
+}
+
+#[test]
+fn a_function_whose_tags_the_caller_cannot_read_is_never_judged_someone_elses() {
+    // GetFunction returns tags only to a caller allowed lambda:ListTags (else `TagsError`).
+    // After a lost CreateFunction answer, the engine must say it cannot tell and name the
+    // permission, not call the function someone else's; allowed again, it adopts it, once.
+    let env = Env::with_proxy(crate::proxy::Mode::Pass, 0);
+    bootstrap_zip(&env, "f.zip");
+    let role = r#"
+resources:
+  iam_role:
+    fn:
+      name: tags-role
+      assume_role_policy:
+        Version: "2012-10-17"
+        Statement: [{ Effect: Allow, Principal: { Service: lambda.amazonaws.com }, Action: "sts:AssumeRole" }]
+"#;
+    // The role first, so that the lost answer is the create's, not a refusal of a new role.
+    env.write_spec(role);
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    env.write_spec(&format!(
+        "{role}  lambda_function:\n    fn: {{ name: tagged-fn, role: \"${{iam_role.fn.arn}}\", zip_file: f.zip }}\n"
+    ));
+    let strict = env.proxy().set_strict(crate::strict::Clocks::short());
+    strict.refuse_tags(true);
+    env.proxy().set_mode(crate::proxy::Mode::LoseAnswersOf(vec!["lambda POST /2015-03-31/functions".into()]));
+    let refused = env.run(&["apply", "--auto-approve"]).expect_code(1);
+    let said = refused.stderr_flat();
+    assert!(said.contains("lambda:ListTags"), "{said}");
+    assert!(!said.contains("import"), "not offered as someone else's: {said}");
+    strict.refuse_tags(false);
+    env.proxy().set_mode(crate::proxy::Mode::Pass);
+    let apply = env.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert!(apply.stdout.contains("lambda_function.fn"), "{}", apply.stdout);
+    let functions = env.block_on(env.lambda().list_functions().send()).expect("functions");
+    assert_eq!(functions.functions().len(), 1, "one function, adopted");
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+}

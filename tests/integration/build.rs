@@ -31,7 +31,7 @@ resources:
 }
 
 fn packaged(name: &str, arch: &str) -> PathBuf {
-    crate::harness::packaged_zip(name, arch)
+    crate::harness::packaged_release_zip(name, arch)
 }
 
 #[test]
@@ -39,6 +39,7 @@ fn a_source_crate_is_built_deployed_and_unchanged_code_is_not_uploaded_again() {
     // apply builds lambdas/authorizer, deploys the zip whose hash Lambda reports; a second
     // apply and a plan find nothing to do and make no changing Lambda call.
     let env = Env::new();
+    env.work.release_builds();
     env.write_spec(&function_spec(&format!("{ROOT}/lambdas/authorizer"), "x86_64"));
     let first = env.run(&["apply", "--auto-approve"]).expect_code(0);
     assert!(first.stdout.contains("+ code_sha256"), "{}", first.stdout);
@@ -90,6 +91,7 @@ fn every_lambda_builds_for_both_architectures_with_the_right_cpu_and_glibc_floor
     // `cruddur-infra build` packages each crate for x86_64 and arm64; each bootstrap is an ELF
     // for that CPU needing at most GLIBC_2.34 (what provided.al2023 has).
     let env = crate::harness::Workdir::new();
+    env.release_builds();
     let mut spec = String::from("resources:\n  lambda_function:\n");
     for name in ["thumbnailer", "authorizer", "presigner"] {
         for arch in ["x86_64", "arm64"] {
@@ -150,9 +152,10 @@ fn changed_code_is_planned_as_a_code_hash_update_and_uploaded() {
     assert!(plan.stdout.contains("# lambda_function.fn will be updated in-place"), "{}", plan.stdout);
     assert!(plan.stdout.contains(&format!("~ code_sha256 = \"{first}\" -> \"")), "{}", plan.stdout);
     env.run(&["apply", "--auto-approve"]).expect_code(0);
-    let zip =
-        std::fs::read(crate::harness::target_dir_of(&env.path("tiny")).join("lambda-zips/tiny/x86_64/bootstrap.zip"))
-            .expect("packaged");
+    let zip = std::fs::read(
+        crate::harness::target_dir_of(&env.path("tiny")).join("lambda-zips/tiny/x86_64-dev/bootstrap.zip"),
+    )
+    .expect("packaged");
     let now = env.block_on(env.lambda().get_function().function_name("built-from-source").send()).expect("function");
     assert_eq!(now.configuration().and_then(|c| c.code_sha256()), Some(code_sha256(&zip).as_str()));
     assert_ne!(code_sha256(&zip), first);
@@ -185,6 +188,7 @@ fn dev_profile_code_is_deployed_recorded_and_warned_about_until_a_release_build_
     // `--build-profile dev` deploys the dev build (its own zip); plans with the same flag are
     // empty but warn; a release plan shows the profile going back, and after it nothing warns.
     let env = Env::new();
+    env.work.release_builds();
     let source = tiny_crate(&env, "hello");
     env.write_spec(&function_spec(&source, "x86_64"));
     let zips = crate::harness::target_dir_of(Path::new(&source)).join("lambda-zips").join("hello");
@@ -213,6 +217,7 @@ fn dev_profile_code_is_deployed_recorded_and_warned_about_until_a_release_build_
 #[test]
 fn a_function_that_allows_no_dev_builds_refuses_one_before_any_aws_call() {
     let env = Env::new();
+    env.work.release_builds();
     let source = tiny_crate(&env, "prod");
     env.write_spec(
         &function_spec(&source, "x86_64")
@@ -322,6 +327,7 @@ fn a_saved_plan_is_applied_with_the_build_profile_it_was_made_with() {
     // The plan's code is what apply checks and deploys: a dev plan applied without the flag
     // deploys the dev build, not a release build that was never reviewed.
     let env = Env::new();
+    env.work.release_builds();
     let source = tiny_crate(&env, "saved");
     env.write_spec(&function_spec(&source, "x86_64"));
     env.run(&["plan", "--build-profile", "dev", "--out", "dev.plan"]).expect_code(0);

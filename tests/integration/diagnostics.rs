@@ -207,3 +207,54 @@ fn rules_aws_enforces_across_attributes_and_resources_are_caught_before_any_call
         assert!(flat.contains(expected), "missing `{expected}` in\n{stderr}");
     }
 }
+
+#[test]
+fn an_api_that_invokes_a_function_without_the_matching_permission_is_refused_by_validate() {
+    // API Gateway checks no Lambda permission at create: an integration on the live alias with
+    // a permission lacking `qualifier: live` (and an authorizer on the bare function with one
+    // that has it) would apply and answer HTTP 500 to every request.
+    let env = Workdir::new();
+    let stderr = validate(
+        &env,
+        "api.yaml",
+        r#"resources:
+  lambda_function:
+    f: { name: f, role: "arn:aws:iam::123456789012:role/r", zip_file: f.zip }
+  apigatewayv2_api:
+    a: { name: a, protocol_type: HTTP }
+  apigatewayv2_integration:
+    i:
+      api_id: ${apigatewayv2_api.a.api_id}
+      integration_type: AWS_PROXY
+      integration_uri: ${lambda_function.f.live_invoke_arn}
+      payload_format_version: "2.0"
+  apigatewayv2_authorizer:
+    z:
+      api_id: ${apigatewayv2_api.a.api_id}
+      name: z
+      authorizer_type: REQUEST
+      authorizer_uri: ${lambda_function.f.invoke_arn}
+      authorizer_payload_format_version: "2.0"
+      identity_sources: ["$request.header.Authorization"]
+  lambda_permission:
+    from_api:
+      function_name: ${lambda_function.f.name}
+      qualifier: live
+      statement_id: api
+      action: lambda:InvokeFunction
+      principal: apigateway.amazonaws.com
+"#,
+    );
+    let flat = stderr.split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("apigatewayv2_authorizer.z invokes it (lambda_function.f.invoke_arn), but no lambda_permission lets apigateway.amazonaws.com do so"), "{stderr}");
+    assert!(
+        flat.contains(
+            "a lambda_permission for lambda_function.f with principal apigateway.amazonaws.com and no qualifier"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !flat.contains("apigatewayv2_integration.i invokes"),
+        "the integration's alias permission exists: {stderr}"
+    );
+}

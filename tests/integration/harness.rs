@@ -147,11 +147,20 @@ impl Run {
 /// (diagnostics, the schema, building): no emulator is started for them.
 pub struct Workdir {
     pub dir: tempfile::TempDir,
+    /// The build profile `source:` Lambdas are built with: dev (no LTO, seconds to rebuild)
+    /// unless a test is about release builds.
+    profile: std::cell::Cell<&'static str>,
 }
 
 impl Workdir {
     pub fn new() -> Workdir {
-        Workdir { dir: tempfile::tempdir().expect("tempdir") }
+        Workdir { dir: tempfile::tempdir().expect("tempdir"), profile: std::cell::Cell::new("dev") }
+    }
+
+    /// From now on the binary builds Lambdas as a user would by default, with the release
+    /// (`lambda`, fat LTO) profile: for the tests about release builds and profiles.
+    pub fn release_builds(&self) {
+        self.profile.set("release");
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -180,6 +189,7 @@ impl Workdir {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")
             .env("NO_COLOR", "1")
+            .env("CRUDDUR_BUILD_PROFILE", self.profile.get())
             .env_remove("AWS_PROFILE")
             .stdin(Stdio::null());
         c
@@ -324,9 +334,19 @@ pub fn target_dir_of(manifest_dir: &Path) -> PathBuf {
     PathBuf::from(meta["target_directory"].as_str().expect("a target directory"))
 }
 
-/// Where the engine packages the Lambda crate `name` of this workspace for `arch`.
+/// Where the engine packages the Lambda crate `name` of this workspace for `arch` with the
+/// dev profile the tests build with.
 pub fn packaged_zip(name: &str, arch: &str) -> PathBuf {
+    packaged(name, &format!("{arch}-dev"))
+}
+
+/// Where the engine packages a release build of the Lambda crate `name` for `arch`.
+pub fn packaged_release_zip(name: &str, arch: &str) -> PathBuf {
+    packaged(name, arch)
+}
+
+fn packaged(name: &str, folder: &str) -> PathBuf {
     static TARGET: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let target = TARGET.get_or_init(|| target_dir_of(Path::new(env!("CARGO_MANIFEST_DIR"))));
-    target.join("lambda-zips").join(name).join(arch).join("bootstrap.zip")
+    target.join("lambda-zips").join(name).join(folder).join("bootstrap.zip")
 }

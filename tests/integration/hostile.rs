@@ -432,6 +432,7 @@ fn the_stack_applies_plans_empty_and_destroys_through_aws_strict_behaviours() {
     assert_eq!(inventory(&env), declared());
     let plan = env.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    closed_world_drift_through_aws_strict_behaviours(&env);
 
     let destroy = expect_ok(env.run(&["destroy", "--auto-approve"]), "the destroy through the strict emulator");
     assert!(
@@ -441,6 +442,60 @@ fn the_stack_applies_plans_empty_and_destroys_through_aws_strict_behaviours() {
     );
     assert!(!strict.refusals().iter().any(|r| r.starts_with("pending subscription")), "Unsubscribe was sent");
     assert_eq!(inventory(&env), nothing());
+}
+
+/// Closed-world drift of the applied stack where AWS lists unconfirmed subscriptions as
+/// `PendingConfirmation` (the webhook never confirms): drift is clean right after apply; a
+/// pending subscription added by hand is shown and not counted, a confirmed one is drift and
+/// `drift --revert` removes it; a webhook replaced in the spec leaves its pending predecessor to
+/// AWS, and drift stays clean.
+fn closed_world_drift_through_aws_strict_behaviours(env: &Env) {
+    let drift = env.run(&["drift"]);
+    assert_eq!(drift.code, 0, "drift right after apply:\n{}\n{}", drift.stdout, drift.stderr);
+    let revert = env.run(&["drift", "--revert", "--auto-approve"]);
+    assert_eq!(revert.code, 0, "{}\n{}", revert.stdout, revert.stderr);
+    assert!(!revert.stdout.contains("Undeclared children to remove"), "{}", revert.stdout);
+
+    // Through the proxy, as a person would: an https one stays pending, an sqs one is live.
+    let topic = crate::stack::state_id(env, "sns_topic.assets");
+    let sns = {
+        let config = env.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(env.proxy().endpoint())
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "t"))
+                .load(),
+        );
+        aws_sdk_sns::Client::new(&config)
+    };
+    let subscribe = |protocol: &str, endpoint: &str| {
+        let out = sns.subscribe().topic_arn(&topic).protocol(protocol).endpoint(endpoint).return_subscription_arn(true);
+        env.block_on(out.send()).expect("subscribed by hand").subscription_arn().expect("arn").to_string()
+    };
+    subscribe("https", "https://someone.example/hook");
+    let queue = "arn:aws:sqs:us-east-1:123456789012:by-hand";
+    subscribe("sqs", queue);
+    let drift = env.run(&["drift"]);
+    assert_eq!(drift.code, 2, "{}", drift.stdout);
+    assert!(drift.stdout.contains(&format!("sqs subscription to {queue}")), "{}", drift.stdout);
+    assert!(drift.stdout.contains("Not declared, not counted as drift:"), "{}", drift.stdout);
+    assert!(drift.stdout.contains("https subscription to https://someone.example/hook (pending confirmation)"));
+    assert!(drift.stdout.contains("`cruddur-infra drift --revert` removes them"), "{}", drift.stdout);
+    let revert = env.run(&["drift", "--revert", "--auto-approve"]);
+    assert_eq!(revert.code, 0, "{}\n{}", revert.stdout, revert.stderr);
+    let listed = env.block_on(env.sns().list_subscriptions_by_topic().topic_arn(&topic).send()).expect("listed");
+    let endpoints: Vec<&str> = listed.subscriptions().iter().filter_map(|s| s.endpoint()).collect();
+    assert!(!endpoints.contains(&queue), "revert left the sqs subscription: {endpoints:?}");
+    assert_eq!(env.run(&["drift"]).code, 0, "after revert");
+
+    // A new webhook URL replaces the subscription: the pending one is left to AWS.
+    let dotenv = std::fs::read_to_string(env.path(".env")).expect(".env");
+    env.write(".env", &dotenv.replace("https://hooks.cruddur.test/avatar", "https://hooks.cruddur.test/v2/avatar"));
+    let replaced = expect_ok(env.run(&["apply", "--auto-approve"]), "the webhook replace");
+    assert!(replaced.stdout.contains("sns_subscription.webhook"), "{}", replaced.stdout);
+    let drift = env.run(&["drift"]);
+    assert_eq!(drift.code, 0, "after the webhook replace:\n{}", drift.stdout);
+    assert_eq!(env.run(&["plan", "--detailed-exitcode"]).code, 0);
 }
 
 #[test]

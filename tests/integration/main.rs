@@ -23,6 +23,7 @@ mod runtime_api;
 mod schema;
 mod stack;
 mod versions;
+mod workflows;
 
 // The fault and strict proxy lives in its own crate (tools/aws-emulator) so the benchmark can
 // run it standalone; the tests name it as before.

@@ -42,9 +42,9 @@ fn crate_at(env: &Env, dir: &str, body: &str) -> String {
     env.path(dir).display().to_string()
 }
 
-/// The hash of the release zip the engine built from `source`.
+/// The hash of the dev zip (what the tests build) the engine built from `source`.
 fn built_sha(source: &str) -> String {
-    let zip = crate::harness::target_dir_of(Path::new(source)).join("lambda-zips/hello/x86_64/bootstrap.zip");
+    let zip = crate::harness::target_dir_of(Path::new(source)).join("lambda-zips/hello/x86_64-dev/bootstrap.zip");
     code_sha256(&std::fs::read(zip).expect("the built zip"))
 }
 

@@ -527,8 +527,7 @@ impl Kind for LambdaFunction {
 
     async fn wait_ready(&self, aws: &Aws, id: &str, _spec: &Function) -> Result<(), ProviderError> {
         let lambda = aws.lambda().await;
-        let active = lambda.wait_until_function_active_v2().function_name(id).wait(READY_TIMEOUT).await;
-        active.map_err(|e| waiter_error("FunctionNotActive", id, "did not become Active", e))?;
+        wait_active(lambda, id).await?;
         wait_updated(lambda, id).await.map(|_| ())
     }
 
@@ -630,6 +629,44 @@ async fn wait_updated(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<Fun
     let done = updated.map_err(|e| waiter_error("FunctionUpdateFailed", name, "did not finish updating", e))?;
     let out = done.into_result().map_err(|e| ProviderError::from_sdk("GetFunction", e))?;
     out.configuration.ok_or_else(|| ProviderError::unexpected("GetFunction", format!("{name}: no configuration")))
+}
+
+/// How a function is polled until it leaves `Pending`.
+const ACTIVE_POLL: crate::poll::Poll =
+    crate::poll::Poll { share: 10, floor: Duration::from_millis(500), ceiling: Duration::from_secs(5) };
+
+/// Waits while the function is `Pending`. `Active` is ready; so is `Inactive` (a function idle
+/// for weeks): Lambda reactivates it on its next invocation, which no deploy can wait for, and
+/// AWS's own `FunctionActiveV2` waiter would poll it until its deadline. `Failed` is final.
+async fn wait_active(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<(), ProviderError> {
+    use aws_sdk_lambda::types::State;
+    let started = std::time::Instant::now();
+    loop {
+        let out = lambda.get_function_configuration().function_name(name).send().await;
+        let out = out.map_err(|e| ProviderError::from_sdk("GetFunctionConfiguration", e))?;
+        match out.state() {
+            Some(State::Pending) => {}
+            Some(State::Failed) => {
+                let reason = out.state_reason().unwrap_or("Lambda gives no reason");
+                let code = out.state_reason_code().map_or("Failed", |c| c.as_str());
+                return Err(ProviderError::new(
+                    "GetFunctionConfiguration",
+                    "FunctionFailed",
+                    format!("{name} failed to become Active ({code}): {reason}"),
+                )
+                .with_class(ErrorClass::Fatal));
+            }
+            _ => return Ok(()),
+        }
+        if started.elapsed() >= READY_TIMEOUT {
+            return Err(ProviderError::new(
+                "GetFunctionConfiguration",
+                "FunctionNotActive",
+                format!("{name} did not become Active within {} s", READY_TIMEOUT.as_secs()),
+            ));
+        }
+        tokio::time::sleep(ACTIVE_POLL.pause(started.elapsed())).await;
+    }
 }
 
 /// GetFunction's answer when the caller may not read the function's tags.
