@@ -3,12 +3,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use miette::{GraphicalTheme, MietteHandlerOpts};
 
 fn main() -> ExitCode {
     // A usage error exits 1, as every error does: 2 means "changes" to plan --detailed-exitcode.
-    let cli = match cruddur_infra::cli::Cli::try_parse() {
+    let cli = match cruddur_infra::cli::Cli::try_parse_args() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

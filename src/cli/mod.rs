@@ -251,6 +251,16 @@ pub async fn with_lock<T>(
     Ok(value)
 }
 
+/// The command with the environment variable of every option whose variable is empty removed.
+fn without_empty_env(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| match arg.get_env() {
+            Some(name) if std::env::var_os(name).is_some_and(|v| v.is_empty()) => arg.env(None),
+            _ => arg,
+        })
+        .mut_subcommands(without_empty_env)
+}
+
 /// Fails early, with a hint, when a command that will call AWS has no region to call.
 pub async fn ensure_region(aws: &Aws, spec: &Spec, prior: &crate::state::State) -> Result<(), CliError> {
     let touches_aws = !spec.resources.is_empty() || !prior.resources.is_empty();
@@ -261,6 +271,16 @@ pub async fn ensure_region(aws: &Aws, spec: &Spec, prior: &crate::state::State) 
 }
 
 impl Cli {
+    /// Parses the command line, as `try_parse` does, except that an option's environment
+    /// variable that is set but empty counts as unset: CI systems expand a variable nobody set
+    /// to the empty string (GitHub's `${{ vars.CRUDDUR_STATE_ENCRYPTION }}`), which must leave
+    /// the default in place, not be refused as a value.
+    pub fn try_parse_args() -> Result<Self, clap::Error> {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let matches = without_empty_env(Cli::command()).try_get_matches()?;
+        Cli::from_arg_matches(&matches)
+    }
+
     pub async fn run(self) -> Result<ExitCode, CliError> {
         style::init(self.no_color);
         let json_stream = match &self.command {

@@ -234,8 +234,8 @@ fn an_api_that_invokes_a_function_without_the_matching_permission_is_refused_by_
       name: z
       authorizer_type: REQUEST
       authorizer_uri: ${lambda_function.f.invoke_arn}
-      authorizer_payload_format_version: "2.0"
-      identity_sources: ["$request.header.Authorization"]
+      identity_sources: [$request.header.Authorization]
+      payload_format_version: "2.0"
   lambda_permission:
     from_api:
       function_name: ${lambda_function.f.name}
