@@ -40,7 +40,7 @@ pub async fn cmd_iam_policy(args: IamPolicyArgs, registry: &Registry, aws: &Aws)
         }
     };
     let region = aws.config().await.region().map_or_else(|| "*".to_string(), |r| r.to_string());
-    let scope = ArnScope { region, account: args.account.clone().unwrap_or_else(|| "*".into()) };
+    let scope = ArnScope::new(region, args.account.clone().unwrap_or_else(|| "*".into()));
     let mut policy = Policy::default();
     let mut grant = |deployer: Deployer, arns: Vec<String>| {
         policy.grant(&deployer.for_command(args.command), deployer.unscoped, arns);
@@ -77,9 +77,12 @@ pub async fn cmd_iam_policy(args: IamPolicyArgs, registry: &Registry, aws: &Aws)
             unscoped: &[],
         };
         let objects = if args.command.writes_state() {
-            vec![format!("arn:aws:s3:::{bucket}/{key}"), format!("arn:aws:s3:::{bucket}/{key}.*")]
+            vec![
+                scope.arn("s3", "", "", &format!("{bucket}/{key}")),
+                scope.arn("s3", "", "", &format!("{bucket}/{key}.*")),
+            ]
         } else {
-            vec![format!("arn:aws:s3:::{bucket}/{key}")]
+            vec![scope.arn("s3", "", "", &format!("{bucket}/{key}"))]
         };
         grant(state, objects);
     }
@@ -105,5 +108,5 @@ fn kms_key_arn(key: &str, scope: &ArnScope) -> String {
         return key.to_string();
     }
     let id = if key.starts_with("alias/") || key.contains(":alias/") { "*" } else { key };
-    format!("arn:aws:kms:{}:{}:key/{id}", scope.region, scope.account)
+    scope.arn("kms", &scope.region, &scope.account, &format!("key/{id}"))
 }

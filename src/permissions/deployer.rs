@@ -56,14 +56,28 @@ impl Command {
     }
 }
 
-/// Where ARNs point: the region and account (`*` when not known).
+/// Where ARNs point: the region and account (`*` when not known), and the partition.
 #[derive(Debug, Clone)]
 pub struct ArnScope {
     pub region: String,
     pub account: String,
+    /// `aws`, `aws-cn`, `aws-us-gov`: the partition of the region.
+    pub partition: &'static str,
 }
 
 impl ArnScope {
+    /// The scope of `region` (`*`: any, in the commercial partition) and `account`.
+    pub fn new(region: String, account: String) -> Self {
+        let partition = if region == "*" { "aws" } else { crate::provider::partition::of_region(&region).name };
+        Self { region, account, partition }
+    }
+
+    /// `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`, with whatever of region and account
+    /// the service's ARNs carry given by the caller.
+    pub fn arn(&self, service: &str, region: &str, account: &str, resource: &str) -> String {
+        format!("arn:{}:{service}:{region}:{account}:{resource}", self.partition)
+    }
+
     /// `text` with an unknown value (a reference known only after apply) as `*`.
     pub fn part(text: Option<&Value>) -> String {
         match text.and_then(Value::as_str) {
@@ -164,5 +178,17 @@ mod tests {
         let mut policy = Policy::default();
         policy.grant(&KIND.for_command(Command::Plan), KIND.unscoped, vec!["*".into()]);
         assert_eq!(policy.document()["Statement"].as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn arns_name_the_partition_of_the_region() {
+        // GovCloud and China ARNs are not `arn:aws:`; an unknown region (`*`) is the commercial one.
+        assert_eq!(ArnScope::new("cn-north-1".into(), "1".into()).arn("s3", "", "", "b"), "arn:aws-cn:s3:::b");
+        let gov = ArnScope::new("us-gov-west-1".into(), "1".into());
+        assert_eq!(
+            gov.arn("lambda", &gov.region, "1", "function:f"),
+            "arn:aws-us-gov:lambda:us-gov-west-1:1:function:f"
+        );
+        assert_eq!(ArnScope::new("*".into(), "*".into()).arn("iam", "", "*", "role/r"), "arn:aws:iam::*:role/r");
     }
 }

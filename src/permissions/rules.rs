@@ -89,7 +89,7 @@ pub fn of_grants(grants: &[Grant]) -> Vec<(&'static str, String)> {
             continue;
         }
         let condition = |key: &str| g.conditions.iter().any(|c| c.split(' ').nth(1) == Some(key));
-        if allows(&g.action, "s3:GetObject") && g.resource.starts_with("arn:aws:s3:::") {
+        if allows(&g.action, "s3:GetObject") && g.resource.split(':').nth(2) == Some("s3") {
             let through_cloudfront = g.principal == "service:cloudfront.amazonaws.com" && condition("aws:sourcearn");
             if !through_cloudfront {
                 out.push((

@@ -37,7 +37,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
         Attribute::optional("cors", AttrType::Object(CORS), "the CORS configuration"),
         Attribute::computed("api_id", "the API id"),
         Attribute::computed("api_endpoint", "https://ID.execute-api.REGION.amazonaws.com"),
-        Attribute::computed("execution_arn", "arn:aws:execute-api:REGION:ACCOUNT:ID, for Lambda permissions"),
+        Attribute::computed("execution_arn", "arn:PARTITION:execute-api:REGION:ACCOUNT:ID, for Lambda permissions"),
     ],
 };
 
@@ -264,8 +264,7 @@ pub(super) const API_DEPLOYER: Deployer = Deployer {
 
 /// The resource paths [`API_DEPLOYER`]'s actions act on.
 pub(super) fn api_arns(scope: &ArnScope) -> Vec<String> {
-    let region = &scope.region;
-    ["/apis", "/apis/*", "/tags/*"].iter().map(|path| format!("arn:aws:apigateway:{region}::{path}")).collect()
+    ["/apis", "/apis/*", "/tags/*"].iter().map(|path| scope.arn("apigateway", &scope.region, "", path)).collect()
 }
 
 pub(super) fn write_lock(api_id: &str) -> String {
@@ -275,10 +274,11 @@ pub(super) fn write_lock(api_id: &str) -> String {
 async fn computed(aws: &Aws, id: &str, endpoint: Option<&str>) -> Result<ApiComputed, ProviderError> {
     let region = aws.region().await;
     let account = aws.account_id().await?;
+    let partition = aws.partition().await?;
     Ok(ApiComputed {
         api_id: id.to_string(),
         api_endpoint: endpoint
-            .map_or_else(|| format!("https://{id}.execute-api.{region}.amazonaws.com"), str::to_string),
-        execution_arn: format!("arn:aws:execute-api:{region}:{account}:{id}"),
+            .map_or_else(|| format!("https://{id}.execute-api.{region}.{}", partition.dns_suffix), str::to_string),
+        execution_arn: format!("arn:{}:execute-api:{region}:{account}:{id}", partition.name),
     })
 }

@@ -40,7 +40,7 @@ pub struct Aws {
     pub options: AwsOptions,
     call_log: Option<CallLog>,
     config: OnceCell<aws_config::SdkConfig>,
-    account_id: OnceCell<String>,
+    account_id: OnceCell<(String, super::partition::Partition)>,
     s3: OnceCell<aws_sdk_s3::Client>,
     sns: OnceCell<aws_sdk_sns::Client>,
     sts: OnceCell<aws_sdk_sts::Client>,
@@ -201,6 +201,17 @@ impl Aws {
 
     /// The account the credentials belong to (one STS call per command, when first needed).
     pub async fn account_id(&self) -> Result<&str, ProviderError> {
+        self.identity().await.map(|(account, _)| account.as_str())
+    }
+
+    /// The partition the credentials belong to (`aws`, `aws-cn`, `aws-us-gov`), from the ARN
+    /// GetCallerIdentity reports: what every ARN the engine builds names.
+    pub async fn partition(&self) -> Result<super::partition::Partition, ProviderError> {
+        self.identity().await.map(|(_, partition)| *partition)
+    }
+
+    /// The account and partition of the credentials (the same one STS call).
+    async fn identity(&self) -> Result<&(String, super::partition::Partition), ProviderError> {
         self.account_id
             .get_or_try_init(|| async {
                 let sts = self.sts().await;
@@ -213,10 +224,18 @@ impl Aws {
                             .map_err(|e| ProviderError::from_sdk("GetCallerIdentity", e))
                     })
                     .await?;
-                out.account.ok_or_else(|| ProviderError::unexpected("GetCallerIdentity", "no Account in the response"))
+                let account = out
+                    .account
+                    .ok_or_else(|| ProviderError::unexpected("GetCallerIdentity", "no Account in the response"))?;
+                let region = self.region().await;
+                let partition = out
+                    .arn
+                    .as_deref()
+                    .and_then(super::partition::of_arn)
+                    .unwrap_or_else(|| super::partition::of_region(&region));
+                Ok((account, partition))
             })
             .await
-            .map(String::as_str)
     }
 
     pub async fn s3(&self) -> &aws_sdk_s3::Client {

@@ -140,7 +140,7 @@ impl Kind for CloudFrontDistribution {
     };
 
     fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        vec![format!("arn:aws:cloudfront::{}:distribution/*", scope.account)]
+        vec![scope.arn("cloudfront", "", &scope.account, "distribution/*")]
     }
 
     fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {

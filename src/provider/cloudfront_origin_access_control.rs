@@ -77,7 +77,7 @@ impl Kind for CloudFrontOriginAccessControl {
 
     fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
         // The id is CloudFront's: any origin access control of the account.
-        vec![format!("arn:aws:cloudfront::{}:origin-access-control/*", scope.account)]
+        vec![scope.arn("cloudfront", "", &scope.account, "origin-access-control/*")]
     }
 
     fn normalize(&self, attrs: &mut Attrs) {

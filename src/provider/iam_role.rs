@@ -140,7 +140,7 @@ impl Kind for IamRole {
     };
 
     fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        vec![format!("arn:aws:iam::{}:role/{}", scope.account, ArnScope::part(attrs.get("name")))]
+        vec![scope.arn("iam", "", &scope.account, &format!("role/{}", ArnScope::part(attrs.get("name"))))]
     }
 
     fn grants(&self, addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {

@@ -142,7 +142,7 @@ impl Kind for LambdaPermission {
         let function = if function.starts_with("arn:") {
             function
         } else {
-            format!("arn:aws:lambda:{}:{}:function:{function}", scope.region, scope.account)
+            scope.arn("lambda", &scope.region, &scope.account, &format!("function:{function}"))
         };
         vec![function.clone(), format!("{function}:*")]
     }

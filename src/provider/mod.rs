@@ -22,6 +22,7 @@ mod lambda_permission;
 mod lookups;
 mod normalize;
 pub mod ownership;
+pub mod partition;
 mod route53_record;
 mod s3_bucket;
 mod s3_bucket_notification;

@@ -123,9 +123,9 @@ impl Kind for Route53Record {
         unscoped: &[],
     };
 
-    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
         let zone = ArnScope::part(attrs.get("zone_id"));
-        vec![format!("arn:aws:route53:::hostedzone/{zone}"), "arn:aws:route53:::change/*".into()]
+        vec![scope.arn("route53", "", "", &format!("hostedzone/{zone}")), scope.arn("route53", "", "", "change/*")]
     }
 
     fn normalize(&self, attrs: &mut Attrs) {

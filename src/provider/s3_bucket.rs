@@ -85,7 +85,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
             AttrType::Bool,
             "destroy deletes every object version first; without it a bucket holding objects is refused [default: false]",
         ),
-        Attribute::computed("arn", "arn:aws:s3:::NAME"),
+        Attribute::computed("arn", "arn:PARTITION:s3:::NAME"),
         Attribute::computed("bucket_regional_domain_name", "NAME.s3.REGION.amazonaws.com, for CloudFront origins"),
     ],
 };
@@ -133,10 +133,12 @@ pub struct BucketComputed {
 }
 
 impl BucketComputed {
+    /// What AWS computes for a bucket in `region` (whose partition its ARN and domain name).
     fn of(name: &str, region: &str) -> Self {
+        let partition = super::partition::of_region(region);
         Self {
-            arn: format!("arn:aws:s3:::{name}"),
-            bucket_regional_domain_name: format!("{name}.s3.{region}.amazonaws.com"),
+            arn: format!("arn:{}:s3:::{name}", partition.name),
+            bucket_regional_domain_name: format!("{name}.s3.{region}.{}", partition.dns_suffix),
         }
     }
 }
@@ -201,9 +203,9 @@ impl Kind for S3Bucket {
         unscoped: &["s3:ListAllMyBuckets"],
     };
 
-    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
         let name = ArnScope::part(attrs.get("name"));
-        vec![format!("arn:aws:s3:::{name}"), format!("arn:aws:s3:::{name}/*")]
+        vec![scope.arn("s3", "", "", &name), scope.arn("s3", "", "", &format!("{name}/*"))]
     }
 
     fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {

@@ -51,8 +51,8 @@ impl Kind for S3BucketPolicy {
         unscoped: &[],
     };
 
-    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
-        vec![format!("arn:aws:s3:::{}", ArnScope::part(attrs.get("bucket")))]
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        vec![scope.arn("s3", "", "", &ArnScope::part(attrs.get("bucket")))]
     }
 
     fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {

@@ -73,7 +73,7 @@ impl Kind for SnsTopic {
     };
 
     fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        vec![format!("arn:aws:sns:{}:{}:{}", scope.region, scope.account, ArnScope::part(attrs.get("name")))]
+        vec![scope.arn("sns", &scope.region, &scope.account, &ArnScope::part(attrs.get("name")))]
     }
 
     fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
@@ -161,7 +161,13 @@ impl Kind for SnsTopic {
         _reason: FindReason,
     ) -> Result<Option<Found>, ProviderError> {
         let sns = aws.sns().await;
-        let arn = format!("arn:aws:sns:{}:{}:{}", aws.region().await, aws.account_id().await?, spec.name);
+        let arn = format!(
+            "arn:{}:sns:{}:{}:{}",
+            aws.partition().await?.name,
+            aws.region().await,
+            aws.account_id().await?,
+            spec.name
+        );
         if topic_attributes(sns, &arn).await?.is_none() {
             return Ok(None);
         }

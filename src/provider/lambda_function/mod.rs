@@ -298,11 +298,15 @@ impl Kind for LambdaFunction {
     };
 
     fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        let function =
-            format!("arn:aws:lambda:{}:{}:function:{}", scope.region, scope.account, ArnScope::part(attrs.get("name")));
+        let function = scope.arn(
+            "lambda",
+            &scope.region,
+            &scope.account,
+            &format!("function:{}", ArnScope::part(attrs.get("name"))),
+        );
         // The execution role it passes to Lambda.
         let role = match ArnScope::part(attrs.get("role")).as_str() {
-            "*" => format!("arn:aws:iam::{}:role/*", scope.account),
+            "*" => scope.arn("iam", "", &scope.account, "role/*"),
             arn => arn.to_string(),
         };
         vec![function.clone(), format!("{function}:*"), role]
@@ -589,9 +593,12 @@ fn read_zip(path: &str) -> Result<Vec<u8>, ProviderError> {
     std::fs::read(path).map_err(|e| ProviderError::new("ReadArtifact", "ArtifactUnreadable", format!("{path}: {e}")))
 }
 
+/// The URI API Gateway invokes a function by: in the function's partition and region.
 fn invoke_arn(function_arn: &str) -> String {
-    let region = function_arn.split(':').nth(3).unwrap_or("us-east-1");
-    format!("arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations")
+    let mut parts = function_arn.split(':');
+    let partition = parts.nth(1).unwrap_or("aws");
+    let region = parts.nth(1).unwrap_or("us-east-1");
+    format!("arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations")
 }
 
 /// The one validation error that is worth waiting out: IAM has not propagated the new role.
