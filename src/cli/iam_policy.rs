@@ -85,6 +85,9 @@ pub async fn cmd_iam_policy(args: IamPolicyArgs, registry: &Registry, aws: &Aws)
             vec![scope.arn("s3", "", "", &format!("{bucket}/{key}"))]
         };
         grant(state, objects);
+        // Where the bucket lives, asked when S3 answers that it is in another region.
+        let locate = Deployer { read: &["s3:GetBucketLocation"], ..Deployer::NONE };
+        grant(locate, vec![scope.arn("s3", "", "", bucket)]);
     }
     // A sealed state: its data keys are decrypted on every read, and made by every command
     // that writes the state or a saved plan (drift writes neither).

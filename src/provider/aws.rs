@@ -56,6 +56,7 @@ pub struct Aws {
     /// Clients for regions other than the configured one (an adopted bucket's, a user pool's).
     s3_regional: Mutex<std::collections::HashMap<String, aws_sdk_s3::Client>>,
     cognito_regional: Mutex<std::collections::HashMap<String, aws_sdk_cognitoidentityprovider::Client>>,
+    kms_regional: Mutex<std::collections::HashMap<String, aws_sdk_kms::Client>>,
     /// Where buckets live, as learned this command.
     bucket_regions: Mutex<std::collections::HashMap<String, String>>,
 }
@@ -125,6 +126,10 @@ impl Aws {
         /// The Cognito client for `region`.
         cognito_in, cognito, cognito_regional, aws_sdk_cognitoidentityprovider
     );
+    regional_client!(
+        /// The KMS client for `region` (keys are regional: a key is used where it lives).
+        kms_in, kms, kms_regional, aws_sdk_kms
+    );
 
     /// S3 addressing as the options say (path style for emulators reached by host name).
     fn s3_addressing(&self, builder: aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder {
@@ -151,6 +156,7 @@ impl Aws {
             exclusive: Mutex::default(),
             s3_regional: Mutex::default(),
             cognito_regional: Mutex::default(),
+            kms_regional: Mutex::default(),
             bucket_regions: Mutex::default(),
         }
     }

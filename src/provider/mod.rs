@@ -40,6 +40,7 @@ pub use error::{ErrorClass, ProviderError};
 pub use lambda_function::live::RolledBack;
 pub use normalize::empty as empty_value;
 pub use ownership::{FindReason, Found, Owner};
+pub use s3_bucket::in_bucket_region;
 pub use schema::{AttrType, Attribute, ResourceSchema};
 pub use typed::{Kind, NoComputed, Prior, Typed, int_in_range};
 

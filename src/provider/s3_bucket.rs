@@ -429,7 +429,7 @@ fn wrong_region(e: &ProviderError) -> bool {
 
 /// Runs `call` with the S3 client of `bucket`'s region as this command knows it. If S3 answers
 /// that the bucket lives elsewhere, asks where, remembers it, and runs `call` there.
-pub(super) async fn in_bucket_region<'a, T, F, Fut>(aws: &'a Aws, bucket: &'a str, call: F) -> Result<T, ProviderError>
+pub async fn in_bucket_region<'a, T, F, Fut>(aws: &'a Aws, bucket: &'a str, call: F) -> Result<T, ProviderError>
 where
     F: Fn(aws_sdk_s3::Client) -> Fut + Send + Sync + 'a,
     Fut: std::future::Future<Output = Result<T, ProviderError>> + Send + 'a,

@@ -234,7 +234,7 @@ impl<'a> Codec<'a> {
         let arn = self
             .key_arn
             .get_or_try_init(|| async {
-                let kms = aws.kms().await;
+                let kms = &kms_for(aws, key).await;
                 self.retry
                     .run(Scope::quiet(), || async {
                         let out = kms
@@ -265,7 +265,7 @@ impl<'a> Codec<'a> {
 
     async fn generate(&self, key_id: &str) -> Result<DataKey, ProviderError> {
         let aws = self.aws.expect("a configured key comes with AWS");
-        let kms = aws.kms().await;
+        let kms = &kms_for(aws, key_id).await;
         self.retry
             .run(Scope::quiet(), || async {
                 let out = kms
@@ -302,7 +302,7 @@ impl<'a> Codec<'a> {
         let blob = B64
             .decode(&envelope.encrypted_data_key)
             .map_err(|_| encryption(location, "the envelope's data key is not base64".into(), String::new()))?;
-        let kms = aws.kms().await;
+        let kms = &kms_for(aws, &envelope.kms_key_id).await;
         let plain = self
             .retry
             .run(Scope::quiet(), || async {
@@ -325,6 +325,15 @@ impl<'a> Codec<'a> {
             })?;
         self.opened.lock().expect("not poisoned").insert(envelope.encrypted_data_key.clone(), plain);
         Ok(plain)
+    }
+}
+
+/// The KMS client of the region a key lives in: an ARN names it (a state sealed in one region
+/// is opened from a command configured for another); an id or alias is in the configured one.
+async fn kms_for(aws: &Aws, key: &str) -> aws_sdk_kms::Client {
+    match key.strip_prefix("arn:").and_then(|rest| rest.split(':').nth(2)).filter(|r| !r.is_empty()) {
+        Some(region) => aws.kms_in(region).await,
+        None => aws.kms().await.clone(),
     }
 }
 

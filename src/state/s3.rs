@@ -17,7 +17,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use super::backend::{Acquired, StateBackend};
 use super::encryption::{Codec, Envelope, Purpose};
 use super::{LockInfo, State, StateError};
-use crate::provider::{Aws, ErrorClass, ProviderError};
+use crate::provider::{Aws, ErrorClass, ProviderError, in_bucket_region};
 use crate::retry::{RetryPolicy, Scope};
 
 pub struct S3State<'a> {
@@ -74,7 +74,10 @@ impl<'a> S3State<'a> {
 
     /// The object at `key`, or `None` if there is none.
     async fn get(&self, key: &str) -> Result<Option<Object>, ProviderError> {
-        let s3 = self.aws.s3().await;
+        in_bucket_region(self.aws, &self.bucket, |s3| async move { self.get_in(&s3, key).await }).await
+    }
+
+    async fn get_in(&self, s3: &aws_sdk_s3::Client, key: &str) -> Result<Option<Object>, ProviderError> {
         self.retry
             .run(Scope::quiet(), || async {
                 let out = match s3.get_object().bucket(&self.bucket).key(key).send().await {
@@ -102,7 +105,16 @@ impl<'a> S3State<'a> {
     /// failed. A retry after an attempt whose answer was lost fails the condition too, so the
     /// caller checks what is there.
     async fn put_if(&self, key: &str, body: &[u8], when: Condition<'_>) -> Result<Option<String>, ProviderError> {
-        let s3 = self.aws.s3().await;
+        in_bucket_region(self.aws, &self.bucket, |s3| async move { self.put_if_in(&s3, key, body, when).await }).await
+    }
+
+    async fn put_if_in(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        key: &str,
+        body: &[u8],
+        when: Condition<'_>,
+    ) -> Result<Option<String>, ProviderError> {
         self.retry
             .run(Scope::quiet(), || async {
                 let put = s3
@@ -239,7 +251,8 @@ impl S3State<'_> {
                 Err(e) => Err(self.remote(e)),
             };
         }
-        let s3 = self.aws.s3().await;
+        // The bucket's region is known by now: the state was read from it.
+        let s3 = self.aws.s3_for(&self.bucket).await;
         let source = format!("{}/{}", self.bucket, self.key);
         let copied = self
             .retry
@@ -258,7 +271,7 @@ impl S3State<'_> {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StateError> {
-        let s3 = self.aws.s3().await;
+        let s3 = self.aws.s3_for(&self.bucket).await;
         let deleted = self
             .retry
             .run(Scope::quiet(), || async {

@@ -153,3 +153,50 @@ fn a_save_over_a_state_changed_by_someone_else_is_refused() {
     let after = env.block_on(S3State::new(&aws, "team-state", "shared.json", Codec::plain()).load()).expect("load");
     assert_eq!(after.serial, 99, "the other writer's state was not overwritten");
 }
+
+#[test]
+fn a_state_bucket_and_a_kms_key_in_another_region_are_used_where_they_live() {
+    // The team's state bucket and its KMS key live in eu-west-1; the command runs against
+    // us-east-1 through the strict emulator, which redirects (301) a bucket request sent to the
+    // wrong region, and moto keeps KMS keys per region: apply, plan and drift find both.
+    let env = Env::with_proxy(crate::proxy::Mode::Pass, 0);
+    let strict = env.proxy().set_strict(crate::strict::Clocks::short());
+    let eu = env.block_on(async {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(env.moto.endpoint())
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "t"))
+            .load()
+            .await
+    });
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&eu).force_path_style(true).build());
+    let location = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+        .build();
+    env.block_on(s3.create_bucket().bucket("eu-state").create_bucket_configuration(location).send()).expect("bucket");
+    let key = env.block_on(aws_sdk_kms::Client::new(&eu).create_key().send()).expect("key");
+    let key_arn = key.key_metadata().expect("metadata").arn().expect("arn").to_string();
+    assert!(key_arn.contains(":eu-west-1:"), "{key_arn}");
+    env.write_spec("resources:\n  sns_topic:\n    t: { name: regional-topic }\n");
+    let state = "s3://eu-state/cruddur.json";
+    let encryption = format!("kms:{key_arn}");
+    let args = |cmd: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+        all.extend(["--state".into(), state.into(), "--state-encryption".into(), encryption.clone()]);
+        all
+    };
+    let run = |cmd: &[&str]| {
+        let args = args(cmd);
+        env.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    run(&["apply", "--auto-approve"]).expect_code(0);
+    run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    run(&["drift"]).expect_code(0);
+    let stored = env.block_on(s3.get_object().bucket("eu-state").key("cruddur.json").send()).expect("the state object");
+    let bytes = env.block_on(stored.body.collect()).expect("body").into_bytes();
+    let envelope: serde_json::Value = serde_json::from_slice(&bytes).expect("an envelope");
+    assert_eq!(envelope["kms_key_id"], key_arn.as_str(), "sealed with the eu-west-1 key");
+    let redirected = strict.refusals().iter().filter(|r| r.starts_with("bucket in another region")).count();
+    // One redirect per command (apply, plan, drift): after it the bucket's region is used.
+    assert_eq!(redirected, 3, "{:?}", strict.refusals());
+}
