@@ -11,7 +11,8 @@
 //!
 //! The spec manages Lambda and SNS targets. Queue targets and EventBridge delivery that someone
 //! set up on the bucket (an adopted bucket, say) are kept: every put reads the configuration
-//! first and writes them back, since S3 replaces the whole configuration.
+//! first and writes them back, since S3 replaces the whole configuration. Closed-world drift
+//! reports them, and `drift --revert` removes them (unless `drift.ignore` keeps them).
 
 use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
@@ -100,14 +101,44 @@ impl Kind for S3BucketNotification {
     async fn unmanaged(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
         let got = in_bucket_region(aws, id, move |s3| async move { configuration(&s3, id).await });
         let Some(out) = got.await? else { return Ok(vec![]) };
-        // Left in place by `drift --revert`: removing one means rewriting the whole
-        // configuration, which the kind leaves to whoever manages them.
-        let mut found: Vec<Held> =
-            out.queue_configurations().iter().map(|q| Held::kept(format!("queue target {}", q.queue_arn()))).collect();
+        // `drift --revert` removes them as it removes every undeclared child (`drift.ignore`
+        // keeps one): the configuration is rewritten without it, the managed targets as they are.
+        let mut found: Vec<Held> = out
+            .queue_configurations()
+            .iter()
+            .map(|q| {
+                Held::removable(format!("{QUEUE_KEY}{}", q.queue_arn()), format!("queue target {}", q.queue_arn()))
+            })
+            .collect();
         if out.event_bridge_configuration().is_some() {
-            found.push(Held::kept("EventBridge delivery"));
+            found.push(Held::removable(EVENTBRIDGE_KEY, "EventBridge delivery"));
         }
         Ok(found)
+    }
+
+    /// Rewrites the configuration without the queue target or EventBridge delivery `key`
+    /// names, keeping everything else as S3 holds it; gone already counts as removed.
+    async fn remove_unmanaged(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
+        in_bucket_region(aws, id, move |s3| async move {
+            let Some(current) = configuration(&s3, id).await? else { return Ok(()) };
+            let queues: Vec<_> = current
+                .queue_configurations()
+                .iter()
+                .filter(|q| key.strip_prefix(QUEUE_KEY) != Some(q.queue_arn()))
+                .cloned()
+                .collect();
+            let event_bridge = current.event_bridge_configuration().filter(|_| key != EVENTBRIDGE_KEY).cloned();
+            let config = NotificationConfiguration::builder()
+                .set_lambda_function_configurations(Some(current.lambda_function_configurations().to_vec()))
+                .set_topic_configurations(Some(current.topic_configurations().to_vec()))
+                .set_queue_configurations(Some(queues))
+                .set_event_bridge_configuration(event_bridge)
+                .build();
+            let put = s3.put_bucket_notification_configuration().bucket(id).notification_configuration(config);
+            put.send().await.map_err(|e| ProviderError::from_sdk("PutBucketNotificationConfiguration", e))?;
+            Ok(())
+        })
+        .await
     }
 
     const DEPLOYER: Deployer = Deployer {
@@ -117,8 +148,8 @@ impl Kind for S3BucketNotification {
         unscoped: &[],
     };
 
-    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
-        vec![format!("arn:aws:s3:::{}", ArnScope::part(attrs.get("bucket")))]
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        vec![scope.arn("s3", "", "", &ArnScope::part(attrs.get("bucket")))]
     }
 
     /// S3 refuses a configuration whose targets do not already let it deliver: each Lambda
@@ -380,6 +411,10 @@ async fn put(s3: &aws_sdk_s3::Client, bucket: &str, spec: &Notification) -> Resu
 }
 
 /// The bucket's notification configuration, `None` without the bucket.
+/// How `remove_unmanaged` names a queue target (`queue:ARN`) and EventBridge delivery.
+const QUEUE_KEY: &str = "queue:";
+const EVENTBRIDGE_KEY: &str = "eventbridge";
+
 async fn configuration(
     s3: &aws_sdk_s3::Client,
     bucket: &str,

@@ -313,3 +313,59 @@ fn display_name_by_hand(env: &Env, topic: &str) {
         env.sns().set_topic_attributes().topic_arn(topic).attribute_name("DisplayName").attribute_value("Console");
     env.block_on(set.send()).expect("display name by hand");
 }
+
+#[test]
+fn a_queue_target_added_to_a_managed_notification_is_drift_and_revert_removes_it_alone() {
+    // Someone adds an SQS target to the bucket's notification configuration: drift names it,
+    // `drift --revert` rewrites the configuration without it and keeps the managed topic target.
+    let env = Env::new();
+    env.write_spec(
+        r#"
+resources:
+  s3_bucket:
+    data: { name: queue-drift-data }
+  sns_topic:
+    events: { name: queue-drift-events }
+  sns_topic_policy:
+    events:
+      topic_arn: ${sns_topic.events.arn}
+      policy:
+        Version: "2012-10-17"
+        Statement: [{ Effect: Allow, Principal: { Service: s3.amazonaws.com }, Action: "sns:Publish", Resource: "${sns_topic.events.arn}" }]
+  s3_bucket_notification:
+    data:
+      bucket: ${s3_bucket.data.name}
+      topics: [{ topic_arn: "${sns_topic.events.arn}", events: ["s3:ObjectCreated:*"] }]
+      depends_on: [sns_topic_policy.events]
+"#,
+    );
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let s3 = env.s3();
+    let current = env
+        .block_on(s3.get_bucket_notification_configuration().bucket("queue-drift-data").send())
+        .expect("configuration");
+    let queue = "arn:aws:sqs:us-east-1:123456789012:by-hand";
+    let by_hand = aws_sdk_s3::types::QueueConfiguration::builder()
+        .queue_arn(queue)
+        .events(aws_sdk_s3::types::Event::S3ObjectRemoved)
+        .build()
+        .expect("queue target");
+    let config = aws_sdk_s3::types::NotificationConfiguration::builder()
+        .set_topic_configurations(Some(current.topic_configurations().to_vec()))
+        .queue_configurations(by_hand)
+        .build();
+    let put = s3.put_bucket_notification_configuration().bucket("queue-drift-data").notification_configuration(config);
+    env.block_on(put.send()).expect("a queue target added by hand");
+
+    let drift = env.run(&["drift"]).expect_code(2);
+    assert!(drift.stdout.contains(&format!("queue target {queue}")), "{}", drift.stdout);
+    let revert = env.run(&["drift", "--revert", "--auto-approve"]).expect_code(0);
+    assert!(revert.stdout.contains(&format!("queue target {queue}")), "{}", revert.stdout);
+    let after = env
+        .block_on(s3.get_bucket_notification_configuration().bucket("queue-drift-data").send())
+        .expect("configuration");
+    assert!(after.queue_configurations().is_empty(), "{:?}", after.queue_configurations());
+    assert_eq!(after.topic_configurations().len(), 1, "the managed topic target stays");
+    env.run(&["drift"]).expect_code(0);
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
