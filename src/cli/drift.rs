@@ -105,7 +105,15 @@ fn adopt(
             }
         }
     }
-    accepts.extend(undeclared.iter().filter(|u| u.counts()).map(|u| Accept::Ignore(u.describe())));
+    for u in undeclared.iter().filter(|u| u.counts()) {
+        if u.adopt.is_empty() {
+            accepts.push(Accept::Ignore(u.describe()));
+        }
+        for (addr, attr, value) in &u.adopt {
+            let value = serde_json::from_str(value).unwrap_or(serde_json::Value::Null);
+            accepts.push(Accept::Attribute { addr: addr.clone(), attr: attr.clone(), value });
+        }
+    }
     if accepts.is_empty() && left.is_empty() {
         println!("No drift: nothing to adopt.");
         return Ok(ExitCode::SUCCESS);

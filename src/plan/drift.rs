@@ -85,6 +85,10 @@ pub struct Undeclared {
     pub held: Option<String>,
     /// Why it does not count as drift: it cannot act (a subscription pending confirmation).
     pub inert: Option<String>,
+    /// What `drift --adopt` writes into the spec to accept it (the resource's attributes), where
+    /// it is a setting rather than a thing; empty: accepted through `drift.ignore`.
+    /// (The values are JSON text: this type is ordered, and JSON values are not.)
+    pub adopt: Vec<(ResourceAddr, String, String)>,
 }
 
 impl Undeclared {
@@ -137,6 +141,7 @@ pub async fn undeclared(
             what: h.what,
             ignored: false,
             removable: h.removable,
+            adopt: h.adopt.into_iter().map(|(attr, value)| ((*addr).clone(), attr, value.to_string())).collect(),
             held: Some(h.key),
             inert: None,
         }));
@@ -180,6 +185,7 @@ pub async fn undeclared(
                         ignored: false,
                         held: None,
                         inert: child.inert,
+                        adopt: vec![],
                     });
                 }
             }

@@ -139,6 +139,7 @@ mod tests {
             removable,
             held: None,
             inert: None,
+            adopt: vec![],
         }
     }
 

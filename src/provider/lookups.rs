@@ -89,7 +89,7 @@ impl LookupKind for CognitoUserPool {
         // A pool id carries its region (eu-west-1_AbC), as the lookup reads it.
         let id = ArnScope::part(query.get("id"));
         let region = id.split('_').next().filter(|r| r.contains('-')).unwrap_or(&scope.region);
-        vec![scope.arn("cognito-idp", &region, &scope.account, &format!("userpool/{id}"))]
+        vec![scope.arn("cognito-idp", region, &scope.account, &format!("userpool/{id}"))]
     }
 
     fn schema(&self) -> &'static ResourceSchema {

@@ -296,15 +296,24 @@ pub struct Held {
     pub what: String,
     /// Whether the kind can remove it (`drift --revert`).
     pub removable: bool,
+    /// The attribute values that would accept it into the spec (`drift --adopt`), where it is
+    /// a setting rather than a thing (unpublished changes to a function's `$LATEST`); empty:
+    /// accepted by listing it in `drift.ignore`.
+    pub adopt: Vec<(String, serde_json::Value)>,
 }
 
 impl Held {
     pub fn removable(key: impl Into<String>, what: impl Into<String>) -> Self {
-        Self { key: key.into(), what: what.into(), removable: true }
+        Self { key: key.into(), what: what.into(), removable: true, adopt: vec![] }
     }
 
     pub fn kept(what: impl Into<String>) -> Self {
-        Self { key: String::new(), what: what.into(), removable: false }
+        Self { key: String::new(), what: what.into(), removable: false, adopt: vec![] }
+    }
+
+    /// The same, accepted by writing these attribute values into the spec.
+    pub fn adopted_as(self, adopt: Vec<(String, serde_json::Value)>) -> Self {
+        Self { adopt, ..self }
     }
 }
 

@@ -197,3 +197,46 @@ fn a_code_apply_waits_for_each_lambda_update_before_the_next_step_as_aws_require
     assert_eq!(live(&env), ("2".to_string(), built_sha(&new)));
     settled(&env);
 }
+
+/// Sets `$LATEST`'s timeout by hand, as the console does, without publishing a version.
+fn timeout_by_hand(env: &Env, seconds: i32) {
+    let update = env.lambda().update_function_configuration().function_name(FUNCTION).timeout(seconds);
+    env.block_on(update.send()).expect("$LATEST edited");
+}
+
+#[test]
+fn an_unpublished_edit_of_latest_is_drift_that_revert_undoes_and_adopt_publishes() {
+    // A console edit of $LATEST runs nowhere (live serves a published version) and the next
+    // apply would overwrite it: drift names it; revert puts $LATEST back; adopt writes the value
+    // into the spec, and the apply then publishes it and points live at it.
+    let env = Env::new();
+    let source = crate_at(&env, "hello", "one");
+    env.write_spec(&spec(&source, 5, "prod"));
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let latest_timeout = |env: &Env| {
+        let c =
+            env.block_on(env.lambda().get_function_configuration().function_name(FUNCTION).send()).expect("$LATEST");
+        c.timeout().expect("timeout")
+    };
+    let before = latest_timeout(&env);
+    timeout_by_hand(&env, 45);
+    let drift = env.run(&["drift"]).expect_code(2);
+    assert!(
+        drift.stdout.contains(&format!("`$LATEST` holds changes not published: timeout {before} -> 45")),
+        "{}",
+        drift.stdout
+    );
+    env.run(&["drift", "--revert", "--auto-approve"]).expect_code(0);
+    assert_eq!(latest_timeout(&env), before, "revert put $LATEST back");
+    settled(&env);
+
+    timeout_by_hand(&env, 45);
+    let adopt = env.run(&["drift", "--adopt"]).expect_code(0);
+    let spec_text = std::fs::read_to_string(env.path("specs/cruddur.yaml")).expect("spec");
+    assert!(spec_text.contains("timeout: 45"), "{}\n{spec_text}", adopt.stdout);
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let served =
+        env.block_on(env.lambda().get_function().function_name(FUNCTION).qualifier("live").send()).expect("live");
+    assert_eq!(served.configuration().and_then(|c| c.timeout()), Some(45), "live serves the adopted setting");
+    settled(&env);
+}

@@ -200,15 +200,19 @@ impl Kind for LambdaFunction {
 
     /// Aliases beside `live`, and versions published outside the engine (their description is
     /// not one it writes), made by hand or by another tool: nothing here manages them.
-    async fn unmanaged(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
+    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
         let mut pages = aws.lambda().await.list_aliases().function_name(id).into_paginator().send();
-        let mut out = Vec::new();
+        let (mut out, mut live_version) = (Vec::new(), None);
         while let Some(page) = pages.next().await {
             let page = match page.map_err(|e| ProviderError::from_sdk("ListAliases", e)) {
                 Ok(page) => page,
                 Err(e) if e.is_not_found() => return Ok(vec![]),
                 Err(e) => return Err(e),
             };
+            live_version = live_version.or_else(|| {
+                let live = page.aliases().iter().find(|a| a.name() == Some(live::ALIAS));
+                live.and_then(|a| a.function_version()).map(str::to_string)
+            });
             let others = page.aliases().iter().filter(|a| a.name() != Some(live::ALIAS));
             out.extend(others.map(|a| {
                 let name = a.name().unwrap_or("?");
@@ -220,6 +224,7 @@ impl Kind for LambdaFunction {
         }
         // After the aliases: `drift --revert` removes in this order, and an alias may route to
         // such a version.
+        let (mut latest, mut served) = (None, None);
         let mut pages = aws.lambda().await.list_versions_by_function().function_name(id).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = match page.map_err(|e| ProviderError::from_sdk("ListVersionsByFunction", e)) {
@@ -227,6 +232,9 @@ impl Kind for LambdaFunction {
                 Err(e) if e.is_not_found() => return Ok(out),
                 Err(e) => return Err(e),
             };
+            let version = |n: Option<&str>| page.versions().iter().find(|v| n.is_some() && v.version() == n).cloned();
+            latest = latest.or_else(|| version(Some("$LATEST")));
+            served = served.or_else(|| version(live_version.as_deref()));
             let foreign = page.versions().iter().filter(|v| {
                 v.version().is_some_and(|n| n != "$LATEST")
                     && !v.description().is_some_and(|d| d.starts_with(live::OURS))
@@ -237,6 +245,9 @@ impl Kind for LambdaFunction {
                 Held::removable(format!("version:{n}"), format!("version {n} (published outside cruddur-infra{said})"))
             }));
         }
+        if let (Some(latest), Some(served)) = (latest, served) {
+            out.extend(unpublished(&latest, &served, recorded));
+        }
         Ok(out)
     }
 
@@ -244,6 +255,9 @@ impl Kind for LambdaFunction {
     /// while an alias routes to it: the error names it).
     async fn remove_unmanaged(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
         let lambda = aws.lambda().await;
+        if key == LATEST_KEY {
+            return restore_latest(lambda, id).await;
+        }
         let deleted = match key.split_once(':') {
             Some(("alias", alias)) if alias != live::ALIAS => lambda
                 .delete_alias()
@@ -573,6 +587,68 @@ async fn get_function(
 }
 
 /// A function's environment variables, none as an empty map.
+/// How `remove_unmanaged` names unpublished changes to `$LATEST`.
+const LATEST_KEY: &str = "$LATEST";
+
+/// The settings `$LATEST` holds that the version `live` serves does not: an edit in the
+/// console, which no invocation runs and the next apply would overwrite.
+fn unpublished(latest: &FunctionConfiguration, served: &FunctionConfiguration, recorded: &Attrs) -> Option<Held> {
+    // After a rollback `live` serves an older version on purpose: `$LATEST` differing is known.
+    if recorded.get("rolled_back_from").is_some_and(|v| !v.is_null()) {
+        return None;
+    }
+    let settings = |c: &FunctionConfiguration| -> [(&'static str, serde_json::Value); 6] {
+        [
+            ("role", json!(c.role())),
+            ("handler", json!(c.handler())),
+            ("runtime", json!(c.runtime().map(|r| r.as_str()))),
+            ("memory_size", json!(c.memory_size())),
+            ("timeout", json!(c.timeout())),
+            ("environment", json!(variables(c))),
+        ]
+    };
+    let was: BTreeMap<&str, serde_json::Value> = settings(served).into_iter().collect();
+    let changed: Vec<(String, serde_json::Value)> = settings(latest)
+        .into_iter()
+        .filter(|(attr, now)| !now.is_null() && was.get(attr) != Some(now))
+        .map(|(attr, now)| (attr.to_string(), now))
+        .collect();
+    if changed.is_empty() {
+        return None;
+    }
+    let shown = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let list: Vec<String> = changed
+        .iter()
+        .map(|(attr, now)| {
+            format!("{attr} {} -> {}", was.get(attr.as_str()).map(shown).unwrap_or_default(), shown(now))
+        })
+        .collect();
+    let what = format!("`$LATEST` holds changes not published: {}", list.join(", "));
+    Some(Held::removable(LATEST_KEY, what).adopted_as(changed))
+}
+
+/// Puts `$LATEST`'s settings back to those of the version `live` serves (`drift --revert`).
+async fn restore_latest(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<(), ProviderError> {
+    let Some(live) = live::configuration(lambda, name).await? else { return Ok(()) };
+    wait_updated(lambda, name).await?;
+    lambda
+        .update_function_configuration()
+        .function_name(name)
+        .set_role(live.role().map(str::to_string))
+        .set_handler(live.handler().map(str::to_string))
+        .set_runtime(live.runtime().cloned())
+        .set_memory_size(live.memory_size())
+        .set_timeout(live.timeout())
+        .environment(Environment::builder().set_variables(Some(variables(&live).into_iter().collect())).build())
+        .send()
+        .await
+        .map_err(|e| ProviderError::from_sdk("UpdateFunctionConfiguration", e))?;
+    wait_updated(lambda, name).await.map(|_| ())
+}
+
 fn variables(c: &FunctionConfiguration) -> BTreeMap<String, String> {
     let vars = c.environment().and_then(|e| e.variables());
     vars.map(|v| v.clone().into_iter().collect()).unwrap_or_default()
