@@ -53,9 +53,16 @@ impl Applier<'_> {
         }
         let lineage = work.state.lock().await.lineage.clone();
         let intent = Intent { token: uuid::Uuid::new_v4().to_string(), since: now_epoch() };
-        let owner = Owner { addr: addr.clone(), lineage, token: intent.token.clone(), since: intent.since };
+        let token = intent.token.clone();
+        let since = intent.since;
         let pending = recorded(change, String::new(), desired.clone(), ResourceStatus::Pending(intent));
         self.record_kept(work.state, addr, pending).await?;
+        // What a create-first replacement replaces: deposed beside the intent by now.
+        let replacing = {
+            let state = work.state.lock().await;
+            state.resources.get(addr).map(|r| r.deposed.iter().map(|d| d.id.clone()).collect()).unwrap_or_default()
+        };
+        let owner = Owner { addr: addr.clone(), lineage, token, since, replacing };
         match self.creating_call(work, &desired, &owner).await {
             Ok(Made::Created(created)) => self.finish_created(work, desired, &owner, created).await,
             Ok(Made::Found(id)) => {
@@ -234,7 +241,8 @@ impl Applier<'_> {
     ) -> Result<Option<String>, ApplyError> {
         let (kind, addr) = (work.kind, work.addr());
         let lineage = work.state.lock().await.lineage.clone();
-        let owner = Owner { addr: addr.clone(), lineage, token: intent.token.clone(), since: intent.since };
+        let owner =
+            Owner { addr: addr.clone(), lineage, token: intent.token.clone(), since: intent.since, replacing: vec![] };
         let report = |n: &RetryNotice| self.events.retrying(addr, n);
         let found =
             self.retry.run(self.scope(&report, None), || kind.find(self.aws, attributes, &owner, FindReason::Intent));

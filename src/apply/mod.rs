@@ -119,7 +119,7 @@ impl Work<'_> {
     /// The ownership of an existing resource (no create in progress).
     async fn owner(&self) -> Owner {
         let lineage = self.state.lock().await.lineage.clone();
-        Owner { addr: self.addr().clone(), lineage, token: String::new(), since: 0 }
+        Owner { addr: self.addr().clone(), lineage, token: String::new(), since: 0, replacing: vec![] }
     }
 }
 

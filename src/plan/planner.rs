@@ -336,6 +336,7 @@ impl Planner<'_> {
             lineage: lineage.to_string(),
             token: intent.token.clone(),
             since: intent.since,
+            replacing: vec![],
         };
         let find = || kind.find(self.aws, &res.attributes, &owner, FindReason::Intent);
         let found = self.options.retry.run(Scope::quiet(), find).await;

@@ -130,9 +130,14 @@ impl Kind for ApiGatewayV2Authorizer {
         &self,
         aws: &Aws,
         spec: &Authorizer,
-        _owner: &Owner,
+        owner: &Owner,
     ) -> Result<Created<AuthorizerComputed>, ProviderError> {
         let _one_write_at_a_time = aws.exclusive(write_lock(&spec.api_id)).await;
+        // Names are unique in an API, and the authorizer this one replaces (made first: a route
+        // refers to it) still holds the name: it moves aside, to be deleted once the route moved.
+        for replaced in &owner.replacing {
+            move_aside(aws, replaced, &spec.name, &owner.token).await?;
+        }
         let out = aws
             .apigatewayv2()
             .await
@@ -214,4 +219,20 @@ async fn authorizers_page(
     let got = client.get_authorizers().api_id(api).set_next_token(next).send().await;
     let got = found(got.map_err(|e| ProviderError::from_sdk("GetAuthorizers", e)))?;
     Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
+}
+
+/// Renames the replaced authorizer `id` out of `name`'s way (`NAME-replaced-TOKEN`), if it still
+/// holds it; gone, or already renamed by an earlier attempt of this create, is fine.
+async fn move_aside(aws: &Aws, id: &str, name: &str, token: &str) -> Result<(), ProviderError> {
+    let (api, authorizer) = split_id("UpdateAuthorizer", id)?;
+    let client = aws.apigatewayv2().await;
+    let got = client.get_authorizer().api_id(api).authorizer_id(authorizer).send().await;
+    let Some(current) = found(got.map_err(|e| ProviderError::from_sdk("GetAuthorizer", e)))? else { return Ok(()) };
+    if current.name() != Some(name) {
+        return Ok(());
+    }
+    let aside = format!("{name}-replaced-{}", token.chars().take(8).collect::<String>());
+    let renamed = client.update_authorizer().api_id(api).authorizer_id(authorizer).name(aside).send().await;
+    renamed.map_err(|e| ProviderError::from_sdk("UpdateAuthorizer", e))?;
+    Ok(())
 }

@@ -55,9 +55,11 @@ pub struct IntegrationComputed {
     integration_id: String,
 }
 
-/// The description that marks an integration as made by this engine for `owner`.
+/// The description that marks an integration as made by this engine for `owner`, by this very
+/// create: during a create-first replacement the old integration carries the same address and
+/// lineage, and a lost answer must find the new one, never adopt the one being replaced.
 fn ownership_marker(owner: &Owner) -> String {
-    format!("managed by cruddur-infra as {} (state {})", owner.addr, owner.lineage)
+    format!("managed by cruddur-infra as {} (state {}, create {})", owner.addr, owner.lineage, owner.token)
 }
 
 #[async_trait]
@@ -207,4 +209,23 @@ async fn integrations_page(
     let got = client.get_integrations().api_id(api).set_next_token(next).send().await;
     let got = found(got.map_err(|e| ProviderError::from_sdk("GetIntegrations", e)))?;
     Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replacement_is_marked_apart_from_the_integration_it_replaces() {
+        // Same address and state, another create: a lost answer finds this create's integration.
+        let owner = |token: &str| Owner {
+            addr: "apigatewayv2_integration.presigner".parse().expect("an address"),
+            lineage: "lineage-1".into(),
+            token: token.into(),
+            since: 0,
+            replacing: vec![],
+        };
+        assert_ne!(ownership_marker(&owner("old-create")), ownership_marker(&owner("new-create")));
+        assert_eq!(ownership_marker(&owner("t")), ownership_marker(&owner("t")));
+    }
 }

@@ -32,6 +32,9 @@ pub struct Owner {
     pub token: String,
     /// When the intent was recorded (seconds since the Unix epoch).
     pub since: u64,
+    /// The ids of the objects this create replaces, made first while they still exist (an
+    /// authorizer a route refers to): a kind whose names are unique moves them out of the way.
+    pub replacing: Vec<String>,
 }
 
 impl Owner {
@@ -134,7 +137,13 @@ mod tests {
     use super::*;
 
     fn owner() -> Owner {
-        Owner { addr: ResourceAddr::new("iam_role", "r"), lineage: "L".into(), token: "t".into(), since: 10_000 }
+        Owner {
+            addr: ResourceAddr::new("iam_role", "r"),
+            lineage: "L".into(),
+            token: "t".into(),
+            since: 10_000,
+            replacing: vec![],
+        }
     }
 
     #[test]

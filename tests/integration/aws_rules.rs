@@ -276,3 +276,50 @@ resources:
     assert_eq!(functions.functions().len(), 1, "one function, adopted");
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
 }
+
+#[test]
+fn an_authorizer_replaced_while_a_route_uses_it_keeps_its_name_on_aws() {
+    // Authorizer names are unique in an API, and the replacement is made before the old one
+    // can go (the route refers to it): the old one moves aside, the new one takes the name,
+    // the route moves to it, the old one is deleted; one authorizer is left, the plan is empty.
+    let env = Env::with_proxy(crate::proxy::Mode::Pass, 0);
+    let strict = env.proxy().set_strict(crate::strict::Clocks::short());
+    let spec = |kind: &str| {
+        format!(
+            r#"
+resources:
+  apigatewayv2_api:
+    a: {{ name: names-api, protocol_type: HTTP }}
+  apigatewayv2_authorizer:
+    auth:
+      api_id: ${{apigatewayv2_api.a.api_id}}
+      name: CognitoAuthorizer
+      authorizer_type: {kind}
+      authorizer_uri: arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:a/invocations
+      identity_sources: [$request.header.Authorization]
+      payload_format_version: "2.0"
+  apigatewayv2_route:
+    r:
+      api_id: ${{apigatewayv2_api.a.api_id}}
+      route_key: GET /me
+      authorization_type: CUSTOM
+      authorizer_id: ${{apigatewayv2_authorizer.auth.authorizer_id}}
+"#
+        )
+    };
+    env.write_spec(&spec("REQUEST"));
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    env.write_spec(&spec("JWT"));
+    let replaced = env.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert!(replaced.stdout.contains("apigatewayv2_authorizer.auth"), "{}", replaced.stdout);
+    assert!(!strict.refusals().iter().any(|r| r.starts_with("authorizer name taken")), "{:?}", strict.refusals());
+    let api = crate::stack::state_id(&env, "apigatewayv2_api.a");
+    let authorizers = env.block_on(env.apigw().get_authorizers().api_id(&api).send()).expect("authorizers");
+    let left: Vec<(&str, &str)> =
+        authorizers.items().iter().map(|a| (a.name().unwrap_or("?"), a.authorizer_id().unwrap_or("?"))).collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].0, "CognitoAuthorizer");
+    let routes = env.block_on(env.apigw().get_routes().api_id(&api).send()).expect("routes");
+    assert_eq!(routes.items()[0].authorizer_id(), Some(left[0].1), "the route uses the new one");
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+}

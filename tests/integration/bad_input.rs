@@ -190,3 +190,42 @@ fn a_broken_state_or_journal_is_named_with_the_resource_and_only_help_that_exist
     let err = out.stderr_flat();
     assert!(err.contains("cruddur.json.journal") && err.contains("another state"), "{err}");
 }
+
+#[test]
+fn missing_or_refused_credentials_fail_at_once_naming_the_fix() {
+    // No credentials anywhere: the request is never signed, and the command says what to set
+    // instead of retrying for minutes. Credentials AWS does not know: refused, not retried.
+    let env = crate::harness::Env::new();
+    // The lookup makes the plan ask AWS (GetCallerIdentity) before anything else.
+    env.write_spec(
+        "lookups:\n  caller_identity:\n    me: {}\nresources:\n  sns_topic:\n    t: { name: \"creds-${caller_identity.me.account_id}\" }\n",
+    );
+    let out = env
+        .command(&["plan"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", env.path("no-credentials"))
+        .env("AWS_CONFIG_FILE", env.path("no-config"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", env.path("home"))
+        .output()
+        .expect("runs");
+    let run = crate::harness::Run::from(out).expect_code(1);
+    let said = run.stderr_flat();
+    assert!(said.contains("No AWS credentials were found"), "{said}");
+    assert!(said.contains("AWS_ACCESS_KEY_ID") && said.contains("AWS_PROFILE"), "{said}");
+    assert!(!said.contains("attempts"), "retried: {said}");
+
+    // A key AWS does not know, on the first request of a command (reading an S3 state).
+    env.block_on(env.s3().create_bucket().bucket("creds-state").send()).expect("bucket");
+    env.moto.enforce_iam();
+    let out = env
+        .command(&["state", "list", "--state", "s3://creds-state/cruddur.json"])
+        .env("AWS_ACCESS_KEY_ID", "AKIANOTAREALKEY00000")
+        .output()
+        .expect("runs");
+    let run = crate::harness::Run::from(out).expect_code(1);
+    let said = run.stderr_flat();
+    assert!(said.contains("AWS refused the credentials themselves"), "{said}");
+    assert!(!said.contains("attempts"), "retried: {said}");
+}

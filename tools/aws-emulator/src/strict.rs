@@ -5,7 +5,8 @@
 //!
 //! - SNS: an http(s) subscription stays pending confirmation; `Unsubscribe` of one is refused.
 //! - API Gateway: writes to one API while another is in flight are refused (`ConflictException`,
-//!   "concurrent modification"); an integration or authorizer a route refers to cannot be deleted.
+//!   "concurrent modification"); an integration or authorizer a route refers to cannot be deleted;
+//!   authorizer names are unique in an API.
 //! - S3: a notification to a function or topic whose permission or policy was written moments
 //!   ago cannot be validated; a request to a bucket in another region is redirected (301).
 //! - IAM: a new role is not found for a moment, and Lambda cannot assume it for a while longer.
@@ -295,6 +296,9 @@ impl Strict {
         if let Some(refused) = self.referenced_by_a_route(request, &api) {
             return self.refuse("referenced by a route", request, refused);
         }
+        if let Some(refused) = self.authorizer_name_taken(request, &api) {
+            return self.refuse("authorizer name taken", request, refused);
+        }
         {
             let mut memory = self.memory.lock().expect("lock");
             let in_flight = memory.api_writes.entry(api).or_default();
@@ -309,6 +313,32 @@ impl Strict {
         // An API write takes a moment on AWS: writes sent together overlap.
         std::thread::sleep(self.clocks.api_write);
         None
+    }
+
+    /// Authorizer names are unique in an API: a create, or a rename, to a name another
+    /// authorizer of the API holds is refused.
+    fn authorizer_name_taken(&self, request: &Request, api: &str) -> Option<Vec<u8>> {
+        let path = request.path.split('?').next().unwrap_or_default();
+        let own = path.split("/authorizers/").nth(1).map(str::to_string);
+        let writes_name = (request.method == "POST" && path.ends_with("/authorizers"))
+            || (request.method == "PATCH" && own.is_some());
+        if !writes_name {
+            return None;
+        }
+        let sent: serde_json::Value = serde_json::from_slice(&request.body).ok()?;
+        let name = sent["name"].as_str()?;
+        let listed = ask_moto(self.upstream, "apigateway", "GET", &format!("/v2/apis/{api}/authorizers"))?;
+        let listed: serde_json::Value = serde_json::from_str(&listed).ok()?;
+        let taken = listed["items"]
+            .as_array()?
+            .iter()
+            .any(|a| a["name"] == name && own.as_deref() != a["authorizerId"].as_str());
+        taken.then(|| {
+            let body = format!(
+                r#"{{"message":"Authorizer name must be unique. Authorizer {name} already exists in this RestApi."}}"#
+            );
+            answer(409, &[("Content-Type", "application/json"), ("x-amzn-ErrorType", "ConflictException")], &body)
+        })
     }
 
     fn referenced_by_a_route(&self, request: &Request, api: &str) -> Option<Vec<u8>> {
