@@ -386,7 +386,9 @@ pub trait LookupKind: Send + Sync {
 /// Where `rollback` moves the `live` alias of the function `name`: to `to`, or to the version
 /// before the one it serves. Reads only; [`point_live`] makes the move.
 pub async fn rollback_target(aws: &Aws, name: &str, to: Option<&str>) -> Result<RolledBack, ProviderError> {
-    lambda_function::live::rollback_target(aws.lambda().await, name, to).await
+    let target = lambda_function::live::rollback_target(aws.lambda().await, name, to).await?;
+    lambda_function::live::check_role_of(aws, name, &target.to).await?;
+    Ok(target)
 }
 
 /// Points the `live` alias of the function `name` at `version` (safe to repeat).

@@ -240,3 +240,20 @@ fn an_unpublished_edit_of_latest_is_drift_that_revert_undoes_and_adopt_publishes
     assert_eq!(served.configuration().and_then(|c| c.timeout()), Some(45), "live serves the adopted setting");
     settled(&env);
 }
+
+#[test]
+fn a_rollback_to_a_version_whose_role_is_gone_is_refused_naming_it() {
+    // A published version keeps the role it was published with: after the role was replaced
+    // (renamed, so the old one was deleted), Lambda could not run the older version.
+    let env = Env::new();
+    let source = crate_at(&env, "hello", "one");
+    env.write_spec(&spec(&source, 5, "prod"));
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    env.write_spec(&spec(&source, 5, "prod").replace("name: versioned-role", "name: versioned-role-2"));
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(live(&env).0, "2", "the role change published version 2");
+    let refused = env.run(&["rollback", "lambda_function.fn"]).expect_code(1);
+    let said = refused.stderr_flat();
+    assert!(said.contains("runs as the role versioned-role, which no longer exists"), "{said}");
+    assert_eq!(live(&env).0, "2", "live did not move");
+}

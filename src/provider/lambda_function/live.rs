@@ -200,6 +200,35 @@ pub async fn rollback_target(lambda: &Client, name: &str, to: Option<&str>) -> R
     Ok(RolledBack { from, to: target.to_string() })
 }
 
+/// Refuses a rollback to a version whose role no longer exists: a published version keeps
+/// the role it was published with, and Lambda cannot run it without that role (a role replaced
+/// since, under another name). A role that cannot be read for another reason (a policy without
+/// `iam:GetRole` on an old role's name) does not stop a rollback, which is often urgent.
+pub async fn check_role_of(aws: &crate::provider::Aws, name: &str, version: &str) -> Result<(), ProviderError> {
+    let lambda = aws.lambda().await;
+    let got = lambda.get_function_configuration().function_name(name).qualifier(version).send().await;
+    let config = got.map_err(|e| ProviderError::from_sdk("GetFunctionConfiguration", e))?;
+    let Some(role) = config.role().and_then(|arn| arn.rsplit('/').next()) else { return Ok(()) };
+    match aws.iam().await.get_role().role_name(role).send().await {
+        Err(e) => {
+            let e = ProviderError::from_sdk("GetRole", e);
+            if e.is_not_found() {
+                return Err(ProviderError::new(
+                    "Rollback",
+                    "RoleGone",
+                    format!(
+                        "version {version} of {name} runs as the role {role}, which no longer exists: Lambda could not \
+                         run it. Roll back to a version published since the role changed (`--to VERSION`)"
+                    ),
+                )
+                .with_class(ErrorClass::Fatal));
+            }
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -235,8 +235,11 @@ impl Kind for LambdaFunction {
             let version = |n: Option<&str>| page.versions().iter().find(|v| n.is_some() && v.version() == n).cloned();
             latest = latest.or_else(|| version(Some("$LATEST")));
             served = served.or_else(|| version(live_version.as_deref()));
+            // The version `live` serves is the engine's, whoever published it: PublishVersion
+            // with nothing new answers with the newest version, which may be one made by hand.
             let foreign = page.versions().iter().filter(|v| {
                 v.version().is_some_and(|n| n != "$LATEST")
+                    && v.version() != live_version.as_deref()
                     && !v.description().is_some_and(|d| d.starts_with(live::OURS))
             });
             out.extend(foreign.map(|v| {
