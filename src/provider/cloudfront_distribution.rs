@@ -145,7 +145,9 @@ impl Kind for CloudFrontDistribution {
 
     fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
         let origin = attrs.get("origin_domain_name").and_then(Value::as_str).unwrap_or_default();
-        let s3 = origin.contains(".s3.") || origin.contains(".s3-") || origin.contains(UNKNOWN);
+        // An S3 REST origin (`.s3.REGION.`, or the legacy `.s3-REGION.`), not a website endpoint.
+        let s3 = (origin.contains(".s3.") || origin.contains(".s3-") || origin.contains(UNKNOWN))
+            && !origin.contains(".s3-website");
         if s3 && attrs.get("origin_access_control_id").is_none_or(Value::is_null) {
             return vec![(
                 rules::ORIGIN_ACCESS_CONTROL,
@@ -169,6 +171,17 @@ impl Kind for CloudFrontDistribution {
                     .help("CloudFront takes certificates from ACM in us-east-1 only, whatever the stack's region"),
                 );
             }
+        }
+        if let Some(origin) =
+            this.known("origin_domain_name").and_then(Value::as_str).filter(|o| o.contains(".s3-website"))
+        {
+            out.push(
+                Finding::at(
+                    "origin_domain_name",
+                    format!("{} reads the S3 website endpoint {origin}: an origin access control works only with the bucket's REST endpoint, and this kind sends an S3 origin", this.addr),
+                )
+                .help("use the bucket's regional domain name (`${s3_bucket.NAME.bucket_regional_domain_name}`); a website endpoint is a custom origin, which this kind does not make"),
+            );
         }
         let aliases = this.known("aliases").and_then(Value::as_array).is_none_or(|a| !a.is_empty());
         if this.has("aliases") && aliases && !this.has("certificate_arn") {

@@ -258,3 +258,28 @@ fn an_api_that_invokes_a_function_without_the_matching_permission_is_refused_by_
         "the integration's alias permission exists: {stderr}"
     );
 }
+
+#[test]
+fn reserved_lambda_variables_and_website_origins_are_refused_by_validate() {
+    // Lambda refuses a function that sets a variable it reserves; an origin access control
+    // works only with a bucket's REST endpoint, never its website endpoint.
+    let env = Workdir::new();
+    let stderr = validate(
+        &env,
+        "reserved.yaml",
+        r#"resources:
+  lambda_function:
+    f: { name: f, role: "arn:aws:iam::123456789012:role/r", zip_file: f.zip, environment: { AWS_REGION: eu-west-1, STAGE: prod } }
+  cloudfront_distribution:
+    d:
+      origin_domain_name: b.s3-website-us-east-1.amazonaws.com
+      origin_id: o
+      origin_access_control_id: E123
+      cache_policy_id: 658327ea-f89d-4fab-a63d-7e88639e58f6
+"#,
+    );
+    let flat = stderr.split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("environment of lambda_function.f sets AWS_REGION, which Lambda reserves"), "{stderr}");
+    assert!(!flat.contains("sets STAGE"), "{stderr}");
+    assert!(flat.contains("reads the S3 website endpoint b.s3-website-us-east-1.amazonaws.com"), "{stderr}");
+}

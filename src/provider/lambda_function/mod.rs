@@ -43,6 +43,28 @@ pub struct LambdaFunction;
 
 const ARCHITECTURES: &[&str] = &["x86_64", "arm64"];
 
+/// Environment variables Lambda sets itself and refuses in a function's configuration.
+const RESERVED_ENVIRONMENT: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+];
+
 /// The runtime a function runs on when the spec names none: Amazon Linux 2023, glibc 2.34.
 const DEFAULT_RUNTIME: &str = "provided.al2023";
 
@@ -345,6 +367,17 @@ impl Kind for LambdaFunction {
         out.extend(int_in_range(this, "memory_size", 128..=10240, "MB"));
         out.extend(int_in_range(this, "timeout", 1..=900, "seconds"));
         out.extend(int_in_range(this, "keep_versions", 1..=100, "versions"));
+        if let Some(vars) = this.known("environment").and_then(serde_json::Value::as_object) {
+            for name in vars.keys().filter(|k| RESERVED_ENVIRONMENT.contains(&k.as_str())) {
+                out.push(
+                    Finding::at(
+                        "environment",
+                        format!("environment of {} sets {name}, which Lambda reserves", this.addr),
+                    )
+                    .help("Lambda sets it itself and refuses a function that sets it: choose another name"),
+                );
+            }
+        }
         out
     }
 
