@@ -207,7 +207,7 @@ class Stack:
             f"buckets {self.assets} (adopted by the stack) and {self.state_bucket} (the state)",
             "a KMS key for the state" if not self.kms_key else f"nothing in KMS (uses {self.kms_key})",
             f"roles {', '.join(f'{self.prefix}-deployer-{c}' for c in COMMANDS)}",
-            f"the stack: 26 resources named {self.prefix}-*, {self.uploads}, the record {self.subdomain}.{self.domain}",
+            f"the stack: 29 resources named {self.prefix}-*, {self.uploads}, the record {self.subdomain}.{self.domain}",
             f"an SQS queue {self.prefix}-probe subscribed to the stack's topic",
         ]
 
@@ -290,6 +290,10 @@ class Stack:
             "ASSETS_CERTIFICATE_ARN": self.certificate,
             "COGNITO_USER_POOL_ID": self.pool,
             "COGNITO_USER_POOL_CLIENT_ID": self.client_id,
+            # An https endpoint that never confirms: the subscription stays pending, as a real
+            # webhook's does until its owner confirms it (drift must be clean all the same).
+            "THUMBING_WEBHOOK_URL": os.environ.get("THUMBING_WEBHOOK_URL", f"https://{self.prefix}.invalid/avatar-webhook"),
+            "FRONTEND_ORIGIN": os.environ.get("FRONTEND_ORIGIN", f"https://{self.prefix}.{self.domain}"),
             **{f"{n.upper()}_SOURCE": str(ROOT / "lambdas" / n) for n in ("thumbnailer", "authorizer", "presigner")},
         }
         if self.endpoint:

@@ -51,6 +51,7 @@ pub struct Aws {
     apigatewayv2: OnceCell<aws_sdk_apigatewayv2::Client>,
     cognito: OnceCell<aws_sdk_cognitoidentityprovider::Client>,
     kms: OnceCell<aws_sdk_kms::Client>,
+    logs: OnceCell<aws_sdk_cloudwatchlogs::Client>,
     /// One lock per thing AWS refuses concurrent writes to (an HTTP API, a function's policy).
     exclusive: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Clients for regions other than the configured one (an adopted bucket's, a user pool's).
@@ -153,6 +154,7 @@ impl Aws {
             apigatewayv2: OnceCell::new(),
             cognito: OnceCell::new(),
             kms: OnceCell::new(),
+            logs: OnceCell::new(),
             exclusive: Mutex::default(),
             s3_regional: Mutex::default(),
             cognito_regional: Mutex::default(),
@@ -268,6 +270,7 @@ impl Aws {
     client!(apigatewayv2, aws_sdk_apigatewayv2);
     client!(cognito, aws_sdk_cognitoidentityprovider);
     client!(kms, aws_sdk_kms);
+    client!(logs, aws_sdk_cloudwatchlogs);
 }
 
 /// Records every HTTP request sent (retries included) as `service operation METHOD path`,

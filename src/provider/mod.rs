@@ -19,6 +19,7 @@ mod error;
 mod iam_role;
 mod lambda_function;
 mod lambda_permission;
+mod log_group;
 mod lookups;
 mod normalize;
 pub mod ownership;
@@ -416,6 +417,7 @@ impl Registry {
                 Typed::boxed(iam_role::IamRole),
                 Typed::boxed(lambda_function::LambdaFunction),
                 Typed::boxed(lambda_permission::LambdaPermission),
+                Typed::boxed(log_group::LogGroup),
                 Typed::boxed(cloudfront_origin_access_control::CloudFrontOriginAccessControl),
                 Typed::boxed(cloudfront_distribution::CloudFrontDistribution),
                 Typed::boxed(route53_record::Route53Record),

@@ -46,6 +46,7 @@ fn iam_actions(line: &str) -> Vec<String> {
         "CloudFront" => "cloudfront",
         "Route53" | "Route 53" => "route53",
         "Cognito Identity Provider" | "CognitoIdentityProvider" => "cognito-idp",
+        "CloudWatch Logs" | "CloudWatchLogs" => "logs",
         // API Gateway authorises by HTTP method on the resource path.
         "ApiGatewayV2" => return vec![format!("apigateway:{method}")],
         other => panic!("a call to an unexpected service: {other} ({line})"),

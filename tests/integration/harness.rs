@@ -302,6 +302,10 @@ impl Env {
         self.block_on(async { aws_sdk_apigatewayv2::Client::new(&self.config().await) })
     }
 
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        self.block_on(async { aws_sdk_cloudwatchlogs::Client::new(&self.config().await) })
+    }
+
     pub fn cognito(&self) -> aws_sdk_cognitoidentityprovider::Client {
         self.block_on(async { aws_sdk_cognitoidentityprovider::Client::new(&self.config().await) })
     }

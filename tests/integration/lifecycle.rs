@@ -336,3 +336,52 @@ fn a_bucket_without_tags_in_the_spec_still_carries_the_ownership_tags_and_they_n
     assert_eq!(bucket_tags(&env, "plain-bucket"), ownership, "removing the spec's tags keeps the engine's");
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
 }
+
+#[test]
+fn a_log_group_is_created_updated_in_place_drift_checked_replaced_and_destroyed() {
+    // The group a function's logs go to: retention and tags change in place, a retention set in
+    // the console is drift that apply puts back, a new name replaces it, destroy removes it.
+    let env = Env::new();
+    let spec = |name: &str, days: u32, team: &str| {
+        format!(
+            "resources:\n  log_group:\n    fn:\n      name: {name}\n      retention_in_days: {days}\n      tags: {{ team: {team} }}\n"
+        )
+    };
+    let logs = env.logs();
+    let group = |name: &str| {
+        let out = env.block_on(logs.describe_log_groups().log_group_name_prefix(name).send()).expect("groups");
+        out.log_groups().iter().find(|g| g.log_group_name() == Some(name)).cloned()
+    };
+    env.write_spec(&spec("/aws/lambda/lg-one", 14, "avatars"));
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let made = group("/aws/lambda/lg-one").expect("the group");
+    assert_eq!(made.retention_in_days(), Some(14));
+    let arn = made.arn().expect("arn").trim_end_matches(":*").to_string();
+    let tags = env.block_on(logs.list_tags_for_resource().resource_arn(&arn).send()).expect("tags");
+    let tags = tags.tags().cloned().unwrap_or_default();
+    assert_eq!(tags.get("team").map(String::as_str), Some("avatars"));
+    assert!(tags.contains_key("cruddur-infra:address"), "ownership tags: {tags:?}");
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    env.write_spec(&spec("/aws/lambda/lg-one", 30, "media"));
+    let update = env.run(&["plan", "--detailed-exitcode"]).expect_code(2);
+    assert!(update.stdout.contains("# log_group.fn will be updated in-place"), "{}", update.stdout);
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(group("/aws/lambda/lg-one").and_then(|g| g.retention_in_days()), Some(30));
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    let put = logs.put_retention_policy().log_group_name("/aws/lambda/lg-one").retention_in_days(1);
+    env.block_on(put.send()).expect("retention set in the console");
+    let drift = env.run(&["drift"]).expect_code(2);
+    assert!(drift.stdout.contains("retention_in_days"), "{}", drift.stdout);
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(group("/aws/lambda/lg-one").and_then(|g| g.retention_in_days()), Some(30), "apply put it back");
+
+    env.write_spec(&spec("/aws/lambda/lg-two", 30, "media"));
+    let replace = env.run(&["plan", "--detailed-exitcode"]).expect_code(2);
+    assert!(replace.stdout.contains("must be replaced"), "{}", replace.stdout);
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert!(group("/aws/lambda/lg-one").is_none() && group("/aws/lambda/lg-two").is_some());
+    env.run(&["destroy", "--auto-approve"]).expect_code(0);
+    assert!(group("/aws/lambda/lg-two").is_none(), "destroy removed it");
+}

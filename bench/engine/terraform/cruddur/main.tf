@@ -39,6 +39,7 @@ provider "aws" {
     route53        = var.endpoint
     apigatewayv2   = var.endpoint
     cognitoidp     = var.endpoint
+    cloudwatchlogs = var.endpoint
   }
 }
 
@@ -153,16 +154,16 @@ resource "aws_sns_topic_policy" "assets" {
 }
 
 resource "aws_sns_topic_subscription" "webhook" {
-  topic_arn              = aws_sns_topic.assets.arn
-  protocol               = "https"
-  endpoint               = var.thumbing_webhook_url
+  topic_arn = aws_sns_topic.assets.arn
+  protocol  = "https"
+  endpoint  = var.thumbing_webhook_url
   # As the spec: the webhook does not confirm (on AWS the subscription stays pending), so
   # neither tool waits for a confirmation.
 }
 
 resource "aws_iam_role" "thumbnailer" {
-  name                = "cruddur-thumbnailer"
-  assume_role_policy  = local.lambda_trust
+  name               = "cruddur-thumbnailer"
+  assume_role_policy = local.lambda_trust
 }
 
 resource "aws_iam_role_policy_attachment" "thumbnailer_logs" {
@@ -211,7 +212,24 @@ resource "aws_iam_role_policy_attachment" "authorizer_logs" {
   policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 }
 
+# Each function's log group, made before the function (as specs/cruddur.yaml does).
+resource "aws_cloudwatch_log_group" "thumbnailer" {
+  name              = "/aws/lambda/cruddur-thumbnailer"
+  retention_in_days = 14
+}
+
+resource "aws_cloudwatch_log_group" "authorizer" {
+  name              = "/aws/lambda/cruddur-authorizer"
+  retention_in_days = 14
+}
+
+resource "aws_cloudwatch_log_group" "presigner" {
+  name              = "/aws/lambda/cruddur-presigner"
+  retention_in_days = 14
+}
+
 resource "aws_lambda_function" "thumbnailer" {
+  depends_on       = [aws_cloudwatch_log_group.thumbnailer]
   function_name    = "cruddur-thumbnailer"
   role             = aws_iam_role.thumbnailer.arn
   runtime          = "provided.al2023"
@@ -232,6 +250,7 @@ resource "aws_lambda_function" "thumbnailer" {
 }
 
 resource "aws_lambda_function" "authorizer" {
+  depends_on       = [aws_cloudwatch_log_group.authorizer]
   function_name    = "cruddur-authorizer"
   role             = aws_iam_role.authorizer.arn
   runtime          = "provided.al2023"
@@ -247,6 +266,7 @@ resource "aws_lambda_function" "authorizer" {
 }
 
 resource "aws_lambda_function" "presigner" {
+  depends_on       = [aws_cloudwatch_log_group.presigner]
   function_name    = "cruddur-presigner"
   role             = aws_iam_role.presigner.arn
   runtime          = "provided.al2023"
