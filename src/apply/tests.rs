@@ -210,7 +210,12 @@ impl Kind for Thing {
         }))
     }
 
-    async fn delete(&self, _: &Aws, id: &str, _prior: Option<&ThingSpec>) -> Result<Deleted, ProviderError> {
+    async fn delete(
+        &self,
+        _: &Aws,
+        id: &str,
+        _prior: &Prior<ThingSpec, ThingComputed>,
+    ) -> Result<Deleted, ProviderError> {
         let arn = format!("arn:mem:{id}");
         let referrer = self
             .0
@@ -321,7 +326,7 @@ impl Kind for Slow {
         Ok(None)
     }
 
-    async fn delete(&self, _: &Aws, id: &str, _: Option<&SlowSpec>) -> Result<Deleted, ProviderError> {
+    async fn delete(&self, _: &Aws, id: &str, _: &Prior<SlowSpec, ThingComputed>) -> Result<Deleted, ProviderError> {
         self.0.objects.lock().expect("lock").remove(id);
         Ok(Deleted::Yes)
     }

@@ -242,7 +242,7 @@ impl Kind for ApiGatewayV2Api {
         .await
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Api>) -> Result<Deleted, ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str, _prior: &Prior<Api, ApiComputed>) -> Result<Deleted, ProviderError> {
         let _one_write_at_a_time = aws.exclusive(write_lock(id)).await;
         let deleted = aws.apigatewayv2().await.delete_api().api_id(id).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteApi", e))?;

@@ -200,7 +200,12 @@ impl Kind for ApiGatewayV2Authorizer {
         Ok(find_in_pages(page, named).await?.map(|id| owner.judge_untagged(&id, reason, None)))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Authorizer>) -> Result<Deleted, ProviderError> {
+    async fn delete(
+        &self,
+        aws: &Aws,
+        id: &str,
+        _prior: &Prior<Authorizer, AuthorizerComputed>,
+    ) -> Result<Deleted, ProviderError> {
         let (api, authorizer) = split_id("DeleteAuthorizer", id)?;
         let _one_write_at_a_time = aws.exclusive(write_lock(api)).await;
         let deleted = aws.apigatewayv2().await.delete_authorizer().api_id(api).authorizer_id(authorizer).send().await;

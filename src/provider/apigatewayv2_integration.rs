@@ -189,7 +189,12 @@ impl Kind for ApiGatewayV2Integration {
         find_in_pages(page, marked).await
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Integration>) -> Result<Deleted, ProviderError> {
+    async fn delete(
+        &self,
+        aws: &Aws,
+        id: &str,
+        _prior: &Prior<Integration, IntegrationComputed>,
+    ) -> Result<Deleted, ProviderError> {
         let (api, integration) = split_id("DeleteIntegration", id)?;
         let _one_write_at_a_time = aws.exclusive(write_lock(api)).await;
         let client = aws.apigatewayv2().await;

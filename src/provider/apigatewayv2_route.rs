@@ -181,7 +181,12 @@ impl Kind for ApiGatewayV2Route {
         Ok(find_in_pages(page, keyed).await?.map(|id| owner.judge_untagged(&id, reason, None)))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Route>) -> Result<Deleted, ProviderError> {
+    async fn delete(
+        &self,
+        aws: &Aws,
+        id: &str,
+        _prior: &Prior<Route, RouteComputed>,
+    ) -> Result<Deleted, ProviderError> {
         let (api, route) = split_id("DeleteRoute", id)?;
         let _one_write_at_a_time = aws.exclusive(write_lock(api)).await;
         let deleted = aws.apigatewayv2().await.delete_route().api_id(api).route_id(route).send().await;

@@ -135,7 +135,7 @@ impl Kind for ApiGatewayV2Stage {
         Ok(Some(owner.judge_tagged_at_create(&id, tags)))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Stage>) -> Result<Deleted, ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str, _prior: &Prior<Stage, NoComputed>) -> Result<Deleted, ProviderError> {
         let (api, stage) = split_id("DeleteStage", id)?;
         let _one_write_at_a_time = aws.exclusive(write_lock(api)).await;
         let deleted = aws.apigatewayv2().await.delete_stage().api_id(api).stage_name(stage).send().await;

@@ -355,7 +355,12 @@ impl Kind for CloudFrontDistribution {
         Ok(None)
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Distribution>) -> Result<Deleted, ProviderError> {
+    async fn delete(
+        &self,
+        aws: &Aws,
+        id: &str,
+        _prior: &Prior<Distribution, DistributionComputed>,
+    ) -> Result<Deleted, ProviderError> {
         let cloudfront = aws.cloudfront().await;
         let (current, etag) = current_config(cloudfront, id).await?;
         if current.enabled() {

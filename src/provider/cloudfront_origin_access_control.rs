@@ -165,7 +165,12 @@ impl Kind for CloudFrontOriginAccessControl {
         Ok(all.iter().find(|o| o.name() == spec.name).map(|o| owner.judge_untagged(o.id(), reason, None)))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&AccessControl>) -> Result<Deleted, ProviderError> {
+    async fn delete(
+        &self,
+        aws: &Aws,
+        id: &str,
+        _prior: &Prior<AccessControl, AccessControlComputed>,
+    ) -> Result<Deleted, ProviderError> {
         let cloudfront = aws.cloudfront().await;
         let etag = etag(cloudfront, id).await?;
         let deleted = cloudfront.delete_origin_access_control().id(id).if_match(etag).send().await;

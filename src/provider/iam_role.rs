@@ -265,7 +265,7 @@ impl Kind for IamRole {
         Ok(Some(owner.judge_tagged_at_create(&spec.name, role.tags().iter().map(|t| (t.key(), t.value())))))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Role>) -> Result<Deleted, ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str, _prior: &Prior<Role, RoleComputed>) -> Result<Deleted, ProviderError> {
         let iam = aws.iam().await;
         // IAM refuses to delete a role that still has policies (DeleteConflict).
         sync_inline(iam, id, None).await?;

@@ -275,7 +275,12 @@ impl Kind for LambdaPermission {
         Ok(found.map(|_| owner.judge_untagged(&spec.id(), reason, None)))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Permission>) -> Result<Deleted, ProviderError> {
+    async fn delete(
+        &self,
+        aws: &Aws,
+        id: &str,
+        _prior: &Prior<Permission, NoComputed>,
+    ) -> Result<Deleted, ProviderError> {
         let (policy, sid) = Policy::of_id("RemovePermission", id)?;
         let _one_write_at_a_time = aws.exclusive(write_lock(policy.function)).await;
         let lambda = aws.lambda().await;

@@ -187,7 +187,12 @@ impl Kind for LogGroup {
         Ok(Some(owner.judge_tagged_at_create(&spec.name, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Group>) -> Result<Deleted, ProviderError> {
+    async fn delete(
+        &self,
+        aws: &Aws,
+        id: &str,
+        _prior: &Prior<Group, GroupComputed>,
+    ) -> Result<Deleted, ProviderError> {
         let deleted = aws.logs().await.delete_log_group().log_group_name(id).send().await;
         match deleted.map_err(|e| ProviderError::from_sdk("DeleteLogGroup", e)) {
             Ok(_) => Ok(Deleted::Yes),

@@ -29,6 +29,7 @@ mod s3_bucket;
 mod s3_bucket_notification;
 mod s3_bucket_policy;
 pub mod schema;
+mod singleton;
 mod sns_subscription;
 mod sns_topic;
 mod sns_topic_policy;

@@ -240,7 +240,7 @@ impl Kind for Route53Record {
         }))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Record>) -> Result<Deleted, ProviderError> {
+    async fn delete(&self, aws: &Aws, id: &str, _prior: &Prior<Record, NoComputed>) -> Result<Deleted, ProviderError> {
         let (zone, name, rtype) = parse_id(id)?;
         // A DELETE must repeat the record set exactly as it is now.
         match find_set(aws, zone, name, rtype).await? {

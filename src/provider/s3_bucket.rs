@@ -370,8 +370,13 @@ impl Kind for S3Bucket {
         }
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, prior: Option<&Bucket>) -> Result<Deleted, ProviderError> {
-        in_bucket_region(aws, id, move |s3| async move { delete_in(&s3, id, prior).await }).await
+    async fn delete(
+        &self,
+        aws: &Aws,
+        id: &str,
+        prior: &Prior<Bucket, BucketComputed>,
+    ) -> Result<Deleted, ProviderError> {
+        in_bucket_region(aws, id, move |s3| async move { delete_in(&s3, id, prior.spec()).await }).await
     }
 }
 

@@ -13,6 +13,10 @@
 //! set up on the bucket (an adopted bucket, say) are kept: every put reads the configuration
 //! first and writes them back, since S3 replaces the whole configuration. Closed-world drift
 //! reports them, and `drift --revert` removes them (unless `drift.ignore` keeps them).
+//!
+//! A bucket the stack adopted may have Lambda or SNS targets already: the create takes over
+//! only the spec's own targets unless `allow_overwrite: true`, records what it found and puts
+//! it back on destroy (see [`super::singleton`]).
 
 use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
@@ -26,9 +30,8 @@ use serde_with::skip_serializing_none;
 use super::attrs::found;
 use super::s3_bucket::in_bucket_region;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{
-    Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError,
-};
+use super::singleton::{self, ALLOW_OVERWRITE, REPLACED};
+use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use super::{Declared, Finding, Held};
 use crate::addr::ResourceAddr;
 use crate::value::Attrs;
@@ -54,6 +57,8 @@ static SCHEMA: ResourceSchema = ResourceSchema {
         Attribute::required("bucket", AttrType::String, "the bucket's name").force_new(),
         Attribute::optional("lambda_functions", AttrType::List(&AttrType::Object(LAMBDA_TARGET)), "Lambda targets"),
         Attribute::optional("topics", AttrType::List(&AttrType::Object(TOPIC_TARGET)), "SNS targets"),
+        ALLOW_OVERWRITE,
+        REPLACED,
     ],
 };
 
@@ -64,6 +69,12 @@ pub struct Notification {
     bucket: String,
     lambda_functions: Option<Vec<LambdaTarget>>,
     topics: Option<Vec<TopicTarget>>,
+    allow_overwrite: Option<bool>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NotificationComputed {
+    replaced: String,
 }
 
 #[skip_serializing_none]
@@ -90,7 +101,7 @@ struct TopicTarget {
 impl Kind for S3BucketNotification {
     const NAME: &'static str = "s3_bucket_notification";
     type Spec = Notification;
-    type Computed = NoComputed;
+    type Computed = NotificationComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -226,7 +237,15 @@ impl Kind for S3BucketNotification {
         out
     }
 
+    fn create_note(&self, desired: &Attrs) -> Option<String> {
+        let allowed = desired.get("allow_overwrite") == Some(&serde_json::Value::Bool(true));
+        singleton::create_note("Lambda or SNS targets the bucket has", allowed)
+    }
+
     fn normalize(&self, attrs: &mut Attrs) {
+        if attrs.get("allow_overwrite") == Some(&serde_json::Value::Bool(false)) {
+            attrs.remove("allow_overwrite");
+        }
         for list in ["lambda_functions", "topics"] {
             if let Some(serde_json::Value::Array(targets)) = attrs.get_mut(list) {
                 for t in targets.iter_mut().filter_map(serde_json::Value::as_object_mut) {
@@ -244,38 +263,15 @@ impl Kind for S3BucketNotification {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: &Prior<Notification, NoComputed>,
-    ) -> Result<Option<(Notification, NoComputed)>, ProviderError> {
+        prior: &Prior<Notification, NotificationComputed>,
+    ) -> Result<Option<(Notification, NotificationComputed)>, ProviderError> {
         let got = in_bucket_region(aws, id, move |s3| async move { configuration(&s3, id).await });
         let Some(out) = got.await? else { return Ok(None) };
-        let lambdas = out
-            .lambda_function_configurations()
-            .iter()
-            .map(|c| {
-                let (filter_prefix, filter_suffix) = filters(c.filter());
-                LambdaTarget {
-                    function_arn: c.lambda_function_arn().to_string(),
-                    events: events(c.events()),
-                    filter_prefix,
-                    filter_suffix,
-                }
-            })
-            .collect();
-        let topics = out
-            .topic_configurations()
-            .iter()
-            .map(|c| {
-                let (filter_prefix, filter_suffix) = filters(c.filter());
-                TopicTarget {
-                    topic_arn: c.topic_arn().to_string(),
-                    events: events(c.events()),
-                    filter_prefix,
-                    filter_suffix,
-                }
-            })
-            .collect();
-        let spec = Notification { bucket: id.to_string(), lambda_functions: Some(lambdas), topics: Some(topics) };
-        Ok(Some((spec, NoComputed {})))
+        let mut spec = targets_of(id, &out);
+        // What the create found and the overwrite setting are the engine's alone.
+        spec.allow_overwrite = prior.spec().and_then(|p| p.allow_overwrite);
+        let replaced = prior.computed.as_ref().map(|c| c.replaced.clone()).unwrap_or_default();
+        Ok(Some((spec, NotificationComputed { replaced })))
     }
 
     async fn create(
@@ -283,9 +279,26 @@ impl Kind for S3BucketNotification {
         aws: &Aws,
         spec: &Notification,
         _owner: &Owner,
-    ) -> Result<Created<NoComputed>, ProviderError> {
-        in_bucket_region(aws, &spec.bucket, move |s3| async move { put(&s3, &spec.bucket, spec).await }).await?;
-        Ok(Created::new(spec.bucket.clone(), NoComputed {}))
+    ) -> Result<Created<NotificationComputed>, ProviderError> {
+        let bucket = spec.bucket.as_str();
+        let replaced = in_bucket_region(aws, bucket, move |s3| async move {
+            let found = configuration(&s3, bucket).await?.map(|out| targets_json(&targets_of(bucket, &out)));
+            let holder = format!("the bucket {bucket}");
+            let allowed = spec.allow_overwrite == Some(true);
+            let found = found.filter(has_targets);
+            let replaced = singleton::take_over(
+                "PutBucketNotificationConfiguration",
+                "Lambda or SNS notification targets",
+                &holder,
+                found,
+                &targets_json(spec),
+                allowed,
+            )?;
+            put(&s3, bucket, spec).await?;
+            Ok(replaced)
+        })
+        .await?;
+        Ok(Created::new(spec.bucket.clone(), NotificationComputed { replaced }))
     }
 
     async fn update(
@@ -293,10 +306,13 @@ impl Kind for S3BucketNotification {
         aws: &Aws,
         id: &str,
         spec: &Notification,
-        _changed: &[&str],
+        changed: &[&str],
         _owner: &Owner,
-    ) -> Result<Option<NoComputed>, ProviderError> {
-        in_bucket_region(aws, id, move |s3| async move { put(&s3, id, spec).await }).await?;
+    ) -> Result<Option<NotificationComputed>, ProviderError> {
+        // allow_overwrite is the engine's alone: changing it changes nothing in AWS.
+        if changed.iter().any(|c| *c != "allow_overwrite") {
+            in_bucket_region(aws, id, move |s3| async move { put(&s3, id, spec).await }).await?;
+        }
         Ok(None)
     }
 
@@ -314,16 +330,103 @@ impl Kind for S3BucketNotification {
             found(got.map_err(|e| ProviderError::from_sdk("GetBucketNotificationConfiguration", e)))
         })
         .await?;
-        let configured =
-            got.is_some_and(|c| !c.lambda_function_configurations().is_empty() || !c.topic_configurations().is_empty());
-        Ok(configured.then(|| Found::Ours { id: spec.bucket.clone() }))
+        // Only the spec's own targets are what an interrupted create wrote; others are not ours.
+        let found = got.map(|out| targets_json(&targets_of(bucket, &out))).filter(has_targets);
+        Ok(found.map(|found| match found == targets_json(spec) {
+            true => Found::Ours { id: spec.bucket.clone() },
+            false => {
+                Found::NotOurs { id: spec.bucket.clone(), why: "the bucket has other notification targets".into() }
+            }
+        }))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Notification>) -> Result<Deleted, ProviderError> {
-        let empty = &Notification { bucket: id.to_string(), lambda_functions: None, topics: None };
-        in_bucket_region(aws, id, move |s3| async move { put(&s3, id, empty).await }).await?;
+    async fn delete(
+        &self,
+        aws: &Aws,
+        id: &str,
+        prior: &Prior<Notification, NotificationComputed>,
+    ) -> Result<Deleted, ProviderError> {
+        // What the bucket had before the stack is put back; else its Lambda and SNS targets go.
+        let put_back = singleton::to_put_back(prior.computed.as_ref().map(|c| c.replaced.as_str()));
+        let mut restored: Notification = put_back
+            .and_then(|mut targets| {
+                targets["bucket"] = serde_json::json!(id);
+                serde_json::from_value(targets).ok()
+            })
+            .unwrap_or(Notification {
+                bucket: id.to_string(),
+                lambda_functions: None,
+                topics: None,
+                allow_overwrite: None,
+            });
+        restored.bucket = id.to_string();
+        let restored = &restored;
+        in_bucket_region(aws, id, move |s3| async move { put(&s3, id, restored).await }).await?;
         Ok(Deleted::Yes)
     }
+}
+
+/// The Lambda and SNS targets of a configuration, as the spec writes them.
+fn targets_of(
+    bucket: &str,
+    out: &aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput,
+) -> Notification {
+    let lambdas = out
+        .lambda_function_configurations()
+        .iter()
+        .map(|c| {
+            let (filter_prefix, filter_suffix) = filters(c.filter());
+            LambdaTarget {
+                function_arn: c.lambda_function_arn().to_string(),
+                events: events(c.events()),
+                filter_prefix,
+                filter_suffix,
+            }
+        })
+        .collect();
+    let topics = out
+        .topic_configurations()
+        .iter()
+        .map(|c| {
+            let (filter_prefix, filter_suffix) = filters(c.filter());
+            TopicTarget {
+                topic_arn: c.topic_arn().to_string(),
+                events: events(c.events()),
+                filter_prefix,
+                filter_suffix,
+            }
+        })
+        .collect();
+    Notification {
+        bucket: bucket.to_string(),
+        lambda_functions: Some(lambdas),
+        topics: Some(topics),
+        allow_overwrite: None,
+    }
+}
+
+/// The targets of `n` as one comparable document: both lists present, events and targets in
+/// one order (S3 keeps neither).
+fn targets_json(n: &Notification) -> serde_json::Value {
+    let mut attrs: Attrs = serde_json::from_value(serde_json::json!({
+        "bucket": n.bucket,
+        "lambda_functions": n.lambda_functions.as_deref().map(serde_json::to_value).transpose().ok().flatten().unwrap_or_default(),
+        "topics": n.topics.as_deref().map(serde_json::to_value).transpose().ok().flatten().unwrap_or_default(),
+    }))
+    .unwrap_or_default();
+    for list in ["lambda_functions", "topics"] {
+        if attrs.get(list).is_none_or(serde_json::Value::is_null) {
+            attrs.insert(list.into(), serde_json::json!([]));
+        }
+    }
+    S3BucketNotification.normalize(&mut attrs);
+    attrs.remove("bucket");
+    serde_json::to_value(attrs).unwrap_or_default()
+}
+
+/// Whether a document of [`targets_json`] has any target.
+fn has_targets(targets: &serde_json::Value) -> bool {
+    ["lambda_functions", "topics"].iter().any(|l| targets[l].as_array().is_some_and(|a| !a.is_empty()))
 }
 
 fn events(events: &[Event]) -> Vec<String> {

@@ -3,7 +3,11 @@
 //!
 //! The id is the bucket name. The policy is checked as JSON before it is sent (moto accepts
 //! invalid JSON and then fails every object call on the bucket) and compared normalised.
-//! Putting it is idempotent; a bucket that has a policy is where an interrupted create put it.
+//! Putting it is idempotent.
+//!
+//! A bucket has one policy, and a bucket the stack adopted may have one already: the create
+//! reads it first, and takes over only the spec's own document unless `allow_overwrite: true`;
+//! what it found is recorded and put back on destroy (see [`super::singleton`]).
 
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
@@ -16,7 +20,8 @@ use serde_json::{Value, json};
 use super::attrs::found;
 use super::s3_bucket::in_bucket_region;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError};
+use super::singleton::{self, ALLOW_OVERWRITE, REPLACED};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 
 pub struct S3BucketPolicy;
 
@@ -24,24 +29,43 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
         Attribute::required("bucket", AttrType::String, "the bucket's name").force_new(),
         Attribute::required("policy", AttrType::Policy, "the bucket policy document"),
+        ALLOW_OVERWRITE,
+        REPLACED,
     ],
 };
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BucketPolicy {
     bucket: String,
     policy: Value,
+    allow_overwrite: Option<bool>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BucketPolicyComputed {
+    replaced: String,
 }
 
 #[async_trait]
 impl Kind for S3BucketPolicy {
     const NAME: &'static str = "s3_bucket_policy";
     type Spec = BucketPolicy;
-    type Computed = NoComputed;
+    type Computed = BucketPolicyComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn normalize(&self, attrs: &mut Attrs) {
+        if attrs.get("allow_overwrite") == Some(&Value::Bool(false)) {
+            attrs.remove("allow_overwrite");
+        }
+    }
+
+    fn create_note(&self, desired: &Attrs) -> Option<String> {
+        singleton::create_note("a policy the bucket has", desired.get("allow_overwrite") == Some(&Value::Bool(true)))
     }
 
     const DEPLOYER: Deployer = Deployer {
@@ -64,10 +88,15 @@ impl Kind for S3BucketPolicy {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: &Prior<BucketPolicy, NoComputed>,
-    ) -> Result<Option<(BucketPolicy, NoComputed)>, ProviderError> {
+        prior: &Prior<BucketPolicy, BucketPolicyComputed>,
+    ) -> Result<Option<(BucketPolicy, BucketPolicyComputed)>, ProviderError> {
         let policy = in_bucket_region(aws, id, move |s3| async move { get(&s3, id).await }).await?;
-        Ok(policy.map(|policy| (BucketPolicy { bucket: id.to_string(), policy }, NoComputed {})))
+        // What the create found and the overwrite setting are the engine's alone.
+        let allow_overwrite = prior.spec().and_then(|p| p.allow_overwrite);
+        let replaced = prior.computed.as_ref().map(|c| c.replaced.clone()).unwrap_or_default();
+        Ok(policy.map(|policy| {
+            (BucketPolicy { bucket: id.to_string(), policy, allow_overwrite }, BucketPolicyComputed { replaced })
+        }))
     }
 
     async fn create(
@@ -75,10 +104,25 @@ impl Kind for S3BucketPolicy {
         aws: &Aws,
         spec: &BucketPolicy,
         _owner: &Owner,
-    ) -> Result<Created<NoComputed>, ProviderError> {
-        in_bucket_region(aws, &spec.bucket, move |s3| async move { put(&s3, &spec.bucket, &spec.policy).await })
-            .await?;
-        Ok(Created::new(spec.bucket.clone(), NoComputed {}))
+    ) -> Result<Created<BucketPolicyComputed>, ProviderError> {
+        let bucket = spec.bucket.as_str();
+        let replaced = in_bucket_region(aws, bucket, move |s3| async move {
+            let found = get(&s3, bucket).await?.map(super::normalize::policy);
+            let desired = super::normalize::policy(spec.policy.clone());
+            let holder = format!("the bucket {bucket}");
+            let replaced = singleton::take_over(
+                "PutBucketPolicy",
+                "a policy",
+                &holder,
+                found,
+                &desired,
+                spec.allow_overwrite == Some(true),
+            )?;
+            put(&s3, bucket, &spec.policy).await?;
+            Ok(replaced)
+        })
+        .await?;
+        Ok(Created::new(spec.bucket.clone(), BucketPolicyComputed { replaced }))
     }
 
     async fn update(
@@ -86,10 +130,13 @@ impl Kind for S3BucketPolicy {
         aws: &Aws,
         id: &str,
         spec: &BucketPolicy,
-        _changed: &[&str],
+        changed: &[&str],
         _owner: &Owner,
-    ) -> Result<Option<NoComputed>, ProviderError> {
-        in_bucket_region(aws, id, move |s3| async move { put(&s3, id, &spec.policy).await }).await?;
+    ) -> Result<Option<BucketPolicyComputed>, ProviderError> {
+        // allow_overwrite is the engine's alone: changing it changes nothing in AWS.
+        if changed.iter().any(|c| *c != "allow_overwrite") {
+            in_bucket_region(aws, id, move |s3| async move { put(&s3, id, &spec.policy).await }).await?;
+        }
         Ok(None)
     }
 
@@ -100,12 +147,28 @@ impl Kind for S3BucketPolicy {
         _owner: &Owner,
         _reason: FindReason,
     ) -> Result<Option<Found>, ProviderError> {
+        // Only the spec's own document is what an interrupted create wrote; another is not ours.
         let policy = in_bucket_region(aws, &spec.bucket, move |s3| async move { get(&s3, &spec.bucket).await }).await?;
-        Ok(policy.map(|_| Found::Ours { id: spec.bucket.clone() }))
+        let desired = super::normalize::policy(spec.policy.clone());
+        Ok(policy.map(|found| match super::normalize::policy(found) == desired {
+            true => Found::Ours { id: spec.bucket.clone() },
+            false => Found::NotOurs { id: spec.bucket.clone(), why: "the bucket has another policy".into() },
+        }))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&BucketPolicy>) -> Result<Deleted, ProviderError> {
+    async fn delete(
+        &self,
+        aws: &Aws,
+        id: &str,
+        prior: &Prior<BucketPolicy, BucketPolicyComputed>,
+    ) -> Result<Deleted, ProviderError> {
+        // What the bucket had before the stack is put back; else the policy goes.
+        let put_back = singleton::to_put_back(prior.computed.as_ref().map(|c| c.replaced.as_str()));
+        let put_back = &put_back;
         in_bucket_region(aws, id, move |s3| async move {
+            if let Some(policy) = put_back {
+                return put(&s3, id, policy).await;
+            }
             let deleted = s3.delete_bucket_policy().bucket(id).send().await;
             deleted.map(|_| ()).map_err(|e| ProviderError::from_sdk("DeleteBucketPolicy", e))
         })

@@ -266,7 +266,12 @@ impl Kind for SnsSubscription {
         Ok(ours.and_then(|s| s.subscription_arn()).map(|arn| Found::Ours { id: arn.to_string() }))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Subscription>) -> Result<Deleted, ProviderError> {
+    async fn delete(
+        &self,
+        aws: &Aws,
+        id: &str,
+        _prior: &Prior<Subscription, SubscriptionComputed>,
+    ) -> Result<Deleted, ProviderError> {
         match attributes(aws, id).await? {
             None => return Ok(Deleted::Yes),
             Some(a) if is_pending(&a) => return Ok(Deleted::LeftToAws(PENDING_NOT_DELETED.into())),

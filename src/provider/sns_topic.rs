@@ -175,7 +175,12 @@ impl Kind for SnsTopic {
         Ok(Some(owner.judge_tagged_at_create(&arn, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Topic>) -> Result<Deleted, ProviderError> {
+    async fn delete(
+        &self,
+        aws: &Aws,
+        id: &str,
+        _prior: &Prior<Topic, TopicComputed>,
+    ) -> Result<Deleted, ProviderError> {
         let deleted = aws.sns().await.delete_topic().topic_arn(id).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteTopic", e))?;
         Ok(Deleted::Yes)

@@ -2,7 +2,9 @@
 //! topic's ARN (and bucket notifications can wait for it) without a cycle.
 //!
 //! The id is the topic ARN. Setting it is idempotent; deleting it puts back the policy SNS
-//! gives every new topic. A topic's policy always exists, so an interrupted create finds it.
+//! gives every new topic. A topic's policy always exists: SNS's default one is replaced
+//! freely; another one (a topic the stack adopted) only with `allow_overwrite: true`, recorded
+//! and put back on destroy (see [`super::singleton`]).
 
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
@@ -13,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
+use super::singleton::{self, ALLOW_OVERWRITE, REPLACED};
 use super::sns_topic::{default_policy, set_attribute, topic_attributes};
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 
 pub struct SnsTopicPolicy;
 
@@ -22,24 +25,44 @@ static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
         Attribute::required("topic_arn", AttrType::String, "the topic").force_new(),
         Attribute::required("policy", AttrType::Policy, "the topic's access policy"),
+        ALLOW_OVERWRITE,
+        REPLACED,
     ],
 };
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TopicPolicy {
     topic_arn: String,
     policy: Value,
+    allow_overwrite: Option<bool>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TopicPolicyComputed {
+    replaced: String,
 }
 
 #[async_trait]
 impl Kind for SnsTopicPolicy {
     const NAME: &'static str = "sns_topic_policy";
     type Spec = TopicPolicy;
-    type Computed = NoComputed;
+    type Computed = TopicPolicyComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn normalize(&self, attrs: &mut Attrs) {
+        if attrs.get("allow_overwrite") == Some(&Value::Bool(false)) {
+            attrs.remove("allow_overwrite");
+        }
+    }
+
+    fn create_note(&self, desired: &Attrs) -> Option<String> {
+        let allowed = desired.get("allow_overwrite") == Some(&Value::Bool(true));
+        singleton::create_note("a policy other than SNS's default the topic has", allowed)
     }
 
     const DEPLOYER: Deployer = Deployer {
@@ -62,11 +85,14 @@ impl Kind for SnsTopicPolicy {
         aws: &Aws,
         id: &str,
         _managed: &Managed<'_>,
-        _prior: &Prior<TopicPolicy, NoComputed>,
-    ) -> Result<Option<(TopicPolicy, NoComputed)>, ProviderError> {
+        prior: &Prior<TopicPolicy, TopicPolicyComputed>,
+    ) -> Result<Option<(TopicPolicy, TopicPolicyComputed)>, ProviderError> {
         let Some(attrs) = topic_attributes(aws.sns().await, id).await? else { return Ok(None) };
         let policy = attrs.get("Policy").map_or(Value::Null, |p| json!(p));
-        Ok(Some((TopicPolicy { topic_arn: id.to_string(), policy }, NoComputed {})))
+        // What the create found and the overwrite setting are the engine's alone.
+        let allow_overwrite = prior.spec().and_then(|p| p.allow_overwrite);
+        let replaced = prior.computed.as_ref().map(|c| c.replaced.clone()).unwrap_or_default();
+        Ok(Some((TopicPolicy { topic_arn: id.to_string(), policy, allow_overwrite }, TopicPolicyComputed { replaced })))
     }
 
     async fn create(
@@ -74,9 +100,15 @@ impl Kind for SnsTopicPolicy {
         aws: &Aws,
         spec: &TopicPolicy,
         _owner: &Owner,
-    ) -> Result<Created<NoComputed>, ProviderError> {
-        set_attribute(aws.sns().await, &spec.topic_arn, "Policy", &spec.policy.to_string()).await?;
-        Ok(Created::new(spec.topic_arn.clone(), NoComputed {}))
+    ) -> Result<Created<TopicPolicyComputed>, ProviderError> {
+        let sns = aws.sns().await;
+        let found = existing(sns, &spec.topic_arn).await?;
+        let holder = format!("the topic {}", spec.topic_arn);
+        let desired = super::normalize::policy(spec.policy.clone());
+        let allowed = spec.allow_overwrite == Some(true);
+        let replaced = singleton::take_over("SetTopicAttributes", "a policy", &holder, found, &desired, allowed)?;
+        set_attribute(sns, &spec.topic_arn, "Policy", &spec.policy.to_string()).await?;
+        Ok(Created::new(spec.topic_arn.clone(), TopicPolicyComputed { replaced }))
     }
 
     async fn update(
@@ -84,10 +116,13 @@ impl Kind for SnsTopicPolicy {
         aws: &Aws,
         id: &str,
         spec: &TopicPolicy,
-        _changed: &[&str],
+        changed: &[&str],
         _owner: &Owner,
-    ) -> Result<Option<NoComputed>, ProviderError> {
-        set_attribute(aws.sns().await, id, "Policy", &spec.policy.to_string()).await?;
+    ) -> Result<Option<TopicPolicyComputed>, ProviderError> {
+        // allow_overwrite is the engine's alone: changing it changes nothing in AWS.
+        if changed.iter().any(|c| *c != "allow_overwrite") {
+            set_attribute(aws.sns().await, id, "Policy", &spec.policy.to_string()).await?;
+        }
         Ok(None)
     }
 
@@ -98,12 +133,36 @@ impl Kind for SnsTopicPolicy {
         _owner: &Owner,
         _reason: FindReason,
     ) -> Result<Option<Found>, ProviderError> {
-        let exists = topic_attributes(aws.sns().await, &spec.topic_arn).await?.is_some();
-        Ok(exists.then(|| Found::Ours { id: spec.topic_arn.clone() }))
+        // SNS's default policy: the create did not get to write. The spec's: it did. Another:
+        // not the stack's.
+        let Some(found) = existing(aws.sns().await, &spec.topic_arn).await? else { return Ok(None) };
+        let id = spec.topic_arn.clone();
+        Ok(Some(match found == super::normalize::policy(spec.policy.clone()) {
+            true => Found::Ours { id },
+            false => Found::NotOurs { id, why: "the topic has another policy".into() },
+        }))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&TopicPolicy>) -> Result<Deleted, ProviderError> {
-        set_attribute(aws.sns().await, id, "Policy", &default_policy(id)).await?;
+    async fn delete(
+        &self,
+        aws: &Aws,
+        id: &str,
+        prior: &Prior<TopicPolicy, TopicPolicyComputed>,
+    ) -> Result<Deleted, ProviderError> {
+        // What the topic had before the stack, else the policy SNS gives every new topic.
+        let put_back = singleton::to_put_back(prior.computed.as_ref().map(|c| c.replaced.as_str()));
+        let policy = put_back.map_or_else(|| default_policy(id), |p| p.to_string());
+        set_attribute(aws.sns().await, id, "Policy", &policy).await?;
         Ok(Deleted::Yes)
     }
+}
+
+/// The topic's policy, normalised, unless it is the one SNS gives every new topic (`None`, as
+/// when the topic is gone): nobody's document to keep.
+async fn existing(sns: &aws_sdk_sns::Client, topic: &str) -> Result<Option<Value>, ProviderError> {
+    let Some(attrs) = topic_attributes(sns, topic).await? else { return Ok(None) };
+    let Some(policy) = attrs.get("Policy") else { return Ok(None) };
+    let policy = super::normalize::policy(json!(policy));
+    let default = super::normalize::policy(json!(default_policy(topic)));
+    Ok((policy != default).then_some(policy))
 }

@@ -159,8 +159,14 @@ pub trait Kind: Send + Sync + 'static {
         reason: FindReason,
     ) -> Result<Option<Found>, ProviderError>;
 
-    /// Deletes the resource; `prior` is its last recorded spec, if it still reads as one.
-    async fn delete(&self, aws: &Aws, id: &str, prior: Option<&Self::Spec>) -> Result<Deleted, ProviderError>;
+    /// Deletes the resource; `prior` is what was last recorded of it (its spec and computed
+    /// attributes, each if it still reads as one).
+    async fn delete(
+        &self,
+        aws: &Aws,
+        id: &str,
+        prior: &Prior<Self::Spec, Self::Computed>,
+    ) -> Result<Deleted, ProviderError>;
 }
 
 /// What was last recorded of a resource (nothing, for one being adopted or imported).
@@ -385,8 +391,8 @@ impl<K: Kind> ResourceKind for Typed<K> {
     }
 
     async fn delete(&self, aws: &Aws, id: &str, prior: &Attrs) -> Result<Deleted, ProviderError> {
-        let prior = self.prior_spec(prior);
-        self.0.delete(aws, id, prior.as_ref()).await
+        let prior = Prior { spec: self.prior_spec(prior), computed: self.prior_computed(prior) };
+        self.0.delete(aws, id, &prior).await
     }
 }
 

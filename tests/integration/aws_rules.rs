@@ -323,3 +323,93 @@ resources:
     assert_eq!(routes.items()[0].authorizer_id(), Some(left[0].1), "the route uses the new one");
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
 }
+
+#[test]
+fn documents_found_on_an_adopted_bucket_are_replaced_only_when_allowed_and_put_back_on_destroy() {
+    // The hand-made bucket the stack adopts has a policy and a topic target already (the old
+    // distribution reads through one, a team listens on the other). The stack's own refuses to
+    // replace them, naming what is there; with allow_overwrite it replaces them, and destroy
+    // leaves the bucket with what it had.
+    let env = Env::new();
+    let s3 = env.s3();
+    env.block_on(s3.create_bucket().bucket("adopted-assets").send()).expect("bucket made by hand");
+    let theirs = r#"{"Version":"2012-10-17","Statement":[{"Sid":"OldCdn","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::adopted-assets/*"}]}"#;
+    env.block_on(s3.put_bucket_policy().bucket("adopted-assets").policy(theirs).send()).expect("their policy");
+    let sns = env.sns();
+    let team = env.block_on(sns.create_topic().name("team-topic").send()).expect("topic");
+    let team_arn = team.topic_arn().expect("arn").to_string();
+    let target = aws_sdk_s3::types::TopicConfiguration::builder()
+        .topic_arn(&team_arn)
+        .events(aws_sdk_s3::types::Event::S3ObjectRemovedDelete)
+        .build()
+        .expect("target");
+    let config = aws_sdk_s3::types::NotificationConfiguration::builder().topic_configurations(target).build();
+    let put = s3.put_bucket_notification_configuration().bucket("adopted-assets").notification_configuration(config);
+    env.block_on(put.send()).expect("their notification target");
+
+    let spec = |overwrite: bool| {
+        let allow = if overwrite { "      allow_overwrite: true\n" } else { "" };
+        format!(
+            r#"
+resources:
+  s3_bucket:
+    assets: {{ name: adopted-assets, import_id: adopted-assets }}
+  sns_topic:
+    events: {{ name: stack-events }}
+  sns_topic_policy:
+    events:
+      topic_arn: ${{sns_topic.events.arn}}
+      policy:
+        Version: "2012-10-17"
+        Statement: [{{ Effect: Allow, Principal: {{ Service: s3.amazonaws.com }}, Action: "sns:Publish", Resource: "${{sns_topic.events.arn}}" }}]
+  s3_bucket_policy:
+    assets:
+      bucket: ${{s3_bucket.assets.name}}
+{allow}      policy:
+        Version: "2012-10-17"
+        Statement: [{{ Sid: Stack, Effect: Allow, Principal: {{ Service: cloudfront.amazonaws.com }}, Action: "s3:GetObject", Resource: "arn:aws:s3:::adopted-assets/*" }}]
+  s3_bucket_notification:
+    assets:
+      bucket: ${{s3_bucket.assets.name}}
+{allow}      topics: [{{ topic_arn: "${{sns_topic.events.arn}}", events: ["s3:ObjectCreated:*"] }}]
+      depends_on: [sns_topic_policy.events]
+"#
+        )
+    };
+    let policy_sids = |env: &Env| {
+        let out = env.block_on(env.s3().get_bucket_policy().bucket("adopted-assets").send()).expect("policy");
+        let doc: serde_json::Value = serde_json::from_str(out.policy().expect("text")).expect("json");
+        doc["Statement"].as_array().expect("statements").iter().map(|s| s["Sid"].to_string()).collect::<Vec<_>>()
+    };
+    let topic_targets = |env: &Env| {
+        let out = env
+            .block_on(env.s3().get_bucket_notification_configuration().bucket("adopted-assets").send())
+            .expect("configuration");
+        out.topic_configurations().iter().map(|t| t.topic_arn().to_string()).collect::<Vec<_>>()
+    };
+
+    env.write_spec(&spec(false));
+    let refused = env.run(&["apply", "--auto-approve"]).expect_code(1);
+    let said = refused.stderr_flat();
+    assert!(said.contains("the bucket adopted-assets has a policy already") && said.contains("OldCdn"), "{said}");
+    assert!(said.contains("allow_overwrite: true"), "{said}");
+    assert_eq!(policy_sids(&env), ["\"OldCdn\""], "nothing was written over it");
+    assert_eq!(topic_targets(&env), std::slice::from_ref(&team_arn));
+
+    env.write_spec(&spec(true));
+    let plan = env.run(&["plan"]).expect_code(0);
+    assert!(
+        plan.stdout
+            .contains("allow_overwrite: a policy the bucket has there already is replaced, and put back on destroy"),
+        "{}",
+        plan.stdout
+    );
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(policy_sids(&env), ["\"Stack\""]);
+    assert!(topic_targets(&env).iter().all(|t| t.ends_with(":stack-events")), "{:?}", topic_targets(&env));
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    env.run(&["destroy", "--auto-approve"]).expect_code(0);
+    assert_eq!(policy_sids(&env), ["\"OldCdn\""], "destroy put their policy back");
+    assert_eq!(topic_targets(&env), [team_arn], "and their notification target");
+}

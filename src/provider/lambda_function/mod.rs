@@ -602,7 +602,12 @@ impl Kind for LambdaFunction {
         Ok(Some(owner.judge_tagged_at_create(&spec.name, tags)))
     }
 
-    async fn delete(&self, aws: &Aws, id: &str, _prior: Option<&Function>) -> Result<Deleted, ProviderError> {
+    async fn delete(
+        &self,
+        aws: &Aws,
+        id: &str,
+        _prior: &Prior<Function, FunctionComputed>,
+    ) -> Result<Deleted, ProviderError> {
         let deleted = aws.lambda().await.delete_function().function_name(id).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteFunction", e))?;
         Ok(Deleted::Yes)
