@@ -94,6 +94,10 @@ pub struct Declared {
     /// Each attribute the spec sets, with its value where it is known before apply (literals
     /// and variables); `None` where it depends on another resource.
     pub values: std::collections::BTreeMap<String, Option<serde_json::Value>>,
+    /// Each attribute the spec sets as far as it is known before apply: what is not known yet is
+    /// the unknown marker, inside lists and blocks too (so a literal beside a reference is
+    /// still checked).
+    pub partial: std::collections::BTreeMap<String, serde_json::Value>,
     /// The other resources' attributes each attribute refers to.
     pub references: std::collections::BTreeMap<String, Vec<(ResourceAddr, String)>>,
     /// Everything the resource comes after: what it refers to and its `depends_on`.

@@ -258,7 +258,7 @@ impl<K: Kind> ResourceKind for Typed<K> {
         // where the kind gives no narrower range of its own, that one applies.
         for attr in self.0.schema().attributes {
             let ranged = out.iter().any(|f| f.attr.as_deref() == Some(attr.name));
-            if let (false, Some(value)) = (ranged, this.known(attr.name)) {
+            if let (false, Some(value)) = (ranged, this.partial.get(attr.name)) {
                 let mut bad = Vec::new();
                 ints_out_of_range(&attr.ty, value, attr.name.to_string(), &mut bad);
                 out.extend(bad.into_iter().map(|(path, n)| {

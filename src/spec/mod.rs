@@ -91,17 +91,14 @@ pub struct ResourceSpec {
 impl ResourceSpec {
     /// The resource as its kind's checks see it.
     pub fn declared(&self) -> crate::provider::Declared {
-        let values = self
-            .attrs
+        let partial: std::collections::BTreeMap<String, serde_json::Value> =
+            self.attrs.iter().map(|(name, expr)| (name.clone(), expr.eval(&|_, _| crate::value::unknown()))).collect();
+        // Known when nothing in it refers to a resource (lists and blocks of literals and
+        // variables included); a variable without a value (`build`) is unknown, as a reference
+        // is: neither is checked before apply.
+        let values = partial
             .iter()
-            .map(|(name, expr)| {
-                // Known when nothing in it refers to a resource (lists and blocks of literals and
-                // variables included); a variable without a value (`build`) is unknown, as a
-                // reference is: neither is checked before apply.
-                let value = expr.eval(&|_, _| crate::value::unknown());
-                let known = (!crate::value::contains_unknown(&value)).then_some(value);
-                (name.clone(), known)
-            })
+            .map(|(name, value)| (name.clone(), (!crate::value::contains_unknown(value)).then(|| value.clone())))
             .collect();
         let references = self
             .attrs
@@ -112,7 +109,13 @@ impl ResourceSpec {
                 (name.clone(), refs)
             })
             .collect();
-        crate::provider::Declared { addr: self.addr.clone(), values, references, dependencies: self.dependencies() }
+        crate::provider::Declared {
+            addr: self.addr.clone(),
+            values,
+            partial,
+            references,
+            dependencies: self.dependencies(),
+        }
     }
 
     /// Every resource this one must follow: referenced ones and `depends_on`.

@@ -492,6 +492,12 @@ fn closed_world_drift_through_aws_strict_behaviours(env: &Env) {
     let endpoints: Vec<&str> = listed.subscriptions().iter().filter_map(|s| s.endpoint()).collect();
     assert!(!endpoints.contains(&queue), "revert left the sqs subscription: {endpoints:?}");
     assert_eq!(env.run(&["drift"]).code, 0, "after revert");
+    let strict = env.proxy().strict().expect("strict rules");
+    assert!(
+        strict.refusals().iter().any(|r| r.starts_with("unsubscribed listed as Deleted")),
+        "the drift after revert met the unsubscribed subscription listed as Deleted: {:?}",
+        strict.refusals()
+    );
 
     // A new webhook URL replaces the subscription: the pending one is left to AWS.
     let dotenv = std::fs::read_to_string(env.path(".env")).expect(".env");

@@ -137,6 +137,11 @@ impl Proxy {
         strict
     }
 
+    /// The strict rules being played, if any.
+    pub fn strict(&self) -> Option<Arc<crate::strict::Strict>> {
+        self.shared.strict.lock().expect("lock").clone()
+    }
+
     /// The process `KillAfter` kills.
     pub fn set_victim(&self, pid: u32) {
         *self.shared.victim.lock().expect("lock") = Some(pid);

@@ -3,7 +3,9 @@
 //! holds; none relaxes a check. The clocks say how long AWS takes where it is eventually
 //! consistent or deploys in the background.
 //!
-//! - SNS: an http(s) subscription stays pending confirmation; `Unsubscribe` of one is refused.
+//! - SNS: an http(s) subscription stays pending confirmation; `Unsubscribe` of one is refused;
+//!   listings show a pending one as `PendingConfirmation`, and one just unsubscribed as
+//!   `Deleted` for a moment.
 //! - API Gateway: writes to one API while another is in flight are refused (`ConflictException`,
 //!   "concurrent modification"); an integration or authorizer a route refers to cannot be deleted;
 //!   authorizer names are unique in an API.
@@ -46,6 +48,8 @@ pub struct Clocks {
     pub destination: Duration,
     /// How long each write to an API takes (so that concurrent writes overlap, as on AWS).
     pub api_write: Duration,
+    /// How long listings still show an unsubscribed subscription, as `Deleted`.
+    pub unsubscribed: Duration,
 }
 
 impl Clocks {
@@ -59,6 +63,7 @@ impl Clocks {
             role_assumable: Duration::from_secs(3),
             destination: Duration::from_secs(2),
             api_write: Duration::from_millis(150),
+            unsubscribed: Duration::from_secs(5),
         }
     }
 
@@ -76,6 +81,7 @@ impl Clocks {
             role_assumable: Duration::from_secs(8),
             destination: Duration::from_secs(5),
             api_write: Duration::from_millis(300),
+            unsubscribed: Duration::from_secs(10),
         }
     }
 
@@ -103,6 +109,8 @@ impl std::str::FromStr for Clocks {
 #[derive(Default)]
 struct Memory {
     pending_subscriptions: HashSet<String>,
+    /// Subscriptions just unsubscribed: (topic, protocol, endpoint), until when they are listed.
+    unsubscribed: Vec<(String, String, String, Instant)>,
     api_writes: HashMap<String, usize>,
     permission_written: HashMap<String, Instant>,
     topic_policy_written: HashMap<String, Instant>,
@@ -241,6 +249,7 @@ impl Strict {
         }
         let arn = request.form("SubscriptionArn")?;
         if !self.memory.lock().expect("lock").pending_subscriptions.contains(&arn) {
+            self.remember_unsubscribed(&arn);
             return None;
         }
         let body = query_error(
@@ -283,9 +292,50 @@ impl Strict {
                     let shown = format!("<SubscriptionArn>{arn}</SubscriptionArn>");
                     listed = listed.replace(&shown, "<SubscriptionArn>PendingConfirmation</SubscriptionArn>");
                 }
+                // Just unsubscribed: still listed for a moment, as `Deleted`.
+                let topic = request.form("TopicArn");
+                memory.unsubscribed.retain(|(.., until)| Instant::now() < *until);
+                let gone: String = memory
+                    .unsubscribed
+                    .iter()
+                    .filter(|(t, ..)| topic.as_deref().is_none_or(|wanted| wanted == t))
+                    .map(|(t, protocol, endpoint, _)| {
+                        format!(
+                            "<member><TopicArn>{t}</TopicArn><Protocol>{protocol}</Protocol><SubscriptionArn>Deleted\
+                             </SubscriptionArn><Owner>123456789012</Owner><Endpoint>{endpoint}</Endpoint></member>"
+                        )
+                    })
+                    .collect();
+                if !gone.is_empty() {
+                    self.refusals
+                        .lock()
+                        .expect("lock")
+                        .push(format!("unsubscribed listed as Deleted: {}", request.label()));
+                }
+                listed = listed.replacen("</Subscriptions>", &format!("{gone}</Subscriptions>"), 1);
                 rewritten(&moto, Some(listed), None)
             }
             _ => moto,
+        }
+    }
+
+    /// Notes what `arn` subscribes, so that listings show it as `Deleted` for a moment once it
+    /// is unsubscribed.
+    fn remember_unsubscribed(&self, arn: &str) {
+        let Some(attributes) = ask_moto(
+            self.upstream,
+            "sns",
+            "POST",
+            &format!("/?Action=GetSubscriptionAttributes&SubscriptionArn={arn}"),
+        ) else {
+            return;
+        };
+        let value =
+            |key: &str| between(&attributes, &format!("<key>{key}</key><value>"), "</value>").map(str::to_string);
+        if let (Some(topic), Some(protocol), Some(endpoint)) = (value("TopicArn"), value("Protocol"), value("Endpoint"))
+        {
+            let until = Instant::now() + self.clocks.unsubscribed;
+            self.memory.lock().expect("lock").unsubscribed.push((topic, protocol, endpoint, until));
         }
     }
 
