@@ -49,14 +49,14 @@ pub async fn cmd_iam_policy(args: IamPolicyArgs, registry: &Registry, aws: &Aws)
     // spec dropped; drift reads what the state records, which is the spec's once applied).
     let mut seen = std::collections::BTreeSet::new();
     for res in &spec.resources {
-        let Some(kind) = registry.get(&res.addr.kind) else { continue };
+        let Some(access) = registry.get(&res.addr.kind).and_then(|k| k.access()) else { continue };
         let values: Attrs = crate::plan::evaluate(res, &|_, _| unknown());
-        grant(kind.deployer(), kind.deployer_arns(&values, &scope));
+        grant(access.deployer(), access.deployer_arns(&values, &scope));
         seen.insert(res.addr.clone());
     }
     for (addr, res) in recorded.resources.iter().filter(|(a, _)| !seen.contains(*a)) {
-        let Some(kind) = registry.get(&addr.kind) else { continue };
-        grant(kind.deployer(), kind.deployer_arns(&res.attributes, &scope));
+        let Some(access) = registry.get(&addr.kind).and_then(|k| k.access()) else { continue };
+        grant(access.deployer(), access.deployer_arns(&res.attributes, &scope));
     }
     if matches!(args.command, Command::Plan | Command::Apply) {
         for lookup in &spec.lookups {

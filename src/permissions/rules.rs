@@ -193,7 +193,7 @@ mod tests {
         let attrs = |v: serde_json::Value| v.as_object().cloned().expect("an object");
         let addr: ResourceAddr = "lambda_permission.p".parse().expect("addr");
         let permission = registry.get("lambda_permission").expect("kind");
-        let grants = permission.grants(
+        let grants = permission.access().expect("an access facet").grants(
             &addr,
             &attrs(serde_json::json!({"function_name": "f", "statement_id": "s", "action": "lambda:InvokeFunction",
                 "principal": "s3.amazonaws.com", "source_arn": "arn:aws:s3:::b", "qualifier": "live"})),
@@ -201,7 +201,8 @@ mod tests {
         assert_eq!(grants[0].resource, "f:live");
         assert_eq!(of_grants(&grants).into_iter().map(|(r, _)| r).collect::<Vec<_>>(), [PERMISSION_SOURCE]);
         let found = |kind: &str, v: serde_json::Value| {
-            registry.get(kind).expect("kind").policy_findings(&attrs(v)).into_iter().map(|(r, _)| r).collect::<Vec<_>>()
+            let access = registry.get(kind).expect("kind").access().expect("an access facet");
+            access.policy_findings(&attrs(v)).into_iter().map(|(r, _)| r).collect::<Vec<_>>()
         };
         assert_eq!(found("s3_bucket", serde_json::json!({"name": "b"})), [PUBLIC_ACCESS_BLOCK]);
         let route = serde_json::json!({"api_id": "a", "route_key": "GET /", "authorization_type": "NONE"});

@@ -215,12 +215,12 @@ impl Planner<'_> {
         let changed = changes.iter().filter(|c| !matches!(c.action, Action::NoOp | Action::Forget));
         changed
             .filter_map(|c| {
-                let kind = self.registry.get(&c.addr.kind)?;
+                let access = self.registry.get(&c.addr.kind)?.access()?;
                 let live = refreshed.resources.get(&c.addr).filter(|r| r.pending().is_none());
-                let before = live.map(|r| kind.grants(&c.addr, &r.attributes)).unwrap_or_default();
+                let before = live.map(|r| access.grants(&c.addr, &r.attributes)).unwrap_or_default();
                 let after = match (c.action, &c.desired) {
                     (Action::Delete, _) | (_, None) => vec![],
-                    (_, Some(desired)) => kind.grants(&c.addr, desired),
+                    (_, Some(desired)) => access.grants(&c.addr, desired),
                 };
                 permissions::compare(&c.addr, &before, &after)
             })
@@ -231,10 +231,11 @@ impl Planner<'_> {
     fn policy_findings(&self, spec: &Spec, changes: &[ResourceChange]) -> Vec<rules::Finding> {
         let mut out = Vec::new();
         for c in changes.iter().filter(|c| !c.action.removes()) {
-            let (Some(kind), Some(desired)) = (self.registry.get(&c.addr.kind), &c.desired) else { continue };
+            let access = self.registry.get(&c.addr.kind).and_then(|k| k.access());
+            let (Some(access), Some(desired)) = (access, &c.desired) else { continue };
             let waivers = spec.resource(&c.addr).map(|r| &r.waivers);
-            let mut found = kind.policy_findings(desired);
-            found.extend(rules::of_grants(&kind.grants(&c.addr, desired)));
+            let mut found = access.policy_findings(desired);
+            found.extend(rules::of_grants(&access.grants(&c.addr, desired)));
             out.extend(found.into_iter().map(|(rule, message)| rules::Finding {
                 addr: c.addr.clone(),
                 rule: rule.to_string(),

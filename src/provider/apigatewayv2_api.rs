@@ -4,6 +4,7 @@
 //! compared with header names in lower case and lists as sets. API names are not unique, so
 //! an API is recognised as ours only by the ownership tags `CreateApi` writes on it.
 
+use super::facets::Access;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::{Cors, ProtocolType};
@@ -108,12 +109,6 @@ impl Kind for ApiGatewayV2Api {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
-    }
-
-    const DEPLOYER: Deployer = API_DEPLOYER;
-
-    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        api_arns(scope)
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
@@ -247,6 +242,20 @@ impl Kind for ApiGatewayV2Api {
         let deleted = aws.apigatewayv2().await.delete_api().api_id(id).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteApi", e))?;
         Ok(Deleted::Yes)
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for ApiGatewayV2Api {
+    fn deployer(&self) -> Deployer {
+        API_DEPLOYER
+    }
+
+    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        api_arns(scope)
     }
 }
 

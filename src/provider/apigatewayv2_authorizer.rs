@@ -5,6 +5,7 @@
 //! create is found by name among the API's authorizers.
 
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
+use super::facets::Access;
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
@@ -89,12 +90,6 @@ impl Kind for ApiGatewayV2Authorizer {
             })
             .collect();
         Ok(Some(Siblings { parent: format!("the API {api}"), children }))
-    }
-
-    const DEPLOYER: Deployer = API_DEPLOYER;
-
-    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        api_arns(scope)
     }
 
     fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding> {
@@ -211,6 +206,20 @@ impl Kind for ApiGatewayV2Authorizer {
         let deleted = aws.apigatewayv2().await.delete_authorizer().api_id(api).authorizer_id(authorizer).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteAuthorizer", e))?;
         Ok(Deleted::Yes)
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for ApiGatewayV2Authorizer {
+    fn deployer(&self) -> Deployer {
+        API_DEPLOYER
+    }
+
+    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        api_arns(scope)
     }
 }
 

@@ -5,6 +5,7 @@
 //! the integration's description; an interrupted create is found by it.
 
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
+use super::facets::Access;
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
@@ -91,12 +92,6 @@ impl Kind for ApiGatewayV2Integration {
             })
             .collect();
         Ok(Some(Siblings { parent: format!("the API {api}"), children }))
-    }
-
-    const DEPLOYER: Deployer = API_DEPLOYER;
-
-    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        api_arns(scope)
     }
 
     async fn read(
@@ -201,6 +196,20 @@ impl Kind for ApiGatewayV2Integration {
         let deleted = client.delete_integration().api_id(api).integration_id(integration).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteIntegration", e))?;
         Ok(Deleted::Yes)
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for ApiGatewayV2Integration {
+    fn deployer(&self) -> Deployer {
+        API_DEPLOYER
+    }
+
+    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        api_arns(scope)
     }
 }
 

@@ -5,6 +5,7 @@
 //! (AWS refuses a second one), so an interrupted create is found by its key.
 
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
+use super::facets::Access;
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
@@ -78,21 +79,6 @@ impl Kind for ApiGatewayV2Route {
             })
             .collect();
         Ok(Some(Siblings { parent: format!("the API {api}"), children }))
-    }
-
-    const DEPLOYER: Deployer = API_DEPLOYER;
-
-    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        api_arns(scope)
-    }
-
-    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
-        let kind = attrs.get("authorization_type").and_then(Value::as_str).unwrap_or("NONE");
-        if kind == "NONE" {
-            let key = attrs.get("route_key").and_then(Value::as_str).unwrap_or_default();
-            return vec![(rules::ROUTE_AUTHORIZER, format!("`{key}` answers anyone: authorization_type is NONE"))];
-        }
-        vec![]
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
@@ -192,6 +178,29 @@ impl Kind for ApiGatewayV2Route {
         let deleted = aws.apigatewayv2().await.delete_route().api_id(api).route_id(route).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteRoute", e))?;
         Ok(Deleted::Yes)
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for ApiGatewayV2Route {
+    fn deployer(&self) -> Deployer {
+        API_DEPLOYER
+    }
+
+    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        api_arns(scope)
+    }
+
+    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
+        let kind = attrs.get("authorization_type").and_then(Value::as_str).unwrap_or("NONE");
+        if kind == "NONE" {
+            let key = attrs.get("route_key").and_then(Value::as_str).unwrap_or_default();
+            return vec![(rules::ROUTE_AUTHORIZER, format!("`{key}` answers anyone: authorization_type is NONE"))];
+        }
+        vec![]
     }
 }
 

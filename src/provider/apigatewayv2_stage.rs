@@ -5,6 +5,7 @@
 //! unique within an API, so an interrupted create is found by name and judged by its tags.
 
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
+use super::facets::Access;
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
@@ -58,12 +59,6 @@ impl Kind for ApiGatewayV2Stage {
         let names = items.iter().filter_map(|s| s.stage_name());
         let children = names.map(|name| Sibling::new(format!("{api}/{name}"), format!("stage {name}"))).collect();
         Ok(Some(Siblings { parent: format!("the API {api}"), children }))
-    }
-
-    const DEPLOYER: Deployer = API_DEPLOYER;
-
-    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        api_arns(scope)
     }
 
     async fn read(
@@ -141,5 +136,19 @@ impl Kind for ApiGatewayV2Stage {
         let deleted = aws.apigatewayv2().await.delete_stage().api_id(api).stage_name(stage).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteStage", e))?;
         Ok(Deleted::Yes)
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for ApiGatewayV2Stage {
+    fn deployer(&self) -> Deployer {
+        API_DEPLOYER
+    }
+
+    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        api_arns(scope)
     }
 }

@@ -11,6 +11,7 @@
 //! `--no-wait`. Fields a read does not echo (moto drops the origin's OAC id) keep their
 //! recorded value.
 
+use super::facets::Access;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use crate::value::UNKNOWN;
@@ -130,31 +131,6 @@ impl Kind for CloudFrontDistribution {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
-    }
-
-    const DEPLOYER: Deployer = Deployer {
-        read: &["cloudfront:GetDistribution", "cloudfront:GetDistributionConfig", "cloudfront:ListDistributions"],
-        write: &["cloudfront:CreateDistribution", "cloudfront:TagResource", "cloudfront:UpdateDistribution"],
-        delete: &["cloudfront:UpdateDistribution", "cloudfront:DeleteDistribution"],
-        unscoped: &["cloudfront:ListDistributions"],
-    };
-
-    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        vec![scope.arn("cloudfront", "", &scope.account, "distribution/*")]
-    }
-
-    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
-        let origin = attrs.get("origin_domain_name").and_then(Value::as_str).unwrap_or_default();
-        // An S3 REST origin (`.s3.REGION.`, or the legacy `.s3-REGION.`), not a website endpoint.
-        let s3 = (origin.contains(".s3.") || origin.contains(".s3-") || origin.contains(UNKNOWN))
-            && !origin.contains(".s3-website");
-        if s3 && attrs.get("origin_access_control_id").is_none_or(Value::is_null) {
-            return vec![(
-                rules::ORIGIN_ACCESS_CONTROL,
-                "its S3 origin is read without an origin access control".into(),
-            )];
-        }
-        vec![]
     }
 
     fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
@@ -384,6 +360,39 @@ impl Kind for CloudFrontDistribution {
             if e.code == "DistributionNotDisabled" { e.with_class(ErrorClass::Conflict) } else { e }
         })?;
         Ok(Deleted::Yes)
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for CloudFrontDistribution {
+    fn deployer(&self) -> Deployer {
+        Deployer {
+            read: &["cloudfront:GetDistribution", "cloudfront:GetDistributionConfig", "cloudfront:ListDistributions"],
+            write: &["cloudfront:CreateDistribution", "cloudfront:TagResource", "cloudfront:UpdateDistribution"],
+            delete: &["cloudfront:UpdateDistribution", "cloudfront:DeleteDistribution"],
+            unscoped: &["cloudfront:ListDistributions"],
+        }
+    }
+
+    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        vec![scope.arn("cloudfront", "", &scope.account, "distribution/*")]
+    }
+
+    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
+        let origin = attrs.get("origin_domain_name").and_then(Value::as_str).unwrap_or_default();
+        // An S3 REST origin (`.s3.REGION.`, or the legacy `.s3-REGION.`), not a website endpoint.
+        let s3 = (origin.contains(".s3.") || origin.contains(".s3-") || origin.contains(UNKNOWN))
+            && !origin.contains(".s3-website");
+        if s3 && attrs.get("origin_access_control_id").is_none_or(Value::is_null) {
+            return vec![(
+                rules::ORIGIN_ACCESS_CONTROL,
+                "its S3 origin is read without an origin access control".into(),
+            )];
+        }
+        vec![]
     }
 }
 

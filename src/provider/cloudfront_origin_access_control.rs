@@ -6,6 +6,7 @@
 //! take no tags; their names are unique in the account, so an interrupted create is found by
 //! name, and a name taken before the create is reported, never taken over.
 
+use super::facets::Access;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{
@@ -66,18 +67,6 @@ impl Kind for CloudFrontOriginAccessControl {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
-    }
-
-    const DEPLOYER: Deployer = Deployer {
-        read: &["cloudfront:GetOriginAccessControl", "cloudfront:ListOriginAccessControls"],
-        write: &["cloudfront:CreateOriginAccessControl", "cloudfront:UpdateOriginAccessControl"],
-        delete: &["cloudfront:DeleteOriginAccessControl"],
-        unscoped: &["cloudfront:ListOriginAccessControls", "cloudfront:CreateOriginAccessControl"],
-    };
-
-    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        // The id is CloudFront's: any origin access control of the account.
-        vec![scope.arn("cloudfront", "", &scope.account, "origin-access-control/*")]
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
@@ -176,6 +165,26 @@ impl Kind for CloudFrontOriginAccessControl {
         let deleted = cloudfront.delete_origin_access_control().id(id).if_match(etag).send().await;
         deleted.map_err(|e| conflict(ProviderError::from_sdk("DeleteOriginAccessControl", e)))?;
         Ok(Deleted::Yes)
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for CloudFrontOriginAccessControl {
+    fn deployer(&self) -> Deployer {
+        Deployer {
+            read: &["cloudfront:GetOriginAccessControl", "cloudfront:ListOriginAccessControls"],
+            write: &["cloudfront:CreateOriginAccessControl", "cloudfront:UpdateOriginAccessControl"],
+            delete: &["cloudfront:DeleteOriginAccessControl"],
+            unscoped: &["cloudfront:ListOriginAccessControls", "cloudfront:CreateOriginAccessControl"],
+        }
+    }
+
+    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        // The id is CloudFront's: any origin access control of the account.
+        vec![scope.arn("cloudfront", "", &scope.account, "origin-access-control/*")]
     }
 }
 

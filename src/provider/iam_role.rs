@@ -9,6 +9,7 @@
 //! removes every policy first (IAM refuses otherwise); a step that finds its policy already
 //! gone goes on, so an interrupted delete finishes when run again.
 
+use super::facets::Access;
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant, PolicyKind};
@@ -120,48 +121,6 @@ impl Kind for IamRole {
             }
         };
         done.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
-    }
-
-    const DEPLOYER: Deployer = Deployer {
-        read: &["iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"],
-        write: &[
-            "iam:CreateRole",
-            "iam:TagRole",
-            "iam:UntagRole",
-            "iam:UpdateRole",
-            "iam:UpdateAssumeRolePolicy",
-            "iam:PutRolePolicy",
-            "iam:DeleteRolePolicy",
-            "iam:AttachRolePolicy",
-            "iam:DetachRolePolicy",
-        ],
-        delete: &["iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy"],
-        unscoped: &[],
-    };
-
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        vec![scope.arn("iam", "", &scope.account, &format!("role/{}", ArnScope::part(attrs.get("name"))))]
-    }
-
-    fn grants(&self, addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
-        let role = addr.to_string();
-        let mut out = Vec::new();
-        if let Some(trust) = attrs.get("assume_role_policy") {
-            out.extend(permissions::from_document(trust, PolicyKind::Trust, None, Some(&role)));
-        }
-        for doc in attrs.get("inline_policies").and_then(Value::as_object).into_iter().flat_map(|m| m.values()) {
-            out.extend(permissions::from_document(doc, PolicyKind::Identity, Some(&role), None));
-        }
-        let managed = attrs.get("managed_policy_arns").and_then(Value::as_array).into_iter().flatten();
-        out.extend(managed.filter_map(Value::as_str).map(|arn| Grant {
-            policy: PolicyKind::Identity,
-            deny: false,
-            principal: role.clone(),
-            action: "(every action of the managed policy)".into(),
-            resource: arn.to_string(),
-            conditions: vec![],
-        }));
-        out
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
@@ -276,6 +235,56 @@ impl Kind for IamRole {
             if e.code == "DeleteConflict" { e.with_class(ErrorClass::Conflict) } else { e }
         })?;
         Ok(Deleted::Yes)
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for IamRole {
+    fn deployer(&self) -> Deployer {
+        Deployer {
+            read: &["iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"],
+            write: &[
+                "iam:CreateRole",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:UpdateRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:PutRolePolicy",
+                "iam:DeleteRolePolicy",
+                "iam:AttachRolePolicy",
+                "iam:DetachRolePolicy",
+            ],
+            delete: &["iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy"],
+            unscoped: &[],
+        }
+    }
+
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        vec![scope.arn("iam", "", &scope.account, &format!("role/{}", ArnScope::part(attrs.get("name"))))]
+    }
+
+    fn grants(&self, addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
+        let role = addr.to_string();
+        let mut out = Vec::new();
+        if let Some(trust) = attrs.get("assume_role_policy") {
+            out.extend(permissions::from_document(trust, PolicyKind::Trust, None, Some(&role)));
+        }
+        for doc in attrs.get("inline_policies").and_then(Value::as_object).into_iter().flat_map(|m| m.values()) {
+            out.extend(permissions::from_document(doc, PolicyKind::Identity, Some(&role), None));
+        }
+        let managed = attrs.get("managed_policy_arns").and_then(Value::as_array).into_iter().flatten();
+        out.extend(managed.filter_map(Value::as_str).map(|arn| Grant {
+            policy: PolicyKind::Identity,
+            deny: false,
+            principal: role.clone(),
+            action: "(every action of the managed policy)".into(),
+            resource: arn.to_string(),
+            conditions: vec![],
+        }));
+        out
     }
 }
 

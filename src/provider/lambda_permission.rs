@@ -12,6 +12,7 @@
 //! function's statements run one at a time. A statement just added may not be visible at once,
 //! and S3 validates a notification against it: the permission is ready once `GetPolicy` shows it.
 
+use super::facets::Access;
 use super::{Declared, Finding, Sibling, Siblings};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
@@ -130,53 +131,6 @@ impl Kind for LambdaPermission {
         Ok(Some(Siblings { parent: format!("the policy of {holder}"), children }))
     }
 
-    const DEPLOYER: Deployer = Deployer {
-        read: &["lambda:GetPolicy"],
-        write: &["lambda:AddPermission"],
-        delete: &["lambda:RemovePermission"],
-        unscoped: &[],
-    };
-
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        let function = ArnScope::part(attrs.get("function_name"));
-        let function = if function.starts_with("arn:") {
-            function
-        } else {
-            scope.arn("lambda", &scope.region, &scope.account, &format!("function:{function}"))
-        };
-        vec![function.clone(), format!("{function}:*")]
-    }
-
-    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
-        let text = |name: &str| attrs.get(name).and_then(Value::as_str);
-        let principal = match text("principal").unwrap_or("*") {
-            "*" => "*".to_string(),
-            p if p.ends_with(".amazonaws.com") => format!("service:{p}"),
-            p => format!("aws:{p}"),
-        };
-        let function = text("function_name").unwrap_or_default();
-        let resource = match text("qualifier") {
-            Some(q) => format!("{function}:{q}"),
-            None => function.to_string(),
-        };
-        let mut conditions = Vec::new();
-        if let Some(arn) = text("source_arn") {
-            conditions.push(format!("ArnLike aws:sourcearn = {arn}"));
-        }
-        if let Some(account) = text("source_account") {
-            conditions.push(format!("StringEquals aws:sourceaccount = {account}"));
-        }
-        conditions.sort();
-        vec![Grant {
-            policy: PolicyKind::Resource,
-            deny: false,
-            principal,
-            action: text("action").unwrap_or_default().to_string(),
-            resource,
-            conditions,
-        }]
-    }
-
     async fn read(
         &self,
         aws: &Aws,
@@ -288,6 +242,61 @@ impl Kind for LambdaPermission {
         let removed = remove.set_qualifier(policy.qualifier.map(str::to_string)).send().await;
         removed.map_err(|e| ProviderError::from_sdk("RemovePermission", e))?;
         Ok(Deleted::Yes)
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for LambdaPermission {
+    fn deployer(&self) -> Deployer {
+        Deployer {
+            read: &["lambda:GetPolicy"],
+            write: &["lambda:AddPermission"],
+            delete: &["lambda:RemovePermission"],
+            unscoped: &[],
+        }
+    }
+
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        let function = ArnScope::part(attrs.get("function_name"));
+        let function = if function.starts_with("arn:") {
+            function
+        } else {
+            scope.arn("lambda", &scope.region, &scope.account, &format!("function:{function}"))
+        };
+        vec![function.clone(), format!("{function}:*")]
+    }
+
+    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
+        let text = |name: &str| attrs.get(name).and_then(Value::as_str);
+        let principal = match text("principal").unwrap_or("*") {
+            "*" => "*".to_string(),
+            p if p.ends_with(".amazonaws.com") => format!("service:{p}"),
+            p => format!("aws:{p}"),
+        };
+        let function = text("function_name").unwrap_or_default();
+        let resource = match text("qualifier") {
+            Some(q) => format!("{function}:{q}"),
+            None => function.to_string(),
+        };
+        let mut conditions = Vec::new();
+        if let Some(arn) = text("source_arn") {
+            conditions.push(format!("ArnLike aws:sourcearn = {arn}"));
+        }
+        if let Some(account) = text("source_account") {
+            conditions.push(format!("StringEquals aws:sourceaccount = {account}"));
+        }
+        conditions.sort();
+        vec![Grant {
+            policy: PolicyKind::Resource,
+            deny: false,
+            principal,
+            action: text("action").unwrap_or_default().to_string(),
+            resource,
+            conditions,
+        }]
     }
 }
 

@@ -9,6 +9,7 @@
 //! `CreateLogGroup` takes the tags, the ownership tags included; the retention follows as the
 //! create's deferred update. Renaming replaces the group (and its logs).
 
+use super::facets::Access;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
 use std::collections::BTreeMap;
@@ -64,26 +65,6 @@ impl Kind for LogGroup {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
-    }
-
-    const DEPLOYER: Deployer = Deployer {
-        read: &["logs:DescribeLogGroups", "logs:ListTagsForResource"],
-        write: &[
-            "logs:CreateLogGroup",
-            "logs:PutRetentionPolicy",
-            "logs:DeleteRetentionPolicy",
-            "logs:TagResource",
-            "logs:UntagResource",
-        ],
-        delete: &["logs:DeleteLogGroup"],
-        // DescribeLogGroups is authorised on every group of the account and region.
-        unscoped: &["logs:DescribeLogGroups"],
-    };
-
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        let name = ArnScope::part(attrs.get("name"));
-        let group = scope.arn("logs", &scope.region, &scope.account, &format!("log-group:{name}"));
-        vec![group.clone(), format!("{group}:*")]
     }
 
     fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
@@ -199,6 +180,35 @@ impl Kind for LogGroup {
             Err(e) if e.is_not_found() => Ok(Deleted::Yes),
             Err(e) => Err(e),
         }
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for LogGroup {
+    // DescribeLogGroups is authorised on every group of the account and region.
+    fn deployer(&self) -> Deployer {
+        Deployer {
+            read: &["logs:DescribeLogGroups", "logs:ListTagsForResource"],
+            write: &[
+                "logs:CreateLogGroup",
+                "logs:PutRetentionPolicy",
+                "logs:DeleteRetentionPolicy",
+                "logs:TagResource",
+                "logs:UntagResource",
+            ],
+            delete: &["logs:DeleteLogGroup"],
+            // DescribeLogGroups is authorised on every group of the account and region.
+            unscoped: &["logs:DescribeLogGroups"],
+        }
+    }
+
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        let name = ArnScope::part(attrs.get("name"));
+        let group = scope.arn("logs", &scope.region, &scope.account, &format!("log-group:{name}"));
+        vec![group.clone(), format!("{group}:*")]
     }
 }
 

@@ -16,6 +16,7 @@ mod aws;
 mod cloudfront_distribution;
 mod cloudfront_origin_access_control;
 mod error;
+pub mod facets;
 mod iam_role;
 mod lambda_function;
 mod lambda_permission;
@@ -39,6 +40,7 @@ use async_trait::async_trait;
 
 pub use aws::{Aws, AwsOptions};
 pub use error::{ErrorClass, ProviderError};
+pub use facets::Access;
 pub use lambda_function::live::RolledBack;
 pub use normalize::empty as empty_value;
 pub use ownership::{FindReason, Found, Owner};
@@ -47,7 +49,6 @@ pub use schema::{AttrType, Attribute, ResourceSchema};
 pub use typed::{Kind, NoComputed, Prior, Typed, int_in_range};
 
 use crate::addr::ResourceAddr;
-use crate::permissions::Grant;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
 
@@ -241,15 +242,6 @@ pub trait ResourceKind: Send + Sync {
     /// `desired`: a state the attribute changes alone do not tell (a function rolled back).
     fn update_note(&self, live: &Attrs, desired: &Attrs) -> Option<String>;
 
-    /// The permission statements these attributes write (a role's policies, a bucket policy,
-    /// a Lambda permission); `addr` names the resource where a statement names no principal.
-    /// Values may be unknown (a plan's).
-    fn grants(&self, addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant>;
-
-    /// The built-in policy rules these settings break, other than by their grants: (rule id,
-    /// what breaks it). See [`crate::permissions::rules`].
-    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)>;
-
     /// Every child of the parent the resource `id` belongs to, managed or not (`None`: the kind
     /// has no such parent, or the parent is gone).
     async fn siblings(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Option<Siblings>, ProviderError>;
@@ -272,12 +264,6 @@ pub trait ResourceKind: Send + Sync {
     /// says (a function running code built with `--build-profile dev`).
     fn plan_warning(&self, addr: &ResourceAddr, desired: &Attrs) -> Option<String>;
 
-    /// The IAM actions the kind's AWS calls need, by what runs them (`iam-policy`).
-    fn deployer(&self) -> Deployer;
-
-    /// The ARNs those actions act on for a resource with these values (`*` where unknown).
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String>;
-
     /// Looks for what a create of `desired` by `owner` may have made (its answer was lost, or
     /// the process died): by the ownership tags, the idempotency token, or a natural key.
     async fn find(
@@ -291,6 +277,9 @@ pub trait ResourceKind: Send + Sync {
     /// Deletes the resource. Each step treats "already gone" as done and goes on, so a delete
     /// interrupted half-way finishes when run again.
     async fn delete(&self, aws: &Aws, id: &str, prior: &Attrs) -> Result<Deleted, ProviderError>;
+
+    /// The [`Access`] facet: grants, policy findings, the deployer's actions and ARNs.
+    fn access(&self) -> Option<&dyn Access>;
 }
 
 /// Something a managed resource holds that no kind manages (see [`ResourceKind::unmanaged`]).

@@ -9,6 +9,7 @@
 //! `allow_overwrite: true`, in which case it is replaced with `UPSERT` (and the plan says so).
 //! Updates are UPSERTs. Every change is waited on until INSYNC.
 
+use super::facets::Access;
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use std::time::{Duration, Instant};
@@ -114,18 +115,6 @@ impl Kind for Route53Record {
             })
             .collect();
         Ok(Some(Siblings { parent: format!("the name {} in zone {zone}", fqdn(name)), children }))
-    }
-
-    const DEPLOYER: Deployer = Deployer {
-        read: &["route53:ListResourceRecordSets", "route53:GetChange"],
-        write: &["route53:ChangeResourceRecordSets"],
-        delete: &["route53:ChangeResourceRecordSets"],
-        unscoped: &[],
-    };
-
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        let zone = ArnScope::part(attrs.get("zone_id"));
-        vec![scope.arn("route53", "", "", &format!("hostedzone/{zone}")), scope.arn("route53", "", "", "change/*")]
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
@@ -247,6 +236,26 @@ impl Kind for Route53Record {
             Some(set) => change(aws, zone, ChangeAction::Delete, set).await.map(|()| Deleted::Yes),
             None => Ok(Deleted::Yes),
         }
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for Route53Record {
+    fn deployer(&self) -> Deployer {
+        Deployer {
+            read: &["route53:ListResourceRecordSets", "route53:GetChange"],
+            write: &["route53:ChangeResourceRecordSets"],
+            delete: &["route53:ChangeResourceRecordSets"],
+            unscoped: &[],
+        }
+    }
+
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        let zone = ArnScope::part(attrs.get("zone_id"));
+        vec![scope.arn("route53", "", "", &format!("hostedzone/{zone}")), scope.arn("route53", "", "", "change/*")]
     }
 }
 

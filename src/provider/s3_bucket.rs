@@ -18,6 +18,7 @@
 //! versions it holds. With `force_destroy: true` (a local setting, as in Terraform) every object
 //! version and delete marker is deleted first, 1000 at a time.
 
+use super::facets::Access;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use std::collections::BTreeMap;
@@ -189,37 +190,6 @@ impl Kind for S3Bucket {
         }
     }
 
-    const DEPLOYER: Deployer = Deployer {
-        read: &[
-            "s3:ListBucket",
-            "s3:GetBucketLocation",
-            "s3:GetBucketCORS",
-            "s3:GetBucketTagging",
-            "s3:GetBucketPublicAccessBlock",
-            "s3:ListAllMyBuckets",
-        ],
-        write: &["s3:CreateBucket", "s3:PutBucketCORS", "s3:PutBucketTagging", "s3:PutBucketPublicAccessBlock"],
-        delete: &["s3:DeleteBucket", "s3:ListBucketVersions", "s3:DeleteObject", "s3:DeleteObjectVersion"],
-        unscoped: &["s3:ListAllMyBuckets"],
-    };
-
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        let name = ArnScope::part(attrs.get("name"));
-        vec![scope.arn("s3", "", "", &name), scope.arn("s3", "", "", &format!("{name}/*"))]
-    }
-
-    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
-        const SETTINGS: [&str; 4] =
-            ["block_public_acls", "ignore_public_acls", "block_public_policy", "restrict_public_buckets"];
-        let pab = attrs.get("public_access_block").and_then(Value::as_object);
-        let off: Vec<&str> =
-            SETTINGS.iter().copied().filter(|s| pab.and_then(|p| p.get(*s)) != Some(&Value::Bool(true))).collect();
-        if off.is_empty() {
-            return vec![];
-        }
-        vec![(rules::PUBLIC_ACCESS_BLOCK, format!("public_access_block leaves {} off", off.join(", ")))]
-    }
-
     fn normalize(&self, attrs: &mut Attrs) {
         if let Some(Value::Array(rules)) = attrs.get_mut("cors_rules") {
             rules.iter_mut().filter_map(Value::as_object_mut).for_each(normalize_cors_rule);
@@ -377,6 +347,45 @@ impl Kind for S3Bucket {
         prior: &Prior<Bucket, BucketComputed>,
     ) -> Result<Deleted, ProviderError> {
         in_bucket_region(aws, id, move |s3| async move { delete_in(&s3, id, prior.spec()).await }).await
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for S3Bucket {
+    fn deployer(&self) -> Deployer {
+        Deployer {
+            read: &[
+                "s3:ListBucket",
+                "s3:GetBucketLocation",
+                "s3:GetBucketCORS",
+                "s3:GetBucketTagging",
+                "s3:GetBucketPublicAccessBlock",
+                "s3:ListAllMyBuckets",
+            ],
+            write: &["s3:CreateBucket", "s3:PutBucketCORS", "s3:PutBucketTagging", "s3:PutBucketPublicAccessBlock"],
+            delete: &["s3:DeleteBucket", "s3:ListBucketVersions", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+            unscoped: &["s3:ListAllMyBuckets"],
+        }
+    }
+
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        let name = ArnScope::part(attrs.get("name"));
+        vec![scope.arn("s3", "", "", &name), scope.arn("s3", "", "", &format!("{name}/*"))]
+    }
+
+    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
+        const SETTINGS: [&str; 4] =
+            ["block_public_acls", "ignore_public_acls", "block_public_policy", "restrict_public_buckets"];
+        let pab = attrs.get("public_access_block").and_then(Value::as_object);
+        let off: Vec<&str> =
+            SETTINGS.iter().copied().filter(|s| pab.and_then(|p| p.get(*s)) != Some(&Value::Bool(true))).collect();
+        if off.is_empty() {
+            return vec![];
+        }
+        vec![(rules::PUBLIC_ACCESS_BLOCK, format!("public_access_block leaves {} off", off.join(", ")))]
     }
 }
 

@@ -18,6 +18,7 @@
 //! only the spec's own targets unless `allow_overwrite: true`, records what it found and puts
 //! it back on destroy (see [`super::singleton`]).
 
+use super::facets::Access;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
@@ -150,17 +151,6 @@ impl Kind for S3BucketNotification {
             Ok(())
         })
         .await
-    }
-
-    const DEPLOYER: Deployer = Deployer {
-        read: &["s3:GetBucketNotification"],
-        write: &["s3:PutBucketNotification"],
-        delete: &["s3:PutBucketNotification"],
-        unscoped: &[],
-    };
-
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        vec![scope.arn("s3", "", "", &ArnScope::part(attrs.get("bucket")))]
     }
 
     /// S3 refuses a configuration whose targets do not already let it deliver: each Lambda
@@ -363,6 +353,25 @@ impl Kind for S3BucketNotification {
         let restored = &restored;
         in_bucket_region(aws, id, move |s3| async move { put(&s3, id, restored).await }).await?;
         Ok(Deleted::Yes)
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for S3BucketNotification {
+    fn deployer(&self) -> Deployer {
+        Deployer {
+            read: &["s3:GetBucketNotification"],
+            write: &["s3:PutBucketNotification"],
+            delete: &["s3:PutBucketNotification"],
+            unscoped: &[],
+        }
+    }
+
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        vec![scope.arn("s3", "", "", &ArnScope::part(attrs.get("bucket")))]
     }
 }
 

@@ -9,6 +9,7 @@
 //! reads it first, and takes over only the spec's own document unless `allow_overwrite: true`;
 //! what it found is recorded and put back on destroy (see [`super::singleton`]).
 
+use super::facets::Access;
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant};
@@ -66,21 +67,6 @@ impl Kind for S3BucketPolicy {
 
     fn create_note(&self, desired: &Attrs) -> Option<String> {
         singleton::create_note("a policy the bucket has", desired.get("allow_overwrite") == Some(&Value::Bool(true)))
-    }
-
-    const DEPLOYER: Deployer = Deployer {
-        read: &["s3:GetBucketPolicy"],
-        write: &["s3:PutBucketPolicy"],
-        delete: &["s3:DeleteBucketPolicy"],
-        unscoped: &[],
-    };
-
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        vec![scope.arn("s3", "", "", &ArnScope::part(attrs.get("bucket")))]
-    }
-
-    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
-        permissions::of_resource_policy(attrs)
     }
 
     async fn read(
@@ -174,6 +160,29 @@ impl Kind for S3BucketPolicy {
         })
         .await?;
         Ok(Deleted::Yes)
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for S3BucketPolicy {
+    fn deployer(&self) -> Deployer {
+        Deployer {
+            read: &["s3:GetBucketPolicy"],
+            write: &["s3:PutBucketPolicy"],
+            delete: &["s3:DeleteBucketPolicy"],
+            unscoped: &[],
+        }
+    }
+
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        vec![scope.arn("s3", "", "", &ArnScope::part(attrs.get("bucket")))]
+    }
+
+    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
+        permissions::of_resource_policy(attrs)
     }
 }
 

@@ -13,6 +13,7 @@
 //! engine waits (up to `confirmation_timeout_in_minutes`) until the endpoint confirms, as
 //! Terraform does; both are local settings, never sent to AWS.
 
+use super::facets::Access;
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
@@ -104,26 +105,6 @@ impl Kind for SnsSubscription {
         let Some(all) = subscriptions(aws, topic).await? else { return Ok(None) };
         let children = all.iter().filter_map(|s| listed_child(topic, s)).collect();
         Ok(Some(Siblings { parent: format!("the topic {topic}"), children }))
-    }
-
-    const DEPLOYER: Deployer = Deployer {
-        read: &["sns:GetSubscriptionAttributes", "sns:ListSubscriptionsByTopic"],
-        write: &["sns:Subscribe", "sns:SetSubscriptionAttributes"],
-        delete: &["sns:Unsubscribe"],
-        unscoped: &[],
-    };
-
-    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
-        // Subscription ARNs are the topic's with an id appended.
-        let topic = ArnScope::part(attrs.get("topic_arn"));
-        vec![topic.clone(), format!("{topic}:*")]
-    }
-
-    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
-        match attrs.get("protocol").and_then(Value::as_str) {
-            Some("https") | None => vec![],
-            Some(other) => vec![(rules::HTTPS_SUBSCRIPTION, format!("delivers over {other}, not https"))],
-        }
     }
 
     fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
@@ -283,6 +264,34 @@ impl Kind for SnsSubscription {
             // Confirmation still pending after all (the read raced it): AWS keeps it.
             Err(e) if refused_as_pending(&e) => Ok(Deleted::LeftToAws(PENDING_NOT_DELETED.into())),
             Err(e) => Err(e),
+        }
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for SnsSubscription {
+    fn deployer(&self) -> Deployer {
+        Deployer {
+            read: &["sns:GetSubscriptionAttributes", "sns:ListSubscriptionsByTopic"],
+            write: &["sns:Subscribe", "sns:SetSubscriptionAttributes"],
+            delete: &["sns:Unsubscribe"],
+            unscoped: &[],
+        }
+    }
+
+    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
+        // Subscription ARNs are the topic's with an id appended.
+        let topic = ArnScope::part(attrs.get("topic_arn"));
+        vec![topic.clone(), format!("{topic}:*")]
+    }
+
+    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
+        match attrs.get("protocol").and_then(Value::as_str) {
+            Some("https") | None => vec![],
+            Some(other) => vec![(rules::HTTPS_SUBSCRIPTION, format!("delivers over {other}, not https"))],
         }
     }
 }

@@ -4,6 +4,7 @@
 //! normalised JSON, since SNS returns it re-serialised. `CreateTopic` carries the attributes
 //! and the ownership tags, and is idempotent for the same name and attributes.
 
+use super::facets::Access;
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant};
@@ -62,22 +63,6 @@ impl Kind for SnsTopic {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
-    }
-
-    const DEPLOYER: Deployer = Deployer {
-        // drift lists the topic's subscriptions.
-        read: &["sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:ListSubscriptionsByTopic"],
-        write: &["sns:CreateTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource"],
-        delete: &["sns:DeleteTopic"],
-        unscoped: &[],
-    };
-
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        vec![scope.arn("sns", &scope.region, &scope.account, &ArnScope::part(attrs.get("name")))]
-    }
-
-    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
-        permissions::of_resource_policy(attrs)
     }
 
     async fn read(
@@ -184,6 +169,31 @@ impl Kind for SnsTopic {
         let deleted = aws.sns().await.delete_topic().topic_arn(id).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteTopic", e))?;
         Ok(Deleted::Yes)
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for SnsTopic {
+    // drift lists the topic's subscriptions.
+    fn deployer(&self) -> Deployer {
+        Deployer {
+            // drift lists the topic's subscriptions.
+            read: &["sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:ListSubscriptionsByTopic"],
+            write: &["sns:CreateTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource"],
+            delete: &["sns:DeleteTopic"],
+            unscoped: &[],
+        }
+    }
+
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        vec![scope.arn("sns", &scope.region, &scope.account, &ArnScope::part(attrs.get("name")))]
+    }
+
+    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
+        permissions::of_resource_policy(attrs)
     }
 }
 

@@ -6,6 +6,7 @@
 //! freely; another one (a topic the stack adopted) only with `allow_overwrite: true`, recorded
 //! and put back on destroy (see [`super::singleton`]).
 
+use super::facets::Access;
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant};
@@ -63,21 +64,6 @@ impl Kind for SnsTopicPolicy {
     fn create_note(&self, desired: &Attrs) -> Option<String> {
         let allowed = desired.get("allow_overwrite") == Some(&Value::Bool(true));
         singleton::create_note("a policy other than SNS's default the topic has", allowed)
-    }
-
-    const DEPLOYER: Deployer = Deployer {
-        read: &["sns:GetTopicAttributes"],
-        write: &["sns:SetTopicAttributes"],
-        delete: &["sns:SetTopicAttributes"],
-        unscoped: &[],
-    };
-
-    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
-        vec![ArnScope::part(attrs.get("topic_arn"))]
-    }
-
-    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
-        permissions::of_resource_policy(attrs)
     }
 
     async fn read(
@@ -154,6 +140,29 @@ impl Kind for SnsTopicPolicy {
         let policy = put_back.map_or_else(|| default_policy(id), |p| p.to_string());
         set_attribute(aws.sns().await, id, "Policy", &policy).await?;
         Ok(Deleted::Yes)
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for SnsTopicPolicy {
+    fn deployer(&self) -> Deployer {
+        Deployer {
+            read: &["sns:GetTopicAttributes"],
+            write: &["sns:SetTopicAttributes"],
+            delete: &["sns:SetTopicAttributes"],
+            unscoped: &[],
+        }
+    }
+
+    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
+        vec![ArnScope::part(attrs.get("topic_arn"))]
+    }
+
+    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
+        permissions::of_resource_policy(attrs)
     }
 }
 

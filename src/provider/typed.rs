@@ -11,14 +11,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::facets::Access;
 use super::normalize;
 use super::{AttrType, Declared, Deleted, Finding, Held};
 use super::{
     Aws, Created, FindReason, Found, Managed, ModelFields, Owner, ProviderError, ResourceKind, ResourceSchema, Siblings,
 };
 use crate::addr::ResourceAddr;
-use crate::permissions::Grant;
-use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
 
 /// One kind of AWS resource, in its own types.
@@ -108,16 +107,6 @@ pub trait Kind: Send + Sync + 'static {
         None
     }
 
-    /// The permission statements the attributes write (see [`ResourceKind::grants`]).
-    fn grants(&self, _addr: &ResourceAddr, _attrs: &Attrs) -> Vec<Grant> {
-        Vec::new()
-    }
-
-    /// The policy rules the settings break (see [`ResourceKind::policy_findings`]).
-    fn policy_findings(&self, _attrs: &Attrs) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-
     /// Every child of the resource's parent (see [`ResourceKind::siblings`]).
     async fn siblings(&self, _aws: &Aws, _id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
         Ok(None)
@@ -143,14 +132,6 @@ pub trait Kind: Send + Sync + 'static {
         None
     }
 
-    /// The IAM actions the kind's calls need (see [`ResourceKind::deployer`]).
-    const DEPLOYER: Deployer = Deployer::NONE;
-
-    /// The ARNs those actions act on (see [`ResourceKind::deployer_arns`]).
-    fn deployer_arns(&self, _attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
-        vec!["*".into()]
-    }
-
     async fn find(
         &self,
         aws: &Aws,
@@ -158,6 +139,11 @@ pub trait Kind: Send + Sync + 'static {
         owner: &Owner,
         reason: FindReason,
     ) -> Result<Option<Found>, ProviderError>;
+
+    /// Who its resources let do what, and what the deployer needs (see [`Access`]).
+    fn access(&self) -> Option<&dyn Access> {
+        None
+    }
 
     /// Deletes the resource; `prior` is what was last recorded of it (its spec and computed
     /// attributes, each if it still reads as one).
@@ -343,14 +329,6 @@ impl<K: Kind> ResourceKind for Typed<K> {
         self.0.update_note(live, desired)
     }
 
-    fn grants(&self, addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
-        self.0.grants(addr, attrs)
-    }
-
-    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
-        self.0.policy_findings(attrs)
-    }
-
     fn plan_warning(&self, addr: &ResourceAddr, desired: &Attrs) -> Option<String> {
         self.0.plan_warning(addr, desired)
     }
@@ -371,14 +349,6 @@ impl<K: Kind> ResourceKind for Typed<K> {
         self.0.remove_unmanaged(aws, id, key).await
     }
 
-    fn deployer(&self) -> Deployer {
-        K::DEPLOYER
-    }
-
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        self.0.deployer_arns(attrs, scope)
-    }
-
     async fn find(
         &self,
         aws: &Aws,
@@ -388,6 +358,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
     ) -> Result<Option<Found>, ProviderError> {
         let spec: K::Spec = decode(K::NAME, desired)?;
         self.0.find(aws, &spec, owner, reason).await
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        self.0.access()
     }
 
     async fn delete(&self, aws: &Aws, id: &str, prior: &Attrs) -> Result<Deleted, ProviderError> {

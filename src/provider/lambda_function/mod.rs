@@ -12,6 +12,7 @@
 //! first waits for one still in progress (an interrupted apply, a concurrent deploy).
 
 use crate::permissions::deployer::{ArnScope, Deployer};
+use crate::provider::facets::Access;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -305,52 +306,6 @@ impl Kind for LambdaFunction {
         deleted.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
     }
 
-    const DEPLOYER: Deployer = Deployer {
-        read: &[
-            "lambda:GetFunction",
-            "lambda:GetFunctionConfiguration",
-            "lambda:GetAlias",
-            "lambda:ListAliases",
-            "lambda:ListVersionsByFunction",
-            // drift lists the statements of the live alias's policy.
-            "lambda:GetPolicy",
-            // GetFunction returns a function's tags only to a caller allowed this: without them
-            // a function whose create answer was lost cannot be told to be ours.
-            "lambda:ListTags",
-        ],
-        write: &[
-            "lambda:CreateFunction",
-            "lambda:TagResource",
-            "lambda:UpdateFunctionCode",
-            "lambda:UpdateFunctionConfiguration",
-            "lambda:PublishVersion",
-            "lambda:CreateAlias",
-            "lambda:UpdateAlias",
-            // Versions beyond keep_versions.
-            "lambda:DeleteFunction",
-            // drift --revert: an alias beside live.
-            "lambda:DeleteAlias",
-            "iam:PassRole",
-        ],
-        delete: &["lambda:DeleteFunction"],
-        unscoped: &[],
-    };
-
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        let function = scope.arn(
-            "lambda",
-            &scope.region,
-            &scope.account,
-            &format!("function:{}", ArnScope::part(attrs.get("name"))),
-        );
-        // The execution role it passes to Lambda.
-        let role = match ArnScope::part(attrs.get("role")).as_str() {
-            "*" => scope.arn("iam", "", &scope.account, "role/*"),
-            arn => arn.to_string(),
-        };
-        vec![function.clone(), format!("{function}:*"), role]
-    }
-
     fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
         let mut out = Vec::new();
         match (this.has("source"), this.has("zip_file")) {
@@ -611,6 +566,65 @@ impl Kind for LambdaFunction {
         let deleted = aws.lambda().await.delete_function().function_name(id).send().await;
         deleted.map_err(|e| ProviderError::from_sdk("DeleteFunction", e))?;
         Ok(Deleted::Yes)
+    }
+
+    fn access(&self) -> Option<&dyn Access> {
+        Some(self)
+    }
+}
+
+impl Access for LambdaFunction {
+    // drift lists the statements of the live alias's policy.
+    // GetFunction returns a function's tags only to a caller allowed this: without them
+    // a function whose create answer was lost cannot be told to be ours.
+    // Versions beyond keep_versions.
+    // drift --revert: an alias beside live.
+    fn deployer(&self) -> Deployer {
+        Deployer {
+            read: &[
+                "lambda:GetFunction",
+                "lambda:GetFunctionConfiguration",
+                "lambda:GetAlias",
+                "lambda:ListAliases",
+                "lambda:ListVersionsByFunction",
+                // drift lists the statements of the live alias's policy.
+                "lambda:GetPolicy",
+                // GetFunction returns a function's tags only to a caller allowed this: without them
+                // a function whose create answer was lost cannot be told to be ours.
+                "lambda:ListTags",
+            ],
+            write: &[
+                "lambda:CreateFunction",
+                "lambda:TagResource",
+                "lambda:UpdateFunctionCode",
+                "lambda:UpdateFunctionConfiguration",
+                "lambda:PublishVersion",
+                "lambda:CreateAlias",
+                "lambda:UpdateAlias",
+                // Versions beyond keep_versions.
+                "lambda:DeleteFunction",
+                // drift --revert: an alias beside live.
+                "lambda:DeleteAlias",
+                "iam:PassRole",
+            ],
+            delete: &["lambda:DeleteFunction"],
+            unscoped: &[],
+        }
+    }
+
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        let function = scope.arn(
+            "lambda",
+            &scope.region,
+            &scope.account,
+            &format!("function:{}", ArnScope::part(attrs.get("name"))),
+        );
+        // The execution role it passes to Lambda.
+        let role = match ArnScope::part(attrs.get("role")).as_str() {
+            "*" => scope.arn("iam", "", &scope.account, "role/*"),
+            arn => arn.to_string(),
+        };
+        vec![function.clone(), format!("{function}:*"), role]
     }
 }
 

@@ -1,0 +1,31 @@
+//! The `Access` facet: who a kind's resources let do what (the grants their attributes write,
+//! the built-in policy rules their settings break), and what the deployer needs to manage them
+//! (the IAM actions its calls make, on which ARNs). Every AWS kind has it.
+
+use crate::addr::ResourceAddr;
+use crate::permissions::Grant;
+use crate::permissions::deployer::{ArnScope, Deployer};
+use crate::value::Attrs;
+
+pub trait Access: Send + Sync {
+    /// The IAM actions the kind's AWS calls need, by what runs them (`iam-policy`).
+    fn deployer(&self) -> Deployer;
+
+    /// The ARNs those actions act on for a resource with these values (`*` where unknown).
+    fn deployer_arns(&self, _attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
+        vec!["*".into()]
+    }
+
+    /// The permission statements these attributes write (a role's policies, a bucket policy,
+    /// a Lambda permission); `addr` names the resource where a statement names no principal.
+    /// Values may be unknown (a plan's).
+    fn grants(&self, _addr: &ResourceAddr, _attrs: &Attrs) -> Vec<Grant> {
+        Vec::new()
+    }
+
+    /// The built-in policy rules these settings break, other than by their grants: (rule id,
+    /// what breaks it). See [`crate::permissions::rules`].
+    fn policy_findings(&self, _attrs: &Attrs) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+}
