@@ -182,7 +182,7 @@ async fn locked(
             let retry = crate::retry::RetryPolicy::default();
             let mut undeclared = crate::plan::drift::undeclared(registry, aws, &prior, &retry).await?;
             crate::plan::drift::ignore(&mut undeclared, &spec.drift_ignore);
-            let (with_children, removal) = crate::plan::revert::with_undeclared(&prior, &undeclared);
+            let (with_children, removal) = crate::plan::revert::with_undeclared(registry, &prior, &undeclared);
             if !json {
                 print!("{}", crate::plan::revert::render(&removal));
             }

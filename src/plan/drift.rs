@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Action, AttrChange, ResourceChange};
 use crate::addr::ResourceAddr;
-use crate::provider::Registry;
+use crate::provider::{Parent, Registry};
 use crate::state::State;
 
 /// One resource that no longer matches the last apply.
@@ -127,14 +127,13 @@ pub async fn undeclared(
         recorded.resources.iter().filter(|(_, r)| r.pending().is_none()).collect();
     let managed: std::collections::BTreeSet<(&str, &str)> =
         settled.iter().map(|(addr, r)| (addr.kind.as_str(), r.id.as_str())).collect();
-    let mut seen = std::collections::BTreeSet::new();
     let mut asked = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for (addr, res) in &settled {
-        let Some(kind) = registry.get(&addr.kind) else { continue };
-        let held = retry.run(crate::retry::Scope::quiet(), || kind.unmanaged(aws, &res.id, &res.attributes)).await;
-        let held = held.map_err(|error| super::PlanError::Refresh { addr: (*addr).clone(), error: Box::new(error) })?;
-        out.extend(held.into_iter().map(|h| Undeclared {
+        let Some(inventory) = registry.get(&addr.kind).and_then(|k| k.inventory()) else { continue };
+        let refresh_error = |error| super::PlanError::Refresh { addr: (*addr).clone(), error: Box::new(error) };
+        let held = retry.run(crate::retry::Scope::quiet(), || inventory.held(aws, &res.id, &res.attributes)).await;
+        out.extend(held.map_err(refresh_error)?.into_iter().map(|h| Undeclared {
             kind: addr.kind.clone(),
             parent: addr.to_string(),
             id: res.id.clone(),
@@ -145,27 +144,20 @@ pub async fn undeclared(
             held: Some(h.key),
             inert: None,
         }));
-        // Its siblings (listed by its own kind), and its children another kind lists.
-        let mut listings = vec![(kind, addr.kind.clone(), res.id.clone(), res.attributes.clone())];
-        for (child_kind, id, attrs) in kind.child_listings(&res.id, &res.attributes) {
-            if let Some(child) = registry.get(child_kind) {
-                listings.push((child, child_kind.to_string(), id, attrs));
-            }
-        }
-        for (lister, child_kind, id, attrs) in listings {
-            // One listing per parent: a second child of a parent already listed is not asked
-            // again (the parent shows in its id, or in a topic ARN); whatever slips through is
-            // told apart by the parent the listing names.
-            if !asked.insert((child_kind.clone(), listing_scope(&id, &attrs))) {
+        // The parent it belongs to (listed by its own kind), and the children other kinds list
+        // from it; each (kind, parent) once, whatever resource names it.
+        let mut listings: Vec<(String, Parent)> = Vec::new();
+        listings.extend(inventory.parent(&res.id, &res.attributes).map(|p| (addr.kind.clone(), p)));
+        listings.extend(
+            inventory.children_listed_by(&res.id, &res.attributes).into_iter().map(|(k, p)| (k.to_string(), p)),
+        );
+        for (child_kind, parent) in listings {
+            if !asked.insert((child_kind.clone(), parent.clone())) {
                 continue;
             }
-            let listed = retry.run(crate::retry::Scope::quiet(), || lister.siblings(aws, &id, &attrs)).await;
-            let listed =
-                listed.map_err(|error| super::PlanError::Refresh { addr: (*addr).clone(), error: Box::new(error) })?;
-            let Some(siblings) = listed else { continue };
-            if !seen.insert((child_kind.clone(), siblings.parent.clone())) {
-                continue;
-            }
+            let Some(lister) = registry.get(&child_kind).and_then(|k| k.inventory()) else { continue };
+            let listed = retry.run(crate::retry::Scope::quiet(), || lister.children(aws, &parent)).await;
+            let Some(siblings) = listed.map_err(refresh_error)? else { continue };
             for child in siblings.children {
                 let identified = |r: &crate::state::ResourceState| {
                     child
@@ -193,15 +185,6 @@ pub async fn undeclared(
     }
     out.sort();
     Ok(out)
-}
-
-/// What a child's listing lists: its topic (a subscription), or the parent its id starts
-/// with (`API/route`, `FUNCTION:live/statement`).
-fn listing_scope(id: &str, attrs: &crate::value::Attrs) -> String {
-    match attrs.get("topic_arn").and_then(Value::as_str) {
-        Some(topic) => topic.to_string(),
-        None => id.rsplit_once('/').map_or(id, |(parent, _)| parent).to_string(),
-    }
 }
 
 fn undeclared_text(undeclared: &[Undeclared]) -> String {

@@ -10,10 +10,8 @@
 
 use crate::addr::ResourceAddr;
 use crate::plan::drift::Undeclared;
+use crate::provider::Registry;
 use crate::state::{ResourceState, State};
-
-/// Kinds whose undeclared children a route may refer to: deleted after the routes.
-const ROUTE_TARGETS: &[&str] = &["apigatewayv2_integration", "apigatewayv2_authorizer"];
 
 /// The children `drift --revert` removes, and those it leaves (not removable by the engine,
 /// or ignored by the spec's `drift.ignore`).
@@ -27,8 +25,9 @@ pub struct Removal {
 }
 
 /// `state` with each removable, not ignored, child of `undeclared` added as a resource the
-/// spec does not declare.
-pub fn with_undeclared(state: &State, undeclared: &[Undeclared]) -> (State, Removal) {
+/// spec does not declare; each after what its kind says it may refer to (see
+/// [`crate::provider::Inventory::refers_to`]), so that it is deleted first.
+pub fn with_undeclared(registry: &Registry, state: &State, undeclared: &[Undeclared]) -> (State, Removal) {
     let mut out = state.clone();
     let mut removal = Removal::default();
     for u in undeclared {
@@ -52,12 +51,13 @@ pub fn with_undeclared(state: &State, undeclared: &[Undeclared]) -> (State, Remo
         out.resources.insert(addr.clone(), ResourceState { id: u.id.clone(), ..Default::default() });
         removal.removed.push((addr, u.clone()));
     }
-    // A route goes before what it may refer to: destroy walks dependencies in reverse.
-    let targets: Vec<ResourceAddr> =
-        removal.removed.iter().map(|(a, _)| a).filter(|a| ROUTE_TARGETS.contains(&a.kind.as_str())).cloned().collect();
-    for (addr, _) in removal.removed.iter().filter(|(a, _)| a.kind == "apigatewayv2_route") {
+    // A child goes before what it may refer to: destroy walks dependencies in reverse.
+    let removed: Vec<ResourceAddr> = removal.removed.iter().map(|(a, _)| a.clone()).collect();
+    for addr in &removed {
+        let refers_to = registry.get(&addr.kind).and_then(|k| k.inventory()).map_or(&[][..], |i| i.refers_to());
+        let targets = removed.iter().filter(|t| refers_to.contains(&t.kind.as_str())).cloned();
         if let Some(entry) = out.resources.get_mut(addr) {
-            entry.dependencies.extend(targets.iter().cloned());
+            entry.dependencies.extend(targets);
         }
     }
     (out, removal)
@@ -78,7 +78,8 @@ pub async fn remove_held(
         if !done.insert((u.kind.clone(), u.id.clone(), key.clone())) {
             continue;
         }
-        let removed = retry.run(crate::retry::Scope::quiet(), || kind.remove_unmanaged(aws, &u.id, key)).await;
+        let Some(inventory) = kind.inventory() else { continue };
+        let removed = retry.run(crate::retry::Scope::quiet(), || inventory.remove_held(aws, &u.id, key)).await;
         if let Err(e) = removed {
             failed.push((u.describe(), e));
         }
@@ -153,7 +154,7 @@ mod tests {
             child("apigatewayv2_stage", "api/manual", true, true),
             child("iam_role", "role", false, false),
         ];
-        let (with, removal) = with_undeclared(&state, &undeclared);
+        let (with, removal) = with_undeclared(&Registry::aws(), &state, &undeclared);
         let names: Vec<String> = removal.removed.iter().map(|(a, _)| a.to_string()).collect();
         assert_eq!(names, ["apigatewayv2_route.undeclared_2", "apigatewayv2_integration.undeclared_1"]);
         assert_eq!(removal.left.len(), 2, "the ignored stage and the role's child stay");

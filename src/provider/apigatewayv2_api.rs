@@ -4,7 +4,7 @@
 //! compared with header names in lower case and lists as sets. API names are not unique, so
 //! an API is recognised as ours only by the ownership tags `CreateApi` writes on it.
 
-use super::facets::Access;
+use super::facets::{Access, Inventory, Parent};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::{Cors, ProtocolType};
@@ -98,14 +98,6 @@ impl Kind for ApiGatewayV2Api {
     const NAME: &'static str = "apigatewayv2_api";
     type Spec = Api;
     type Computed = ApiComputed;
-
-    /// Its routes, integrations, authorizers and stages, each listed by its own kind.
-    fn child_listings(&self, id: &str, _recorded: &Attrs) -> Vec<(&'static str, String, Attrs)> {
-        ["apigatewayv2_route", "apigatewayv2_integration", "apigatewayv2_authorizer", "apigatewayv2_stage"]
-            .into_iter()
-            .map(|kind| (kind, format!("{id}/-"), Attrs::new()))
-            .collect()
-    }
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -246,6 +238,20 @@ impl Kind for ApiGatewayV2Api {
 
     fn access(&self) -> Option<&dyn Access> {
         Some(self)
+    }
+
+    fn inventory(&self) -> Option<&dyn Inventory> {
+        Some(self)
+    }
+}
+
+impl Inventory for ApiGatewayV2Api {
+    /// Its routes, integrations, authorizers and stages, each listed by its own kind.
+    fn children_listed_by(&self, id: &str, _recorded: &Attrs) -> Vec<(&'static str, Parent)> {
+        ["apigatewayv2_route", "apigatewayv2_integration", "apigatewayv2_authorizer", "apigatewayv2_stage"]
+            .into_iter()
+            .map(|kind| (kind, Parent(id.to_string())))
+            .collect()
     }
 }
 

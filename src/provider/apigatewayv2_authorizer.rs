@@ -5,7 +5,7 @@
 //! create is found by name among the API's authorizers.
 
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
-use super::facets::Access;
+use super::facets::{Access, Inventory, Parent};
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
@@ -75,21 +75,6 @@ impl Kind for ApiGatewayV2Authorizer {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
-    }
-
-    async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
-        let (api, _) = split_id("GetAuthorizers", id)?;
-        let client = aws.apigatewayv2().await;
-        let page = |next| authorizers_page(client, api, next);
-        let Some(items) = all_pages(page).await? else { return Ok(None) };
-        let children = items
-            .iter()
-            .map(|a| {
-                let what = format!("authorizer {}", a.name().unwrap_or("?"));
-                Sibling::new(format!("{api}/{}", a.authorizer_id().unwrap_or_default()), what)
-            })
-            .collect();
-        Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 
     fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding> {
@@ -210,6 +195,33 @@ impl Kind for ApiGatewayV2Authorizer {
 
     fn access(&self) -> Option<&dyn Access> {
         Some(self)
+    }
+
+    fn inventory(&self) -> Option<&dyn Inventory> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Inventory for ApiGatewayV2Authorizer {
+    /// The API, from the id (`API/CHILD`).
+    fn parent(&self, id: &str, _recorded: &Attrs) -> Option<Parent> {
+        id.split_once('/').map(|(api, _)| Parent(api.to_string()))
+    }
+
+    async fn children(&self, aws: &Aws, parent: &Parent) -> Result<Option<Siblings>, ProviderError> {
+        let api = parent.0.as_str();
+        let client = aws.apigatewayv2().await;
+        let page = |next| authorizers_page(client, api, next);
+        let Some(items) = all_pages(page).await? else { return Ok(None) };
+        let children = items
+            .iter()
+            .map(|a| {
+                let what = format!("authorizer {}", a.name().unwrap_or("?"));
+                Sibling::new(format!("{api}/{}", a.authorizer_id().unwrap_or_default()), what)
+            })
+            .collect();
+        Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 }
 

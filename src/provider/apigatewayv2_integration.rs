@@ -5,7 +5,7 @@
 //! the integration's description; an interrupted create is found by it.
 
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
-use super::facets::Access;
+use super::facets::{Access, Inventory, Parent};
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
@@ -77,21 +77,6 @@ impl Kind for ApiGatewayV2Integration {
 
     fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding> {
         invoke_permission_findings(this, all, "integration_uri", "apigateway.amazonaws.com")
-    }
-
-    async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
-        let (api, _) = split_id("GetIntegrations", id)?;
-        let client = aws.apigatewayv2().await;
-        let page = |next| integrations_page(client, api, next);
-        let Some(items) = all_pages(page).await? else { return Ok(None) };
-        let children = items
-            .iter()
-            .map(|i| {
-                let what = format!("integration to {}", i.integration_uri().unwrap_or("?"));
-                Sibling::new(format!("{api}/{}", i.integration_id().unwrap_or_default()), what)
-            })
-            .collect();
-        Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 
     async fn read(
@@ -200,6 +185,33 @@ impl Kind for ApiGatewayV2Integration {
 
     fn access(&self) -> Option<&dyn Access> {
         Some(self)
+    }
+
+    fn inventory(&self) -> Option<&dyn Inventory> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Inventory for ApiGatewayV2Integration {
+    /// The API, from the id (`API/CHILD`).
+    fn parent(&self, id: &str, _recorded: &Attrs) -> Option<Parent> {
+        id.split_once('/').map(|(api, _)| Parent(api.to_string()))
+    }
+
+    async fn children(&self, aws: &Aws, parent: &Parent) -> Result<Option<Siblings>, ProviderError> {
+        let api = parent.0.as_str();
+        let client = aws.apigatewayv2().await;
+        let page = |next| integrations_page(client, api, next);
+        let Some(items) = all_pages(page).await? else { return Ok(None) };
+        let children = items
+            .iter()
+            .map(|i| {
+                let what = format!("integration to {}", i.integration_uri().unwrap_or("?"));
+                Sibling::new(format!("{api}/{}", i.integration_id().unwrap_or_default()), what)
+            })
+            .collect();
+        Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 }
 

@@ -5,7 +5,7 @@
 //! (AWS refuses a second one), so an interrupted create is found by its key.
 
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
-use super::facets::Access;
+use super::facets::{Access, Inventory, Parent};
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
@@ -62,23 +62,6 @@ impl Kind for ApiGatewayV2Route {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
-    }
-
-    async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
-        let (api, _) = split_id("GetRoutes", id)?;
-        let client = aws.apigatewayv2().await;
-        let page = |next| routes_page(client, api, next);
-        let Some(routes) = all_pages(page).await? else { return Ok(None) };
-        let children = routes
-            .iter()
-            .map(|r| {
-                Sibling::new(
-                    format!("{api}/{}", r.route_id().unwrap_or_default()),
-                    format!("route {}", r.route_key().unwrap_or("?")),
-                )
-            })
-            .collect();
-        Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
@@ -182,6 +165,39 @@ impl Kind for ApiGatewayV2Route {
 
     fn access(&self) -> Option<&dyn Access> {
         Some(self)
+    }
+
+    fn inventory(&self) -> Option<&dyn Inventory> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Inventory for ApiGatewayV2Route {
+    /// The API, from the id (`API/CHILD`).
+    fn parent(&self, id: &str, _recorded: &Attrs) -> Option<Parent> {
+        id.split_once('/').map(|(api, _)| Parent(api.to_string()))
+    }
+
+    fn refers_to(&self) -> &'static [&'static str] {
+        &["apigatewayv2_integration", "apigatewayv2_authorizer"]
+    }
+
+    async fn children(&self, aws: &Aws, parent: &Parent) -> Result<Option<Siblings>, ProviderError> {
+        let api = parent.0.as_str();
+        let client = aws.apigatewayv2().await;
+        let page = |next| routes_page(client, api, next);
+        let Some(routes) = all_pages(page).await? else { return Ok(None) };
+        let children = routes
+            .iter()
+            .map(|r| {
+                Sibling::new(
+                    format!("{api}/{}", r.route_id().unwrap_or_default()),
+                    format!("route {}", r.route_key().unwrap_or("?")),
+                )
+            })
+            .collect();
+        Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 }
 

@@ -5,7 +5,7 @@
 //! unique within an API, so an interrupted create is found by name and judged by its tags.
 
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
-use super::facets::Access;
+use super::facets::{Access, Inventory, Parent};
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
@@ -45,20 +45,6 @@ impl Kind for ApiGatewayV2Stage {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
-    }
-
-    async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
-        let (api, _) = split_id("GetStages", id)?;
-        let client = aws.apigatewayv2().await;
-        let page = |next| async move {
-            let got = client.get_stages().api_id(api).set_next_token(next).send().await;
-            let got = found(got.map_err(|e| ProviderError::from_sdk("GetStages", e)))?;
-            Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
-        };
-        let Some(items) = all_pages(page).await? else { return Ok(None) };
-        let names = items.iter().filter_map(|s| s.stage_name());
-        let children = names.map(|name| Sibling::new(format!("{api}/{name}"), format!("stage {name}"))).collect();
-        Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 
     async fn read(
@@ -140,6 +126,32 @@ impl Kind for ApiGatewayV2Stage {
 
     fn access(&self) -> Option<&dyn Access> {
         Some(self)
+    }
+
+    fn inventory(&self) -> Option<&dyn Inventory> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Inventory for ApiGatewayV2Stage {
+    /// The API, from the id (`API/CHILD`).
+    fn parent(&self, id: &str, _recorded: &Attrs) -> Option<Parent> {
+        id.split_once('/').map(|(api, _)| Parent(api.to_string()))
+    }
+
+    async fn children(&self, aws: &Aws, parent: &Parent) -> Result<Option<Siblings>, ProviderError> {
+        let api = parent.0.as_str();
+        let client = aws.apigatewayv2().await;
+        let page = |next| async move {
+            let got = client.get_stages().api_id(api).set_next_token(next).send().await;
+            let got = found(got.map_err(|e| ProviderError::from_sdk("GetStages", e)))?;
+            Ok(got.map(|out| (out.items().to_vec(), out.next_token().map(str::to_string))))
+        };
+        let Some(items) = all_pages(page).await? else { return Ok(None) };
+        let names = items.iter().filter_map(|s| s.stage_name());
+        let children = names.map(|name| Sibling::new(format!("{api}/{name}"), format!("stage {name}"))).collect();
+        Ok(Some(Siblings { parent: format!("the API {api}"), children }))
     }
 }
 

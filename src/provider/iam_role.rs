@@ -9,7 +9,7 @@
 //! removes every policy first (IAM refuses otherwise); a step that finds its policy already
 //! gone goes on, so an interrupted delete finishes when run again.
 
-use super::facets::Access;
+use super::facets::{Access, Inventory};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant, PolicyKind};
@@ -72,55 +72,6 @@ impl Kind for IamRole {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
-    }
-
-    /// Inline and attached policies, when the spec leaves them unmanaged (managed ones are
-    /// compared as attributes).
-    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
-        let iam = aws.iam().await;
-        let mut out = Vec::new();
-        let gone = |e: ProviderError| if e.is_not_found() { Ok(vec![]) } else { Err(e) };
-        if !recorded.contains_key("inline_policies") {
-            let names = inline_names(iam, id).await.or_else(gone)?;
-            out.extend(names.into_iter().map(|n| Held::removable(format!("inline:{n}"), format!("inline policy {n}"))));
-        }
-        if !recorded.contains_key("managed_policy_arns") {
-            let arns = attached(iam, id).await.or_else(gone)?;
-            out.extend(
-                arns.into_iter().map(|a| Held::removable(format!("attached:{a}"), format!("attached policy {a}"))),
-            );
-        }
-        Ok(out)
-    }
-
-    /// Deletes an inline policy, or detaches a managed one.
-    async fn remove_unmanaged(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
-        let iam = aws.iam().await;
-        let done = match key.split_once(':') {
-            Some(("inline", name)) => iam
-                .delete_role_policy()
-                .role_name(id)
-                .policy_name(name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| ProviderError::from_sdk("DeleteRolePolicy", e)),
-            Some(("attached", arn)) => iam
-                .detach_role_policy()
-                .role_name(id)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| ProviderError::from_sdk("DetachRolePolicy", e)),
-            _ => {
-                return Err(ProviderError::unexpected(
-                    "RemoveUnmanaged",
-                    format!("`{key}` names nothing a role holds"),
-                ));
-            }
-        };
-        done.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
@@ -239,6 +190,62 @@ impl Kind for IamRole {
 
     fn access(&self) -> Option<&dyn Access> {
         Some(self)
+    }
+
+    fn inventory(&self) -> Option<&dyn Inventory> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Inventory for IamRole {
+    /// Inline and attached policies, when the spec leaves them unmanaged (managed ones are
+    /// compared as attributes).
+    async fn held(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
+        let iam = aws.iam().await;
+        let mut out = Vec::new();
+        let gone = |e: ProviderError| if e.is_not_found() { Ok(vec![]) } else { Err(e) };
+        if !recorded.contains_key("inline_policies") {
+            let names = inline_names(iam, id).await.or_else(gone)?;
+            out.extend(names.into_iter().map(|n| Held::removable(format!("inline:{n}"), format!("inline policy {n}"))));
+        }
+        if !recorded.contains_key("managed_policy_arns") {
+            let arns = attached(iam, id).await.or_else(gone)?;
+            out.extend(
+                arns.into_iter().map(|a| Held::removable(format!("attached:{a}"), format!("attached policy {a}"))),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Deletes an inline policy, or detaches a managed one.
+    async fn remove_held(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
+        let iam = aws.iam().await;
+        let done = match key.split_once(':') {
+            Some(("inline", name)) => iam
+                .delete_role_policy()
+                .role_name(id)
+                .policy_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| ProviderError::from_sdk("DeleteRolePolicy", e)),
+            Some(("attached", arn)) => iam
+                .detach_role_policy()
+                .role_name(id)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| ProviderError::from_sdk("DetachRolePolicy", e)),
+            _ => {
+                return Err(ProviderError::unexpected(
+                    "RemoveUnmanaged",
+                    format!("`{key}` names nothing a role holds"),
+                ));
+            }
+        };
+        done.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
     }
 }
 

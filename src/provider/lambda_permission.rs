@@ -12,7 +12,7 @@
 //! function's statements run one at a time. A statement just added may not be visible at once,
 //! and S3 validates a notification against it: the permission is ready once `GetPolicy` shows it.
 
-use super::facets::Access;
+use super::facets::{Access, Inventory, Parent};
 use super::{Declared, Finding, Sibling, Siblings};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
@@ -80,13 +80,17 @@ impl<'a> Policy<'a> {
     /// The policy and the statement id an id names.
     fn of_id(operation: &'static str, id: &'a str) -> Result<(Policy<'a>, &'a str), ProviderError> {
         let (function, sid) = split_id(operation, id)?;
+        Ok((Policy::of_holder(function), sid))
+    }
+
+    /// The policy of `FUNCTION[:QUALIFIER]` (the function by name or ARN).
+    fn of_holder(function: &'a str) -> Policy<'a> {
         // arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER], or NAME[:QUALIFIER].
         let unqualified_parts = if function.starts_with("arn:") { 7 } else { 1 };
-        let policy = match function.match_indices(':').nth(unqualified_parts - 1) {
+        match function.match_indices(':').nth(unqualified_parts - 1) {
             Some((at, _)) => Policy { function: &function[..at], qualifier: Some(&function[at + 1..]) },
             None => Policy { function, qualifier: None },
-        };
-        Ok((policy, sid))
+        }
     }
 
     fn of(spec: &'a Permission) -> Self {
@@ -110,25 +114,6 @@ impl Kind for LambdaPermission {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
-    }
-
-    async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
-        let (policy, _) = Policy::of_id("GetPolicy", id)?;
-        let Some(all) = statements(aws, &policy).await? else { return Ok(None) };
-        let holder = policy.holder();
-        let children = all
-            .iter()
-            .filter_map(|s| {
-                let sid = s.get("Sid").and_then(Value::as_str)?;
-                let principal = s.get("Principal").map(|p| match p {
-                    Value::Object(m) => m.values().next().map(|v| v.to_string()).unwrap_or_default(),
-                    other => other.to_string(),
-                });
-                let label = format!("statement {sid} (principal {})", principal.unwrap_or_default().trim_matches('"'));
-                Some(Sibling::new(format!("{holder}/{sid}"), label))
-            })
-            .collect();
-        Ok(Some(Siblings { parent: format!("the policy of {holder}"), children }))
     }
 
     async fn read(
@@ -246,6 +231,37 @@ impl Kind for LambdaPermission {
 
     fn access(&self) -> Option<&dyn Access> {
         Some(self)
+    }
+
+    fn inventory(&self) -> Option<&dyn Inventory> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Inventory for LambdaPermission {
+    /// The policy holding the statement: `FUNCTION[:QUALIFIER]`, from the id.
+    fn parent(&self, id: &str, _recorded: &Attrs) -> Option<Parent> {
+        Policy::of_id("GetPolicy", id).ok().map(|(policy, _)| Parent(policy.holder()))
+    }
+
+    async fn children(&self, aws: &Aws, parent: &Parent) -> Result<Option<Siblings>, ProviderError> {
+        let policy = Policy::of_holder(&parent.0);
+        let Some(all) = statements(aws, &policy).await? else { return Ok(None) };
+        let holder = policy.holder();
+        let children = all
+            .iter()
+            .filter_map(|s| {
+                let sid = s.get("Sid").and_then(Value::as_str)?;
+                let principal = s.get("Principal").map(|p| match p {
+                    Value::Object(m) => m.values().next().map(|v| v.to_string()).unwrap_or_default(),
+                    other => other.to_string(),
+                });
+                let label = format!("statement {sid} (principal {})", principal.unwrap_or_default().trim_matches('"'));
+                Some(Sibling::new(format!("{holder}/{sid}"), label))
+            })
+            .collect();
+        Ok(Some(Siblings { parent: format!("the policy of {holder}"), children }))
     }
 }
 

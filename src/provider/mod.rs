@@ -40,7 +40,7 @@ use async_trait::async_trait;
 
 pub use aws::{Aws, AwsOptions};
 pub use error::{ErrorClass, ProviderError};
-pub use facets::Access;
+pub use facets::{Access, Inventory, Parent};
 pub use lambda_function::live::RolledBack;
 pub use normalize::empty as empty_value;
 pub use ownership::{FindReason, Found, Owner};
@@ -242,24 +242,6 @@ pub trait ResourceKind: Send + Sync {
     /// `desired`: a state the attribute changes alone do not tell (a function rolled back).
     fn update_note(&self, live: &Attrs, desired: &Attrs) -> Option<String>;
 
-    /// Every child of the parent the resource `id` belongs to, managed or not (`None`: the kind
-    /// has no such parent, or the parent is gone).
-    async fn siblings(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Option<Siblings>, ProviderError>;
-
-    /// The children of the resource `id` that another kind lists (see [`ResourceKind::siblings`]),
-    /// as (that kind, an id and recorded attributes of a child of this resource to list them
-    /// from): so a topic whose spec declares no subscription still has its subscriptions
-    /// listed. No AWS call.
-    fn child_listings(&self, id: &str, recorded: &Attrs) -> Vec<(&'static str, String, Attrs)>;
-
-    /// What the resource `id` holds that neither it nor any other kind manages (an alias
-    /// beside `live`, a queue target beside the managed notifications), for closed-world drift.
-    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<Held>, ProviderError>;
-
-    /// Removes what [`ResourceKind::unmanaged`] found under `key` (`drift --revert`); gone
-    /// already counts as removed.
-    async fn remove_unmanaged(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError>;
-
     /// What a reviewer must not miss about a resource that stays, although AWS is as the spec
     /// says (a function running code built with `--build-profile dev`).
     fn plan_warning(&self, addr: &ResourceAddr, desired: &Attrs) -> Option<String>;
@@ -280,12 +262,15 @@ pub trait ResourceKind: Send + Sync {
 
     /// The [`Access`] facet: grants, policy findings, the deployer's actions and ARNs.
     fn access(&self) -> Option<&dyn Access>;
+
+    /// The [`Inventory`] facet: parents, children and what a resource holds, for drift.
+    fn inventory(&self) -> Option<&dyn Inventory>;
 }
 
-/// Something a managed resource holds that no kind manages (see [`ResourceKind::unmanaged`]).
+/// Something a managed resource holds that no kind manages (see [`Inventory::held`]).
 #[derive(Debug, Clone)]
 pub struct Held {
-    /// What the kind's `remove_unmanaged` takes to remove it.
+    /// What the kind's [`Inventory::remove_held`] takes to remove it.
     pub key: String,
     /// What it is, for people: `alias hand (version 1)`.
     pub what: String,

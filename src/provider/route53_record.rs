@@ -9,7 +9,7 @@
 //! `allow_overwrite: true`, in which case it is replaced with `UPSERT` (and the plan says so).
 //! Updates are UPSERTs. Every change is waited on until INSYNC.
 
-use super::facets::Access;
+use super::facets::{Access, Inventory, Parent};
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use std::time::{Duration, Instant};
@@ -98,23 +98,6 @@ impl Kind for Route53Record {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
-    }
-
-    /// The record sets under the same name: a name the spec owns has no record it does not
-    /// declare (an AAAA or a TXT added by hand).
-    async fn siblings(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
-        let (zone, name, _) = parse_id(id)?;
-        // Every type a name can hold fits in one page.
-        let Some(sets) = sets_from(aws, zone, name, None, 20).await? else { return Ok(None) };
-        let children = sets
-            .iter()
-            .filter(|s| fqdn(s.name()) == fqdn(name))
-            .map(|s| {
-                let rtype = s.r#type().as_str();
-                Sibling::new(format!("{zone}/{}/{rtype}", fqdn(name)), format!("{rtype} record {}", fqdn(name)))
-            })
-            .collect();
-        Ok(Some(Siblings { parent: format!("the name {} in zone {zone}", fqdn(name)), children }))
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
@@ -240,6 +223,37 @@ impl Kind for Route53Record {
 
     fn access(&self) -> Option<&dyn Access> {
         Some(self)
+    }
+
+    fn inventory(&self) -> Option<&dyn Inventory> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Inventory for Route53Record {
+    /// The record sets under the same name: a name the spec owns has no record it does not
+    /// declare (an AAAA or a TXT added by hand).
+    /// The name in its zone (`ZONE/NAME`), from the id.
+    fn parent(&self, id: &str, _recorded: &Attrs) -> Option<Parent> {
+        parse_id(id).ok().map(|(zone, name, _)| Parent(format!("{zone}/{name}")))
+    }
+
+    async fn children(&self, aws: &Aws, parent: &Parent) -> Result<Option<Siblings>, ProviderError> {
+        let (zone, name) = parent.0.split_once('/').ok_or_else(|| {
+            ProviderError::unexpected("ListResourceRecordSets", format!("`{}` names no zone and name", parent.0))
+        })?;
+        // Every type a name can hold fits in one page.
+        let Some(sets) = sets_from(aws, zone, name, None, 20).await? else { return Ok(None) };
+        let children = sets
+            .iter()
+            .filter(|s| fqdn(s.name()) == fqdn(name))
+            .map(|s| {
+                let rtype = s.r#type().as_str();
+                Sibling::new(format!("{zone}/{}/{rtype}", fqdn(name)), format!("{rtype} record {}", fqdn(name)))
+            })
+            .collect();
+        Ok(Some(Siblings { parent: format!("the name {} in zone {zone}", fqdn(name)), children }))
     }
 }
 

@@ -18,7 +18,7 @@
 //! versions it holds. With `force_destroy: true` (a local setting, as in Terraform) every object
 //! version and delete marker is deleted first, 1000 at a time.
 
-use super::facets::Access;
+use super::facets::{Access, Inventory};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use std::collections::BTreeMap;
@@ -152,42 +152,6 @@ impl Kind for S3Bucket {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
-    }
-
-    /// CORS rules, when the spec leaves `cors_rules` unset (set ones are compared as an
-    /// attribute): one added in the console is drift.
-    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
-        if recorded.contains_key("cors_rules") {
-            return Ok(vec![]);
-        }
-        let s3 = aws.s3_for(id).await;
-        let rules = match read_cors(&s3, id).await {
-            Err(e) if e.is_not_found() => return Ok(vec![]),
-            other => other?,
-        };
-        Ok(rules
-            .iter()
-            .map(|r| {
-                let name = r.id.as_deref().map(|id| format!(" {id}")).unwrap_or_default();
-                let what =
-                    format!("CORS rule{name} ({} from {})", r.allowed_methods.join(","), r.allowed_origins.join(","));
-                // S3 removes a bucket's CORS rules all at once.
-                Held::removable("cors", what)
-            })
-            .collect())
-    }
-
-    /// Deletes the bucket's CORS configuration (the spec leaves it unset).
-    async fn remove_unmanaged(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
-        if key != "cors" {
-            return Err(ProviderError::unexpected("DeleteBucketCors", format!("`{key}` names nothing a bucket holds")));
-        }
-        let deleted = aws.s3_for(id).await.delete_bucket_cors().bucket(id).send().await;
-        match deleted.map_err(|e| ProviderError::from_sdk("DeleteBucketCors", e)) {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
@@ -351,6 +315,49 @@ impl Kind for S3Bucket {
 
     fn access(&self) -> Option<&dyn Access> {
         Some(self)
+    }
+
+    fn inventory(&self) -> Option<&dyn Inventory> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Inventory for S3Bucket {
+    /// CORS rules, when the spec leaves `cors_rules` unset (set ones are compared as an
+    /// attribute): one added in the console is drift.
+    async fn held(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
+        if recorded.contains_key("cors_rules") {
+            return Ok(vec![]);
+        }
+        let s3 = aws.s3_for(id).await;
+        let rules = match read_cors(&s3, id).await {
+            Err(e) if e.is_not_found() => return Ok(vec![]),
+            other => other?,
+        };
+        Ok(rules
+            .iter()
+            .map(|r| {
+                let name = r.id.as_deref().map(|id| format!(" {id}")).unwrap_or_default();
+                let what =
+                    format!("CORS rule{name} ({} from {})", r.allowed_methods.join(","), r.allowed_origins.join(","));
+                // S3 removes a bucket's CORS rules all at once.
+                Held::removable("cors", what)
+            })
+            .collect())
+    }
+
+    /// Deletes the bucket's CORS configuration (the spec leaves it unset).
+    async fn remove_held(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
+        if key != "cors" {
+            return Err(ProviderError::unexpected("DeleteBucketCors", format!("`{key}` names nothing a bucket holds")));
+        }
+        let deleted = aws.s3_for(id).await.delete_bucket_cors().bucket(id).send().await;
+        match deleted.map_err(|e| ProviderError::from_sdk("DeleteBucketCors", e)) {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -18,7 +18,7 @@
 //! only the spec's own targets unless `allow_overwrite: true`, records what it found and puts
 //! it back on destroy (see [`super::singleton`]).
 
-use super::facets::Access;
+use super::facets::{Access, Inventory};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
@@ -106,51 +106,6 @@ impl Kind for S3BucketNotification {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
-    }
-
-    /// Queue and EventBridge targets, which the kind leaves as they are (it manages Lambda and
-    /// topic targets).
-    async fn unmanaged(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
-        let got = in_bucket_region(aws, id, move |s3| async move { configuration(&s3, id).await });
-        let Some(out) = got.await? else { return Ok(vec![]) };
-        // `drift --revert` removes them as it removes every undeclared child (`drift.ignore`
-        // keeps one): the configuration is rewritten without it, the managed targets as they are.
-        let mut found: Vec<Held> = out
-            .queue_configurations()
-            .iter()
-            .map(|q| {
-                Held::removable(format!("{QUEUE_KEY}{}", q.queue_arn()), format!("queue target {}", q.queue_arn()))
-            })
-            .collect();
-        if out.event_bridge_configuration().is_some() {
-            found.push(Held::removable(EVENTBRIDGE_KEY, "EventBridge delivery"));
-        }
-        Ok(found)
-    }
-
-    /// Rewrites the configuration without the queue target or EventBridge delivery `key`
-    /// names, keeping everything else as S3 holds it; gone already counts as removed.
-    async fn remove_unmanaged(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
-        in_bucket_region(aws, id, move |s3| async move {
-            let Some(current) = configuration(&s3, id).await? else { return Ok(()) };
-            let queues: Vec<_> = current
-                .queue_configurations()
-                .iter()
-                .filter(|q| key.strip_prefix(QUEUE_KEY) != Some(q.queue_arn()))
-                .cloned()
-                .collect();
-            let event_bridge = current.event_bridge_configuration().filter(|_| key != EVENTBRIDGE_KEY).cloned();
-            let config = NotificationConfiguration::builder()
-                .set_lambda_function_configurations(Some(current.lambda_function_configurations().to_vec()))
-                .set_topic_configurations(Some(current.topic_configurations().to_vec()))
-                .set_queue_configurations(Some(queues))
-                .set_event_bridge_configuration(event_bridge)
-                .build();
-            let put = s3.put_bucket_notification_configuration().bucket(id).notification_configuration(config);
-            put.send().await.map_err(|e| ProviderError::from_sdk("PutBucketNotificationConfiguration", e))?;
-            Ok(())
-        })
-        .await
     }
 
     /// S3 refuses a configuration whose targets do not already let it deliver: each Lambda
@@ -357,6 +312,58 @@ impl Kind for S3BucketNotification {
 
     fn access(&self) -> Option<&dyn Access> {
         Some(self)
+    }
+
+    fn inventory(&self) -> Option<&dyn Inventory> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Inventory for S3BucketNotification {
+    /// Queue and EventBridge targets, which the kind leaves as they are (it manages Lambda and
+    /// topic targets).
+    async fn held(&self, aws: &Aws, id: &str, _recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
+        let got = in_bucket_region(aws, id, move |s3| async move { configuration(&s3, id).await });
+        let Some(out) = got.await? else { return Ok(vec![]) };
+        // `drift --revert` removes them as it removes every undeclared child (`drift.ignore`
+        // keeps one): the configuration is rewritten without it, the managed targets as they are.
+        let mut found: Vec<Held> = out
+            .queue_configurations()
+            .iter()
+            .map(|q| {
+                Held::removable(format!("{QUEUE_KEY}{}", q.queue_arn()), format!("queue target {}", q.queue_arn()))
+            })
+            .collect();
+        if out.event_bridge_configuration().is_some() {
+            found.push(Held::removable(EVENTBRIDGE_KEY, "EventBridge delivery"));
+        }
+        Ok(found)
+    }
+
+    /// Rewrites the configuration without the queue target or EventBridge delivery `key`
+    /// names, keeping everything else as S3 holds it; gone already counts as removed.
+    async fn remove_held(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
+        in_bucket_region(aws, id, move |s3| async move {
+            let Some(current) = configuration(&s3, id).await? else { return Ok(()) };
+            let queues: Vec<_> = current
+                .queue_configurations()
+                .iter()
+                .filter(|q| key.strip_prefix(QUEUE_KEY) != Some(q.queue_arn()))
+                .cloned()
+                .collect();
+            let event_bridge = current.event_bridge_configuration().filter(|_| key != EVENTBRIDGE_KEY).cloned();
+            let config = NotificationConfiguration::builder()
+                .set_lambda_function_configurations(Some(current.lambda_function_configurations().to_vec()))
+                .set_topic_configurations(Some(current.topic_configurations().to_vec()))
+                .set_queue_configurations(Some(queues))
+                .set_event_bridge_configuration(event_bridge)
+                .build();
+            let put = s3.put_bucket_notification_configuration().bucket(id).notification_configuration(config);
+            put.send().await.map_err(|e| ProviderError::from_sdk("PutBucketNotificationConfiguration", e))?;
+            Ok(())
+        })
+        .await
     }
 }
 

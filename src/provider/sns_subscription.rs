@@ -13,7 +13,7 @@
 //! engine waits (up to `confirmation_timeout_in_minutes`) until the endpoint confirms, as
 //! Terraform does; both are local settings, never sent to AWS.
 
-use super::facets::Access;
+use super::facets::{Access, Inventory, Parent};
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
@@ -98,13 +98,6 @@ impl Kind for SnsSubscription {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
-    }
-
-    async fn siblings(&self, aws: &Aws, _id: &str, recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
-        let Some(topic) = recorded.get("topic_arn").and_then(serde_json::Value::as_str) else { return Ok(None) };
-        let Some(all) = subscriptions(aws, topic).await? else { return Ok(None) };
-        let children = all.iter().filter_map(|s| listed_child(topic, s)).collect();
-        Ok(Some(Siblings { parent: format!("the topic {topic}"), children }))
     }
 
     fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
@@ -269,6 +262,25 @@ impl Kind for SnsSubscription {
 
     fn access(&self) -> Option<&dyn Access> {
         Some(self)
+    }
+
+    fn inventory(&self) -> Option<&dyn Inventory> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Inventory for SnsSubscription {
+    /// The topic, as the state recorded it.
+    fn parent(&self, _id: &str, recorded: &Attrs) -> Option<Parent> {
+        recorded.get("topic_arn").and_then(serde_json::Value::as_str).map(|t| Parent(t.to_string()))
+    }
+
+    async fn children(&self, aws: &Aws, parent: &Parent) -> Result<Option<Siblings>, ProviderError> {
+        let topic = parent.0.as_str();
+        let Some(all) = subscriptions(aws, topic).await? else { return Ok(None) };
+        let children = all.iter().filter_map(|s| listed_child(topic, s)).collect();
+        Ok(Some(Siblings { parent: format!("the topic {topic}"), children }))
     }
 }
 

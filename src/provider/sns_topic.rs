@@ -4,7 +4,7 @@
 //! normalised JSON, since SNS returns it re-serialised. `CreateTopic` carries the attributes
 //! and the ownership tags, and is idempotent for the same name and attributes.
 
-use super::facets::Access;
+use super::facets::{Access, Inventory, Parent};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant};
@@ -54,12 +54,6 @@ impl Kind for SnsTopic {
     const NAME: &'static str = "sns_topic";
     type Spec = Topic;
     type Computed = TopicComputed;
-
-    /// Its subscriptions, listed by `sns_subscription` (any of them may be undeclared).
-    fn child_listings(&self, id: &str, _recorded: &Attrs) -> Vec<(&'static str, String, Attrs)> {
-        let recorded = Attrs::from_iter([("topic_arn".to_string(), json!(id))]);
-        vec![("sns_subscription", String::new(), recorded)]
-    }
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -173,6 +167,17 @@ impl Kind for SnsTopic {
 
     fn access(&self) -> Option<&dyn Access> {
         Some(self)
+    }
+
+    fn inventory(&self) -> Option<&dyn Inventory> {
+        Some(self)
+    }
+}
+
+impl Inventory for SnsTopic {
+    /// Its subscriptions, listed by `sns_subscription` (any of them may be undeclared).
+    fn children_listed_by(&self, id: &str, _recorded: &Attrs) -> Vec<(&'static str, Parent)> {
+        vec![("sns_subscription", Parent(id.to_string()))]
     }
 }
 

@@ -11,11 +11,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::facets::Access;
+use super::facets::{Access, Inventory};
 use super::normalize;
-use super::{AttrType, Declared, Deleted, Finding, Held};
+use super::{AttrType, Declared, Deleted, Finding};
 use super::{
-    Aws, Created, FindReason, Found, Managed, ModelFields, Owner, ProviderError, ResourceKind, ResourceSchema, Siblings,
+    Aws, Created, FindReason, Found, Managed, ModelFields, Owner, ProviderError, ResourceKind, ResourceSchema,
 };
 use crate::addr::ResourceAddr;
 use crate::value::Attrs;
@@ -107,26 +107,6 @@ pub trait Kind: Send + Sync + 'static {
         None
     }
 
-    /// Every child of the resource's parent (see [`ResourceKind::siblings`]).
-    async fn siblings(&self, _aws: &Aws, _id: &str, _recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
-        Ok(None)
-    }
-
-    /// Children another kind lists (see [`ResourceKind::child_listings`]).
-    fn child_listings(&self, _id: &str, _recorded: &Attrs) -> Vec<(&'static str, String, Attrs)> {
-        vec![]
-    }
-
-    /// What the resource holds that nothing manages (see [`ResourceKind::unmanaged`]).
-    async fn unmanaged(&self, _aws: &Aws, _id: &str, _recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
-        Ok(vec![])
-    }
-
-    /// Removes one of them (see [`ResourceKind::remove_unmanaged`]).
-    async fn remove_unmanaged(&self, _aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
-        Err(ProviderError::new("RemoveUnmanaged", "NotRemovable", format!("{key} of {id}: no kind removes it")))
-    }
-
     /// A warning about a resource that stays (see [`ResourceKind::plan_warning`]).
     fn plan_warning(&self, _addr: &ResourceAddr, _desired: &Attrs) -> Option<String> {
         None
@@ -142,6 +122,11 @@ pub trait Kind: Send + Sync + 'static {
 
     /// Who its resources let do what, and what the deployer needs (see [`Access`]).
     fn access(&self) -> Option<&dyn Access> {
+        None
+    }
+
+    /// What closed-world drift lists beside what the state manages (see [`Inventory`]).
+    fn inventory(&self) -> Option<&dyn Inventory> {
         None
     }
 
@@ -333,22 +318,6 @@ impl<K: Kind> ResourceKind for Typed<K> {
         self.0.plan_warning(addr, desired)
     }
 
-    async fn siblings(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Option<Siblings>, ProviderError> {
-        self.0.siblings(aws, id, recorded).await
-    }
-
-    fn child_listings(&self, id: &str, recorded: &Attrs) -> Vec<(&'static str, String, Attrs)> {
-        self.0.child_listings(id, recorded)
-    }
-
-    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
-        self.0.unmanaged(aws, id, recorded).await
-    }
-
-    async fn remove_unmanaged(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
-        self.0.remove_unmanaged(aws, id, key).await
-    }
-
     async fn find(
         &self,
         aws: &Aws,
@@ -362,6 +331,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     fn access(&self) -> Option<&dyn Access> {
         self.0.access()
+    }
+
+    fn inventory(&self) -> Option<&dyn Inventory> {
+        self.0.inventory()
     }
 
     async fn delete(&self, aws: &Aws, id: &str, prior: &Attrs) -> Result<Deleted, ProviderError> {

@@ -5,5 +5,7 @@
 //! facet with a default, never one more method every kind must forward.
 
 pub mod access;
+pub mod inventory;
 
 pub use access::Access;
+pub use inventory::{Inventory, Parent};

@@ -12,7 +12,7 @@
 //! first waits for one still in progress (an interrupted apply, a concurrent deploy).
 
 use crate::permissions::deployer::{ArnScope, Deployer};
-use crate::provider::facets::Access;
+use crate::provider::facets::{Access, Inventory, Parent};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -210,100 +210,8 @@ impl Kind for LambdaFunction {
     type Spec = Function;
     type Computed = FunctionComputed;
 
-    /// The statements of its `live` alias's policy, where the spec's permissions go, listed by
-    /// `lambda_permission` (the unqualified function's policy is listed only beside a managed
-    /// permission on it).
-    fn child_listings(&self, id: &str, _recorded: &Attrs) -> Vec<(&'static str, String, Attrs)> {
-        vec![("lambda_permission", format!("{id}:{}/-", live::ALIAS), Attrs::new())]
-    }
-
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
-    }
-
-    /// Aliases beside `live`, and versions published outside the engine (their description is
-    /// not one it writes), made by hand or by another tool: nothing here manages them.
-    async fn unmanaged(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
-        let mut pages = aws.lambda().await.list_aliases().function_name(id).into_paginator().send();
-        let (mut out, mut live_version) = (Vec::new(), None);
-        while let Some(page) = pages.next().await {
-            let page = match page.map_err(|e| ProviderError::from_sdk("ListAliases", e)) {
-                Ok(page) => page,
-                Err(e) if e.is_not_found() => return Ok(vec![]),
-                Err(e) => return Err(e),
-            };
-            live_version = live_version.or_else(|| {
-                let live = page.aliases().iter().find(|a| a.name() == Some(live::ALIAS));
-                live.and_then(|a| a.function_version()).map(str::to_string)
-            });
-            let others = page.aliases().iter().filter(|a| a.name() != Some(live::ALIAS));
-            out.extend(others.map(|a| {
-                let name = a.name().unwrap_or("?");
-                Held::removable(
-                    format!("alias:{name}"),
-                    format!("alias {name} (version {})", a.function_version().unwrap_or("?")),
-                )
-            }));
-        }
-        // After the aliases: `drift --revert` removes in this order, and an alias may route to
-        // such a version.
-        let (mut latest, mut served) = (None, None);
-        let mut pages = aws.lambda().await.list_versions_by_function().function_name(id).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = match page.map_err(|e| ProviderError::from_sdk("ListVersionsByFunction", e)) {
-                Ok(page) => page,
-                Err(e) if e.is_not_found() => return Ok(out),
-                Err(e) => return Err(e),
-            };
-            let version = |n: Option<&str>| page.versions().iter().find(|v| n.is_some() && v.version() == n).cloned();
-            latest = latest.or_else(|| version(Some("$LATEST")));
-            served = served.or_else(|| version(live_version.as_deref()));
-            // The version `live` serves is the engine's, whoever published it: PublishVersion
-            // with nothing new answers with the newest version, which may be one made by hand.
-            let foreign = page.versions().iter().filter(|v| {
-                v.version().is_some_and(|n| n != "$LATEST")
-                    && v.version() != live_version.as_deref()
-                    && !v.description().is_some_and(|d| d.starts_with(live::OURS))
-            });
-            out.extend(foreign.map(|v| {
-                let n = v.version().unwrap_or("?");
-                let said = v.description().filter(|d| !d.is_empty()).map(|d| format!(", \"{d}\"")).unwrap_or_default();
-                Held::removable(format!("version:{n}"), format!("version {n} (published outside cruddur-infra{said})"))
-            }));
-        }
-        if let (Some(latest), Some(served)) = (latest, served) {
-            out.extend(unpublished(&latest, &served, recorded));
-        }
-        Ok(out)
-    }
-
-    /// Deletes an alias beside `live`, or a version published outside the engine (AWS refuses
-    /// while an alias routes to it: the error names it).
-    async fn remove_unmanaged(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
-        let lambda = aws.lambda().await;
-        if key == LATEST_KEY {
-            return restore_latest(lambda, id).await;
-        }
-        let deleted = match key.split_once(':') {
-            Some(("alias", alias)) if alias != live::ALIAS => lambda
-                .delete_alias()
-                .function_name(id)
-                .name(alias)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| ProviderError::from_sdk("DeleteAlias", e)),
-            Some(("version", n)) if n.parse::<u64>().is_ok() => lambda
-                .delete_function()
-                .function_name(id)
-                .qualifier(n)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| ProviderError::from_sdk("DeleteFunction", e)),
-            _ => return Err(ProviderError::unexpected("RemoveUnmanaged", format!("`{key}` names nothing of {id}"))),
-        };
-        deleted.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
     }
 
     fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
@@ -570,6 +478,106 @@ impl Kind for LambdaFunction {
 
     fn access(&self) -> Option<&dyn Access> {
         Some(self)
+    }
+
+    fn inventory(&self) -> Option<&dyn Inventory> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Inventory for LambdaFunction {
+    /// The statements of its `live` alias's policy, where the spec's permissions go, listed by
+    /// `lambda_permission` (the unqualified function's policy is listed only beside a managed
+    /// permission on it).
+    /// The statements of the live alias's policy, which lambda_permission lists.
+    fn children_listed_by(&self, id: &str, _recorded: &Attrs) -> Vec<(&'static str, Parent)> {
+        vec![("lambda_permission", Parent(format!("{id}:{}", live::ALIAS)))]
+    }
+
+    /// Aliases beside `live`, and versions published outside the engine (their description is
+    /// not one it writes), made by hand or by another tool: nothing here manages them.
+    async fn held(&self, aws: &Aws, id: &str, recorded: &Attrs) -> Result<Vec<Held>, ProviderError> {
+        let mut pages = aws.lambda().await.list_aliases().function_name(id).into_paginator().send();
+        let (mut out, mut live_version) = (Vec::new(), None);
+        while let Some(page) = pages.next().await {
+            let page = match page.map_err(|e| ProviderError::from_sdk("ListAliases", e)) {
+                Ok(page) => page,
+                Err(e) if e.is_not_found() => return Ok(vec![]),
+                Err(e) => return Err(e),
+            };
+            live_version = live_version.or_else(|| {
+                let live = page.aliases().iter().find(|a| a.name() == Some(live::ALIAS));
+                live.and_then(|a| a.function_version()).map(str::to_string)
+            });
+            let others = page.aliases().iter().filter(|a| a.name() != Some(live::ALIAS));
+            out.extend(others.map(|a| {
+                let name = a.name().unwrap_or("?");
+                Held::removable(
+                    format!("alias:{name}"),
+                    format!("alias {name} (version {})", a.function_version().unwrap_or("?")),
+                )
+            }));
+        }
+        // After the aliases: `drift --revert` removes in this order, and an alias may route to
+        // such a version.
+        let (mut latest, mut served) = (None, None);
+        let mut pages = aws.lambda().await.list_versions_by_function().function_name(id).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = match page.map_err(|e| ProviderError::from_sdk("ListVersionsByFunction", e)) {
+                Ok(page) => page,
+                Err(e) if e.is_not_found() => return Ok(out),
+                Err(e) => return Err(e),
+            };
+            let version = |n: Option<&str>| page.versions().iter().find(|v| n.is_some() && v.version() == n).cloned();
+            latest = latest.or_else(|| version(Some("$LATEST")));
+            served = served.or_else(|| version(live_version.as_deref()));
+            // The version `live` serves is the engine's, whoever published it: PublishVersion
+            // with nothing new answers with the newest version, which may be one made by hand.
+            let foreign = page.versions().iter().filter(|v| {
+                v.version().is_some_and(|n| n != "$LATEST")
+                    && v.version() != live_version.as_deref()
+                    && !v.description().is_some_and(|d| d.starts_with(live::OURS))
+            });
+            out.extend(foreign.map(|v| {
+                let n = v.version().unwrap_or("?");
+                let said = v.description().filter(|d| !d.is_empty()).map(|d| format!(", \"{d}\"")).unwrap_or_default();
+                Held::removable(format!("version:{n}"), format!("version {n} (published outside cruddur-infra{said})"))
+            }));
+        }
+        if let (Some(latest), Some(served)) = (latest, served) {
+            out.extend(unpublished(&latest, &served, recorded));
+        }
+        Ok(out)
+    }
+
+    /// Deletes an alias beside `live`, or a version published outside the engine (AWS refuses
+    /// while an alias routes to it: the error names it).
+    async fn remove_held(&self, aws: &Aws, id: &str, key: &str) -> Result<(), ProviderError> {
+        let lambda = aws.lambda().await;
+        if key == LATEST_KEY {
+            return restore_latest(lambda, id).await;
+        }
+        let deleted = match key.split_once(':') {
+            Some(("alias", alias)) if alias != live::ALIAS => lambda
+                .delete_alias()
+                .function_name(id)
+                .name(alias)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| ProviderError::from_sdk("DeleteAlias", e)),
+            Some(("version", n)) if n.parse::<u64>().is_ok() => lambda
+                .delete_function()
+                .function_name(id)
+                .qualifier(n)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| ProviderError::from_sdk("DeleteFunction", e)),
+            _ => return Err(ProviderError::unexpected("RemoveUnmanaged", format!("`{key}` names nothing of {id}"))),
+        };
+        deleted.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
     }
 }
 
