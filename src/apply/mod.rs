@@ -56,6 +56,9 @@ pub enum ApplyError {
     /// A value the plan left unknown is still unknown when its turn comes (an engine bug).
     #[error("{addr}: attribute `{attr}` is still unknown at apply time")]
     Unresolved { addr: ResourceAddr, attr: String },
+    /// Building or reading the resource's local artifact failed.
+    #[error("{addr}: {error}")]
+    Prepare { addr: ResourceAddr, error: Box<crate::build::PrepareError> },
 }
 
 impl ApplyError {
@@ -95,6 +98,8 @@ pub struct Applier<'a> {
     pub events: &'a dyn ApplyEvents,
     /// How often a step still running is reported ([`ApplyEvents::still_working`]).
     pub progress_every: Duration,
+    /// The command's builds: a Lambda's zip is built (or found built) again before it is sent.
+    pub builds: &'a crate::build::Builds,
 }
 
 /// Terraform's rhythm for "Still creating...".
@@ -247,12 +252,10 @@ impl Applier<'_> {
             evaluate(res, &|a, attr| plan.value_of(&snapshot, a, attr))
         };
         kind.normalize(&mut desired);
-        let prepared = kind.prepare(&mut desired).await;
-        prepared.map_err(|error| ApplyError::Aws {
-            addr: change.addr.clone(),
-            verb: "prepare",
-            error: Box::new(error),
-        })?;
+        if let Some(artifact) = kind.artifact() {
+            let prepared = artifact.prepare(self.builds, &mut desired).await;
+            prepared.map_err(|error| ApplyError::Prepare { addr: change.addr.clone(), error: Box::new(error) })?;
+        }
         // Carry out exactly what was planned: a value known at plan time must not have moved
         // (an artifact rebuilt since a saved plan, say).
         let planned = change.desired.iter().flatten().filter(|(_, v)| !contains_unknown(v));

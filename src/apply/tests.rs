@@ -489,6 +489,7 @@ impl Engine {
             cancelled: &cancelled,
             events: &events,
             progress_every: std::time::Duration::from_millis(10),
+            builds: &crate::build::Builds::default(),
         };
         let report = applier.apply(spec, plan).await.expect("state saved");
         let sequence = self.cloud.log.lock().expect("lock").clone();
@@ -961,6 +962,7 @@ async fn an_interrupt_starts_nothing_new_and_what_finished_is_kept() {
         cancelled: &cancelled,
         events: &events,
         progress_every: std::time::Duration::from_secs(10),
+        builds: &crate::build::Builds::default(),
     };
     let report = applier.apply(&spec, &plan).await.expect("state saved");
     assert!(matches!(report.outcomes[&addr("c")], NodeOutcome::Done));

@@ -16,7 +16,7 @@ pub mod glibc;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -88,20 +88,6 @@ impl BuildProfile {
     }
 }
 
-/// Whether this process builds with the dev profile (else release).
-static DEV: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// The profile this process builds with: the CLI's `--build-profile`, or the one a saved plan
-/// was made with (release when unset).
-pub fn use_profile(profile: BuildProfile) {
-    DEV.store(profile == BuildProfile::Dev, std::sync::atomic::Ordering::SeqCst);
-}
-
-/// The profile this process builds with.
-pub fn profile() -> BuildProfile {
-    if DEV.load(std::sync::atomic::Ordering::SeqCst) { BuildProfile::Dev } else { BuildProfile::Release }
-}
-
 /// A packaged Lambda.
 #[derive(Clone, Debug)]
 pub struct Artifact {
@@ -133,6 +119,18 @@ pub enum BuildError {
     GlibcTooNew { dir: String, target: String, symbol: String, needed: glibc::GlibcVersion, floor: glibc::GlibcVersion },
 }
 
+/// Why the attributes a local artifact decides could not be filled in.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// Building or packaging failed.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// What the spec gives cannot be built or read (both `source` and `zip_file`, an unreadable
+    /// zip, a dev build of a function that allows none).
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// What a build reports as it goes; the CLI renders it (cargo's own progress and messages go
 /// straight to stderr). Every method has an empty default.
 pub trait BuildEvents: Send + Sync {
@@ -144,92 +142,135 @@ pub trait BuildEvents: Send + Sync {
     fn warning(&self, _message: &str) {}
 }
 
-static EVENTS: OnceLock<Box<dyn BuildEvents>> = OnceLock::new();
-
-/// Where this process's builds report to (the CLI sets it once; without it they report
-/// nothing).
-pub fn report_to(events: Box<dyn BuildEvents>) {
-    let _ = EVENTS.set(events);
-}
-
-fn events() -> &'static dyn BuildEvents {
-    struct Silent;
-    impl BuildEvents for Silent {}
-    EVENTS.get().map_or(&Silent, |e| e.as_ref())
-}
+/// Reports nothing (tests, and commands that show no build progress).
+struct Silent;
+impl BuildEvents for Silent {}
 
 /// What one build is of: a source directory, for an architecture, with a profile, checked
 /// against a glibc.
 type BuildKey = (PathBuf, Architecture, BuildProfile, Option<glibc::GlibcVersion>);
 
-/// What this process built.
-static BUILT: LazyLock<std::sync::Mutex<HashMap<BuildKey, Artifact>>> =
-    LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
-/// One cargo at a time: builds share the workspace's target directory (and its lock).
-static CARGO: Mutex<()> = Mutex::const_new(());
-
-/// Forgets what this process built, so the next [`build`] checks the sources again (a watch
-/// round after a save).
-pub fn forget_builds() {
-    BUILT.lock().expect("not poisoned").clear();
+/// One command's builds: the profile it builds with, where progress is reported, and what it
+/// built (each crate at most once per command). Made by the command and passed down to every
+/// `prepare`: nothing about building is process-global. Clones share everything but can differ
+/// in profile (see [`Builds::with_profile`]).
+#[derive(Clone)]
+pub struct Builds {
+    profile: BuildProfile,
+    shared: Arc<Shared>,
 }
 
-/// Builds `source` for `arch` with `profile` and packages it, unless the zip from the last build
-/// is of the same inputs; memoised for this process. Each profile has its own zip and stamp, so
-/// switching between them rebuilds nothing that is still current. With `glibc` (the runtime's
-/// version) the packaged `bootstrap` is refused if it needs a newer one.
-pub async fn build(
-    source: &Path,
-    arch: Architecture,
-    profile: BuildProfile,
-    glibc: Option<glibc::GlibcVersion>,
-) -> Result<Artifact, BuildError> {
-    let key = (source.to_path_buf(), arch, profile, glibc);
-    if let Some(artifact) = BUILT.lock().expect("not poisoned").get(&key) {
-        return Ok(artifact.clone());
+/// What every clone of one command's [`Builds`] shares.
+struct Shared {
+    events: Box<dyn BuildEvents>,
+    /// Keyed by profile too: a clone with another profile finds none of these.
+    built: std::sync::Mutex<HashMap<BuildKey, Artifact>>,
+    /// One cargo at a time: builds share the workspace's target directory (and its lock).
+    cargo: Mutex<()>,
+}
+
+impl std::fmt::Debug for Builds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builds").field("profile", &self.profile).finish_non_exhaustive()
     }
-    let dir = source.display().to_string();
-    let manifest = source.join("Cargo.toml");
-    let (package, rustc) = tokio::join!(package(&manifest), fingerprint::rustc_version());
-    let package = package.map_err(|reason| BuildError::NotACrate { dir: dir.clone(), reason })?;
-    let package = Package { profile: package.cargo_profile(profile), ..package };
-    let zips = package.target_dir.join("lambda-zips").join(&package.name);
-    let zip_path = match profile {
-        BuildProfile::Release => zips.join(arch.name()),
-        BuildProfile::Dev => zips.join(format!("{}-dev", arch.name())),
+}
+
+impl Default for Builds {
+    /// Release builds, reported nowhere.
+    fn default() -> Self {
+        Self::new(BuildProfile::Release, Box::new(Silent))
     }
-    .join("bootstrap.zip");
-    let inputs = {
-        let (dirs, root, triple) = (package.source_dirs.clone(), package.workspace_root.clone(), arch.triple());
-        tokio::task::spawn_blocking(move || fingerprint::fingerprint(&dirs, &root, triple, &rustc))
-            .await
-            .map_err(|e| BuildError::Package { dir: dir.clone(), reason: e.to_string() })?
-            .map_err(|e| BuildError::Package { dir: dir.clone(), reason: format!("reading the sources: {e}") })?
-    };
-    let artifact = match fingerprint::Stamp::fresh(&zip_path, &inputs) {
-        Some(stamp) => Artifact { zip_path, code_sha256: stamp.code_sha256, size: stamp.size },
-        None => {
-            let _one_at_a_time = CARGO.lock().await;
-            let started = Instant::now();
-            let artifact = build_now(&dir, &manifest, &package, arch, &zip_path).await?;
-            let stamp = fingerprint::Stamp {
-                fingerprint: inputs,
-                code_sha256: artifact.code_sha256.clone(),
-                size: artifact.size,
-            };
-            // Without a stamp the next command just runs cargo again.
-            if let Err(e) = stamp.write(&zip_path) {
-                events().warning(&format!("cannot write {}: {e}", fingerprint::Stamp::path(&zip_path).display()));
-            }
-            events().packaged(&dir, arch, &artifact, started.elapsed());
-            artifact
+}
+
+impl Builds {
+    pub fn new(profile: BuildProfile, events: Box<dyn BuildEvents>) -> Self {
+        let shared = Shared { events, built: std::sync::Mutex::new(HashMap::new()), cargo: Mutex::const_new(()) };
+        Self { profile, shared: Arc::new(shared) }
+    }
+
+    /// The profile this command builds with: `--build-profile`, or the one a saved plan was
+    /// made with.
+    pub fn profile(&self) -> BuildProfile {
+        self.profile
+    }
+
+    /// The same builds with another profile (a saved plan's), reporting to the same place.
+    pub fn with_profile(&self, profile: BuildProfile) -> Self {
+        Self { profile, shared: self.shared.clone() }
+    }
+
+    /// Forgets what was built, so the next [`Builds::build`] checks the sources again (a watch
+    /// round after a save).
+    pub fn forget(&self) {
+        self.shared.built.lock().expect("not poisoned").clear();
+    }
+
+    fn events(&self) -> &dyn BuildEvents {
+        self.shared.events.as_ref()
+    }
+}
+
+impl Builds {
+    /// Builds `source` for `arch` with this command's profile and packages it, unless the zip from
+    /// the last build is of the same inputs; memoised for the command. Each profile has its own zip
+    /// and stamp, so switching between them rebuilds nothing that is still current. With `glibc`
+    /// (the runtime's version) the packaged `bootstrap` is refused if it needs a newer one.
+    pub async fn build(
+        &self,
+        source: &Path,
+        arch: Architecture,
+        glibc: Option<glibc::GlibcVersion>,
+    ) -> Result<Artifact, BuildError> {
+        let profile = self.profile;
+        let key = (source.to_path_buf(), arch, profile, glibc);
+        if let Some(artifact) = self.shared.built.lock().expect("not poisoned").get(&key) {
+            return Ok(artifact.clone());
         }
-    };
-    if let Some(floor) = glibc {
-        check_glibc(&dir, arch, &artifact.zip_path, floor).await?;
+        let dir = source.display().to_string();
+        let manifest = source.join("Cargo.toml");
+        let (package, rustc) = tokio::join!(package(&manifest), fingerprint::rustc_version());
+        let package = package.map_err(|reason| BuildError::NotACrate { dir: dir.clone(), reason })?;
+        let package = Package { profile: package.cargo_profile(profile), ..package };
+        let zips = package.target_dir.join("lambda-zips").join(&package.name);
+        let zip_path = match profile {
+            BuildProfile::Release => zips.join(arch.name()),
+            BuildProfile::Dev => zips.join(format!("{}-dev", arch.name())),
+        }
+        .join("bootstrap.zip");
+        let inputs = {
+            let (dirs, root, triple) = (package.source_dirs.clone(), package.workspace_root.clone(), arch.triple());
+            tokio::task::spawn_blocking(move || fingerprint::fingerprint(&dirs, &root, triple, &rustc))
+                .await
+                .map_err(|e| BuildError::Package { dir: dir.clone(), reason: e.to_string() })?
+                .map_err(|e| BuildError::Package { dir: dir.clone(), reason: format!("reading the sources: {e}") })?
+        };
+        let artifact = match fingerprint::Stamp::fresh(&zip_path, &inputs) {
+            Some(stamp) => Artifact { zip_path, code_sha256: stamp.code_sha256, size: stamp.size },
+            None => {
+                let _one_at_a_time = self.shared.cargo.lock().await;
+                let started = Instant::now();
+                self.events().started(&dir, arch, &package.profile);
+                let artifact = build_now(&dir, &manifest, &package, arch, &zip_path).await?;
+                let stamp = fingerprint::Stamp {
+                    fingerprint: inputs,
+                    code_sha256: artifact.code_sha256.clone(),
+                    size: artifact.size,
+                };
+                // Without a stamp the next command just runs cargo again.
+                if let Err(e) = stamp.write(&zip_path) {
+                    self.events()
+                        .warning(&format!("cannot write {}: {e}", fingerprint::Stamp::path(&zip_path).display()));
+                }
+                self.events().packaged(&dir, arch, &artifact, started.elapsed());
+                artifact
+            }
+        };
+        if let Some(floor) = glibc {
+            check_glibc(&dir, arch, &artifact.zip_path, floor).await?;
+        }
+        self.shared.built.lock().expect("not poisoned").insert(key, artifact.clone());
+        Ok(artifact)
     }
-    BUILT.lock().expect("not poisoned").insert(key, artifact.clone());
-    Ok(artifact)
 }
 
 /// Refuses the zip if its `bootstrap` needs a newer glibc than `floor`.
@@ -271,7 +312,6 @@ async fn build_now(
     zip_path: &Path,
 ) -> Result<Artifact, BuildError> {
     let dir = dir.to_string();
-    events().started(&dir, arch, &package.profile);
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cargo
         .args(["build", "--profile", &package.profile, "--target", arch.triple(), "--bin", &package.bin])

@@ -14,6 +14,7 @@ use super::style::{Tone, paint};
 use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
 use crate::apply::{Applier, ApplyEvents, ApplyReport, PROGRESS_EVERY, RetryPolicy};
+use crate::build::Builds;
 use crate::graph::NodeOutcome;
 use crate::plan::json::render_json;
 use crate::plan::saved::SavedPlan;
@@ -54,10 +55,12 @@ pub struct ApplyArgs {
 
 /// How apply and destroy run and report.
 #[derive(Debug, Clone, Copy)]
-pub struct RunOptions {
+pub struct RunOptions<'a> {
     pub parallelism: usize,
     /// JSON lines on stdout instead of text.
     pub json: bool,
+    /// The command's builds (with a saved plan, its profile).
+    pub builds: &'a Builds,
 }
 
 /// What to carry out: a fresh plan, or a saved one.
@@ -78,8 +81,8 @@ pub enum Source<'a> {
     },
 }
 
-pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
-    let options = RunOptions { parallelism: args.parallelism, json: args.json };
+pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws, builds: &Builds) -> Result<ExitCode, CliError> {
+    let options = RunOptions { parallelism: args.parallelism, json: args.json, builds };
     if args.watch {
         return super::watch::watch(&args.paths, registry, aws, options, &args.gates).await;
     }
@@ -95,9 +98,11 @@ pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws) -> Resul
                 .build_profile
                 .as_deref()
                 .map_or(Some(crate::build::BuildProfile::Release), crate::build::BuildProfile::parse);
-            crate::build::use_profile(profile.ok_or_else(|| {
+            let profile = profile.ok_or_else(|| {
                 CliError::NotConfirmed(format!("{}: unknown build_profile {:?}", path.display(), saved.build_profile))
-            })?);
+            })?;
+            let builds = builds.with_profile(profile);
+            let options = RunOptions { builds: &builds, ..options };
             let mut paths = args.paths.clone();
             paths.spec = PathBuf::from(&saved.spec);
             paths.state.get_or_insert_with(|| saved.state.clone());
@@ -120,7 +125,7 @@ pub async fn run(
     registry: &Registry,
     aws: &Aws,
     source: Source<'_>,
-    options: RunOptions,
+    options: RunOptions<'_>,
     gates: Option<&super::gates::Gates>,
 ) -> Result<ExitCode, CliError> {
     let store = paths.backend(aws)?;
@@ -139,10 +144,10 @@ async fn locked(
     registry: &Registry,
     aws: &Aws,
     source: Source<'_>,
-    options: RunOptions,
+    options: RunOptions<'_>,
     gates: Option<&super::gates::Gates>,
 ) -> Result<ExitCode, CliError> {
-    let RunOptions { parallelism, json } = options;
+    let RunOptions { parallelism, json, builds } = options;
     let check = |plan: &Plan| gates.map_or(Ok(()), |g| g.check(plan));
     let show_plan = |plan: &Plan| {
         if json {
@@ -158,7 +163,7 @@ async fn locked(
                        targets: &[ResourceAddr],
                        auto_approve: bool,
                        more_to_do: bool| {
-        let options = PlanOptions { refresh: true, parallelism, destroy, ..Default::default() };
+        let options = PlanOptions { refresh: true, parallelism, destroy, builds: builds.clone(), ..Default::default() };
         let plan = super::plan::make_plan(spec, prior, registry, aws, options, targets).await?;
         show_plan(&plan);
         check(&plan)?;
@@ -193,7 +198,7 @@ async fn locked(
         Source::Saved { path, saved } => {
             saved.check_fresh(path, spec, &prior)?;
             // Before any AWS call: an edited plan is refused whole, never carried out in part.
-            saved.validate(path, spec, registry, &prior).await?;
+            saved.validate(path, spec, registry, builds, &prior).await?;
             let saved = *saved;
             show_plan(&saved.plan);
             check(&saved.plan)?;
@@ -213,9 +218,9 @@ pub(super) async fn carry_out(
     aws: &Aws,
     plan: &Plan,
     destroy: bool,
-    options: RunOptions,
+    options: RunOptions<'_>,
 ) -> Result<ExitCode, CliError> {
-    let RunOptions { parallelism, json } = options;
+    let RunOptions { parallelism, json, builds } = options;
     let cancelled = Arc::new(AtomicBool::new(false));
     let watcher = tokio::spawn(interrupt_watch(cancelled.clone()));
     let events: &dyn ApplyEvents = if json { &JsonEvents } else { &TextEvents };
@@ -228,6 +233,7 @@ pub(super) async fn carry_out(
         cancelled: &cancelled,
         events,
         progress_every: PROGRESS_EVERY,
+        builds,
     };
     let report = applier.apply(spec, plan).await;
     watcher.abort();

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{CliError, Paths};
+use crate::build::Builds;
 use crate::plan::evaluate;
 use crate::provider::Registry;
 use crate::value::{contains_unknown, unknown};
@@ -17,20 +18,21 @@ pub struct BuildArgs {
     paths: Paths,
 }
 
-pub async fn cmd_build(args: BuildArgs, registry: &Registry) -> Result<ExitCode, CliError> {
+pub async fn cmd_build(args: BuildArgs, registry: &Registry, builds: &Builds) -> Result<ExitCode, CliError> {
     // Building needs only the variables the sources use: a Cognito client id or a domain may be
     // unset, and is named only if an artifact depends on it.
     let spec = crate::spec::Spec::load_allowing_unset(&args.paths.spec, registry)?;
     let mut built = 0;
     for res in &spec.resources {
         let Some(kind) = registry.get(&res.addr.kind) else { continue };
+        let Some(artifact) = kind.artifact() else { continue };
         let derived: Vec<&str> = kind.schema().attributes.iter().filter(|a| a.derived).map(|a| a.name).collect();
         if derived.is_empty() {
             continue;
         }
         // References to other resources are unknown here; artifacts do not depend on them.
         let mut desired = evaluate(res, &|_, _| unknown());
-        if let Some(attr) = kind.artifact_inputs().iter().find(|a| desired.get(**a).is_some_and(contains_unknown)) {
+        if let Some(attr) = artifact.inputs().iter().find(|a| desired.get(**a).is_some_and(contains_unknown)) {
             let unset: Vec<&str> = spec
                 .variables
                 .iter()
@@ -45,7 +47,8 @@ pub async fn cmd_build(args: BuildArgs, registry: &Registry) -> Result<ExitCode,
             )));
         }
         kind.normalize(&mut desired);
-        kind.prepare(&mut desired)
+        artifact
+            .prepare(builds, &mut desired)
             .await
             .map_err(|error| crate::plan::PlanError::Prepare { addr: res.addr.clone(), error: Box::new(error) })?;
         let mut made = false;

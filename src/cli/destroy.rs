@@ -7,6 +7,7 @@ use clap::Args;
 use super::apply::{RunOptions, Source};
 use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
+use crate::build::Builds;
 use crate::provider::{Aws, Registry};
 
 /// Delete every resource in the state, in reverse dependency order.
@@ -28,9 +29,14 @@ pub struct DestroyArgs {
     pub(super) json: bool,
 }
 
-pub async fn cmd_destroy(args: DestroyArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
+pub async fn cmd_destroy(
+    args: DestroyArgs,
+    registry: &Registry,
+    aws: &Aws,
+    builds: &Builds,
+) -> Result<ExitCode, CliError> {
     let spec = args.paths.load_spec(registry)?;
     let source = Source::Fresh { destroy: true, targets: &args.targets, auto_approve: args.auto_approve };
-    let options = RunOptions { parallelism: args.parallelism, json: args.json };
+    let options = RunOptions { parallelism: args.parallelism, json: args.json, builds };
     super::apply::run(&spec, &args.paths, registry, aws, source, options, None).await
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{CliError, Paths};
+use crate::build::Builds;
 use crate::plan::{PlanOptions, Planner, drift};
 use crate::provider::{Aws, Registry};
 
@@ -43,11 +44,11 @@ pub struct DriftArgs {
     adopt: bool,
 }
 
-pub async fn cmd_drift(args: DriftArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
+pub async fn cmd_drift(args: DriftArgs, registry: &Registry, aws: &Aws, builds: &Builds) -> Result<ExitCode, CliError> {
     if args.revert {
         let spec = args.paths.load_spec(registry)?;
         let source = super::apply::Source::Revert { auto_approve: args.auto_approve };
-        let options = super::apply::RunOptions { parallelism: args.parallelism, json: false };
+        let options = super::apply::RunOptions { parallelism: args.parallelism, json: false, builds };
         return super::apply::run(&spec, &args.paths, registry, aws, source, options, None).await;
     }
     let recorded = args.paths.backend(aws)?.load_existing().await?;

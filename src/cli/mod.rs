@@ -288,12 +288,9 @@ impl Cli {
             Command::Destroy(args) => args.json,
             _ => false,
         };
-        if json_stream {
-            crate::build::report_to(Box::new(events::JsonBuildEvents));
-        } else {
-            crate::build::report_to(Box::new(events::TextBuildEvents));
-        }
-        crate::build::use_profile(self.build_profile);
+        let build_events: Box<dyn crate::build::BuildEvents> =
+            if json_stream { Box::new(events::JsonBuildEvents) } else { Box::new(events::TextBuildEvents) };
+        let builds = crate::build::Builds::new(self.build_profile, build_events);
         let registry = Registry::aws();
         let aws = Aws::new(AwsOptions {
             s3_force_path_style: self.s3_force_path_style,
@@ -302,14 +299,14 @@ impl Cli {
         });
         match self.command {
             Command::Validate(args) => validate::cmd_validate(args, &registry),
-            Command::Plan(args) => plan::cmd_plan(args, &registry, &aws).await,
-            Command::Apply(args) => apply::cmd_apply(args, &registry, &aws).await,
-            Command::Destroy(args) => destroy::cmd_destroy(args, &registry, &aws).await,
-            Command::Build(args) => build::cmd_build(args, &registry).await,
+            Command::Plan(args) => plan::cmd_plan(args, &registry, &aws, &builds).await,
+            Command::Apply(args) => apply::cmd_apply(args, &registry, &aws, &builds).await,
+            Command::Destroy(args) => destroy::cmd_destroy(args, &registry, &aws, &builds).await,
+            Command::Build(args) => build::cmd_build(args, &registry, &builds).await,
             Command::Output(args) => output::cmd_output(args, &aws).await,
             Command::Graph(args) => graph::cmd_graph(args, &registry),
             Command::ForceUnlock(args) => force_unlock::cmd_force_unlock(args, &aws).await,
-            Command::Drift(args) => drift::cmd_drift(args, &registry, &aws).await,
+            Command::Drift(args) => drift::cmd_drift(args, &registry, &aws, &builds).await,
             Command::Import(args) => import::cmd_import(args, &registry, &aws).await,
             Command::IamPolicy(args) => iam_policy::cmd_iam_policy(args, &registry, &aws).await,
             Command::Rollback(args) => rollback::cmd_rollback(args, &registry, &aws).await,

@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
+use crate::build::{BuildProfile, Builds};
 use crate::plan::saved::{SAVED_PLAN_VERSION, SavedPlan, spec_digest};
 use crate::plan::{Plan, PlanOptions, Planner, json, markdown, render_text, restrict_to_targets};
 use crate::provider::{Aws, Registry};
@@ -47,13 +48,18 @@ pub struct PlanArgs {
     gates: super::gates::Gates,
 }
 
-pub async fn cmd_plan(args: PlanArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
+pub async fn cmd_plan(args: PlanArgs, registry: &Registry, aws: &Aws, builds: &Builds) -> Result<ExitCode, CliError> {
     let spec = args.paths.load_spec(registry)?;
     let store = args.paths.backend(aws)?;
     let prior = store.load().await?;
     super::ensure_region(aws, &spec, &prior).await?;
-    let options =
-        PlanOptions { refresh: args.refresh, parallelism: args.parallelism, destroy: false, ..Default::default() };
+    let options = PlanOptions {
+        refresh: args.refresh,
+        parallelism: args.parallelism,
+        destroy: false,
+        builds: builds.clone(),
+        ..Default::default()
+    };
     let plan = make_plan(&spec, &prior, registry, aws, options, &args.targets).await?;
     if args.json {
         println!(
@@ -68,7 +74,8 @@ pub async fn cmd_plan(args: PlanArgs, registry: &Registry, aws: &Aws) -> Result<
     let changes = plan.has_changes();
     args.gates.check(&plan)?;
     if let Some(path) = &args.out {
-        save(&args.paths.codec(aws)?, path, &args.paths, &spec, &store.location(), &args.targets, plan).await?;
+        let saved = saved_plan(&args.paths, &spec, &store.location(), &args.targets, builds.profile(), plan);
+        save(&args.paths.codec(aws)?, path, saved).await?;
         if !args.json {
             eprintln!(
                 "\nSaved the plan to {}: `cruddur-infra apply {}` carries out exactly these actions.",
@@ -99,16 +106,16 @@ pub async fn make_plan(
     Ok(plan)
 }
 
-async fn save(
-    codec: &crate::state::Codec<'_>,
-    path: &std::path::Path,
+/// The plan as `apply <file>` reads it back: what it was made from, and with which profile.
+fn saved_plan(
     paths: &Paths,
     spec: &Spec,
     state: &str,
     targets: &[ResourceAddr],
+    profile: BuildProfile,
     plan: Plan,
-) -> Result<(), CliError> {
-    let mut saved = SavedPlan {
+) -> SavedPlan {
+    SavedPlan {
         format_version: SAVED_PLAN_VERSION,
         spec: paths.spec.display().to_string(),
         spec_digest: spec_digest(spec),
@@ -117,9 +124,12 @@ async fn save(
         serial: plan.prior.serial,
         targets: targets.to_vec(),
         plan,
-        build_profile: Some(crate::build::profile().name().to_string()),
+        build_profile: Some(profile.name().to_string()),
         plan_digest: String::new(),
-    };
+    }
+}
+
+async fn save(codec: &crate::state::Codec<'_>, path: &std::path::Path, mut saved: SavedPlan) -> Result<(), CliError> {
     let bytes = saved.encode();
     let sealed = codec.seal(&bytes, Purpose::Plan, &path.display().to_string()).await?;
     SavedPlan::write_file(path, &sealed).map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))

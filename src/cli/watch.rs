@@ -1,6 +1,6 @@
-//! `apply --watch`: after a normal apply, watches the crates behind every `lambda_function`
-//! `source:` and on each save rebuilds, plans and applies, when the plan changes nothing but
-//! functions' code (or environment). Each round is a whole apply: locked, planned, journaled,
+//! `apply --watch`: after a normal apply, watches the sources of every resource built on this
+//! machine (the [`Artifact`] facet: a Lambda's crate) and on each save rebuilds, plans and
+//! applies, when the plan changes nothing but their code (or environment). Each round is a whole apply: locked, planned, journaled,
 //! the state saved; only the lock is let go between rounds, so `plan` and `drift` can run.
 //!
 //! *Guarantees*: a compile error, or a plan that changes anything else, is shown and nothing is
@@ -17,20 +17,18 @@ use notify::{RecursiveMode, Watcher};
 
 use super::apply::{RunOptions, Source, carry_out, run};
 use super::{CliError, Paths};
+use crate::addr::ResourceAddr;
 use crate::plan::{Action, Plan, PlanOptions, render_text};
-use crate::provider::{Aws, Registry};
+use crate::provider::{Artifact, Aws, Registry};
 
 /// Saves come in bursts (an editor writes a file, a backup, a rename): they are one change.
 const SETTLE: Duration = Duration::from_millis(300);
-
-/// Attributes a watch round may change: the code and what it reads from its environment.
-const CODE_ONLY: &[&str] = &["code_sha256", "zip_file", "build_profile", "environment"];
 
 pub async fn watch(
     paths: &Paths,
     registry: &Registry,
     aws: &Aws,
-    options: RunOptions,
+    options: RunOptions<'_>,
     gates: &super::gates::Gates,
 ) -> Result<ExitCode, CliError> {
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -66,7 +64,7 @@ pub async fn watch(
         if interrupted.load(Ordering::SeqCst) {
             break;
         }
-        let sources = sources(paths, aws).await;
+        let sources = sources(paths, registry, aws).await;
         for dir in sources.iter().filter(|d| !watched.contains(d)) {
             watcher
                 .watch(dir, RecursiveMode::Recursive)
@@ -77,7 +75,7 @@ pub async fn watch(
         }
         watched = sources;
         if watched.is_empty() {
-            println!("Nothing to watch: no lambda_function in the state is built from source.");
+            println!("Nothing to watch: nothing in the state is built from source.");
             return Ok(ExitCode::SUCCESS);
         }
         let list: Vec<String> = watched.iter().map(|d| d.display().to_string()).collect();
@@ -88,7 +86,7 @@ pub async fn watch(
         };
         tokio::time::sleep(SETTLE).await;
         while saves.try_recv().is_ok() {}
-        crate::build::forget_builds();
+        options.builds.forget();
         if let Err(e) = round(paths, registry, aws, options, saved_at).await {
             report_error(&e);
             println!("Not deployed: the version deployed before keeps serving.");
@@ -103,7 +101,7 @@ async fn round(
     paths: &Paths,
     registry: &Registry,
     aws: &Aws,
-    options: RunOptions,
+    options: RunOptions<'_>,
     saved_at: Instant,
 ) -> Result<(), CliError> {
     let spec = paths.load_spec(registry)?;
@@ -111,13 +109,14 @@ async fn round(
     let store = store.as_ref();
     super::with_lock(store, "apply", async || {
         let prior = store.load().await?;
-        // A round applies nothing but functions: only they are read from AWS. Anything else the
-        // plan would change (a spec edit) makes the round stop and ask for a reviewed apply.
-        let functions = prior.resources.keys().filter(|a| a.kind == "lambda_function").cloned().collect();
+        // A round applies nothing but what is built here: only that is read from AWS. Anything
+        // else the plan would change (a spec edit) makes the round stop and ask for a reviewed apply.
+        let built = prior.resources.keys().filter(|a| artifact(registry, a).is_some()).cloned().collect();
         let plan_options = PlanOptions {
             refresh: true,
             parallelism: options.parallelism,
-            refresh_only: Some(functions),
+            refresh_only: Some(built),
+            builds: options.builds.clone(),
             ..Default::default()
         };
         let plan = super::plan::make_plan(&spec, &prior, registry, aws, plan_options, &[]).await?;
@@ -127,7 +126,7 @@ async fn round(
             return Ok(());
         }
         print!("{}", super::style::plan(&render_text(&plan)));
-        if let Some(why) = more_than_code(&plan) {
+        if let Some(why) = more_than_code(registry, &plan) {
             println!("Not applied: {why}. Run `apply` to review and apply it.");
             return Ok(());
         }
@@ -149,10 +148,16 @@ async fn round(
     .await
 }
 
+/// The [`Artifact`] facet of the resource's kind, if it has one.
+fn artifact<'r>(registry: &'r Registry, addr: &ResourceAddr) -> Option<&'r dyn Artifact> {
+    registry.get(&addr.kind).and_then(|k| k.artifact())
+}
+
 /// Why a plan is more than a code change, if it is.
-fn more_than_code(plan: &Plan) -> Option<String> {
+fn more_than_code(registry: &Registry, plan: &Plan) -> Option<String> {
     for c in plan.changes.iter().filter(|c| c.action != Action::NoOp || c.imported || !c.deposed.is_empty()) {
-        if c.action != Action::Update || c.addr.kind != "lambda_function" || c.imported || !c.deposed.is_empty() {
+        let built = artifact(registry, &c.addr);
+        if c.action != Action::Update || built.is_none() || c.imported || !c.deposed.is_empty() {
             let what = match c.action {
                 Action::Create => "created",
                 Action::Replace => "replaced",
@@ -163,22 +168,23 @@ fn more_than_code(plan: &Plan) -> Option<String> {
             };
             return Some(format!("{} is to be {what}", c.addr));
         }
-        if let Some(other) = c.changes.iter().find(|a| !CODE_ONLY.contains(&a.name.as_str())) {
+        let code = built.map_or(&[][..], |a| a.code_attributes());
+        if let Some(other) = c.changes.iter().find(|a| !code.contains(&a.name.as_str())) {
             return Some(format!("{} changes {} as well as code", c.addr, other.name));
         }
     }
     None
 }
 
-/// The `source:` directories of the functions the state records.
-async fn sources(paths: &Paths, aws: &Aws) -> Vec<PathBuf> {
+/// The source directories of what the state records as built here.
+async fn sources(paths: &Paths, registry: &Registry, aws: &Aws) -> Vec<PathBuf> {
     let Ok(store) = paths.backend(aws) else { return Vec::new() };
     let Ok(state) = store.load().await else { return Vec::new() };
     let mut dirs: Vec<PathBuf> = state
         .resources
         .iter()
-        .filter(|(addr, _)| addr.kind == "lambda_function")
-        .filter_map(|(_, r)| r.attributes.get("source").and_then(|s| s.as_str()))
+        .filter_map(|(addr, r)| artifact(registry, addr).map(|a| a.sources(&r.attributes)))
+        .flatten()
         .filter_map(|s| std::fs::canonicalize(s).ok())
         .collect();
     dirs.sort();
@@ -198,7 +204,6 @@ fn report_error(e: &CliError) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::addr::ResourceAddr;
     use crate::plan::{AttrChange, ResourceChange};
     use crate::state::State;
 
@@ -245,21 +250,30 @@ mod tests {
     fn only_a_plan_of_function_code_and_environment_updates_is_applied_by_a_watch_round() {
         let code = change("lambda_function", Action::Update, &["code_sha256", "zip_file", "build_profile"]);
         let env = change("lambda_function", Action::Update, &["environment"]);
-        assert_eq!(more_than_code(&plan(vec![code, env])), None);
+        assert_eq!(more_than_code(&Registry::aws(), &plan(vec![code, env])), None);
 
         // Code and a role: the normal way, reviewed.
         let with_role = change("lambda_function", Action::Update, &["code_sha256", "role"]);
         assert_eq!(
-            more_than_code(&plan(vec![with_role])).as_deref(),
+            more_than_code(&Registry::aws(), &plan(vec![with_role])).as_deref(),
             Some("lambda_function.fn changes role as well as code")
         );
         let role = change("iam_role", Action::Update, &["assume_role_policy"]);
         let code = change("lambda_function", Action::Update, &["code_sha256"]);
-        assert_eq!(more_than_code(&plan(vec![code, role])).as_deref(), Some("iam_role.fn is to be changed"));
+        assert_eq!(
+            more_than_code(&Registry::aws(), &plan(vec![code, role])).as_deref(),
+            Some("iam_role.fn is to be changed")
+        );
         // A replacement (a renamed function) or a new resource is never a code change.
         let renamed = change("lambda_function", Action::Replace, &["name"]);
-        assert_eq!(more_than_code(&plan(vec![renamed])).as_deref(), Some("lambda_function.fn is to be replaced"));
+        assert_eq!(
+            more_than_code(&Registry::aws(), &plan(vec![renamed])).as_deref(),
+            Some("lambda_function.fn is to be replaced")
+        );
         let created = change("lambda_function", Action::Create, &[]);
-        assert_eq!(more_than_code(&plan(vec![created])).as_deref(), Some("lambda_function.fn is to be created"));
+        assert_eq!(
+            more_than_code(&Registry::aws(), &plan(vec![created])).as_deref(),
+            Some("lambda_function.fn is to be created")
+        );
     }
 }

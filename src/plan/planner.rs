@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::diff::{creation, deletion, diff};
 use super::{Action, Plan, ResourceChange};
 use crate::addr::ResourceAddr;
+use crate::build::{Builds, PrepareError};
 use crate::permissions::{self, PermissionChange, rules};
 use crate::provider::{Aws, FindReason, Found, Managed, Owner, ProviderError, Registry, ResourceKind};
 use crate::retry::{RetryPolicy, Scope};
@@ -30,11 +31,20 @@ pub struct PlanOptions {
     /// With `refresh`, read only these; the rest is taken as recorded (a watch round, which
     /// applies nothing but these, reads nothing else).
     pub refresh_only: Option<BTreeSet<ResourceAddr>>,
+    /// The command's builds: what `prepare` builds, and with which profile.
+    pub builds: Builds,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        Self { refresh: true, parallelism: 10, destroy: false, retry: RetryPolicy::default(), refresh_only: None }
+        Self {
+            refresh: true,
+            parallelism: 10,
+            destroy: false,
+            retry: RetryPolicy::default(),
+            refresh_only: None,
+            builds: Builds::default(),
+        }
     }
 }
 
@@ -59,7 +69,7 @@ pub enum PlanError {
     /// Preparing a resource's artifacts (building, hashing) failed.
     #[error("{addr}: {error}")]
     #[diagnostic(code(cruddur::plan::prepare))]
-    Prepare { addr: ResourceAddr, error: Box<ProviderError> },
+    Prepare { addr: ResourceAddr, error: Box<PrepareError> },
     /// `import_id` names something that does not exist.
     #[error("{addr}: cannot adopt `{id}`: it does not exist")]
     #[diagnostic(
@@ -359,9 +369,12 @@ impl Planner<'_> {
         let kind = self.kind(&res.addr)?;
         let mut desired = evaluate(res, &|addr, attr| lookup(self.registry, planned, lookups, addr, attr));
         kind.normalize(&mut desired);
-        kind.prepare(&mut desired)
-            .await
-            .map_err(|error| PlanError::Prepare { addr: res.addr.clone(), error: Box::new(error) })?;
+        if let Some(artifact) = kind.artifact() {
+            artifact
+                .prepare(&self.options.builds, &mut desired)
+                .await
+                .map_err(|error| PlanError::Prepare { addr: res.addr.clone(), error: Box::new(error) })?;
+        }
         let base = ResourceChange {
             addr: res.addr.clone(),
             action: Action::Create,

@@ -138,6 +138,7 @@ impl SavedPlan {
         path: &Path,
         spec: &Spec,
         registry: &Registry,
+        builds: &crate::build::Builds,
         state: &State,
     ) -> Result<(), SavedPlanError> {
         let edited = |reason: String| SavedPlanError::Edited { path: path.display().to_string(), reason };
@@ -204,7 +205,9 @@ impl SavedPlan {
                     };
                     let mut desired = evaluate(res, &|a, attr| planned_value(plan, registry, a, attr));
                     kind.normalize(&mut desired);
-                    if let Err(e) = kind.prepare(&mut desired).await {
+                    if let Some(artifact) = kind.artifact()
+                        && let Err(e) = artifact.prepare(builds, &mut desired).await
+                    {
                         return Err(edited(format!("{addr}: cannot prepare what apply would send: {e}")));
                     }
                     let names: BTreeSet<&String> = planned.keys().chain(desired.keys()).collect();

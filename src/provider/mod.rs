@@ -40,7 +40,7 @@ use async_trait::async_trait;
 
 pub use aws::{Aws, AwsOptions};
 pub use error::{ErrorClass, ProviderError};
-pub use facets::{Access, Inventory, Parent};
+pub use facets::{Access, Artifact, Inventory, Parent};
 pub use lambda_function::live::RolledBack;
 pub use normalize::empty as empty_value;
 pub use ownership::{FindReason, Found, Owner};
@@ -189,17 +189,9 @@ pub trait ResourceKind: Send + Sync {
     /// apply waits for the deployment on its own.
     fn dependents_wait_for_ready(&self) -> bool;
 
-    /// The attributes that decide what [`ResourceKind::prepare`] builds (a Lambda's `source`):
-    /// `build` needs them known before apply, and names the first one that is not.
-    fn artifact_inputs(&self) -> &'static [&'static str];
-
     /// Rewrites attributes so that equal things compare equal (case, order, defaults AWS
     /// adds). Applied to the spec's values and to what AWS reports before they are diffed.
     fn normalize(&self, attrs: &mut Attrs);
-
-    /// Fills in attributes derived from local artifacts (a Lambda zip's hash) before the
-    /// values are diffed. Called at plan time and again at apply time.
-    async fn prepare(&self, desired: &mut Attrs) -> Result<(), ProviderError>;
 
     /// The live attributes of the resource with this id, or `None` if it no longer exists.
     /// Only attributes in `managed` need to be read; computed attributes always are. `prior`
@@ -265,6 +257,10 @@ pub trait ResourceKind: Send + Sync {
 
     /// The [`Inventory`] facet: parents, children and what a resource holds, for drift.
     fn inventory(&self) -> Option<&dyn Inventory>;
+
+    /// The [`Artifact`] facet: what is built on this machine (a Lambda's zip) and fills in
+    /// attributes before the values are diffed.
+    fn artifact(&self) -> Option<&dyn Artifact>;
 }
 
 /// Something a managed resource holds that no kind manages (see [`Inventory::held`]).

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::facets::{Access, Inventory};
+use super::facets::{Access, Artifact, Inventory};
 use super::normalize;
 use super::{AttrType, Declared, Deleted, Finding};
 use super::{
@@ -40,11 +40,6 @@ pub trait Kind: Send + Sync + 'static {
     /// Rules beyond the schema's types (case, order, defaults AWS adds); the schema's own
     /// normalisation has already run.
     fn normalize(&self, _attrs: &mut Attrs) {}
-
-    /// See [`ResourceKind::prepare`].
-    async fn prepare(&self, _desired: &mut Attrs) -> Result<(), ProviderError> {
-        Ok(())
-    }
 
     /// The resource as AWS reports it, or `None` if it is gone. Attributes not `managed` may be
     /// left `None`; `prior` is what was last recorded, as far as it still reads as the kind's types.
@@ -94,9 +89,6 @@ pub trait Kind: Send + Sync + 'static {
     /// See [`ResourceKind::dependents_wait_for_ready`].
     const DEPENDENTS_WAIT_FOR_READY: bool = true;
 
-    /// See [`ResourceKind::artifact_inputs`].
-    const ARTIFACT_INPUTS: &'static [&'static str] = &[];
-
     /// What a plan should say when it creates the resource with these values.
     fn create_note(&self, _desired: &Attrs) -> Option<String> {
         None
@@ -127,6 +119,11 @@ pub trait Kind: Send + Sync + 'static {
 
     /// What closed-world drift lists beside what the state manages (see [`Inventory`]).
     fn inventory(&self) -> Option<&dyn Inventory> {
+        None
+    }
+
+    /// What is built on this machine before the kind's values are known (see [`Artifact`]).
+    fn artifact(&self) -> Option<&dyn Artifact> {
         None
     }
 
@@ -249,14 +246,6 @@ impl<K: Kind> ResourceKind for Typed<K> {
         K::DEPENDENTS_WAIT_FOR_READY
     }
 
-    fn artifact_inputs(&self) -> &'static [&'static str] {
-        K::ARTIFACT_INPUTS
-    }
-
-    async fn prepare(&self, desired: &mut Attrs) -> Result<(), ProviderError> {
-        self.0.prepare(desired).await
-    }
-
     async fn read(
         &self,
         aws: &Aws,
@@ -335,6 +324,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     fn inventory(&self) -> Option<&dyn Inventory> {
         self.0.inventory()
+    }
+
+    fn artifact(&self) -> Option<&dyn Artifact> {
+        self.0.artifact()
     }
 
     async fn delete(&self, aws: &Aws, id: &str, prior: &Attrs) -> Result<Deleted, ProviderError> {

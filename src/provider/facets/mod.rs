@@ -5,7 +5,9 @@
 //! facet with a default, never one more method every kind must forward.
 
 pub mod access;
+pub mod artifact;
 pub mod inventory;
 
 pub use access::Access;
+pub use artifact::Artifact;
 pub use inventory::{Inventory, Parent};

@@ -12,7 +12,7 @@
 //! first waits for one still in progress (an interrupted apply, a concurrent deploy).
 
 use crate::permissions::deployer::{ArnScope, Deployer};
-use crate::provider::facets::{Access, Inventory, Parent};
+use crate::provider::facets::{Access, Artifact, Inventory, Parent};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -35,7 +35,7 @@ use super::{
     ProviderError,
 };
 use crate::addr::ResourceAddr;
-use crate::build::{self as artifacts, code_sha256};
+use crate::build::{self as artifacts, PrepareError, code_sha256};
 use crate::value::Attrs;
 
 pub mod live;
@@ -206,7 +206,6 @@ const LOCAL: &[&str] = &["source", "zip_file", "allow_dev_build", "build_profile
 #[async_trait]
 impl Kind for LambdaFunction {
     const NAME: &'static str = "lambda_function";
-    const ARTIFACT_INPUTS: &'static [&'static str] = &["source", "zip_file", "architecture"];
     type Spec = Function;
     type Computed = FunctionComputed;
 
@@ -242,41 +241,6 @@ impl Kind for LambdaFunction {
             }
         }
         out
-    }
-
-    async fn prepare(&self, desired: &mut Attrs) -> Result<(), ProviderError> {
-        let invalid = |m: &str| ProviderError::new("PrepareArtifact", "InvalidArtifact", m);
-        match (opt_string(desired, "source"), opt_string(desired, "zip_file")) {
-            (Some(_), Some(_)) => return Err(invalid("give either source or zip_file, not both")),
-            (None, None) => return Err(invalid("give source (a cargo package) or zip_file")),
-            (Some(source), None) => {
-                let arch = opt_string(desired, "architecture").unwrap_or("x86_64");
-                let arch = artifacts::Architecture::parse(arch)
-                    .ok_or_else(|| invalid("architecture must be x86_64 or arm64"))?;
-                let profile = artifacts::profile();
-                if profile == artifacts::BuildProfile::Dev && desired.get("allow_dev_build") == Some(&json!(false)) {
-                    return Err(ProviderError::new(
-                        "PrepareArtifact",
-                        "DevBuildRefused",
-                        "allow_dev_build is false: this function deploys release builds only (plan without \
-                         --build-profile dev)",
-                    ));
-                }
-                let runtime = opt_string(desired, "runtime").unwrap_or(DEFAULT_RUNTIME);
-                let glibc = artifacts::glibc::runtime_glibc(runtime);
-                let artifact = artifacts::build(std::path::Path::new(source), arch, profile, glibc)
-                    .await
-                    .map_err(|e| ProviderError::new("BuildArtifact", "BuildFailed", e.to_string()))?;
-                desired.insert("zip_file".into(), json!(artifact.zip_path.display().to_string()));
-                desired.insert("code_sha256".into(), json!(artifact.code_sha256));
-                desired.insert("build_profile".into(), json!(profile.name()));
-            }
-            (None, Some(path)) => {
-                let bytes = read_zip(path)?;
-                desired.insert("code_sha256".into(), json!(code_sha256(&bytes)));
-            }
-        }
-        Ok(())
     }
 
     async fn read(
@@ -480,6 +444,10 @@ impl Kind for LambdaFunction {
         Some(self)
     }
 
+    fn artifact(&self) -> Option<&dyn Artifact> {
+        Some(self)
+    }
+
     fn inventory(&self) -> Option<&dyn Inventory> {
         Some(self)
     }
@@ -578,6 +546,53 @@ impl Inventory for LambdaFunction {
             _ => return Err(ProviderError::unexpected("RemoveUnmanaged", format!("`{key}` names nothing of {id}"))),
         };
         deleted.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
+    }
+}
+
+/// A function built from `source:` (or given as `zip_file:`): its code hash comes from the zip.
+#[async_trait]
+impl Artifact for LambdaFunction {
+    fn inputs(&self) -> &'static [&'static str] {
+        &["source", "zip_file", "architecture", "runtime"]
+    }
+
+    fn code_attributes(&self) -> &'static [&'static str] {
+        &["code_sha256", "zip_file", "build_profile", "environment"]
+    }
+
+    fn sources(&self, attrs: &Attrs) -> Vec<std::path::PathBuf> {
+        opt_string(attrs, "source").map(std::path::PathBuf::from).into_iter().collect()
+    }
+
+    async fn prepare(&self, builds: &artifacts::Builds, desired: &mut Attrs) -> Result<(), PrepareError> {
+        let invalid = |m: &str| PrepareError::Invalid(m.to_string());
+        match (opt_string(desired, "source"), opt_string(desired, "zip_file")) {
+            (Some(_), Some(_)) => return Err(invalid("give either source or zip_file, not both")),
+            (None, None) => return Err(invalid("give source (a cargo package) or zip_file")),
+            (Some(source), None) => {
+                let arch = opt_string(desired, "architecture").unwrap_or("x86_64");
+                let arch = artifacts::Architecture::parse(arch)
+                    .ok_or_else(|| invalid("architecture must be x86_64 or arm64"))?;
+                let profile = builds.profile();
+                if profile == artifacts::BuildProfile::Dev && desired.get("allow_dev_build") == Some(&json!(false)) {
+                    return Err(invalid(
+                        "allow_dev_build is false: this function deploys release builds only (plan without \
+                         --build-profile dev)",
+                    ));
+                }
+                let runtime = opt_string(desired, "runtime").unwrap_or(DEFAULT_RUNTIME);
+                let glibc = artifacts::glibc::runtime_glibc(runtime);
+                let artifact = builds.build(std::path::Path::new(source), arch, glibc).await?;
+                desired.insert("zip_file".into(), json!(artifact.zip_path.display().to_string()));
+                desired.insert("code_sha256".into(), json!(artifact.code_sha256));
+                desired.insert("build_profile".into(), json!(profile.name()));
+            }
+            (None, Some(path)) => {
+                let bytes = read_zip(path).map_err(|e| PrepareError::Invalid(e.message))?;
+                desired.insert("code_sha256".into(), json!(code_sha256(&bytes)));
+            }
+        }
+        Ok(())
     }
 }
 
