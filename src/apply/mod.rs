@@ -17,6 +17,7 @@
 
 mod create;
 pub mod events;
+pub mod operate;
 #[cfg(test)]
 mod tests;
 

@@ -226,6 +226,10 @@ pub enum CliError {
     #[error("{addr}: {error}")]
     #[diagnostic(code(cruddur::aws))]
     Aws { addr: crate::addr::ResourceAddr, error: Box<crate::provider::ProviderError> },
+    /// A kind's operation (`rollback`) was refused or failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Operation(#[from] crate::apply::operate::OperateError),
 }
 
 /// Runs `work` holding the state lock for `operation`, and releases the lock afterwards on

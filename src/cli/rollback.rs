@@ -1,4 +1,5 @@
-//! `rollback`: point a function's `live` alias back at a version it served before.
+//! `rollback`: the `rollback` operation of a kind that offers one (a function's `live` alias
+//! back to a version it served before), run through the engine's journaled operations.
 
 use std::process::ExitCode;
 
@@ -6,10 +7,9 @@ use clap::Args;
 
 use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
-use crate::plan::{PlanOptions, Planner};
-use crate::provider::{Aws, Registry, point_live, rollback_target};
-use crate::retry::{RetryPolicy, Scope};
-use crate::state::State;
+use crate::apply::operate::operate;
+use crate::provider::{Aws, OperationArgs, Registry};
+use crate::retry::RetryPolicy;
 
 /// Serve an older version of a function at once: its `live` alias (what the API, the
 /// authorizer and the bucket notification invoke) moves to the version before the one it
@@ -27,47 +27,17 @@ pub struct RollbackArgs {
 }
 
 pub async fn cmd_rollback(args: RollbackArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
-    if args.addr.kind != "lambda_function" {
-        return Err(CliError::NotFound(format!(
-            "{} is not a lambda_function: only functions have versions to go back to",
-            args.addr
-        )));
-    }
     let store = args.paths.backend(aws)?;
     let store = store.as_ref();
-    super::with_lock(store, "rollback", async || {
-        let mut state = store.load().await?;
-        let Some(entry) = state.resources.get(&args.addr).filter(|r| r.pending().is_none()).cloned() else {
-            return Err(CliError::NotFound(format!("{} is not in the state: apply it first", args.addr)));
-        };
-        let aws_error = |error| CliError::Aws { addr: args.addr.clone(), error: Box::new(error) };
-        let retry = RetryPolicy::default();
-        // The target is chosen once: a move retried after its answer was lost goes to the same
-        // version, never one further back.
-        let rolled = retry
-            .run(Scope::quiet(), || rollback_target(aws, &entry.id, args.to.as_deref()))
-            .await
-            .map_err(aws_error)?;
-        retry.run(Scope::quiet(), || point_live(aws, &entry.id, &rolled.to)).await.map_err(aws_error)?;
-        // Record the function as it reads now, and where the rollback moved it from: the plan
-        // says so until live serves something else.
-        let alone = State { resources: [(args.addr.clone(), entry.clone())].into(), ..state.clone() };
-        let planner = Planner { registry, aws, options: PlanOptions::default() };
-        let mut read = planner.refresh_only(&alone).await?;
-        let Some(mut now) = read.resources.remove(&args.addr) else {
-            return Err(CliError::NotFound(format!("{} ({}) is gone from AWS", args.addr, entry.id)));
-        };
-        now.attributes.insert("rolled_back_from".into(), serde_json::json!(rolled.from));
-        let code = now.attributes.get("code_sha256").and_then(|v| v.as_str()).unwrap_or("?").to_string();
-        state.resources.insert(args.addr.clone(), now);
-        state.serial += 1;
-        store.save(&state).await?;
-        println!(
-            "{}: live serves version {} (was {}), code {code}.\nThe next plan shows that the source differs from what \
-             is live; `cruddur-infra apply` deploys the source again.",
-            args.addr, rolled.to, rolled.from
-        );
-        Ok(ExitCode::SUCCESS)
+    let operation_args: OperationArgs = args.to.iter().map(|to| ("to".to_string(), to.clone())).collect();
+    let retry = RetryPolicy::default();
+    let done = super::with_lock(store, "rollback", async || {
+        Ok(operate(registry, aws, store, &retry, &args.addr, "rollback", &operation_args).await?)
     })
-    .await
+    .await?;
+    println!("{}: {}.", args.addr, done.summary);
+    if let Some(next) = done.next {
+        println!("{next}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

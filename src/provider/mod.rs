@@ -40,8 +40,7 @@ use async_trait::async_trait;
 
 pub use aws::{Aws, AwsOptions};
 pub use error::{ErrorClass, ProviderError};
-pub use facets::{Access, Artifact, Inventory, Parent};
-pub use lambda_function::live::RolledBack;
+pub use facets::{Access, Artifact, Decision, Inventory, Operation, OperationArgs, Operations, Parent};
 pub use normalize::empty as empty_value;
 pub use ownership::{FindReason, Found, Owner};
 pub use s3_bucket::in_bucket_region;
@@ -261,6 +260,9 @@ pub trait ResourceKind: Send + Sync {
     /// The [`Artifact`] facet: what is built on this machine (a Lambda's zip) and fills in
     /// attributes before the values are diffed.
     fn artifact(&self) -> Option<&dyn Artifact>;
+
+    /// The [`Operations`] facet: commands beyond plan and apply (a function's `rollback`).
+    fn operations(&self) -> Option<&dyn Operations>;
 }
 
 /// Something a managed resource holds that no kind manages (see [`Inventory::held`]).
@@ -359,19 +361,6 @@ pub trait LookupKind: Send + Sync {
     }
 }
 
-/// Where `rollback` moves the `live` alias of the function `name`: to `to`, or to the version
-/// before the one it serves. Reads only; [`point_live`] makes the move.
-pub async fn rollback_target(aws: &Aws, name: &str, to: Option<&str>) -> Result<RolledBack, ProviderError> {
-    let target = lambda_function::live::rollback_target(aws.lambda().await, name, to).await?;
-    lambda_function::live::check_role_of(aws, name, &target.to).await?;
-    Ok(target)
-}
-
-/// Points the `live` alias of the function `name` at `version` (safe to repeat).
-pub async fn point_live(aws: &Aws, name: &str, version: &str) -> Result<(), ProviderError> {
-    lambda_function::live::point(aws.lambda().await, name, version).await
-}
-
 /// Every resource and lookup kind the engine knows.
 pub struct Registry {
     kinds: Vec<Box<dyn ResourceKind>>,
@@ -434,6 +423,13 @@ impl Registry {
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.kinds.iter().map(|k| k.kind())
+    }
+
+    /// The kinds that offer the operation `name`.
+    pub fn offering(&self, name: &str) -> Vec<&'static str> {
+        let offers =
+            |k: &dyn ResourceKind| k.operations().is_some_and(|o| o.operations().iter().any(|op| op.name == name));
+        self.kinds.iter().filter(|k| offers(k.as_ref())).map(|k| k.kind()).collect()
     }
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::facets::{Access, Artifact, Inventory};
+use super::facets::{Access, Artifact, Inventory, Operations};
 use super::normalize;
 use super::{AttrType, Declared, Deleted, Finding};
 use super::{
@@ -124,6 +124,11 @@ pub trait Kind: Send + Sync + 'static {
 
     /// What is built on this machine before the kind's values are known (see [`Artifact`]).
     fn artifact(&self) -> Option<&dyn Artifact> {
+        None
+    }
+
+    /// Commands beyond plan and apply (see [`Operations`]).
+    fn operations(&self) -> Option<&dyn Operations> {
         None
     }
 
@@ -328,6 +333,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     fn artifact(&self) -> Option<&dyn Artifact> {
         self.0.artifact()
+    }
+
+    fn operations(&self) -> Option<&dyn Operations> {
+        self.0.operations()
     }
 
     async fn delete(&self, aws: &Aws, id: &str, prior: &Attrs) -> Result<Deleted, ProviderError> {

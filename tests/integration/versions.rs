@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use serde_json::json;
+
 use crate::harness::{Env, code_sha256};
 use crate::hostile::run_killed_after;
 use crate::proxy::Mode;
@@ -130,7 +132,13 @@ fn rollback_serves_an_older_version_and_the_next_plan_says_the_source_differs_fr
     let missing = env.run(&["rollback", "lambda_function.fn", "--to", "7"]).expect_code(1);
     assert!(missing.stderr.contains("has no version 7; kept: 1, 2, 3"), "{}", missing.stderr);
     let not_a_function = env.run(&["rollback", "iam_role.fn"]).expect_code(1);
-    assert!(not_a_function.stderr.contains("iam_role.fn is not a lambda_function"), "{}", not_a_function.stderr);
+    assert!(
+        not_a_function
+            .stderr_flat()
+            .contains("iam_role.fn has no operation `rollback` (only lambda_function offers it)"),
+        "{}",
+        not_a_function.stderr
+    );
     env.run(&["rollback", "lambda_function.fn", "--to", "1"]).expect_code(0);
     assert_eq!(live(&env), ("1".to_string(), shas[0].clone()));
     let oldest = env.run(&["rollback", "lambda_function.fn"]).expect_code(1);
@@ -178,6 +186,50 @@ fn a_code_apply_killed_after_any_request_converges_on_the_next_apply() {
         env.run(&["drift"]).expect_code(0);
     }
     eprintln!("code apply: {} requests, killed after each: {reference:?}", reference.len());
+    assert!(killed * 10 >= reference.len() * 9, "only {killed} of {} runs were killed", reference.len());
+}
+
+#[test]
+fn a_rollback_killed_after_any_request_leaves_a_state_that_the_next_rollback_and_apply_converge() {
+    // The rollback records where live goes before it moves live: killed after any request, the
+    // state is either right or corrected by the next read, and the rollback run again (or an
+    // apply) finishes the job.
+    let env = Env::with_proxy(Mode::Pass, 0);
+    let shas: Vec<String> = ["one", "two"]
+        .iter()
+        .map(|body| {
+            let source = crate_at(&env, body, body);
+            env.write_spec(&spec(&source, 3, "prod"));
+            env.run(&["apply", "--auto-approve"]).expect_code(0);
+            built_sha(&source)
+        })
+        .collect();
+    env.proxy().set_mode(Mode::Pass);
+    env.run(&["rollback", "lambda_function.fn"]).expect_code(0);
+    let reference: Vec<String> = env.proxy().seen().iter().map(|s| format!("{} {}", s.service, s.operation)).collect();
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(live(&env), ("2".to_string(), shas[1].clone()), "apply serves the source again");
+    assert!(reference.iter().any(|r| r.starts_with("lambda PUT") && r.ends_with("aliases/live")), "the rollback moved live: {reference:?}");
+    let mut killed = 0;
+    for k in 1..=reference.len() {
+        let what = format!("after a kill at request {k} ({})", reference[k - 1]);
+        killed += usize::from(run_killed_after(&env, &["rollback", "lambda_function.fn"], k));
+        let again = env.run(&["rollback", "lambda_function.fn", "--to", "1"]);
+        assert_eq!(again.code, 0, "the rollback {what}:\n{}\n{}", again.stdout, again.stderr);
+        assert_eq!(live(&env), ("1".to_string(), shas[0].clone()), "live {what}");
+        let recorded = &env.state()["resources"]["lambda_function.fn"]["attributes"];
+        assert_eq!(
+            (&recorded["version"], &recorded["rolled_back_from"], &recorded["code_sha256"]),
+            (&json!("1"), &json!("2"), &json!(shas[0])),
+            "the state {what}"
+        );
+        env.run(&["drift"]).expect_code(0);
+        env.run(&["apply", "--auto-approve"]).expect_code(0);
+        assert_eq!(live(&env).0, "2", "apply serves the source again {what}");
+        assert_eq!(versions(&env), ["1", "2"], "nothing new published {what}");
+        settled(&env);
+    }
+    eprintln!("rollback: {} requests, killed after each: {reference:?}", reference.len());
     assert!(killed * 10 >= reference.len() * 9, "only {killed} of {} runs were killed", reference.len());
 }
 

@@ -7,7 +7,9 @@
 pub mod access;
 pub mod artifact;
 pub mod inventory;
+pub mod operations;
 
 pub use access::Access;
 pub use artifact::Artifact;
 pub use inventory::{Inventory, Parent};
+pub use operations::{Decision, Operation, OperationArgs, Operations};

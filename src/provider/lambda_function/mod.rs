@@ -39,6 +39,7 @@ use crate::build::{self as artifacts, PrepareError, code_sha256};
 use crate::value::Attrs;
 
 pub mod live;
+mod rollback;
 
 pub struct LambdaFunction;
 
@@ -445,6 +446,10 @@ impl Kind for LambdaFunction {
     }
 
     fn artifact(&self) -> Option<&dyn Artifact> {
+        Some(self)
+    }
+
+    fn operations(&self) -> Option<&dyn crate::provider::facets::Operations> {
         Some(self)
     }
 
