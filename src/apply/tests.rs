@@ -14,7 +14,7 @@ use serde_with::skip_serializing_none;
 use super::{Applier, ApplyError, ApplyEvents, ApplyReport, RetryPolicy};
 use crate::addr::ResourceAddr;
 use crate::graph::NodeOutcome;
-use crate::plan::{ADOPTED_AFTER_INTERRUPTION, Action, Plan, PlanOptions, Planner};
+use crate::plan::{Action, Plan, PlanOptions, Planner, Reason};
 use crate::provider::ownership::Tagged;
 use crate::provider::schema::{AttrType, Attribute, ResourceSchema};
 use crate::provider::{
@@ -640,7 +640,8 @@ async fn a_failed_wait_leaves_the_resource_recorded_and_the_next_apply_finishes_
     let plan = e.plan(&e.spec(ONE), false).await;
     let change = plan.change(&addr("t")).expect("planned");
     assert_eq!(change.action, Action::Update);
-    assert!(change.note.as_deref().is_some_and(|n| n.contains("did not finish")), "{:?}", change.note);
+    assert_eq!(change.reason, Some(Reason::Unfinished), "{change:?}");
+    assert!(change.reason.as_ref().is_some_and(|r| r.to_string().contains("did not finish")));
     let applied = e.apply_plan(&e.spec(ONE), &plan).await;
     assert!(!applied.report.failed(), "{:?}", applied.failures());
     assert_eq!(applied.calls, ["ready t"]);
@@ -675,7 +676,7 @@ async fn an_intent_left_by_a_crash_is_adopted_when_the_call_had_made_it() {
     made_by_the_interrupted_create(&e).await;
     let plan = e.plan(&e.spec(ONE), false).await;
     let change = plan.change(&addr("t")).expect("planned");
-    assert!(change.imported && change.note.as_deref() == Some(ADOPTED_AFTER_INTERRUPTION), "{change:?}");
+    assert!(change.imported && change.reason == Some(Reason::AdoptedAfterInterruption), "{change:?}");
     assert_eq!(change.action, Action::Update, "its settings are still to be applied");
     let applied = e.apply_plan(&e.spec(ONE), &plan).await;
     assert!(!applied.report.failed(), "{:?}", applied.failures());

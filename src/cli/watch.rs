@@ -222,7 +222,7 @@ mod tests {
                 })
                 .collect(),
             desired: None,
-            note: None,
+            reason: None,
             imported: false,
             sensitive: Default::default(),
             prevent_destroy: false,

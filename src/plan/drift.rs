@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde_json::{Value, json};
 
-use super::{Action, AttrChange, ResourceChange};
+use super::{Action, AttrChange, Reason, ResourceChange};
 use crate::addr::ResourceAddr;
 use crate::provider::{Parent, Registry};
 use crate::state::State;
@@ -260,10 +260,7 @@ fn as_change(d: &Drifted) -> ResourceChange {
         id: None,
         changes: d.changes.clone(),
         desired: None,
-        note: (!d.unset.is_empty()).then(|| {
-            let names: Vec<&str> = d.unset.iter().map(String::as_str).collect();
-            format!("not set in the spec, changed since the last apply recorded it: {}", names.join(", "))
-        }),
+        reason: (!d.unset.is_empty()).then(|| Reason::UnsetChanged { names: d.unset.iter().cloned().collect() }),
         imported: false,
         sensitive: d.sensitive.clone(),
         prevent_destroy: false,
@@ -295,7 +292,7 @@ pub fn render_text(drift: &[Drifted], undeclared: &[Undeclared]) -> String {
             let _ = writeln!(out, "  # {} has been deleted\n", d.addr);
         } else {
             let _ = writeln!(out, "  # {} has changed", d.addr);
-            if let Some(note) = as_change(d).note {
+            if let Some(note) = as_change(d).reason {
                 let _ = writeln!(out, "  # ({note})");
             }
             out.push_str(&super::render_body(&as_change(d)));

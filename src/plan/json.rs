@@ -3,18 +3,18 @@
 
 use serde_json::{Value, json};
 
-use super::{Plan, ResourceChange, SENSITIVE};
+use super::{Plan, Reason, ResourceChange, SENSITIVE};
 use crate::value::{UNKNOWN, contains_unknown};
 
 /// The version of the JSON plan format; bumped on any incompatible change.
-pub const JSON_FORMAT_VERSION: &str = "1.2";
+pub const JSON_FORMAT_VERSION: &str = "1.3";
 
 pub fn render_json(plan: &Plan, show_sensitive: bool) -> Value {
     let s = plan.summary();
     let changes: Vec<Value> = plan
         .changes
         .iter()
-        .filter(|c| c.action != super::Action::NoOp || c.imported || c.note.is_some() || !c.deposed.is_empty())
+        .filter(|c| c.action != super::Action::NoOp || c.imported || c.reason.is_some() || !c.deposed.is_empty())
         .map(|c| resource(c, show_sensitive))
         .collect();
     json!({
@@ -88,7 +88,8 @@ pub fn resource(c: &ResourceChange, show_sensitive: bool) -> Value {
         "replace_because": c.replace_reasons(),
         "creates_first": c.creates_first,
         "deposed": c.deposed,
-        "note": c.note,
+        "note": c.reason.as_ref().map(ToString::to_string),
+        "action_reason": c.reason.as_ref().map(Reason::code),
         "changes": changes,
     })
 }

@@ -33,12 +33,12 @@ pub fn render_markdown(plan: &Plan) -> String {
     let shown: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp || c.imported).collect();
     for c in &shown {
         let (what, why) = match c.action {
-            Action::Create => ("create", c.note.clone().unwrap_or_default()),
-            Action::Update => ("update in place", c.note.clone().unwrap_or_default()),
+            Action::Create => ("create", note(c)),
+            Action::Update => ("update in place", note(c)),
             Action::Replace => ("**replace**", format!("{} cannot change in place", c.replace_reasons().join(", "))),
             Action::Delete => ("**destroy**", String::new()),
-            Action::Forget => ("forget (kept in AWS)", c.note.clone().unwrap_or_default()),
-            Action::NoOp => ("import", c.note.clone().unwrap_or_default()),
+            Action::Forget => ("forget (kept in AWS)", note(c)),
+            Action::NoOp => ("import", note(c)),
         };
         let _ = writeln!(out, "| `{}` | `{}` | {what} | {why} |", c.action.symbol().trim(), c.addr);
     }
@@ -120,4 +120,9 @@ fn as_diff(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The change's reason in words, or nothing.
+fn note(c: &ResourceChange) -> String {
+    c.reason.as_ref().map(ToString::to_string).unwrap_or_default()
 }

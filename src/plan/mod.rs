@@ -7,6 +7,7 @@ pub mod drift;
 pub mod json;
 pub mod markdown;
 mod planner;
+mod reason;
 mod render;
 pub mod revert;
 pub mod saved;
@@ -17,7 +18,8 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use planner::{ADOPTED_AFTER_INTERRUPTION, PlanError, PlanOptions, Planner, adopt, evaluate, unset_view};
+pub use planner::{PlanError, PlanOptions, Planner, adopt, evaluate, unset_view};
+pub use reason::Reason;
 pub use render::{SENSITIVE, render_body, render_text};
 pub use target::{TargetError, restrict_to_targets};
 
@@ -78,7 +80,7 @@ pub struct ResourceChange {
     /// The values to apply (may contain unknowns that apply resolves).
     pub desired: Option<Attrs>,
     /// Why the action was chosen, when it is not obvious from the changes.
-    pub note: Option<String>,
+    pub reason: Option<Reason>,
     /// The resource exists already and is adopted into the state (`import_id`).
     pub imported: bool,
     /// Attributes whose values come from sensitive variables: never shown.

@@ -7,11 +7,13 @@ use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
 use super::diff::{creation, deletion, diff};
-use super::{Action, Plan, ResourceChange};
+use super::{Action, Plan, Reason, ResourceChange};
 use crate::addr::ResourceAddr;
 use crate::build::{Builds, PrepareError};
 use crate::permissions::{self, PermissionChange, rules};
-use crate::provider::{Aws, FindReason, Found, Managed, Owner, ProviderError, Registry, ResourceKind};
+use crate::provider::{
+    Annotation, Aws, ChangeView, FindReason, Found, Managed, Owner, ProviderError, Registry, ResourceKind, Stage,
+};
 use crate::retry::{RetryPolicy, Scope};
 use crate::spec::{ResourceSpec, Spec};
 use crate::state::{Intent, ResourceState, ResourceStatus, State};
@@ -47,13 +49,6 @@ impl Default for PlanOptions {
         }
     }
 }
-
-/// Why a resource is forgotten rather than destroyed.
-const RETAINED: &str = "adopted (import_id) or lifecycle.retain_on_destroy: set lifecycle.retain_on_destroy: false to \
-delete it instead";
-
-/// The note on a resource an interrupted apply made, found and taken into the state.
-pub const ADOPTED_AFTER_INTERRUPTION: &str = "will be adopted: created by an interrupted apply";
 
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -141,7 +136,7 @@ impl Planner<'_> {
                 id: None,
                 changes: vec![],
                 desired: None,
-                note: None,
+                reason: None,
                 imported: false,
                 sensitive: prior_res.sensitive.clone(),
                 prevent_destroy: prior_res.prevent_destroy,
@@ -156,7 +151,7 @@ impl Planner<'_> {
                     id: Some(live.id.clone()),
                     changes: deletion(kind.schema(), &live.attributes),
                     dependencies: prior_res.dependencies.clone(),
-                    note: Some(RETAINED.into()),
+                    reason: Some(Reason::Retained),
                     ..base
                 },
                 Some(live) => ResourceChange {
@@ -164,15 +159,15 @@ impl Planner<'_> {
                     id: Some(live.id.clone()),
                     changes: deletion(kind.schema(), &live.attributes),
                     dependencies: prior_res.dependencies.clone(),
-                    note: kind.destroy_note(&live.attributes),
+                    reason: kind_reason(kind, addr, Stage::Destroy, Some(&live.attributes), None),
                     ..base
                 },
                 // Already gone (or never made): nothing to do but forget it.
                 None => ResourceChange {
-                    note: Some(if prior_res.pending().is_some() {
-                        "an interrupted apply meant to create it and nothing was made: it will be forgotten".into()
+                    reason: Some(if prior_res.pending().is_some() {
+                        Reason::NeverCreated
                     } else {
-                        "deleted outside cruddur-infra and is no longer in the spec: it will be forgotten".into()
+                        Reason::DeletedOutsideAndUndeclared
                     }),
                     ..base
                 },
@@ -193,7 +188,7 @@ impl Planner<'_> {
         }
         let permissions = self.permission_changes(&changes, &refreshed);
         let policy = if self.options.destroy { vec![] } else { self.policy_findings(spec, &changes) };
-        let warnings = if self.options.destroy { vec![] } else { self.warnings(&changes) };
+        let warnings = if self.options.destroy { vec![] } else { self.warnings(&changes, &refreshed) };
         Ok(Plan {
             changes,
             refreshed,
@@ -206,17 +201,21 @@ impl Planner<'_> {
         })
     }
 
-    /// Each kind's warning about a resource that stays (see `ResourceKind::plan_warning`).
-    fn warnings(&self, changes: &[ResourceChange]) -> Vec<String> {
-        changes
-            .iter()
-            .filter(|c| !c.action.removes())
-            .filter_map(|c| {
-                let kind = self.registry.get(&c.addr.kind)?;
-                let desired = c.desired.as_ref()?;
-                kind.plan_warning(&c.addr, desired)
-            })
-            .collect()
+    /// What each kind warns a reviewer of about a resource that stays (see [`Annotate`]).
+    fn warnings(&self, changes: &[ResourceChange], refreshed: &State) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in changes.iter().filter(|c| !c.action.removes()) {
+            let Some(annotate) = self.registry.get(&c.addr.kind).and_then(|k| k.annotate()) else { continue };
+            let view = ChangeView {
+                addr: &c.addr,
+                stage: stage(c.action),
+                live: refreshed.resources.get(&c.addr).map(|r| &r.attributes),
+                desired: c.desired.as_ref(),
+            };
+            let warnings = annotate.annotate(&view).into_iter().filter(Annotation::is_warning);
+            out.extend(warnings.map(|a| a.text(&c.addr)));
+        }
+        out
     }
 
     /// The permission statements each change adds and removes (a forgotten resource keeps its
@@ -381,7 +380,7 @@ impl Planner<'_> {
             id: None,
             changes: vec![],
             desired: None,
-            note: None,
+            reason: None,
             imported: false,
             sensitive: res.sensitive.clone(),
             prevent_destroy: res.prevent_destroy,
@@ -413,12 +412,12 @@ impl Planner<'_> {
                 .resources
                 .get(&res.addr)
                 .filter(|r| r.pending().is_none())
-                .map(|_| "it was deleted outside cruddur-infra".to_string())
-                .or_else(|| kind.create_note(&desired));
+                .map(|_| Reason::DeletedOutside)
+                .or_else(|| kind_reason(kind, &res.addr, Stage::Create, None, Some(&desired)));
             return Ok(ResourceChange {
                 changes: creation(kind.schema(), &desired),
                 desired: Some(desired),
-                note,
+                reason: note,
                 ..base
             });
         };
@@ -434,19 +433,15 @@ impl Planner<'_> {
         };
         let note = if was_pending {
             imported = true;
-            Some(ADOPTED_AFTER_INTERRUPTION.to_string())
+            Some(Reason::AdoptedAfterInterruption)
         } else if imported {
-            Some(format!("adopting the existing {} `{}`", res.addr.kind, live.id))
+            Some(Reason::Adopting { kind: res.addr.kind.clone(), id: live.id.clone() })
         } else if unfinished && action == Action::Update {
-            Some("an earlier apply created it but did not finish: its settings and readiness are completed".into())
+            Some(Reason::Unfinished)
         } else if action == Action::Replace && base.retain_on_destroy {
-            Some("the one there now is kept in AWS and forgotten (adopted, or lifecycle.retain_on_destroy)".into())
-        } else if action == Action::Replace {
-            kind.destroy_note(&live.attributes)
-        } else if action == Action::Update {
-            kind.update_note(&live.attributes, &desired)
+            Some(Reason::ReplacementKeepsOld)
         } else {
-            None
+            kind_reason(kind, &res.addr, stage(action), Some(&live.attributes), Some(&desired))
         };
         let creates_first = action == Action::Replace && kind.replace_creates_first() && !base.retain_on_destroy;
         Ok(ResourceChange {
@@ -454,7 +449,7 @@ impl Planner<'_> {
             id: Some(live.id.clone()),
             changes,
             desired: Some(desired),
-            note,
+            reason: note,
             imported,
             creates_first,
             ..base
@@ -476,6 +471,30 @@ impl Planner<'_> {
     pub async fn refresh_only(&self, recorded: &State) -> Result<State, PlanError> {
         self.refresh(None, recorded).await
     }
+}
+
+/// What the plan does to a resource, as its kind's annotations see it.
+fn stage(action: Action) -> Stage {
+    match action {
+        Action::Create => Stage::Create,
+        Action::Update => Stage::Update,
+        Action::Replace => Stage::Replace,
+        Action::Delete | Action::Forget => Stage::Destroy,
+        Action::NoOp => Stage::Stays,
+    }
+}
+
+/// The kind's first annotation of the change that is a reason, not a warning.
+fn kind_reason(
+    kind: &dyn ResourceKind,
+    addr: &ResourceAddr,
+    stage: Stage,
+    live: Option<&Attrs>,
+    desired: Option<&Attrs>,
+) -> Option<Reason> {
+    let view = ChangeView { addr, stage, live, desired };
+    let annotation = kind.annotate()?.annotate(&view).into_iter().find(|a| !a.is_warning())?;
+    Some(Reason::Kind { addr: addr.clone(), annotation })
 }
 
 async fn read_adopted(

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::{Action, AttrChange, Plan, ResourceChange};
+use super::{Action, AttrChange, Plan, Reason, ResourceChange};
 use crate::value::{UNKNOWN, contains_unknown, is_unknown};
 
 /// Structures longer than this on one line are spread over several.
@@ -16,9 +16,9 @@ const INLINE_WIDTH: usize = 60;
 pub fn render_text(plan: &Plan) -> String {
     let mut out = String::new();
     let notes: Vec<&ResourceChange> =
-        plan.changes.iter().filter(|c| c.action == Action::NoOp && c.note.is_some()).collect();
+        plan.changes.iter().filter(|c| c.action == Action::NoOp && c.reason.is_some()).collect();
     for c in &notes {
-        let _ = writeln!(out, "  # {} was {}", c.addr, c.note.as_deref().unwrap_or_default());
+        let _ = writeln!(out, "  # {} was {}", c.addr, c.reason.as_ref().map(ToString::to_string).unwrap_or_default());
     }
     if !notes.is_empty() {
         out.push('\n');
@@ -72,11 +72,11 @@ pub fn render_resource(c: &ResourceChange) -> String {
         Action::NoOp if c.imported => "will be imported".to_string(),
         Action::NoOp => return deposed(c),
     };
-    let mut note = c.note.as_deref();
-    if note == Some(super::ADOPTED_AFTER_INTERRUPTION) {
+    let mut note = c.reason.as_ref();
+    if let Some(adopted @ Reason::AdoptedAfterInterruption) = note {
         headline = match c.action {
-            Action::NoOp => super::ADOPTED_AFTER_INTERRUPTION.to_string(),
-            _ => format!("{}, and then {headline}", super::ADOPTED_AFTER_INTERRUPTION),
+            Action::NoOp => adopted.to_string(),
+            _ => format!("{adopted}, and then {headline}"),
         };
         note = None;
     }

@@ -15,8 +15,8 @@ use crate::spec::Spec;
 use crate::state::State;
 use crate::value::{contains_unknown, unknown};
 
-/// The saved-plan format this build writes and reads.
-pub const SAVED_PLAN_VERSION: u32 = 1;
+/// The saved-plan format this build writes and reads (2: a change's `reason` is data, not a `note`).
+pub const SAVED_PLAN_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SavedPlan {

@@ -40,7 +40,10 @@ use async_trait::async_trait;
 
 pub use aws::{Aws, AwsOptions};
 pub use error::{ErrorClass, ProviderError};
-pub use facets::{Access, Artifact, Decision, Inventory, Operation, OperationArgs, Operations, Parent};
+pub use facets::{
+    Access, Annotate, Annotation, Artifact, ChangeView, Decision, Inventory, Operation, OperationArgs, Operations,
+    Parent, Stage,
+};
 pub use normalize::empty as empty_value;
 pub use ownership::{FindReason, Found, Owner};
 pub use s3_bucket::in_bucket_region;
@@ -223,20 +226,6 @@ pub trait ResourceKind: Send + Sync {
     /// Lambda `Active`, a distribution `Deployed`, a subscription confirmed).
     async fn wait_ready(&self, aws: &Aws, id: &str, desired: &Attrs) -> Result<(), ProviderError>;
 
-    /// What a plan should say when it destroys or replaces the resource as it reads now.
-    fn destroy_note(&self, live: &Attrs) -> Option<String>;
-
-    /// What a plan should say when it creates the resource with these values.
-    fn create_note(&self, desired: &Attrs) -> Option<String>;
-
-    /// What a plan should say when it updates the resource as it reads now (`live`) to
-    /// `desired`: a state the attribute changes alone do not tell (a function rolled back).
-    fn update_note(&self, live: &Attrs, desired: &Attrs) -> Option<String>;
-
-    /// What a reviewer must not miss about a resource that stays, although AWS is as the spec
-    /// says (a function running code built with `--build-profile dev`).
-    fn plan_warning(&self, addr: &ResourceAddr, desired: &Attrs) -> Option<String>;
-
     /// Looks for what a create of `desired` by `owner` may have made (its answer was lost, or
     /// the process died): by the ownership tags, the idempotency token, or a natural key.
     async fn find(
@@ -263,6 +252,9 @@ pub trait ResourceKind: Send + Sync {
 
     /// The [`Operations`] facet: commands beyond plan and apply (a function's `rollback`).
     fn operations(&self) -> Option<&dyn Operations>;
+
+    /// The [`Annotate`] facet: what a plan says about a change beyond its attributes.
+    fn annotate(&self) -> Option<&dyn Annotate>;
 }
 
 /// Something a managed resource holds that no kind manages (see [`Inventory::held`]).

@@ -9,7 +9,7 @@
 //! `allow_overwrite: true`, in which case it is replaced with `UPSERT` (and the plan says so).
 //! Updates are UPSERTs. Every change is waited on until INSYNC.
 
-use super::facets::{Access, Inventory, Parent};
+use super::facets::{Access, Annotate, Annotation, ChangeView, Inventory, Parent, Stage};
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use std::time::{Duration, Instant};
@@ -100,6 +100,10 @@ impl Kind for Route53Record {
         &SCHEMA
     }
 
+    fn annotate(&self) -> Option<&dyn Annotate> {
+        Some(self)
+    }
+
     fn normalize(&self, attrs: &mut Attrs) {
         if attrs.get("allow_overwrite") == Some(&Value::Bool(false)) {
             attrs.remove("allow_overwrite");
@@ -167,11 +171,6 @@ impl Kind for Route53Record {
         out
     }
 
-    fn create_note(&self, desired: &Attrs) -> Option<String> {
-        (desired.get("allow_overwrite") == Some(&Value::Bool(true)))
-            .then(|| "allow_overwrite: a record set of this name and type that exists already is taken over".into())
-    }
-
     async fn update(
         &self,
         aws: &Aws,
@@ -227,6 +226,17 @@ impl Kind for Route53Record {
 
     fn inventory(&self) -> Option<&dyn Inventory> {
         Some(self)
+    }
+}
+
+impl Annotate for Route53Record {
+    /// `allow_overwrite` takes over a record set; destroying it deletes it, nothing is put back.
+    fn annotate(&self, change: &ChangeView<'_>) -> Vec<Annotation> {
+        let allowed = change.desired.and_then(|d| d.get("allow_overwrite")) == Some(&Value::Bool(true));
+        (change.stage == Stage::Create && allowed)
+            .then(|| Annotation::TakesOver { what: "a record set of this name and type".into(), put_back: false })
+            .into_iter()
+            .collect()
     }
 }
 

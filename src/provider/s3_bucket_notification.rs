@@ -18,7 +18,7 @@
 //! only the spec's own targets unless `allow_overwrite: true`, records what it found and puts
 //! it back on destroy (see [`super::singleton`]).
 
-use super::facets::{Access, Inventory};
+use super::facets::{Access, Annotate, Annotation, ChangeView, Inventory};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
@@ -108,6 +108,10 @@ impl Kind for S3BucketNotification {
         &SCHEMA
     }
 
+    fn annotate(&self) -> Option<&dyn Annotate> {
+        Some(self)
+    }
+
     /// S3 refuses a configuration whose targets do not already let it deliver: each Lambda
     /// target needs a `lambda_permission` for `s3.amazonaws.com`, each topic a policy, among
     /// what the notification comes after.
@@ -180,11 +184,6 @@ impl Kind for S3BucketNotification {
             );
         }
         out
-    }
-
-    fn create_note(&self, desired: &Attrs) -> Option<String> {
-        let allowed = desired.get("allow_overwrite") == Some(&serde_json::Value::Bool(true));
-        singleton::create_note("Lambda or SNS targets the bucket has", allowed)
     }
 
     fn normalize(&self, attrs: &mut Attrs) {
@@ -316,6 +315,12 @@ impl Kind for S3BucketNotification {
 
     fn inventory(&self) -> Option<&dyn Inventory> {
         Some(self)
+    }
+}
+
+impl Annotate for S3BucketNotification {
+    fn annotate(&self, change: &ChangeView<'_>) -> Vec<Annotation> {
+        singleton::takes_over("Lambda or SNS targets the bucket has", change)
     }
 }
 

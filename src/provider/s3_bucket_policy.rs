@@ -9,7 +9,7 @@
 //! reads it first, and takes over only the spec's own document unless `allow_overwrite: true`;
 //! what it found is recorded and put back on destroy (see [`super::singleton`]).
 
-use super::facets::Access;
+use super::facets::{Access, Annotate, Annotation, ChangeView};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant};
@@ -59,14 +59,14 @@ impl Kind for S3BucketPolicy {
         &SCHEMA
     }
 
+    fn annotate(&self) -> Option<&dyn Annotate> {
+        Some(self)
+    }
+
     fn normalize(&self, attrs: &mut Attrs) {
         if attrs.get("allow_overwrite") == Some(&Value::Bool(false)) {
             attrs.remove("allow_overwrite");
         }
-    }
-
-    fn create_note(&self, desired: &Attrs) -> Option<String> {
-        singleton::create_note("a policy the bucket has", desired.get("allow_overwrite") == Some(&Value::Bool(true)))
     }
 
     async fn read(
@@ -164,6 +164,12 @@ impl Kind for S3BucketPolicy {
 
     fn access(&self) -> Option<&dyn Access> {
         Some(self)
+    }
+}
+
+impl Annotate for S3BucketPolicy {
+    fn annotate(&self, change: &ChangeView<'_>) -> Vec<Annotation> {
+        singleton::takes_over("a policy the bucket has", change)
     }
 }
 

@@ -16,6 +16,7 @@
 use serde_json::Value;
 
 use super::ProviderError;
+use super::facets::{Annotation, ChangeView, Stage};
 use super::schema::{AttrType, Attribute};
 
 /// The schema row of the engine-only setting that allows taking over what is there.
@@ -59,9 +60,14 @@ pub fn to_put_back(replaced: Option<&str>) -> Option<Value> {
     replaced.filter(|r| !r.is_empty()).and_then(|r| serde_json::from_str(r).ok())
 }
 
-/// The plan's note for a create that may take over a document.
-pub fn create_note(what: &str, allow_overwrite: bool) -> Option<String> {
-    allow_overwrite.then(|| format!("allow_overwrite: {what} there already is replaced, and put back on destroy"))
+/// What a plan says about a create that may take over a document (`what`) with
+/// `allow_overwrite`: that it is replaced, and put back on destroy.
+pub fn takes_over(what: &str, change: &ChangeView<'_>) -> Vec<Annotation> {
+    let allowed = change.desired.and_then(|d| d.get("allow_overwrite")) == Some(&Value::Bool(true));
+    (change.stage == Stage::Create && allowed)
+        .then(|| Annotation::TakesOver { what: what.to_string(), put_back: true })
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! engine waits (up to `confirmation_timeout_in_minutes`) until the endpoint confirms, as
 //! Terraform does; both are local settings, never sent to AWS.
 
-use super::facets::{Access, Inventory, Parent};
+use super::facets::{Access, Annotate, Annotation, ChangeView, Inventory, Parent, Stage};
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
@@ -98,6 +98,10 @@ impl Kind for SnsSubscription {
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
+    }
+
+    fn annotate(&self) -> Option<&dyn Annotate> {
+        Some(self)
     }
 
     fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
@@ -217,11 +221,6 @@ impl Kind for SnsSubscription {
         }
     }
 
-    fn destroy_note(&self, live: &Attrs) -> Option<String> {
-        (live.get("pending_confirmation").and_then(Value::as_str) == Some("true"))
-            .then(|| format!("it will be forgotten, not deleted: {PENDING_NOT_DELETED}"))
-    }
-
     async fn find(
         &self,
         aws: &Aws,
@@ -266,6 +265,18 @@ impl Kind for SnsSubscription {
 
     fn inventory(&self) -> Option<&dyn Inventory> {
         Some(self)
+    }
+}
+
+impl Annotate for SnsSubscription {
+    /// A subscription still pending confirmation cannot be deleted, only forgotten.
+    fn annotate(&self, change: &ChangeView<'_>) -> Vec<Annotation> {
+        let removed = matches!(change.stage, Stage::Destroy | Stage::Replace);
+        let pending = change.live.and_then(|l| l.get("pending_confirmation")).and_then(Value::as_str) == Some("true");
+        (removed && pending)
+            .then(|| Annotation::ForgottenNotDeleted { why: PENDING_NOT_DELETED.into() })
+            .into_iter()
+            .collect()
     }
 }
 
@@ -372,6 +383,7 @@ fn refused_as_pending(e: &ProviderError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::ResourceAddr;
 
     #[test]
     fn awss_refusal_to_unsubscribe_a_pending_subscription_is_recognised() {
@@ -415,12 +427,17 @@ mod tests {
     #[test]
     fn destroying_a_pending_subscription_says_it_is_forgotten() {
         // The plan tells the reviewer before apply does it.
-        let kind = SnsSubscription;
-        let pending: Attrs =
-            serde_json::from_value(serde_json::json!({"pending_confirmation": "true"})).expect("attrs");
-        assert!(kind.destroy_note(&pending).is_some_and(|n| n.contains("forgotten")));
-        let confirmed: Attrs =
-            serde_json::from_value(serde_json::json!({"pending_confirmation": "false"})).expect("attrs");
-        assert_eq!(kind.destroy_note(&confirmed), None);
+        let addr = ResourceAddr::new("sns_subscription", "s");
+        let said = |pending: &str, stage: Stage| {
+            let live: Attrs =
+                serde_json::from_value(serde_json::json!({"pending_confirmation": pending})).expect("attrs");
+            Annotate::annotate(&SnsSubscription, &ChangeView { addr: &addr, stage, live: Some(&live), desired: None })
+        };
+        let forgotten = said("true", Stage::Destroy);
+        assert!(matches!(forgotten.as_slice(), [Annotation::ForgottenNotDeleted { .. }]), "{forgotten:?}");
+        assert!(forgotten[0].text(&addr).contains("forgotten, not deleted"));
+        assert_eq!(said("true", Stage::Replace), forgotten, "a replacement forgets the old one too");
+        assert_eq!(said("false", Stage::Destroy), vec![]);
+        assert_eq!(said("true", Stage::Update), vec![]);
     }
 }

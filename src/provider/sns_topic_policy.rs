@@ -6,7 +6,7 @@
 //! freely; another one (a topic the stack adopted) only with `allow_overwrite: true`, recorded
 //! and put back on destroy (see [`super::singleton`]).
 
-use super::facets::Access;
+use super::facets::{Access, Annotate, Annotation, ChangeView};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant};
@@ -55,15 +55,14 @@ impl Kind for SnsTopicPolicy {
         &SCHEMA
     }
 
+    fn annotate(&self) -> Option<&dyn Annotate> {
+        Some(self)
+    }
+
     fn normalize(&self, attrs: &mut Attrs) {
         if attrs.get("allow_overwrite") == Some(&Value::Bool(false)) {
             attrs.remove("allow_overwrite");
         }
-    }
-
-    fn create_note(&self, desired: &Attrs) -> Option<String> {
-        let allowed = desired.get("allow_overwrite") == Some(&Value::Bool(true));
-        singleton::create_note("a policy other than SNS's default the topic has", allowed)
     }
 
     async fn read(
@@ -144,6 +143,12 @@ impl Kind for SnsTopicPolicy {
 
     fn access(&self) -> Option<&dyn Access> {
         Some(self)
+    }
+}
+
+impl Annotate for SnsTopicPolicy {
+    fn annotate(&self, change: &ChangeView<'_>) -> Vec<Annotation> {
+        singleton::takes_over("a policy other than SNS's default the topic has", change)
     }
 }
 

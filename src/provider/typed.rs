@@ -11,13 +11,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::facets::{Access, Artifact, Inventory, Operations};
+use super::facets::{Access, Annotate, Artifact, Inventory, Operations};
 use super::normalize;
 use super::{AttrType, Declared, Deleted, Finding};
 use super::{
     Aws, Created, FindReason, Found, Managed, ModelFields, Owner, ProviderError, ResourceKind, ResourceSchema,
 };
-use crate::addr::ResourceAddr;
 use crate::value::Attrs;
 
 /// One kind of AWS resource, in its own types.
@@ -73,11 +72,6 @@ pub trait Kind: Send + Sync + 'static {
         Ok(())
     }
 
-    /// What a plan should say when it destroys or replaces the resource as it reads now.
-    fn destroy_note(&self, _live: &Attrs) -> Option<String> {
-        None
-    }
-
     /// See [`ResourceKind::validate`].
     fn validate(&self, _this: &Declared, _all: &[Declared]) -> Vec<Finding> {
         Vec::new()
@@ -88,21 +82,6 @@ pub trait Kind: Send + Sync + 'static {
 
     /// See [`ResourceKind::dependents_wait_for_ready`].
     const DEPENDENTS_WAIT_FOR_READY: bool = true;
-
-    /// What a plan should say when it creates the resource with these values.
-    fn create_note(&self, _desired: &Attrs) -> Option<String> {
-        None
-    }
-
-    /// What a plan should say when it updates the resource (see [`ResourceKind::update_note`]).
-    fn update_note(&self, _live: &Attrs, _desired: &Attrs) -> Option<String> {
-        None
-    }
-
-    /// A warning about a resource that stays (see [`ResourceKind::plan_warning`]).
-    fn plan_warning(&self, _addr: &ResourceAddr, _desired: &Attrs) -> Option<String> {
-        None
-    }
 
     async fn find(
         &self,
@@ -129,6 +108,11 @@ pub trait Kind: Send + Sync + 'static {
 
     /// Commands beyond plan and apply (see [`Operations`]).
     fn operations(&self) -> Option<&dyn Operations> {
+        None
+    }
+
+    /// What a plan says about a change beyond its attributes (see [`Annotate`]).
+    fn annotate(&self) -> Option<&dyn Annotate> {
         None
     }
 
@@ -296,22 +280,6 @@ impl<K: Kind> ResourceKind for Typed<K> {
         self.0.wait_ready(aws, id, &spec).await
     }
 
-    fn destroy_note(&self, live: &Attrs) -> Option<String> {
-        self.0.destroy_note(live)
-    }
-
-    fn create_note(&self, desired: &Attrs) -> Option<String> {
-        self.0.create_note(desired)
-    }
-
-    fn update_note(&self, live: &Attrs, desired: &Attrs) -> Option<String> {
-        self.0.update_note(live, desired)
-    }
-
-    fn plan_warning(&self, addr: &ResourceAddr, desired: &Attrs) -> Option<String> {
-        self.0.plan_warning(addr, desired)
-    }
-
     async fn find(
         &self,
         aws: &Aws,
@@ -337,6 +305,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     fn operations(&self) -> Option<&dyn Operations> {
         self.0.operations()
+    }
+
+    fn annotate(&self) -> Option<&dyn Annotate> {
+        self.0.annotate()
     }
 
     async fn delete(&self, aws: &Aws, id: &str, prior: &Attrs) -> Result<Deleted, ProviderError> {

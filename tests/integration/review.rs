@@ -87,7 +87,7 @@ fn plan_json_and_markdown_describe_the_same_changes() {
     env.write_spec(&spec("uploads-2", "avatars"));
     let out = env.run(&["plan", "--json", "--detailed-exitcode"]).expect_code(2);
     let plan: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON on stdout");
-    assert_eq!(plan["format_version"], "1.2");
+    assert_eq!(plan["format_version"], "1.3");
     assert_eq!(plan["summary"], serde_json::json!({"import": 0, "add": 4, "change": 0, "destroy": 0, "forget": 0}));
     let sub = plan["resource_changes"]
         .as_array()

@@ -128,6 +128,10 @@ fn rollback_serves_an_older_version_and_the_next_plan_says_the_source_differs_fr
     ] {
         assert!(plan.stdout.contains(line), "missing `{line}` in\n{}", plan.stdout);
     }
+    let json: serde_json::Value =
+        serde_json::from_str(&env.run(&["plan", "--json"]).expect_code(0).stdout).expect("plan --json");
+    let change = &json["resource_changes"].as_array().expect("changes")[0];
+    assert_eq!((&change["address"], &change["action_reason"]), (&json!("lambda_function.fn"), &json!("rolled_back")));
 
     let missing = env.run(&["rollback", "lambda_function.fn", "--to", "7"]).expect_code(1);
     assert!(missing.stderr.contains("has no version 7; kept: 1, 2, 3"), "{}", missing.stderr);
@@ -209,7 +213,10 @@ fn a_rollback_killed_after_any_request_leaves_a_state_that_the_next_rollback_and
     let reference: Vec<String> = env.proxy().seen().iter().map(|s| format!("{} {}", s.service, s.operation)).collect();
     env.run(&["apply", "--auto-approve"]).expect_code(0);
     assert_eq!(live(&env), ("2".to_string(), shas[1].clone()), "apply serves the source again");
-    assert!(reference.iter().any(|r| r.starts_with("lambda PUT") && r.ends_with("aliases/live")), "the rollback moved live: {reference:?}");
+    assert!(
+        reference.iter().any(|r| r.starts_with("lambda PUT") && r.ends_with("aliases/live")),
+        "the rollback moved live: {reference:?}"
+    );
     let mut killed = 0;
     for k in 1..=reference.len() {
         let what = format!("after a kill at request {k} ({})", reference[k - 1]);

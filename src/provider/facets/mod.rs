@@ -5,11 +5,13 @@
 //! facet with a default, never one more method every kind must forward.
 
 pub mod access;
+pub mod annotate;
 pub mod artifact;
 pub mod inventory;
 pub mod operations;
 
 pub use access::Access;
+pub use annotate::{Annotate, Annotation, ChangeView, Stage};
 pub use artifact::Artifact;
 pub use inventory::{Inventory, Parent};
 pub use operations::{Decision, Operation, OperationArgs, Operations};

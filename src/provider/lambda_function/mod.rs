@@ -12,7 +12,7 @@
 //! first waits for one still in progress (an interrupted apply, a concurrent deploy).
 
 use crate::permissions::deployer::{ArnScope, Deployer};
-use crate::provider::facets::{Access, Artifact, Inventory, Parent};
+use crate::provider::facets::{Access, Annotate, Annotation, Artifact, ChangeView, Inventory, Parent, Stage};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -34,7 +34,6 @@ use super::{
     Aws, Created, Declared, Deleted, ErrorClass, FindReason, Finding, Found, Held, Kind, Managed, Owner, Prior,
     ProviderError,
 };
-use crate::addr::ResourceAddr;
 use crate::build::{self as artifacts, PrepareError, code_sha256};
 use crate::value::Attrs;
 
@@ -382,31 +381,6 @@ impl Kind for LambdaFunction {
         Ok(Some(FunctionComputed::of(latest.function_arn().unwrap_or_default(), Some(version))))
     }
 
-    fn plan_warning(&self, addr: &ResourceAddr, desired: &Attrs) -> Option<String> {
-        let dev = json!(artifacts::BuildProfile::Dev.name());
-        (desired.get("build_profile") == Some(&dev)).then(|| {
-            format!(
-                "{addr} runs code built with --build-profile dev (no LTO: larger, not what CI deploys); plan and \
-                 apply without it before this stack serves users"
-            )
-        })
-    }
-
-    fn update_note(&self, live: &Attrs, _desired: &Attrs) -> Option<String> {
-        let text = |name: &str| live.get(name).and_then(serde_json::Value::as_str);
-        match (text("version"), text("rolled_back_from")) {
-            (Some(version), Some(from)) => Some(format!(
-                "live serves version {version}, rolled back from {from}: the source differs from what is live, and \
-                 this apply publishes it again"
-            )),
-            (None, _) => Some(format!(
-                "nothing is published yet: this apply publishes a version and points `{}` at it",
-                live::ALIAS
-            )),
-            _ => None,
-        }
-    }
-
     async fn wait_ready(&self, aws: &Aws, id: &str, _spec: &Function) -> Result<(), ProviderError> {
         let lambda = aws.lambda().await;
         wait_active(lambda, id).await?;
@@ -450,6 +424,10 @@ impl Kind for LambdaFunction {
     }
 
     fn operations(&self) -> Option<&dyn crate::provider::facets::Operations> {
+        Some(self)
+    }
+
+    fn annotate(&self) -> Option<&dyn Annotate> {
         Some(self)
     }
 
@@ -551,6 +529,31 @@ impl Inventory for LambdaFunction {
             _ => return Err(ProviderError::unexpected("RemoveUnmanaged", format!("`{key}` names nothing of {id}"))),
         };
         deleted.or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
+    }
+}
+
+impl Annotate for LambdaFunction {
+    /// An update after a rollback (or before anything was published) says so; code built with
+    /// the dev profile is a warning whatever the plan does.
+    fn annotate(&self, change: &ChangeView<'_>) -> Vec<Annotation> {
+        let mut out = Vec::new();
+        let text = |name: &str| change.live.and_then(|l| l.get(name)).and_then(serde_json::Value::as_str);
+        if change.stage == Stage::Update {
+            match (text("version"), text("rolled_back_from")) {
+                (Some(version), Some(from)) => {
+                    out.push(Annotation::RolledBack { version: version.into(), from: from.into() });
+                }
+                (None, _) if change.live.is_some() => {
+                    out.push(Annotation::NothingPublished { alias: live::ALIAS.into() });
+                }
+                _ => {}
+            }
+        }
+        let dev = json!(artifacts::BuildProfile::Dev.name());
+        if change.stage != Stage::Destroy && change.desired.and_then(|d| d.get("build_profile")) == Some(&dev) {
+            out.push(Annotation::DevBuild);
+        }
+        out
     }
 }
 
