@@ -323,7 +323,7 @@ impl Applier<'_> {
                 .map_err(aws_error("update"))?;
         }
         // Dependents that need only ids go ahead; the apply waits in a step of its own.
-        if (!changed.is_empty() || finishing) && kind.dependents_wait_for_ready() {
+        if (!changed.is_empty() || finishing) && waits_for_ready(kind) {
             self.retry.run(scope, || kind.wait_ready(self.aws, id, desired)).await.map_err(aws_error("wait"))?;
         }
         Ok(computed)
@@ -509,7 +509,7 @@ fn recorded(change: &ResourceChange, id: String, attributes: Attrs, status: Reso
 /// The status of a resource whose change is carried out: ready, unless its readiness is a
 /// step of its own still to come.
 fn done(kind: &dyn ResourceKind) -> ResourceStatus {
-    if kind.dependents_wait_for_ready() { ResourceStatus::Ready } else { ResourceStatus::Creating }
+    if waits_for_ready(kind) { ResourceStatus::Ready } else { ResourceStatus::Creating }
 }
 
 /// One step of an apply: a resource's planned change; waiting until it is ready, where what
@@ -587,7 +587,7 @@ fn execution_order(plan: &Plan, registry: &Registry) -> BTreeMap<Step, BTreeSet<
         }
     }
     // Readiness nobody waits for is still waited for, after the change.
-    let deferred = |c: &ResourceChange| registry.get(&c.addr.kind).is_some_and(|k| !k.dependents_wait_for_ready());
+    let deferred = |c: &ResourceChange| registry.get(&c.addr.kind).is_some_and(|k| !waits_for_ready(k));
     for c in
         active.values().filter(|c| matches!(c.action, Action::Create | Action::Replace | Action::Update) && deferred(c))
     {
@@ -613,4 +613,9 @@ fn outputs(spec: &Spec, plan: &Plan, state: &State) -> BTreeMap<String, OutputSt
                 .then(|| (o.name.clone(), OutputState { value, sensitive: o.sensitive, env: o.env.clone() }))
         })
         .collect()
+}
+
+/// Whether what depends on a resource of this kind waits until it is ready.
+fn waits_for_ready(kind: &dyn ResourceKind) -> bool {
+    kind.lifecycle().dependents_wait == crate::provider::DependentsWait::Ready
 }

@@ -20,6 +20,7 @@ use crate::provider::schema::{AttrType, Attribute, ResourceSchema};
 use crate::provider::{
     Aws, AwsOptions, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError, Registry, Typed,
 };
+use crate::provider::{DependentsWait, Lifecycle};
 use crate::retry::RetryNotice;
 use crate::spec::{Overrides, Spec, SpecSource};
 use crate::state::{Acquired, Intent, LocalState, ResourceState, ResourceStatus, State, StateBackend, StateError};
@@ -120,7 +121,7 @@ impl Kind for Thing {
     type Spec = ThingSpec;
     type Computed = ThingComputed;
     // Like an API Gateway integration: what another thing refers to cannot be deleted.
-    const REPLACE_CREATES_FIRST: bool = true;
+    const LIFECYCLE: Lifecycle = Lifecycle { create_before_destroy: true, ..Lifecycle::DEFAULT };
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
@@ -264,7 +265,7 @@ impl Kind for Slow {
     const NAME: &'static str = "slow";
     type Spec = SlowSpec;
     type Computed = ThingComputed;
-    const DEPENDENTS_WAIT_FOR_READY: bool = false;
+    const LIFECYCLE: Lifecycle = Lifecycle { dependents_wait: DependentsWait::Id, ..Lifecycle::DEFAULT };
 
     fn schema(&self) -> &'static ResourceSchema {
         &SLOW

@@ -443,7 +443,8 @@ impl Planner<'_> {
         } else {
             kind_reason(kind, &res.addr, stage(action), Some(&live.attributes), Some(&desired))
         };
-        let creates_first = action == Action::Replace && kind.replace_creates_first() && !base.retain_on_destroy;
+        let creates_first =
+            action == Action::Replace && kind.lifecycle().create_before_destroy && !base.retain_on_destroy;
         Ok(ResourceChange {
             action,
             id: Some(live.id.clone()),

@@ -4,6 +4,7 @@
 //! list). Authorizers take no tags; their names are unique within an API, so an interrupted
 //! create is found by name among the API's authorizers.
 
+use super::Lifecycle;
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use super::facets::{Access, Inventory, Parent};
 use super::{Sibling, Siblings};
@@ -70,7 +71,7 @@ impl Kind for ApiGatewayV2Authorizer {
     const NAME: &'static str = "apigatewayv2_authorizer";
     type Spec = Authorizer;
     // A route refers to it: API Gateway refuses to delete it until the route moved on.
-    const REPLACE_CREATES_FIRST: bool = true;
+    const LIFECYCLE: Lifecycle = Lifecycle { create_before_destroy: true, ..Lifecycle::DEFAULT };
     type Computed = AuthorizerComputed;
 
     fn schema(&self) -> &'static ResourceSchema {

@@ -4,6 +4,7 @@
 //! unique, so the engine writes its ownership marker (the address and the state's lineage) in
 //! the integration's description; an interrupted create is found by it.
 
+use super::Lifecycle;
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use super::facets::{Access, Inventory, Parent};
 use super::{Sibling, Siblings};
@@ -68,7 +69,7 @@ impl Kind for ApiGatewayV2Integration {
     const NAME: &'static str = "apigatewayv2_integration";
     type Spec = Integration;
     // A route refers to it: API Gateway refuses to delete it until the route moved on.
-    const REPLACE_CREATES_FIRST: bool = true;
+    const LIFECYCLE: Lifecycle = Lifecycle { create_before_destroy: true, ..Lifecycle::DEFAULT };
     type Computed = IntegrationComputed;
 
     fn schema(&self) -> &'static ResourceSchema {

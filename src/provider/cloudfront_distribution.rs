@@ -12,6 +12,7 @@
 //! recorded value.
 
 use super::facets::Access;
+use super::{DependentsWait, Lifecycle};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use crate::value::UNKNOWN;
@@ -127,7 +128,7 @@ impl Kind for CloudFrontDistribution {
     type Computed = DistributionComputed;
     // Alias records and the bucket policy need the domain name and ARN, known at once; the
     // deployment takes minutes.
-    const DEPENDENTS_WAIT_FOR_READY: bool = false;
+    const LIFECYCLE: Lifecycle = Lifecycle { dependents_wait: DependentsWait::Id, ..Lifecycle::DEFAULT };
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA

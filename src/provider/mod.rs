@@ -182,14 +182,8 @@ pub trait ResourceKind: Send + Sync {
     /// AWS would enforce: checked by `validate` and every plan, before any AWS call.
     fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding>;
 
-    /// Whether a replacement must be created before the old one is deleted: AWS refuses to
-    /// delete it while something still refers to it (a route its integration or authorizer).
-    fn replace_creates_first(&self) -> bool;
-
-    /// Whether what depends on the resource must wait until it is ready. A distribution's
-    /// dependents need only its domain name and ARN, not its deployment: they go ahead, and the
-    /// apply waits for the deployment on its own.
-    fn dependents_wait_for_ready(&self) -> bool;
+    /// How its replacement is ordered and what its dependents wait for.
+    fn lifecycle(&self) -> Lifecycle;
 
     /// Rewrites attributes so that equal things compare equal (case, order, defaults AWS
     /// adds). Applied to the spec's values and to what AWS reports before they are diffed.
@@ -351,6 +345,32 @@ pub trait LookupKind: Send + Sync {
     fn deployer_arns(&self, _query: &Attrs, _scope: &ArnScope) -> Vec<String> {
         vec!["*".into()]
     }
+}
+
+/// How a kind's resources are replaced and waited for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// A replacement is created before the old one is deleted: AWS refuses to delete it while
+    /// something still refers to it (a route, its integration or authorizer).
+    pub create_before_destroy: bool,
+    /// What a dependent waits for before it goes ahead.
+    pub dependents_wait: DependentsWait,
+}
+
+/// What a resource's dependents wait for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DependentsWait {
+    /// Until it is ready ([`ResourceKind::wait_ready`]).
+    Ready,
+    /// Only for its id and computed attributes. A distribution's dependents need only its domain
+    /// name and ARN, not its deployment: they go ahead, and the apply waits for the deployment
+    /// on its own.
+    Id,
+}
+
+impl Lifecycle {
+    /// Delete, then create; dependents wait until it is ready.
+    pub const DEFAULT: Lifecycle = Lifecycle { create_before_destroy: false, dependents_wait: DependentsWait::Ready };
 }
 
 /// Every resource and lookup kind the engine knows.

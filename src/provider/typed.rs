@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::Lifecycle;
 use super::facets::{Access, Annotate, Artifact, Inventory, Operations};
 use super::normalize;
 use super::{AttrType, Declared, Deleted, Finding};
@@ -77,11 +78,8 @@ pub trait Kind: Send + Sync + 'static {
         Vec::new()
     }
 
-    /// See [`ResourceKind::replace_creates_first`].
-    const REPLACE_CREATES_FIRST: bool = false;
-
-    /// See [`ResourceKind::dependents_wait_for_ready`].
-    const DEPENDENTS_WAIT_FOR_READY: bool = true;
+    /// See [`ResourceKind::lifecycle`].
+    const LIFECYCLE: Lifecycle = Lifecycle::DEFAULT;
 
     async fn find(
         &self,
@@ -227,12 +225,8 @@ impl<K: Kind> ResourceKind for Typed<K> {
         out
     }
 
-    fn replace_creates_first(&self) -> bool {
-        K::REPLACE_CREATES_FIRST
-    }
-
-    fn dependents_wait_for_ready(&self) -> bool {
-        K::DEPENDENTS_WAIT_FOR_READY
+    fn lifecycle(&self) -> Lifecycle {
+        K::LIFECYCLE
     }
 
     async fn read(
