@@ -10,6 +10,7 @@ mod diagnostics;
 mod docs;
 mod encryption;
 mod end_to_end;
+mod guards;
 mod harness;
 mod hostile;
 mod lambdas;

@@ -4,7 +4,9 @@
 //! (its first frame).
 //!
 //! The thumbnailer's only `unsafe` code is here: two calls into libwebp (read the header, decode
-//! into a buffer we own), each with its safety argument.
+//! into a buffer we own), each with its safety argument. The workspace denies `unsafe_code`;
+//! this module alone is allowed it, and every `unsafe` block in it carries a `SAFETY:` comment.
+#![allow(unsafe_code)]
 
 use image::metadata::Orientation;
 use libwebp_sys::{VP8StatusCode, WEBP_CSP_MODE, WebPDecode, WebPDecoderConfig, WebPGetFeatures};
