@@ -179,17 +179,31 @@ impl Applier<'_> {
         attributes.extend(created.computed);
         attributes.extend(computed);
         let mut entry = recorded(change, created.id.clone(), attributes, super::done(work.kind));
-        entry.unset = self.unset_snapshot(work, &created.id, &entry.attributes).await;
+        entry.unset = self.unset_snapshot(work, &created.id, &entry.attributes, created.observed.as_ref()).await;
         self.record_kept(work.state, addr, entry).await?;
         Ok(created.id)
     }
 
     /// The attributes the spec leaves unset as AWS has them now that the resource is made: the
-    /// snapshot `drift` compares with. One read; a failed read records none (drift then has
-    /// nothing to compare them with until the next apply reads them).
-    async fn unset_snapshot(&self, work: &Work<'_>, id: &str, desired: &Attrs) -> Option<Attrs> {
+    /// snapshot `drift` compares with. Nothing to take when the spec sets everything AWS holds;
+    /// what the creating call observed when it knows; otherwise one read, and a failed read
+    /// records none (drift then has nothing to compare them with until the next apply reads
+    /// them).
+    async fn unset_snapshot(
+        &self,
+        work: &Work<'_>,
+        id: &str,
+        desired: &Attrs,
+        observed: Option<&Attrs>,
+    ) -> Option<Attrs> {
         let kind = work.kind;
         let wants = |name: &str| desired.contains_key(name);
+        if kind.schema().held_by_aws().all(|a| wants(a.name)) {
+            return Some(Attrs::new());
+        }
+        if let Some(live) = observed {
+            return Some(crate::plan::unset_view(kind, live, &wants));
+        }
         let (managed, no_prior) = (Managed(&wants), Attrs::new());
         match self.retry.run(Scope::quiet(), || kind.read(self.aws, id, &managed, &no_prior)).await {
             Ok(Some(live)) => Some(crate::plan::unset_view(kind, &live, &wants)),

@@ -143,7 +143,12 @@ impl Kind for Thing {
         }))
     }
 
-    async fn create(&self, _: &Aws, spec: &ThingSpec, owner: &Owner) -> Result<Created<ThingComputed>, ProviderError> {
+    async fn create(
+        &self,
+        _: &Aws,
+        spec: &ThingSpec,
+        owner: &Owner,
+    ) -> Result<Created<ThingComputed, Self::Spec>, ProviderError> {
         if spec.name.starts_with("fail") {
             return Err(ProviderError::new("CreateThing", "InvalidName", "names starting with fail are refused"));
         }
@@ -282,7 +287,12 @@ impl Kind for Slow {
         Ok(exists.then(|| (SlowSpec { name: id.to_string() }, ThingComputed { arn: format!("arn:slow:{id}") })))
     }
 
-    async fn create(&self, _: &Aws, spec: &SlowSpec, _: &Owner) -> Result<Created<ThingComputed>, ProviderError> {
+    async fn create(
+        &self,
+        _: &Aws,
+        spec: &SlowSpec,
+        _: &Owner,
+    ) -> Result<Created<ThingComputed, Self::Spec>, ProviderError> {
         if spec.name.starts_with("fail") {
             return Err(ProviderError::new("CreateSlow", "CNAMEAlreadyExists", "refused"));
         }

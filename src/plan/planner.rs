@@ -293,6 +293,8 @@ impl Planner<'_> {
             return Ok(refreshed);
         }
         let wanted = |addr: &ResourceAddr| self.options.refresh_only.as_ref().is_none_or(|only| only.contains(addr));
+        // A refresh writes nothing: resources that describe one AWS object share its read.
+        let _shared = self.aws.share_reads();
         let reads = prior.resources.iter().filter(|(addr, _)| wanted(addr)).map(|(addr, res)| async move {
             let kind = self.kind(addr)?;
             let in_spec: BTreeSet<&str> = spec

@@ -64,6 +64,26 @@ struct ApiCors {
     allow_credentials: Option<bool>,
 }
 
+impl Api {
+    /// The API as AWS describes it (GetApi and CreateApi answer alike).
+    fn of(name: Option<&str>, protocol: Option<&ProtocolType>, description: Option<&str>, cors: Option<&Cors>) -> Self {
+        let cors = cors.map(|c| ApiCors {
+            allow_origins: Some(c.allow_origins().to_vec()),
+            allow_methods: Some(c.allow_methods().to_vec()),
+            allow_headers: Some(c.allow_headers().to_vec()),
+            expose_headers: Some(c.expose_headers().to_vec()),
+            max_age: c.max_age(),
+            allow_credentials: c.allow_credentials(),
+        });
+        Api {
+            name: name.unwrap_or_default().to_string(),
+            protocol_type: protocol.map(|p| p.as_str().to_string()),
+            description: description.map(str::to_string),
+            cors,
+        }
+    }
+}
+
 impl ApiCors {
     fn sdk(&self) -> Cors {
         let list = |v: &Option<Vec<String>>| v.clone().filter(|v| !v.is_empty());
@@ -142,24 +162,16 @@ impl Kind for ApiGatewayV2Api {
     ) -> Result<Option<(Api, ApiComputed)>, ProviderError> {
         let got = aws.apigatewayv2().await.get_api().api_id(id).send().await;
         let Some(api) = found(got.map_err(|e| ProviderError::from_sdk("GetApi", e)))? else { return Ok(None) };
-        let cors = api.cors_configuration().map(|c| ApiCors {
-            allow_origins: Some(c.allow_origins().to_vec()),
-            allow_methods: Some(c.allow_methods().to_vec()),
-            allow_headers: Some(c.allow_headers().to_vec()),
-            expose_headers: Some(c.expose_headers().to_vec()),
-            max_age: c.max_age(),
-            allow_credentials: c.allow_credentials(),
-        });
-        let spec = Api {
-            name: api.name().unwrap_or_default().to_string(),
-            protocol_type: api.protocol_type().map(|p| p.as_str().to_string()),
-            description: api.description().map(str::to_string),
-            cors,
-        };
+        let spec = Api::of(api.name(), api.protocol_type(), api.description(), api.cors_configuration());
         Ok(Some((spec, computed(aws, id, api.api_endpoint()).await?)))
     }
 
-    async fn create(&self, aws: &Aws, spec: &Api, owner: &Owner) -> Result<Created<ApiComputed>, ProviderError> {
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Api,
+        owner: &Owner,
+    ) -> Result<Created<ApiComputed, Self::Spec>, ProviderError> {
         // Known before the creating call, so nothing can fail between it and the record.
         aws.account_id().await?;
         let out = aws
@@ -175,7 +187,8 @@ impl Kind for ApiGatewayV2Api {
             .await
             .map_err(|e| ProviderError::from_sdk("CreateApi", e))?;
         let id = out.api_id().ok_or_else(|| ProviderError::unexpected("CreateApi", "no ApiId in the response"))?;
-        Ok(Created::new(id.to_string(), computed(aws, id, out.api_endpoint()).await?))
+        let observed = Api::of(out.name(), out.protocol_type(), out.description(), out.cors_configuration());
+        Ok(Created::new(id.to_string(), computed(aws, id, out.api_endpoint()).await?).observed(observed))
     }
 
     async fn update(

@@ -112,7 +112,7 @@ impl Kind for ApiGatewayV2Authorizer {
         aws: &Aws,
         spec: &Authorizer,
         owner: &Owner,
-    ) -> Result<Created<AuthorizerComputed>, ProviderError> {
+    ) -> Result<Created<AuthorizerComputed, Self::Spec>, ProviderError> {
         let _one_write_at_a_time = aws.exclusive(write_lock(&spec.api_id)).await;
         // Names are unique in an API, and the authorizer this one replaces (made first: a route
         // refers to it) still holds the name: it moves aside, to be deleted once the route moved.

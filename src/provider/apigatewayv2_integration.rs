@@ -42,7 +42,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Integration {
     api_id: String,
@@ -109,7 +109,7 @@ impl Kind for ApiGatewayV2Integration {
         aws: &Aws,
         spec: &Integration,
         owner: &Owner,
-    ) -> Result<Created<IntegrationComputed>, ProviderError> {
+    ) -> Result<Created<IntegrationComputed, Self::Spec>, ProviderError> {
         let _one_write_at_a_time = aws.exclusive(write_lock(&spec.api_id)).await;
         let out = aws
             .apigatewayv2()
@@ -126,7 +126,9 @@ impl Kind for ApiGatewayV2Integration {
             .map_err(|e| ProviderError::from_sdk("CreateIntegration", e))?;
         let id =
             out.integration_id().ok_or_else(|| ProviderError::unexpected("CreateIntegration", "no IntegrationId"))?;
-        Ok(Created::new(format!("{}/{id}", spec.api_id), IntegrationComputed { integration_id: id.to_string() }))
+        // As sent: AWS's default method is read only where the spec manages it.
+        let computed = IntegrationComputed { integration_id: id.to_string() };
+        Ok(Created::new(format!("{}/{id}", spec.api_id), computed).observed(spec.clone()))
     }
 
     async fn update(

@@ -91,7 +91,12 @@ impl Kind for ApiGatewayV2Route {
         Ok(Some((spec, RouteComputed { route_id: route.to_string() })))
     }
 
-    async fn create(&self, aws: &Aws, spec: &Route, _owner: &Owner) -> Result<Created<RouteComputed>, ProviderError> {
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Route,
+        _owner: &Owner,
+    ) -> Result<Created<RouteComputed, Self::Spec>, ProviderError> {
         let _one_write_at_a_time = aws.exclusive(write_lock(&spec.api_id)).await;
         let out = aws
             .apigatewayv2()

@@ -65,7 +65,12 @@ impl Kind for ApiGatewayV2Stage {
         Ok(Some((spec, NoComputed {})))
     }
 
-    async fn create(&self, aws: &Aws, spec: &Stage, owner: &Owner) -> Result<Created<NoComputed>, ProviderError> {
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Stage,
+        owner: &Owner,
+    ) -> Result<Created<NoComputed, Self::Spec>, ProviderError> {
         let _one_write_at_a_time = aws.exclusive(write_lock(&spec.api_id)).await;
         aws.apigatewayv2()
             .await

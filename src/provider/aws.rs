@@ -60,6 +60,20 @@ pub struct Aws {
     kms_regional: Mutex<std::collections::HashMap<String, aws_sdk_kms::Client>>,
     /// Where buckets live, as learned this command.
     bucket_regions: Mutex<std::collections::HashMap<String, String>>,
+    /// While a refresh runs: the answer of each read several resources make of one AWS object.
+    shared_reads: Mutex<Option<std::collections::HashMap<String, SharedRead>>>,
+}
+
+/// One read's answer, asked once however many ask at the same time.
+type SharedRead = Arc<OnceCell<Arc<dyn std::any::Any + Send + Sync>>>;
+
+/// Reads shared while it lives (see [`Aws::share_reads`]).
+pub struct SharedReads<'a>(&'a Aws);
+
+impl Drop for SharedReads<'_> {
+    fn drop(&mut self) {
+        *self.0.shared_reads.lock().expect("not poisoned") = None;
+    }
 }
 
 /// How long one attempt of one request may take (an upload of a Lambda zip included).
@@ -160,6 +174,40 @@ impl Aws {
             cognito_regional: Mutex::default(),
             kms_regional: Mutex::default(),
             bucket_regions: Mutex::default(),
+            shared_reads: Mutex::default(),
+        }
+    }
+
+    /// Until the guard drops, a read made through [`Aws::read_once`] is asked of AWS once and its
+    /// answer given to every resource that asks (a topic's attributes describe the topic and its
+    /// policy; one listing holds a name's record sets). For a refresh, which writes nothing:
+    /// after a write an answer would be stale.
+    pub fn share_reads(&self) -> SharedReads<'_> {
+        *self.shared_reads.lock().expect("not poisoned") = Some(Default::default());
+        SharedReads(self)
+    }
+
+    /// `read()`'s answer, shared under `key` while [`Aws::share_reads`] is on; asked each time
+    /// otherwise. A failed read is not kept: the next asker (a retry) asks again.
+    pub async fn read_once<T, F, Fut>(&self, key: &str, read: F) -> Result<T, ProviderError>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        // The answer's type is part of the key, so that one key never holds two types.
+        let key = format!("{}:{key}", std::any::type_name::<T>());
+        let cell = {
+            let mut shared = self.shared_reads.lock().expect("not poisoned");
+            shared.as_mut().map(|shared| shared.entry(key.clone()).or_default().clone())
+        };
+        let Some(cell) = cell else { return read().await };
+        let answer = cell
+            .get_or_try_init(|| async { read().await.map(|v| Arc::new(v) as Arc<dyn std::any::Any + Send + Sync>) })
+            .await?;
+        match answer.downcast_ref::<T>() {
+            Some(v) => Ok(v.clone()),
+            None => Err(ProviderError::unexpected("read", format!("a shared read under {key} holds another type"))),
         }
     }
 
@@ -308,5 +356,47 @@ impl Intercept for CallLog {
             let _ = writeln!(file, "{} {} {} {path}{if_match}", meta.service(), meta.name(), request.method());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_are_shared_while_the_guard_lives_and_never_after() {
+        let aws = Aws::new(AwsOptions::default());
+        let asked = AtomicUsize::new(0);
+        let read = || async {
+            asked.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ProviderError>(7u32)
+        };
+        // Outside a refresh every read asks.
+        aws.read_once("topic", read).await.expect("read");
+        aws.read_once("topic", read).await.expect("read");
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+        {
+            let _shared = aws.share_reads();
+            let (a, b) = tokio::join!(aws.read_once("topic", read), aws.read_once("topic", read));
+            assert_eq!((a.expect("read"), b.expect("read")), (7, 7));
+            assert_eq!(asked.load(Ordering::SeqCst), 3, "one read for two askers");
+            aws.read_once("another", read).await.expect("read");
+            assert_eq!(asked.load(Ordering::SeqCst), 4, "another key is another read");
+        }
+        // After the refresh (writes may follow) nothing is remembered.
+        aws.read_once("topic", read).await.expect("read");
+        assert_eq!(asked.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn a_failed_shared_read_is_asked_again() {
+        let aws = Aws::new(AwsOptions::default());
+        let _shared = aws.share_reads();
+        let failing = || async { Err::<u32, _>(ProviderError::new("GetTopicAttributes", "Throttling", "slow down")) };
+        assert!(aws.read_once("topic", failing).await.is_err());
+        let answer = aws.read_once("topic", || async { Ok::<_, ProviderError>(1u32) }).await;
+        assert_eq!(answer.expect("the retry reads"), 1);
     }
 }

@@ -121,6 +121,32 @@ impl DistributionComputed {
     }
 }
 
+impl Distribution {
+    /// The distribution as AWS describes it (GetDistribution and the create answer alike).
+    fn described(d: &aws_sdk_cloudfront::types::Distribution, operation: &'static str) -> Result<Self, ProviderError> {
+        let Some(c) = d.distribution_config() else {
+            return Err(ProviderError::unexpected(operation, "no DistributionConfig"));
+        };
+        let origin = c.origins().and_then(|o| o.items().first());
+        let text = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_string);
+        let behaviour = c.default_cache_behavior();
+        Ok(Distribution {
+            origin_domain_name: origin.map(|o| o.domain_name().to_string()).unwrap_or_default(),
+            origin_id: origin.map(|o| o.id().to_string()).unwrap_or_default(),
+            origin_access_control_id: text(origin.and_then(|o| o.origin_access_control_id())),
+            enabled: Some(c.enabled()),
+            comment: text(Some(c.comment())),
+            ipv6_enabled: c.is_ipv6_enabled(),
+            aliases: Some(c.aliases().map(|a| a.items().to_vec()).unwrap_or_default()),
+            certificate_arn: text(c.viewer_certificate().and_then(|v| v.acm_certificate_arn())),
+            default_root_object: text(c.default_root_object()),
+            price_class: c.price_class().map(|p| p.as_str().to_string()),
+            cache_policy_id: text(behaviour.and_then(|b| b.cache_policy_id())),
+            viewer_protocol_policy: behaviour.map(|b| b.viewer_protocol_policy().as_str().to_string()),
+        })
+    }
+}
+
 #[async_trait]
 impl Kind for CloudFrontDistribution {
     const NAME: &'static str = "cloudfront_distribution";
@@ -217,26 +243,7 @@ impl Kind for CloudFrontDistribution {
             Err(e) => return Err(e),
         };
         let computed = DistributionComputed::of(&d);
-        let Some(c) = d.distribution_config() else {
-            return Err(ProviderError::unexpected("GetDistribution", "no DistributionConfig"));
-        };
-        let origin = c.origins().and_then(|o| o.items().first());
-        let text = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_string);
-        let behaviour = c.default_cache_behavior();
-        let mut spec = Distribution {
-            origin_domain_name: origin.map(|o| o.domain_name().to_string()).unwrap_or_default(),
-            origin_id: origin.map(|o| o.id().to_string()).unwrap_or_default(),
-            origin_access_control_id: text(origin.and_then(|o| o.origin_access_control_id())),
-            enabled: Some(c.enabled()),
-            comment: text(Some(c.comment())),
-            ipv6_enabled: c.is_ipv6_enabled(),
-            aliases: Some(c.aliases().map(|a| a.items().to_vec()).unwrap_or_default()),
-            certificate_arn: text(c.viewer_certificate().and_then(|v| v.acm_certificate_arn())),
-            default_root_object: text(c.default_root_object()),
-            price_class: c.price_class().map(|p| p.as_str().to_string()),
-            cache_policy_id: text(behaviour.and_then(|b| b.cache_policy_id())),
-            viewer_protocol_policy: behaviour.map(|b| b.viewer_protocol_policy().as_str().to_string()),
-        };
+        let mut spec = Distribution::described(&d, "GetDistribution")?;
         // A field the API did not echo is not a change: keep what was last applied.
         if spec.origin_access_control_id.is_none() && managed.has("origin_access_control_id") {
             spec.origin_access_control_id = prior.spec().and_then(|p| p.origin_access_control_id.clone());
@@ -249,7 +256,7 @@ impl Kind for CloudFrontDistribution {
         aws: &Aws,
         spec: &Distribution,
         owner: &Owner,
-    ) -> Result<Created<DistributionComputed>, ProviderError> {
+    ) -> Result<Created<DistributionComputed, Self::Spec>, ProviderError> {
         let invalid = |e: aws_sdk_cloudfront::error::BuildError| {
             ProviderError::new("CreateDistributionWithTags", "InvalidArgument", e.to_string())
         };
@@ -273,7 +280,8 @@ impl Kind for CloudFrontDistribution {
         let d = out
             .distribution()
             .ok_or_else(|| ProviderError::unexpected("CreateDistributionWithTags", "no Distribution"))?;
-        Ok(Created::new(d.id().to_string(), DistributionComputed::of(d)))
+        let observed = Distribution::described(d, "CreateDistributionWithTags")?;
+        Ok(Created::new(d.id().to_string(), DistributionComputed::of(d)).observed(observed))
     }
 
     async fn update(

@@ -105,7 +105,7 @@ impl Kind for CloudFrontOriginAccessControl {
         aws: &Aws,
         spec: &AccessControl,
         _owner: &Owner,
-    ) -> Result<Created<AccessControlComputed>, ProviderError> {
+    ) -> Result<Created<AccessControlComputed, Self::Spec>, ProviderError> {
         let out = aws
             .cloudfront()
             .await

@@ -59,6 +59,23 @@ pub struct Role {
     description: Option<String>,
 }
 
+impl Role {
+    /// The role as AWS describes it (GetRole and CreateRole answer alike), with its policies.
+    fn of(
+        role: &aws_sdk_iam::types::Role,
+        inline_policies: Option<BTreeMap<String, Value>>,
+        managed_policy_arns: Option<Vec<String>>,
+    ) -> Self {
+        Role {
+            name: role.role_name().to_string(),
+            assume_role_policy: role.assume_role_policy_document().map_or(Value::Null, decode),
+            inline_policies,
+            managed_policy_arns,
+            description: role.description().map(str::to_string),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RoleComputed {
     arn: String,
@@ -93,17 +110,16 @@ impl Kind for IamRole {
         let inline_policies = if managed.has("inline_policies") { Some(inline_policies(iam, id).await?) } else { None };
         let managed_policy_arns =
             if managed.has("managed_policy_arns") { Some(attached(iam, id).await?) } else { None };
-        let spec = Role {
-            name: role.role_name().to_string(),
-            assume_role_policy: role.assume_role_policy_document().map_or(Value::Null, decode),
-            inline_policies,
-            managed_policy_arns,
-            description: role.description().map(str::to_string),
-        };
+        let spec = Role::of(&role, inline_policies, managed_policy_arns);
         Ok(Some((spec, RoleComputed { arn: role.arn().to_string() })))
     }
 
-    async fn create(&self, aws: &Aws, spec: &Role, owner: &Owner) -> Result<Created<RoleComputed>, ProviderError> {
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Role,
+        owner: &Owner,
+    ) -> Result<Created<RoleComputed, Self::Spec>, ProviderError> {
         let tags = owner
             .tags()
             .into_iter()
@@ -121,12 +137,12 @@ impl Kind for IamRole {
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("CreateRole", e))?;
-        let arn = out
-            .role()
-            .map(|r| r.arn().to_string())
-            .ok_or_else(|| ProviderError::unexpected("CreateRole", "no Role"))?;
-        Ok(Created::new(spec.name.clone(), RoleComputed { arn })
-            .deferring(&["inline_policies", "managed_policy_arns"], &[]))
+        let role = out.role().ok_or_else(|| ProviderError::unexpected("CreateRole", "no Role"))?;
+        // The policies are the spec's once the update right after has written them.
+        let observed = Role::of(role, spec.inline_policies.clone(), spec.managed_policy_arns.clone());
+        Ok(Created::new(spec.name.clone(), RoleComputed { arn: role.arn().to_string() })
+            .deferring(&["inline_policies", "managed_policy_arns"], &[])
+            .observed(observed))
     }
 
     async fn update(

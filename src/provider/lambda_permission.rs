@@ -65,6 +65,29 @@ pub struct Permission {
 }
 
 impl Permission {
+    /// The permission a policy statement grants (GetPolicy's statement and AddPermission's
+    /// answer alike).
+    fn of(stmt: &Value, function_name: String, sid: &str, qualifier: Option<&str>) -> Self {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+        let principal = match stmt.get("Principal") {
+            Some(Value::Object(p)) => p.values().next().cloned(),
+            other => other.cloned(),
+        };
+        let condition = |op: &str, key: &str| -> Option<String> {
+            let m = stmt.get("Condition")?.get(op)?.as_object()?;
+            m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).and_then(|(_, v)| v.as_str()).map(str::to_string)
+        };
+        Permission {
+            function_name,
+            statement_id: sid.to_string(),
+            action: text(stmt.get("Action")).unwrap_or_default(),
+            principal: text(principal.as_ref()).unwrap_or_default(),
+            source_arn: condition("ArnLike", "AWS:SourceArn"),
+            source_account: condition("StringEquals", "AWS:SourceAccount"),
+            qualifier: qualifier.map(str::to_string),
+        }
+    }
+
     fn id(&self) -> String {
         format!("{}/{}", Policy::of(self).holder(), self.statement_id)
     }
@@ -125,31 +148,21 @@ impl Kind for LambdaPermission {
     ) -> Result<Option<(Permission, NoComputed)>, ProviderError> {
         let (policy, sid) = Policy::of_id("GetPolicy", id)?;
         let Some(stmt) = statement(aws, &policy, sid).await? else { return Ok(None) };
-        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-        let principal = match stmt.get("Principal") {
-            Some(Value::Object(p)) => p.values().next().cloned(),
-            other => other.cloned(),
-        };
-        let condition = |op: &str, key: &str| -> Option<String> {
-            let m = stmt.get("Condition")?.get(op)?.as_object()?;
-            m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).and_then(|(_, v)| v.as_str()).map(str::to_string)
-        };
-        let spec = Permission {
-            // The spec may name the function by ARN; the id holds its name.
-            function_name: prior.spec().map_or_else(|| policy.function.to_string(), |p| p.function_name.clone()),
-            statement_id: sid.to_string(),
-            action: text(stmt.get("Action")).unwrap_or_default(),
-            principal: text(principal.as_ref()).unwrap_or_default(),
-            source_arn: condition("ArnLike", "AWS:SourceArn"),
-            source_account: condition("StringEquals", "AWS:SourceAccount"),
-            qualifier: policy.qualifier.map(str::to_string),
-        };
+        // The spec may name the function by ARN; the id holds its name.
+        let function_name = prior.spec().map_or_else(|| policy.function.to_string(), |p| p.function_name.clone());
+        let spec = Permission::of(&stmt, function_name, sid, policy.qualifier);
         Ok(Some((spec, NoComputed {})))
     }
 
-    async fn create(&self, aws: &Aws, spec: &Permission, _owner: &Owner) -> Result<Created<NoComputed>, ProviderError> {
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Permission,
+        _owner: &Owner,
+    ) -> Result<Created<NoComputed, Self::Spec>, ProviderError> {
         let _one_write_at_a_time = aws.exclusive(write_lock(&spec.function_name)).await;
-        aws.lambda()
+        let added = aws
+            .lambda()
             .await
             .add_permission()
             .function_name(&spec.function_name)
@@ -162,7 +175,15 @@ impl Kind for LambdaPermission {
             .send()
             .await
             .map_err(|e| ProviderError::from_sdk("AddPermission", e))?;
-        Ok(Created::new(spec.id(), NoComputed {}))
+        // AWS answers with the statement as it holds it.
+        let observed = added.statement().and_then(|text| serde_json::from_str::<Value>(text).ok()).map(|stmt| {
+            Permission::of(&stmt, spec.function_name.clone(), &spec.statement_id, spec.qualifier.as_deref())
+        });
+        let created = Created::new(spec.id(), NoComputed {});
+        Ok(match observed {
+            Some(live) => created.observed(live),
+            None => created,
+        })
     }
 
     async fn update(

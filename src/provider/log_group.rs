@@ -44,7 +44,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Group {
     name: String,
@@ -101,7 +101,12 @@ impl Kind for LogGroup {
         Ok(Some((spec, GroupComputed { arn })))
     }
 
-    async fn create(&self, aws: &Aws, spec: &Group, owner: &Owner) -> Result<Created<GroupComputed>, ProviderError> {
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Group,
+        owner: &Owner,
+    ) -> Result<Created<GroupComputed, Self::Spec>, ProviderError> {
         let tags = spec
             .tags
             .iter()
@@ -119,7 +124,11 @@ impl Kind for LogGroup {
             aws.account_id().await?,
             spec.name
         );
-        Ok(Created::new(spec.name.clone(), GroupComputed { arn }).deferring(&["retention_in_days"], &[]))
+        // As sent: the retention the update right after sets, tags read only where managed.
+        let observed = spec;
+        Ok(Created::new(spec.name.clone(), GroupComputed { arn })
+            .deferring(&["retention_in_days"], &[])
+            .observed(observed.clone()))
     }
 
     async fn update(

@@ -56,7 +56,7 @@ use crate::value::Attrs;
 
 /// What a creating call returns: AWS's identifier for the resource and what it computed.
 #[derive(Debug)]
-pub struct Created<C = Attrs> {
+pub struct Created<C = Attrs, S = Attrs> {
     pub id: String,
     pub computed: C,
     /// Settable attributes the creating call does not set (a bucket's CORS rules, a role's
@@ -66,17 +66,26 @@ pub struct Created<C = Attrs> {
     /// Deferred attributes the update must write even when the spec leaves them out: a bucket's
     /// tags, which carry the ownership tags S3 cannot take with `CreateBucket`.
     pub deferred_always: &'static [&'static str],
+    /// The resource as a read would give it, where the creating call's request and answer tell
+    /// it whole (what was sent, with the defaults AWS answered): the engine takes the snapshot of
+    /// the attributes the spec leaves unset from it instead of reading again. `None`: read.
+    pub observed: Option<S>,
 }
 
-impl<C> Created<C> {
+impl<C, S> Created<C, S> {
     /// A resource whose creating call set everything the spec can.
     pub fn new(id: impl Into<String>, computed: C) -> Self {
-        Self { id: id.into(), computed, deferred: &[], deferred_always: &[] }
+        Self { id: id.into(), computed, deferred: &[], deferred_always: &[], observed: None }
     }
 
     /// The same, with settings to apply right after the create (see [`Created::deferred`]).
     pub fn deferring(self, deferred: &'static [&'static str], always: &'static [&'static str]) -> Self {
         Self { deferred, deferred_always: always, ..self }
+    }
+
+    /// The same, knowing what AWS now holds (see [`Created::observed`]).
+    pub fn observed(self, live: S) -> Self {
+        Self { observed: Some(live), ..self }
     }
 }
 

@@ -52,7 +52,8 @@ static SCHEMA: ResourceSchema = ResourceSchema {
             "allow_overwrite",
             AttrType::Bool,
             "take over a record set of this name and type that exists already [default: false]",
-        ),
+        )
+        .local(),
     ],
 };
 
@@ -142,9 +143,17 @@ impl Kind for Route53Record {
         Ok(Some((live, NoComputed {})))
     }
 
-    async fn create(&self, aws: &Aws, spec: &Record, _owner: &Owner) -> Result<Created<NoComputed>, ProviderError> {
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Record,
+        _owner: &Owner,
+    ) -> Result<Created<NoComputed, Self::Spec>, ProviderError> {
         let action = if spec.allow_overwrite == Some(true) { ChangeAction::Upsert } else { ChangeAction::Create };
-        change(aws, &bare_zone_id(&spec.zone_id), action, record_set(spec)?).await.map_err(|e| {
+        let set = record_set(spec)?;
+        // Route 53 holds the set as sent (the TTL default included).
+        let observed = record(&bare_zone_id(&spec.zone_id), &set);
+        change(aws, &bare_zone_id(&spec.zone_id), action, set).await.map_err(|e| {
             // "Tried to create resource record set [...] but it already exists"
             if e.code == "InvalidChangeBatch" && e.message.contains("already exists") {
                 e.with_class(ErrorClass::AlreadyExists)
@@ -152,7 +161,7 @@ impl Kind for Route53Record {
                 e
             }
         })?;
-        Ok(Created::new(spec.id(), NoComputed {}))
+        Ok(Created::new(spec.id(), NoComputed {}).observed(observed))
     }
 
     fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
@@ -335,9 +344,25 @@ fn parse_id(id: &str) -> Result<(&str, &str, &str), ProviderError> {
 }
 
 async fn find_set(aws: &Aws, zone: &str, name: &str, rtype: &str) -> Result<Option<ResourceRecordSet>, ProviderError> {
+    let this = |s: &ResourceRecordSet| fqdn(s.name()) == fqdn(name) && s.r#type().as_str() == rtype;
+    // One listing from the name on holds all its types: a refresh reads the A and AAAA records
+    // of one name with one call (see `Aws::read_once`).
+    let key = format!("ListResourceRecordSets:{zone}:{}", fqdn(name));
+    let listed = aws.read_once(&key, || sets_from(aws, zone, name, None, NAME_SETS)).await?;
+    let Some(sets) = listed else { return Ok(None) };
+    if let Some(set) = sets.iter().find(|s| this(s)) {
+        return Ok(Some(set.clone()));
+    }
+    // A name with more sets than one listing holds (weighted or latency records): ask for the type.
+    if sets.len() < NAME_SETS as usize {
+        return Ok(None);
+    }
     let Some(sets) = sets_from(aws, zone, name, Some(rtype), 1).await? else { return Ok(None) };
-    Ok(sets.into_iter().find(|s| fqdn(s.name()) == fqdn(name) && s.r#type().as_str() == rtype))
+    Ok(sets.into_iter().find(this))
 }
+
+/// How many record sets one listing of a name asks for: more than one name has types.
+const NAME_SETS: i32 = 20;
 
 /// Up to `max` record sets of the zone in its order, from `name` (and `rtype`) on; `None` when
 /// the zone is gone.

@@ -85,7 +85,8 @@ static SCHEMA: ResourceSchema = ResourceSchema {
             "force_destroy",
             AttrType::Bool,
             "destroy deletes every object version first; without it a bucket holding objects is refused [default: false]",
-        ),
+        )
+        .local(),
         Attribute::computed("arn", "arn:PARTITION:s3:::NAME"),
         Attribute::computed("bucket_regional_domain_name", "NAME.s3.REGION.amazonaws.com, for CloudFront origins"),
     ],
@@ -213,7 +214,12 @@ impl Kind for S3Bucket {
         Ok(Some((bucket, BucketComputed::of(id, &region))))
     }
 
-    async fn create(&self, aws: &Aws, spec: &Bucket, _owner: &Owner) -> Result<Created<BucketComputed>, ProviderError> {
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Bucket,
+        _owner: &Owner,
+    ) -> Result<Created<BucketComputed, Self::Spec>, ProviderError> {
         let s3 = aws.s3().await;
         let region = aws.region().await;
         let mut req = s3.create_bucket().bucket(&spec.name);

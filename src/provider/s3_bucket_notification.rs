@@ -21,6 +21,7 @@
 use super::facets::{Access, Annotate, Annotation, ChangeView, Inventory};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
+use aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput;
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, LambdaFunctionConfiguration, NotificationConfiguration,
     NotificationConfigurationFilter, S3KeyFilter, TopicConfiguration,
@@ -79,7 +80,7 @@ pub struct NotificationComputed {
 }
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LambdaTarget {
     function_arn: String,
@@ -89,7 +90,7 @@ struct LambdaTarget {
 }
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TopicTarget {
     topic_arn: String,
@@ -223,10 +224,11 @@ impl Kind for S3BucketNotification {
         aws: &Aws,
         spec: &Notification,
         _owner: &Owner,
-    ) -> Result<Created<NotificationComputed>, ProviderError> {
+    ) -> Result<Created<NotificationComputed, Self::Spec>, ProviderError> {
         let bucket = spec.bucket.as_str();
         let replaced = in_bucket_region(aws, bucket, move |s3| async move {
-            let found = configuration(&s3, bucket).await?.map(|out| targets_json(&targets_of(bucket, &out)));
+            let current = configuration(&s3, bucket).await?;
+            let found = current.as_ref().map(|out| targets_json(&targets_of(bucket, out)));
             let holder = format!("the bucket {bucket}");
             let allowed = spec.allow_overwrite == Some(true);
             let found = found.filter(has_targets);
@@ -238,11 +240,21 @@ impl Kind for S3BucketNotification {
                 &targets_json(spec),
                 allowed,
             )?;
-            put(&s3, bucket, spec).await?;
+            match &current {
+                Some(current) => put_onto(&s3, bucket, spec, current).await?,
+                None => put(&s3, bucket, spec).await?,
+            }
             Ok(replaced)
         })
         .await?;
-        Ok(Created::new(spec.bucket.clone(), NotificationComputed { replaced }))
+        // S3 holds the targets as put: both lists, empty where the spec has none.
+        let observed = Notification {
+            bucket: spec.bucket.clone(),
+            lambda_functions: Some(spec.lambda_functions.clone().unwrap_or_default()),
+            topics: Some(spec.topics.clone().unwrap_or_default()),
+            allow_overwrite: None,
+        };
+        Ok(Created::new(spec.bucket.clone(), NotificationComputed { replaced }).observed(observed))
     }
 
     async fn update(
@@ -388,10 +400,7 @@ impl Access for S3BucketNotification {
 }
 
 /// The Lambda and SNS targets of a configuration, as the spec writes them.
-fn targets_of(
-    bucket: &str,
-    out: &aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput,
-) -> Notification {
+fn targets_of(bucket: &str, out: &GetBucketNotificationConfigurationOutput) -> Notification {
     let lambdas = out
         .lambda_function_configurations()
         .iter()
@@ -495,15 +504,26 @@ fn filter(prefix: Option<&String>, suffix: Option<&String>) -> Option<Notificati
 /// Writes the spec's targets, keeping the queue targets and EventBridge delivery the bucket
 /// has; an empty spec removes every Lambda and SNS target.
 async fn put(s3: &aws_sdk_s3::Client, bucket: &str, spec: &Notification) -> Result<(), ProviderError> {
-    let invalid = |e: aws_sdk_s3::error::BuildError| {
-        ProviderError::new("PutBucketNotificationConfiguration", "InvalidArgument", e.to_string())
-    };
     let current = s3
         .get_bucket_notification_configuration()
         .bucket(bucket)
         .send()
         .await
         .map_err(|e| ProviderError::from_sdk("GetBucketNotificationConfiguration", e))?;
+    put_onto(s3, bucket, spec, &current).await
+}
+
+/// Writes the spec's targets over `current`, keeping the queue and EventBridge deliveries it
+/// holds (the engine manages neither).
+async fn put_onto(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    spec: &Notification,
+    current: &GetBucketNotificationConfigurationOutput,
+) -> Result<(), ProviderError> {
+    let invalid = |e: aws_sdk_s3::error::BuildError| {
+        ProviderError::new("PutBucketNotificationConfiguration", "InvalidArgument", e.to_string())
+    };
     let mut config = NotificationConfiguration::builder()
         .set_queue_configurations(Some(current.queue_configurations().to_vec()).filter(|q| !q.is_empty()))
         .set_event_bridge_configuration(current.event_bridge_configuration().cloned());
@@ -542,10 +562,7 @@ const EVENTBRIDGE_KEY: &str = "eventbridge";
 async fn configuration(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
-) -> Result<
-    Option<aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput>,
-    ProviderError,
-> {
+) -> Result<Option<GetBucketNotificationConfigurationOutput>, ProviderError> {
     let got = s3.get_bucket_notification_configuration().bucket(bucket).send().await;
     found(got.map_err(|e| ProviderError::from_sdk("GetBucketNotificationConfiguration", e)))
 }

@@ -90,7 +90,7 @@ impl Kind for S3BucketPolicy {
         aws: &Aws,
         spec: &BucketPolicy,
         _owner: &Owner,
-    ) -> Result<Created<BucketPolicyComputed>, ProviderError> {
+    ) -> Result<Created<BucketPolicyComputed, Self::Spec>, ProviderError> {
         let bucket = spec.bucket.as_str();
         let replaced = in_bucket_region(aws, bucket, move |s3| async move {
             let found = get(&s3, bucket).await?.map(super::normalize::policy);

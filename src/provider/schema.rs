@@ -57,26 +57,33 @@ pub struct Attribute {
     /// Not written in the spec but derived from it by the kind (a code hash from an artifact),
     /// and diffed like a spec value.
     pub derived: bool,
+    /// An engine setting AWS does not hold (`force_destroy`, `allow_overwrite`, a source
+    /// path): never read from AWS, so it cannot drift and needs no read to be known.
+    pub local: bool,
     pub description: &'static str,
 }
 
 impl Attribute {
     pub const fn optional(name: &'static str, ty: AttrType, description: &'static str) -> Self {
-        Self { name, ty, required: false, force_new: false, computed: false, derived: false, description }
+        Self { name, ty, required: false, force_new: false, computed: false, derived: false, local: false, description }
     }
     pub const fn required(name: &'static str, ty: AttrType, description: &'static str) -> Self {
-        Self { name, ty, required: true, force_new: false, computed: false, derived: false, description }
+        Self { name, ty, required: true, force_new: false, computed: false, derived: false, local: false, description }
     }
     pub const fn computed(name: &'static str, description: &'static str) -> Self {
         let ty = AttrType::String;
-        Self { name, ty, required: false, force_new: false, computed: true, derived: false, description }
+        Self { name, ty, required: false, force_new: false, computed: true, derived: false, local: false, description }
     }
     pub const fn derived(name: &'static str, description: &'static str) -> Self {
         let ty = AttrType::String;
-        Self { name, ty, required: false, force_new: false, computed: false, derived: true, description }
+        Self { name, ty, required: false, force_new: false, computed: false, derived: true, local: false, description }
     }
     pub const fn force_new(mut self) -> Self {
         self.force_new = true;
+        self
+    }
+    pub const fn local(mut self) -> Self {
+        self.local = true;
         self
     }
 }
@@ -95,6 +102,11 @@ impl ResourceSchema {
     /// Attributes a spec may set.
     pub fn settable(&self) -> impl Iterator<Item = &'static Attribute> {
         self.attributes.iter().filter(|a| !a.computed && !a.derived)
+    }
+
+    /// Settable attributes AWS holds (the ones a read can tell).
+    pub fn held_by_aws(&self) -> impl Iterator<Item = &'static Attribute> {
+        self.settable().filter(|a| !a.local)
     }
 
     /// Attributes compared between the spec and AWS: the settable and the derived ones.

@@ -24,7 +24,8 @@ pub const ALLOW_OVERWRITE: Attribute = Attribute::optional(
     "allow_overwrite",
     AttrType::Bool,
     "replace what is there already (put back on destroy) instead of refusing [default: false]",
-);
+)
+.local();
 
 /// The schema row of what was found and is put back on destroy.
 pub const REPLACED: Attribute =

@@ -61,19 +61,21 @@ static SCHEMA: ResourceSchema = ResourceSchema {
             "endpoint_auto_confirms",
             AttrType::Bool,
             "the endpoint confirms by itself: wait for it [default: false]",
-        ),
+        )
+        .local(),
         Attribute::optional(
             "confirmation_timeout_in_minutes",
             AttrType::Int,
             "how long to wait for an auto-confirming endpoint [default: 1]",
-        ),
+        )
+        .local(),
         Attribute::computed("arn", "the subscription ARN"),
         Attribute::computed("pending_confirmation", "true until the endpoint confirms the subscription"),
     ],
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Subscription {
     topic_arn: String,
@@ -143,7 +145,7 @@ impl Kind for SnsSubscription {
         aws: &Aws,
         spec: &Subscription,
         _owner: &Owner,
-    ) -> Result<Created<SubscriptionComputed>, ProviderError> {
+    ) -> Result<Created<SubscriptionComputed, Self::Spec>, ProviderError> {
         let mut req = aws
             .sns()
             .await
@@ -165,7 +167,8 @@ impl Kind for SnsSubscription {
         // Until read back, assume what the protocol implies; the next refresh says.
         let pending = CONFIRMED_BY_ENDPOINT.contains(&spec.protocol.as_str());
         let computed = SubscriptionComputed { arn: arn.to_string(), pending_confirmation: pending.to_string() };
-        Ok(Created { id: arn.to_string(), computed, deferred: &[], deferred_always: &[] })
+        // As sent: the delivery mode is read only where the spec manages it.
+        Ok(Created::new(arn.to_string(), computed).observed(spec.clone()))
     }
 
     async fn update(

@@ -35,7 +35,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Topic {
     name: String,
@@ -67,7 +67,7 @@ impl Kind for SnsTopic {
         _prior: &Prior<Topic, TopicComputed>,
     ) -> Result<Option<(Topic, TopicComputed)>, ProviderError> {
         let sns = aws.sns().await;
-        let Some(attrs) = topic_attributes(sns, id).await? else { return Ok(None) };
+        let Some(attrs) = shared_topic_attributes(aws, id).await? else { return Ok(None) };
         let tags = if managed.has("tags") {
             let mut tags = list_tags(sns, id).await?;
             tags.retain(|k, _| !is_engine_tag(k));
@@ -85,7 +85,12 @@ impl Kind for SnsTopic {
         Ok(Some((spec, TopicComputed { arn: id.to_string() })))
     }
 
-    async fn create(&self, aws: &Aws, spec: &Topic, owner: &Owner) -> Result<Created<TopicComputed>, ProviderError> {
+    async fn create(
+        &self,
+        aws: &Aws,
+        spec: &Topic,
+        owner: &Owner,
+    ) -> Result<Created<TopicComputed, Self::Spec>, ProviderError> {
         let mut req = aws.sns().await.create_topic().name(&spec.name);
         if let Some(name) = &spec.display_name {
             req = req.attributes("DisplayName", name);
@@ -100,7 +105,10 @@ impl Kind for SnsTopic {
             .map_err(|e| ProviderError::from_sdk("CreateTopic", e))?;
         let arn =
             out.topic_arn().ok_or_else(|| ProviderError::unexpected("CreateTopic", "no TopicArn in the response"))?;
-        Ok(Created::new(arn.to_string(), TopicComputed { arn: arn.to_string() }))
+        // As sent: a display name left out is empty; the policy and tags are read only where
+        // the spec manages them.
+        let observed = Topic { display_name: spec.display_name.clone().filter(|s| !s.is_empty()), ..spec.clone() };
+        Ok(Created::new(arn.to_string(), TopicComputed { arn: arn.to_string() }).observed(observed))
     }
 
     async fn update(
@@ -214,6 +222,15 @@ pub(super) async fn topic_attributes(
             if e.is_not_found() { Ok(None) } else { Err(e) }
         }
     }
+}
+
+/// The same, read once in a refresh for the topic and its policy (see [`Aws::read_once`]).
+pub(super) async fn shared_topic_attributes(
+    aws: &Aws,
+    arn: &str,
+) -> Result<Option<std::collections::HashMap<String, String>>, ProviderError> {
+    let sns = aws.sns().await;
+    aws.read_once(&format!("GetTopicAttributes:{arn}"), || topic_attributes(sns, arn)).await
 }
 
 pub(super) async fn set_attribute(

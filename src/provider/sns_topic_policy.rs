@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::singleton::{self, ALLOW_OVERWRITE, REPLACED};
-use super::sns_topic::{default_policy, set_attribute, topic_attributes};
+use super::sns_topic::{default_policy, set_attribute, shared_topic_attributes, topic_attributes};
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 
 pub struct SnsTopicPolicy;
@@ -72,7 +72,7 @@ impl Kind for SnsTopicPolicy {
         _managed: &Managed<'_>,
         prior: &Prior<TopicPolicy, TopicPolicyComputed>,
     ) -> Result<Option<(TopicPolicy, TopicPolicyComputed)>, ProviderError> {
-        let Some(attrs) = topic_attributes(aws.sns().await, id).await? else { return Ok(None) };
+        let Some(attrs) = shared_topic_attributes(aws, id).await? else { return Ok(None) };
         let policy = attrs.get("Policy").map_or(Value::Null, |p| json!(p));
         // What the create found and the overwrite setting are the engine's alone.
         let allow_overwrite = prior.spec().and_then(|p| p.allow_overwrite);
@@ -85,7 +85,7 @@ impl Kind for SnsTopicPolicy {
         aws: &Aws,
         spec: &TopicPolicy,
         _owner: &Owner,
-    ) -> Result<Created<TopicPolicyComputed>, ProviderError> {
+    ) -> Result<Created<TopicPolicyComputed, Self::Spec>, ProviderError> {
         let sns = aws.sns().await;
         let found = existing(sns, &spec.topic_arn).await?;
         let holder = format!("the topic {}", spec.topic_arn);

@@ -56,7 +56,7 @@ pub trait Kind: Send + Sync + 'static {
         aws: &Aws,
         spec: &Self::Spec,
         owner: &Owner,
-    ) -> Result<Created<Self::Computed>, ProviderError>;
+    ) -> Result<Created<Self::Computed, Self::Spec>, ProviderError>;
 
     /// Changes `changed` in place; what AWS computed anew, if anything.
     async fn update(
@@ -247,7 +247,9 @@ impl<K: Kind> ResourceKind for Typed<K> {
         let spec: K::Spec = decode(K::NAME, desired)?;
         let created = self.0.create(aws, &spec, owner).await?;
         let computed = encode(K::NAME, &created.computed)?;
-        Ok(Created { id: created.id, computed, deferred: created.deferred, deferred_always: created.deferred_always })
+        let observed = created.observed.as_ref().map(|live| encode(K::NAME, live)).transpose()?;
+        let Created { id, deferred, deferred_always, .. } = created;
+        Ok(Created { id, computed, deferred, deferred_always, observed })
     }
 
     async fn update(

@@ -96,8 +96,7 @@ pub async fn point(lambda: &Client, name: &str, version: &str) -> Result<(), Pro
     match updated {
         Ok(_) => Ok(()),
         Err(e) if e.is_not_found() => {
-            let created = lambda.create_alias().function_name(name).name(ALIAS).function_version(version).send().await;
-            match created.map_err(|e| ProviderError::from_sdk("CreateAlias", e)) {
+            match create(lambda, name, version).await {
                 Ok(_) => Ok(()),
                 // Made meanwhile (a create whose answer was lost): point it again.
                 Err(e) if e.code == "ResourceConflictException" => Err(e.with_class(ErrorClass::Transient)),
@@ -106,6 +105,12 @@ pub async fn point(lambda: &Client, name: &str, version: &str) -> Result<(), Pro
         }
         Err(e) => Err(e),
     }
+}
+
+/// Makes `live`, pointing at `version`: the first time, right after the create published it.
+pub async fn create(lambda: &Client, name: &str, version: &str) -> Result<(), ProviderError> {
+    let created = lambda.create_alias().function_name(name).name(ALIAS).function_version(version).send().await;
+    created.map(|_| ()).map_err(|e| ProviderError::from_sdk("CreateAlias", e))
 }
 
 /// The published versions of a function, oldest first (`$LATEST` left out).

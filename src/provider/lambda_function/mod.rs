@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_lambda::client::Waiters;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, FunctionConfiguration, Runtime};
@@ -87,17 +86,20 @@ static SCHEMA: ResourceSchema = ResourceSchema {
             "source",
             AttrType::String,
             "a cargo package (lambdas/<crate>) built and packaged by plan and apply",
-        ),
+        )
+        .local(),
         Attribute::optional(
             "zip_file",
             AttrType::String,
             "a ready deployment zip, relative to the working directory (instead of source)",
-        ),
+        )
+        .local(),
         Attribute::optional(
             "allow_dev_build",
             AttrType::Bool,
             "false refuses code built with --build-profile dev (for production stacks) [default: true]",
-        ),
+        )
+        .local(),
         Attribute::derived("code_sha256", "base64 SHA-256 of the zip, compared with the deployed CodeSha256"),
         Attribute::derived(
             "build_profile",
@@ -107,7 +109,8 @@ static SCHEMA: ResourceSchema = ResourceSchema {
             "keep_versions",
             AttrType::Int,
             "published versions kept for rollback; older ones are deleted, never one an alias serves [default: 5]",
-        ),
+        )
+        .local(),
         Attribute::computed("arn", "the function ARN (unqualified: invokes $LATEST)"),
         Attribute::computed("invoke_arn", "the ARN API Gateway uses to invoke $LATEST"),
         Attribute::computed("version", "the published version the live alias serves"),
@@ -163,6 +166,50 @@ impl Function {
     }
 }
 
+impl Function {
+    /// The function as AWS describes it: `c` is the configuration of the version `live` serves
+    /// (`serving`), or of `$LATEST` when nothing is live; `prior` gives what AWS never sees.
+    fn described(
+        c: &FunctionConfiguration,
+        id: &str,
+        serving: bool,
+        prior: &Prior<Function, FunctionComputed>,
+    ) -> (Function, FunctionComputed) {
+        let code_sha256 = c.code_sha256().filter(|_| serving);
+        let version = c.version().filter(|_| serving).map(str::to_string);
+        let spec = Function {
+            name: c.function_name().unwrap_or(id).to_string(),
+            role: c.role().unwrap_or_default().to_string(),
+            runtime: c.runtime().map(|r| r.as_str().to_string()),
+            handler: c.handler().map(str::to_string),
+            architecture: Some(c.architectures().first().map_or("x86_64", |a| a.as_str()).to_string()),
+            memory_size: c.memory_size(),
+            timeout: c.timeout(),
+            environment: Some(variables(c)),
+            // The artifact's source and path are ours alone; AWS knows only its hash.
+            source: prior.spec().and_then(|p| p.source.clone()),
+            zip_file: prior.spec().and_then(|p| p.zip_file.clone()),
+            allow_dev_build: prior.spec().and_then(|p| p.allow_dev_build),
+            keep_versions: prior.spec().and_then(|p| p.keep_versions),
+            code_sha256: code_sha256.map(str::to_string),
+            // The version we published says which profile built it. Failing that (a version
+            // published by an older engine), our record of deploying this very code does; a
+            // record without a profile is from an engine that built release only.
+            build_profile: live::build_profile_of(c.description().filter(|_| serving)).or_else(|| {
+                prior
+                    .spec()
+                    .filter(|p| code_sha256.is_some() && p.code_sha256.as_deref() == code_sha256)
+                    .and_then(|p| p.build_profile.clone().or_else(|| p.source.as_ref().map(|_| "release".to_string())))
+            }),
+        };
+        let mut computed = FunctionComputed::of(c.function_arn().unwrap_or_default(), version);
+        // A rollback is remembered while live still serves the version it chose.
+        let rolled_back = prior.computed.as_ref().filter(|p| p.version.is_some() && p.version == computed.version);
+        computed.rolled_back_from = rolled_back.and_then(|p| p.rolled_back_from.clone());
+        (spec, computed)
+    }
+}
+
 #[skip_serializing_none]
 #[derive(Debug, Serialize, Deserialize)]
 pub struct FunctionComputed {
@@ -198,6 +245,30 @@ const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Attributes `UpdateFunctionConfiguration` sets.
 const CONFIGURATION: &[&str] = &["role", "runtime", "handler", "memory_size", "timeout", "environment"];
+/// The parts of a function's configuration the engine reads, from an answer that carries them
+/// under the same names as `FunctionConfiguration` (GetFunctionConfiguration, CreateFunction).
+macro_rules! configuration {
+    ($out:expr) => {{
+        let out = $out;
+        FunctionConfiguration::builder()
+            .set_function_name(out.function_name)
+            .set_function_arn(out.function_arn)
+            .set_role(out.role)
+            .set_runtime(out.runtime)
+            .set_handler(out.handler)
+            .set_architectures(out.architectures)
+            .set_memory_size(out.memory_size)
+            .set_timeout(out.timeout)
+            .set_environment(out.environment)
+            .set_code_sha256(out.code_sha256)
+            .set_version(out.version)
+            .set_description(out.description)
+            .set_state(out.state)
+            .set_last_update_status(out.last_update_status)
+            .build()
+    }};
+}
+
 /// Attributes `UpdateFunctionCode` sets.
 const CODE: &[&str] = &["code_sha256", "architecture"];
 /// Local inputs AWS never sees: a new path to the same code changes nothing there.
@@ -261,38 +332,7 @@ impl Kind for LambdaFunction {
                 None => return Ok(None),
             },
         };
-        let code_sha256 = c.code_sha256().filter(|_| serving);
-        let version = c.version().filter(|_| serving).map(str::to_string);
-        let spec = Function {
-            name: c.function_name().unwrap_or(id).to_string(),
-            role: c.role().unwrap_or_default().to_string(),
-            runtime: c.runtime().map(|r| r.as_str().to_string()),
-            handler: c.handler().map(str::to_string),
-            architecture: Some(c.architectures().first().map_or("x86_64", |a| a.as_str()).to_string()),
-            memory_size: c.memory_size(),
-            timeout: c.timeout(),
-            environment: Some(variables(&c)),
-            // The artifact's source and path are ours alone; AWS knows only its hash.
-            source: prior.spec().and_then(|p| p.source.clone()),
-            zip_file: prior.spec().and_then(|p| p.zip_file.clone()),
-            allow_dev_build: prior.spec().and_then(|p| p.allow_dev_build),
-            keep_versions: prior.spec().and_then(|p| p.keep_versions),
-            code_sha256: code_sha256.map(str::to_string),
-            // The version we published says which profile built it. Failing that (a version
-            // published by an older engine), our record of deploying this very code does; a
-            // record without a profile is from an engine that built release only.
-            build_profile: live::build_profile_of(c.description().filter(|_| serving)).or_else(|| {
-                prior
-                    .spec()
-                    .filter(|p| code_sha256.is_some() && p.code_sha256.as_deref() == code_sha256)
-                    .and_then(|p| p.build_profile.clone().or_else(|| p.source.as_ref().map(|_| "release".to_string())))
-            }),
-        };
-        let mut computed = FunctionComputed::of(c.function_arn().unwrap_or_default(), version);
-        // A rollback is remembered while live still serves the version it chose.
-        let rolled_back = prior.computed.as_ref().filter(|p| p.version.is_some() && p.version == computed.version);
-        computed.rolled_back_from = rolled_back.and_then(|p| p.rolled_back_from.clone());
-        Ok(Some((spec, computed)))
+        Ok(Some(Function::described(&c, id, serving, prior)))
     }
 
     async fn create(
@@ -300,11 +340,10 @@ impl Kind for LambdaFunction {
         aws: &Aws,
         spec: &Function,
         owner: &Owner,
-    ) -> Result<Created<FunctionComputed>, ProviderError> {
+    ) -> Result<Created<FunctionComputed, Self::Spec>, ProviderError> {
         let zip = spec.zip()?;
-        let out = aws
-            .lambda()
-            .await
+        let lambda = aws.lambda().await;
+        let out = lambda
             .create_function()
             .function_name(&spec.name)
             .role(&spec.role)
@@ -315,16 +354,30 @@ impl Kind for LambdaFunction {
             .set_timeout(spec.timeout)
             .environment(spec.environment())
             .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
+            // The first version is published with the create; it takes the function's
+            // description, which says how its code was built.
+            .publish(true)
+            .description(live::description(spec.build_profile.as_deref()))
             .set_tags(Some(owner.tags().into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
             .send()
             .await
             .map_err(|e| role_not_ready(ProviderError::from_sdk("CreateFunction", e)))?;
-        let arn = out.function_arn().ok_or_else(|| ProviderError::unexpected("CreateFunction", "no FunctionArn"))?;
-        // Nothing is live until the first version is published and the alias points at it:
-        // the update right after the create does both (and so does any later apply, if the
-        // process dies in between, since the code reads as not live).
-        let created = Created::new(spec.name.clone(), FunctionComputed::of(arn, None));
-        Ok(created.deferring(&["code_sha256"], &[]))
+        let config = configuration!(out);
+        let arn = config.function_arn().ok_or_else(|| ProviderError::unexpected("CreateFunction", "no FunctionArn"))?;
+        let version = config.version().filter(|v| *v != "$LATEST");
+        // Nothing is live until the alias points at the first version. Where it cannot be made
+        // now (refused, its answer lost) the update right after the create publishes (finding
+        // this version) and points it, as any later apply does if the process dies in between,
+        // since the code reads as not live.
+        let not_live =
+            || Created::new(spec.name.clone(), FunctionComputed::of(arn, None)).deferring(&["code_sha256"], &[]);
+        let Some(version) = version else { return Ok(not_live()) };
+        if live::create(lambda, &spec.name, version).await.is_err() {
+            return Ok(not_live());
+        }
+        let (observed, computed) =
+            Function::described(&config, &spec.name, true, &Prior { spec: None, computed: None });
+        Ok(Created::new(spec.name.clone(), computed).observed(observed))
     }
 
     async fn update(
@@ -346,7 +399,7 @@ impl Kind for LambdaFunction {
         // $LATEST as it stands, which is made what the spec says, whatever the plan listed:
         // after a rollback it holds the new code already, after an edit in the console it
         // holds the edit, and only the spec's values may be published.
-        let latest = wait_updated(lambda, id).await?;
+        let latest = settled(lambda, id).await?;
         if configuration_differs(spec, &latest) {
             lambda
                 .update_function_configuration()
@@ -360,7 +413,7 @@ impl Kind for LambdaFunction {
                 .send()
                 .await
                 .map_err(|e| role_not_ready(ProviderError::from_sdk("UpdateFunctionConfiguration", e)))?;
-            wait_updated(lambda, id).await?;
+            settled(lambda, id).await?;
         }
         let same_architecture = latest.architectures().first().is_none_or(|a| *a == spec.architecture());
         if latest.code_sha256() != Some(code_sha256) || !same_architecture {
@@ -372,7 +425,7 @@ impl Kind for LambdaFunction {
                 .send()
                 .await
                 .map_err(|e| ProviderError::from_sdk("UpdateFunctionCode", e))?;
-            wait_updated(lambda, id).await?;
+            settled(lambda, id).await?;
         }
         let version = live::publish(lambda, id, code_sha256, spec.build_profile.as_deref()).await?;
         live::point(lambda, id, &version).await?;
@@ -383,8 +436,7 @@ impl Kind for LambdaFunction {
 
     async fn wait_ready(&self, aws: &Aws, id: &str, _spec: &Function) -> Result<(), ProviderError> {
         let lambda = aws.lambda().await;
-        wait_active(lambda, id).await?;
-        wait_updated(lambda, id).await.map(|_| ())
+        settled(lambda, id).await.map(|_| ())
     }
 
     async fn find(
@@ -719,7 +771,7 @@ fn unpublished(latest: &FunctionConfiguration, served: &FunctionConfiguration, r
 /// Puts `$LATEST`'s settings back to those of the version `live` serves (`drift --revert`).
 async fn restore_latest(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<(), ProviderError> {
     let Some(live) = live::configuration(lambda, name).await? else { return Ok(()) };
-    wait_updated(lambda, name).await?;
+    settled(lambda, name).await?;
     lambda
         .update_function_configuration()
         .function_name(name)
@@ -732,7 +784,7 @@ async fn restore_latest(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<(
         .send()
         .await
         .map_err(|e| ProviderError::from_sdk("UpdateFunctionConfiguration", e))?;
-    wait_updated(lambda, name).await.map(|_| ())
+    settled(lambda, name).await.map(|_| ())
 }
 
 fn variables(c: &FunctionConfiguration) -> BTreeMap<String, String> {
@@ -792,49 +844,50 @@ where
     }
 }
 
-/// Waits until no update of the function is in progress; its configuration as the last poll read it.
-async fn wait_updated(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<FunctionConfiguration, ProviderError> {
-    let updated = lambda.wait_until_function_updated_v2().function_name(name).wait(READY_TIMEOUT).await;
-    let done = updated.map_err(|e| waiter_error("FunctionUpdateFailed", name, "did not finish updating", e))?;
-    let out = done.into_result().map_err(|e| ProviderError::from_sdk("GetFunction", e))?;
-    out.configuration.ok_or_else(|| ProviderError::unexpected("GetFunction", format!("{name}: no configuration")))
-}
-
-/// How a function is polled until it leaves `Pending`.
-const ACTIVE_POLL: crate::poll::Poll =
+/// How a function is polled until it is neither `Pending` nor updating.
+const SETTLED_POLL: crate::poll::Poll =
     crate::poll::Poll { share: 10, floor: Duration::from_millis(500), ceiling: Duration::from_secs(5) };
 
-/// Waits while the function is `Pending`. `Active` is ready; so is `Inactive` (a function idle
-/// for weeks): Lambda reactivates it on its next invocation, which no deploy can wait for, and
-/// AWS's own `FunctionActiveV2` waiter would poll it until its deadline. `Failed` is final.
-async fn wait_active(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<(), ProviderError> {
-    use aws_sdk_lambda::types::State;
+/// Waits while the function is `Pending` (being created) or an update of it is `InProgress`;
+/// its configuration as the last poll read it. One call answers both: `GetFunctionConfiguration`
+/// carries the state and the last update's status. `Active` is ready; so is `Inactive` (a
+/// function idle for weeks): Lambda reactivates it on its next invocation, which no deploy can
+/// wait for, and AWS's own `FunctionActiveV2` waiter would poll it until its deadline. A
+/// `Failed` state or update is final.
+async fn settled(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<FunctionConfiguration, ProviderError> {
+    use aws_sdk_lambda::types::{LastUpdateStatus, State};
     let started = std::time::Instant::now();
     loop {
         let out = lambda.get_function_configuration().function_name(name).send().await;
         let out = out.map_err(|e| ProviderError::from_sdk("GetFunctionConfiguration", e))?;
-        match out.state() {
-            Some(State::Pending) => {}
-            Some(State::Failed) => {
-                let reason = out.state_reason().unwrap_or("Lambda gives no reason");
-                let code = out.state_reason_code().map_or("Failed", |c| c.as_str());
-                return Err(ProviderError::new(
-                    "GetFunctionConfiguration",
-                    "FunctionFailed",
-                    format!("{name} failed to become Active ({code}): {reason}"),
-                )
-                .with_class(ErrorClass::Fatal));
-            }
-            _ => return Ok(()),
+        let failed = |code: &str, what: &str, reason: Option<&str>, reason_code: Option<&str>| {
+            let reason = reason.unwrap_or("Lambda gives no reason");
+            let why = reason_code.unwrap_or("Failed");
+            ProviderError::new("GetFunctionConfiguration", code, format!("{name} {what} ({why}): {reason}"))
+                .with_class(ErrorClass::Fatal)
+        };
+        if out.state() == Some(&State::Failed) {
+            let code = out.state_reason_code().map(|c| c.as_str());
+            return Err(failed("FunctionFailed", "failed to become Active", out.state_reason(), code));
+        }
+        if out.last_update_status() == Some(&LastUpdateStatus::Failed) {
+            let code = out.last_update_status_reason_code().map(|c| c.as_str());
+            return Err(failed("FunctionUpdateFailed", "failed to update", out.last_update_status_reason(), code));
+        }
+        let busy =
+            out.state() == Some(&State::Pending) || out.last_update_status() == Some(&LastUpdateStatus::InProgress);
+        if !busy {
+            return Ok(configuration!(out));
         }
         if started.elapsed() >= READY_TIMEOUT {
+            let what = if out.state() == Some(&State::Pending) { "become Active" } else { "finish updating" };
             return Err(ProviderError::new(
                 "GetFunctionConfiguration",
-                "FunctionNotActive",
-                format!("{name} did not become Active within {} s", READY_TIMEOUT.as_secs()),
+                "FunctionNotReady",
+                format!("{name} did not {what} within {} s", READY_TIMEOUT.as_secs()),
             ));
         }
-        tokio::time::sleep(ACTIVE_POLL.pause(started.elapsed())).await;
+        tokio::time::sleep(SETTLED_POLL.pause(started.elapsed())).await;
     }
 }
 

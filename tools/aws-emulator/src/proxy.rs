@@ -70,6 +70,8 @@ struct Shared {
     mode: Mutex<Mode>,
     count: AtomicUsize,
     seen: Mutex<Vec<Seen>>,
+    /// When each forwarded request arrived and when its answer was written.
+    spans: Mutex<Vec<(Instant, Instant)>>,
     rng: Mutex<fastrand::Rng>,
     victim: Mutex<Option<u32>>,
     stopping: AtomicBool,
@@ -99,6 +101,7 @@ impl Proxy {
             mode: Mutex::new(mode),
             count: AtomicUsize::new(0),
             seen: Mutex::new(Vec::new()),
+            spans: Mutex::new(Vec::new()),
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             victim: Mutex::new(None),
             stopping: AtomicBool::new(false),
@@ -229,6 +232,7 @@ fn handle(shared: &Shared, mut client: TcpStream) {
         let _ = client.write_all(&control(shared, &request.method, path));
         return;
     }
+    let arrived = Instant::now();
     let n = shared.count.fetch_add(1, Ordering::SeqCst) + 1;
     let fate = decide(shared, n, &request.label());
     shared.seen.lock().expect("lock").push(Seen {
@@ -247,6 +251,7 @@ fn handle(shared: &Shared, mut client: TcpStream) {
                 if let Err(e) = client.write_all(&answer) {
                     shared.upstream_errors.lock().expect("lock").push(format!("{}: answering: {e}", request.label()));
                 }
+                shared.spans.lock().expect("lock").push((arrived, Instant::now()));
             }
             Err(e) => shared.upstream_errors.lock().expect("lock").push(format!("{}: {e}", request.label())),
         },
@@ -279,6 +284,7 @@ fn control(shared: &Shared, method: &str, path: &str) -> Vec<u8> {
             let strict = shared.strict.lock().expect("lock").clone();
             let report = serde_json::json!({
                 "requests": shared.count.load(Ordering::SeqCst),
+                "sequential_depth": sequential_depth(&shared.spans.lock().expect("lock")),
                 "refusals": strict.map(|s| s.refusals()).unwrap_or_default(),
                 "upstream_errors": shared.upstream_errors.lock().expect("lock").clone(),
             });
@@ -291,11 +297,30 @@ fn control(shared: &Shared, method: &str, path: &str) -> Vec<u8> {
             }
             shared.count.store(0, Ordering::SeqCst);
             shared.seen.lock().expect("lock").clear();
+            shared.spans.lock().expect("lock").clear();
             shared.upstream_errors.lock().expect("lock").clear();
             answer(200, &[("Content-Type", "application/json")], "{}")
         }
         _ => answer(404, &[("Content-Type", "application/json")], r#"{"message":"GET report or POST reset"}"#),
     }
+}
+
+/// The most requests that ran one after another, each arriving after the one before was
+/// answered: the floor under a command's time when every request takes a fixed latency. (An
+/// upper bound of the chain of calls that depend on each other: requests that could have run at
+/// once but did not count too.) Earliest-answered-first picks the longest such chain.
+pub fn sequential_depth(spans: &[(Instant, Instant)]) -> usize {
+    let mut by_end = spans.to_vec();
+    by_end.sort_by_key(|(_, end)| *end);
+    let mut last_end: Option<Instant> = None;
+    let mut depth = 0;
+    for (start, end) in by_end {
+        if last_end.is_none_or(|last| start >= last) {
+            depth += 1;
+            last_end = Some(end);
+        }
+    }
+    depth
 }
 
 /// What happens to request `n`, by the mode (which a one-shot mode updates).
@@ -651,6 +676,25 @@ mod tests {
             "route53 POST /2013-04-01/hostedzone/*/rrset"
         );
         assert_eq!(label("apigateway", "POST /v2/apis"), "apigateway POST /v2/apis");
+    }
+
+    #[test]
+    fn the_sequential_depth_counts_requests_that_ran_one_after_another() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // Three in parallel, then one after them, then two more in a chain: 1 + 1 + 2.
+        let spans = [
+            (at(0), at(40)),
+            (at(1), at(41)),
+            (at(2), at(42)),
+            (at(43), at(83)),
+            (at(84), at(124)),
+            (at(125), at(165)),
+        ];
+        assert_eq!(sequential_depth(&spans), 4);
+        // A long request beside a chain does not shorten it.
+        assert_eq!(sequential_depth(&[(at(0), at(200)), (at(0), at(10)), (at(11), at(20))]), 2);
+        assert_eq!(sequential_depth(&[]), 0);
     }
 
     #[test]
