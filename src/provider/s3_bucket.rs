@@ -93,7 +93,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bucket {
     name: String,
@@ -104,7 +104,7 @@ pub struct Bucket {
 }
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Cors {
     id: Option<String>,
@@ -115,7 +115,7 @@ struct Cors {
     max_age_seconds: Option<i32>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PublicAccessBlock {
     #[serde(default)]
@@ -242,7 +242,10 @@ impl Kind for S3Bucket {
         }
         req.send().await.map_err(|e| ProviderError::from_sdk("CreateBucket", e))?;
         aws.note_bucket_region(&spec.name, &region);
-        Ok(Created::new(spec.name.clone(), BucketComputed::of(&spec.name, &region)).deferring(&SETTINGS, &["tags"]))
+        // The settings are the spec's once the update right after has written them; each is
+        // read only where the spec manages it.
+        let created = Created::new(spec.name.clone(), BucketComputed::of(&spec.name, &region));
+        Ok(created.deferring(&SETTINGS, &["tags"]).observed(spec.clone()))
     }
 
     async fn update(
