@@ -16,7 +16,7 @@ use super::{DependentsWait, Lifecycle};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use crate::value::UNKNOWN;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{
@@ -30,7 +30,7 @@ use serde_with::skip_serializing_none;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use super::{Declared, Finding};
-use crate::poll::Poll;
+use crate::poll::{self, Poll, Seen};
 use crate::value::Attrs;
 
 pub struct CloudFrontDistribution;
@@ -459,27 +459,17 @@ const DEPLOYED_POLL: Poll = Poll { share: 20, floor: Duration::from_secs(1), cei
 
 /// Polls until the distribution is `Deployed` (see [`DEPLOYED_POLL`]).
 async fn wait_deployed(cloudfront: &aws_sdk_cloudfront::Client, id: &str) -> Result<(), ProviderError> {
-    let started = Instant::now();
-    loop {
-        let out = cloudfront
-            .get_distribution()
-            .id(id)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_sdk("GetDistribution", e))?;
-        if out.distribution().is_some_and(|d| d.status() == "Deployed") {
-            return Ok(());
-        }
-        let waited = started.elapsed();
-        if waited > DEPLOY_TIMEOUT {
-            return Err(ProviderError::new(
-                "GetDistribution",
-                "DeploymentTimeout",
-                format!("{id} was not Deployed after {} minutes", DEPLOY_TIMEOUT.as_secs() / 60),
-            ));
-        }
-        tokio::time::sleep(DEPLOYED_POLL.pause(waited)).await;
-    }
+    let look = || async {
+        let out = cloudfront.get_distribution().id(id).send().await;
+        let out = out.map_err(|e| ProviderError::from_sdk("GetDistribution", e))?;
+        let deployed = out.distribution().is_some_and(|d| d.status() == "Deployed");
+        Ok(if deployed { Seen::Done(()) } else { Seen::Waiting })
+    };
+    let timed_out = |_| {
+        let minutes = DEPLOY_TIMEOUT.as_secs() / 60;
+        ProviderError::new("GetDistribution", "DeploymentTimeout", format!("{id} was not Deployed after {minutes} minutes"))
+    };
+    poll::until(DEPLOYED_POLL, DEPLOY_TIMEOUT, look, timed_out).await
 }
 
 fn config(spec: &Distribution, caller_reference: &str) -> Result<DistributionConfig, ProviderError> {

@@ -18,7 +18,7 @@ use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{Grant, PolicyKind};
 use crate::value::Attrs;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,7 @@ use super::attrs::split_id;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError};
-use crate::poll::Poll;
+use crate::poll::{self, Poll, Seen};
 
 pub struct LambdaPermission;
 
@@ -204,24 +204,15 @@ impl Kind for LambdaPermission {
     async fn wait_ready(&self, aws: &Aws, id: &str, _spec: &Permission) -> Result<(), ProviderError> {
         let (policy, sid) = Policy::of_id("GetPolicy", id)?;
         let function = policy.function;
-        let started = Instant::now();
-        loop {
-            if statement(aws, &policy, sid).await?.is_some() {
-                return Ok(());
-            }
-            let waited = started.elapsed();
-            if waited >= VISIBLE_WITHIN {
-                return Err(ProviderError::new(
-                    "GetPolicy",
-                    "StatementNotVisible",
-                    format!(
-                        "statement {sid} of {function} was added but is not in its policy after {}s",
-                        waited.as_secs()
-                    ),
-                ));
-            }
-            tokio::time::sleep(VISIBLE_POLL.pause(waited)).await;
-        }
+        let look = || async { Ok(if statement(aws, &policy, sid).await?.is_some() { Seen::Done(()) } else { Seen::Waiting }) };
+        let timed_out = |waited: Duration| {
+            ProviderError::new(
+                "GetPolicy",
+                "StatementNotVisible",
+                format!("statement {sid} of {function} was added but is not in its policy after {}s", waited.as_secs()),
+            )
+        };
+        poll::until(VISIBLE_POLL, VISIBLE_WITHIN, look, timed_out).await
     }
 
     async fn find(

@@ -12,7 +12,7 @@
 use super::facets::{Access, Annotate, Annotation, ChangeView, Inventory, Parent, Stage};
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_route53::types::{
@@ -28,7 +28,7 @@ use super::{
     Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, NoComputed, Owner, Prior, ProviderError,
 };
 use super::{Declared, Finding, int_in_range};
-use crate::poll::Poll;
+use crate::poll::{self, Poll, Seen};
 use crate::value::Attrs;
 
 pub struct Route53Record;
@@ -448,22 +448,19 @@ async fn change(aws: &Aws, zone: &str, action: ChangeAction, set: ResourceRecord
         .await
         .map_err(|e| ProviderError::from_sdk("ChangeResourceRecordSets", e))?;
     let Some(info) = out.change_info() else { return Ok(()) };
-    let (mut status, id) = (info.status().as_str().to_string(), info.id().to_string());
-    let started = Instant::now();
-    while status != "INSYNC" {
-        let waited = started.elapsed();
-        if waited > INSYNC_TIMEOUT {
-            return Err(ProviderError::new(
-                "GetChange",
-                "ChangeTimeout",
-                format!("change {id} not INSYNC after 10 minutes"),
-            ));
-        }
-        tokio::time::sleep(INSYNC_POLL.pause(waited)).await;
-        let got = route53.get_change().id(&id).send().await.map_err(|e| ProviderError::from_sdk("GetChange", e))?;
-        status = got.change_info().map_or_else(|| "INSYNC".to_string(), |c| c.status().as_str().to_string());
+    if info.status().as_str() == "INSYNC" {
+        return Ok(());
     }
-    Ok(())
+    let id = info.id();
+    let look = || async {
+        let got = route53.get_change().id(id).send().await.map_err(|e| ProviderError::from_sdk("GetChange", e))?;
+        let insync = got.change_info().is_none_or(|c| c.status().as_str() == "INSYNC");
+        Ok(if insync { Seen::Done(()) } else { Seen::Waiting })
+    };
+    let timed_out = |_| ProviderError::new("GetChange", "ChangeTimeout", format!("change {id} not INSYNC after 10 minutes"));
+    // A change is PENDING for a while: the first look waits a pause too.
+    tokio::time::sleep(INSYNC_POLL.pause(Duration::ZERO)).await;
+    poll::until(INSYNC_POLL, INSYNC_TIMEOUT, look, timed_out).await
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,7 @@ use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
 use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use super::{Declared, Finding, int_in_range};
-use crate::poll::Poll;
+use crate::poll::{self, Poll, Seen};
 use crate::value::Attrs;
 
 pub struct SnsSubscription;
@@ -206,22 +206,18 @@ impl Kind for SnsSubscription {
         }
         let minutes = spec.confirmation_timeout_in_minutes.map_or(CONFIRMATION_TIMEOUT_MINUTES, u64::from);
         let deadline = Duration::from_secs(minutes * 60);
-        let started = Instant::now();
-        loop {
+        let look = || async {
             let pending = attributes(aws, id).await?.is_some_and(|a| is_pending(&a));
-            if !pending {
-                return Ok(());
-            }
-            let waited = started.elapsed();
-            if waited >= deadline {
-                return Err(ProviderError::new(
-                    "GetSubscriptionAttributes",
-                    "SubscriptionNotConfirmed",
-                    format!("{} did not confirm {id} within {minutes} minute(s)", spec.endpoint),
-                ));
-            }
-            tokio::time::sleep(CONFIRMED_POLL.pause(waited)).await;
-        }
+            Ok(if pending { Seen::Waiting } else { Seen::Done(()) })
+        };
+        let timed_out = |_| {
+            ProviderError::new(
+                "GetSubscriptionAttributes",
+                "SubscriptionNotConfirmed",
+                format!("{} did not confirm {id} within {minutes} minute(s)", spec.endpoint),
+            )
+        };
+        poll::until(CONFIRMED_POLL, deadline, look, timed_out).await
     }
 
     async fn find(

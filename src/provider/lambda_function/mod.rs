@@ -16,6 +16,8 @@ use crate::provider::facets::{Access, Annotate, Annotation, Artifact, ChangeView
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::poll::{self, Seen};
+
 use async_trait::async_trait;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::primitives::Blob;
@@ -856,16 +858,15 @@ const SETTLED_POLL: crate::poll::Poll =
 /// `Failed` state or update is final.
 async fn settled(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<FunctionConfiguration, ProviderError> {
     use aws_sdk_lambda::types::{LastUpdateStatus, State};
-    let started = std::time::Instant::now();
-    loop {
+    let failed = |code: &'static str, what: &str, reason: Option<&str>, reason_code: Option<&str>| {
+        let reason = reason.unwrap_or("Lambda gives no reason");
+        let why = reason_code.unwrap_or("Failed");
+        ProviderError::new("GetFunctionConfiguration", code, format!("{name} {what} ({why}): {reason}"))
+            .with_class(ErrorClass::Fatal)
+    };
+    let look = || async {
         let out = lambda.get_function_configuration().function_name(name).send().await;
         let out = out.map_err(|e| ProviderError::from_sdk("GetFunctionConfiguration", e))?;
-        let failed = |code: &str, what: &str, reason: Option<&str>, reason_code: Option<&str>| {
-            let reason = reason.unwrap_or("Lambda gives no reason");
-            let why = reason_code.unwrap_or("Failed");
-            ProviderError::new("GetFunctionConfiguration", code, format!("{name} {what} ({why}): {reason}"))
-                .with_class(ErrorClass::Fatal)
-        };
         if out.state() == Some(&State::Failed) {
             let code = out.state_reason_code().map(|c| c.as_str());
             return Err(failed("FunctionFailed", "failed to become Active", out.state_reason(), code));
@@ -874,21 +875,18 @@ async fn settled(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<Function
             let code = out.last_update_status_reason_code().map(|c| c.as_str());
             return Err(failed("FunctionUpdateFailed", "failed to update", out.last_update_status_reason(), code));
         }
-        let busy =
-            out.state() == Some(&State::Pending) || out.last_update_status() == Some(&LastUpdateStatus::InProgress);
-        if !busy {
-            return Ok(configuration!(out));
-        }
-        if started.elapsed() >= READY_TIMEOUT {
-            let what = if out.state() == Some(&State::Pending) { "become Active" } else { "finish updating" };
-            return Err(ProviderError::new(
-                "GetFunctionConfiguration",
-                "FunctionNotReady",
-                format!("{name} did not {what} within {} s", READY_TIMEOUT.as_secs()),
-            ));
-        }
-        tokio::time::sleep(SETTLED_POLL.pause(started.elapsed())).await;
-    }
+        let busy = out.state() == Some(&State::Pending)
+            || out.last_update_status() == Some(&LastUpdateStatus::InProgress);
+        Ok(if busy { Seen::Waiting } else { Seen::Done(configuration!(out)) })
+    };
+    let timed_out = |_| {
+        ProviderError::new(
+            "GetFunctionConfiguration",
+            "FunctionNotReady",
+            format!("{name} did not become Active and finish updating within {} s", READY_TIMEOUT.as_secs()),
+        )
+    };
+    poll::until(SETTLED_POLL, READY_TIMEOUT, look, timed_out).await
 }
 
 /// GetFunction's answer when the caller may not read the function's tags.
