@@ -106,7 +106,9 @@ mod tests {
         let looks = std::sync::atomic::AtomicU32::new(0);
         let look = || async {
             match looks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
-                0 | 2 => Err(ProviderError::new("GetChange", "Throttling", "slow down").with_class(ErrorClass::Throttled)),
+                0 | 2 => {
+                    Err(ProviderError::new("GetChange", "Throttling", "slow down").with_class(ErrorClass::Throttled))
+                }
                 1 | 3 => Ok(Seen::Waiting),
                 _ => Ok(Seen::Done("INSYNC")),
             }
@@ -117,9 +119,12 @@ mod tests {
         // Transient errors until the deadline: the wait ends at the deadline, with the error.
         let started = Instant::now();
         let failing = || async {
-            Err::<Seen<()>, _>(ProviderError::new("GetChange", "ServiceUnavailable", "down").with_class(ErrorClass::Transient))
+            Err::<Seen<()>, _>(
+                ProviderError::new("GetChange", "ServiceUnavailable", "down").with_class(ErrorClass::Transient),
+            )
         };
-        let ended = until(FAST, Duration::from_millis(50), failing, |_| ProviderError::new("GetChange", "Timeout", "late"));
+        let ended =
+            until(FAST, Duration::from_millis(50), failing, |_| ProviderError::new("GetChange", "Timeout", "late"));
         let e = ended.await.expect_err("the deadline holds");
         assert_eq!(e.code, "ServiceUnavailable");
         assert!(started.elapsed() < Duration::from_secs(2), "one deadline, not one per error");

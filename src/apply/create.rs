@@ -21,7 +21,7 @@ use std::time::Instant;
 use super::{Applier, ApplyError, Work, recorded};
 use crate::provider::ownership::now_epoch;
 use crate::provider::{Created, ErrorClass, FindReason, Found, Managed, Owner, ProviderError};
-use crate::retry::{RetryNotice, RetryState, Scope};
+use crate::retry::{RetryNotice, RetryState};
 use crate::state::{Intent, ResourceStatus};
 use crate::value::Attrs;
 
@@ -105,7 +105,7 @@ impl Applier<'_> {
             work.change.dependencies.iter().filter_map(|d| created.get(d).copied()).max()
         };
         let scope = self.scope(&report, parents_created);
-        let mut retry = RetryState::new(&self.retry, scope);
+        let mut retry = RetryState::new(self.aws.retry(), scope);
         let aws = |verb, error| ApplyError::Aws { addr: addr.clone(), verb, error: Box::new(error) };
         let mut ambiguous = false;
         loop {
@@ -121,7 +121,7 @@ impl Applier<'_> {
                 _ => None,
             };
             if let Some(reason) = reason {
-                let found = self.retry.run(scope, || kind.find(self.aws, desired, owner, reason)).await;
+                let found = self.aws.retry().run(scope, || kind.find(self.aws, desired, owner, reason)).await;
                 match found {
                     Ok(Some(Found::Ours { id })) => return Ok(Made::Found(id)),
                     Ok(Some(Found::NotOurs { id, why })) => {
@@ -205,7 +205,7 @@ impl Applier<'_> {
             return Some(crate::plan::unset_view(kind, live, &wants));
         }
         let (managed, no_prior) = (Managed(&wants), Attrs::new());
-        match self.retry.run(Scope::quiet(), || kind.read(self.aws, id, &managed, &no_prior)).await {
+        match self.aws.retried(|| kind.read(self.aws, id, &managed, &no_prior)).await {
             Ok(Some(live)) => Some(crate::plan::unset_view(kind, &live, &wants)),
             _ => None,
         }
@@ -218,8 +218,10 @@ impl Applier<'_> {
         let report = |n: &RetryNotice| self.events.retrying(addr, n);
         let wants = |name: &str| desired.contains_key(name);
         let (managed, no_prior) = (Managed(&wants), Attrs::new());
-        let read =
-            self.retry.run(self.scope(&report, Some(Instant::now())), || kind.read(self.aws, &id, &managed, &no_prior));
+        let read = self
+            .aws
+            .retry()
+            .run(self.scope(&report, Some(Instant::now())), || kind.read(self.aws, &id, &managed, &no_prior));
         let aws = |error: ProviderError| ApplyError::Aws { addr: addr.clone(), verb: "read", error: Box::new(error) };
         let Some(mut live) = read.await.map_err(aws)? else {
             let gone = ProviderError::new("Read", "NotFound", format!("{id} was found, then read as gone"));
@@ -258,8 +260,10 @@ impl Applier<'_> {
         let owner =
             Owner { addr: addr.clone(), lineage, token: intent.token.clone(), since: intent.since, replacing: vec![] };
         let report = |n: &RetryNotice| self.events.retrying(addr, n);
-        let found =
-            self.retry.run(self.scope(&report, None), || kind.find(self.aws, attributes, &owner, FindReason::Intent));
+        let found = self
+            .aws
+            .retry()
+            .run(self.scope(&report, None), || kind.find(self.aws, attributes, &owner, FindReason::Intent));
         match found.await {
             Ok(Some(Found::Ours { id })) => {
                 self.events.adopted(addr, &id);

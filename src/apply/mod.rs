@@ -93,7 +93,6 @@ pub struct Applier<'a> {
     /// Where every change is recorded; the caller holds its lock.
     pub store: &'a dyn StateBackend,
     pub parallelism: usize,
-    pub retry: RetryPolicy,
     /// Set by Ctrl-C: start nothing new, let running calls finish and be recorded.
     pub cancelled: &'a AtomicBool,
     pub events: &'a dyn ApplyEvents,
@@ -317,14 +316,15 @@ impl Applier<'_> {
         let mut computed = Attrs::new();
         if !changed.is_empty() {
             computed = self
-                .retry
+                .aws
+                .retry()
                 .run(scope, || kind.update(self.aws, id, desired, changed, owner))
                 .await
                 .map_err(aws_error("update"))?;
         }
         // Dependents that need only ids go ahead; the apply waits in a step of its own.
         if (!changed.is_empty() || finishing) && waits_for_ready(kind) {
-            self.retry.run(scope, || kind.wait_ready(self.aws, id, desired)).await.map_err(aws_error("wait"))?;
+            self.aws.retry().run(scope, || kind.wait_ready(self.aws, id, desired)).await.map_err(aws_error("wait"))?;
         }
         Ok(computed)
     }
@@ -336,7 +336,7 @@ impl Applier<'_> {
         let Some(mut entry) = work.state.lock().await.resources.get(addr).cloned() else { return Ok(()) };
         let report = |n: &crate::retry::RetryNotice| self.events.retrying(addr, n);
         let waited =
-            self.retry.run(self.scope(&report, None), || kind.wait_ready(self.aws, &entry.id, &entry.attributes));
+            self.aws.retry().run(self.scope(&report, None), || kind.wait_ready(self.aws, &entry.id, &entry.attributes));
         waited.await.map_err(|error| ApplyError::Aws { addr: addr.clone(), verb: "wait", error: Box::new(error) })?;
         entry.status = ResourceStatus::Ready;
         self.record_kept(work.state, addr, entry).await?;
@@ -427,14 +427,15 @@ impl Applier<'_> {
         let (kind, addr) = (work.kind, work.addr());
         let report = |n: &crate::retry::RetryNotice| self.events.retrying(addr, n);
         let aws_error = |error| ApplyError::Aws { addr: addr.clone(), verb: "delete", error: Box::new(error) };
-        match self.retry.run(self.scope(&report, None), || kind.delete(self.aws, id, recorded)).await {
+        match self.aws.retry().run(self.scope(&report, None), || kind.delete(self.aws, id, recorded)).await {
             Ok(Deleted::Yes) => {}
             Ok(Deleted::LeftToAws(why)) => self.events.left_to_aws(addr, &why),
             // "Not found" from a delete means gone only if the resource reads as gone.
             Err(e) if e.is_not_found() => {
                 let nothing = |_: &str| false;
                 let managed = Managed(&nothing);
-                let read = self.retry.run(self.scope(&report, None), || kind.read(self.aws, id, &managed, recorded));
+                let read =
+                    self.aws.retry().run(self.scope(&report, None), || kind.read(self.aws, id, &managed, recorded));
                 if read.await.map_err(aws_error)?.is_some() {
                     return Err(aws_error(e));
                 }

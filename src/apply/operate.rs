@@ -10,7 +10,6 @@
 use crate::addr::ResourceAddr;
 use crate::plan::{PlanError, PlanOptions, Planner};
 use crate::provider::{Aws, OperationArgs, ProviderError, Registry};
-use crate::retry::{RetryPolicy, Scope};
 use crate::state::{State, StateBackend, StateError};
 
 /// What an operation did.
@@ -62,7 +61,6 @@ pub async fn operate(
     registry: &Registry,
     aws: &Aws,
     store: &dyn StateBackend,
-    retry: &RetryPolicy,
     addr: &ResourceAddr,
     operation: &str,
     args: &OperationArgs,
@@ -81,16 +79,14 @@ pub async fn operate(
     };
     let aws_error = |error| OperateError::Aws { addr: addr.clone(), error: Box::new(error) };
     // Decided once: a call retried after its answer was lost carries out the same decision.
-    let decision = retry
-        .run(Scope::quiet(), || ops.decide(aws, operation, args, &entry.id, &entry.attributes))
-        .await
-        .map_err(aws_error)?;
+    let decision =
+        aws.retried(|| ops.decide(aws, operation, args, &entry.id, &entry.attributes)).await.map_err(aws_error)?;
     let expected = crate::state::ResourceState { attributes: decision.expected.clone(), ..entry.clone() };
     record(store, &mut state, addr, expected.clone()).await?;
-    retry.run(Scope::quiet(), || ops.carry_out(aws, operation, &entry.id, &decision)).await.map_err(aws_error)?;
+    aws.retried(|| ops.carry_out(aws, operation, &entry.id, &decision)).await.map_err(aws_error)?;
     // What it is now, read as any refresh reads it (the expected outcome as the prior).
     let alone = State { resources: [(addr.clone(), expected)].into(), ..state.clone() };
-    let planner = Planner { registry, aws, options: PlanOptions { retry: retry.clone(), ..PlanOptions::default() } };
+    let planner = Planner { registry, aws, options: PlanOptions::default() };
     let mut read = planner.refresh_only(&alone).await?;
     let Some(now) = read.resources.remove(addr) else {
         return Err(OperateError::Gone { addr: addr.clone(), id: entry.id });

@@ -456,7 +456,12 @@ impl Engine {
     fn new() -> Self {
         let cloud = Arc::new(Cloud::default());
         let registry = Registry::new(vec![Typed::boxed(Thing(cloud.clone())), Typed::boxed(Slow(cloud.clone()))]);
-        Self { cloud, registry, aws: Aws::new(AwsOptions::default()), dir: tempfile::tempdir().expect("tempdir") }
+        Self {
+            cloud,
+            registry,
+            aws: Aws::new(AwsOptions { retry: RetryPolicy::fast(), ..Default::default() }),
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     fn spec(&self, text: &str) -> Spec {
@@ -474,7 +479,7 @@ impl Engine {
 
     async fn plan(&self, spec: &Spec, destroy: bool) -> Plan {
         let prior = self.store().load().await.expect("state");
-        let options = PlanOptions { parallelism: 4, destroy, retry: RetryPolicy::fast(), ..Default::default() };
+        let options = PlanOptions { parallelism: 4, destroy, ..Default::default() };
         Planner { registry: &self.registry, aws: &self.aws, options }.plan(spec, &prior).await.expect("plan")
     }
 
@@ -496,7 +501,6 @@ impl Engine {
             aws: &self.aws,
             store: &store,
             parallelism: 4,
-            retry: RetryPolicy::fast(),
             cancelled: &cancelled,
             events: &events,
             progress_every: std::time::Duration::from_millis(10),
@@ -718,7 +722,7 @@ async fn an_intent_found_by_a_plan_without_refresh_is_resolved_by_apply() {
     made_by_the_interrupted_create(&e).await;
     let spec = e.spec(ONE);
     let prior = e.state().await;
-    let options = PlanOptions { refresh: false, retry: RetryPolicy::fast(), ..Default::default() };
+    let options = PlanOptions { refresh: false, ..Default::default() };
     let plan = Planner { registry: &e.registry, aws: &e.aws, options }.plan(&spec, &prior).await.expect("plan");
     let applied = e.apply_plan(&spec, &plan).await;
     assert!(!applied.report.failed(), "{:?}", applied.failures());
@@ -970,7 +974,6 @@ async fn an_interrupt_starts_nothing_new_and_what_finished_is_kept() {
         aws: &e.aws,
         store: &store,
         parallelism: 1,
-        retry: RetryPolicy::fast(),
         cancelled: &cancelled,
         events: &events,
         progress_every: std::time::Duration::from_secs(10),

@@ -13,7 +13,7 @@ use super::events::{JsonEvents, TextEvents};
 use super::style::{Tone, paint};
 use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
-use crate::apply::{Applier, ApplyEvents, ApplyReport, PROGRESS_EVERY, RetryPolicy};
+use crate::apply::{Applier, ApplyEvents, ApplyReport, PROGRESS_EVERY};
 use crate::build::Builds;
 use crate::graph::NodeOutcome;
 use crate::plan::json::render_json;
@@ -184,8 +184,7 @@ async fn locked(
         Source::Revert { auto_approve } => {
             // The undeclared children to remove enter the prior state as resources the spec
             // does not declare: the plan deletes them like any other.
-            let retry = crate::retry::RetryPolicy::default();
-            let mut undeclared = crate::plan::drift::undeclared(registry, aws, &prior, &retry).await?;
+            let mut undeclared = crate::plan::drift::undeclared(registry, aws, &prior).await?;
             crate::plan::drift::ignore(&mut undeclared, &spec.drift_ignore);
             let (with_children, removal) = crate::plan::revert::with_undeclared(registry, &prior, &undeclared);
             if !json {
@@ -229,7 +228,6 @@ pub(super) async fn carry_out(
         aws,
         store,
         parallelism,
-        retry: RetryPolicy::default(),
         cancelled: &cancelled,
         events,
         progress_every: PROGRESS_EVERY,

@@ -56,7 +56,7 @@ pub async fn cmd_drift(args: DriftArgs, registry: &Registry, aws: &Aws, builds: 
     let live = Planner { registry, aws, options }.refresh_only(&recorded).await?;
     let found = drift::detect(registry, &recorded, &live);
     // Closed world: children of what the state manages that nothing manages.
-    let mut undeclared = drift::undeclared(registry, aws, &live, &crate::retry::RetryPolicy::default()).await?;
+    let mut undeclared = drift::undeclared(registry, aws, &live).await?;
     // The spec's `drift.ignore` (the spec is read for nothing else: its edits are not drift).
     match args.paths.load_spec(registry) {
         Ok(spec) => drift::ignore(&mut undeclared, &spec.drift_ignore),

@@ -240,6 +240,19 @@ impl BuildEvents for JsonBuildEvents {
     }
 }
 
+/// A retry of a call that belongs to no resource being applied (a refresh, a listing, the
+/// state backend): one line on stderr, which JSON output on stdout leaves alone.
+pub fn retrying(notice: &RetryNotice) {
+    let e = notice.error;
+    eprintln!(
+        "{} answered {}: trying again in {:.1}s (attempt {} failed)",
+        e.operation,
+        e.code,
+        notice.delay.as_secs_f64(),
+        notice.attempt
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

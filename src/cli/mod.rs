@@ -300,6 +300,8 @@ impl Cli {
             s3_force_path_style: self.s3_force_path_style,
             no_wait: self.no_wait,
             call_log: self.aws_call_log,
+            retry: crate::retry::RetryPolicy::default(),
+            on_retry: crate::provider::RetrySink::new(events::retrying),
         });
         match self.command {
             Command::Validate(args) => validate::cmd_validate(args, &registry),

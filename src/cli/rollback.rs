@@ -9,7 +9,6 @@ use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
 use crate::apply::operate::operate;
 use crate::provider::{Aws, OperationArgs, Registry};
-use crate::retry::RetryPolicy;
 
 /// Serve an older version of a function at once: its `live` alias (what the API, the
 /// authorizer and the bucket notification invoke) moves to the version before the one it
@@ -30,9 +29,8 @@ pub async fn cmd_rollback(args: RollbackArgs, registry: &Registry, aws: &Aws) ->
     let store = args.paths.backend(aws)?;
     let store = store.as_ref();
     let operation_args: OperationArgs = args.to.iter().map(|to| ("to".to_string(), to.clone())).collect();
-    let retry = RetryPolicy::default();
     let done = super::with_lock(store, "rollback", async || {
-        Ok(operate(registry, aws, store, &retry, &args.addr, "rollback", &operation_args).await?)
+        Ok(operate(registry, aws, store, &args.addr, "rollback", &operation_args).await?)
     })
     .await?;
     println!("{}: {}.", args.addr, done.summary);

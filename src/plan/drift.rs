@@ -121,7 +121,6 @@ pub async fn undeclared(
     registry: &Registry,
     aws: &crate::provider::Aws,
     recorded: &State,
-    retry: &crate::retry::RetryPolicy,
 ) -> Result<Vec<Undeclared>, super::PlanError> {
     let settled: Vec<(&ResourceAddr, &crate::state::ResourceState)> =
         recorded.resources.iter().filter(|(_, r)| r.pending().is_none()).collect();
@@ -132,7 +131,7 @@ pub async fn undeclared(
     for (addr, res) in &settled {
         let Some(inventory) = registry.get(&addr.kind).and_then(|k| k.inventory()) else { continue };
         let refresh_error = |error| super::PlanError::Refresh { addr: (*addr).clone(), error: Box::new(error) };
-        let held = retry.run(crate::retry::Scope::quiet(), || inventory.held(aws, &res.id, &res.attributes)).await;
+        let held = aws.retried(|| inventory.held(aws, &res.id, &res.attributes)).await;
         out.extend(held.map_err(refresh_error)?.into_iter().map(|h| Undeclared {
             kind: addr.kind.clone(),
             parent: addr.to_string(),
@@ -156,7 +155,7 @@ pub async fn undeclared(
                 continue;
             }
             let Some(lister) = registry.get(&child_kind).and_then(|k| k.inventory()) else { continue };
-            let listed = retry.run(crate::retry::Scope::quiet(), || lister.children(aws, &parent)).await;
+            let listed = aws.retried(|| lister.children(aws, &parent)).await;
             let Some(siblings) = listed.map_err(refresh_error)? else { continue };
             for child in siblings.children {
                 let identified = |r: &crate::state::ResourceState| {

@@ -14,7 +14,6 @@ use crate::permissions::{self, PermissionChange, rules};
 use crate::provider::{
     Annotation, Aws, ChangeView, FindReason, Found, Managed, Owner, ProviderError, Registry, ResourceKind, Stage,
 };
-use crate::retry::{RetryPolicy, Scope};
 use crate::spec::{ResourceSpec, Spec};
 use crate::state::{Intent, ResourceState, ResourceStatus, State};
 use crate::value::{Attrs, unknown};
@@ -29,7 +28,6 @@ pub struct PlanOptions {
     /// Plan to destroy everything in the state.
     pub destroy: bool,
     /// How reads are retried.
-    pub retry: RetryPolicy,
     /// With `refresh`, read only these; the rest is taken as recorded (a watch round, which
     /// applies nothing but these, reads nothing else).
     pub refresh_only: Option<BTreeSet<ResourceAddr>>,
@@ -39,14 +37,7 @@ pub struct PlanOptions {
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        Self {
-            refresh: true,
-            parallelism: 10,
-            destroy: false,
-            retry: RetryPolicy::default(),
-            refresh_only: None,
-            builds: Builds::default(),
-        }
+        Self { refresh: true, parallelism: 10, destroy: false, refresh_only: None, builds: Builds::default() }
     }
 }
 
@@ -262,9 +253,8 @@ impl Planner<'_> {
                 self.registry.lookup(&l.addr.kind).ok_or_else(|| PlanError::UnknownKind { addr: l.addr.clone() })?;
             let query = evaluate(l, &|_, _| unknown());
             let mut answer = self
-                .options
-                .retry
-                .run(Scope::quiet(), || kind.lookup(self.aws, &query))
+                .aws
+                .retried(|| kind.lookup(self.aws, &query))
                 .await
                 .map_err(|error| PlanError::Lookup { addr: l.addr.clone(), error: Box::new(error) })?;
             for (k, v) in query {
@@ -310,7 +300,7 @@ impl Planner<'_> {
                 None => res.id.clone(),
             };
             let managed = Managed(&wants);
-            let read = self.options.retry.run(Scope::quiet(), || kind.read(self.aws, &id, &managed, &res.attributes));
+            let read = self.aws.retried(|| kind.read(self.aws, &id, &managed, &res.attributes));
             let live = read.await.map_err(|error| PlanError::Refresh { addr: addr.clone(), error: Box::new(error) })?;
             let entry = live.map(|attrs| {
                 let status = if res.pending().is_some() { ResourceStatus::Creating } else { res.status.clone() };
@@ -351,7 +341,7 @@ impl Planner<'_> {
             replacing: vec![],
         };
         let find = || kind.find(self.aws, &res.attributes, &owner, FindReason::Intent);
-        let found = self.options.retry.run(Scope::quiet(), find).await;
+        let found = self.aws.retried(find).await;
         match found.map_err(|error| PlanError::Refresh { addr: addr.clone(), error: Box::new(error) })? {
             Some(Found::Ours { id }) => Ok(Some(id)),
             Some(Found::NotOurs { id, why }) => Err(PlanError::NotOurs { addr: addr.clone(), id, why }),
@@ -509,8 +499,7 @@ async fn read_adopted(
 ) -> Result<ResourceState, PlanError> {
     let wants = |name: &str| desired.contains_key(name) || kind.schema().attribute(name).is_some_and(|a| a.derived);
     let (managed, no_prior) = (Managed(&wants), Attrs::new());
-    let policy = RetryPolicy::default();
-    let read = policy.run(Scope::quiet(), || kind.read(aws, id, &managed, &no_prior));
+    let read = aws.retried(|| kind.read(aws, id, &managed, &no_prior));
     let live = read.await.map_err(|error| PlanError::Refresh { addr: res.addr.clone(), error: Box::new(error) })?;
     let Some(attributes) = live else {
         return Err(PlanError::ImportMissing { addr: res.addr.clone(), id: id.to_string() });

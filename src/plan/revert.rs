@@ -70,7 +70,6 @@ pub async fn remove_held(
     aws: &crate::provider::Aws,
     held: &[Undeclared],
 ) -> Vec<(String, crate::provider::ProviderError)> {
-    let retry = crate::retry::RetryPolicy::default();
     let mut done = std::collections::BTreeSet::new();
     let mut failed = Vec::new();
     for u in held {
@@ -79,7 +78,7 @@ pub async fn remove_held(
             continue;
         }
         let Some(inventory) = kind.inventory() else { continue };
-        let removed = retry.run(crate::retry::Scope::quiet(), || inventory.remove_held(aws, &u.id, key)).await;
+        let removed = aws.retried(|| inventory.remove_held(aws, &u.id, key)).await;
         if let Err(e) = removed {
             failed.push((u.describe(), e));
         }

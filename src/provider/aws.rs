@@ -22,6 +22,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use tokio::sync::OnceCell;
 
 use super::ProviderError;
+use crate::retry::{RetryNotice, RetryPolicy, Scope};
 
 /// Settings for reaching AWS beyond the standard environment and profile chain.
 #[derive(Clone, Debug, Default)]
@@ -32,6 +33,29 @@ pub struct AwsOptions {
     pub no_wait: bool,
     /// Append one line per HTTP request (`service operation`) to this file.
     pub call_log: Option<PathBuf>,
+    /// The command's retry policy: every AWS call of the command retries under it.
+    pub retry: RetryPolicy,
+    /// Who hears of a retry outside a resource's apply (a refresh, a listing, the state backend).
+    pub on_retry: RetrySink,
+}
+
+/// How a retry is reported.
+type Report = dyn Fn(&RetryNotice) + Send + Sync;
+
+/// Where the command reports retries that belong to no resource being applied.
+#[derive(Clone, Default)]
+pub struct RetrySink(Option<Arc<Report>>);
+
+impl RetrySink {
+    pub fn new(report: impl Fn(&RetryNotice) + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(report)))
+    }
+}
+
+impl std::fmt::Debug for RetrySink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "RetrySink(reports)" } else { "RetrySink(quiet)" })
+    }
 }
 
 /// One SDK configuration and one client per service for the whole command, so connections
@@ -211,6 +235,29 @@ impl Aws {
         }
     }
 
+    /// The command's retry policy.
+    pub fn retry(&self) -> &RetryPolicy {
+        &self.options.retry
+    }
+
+    /// The circumstances of a call that belongs to no resource being applied: its retries are
+    /// reported to the command's [`RetrySink`].
+    pub fn scope(&self) -> Scope<'_> {
+        match &self.options.on_retry.0 {
+            Some(report) => Scope { created_at: None, on_retry: report.as_ref() },
+            None => Scope::quiet(),
+        }
+    }
+
+    /// Runs `op` under the command's retry policy, reporting retries to its sink.
+    pub async fn retried<T, F, Fut>(&self, op: F) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        self.retry().run(self.scope(), op).await
+    }
+
     /// Remembers where a bucket lives, for [`Aws::s3_for`].
     pub fn note_bucket_region(&self, bucket: &str, region: &str) {
         self.bucket_regions.lock().expect("not poisoned").insert(bucket.to_string(), region.to_string());
@@ -271,9 +318,8 @@ impl Aws {
         self.account_id
             .get_or_try_init(|| async {
                 let sts = self.sts().await;
-                let policy = crate::retry::RetryPolicy::default();
-                let out = policy
-                    .run(crate::retry::Scope::quiet(), || async {
+                let out = self
+                    .retried(|| async {
                         sts.get_caller_identity()
                             .send()
                             .await

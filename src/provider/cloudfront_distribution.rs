@@ -467,7 +467,11 @@ async fn wait_deployed(cloudfront: &aws_sdk_cloudfront::Client, id: &str) -> Res
     };
     let timed_out = |_| {
         let minutes = DEPLOY_TIMEOUT.as_secs() / 60;
-        ProviderError::new("GetDistribution", "DeploymentTimeout", format!("{id} was not Deployed after {minutes} minutes"))
+        ProviderError::new(
+            "GetDistribution",
+            "DeploymentTimeout",
+            format!("{id} was not Deployed after {minutes} minutes"),
+        )
     };
     poll::until(DEPLOYED_POLL, DEPLOY_TIMEOUT, look, timed_out).await
 }

@@ -204,7 +204,8 @@ impl Kind for LambdaPermission {
     async fn wait_ready(&self, aws: &Aws, id: &str, _spec: &Permission) -> Result<(), ProviderError> {
         let (policy, sid) = Policy::of_id("GetPolicy", id)?;
         let function = policy.function;
-        let look = || async { Ok(if statement(aws, &policy, sid).await?.is_some() { Seen::Done(()) } else { Seen::Waiting }) };
+        let look =
+            || async { Ok(if statement(aws, &policy, sid).await?.is_some() { Seen::Done(()) } else { Seen::Waiting }) };
         let timed_out = |waited: Duration| {
             ProviderError::new(
                 "GetPolicy",

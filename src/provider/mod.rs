@@ -38,7 +38,7 @@ mod typed;
 
 use async_trait::async_trait;
 
-pub use aws::{Aws, AwsOptions};
+pub use aws::{Aws, AwsOptions, RetrySink};
 pub use error::{ErrorClass, ProviderError};
 pub use facets::{
     Access, Annotate, Annotation, Artifact, ChangeView, Decision, Inventory, Operation, OperationArgs, Operations,

@@ -457,7 +457,8 @@ async fn change(aws: &Aws, zone: &str, action: ChangeAction, set: ResourceRecord
         let insync = got.change_info().is_none_or(|c| c.status().as_str() == "INSYNC");
         Ok(if insync { Seen::Done(()) } else { Seen::Waiting })
     };
-    let timed_out = |_| ProviderError::new("GetChange", "ChangeTimeout", format!("change {id} not INSYNC after 10 minutes"));
+    let timed_out =
+        |_| ProviderError::new("GetChange", "ChangeTimeout", format!("change {id} not INSYNC after 10 minutes"));
     // A change is PENDING for a while: the first look waits a pause too.
     tokio::time::sleep(INSYNC_POLL.pause(Duration::ZERO)).await;
     poll::until(INSYNC_POLL, INSYNC_TIMEOUT, look, timed_out).await

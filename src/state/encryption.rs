@@ -25,7 +25,6 @@ use tokio::sync::OnceCell;
 
 use super::StateError;
 use crate::provider::{Aws, ProviderError};
-use crate::retry::{RetryPolicy, Scope};
 
 /// The envelope format this build writes and reads.
 const ENVELOPE_VERSION: u32 = 1;
@@ -115,7 +114,6 @@ pub struct Codec<'a> {
     key_arn: OnceCell<String>,
     /// Data keys KMS has decrypted this command, by their encrypted form.
     opened: Mutex<HashMap<String, KeyBytes>>,
-    retry: RetryPolicy,
 }
 
 impl<'a> Codec<'a> {
@@ -142,15 +140,7 @@ impl<'a> Codec<'a> {
     }
 
     fn build(aws: Option<&'a Aws>, key: Option<String>, strict: bool) -> Self {
-        Self {
-            aws,
-            key,
-            strict,
-            data_key: OnceCell::new(),
-            key_arn: OnceCell::new(),
-            opened: Mutex::default(),
-            retry: RetryPolicy::default(),
-        }
+        Self { aws, key, strict, data_key: OnceCell::new(), key_arn: OnceCell::new(), opened: Mutex::default() }
     }
 
     /// The key documents are sealed with, as configured.
@@ -235,17 +225,16 @@ impl<'a> Codec<'a> {
             .key_arn
             .get_or_try_init(|| async {
                 let kms = &kms_for(aws, key).await;
-                self.retry
-                    .run(Scope::quiet(), || async {
-                        let out = kms
-                            .describe_key()
-                            .key_id(key)
-                            .send()
-                            .await
-                            .map_err(|e| ProviderError::from_sdk("DescribeKey", e))?;
-                        Ok(out.key_metadata.map(|m| m.arn.unwrap_or(m.key_id)).unwrap_or_default())
-                    })
-                    .await
+                aws.retried(|| async {
+                    let out = kms
+                        .describe_key()
+                        .key_id(key)
+                        .send()
+                        .await
+                        .map_err(|e| ProviderError::from_sdk("DescribeKey", e))?;
+                    Ok(out.key_metadata.map(|m| m.arn.unwrap_or(m.key_id)).unwrap_or_default())
+                })
+                .await
             })
             .await
             .map_err(|e| remote(location, e, &format!("cannot look up KMS key {key}")))?;
@@ -266,30 +255,26 @@ impl<'a> Codec<'a> {
     async fn generate(&self, key_id: &str) -> Result<DataKey, ProviderError> {
         let aws = self.aws.expect("a configured key comes with AWS");
         let kms = &kms_for(aws, key_id).await;
-        self.retry
-            .run(Scope::quiet(), || async {
-                let out = kms
-                    .generate_data_key()
-                    .key_id(key_id)
-                    .key_spec(DataKeySpec::Aes256)
-                    .encryption_context(CONTEXT.0, CONTEXT.1)
-                    .send()
-                    .await
-                    .map_err(|e| ProviderError::from_sdk("GenerateDataKey", e))?;
-                let plain = out.plaintext.map(Blob::into_inner).and_then(|k| KeyBytes::try_from(k.as_slice()).ok());
-                let (Some(plain), Some(encrypted)) = (plain, out.ciphertext_blob) else {
-                    return Err(ProviderError::unexpected(
-                        "GenerateDataKey",
-                        "KMS answered without a 256-bit data key",
-                    ));
-                };
-                Ok(DataKey {
-                    key: plain,
-                    encrypted: B64.encode(encrypted.into_inner()),
-                    key_arn: out.key_id.unwrap_or_else(|| key_id.to_string()),
-                })
+        aws.retried(|| async {
+            let out = kms
+                .generate_data_key()
+                .key_id(key_id)
+                .key_spec(DataKeySpec::Aes256)
+                .encryption_context(CONTEXT.0, CONTEXT.1)
+                .send()
+                .await
+                .map_err(|e| ProviderError::from_sdk("GenerateDataKey", e))?;
+            let plain = out.plaintext.map(Blob::into_inner).and_then(|k| KeyBytes::try_from(k.as_slice()).ok());
+            let (Some(plain), Some(encrypted)) = (plain, out.ciphertext_blob) else {
+                return Err(ProviderError::unexpected("GenerateDataKey", "KMS answered without a 256-bit data key"));
+            };
+            Ok(DataKey {
+                key: plain,
+                encrypted: B64.encode(encrypted.into_inner()),
+                key_arn: out.key_id.unwrap_or_else(|| key_id.to_string()),
             })
-            .await
+        })
+        .await
     }
 
     async fn data_key_of(&self, aws: &Aws, envelope: &Envelope, location: &str) -> Result<KeyBytes, StateError> {
@@ -303,9 +288,8 @@ impl<'a> Codec<'a> {
             .decode(&envelope.encrypted_data_key)
             .map_err(|_| encryption(location, "the envelope's data key is not base64".into(), String::new()))?;
         let kms = &kms_for(aws, &envelope.kms_key_id).await;
-        let plain = self
-            .retry
-            .run(Scope::quiet(), || async {
+        let plain = aws
+            .retried(|| async {
                 let out = kms
                     .decrypt()
                     .ciphertext_blob(Blob::new(blob.clone()))

@@ -18,7 +18,6 @@ use super::backend::{Acquired, StateBackend};
 use super::encryption::{Codec, Envelope, Purpose};
 use super::{LockInfo, State, StateError};
 use crate::provider::{Aws, ErrorClass, ProviderError, in_bucket_region};
-use crate::retry::{RetryPolicy, Scope};
 
 pub struct S3State<'a> {
     aws: &'a Aws,
@@ -29,7 +28,6 @@ pub struct S3State<'a> {
     /// The state object's bytes as last read (for a backup in another form).
     stored: Mutex<Option<Vec<u8>>>,
     backed_up: std::sync::atomic::AtomicBool,
-    retry: RetryPolicy,
     codec: Codec<'a>,
 }
 
@@ -60,7 +58,6 @@ impl<'a> S3State<'a> {
             key: key.to_string(),
             etag: Mutex::new(None),
             backed_up: Default::default(),
-            retry: RetryPolicy::default(),
         }
     }
 
@@ -78,8 +75,8 @@ impl<'a> S3State<'a> {
     }
 
     async fn get_in(&self, s3: &aws_sdk_s3::Client, key: &str) -> Result<Option<Object>, ProviderError> {
-        self.retry
-            .run(Scope::quiet(), || async {
+        self.aws
+            .retried(|| async {
                 let out = match s3.get_object().bucket(&self.bucket).key(key).send().await {
                     Ok(out) => out,
                     Err(e) => {
@@ -115,8 +112,8 @@ impl<'a> S3State<'a> {
         body: &[u8],
         when: Condition<'_>,
     ) -> Result<Option<String>, ProviderError> {
-        self.retry
-            .run(Scope::quiet(), || async {
+        self.aws
+            .retried(|| async {
                 let put = s3
                     .put_object()
                     .bucket(&self.bucket)
@@ -255,8 +252,8 @@ impl S3State<'_> {
         let s3 = self.aws.s3_for(&self.bucket).await;
         let source = format!("{}/{}", self.bucket, self.key);
         let copied = self
-            .retry
-            .run(Scope::quiet(), || async {
+            .aws
+            .retried(|| async {
                 s3.copy_object()
                     .bucket(&self.bucket)
                     .key(format!("{}.backup", self.key))
@@ -273,8 +270,8 @@ impl S3State<'_> {
     async fn delete(&self, key: &str) -> Result<(), StateError> {
         let s3 = self.aws.s3_for(&self.bucket).await;
         let deleted = self
-            .retry
-            .run(Scope::quiet(), || async {
+            .aws
+            .retried(|| async {
                 s3.delete_object()
                     .bucket(&self.bucket)
                     .key(key)

@@ -875,8 +875,8 @@ async fn settled(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<Function
             let code = out.last_update_status_reason_code().map(|c| c.as_str());
             return Err(failed("FunctionUpdateFailed", "failed to update", out.last_update_status_reason(), code));
         }
-        let busy = out.state() == Some(&State::Pending)
-            || out.last_update_status() == Some(&LastUpdateStatus::InProgress);
+        let busy =
+            out.state() == Some(&State::Pending) || out.last_update_status() == Some(&LastUpdateStatus::InProgress);
         Ok(if busy { Seen::Waiting } else { Seen::Done(configuration!(out)) })
     };
     let timed_out = |_| {
