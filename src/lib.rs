@@ -14,6 +14,7 @@ pub mod plan;
 pub mod poll;
 pub mod provider;
 pub mod retry;
+pub mod run;
 pub mod spec;
 pub mod state;
 pub mod value;

@@ -1,7 +1,7 @@
 //! `apply`: plan (or read a saved plan), confirm, and carry the plan out.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,15 +13,17 @@ use super::events::{JsonEvents, TextEvents};
 use super::style::{Tone, paint};
 use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
-use crate::apply::{Applier, ApplyEvents, ApplyReport, PROGRESS_EVERY};
+use crate::apply::{ApplyEvents, ApplyReport};
 use crate::build::Builds;
 use crate::graph::NodeOutcome;
 use crate::plan::json::render_json;
+use crate::plan::revert::Removal;
 use crate::plan::saved::SavedPlan;
-use crate::plan::{Action, Plan, PlanOptions, render_text};
+use crate::plan::{Action, Plan, render_text};
 use crate::provider::{Aws, Registry};
+pub use crate::run::Source;
+use crate::run::{Ran, Review, Run};
 use crate::spec::Spec;
-use crate::state::StateBackend;
 
 /// Plan, ask for confirmation, then create, update and delete resources in dependency order.
 /// Given a saved plan (`plan --out FILE`), carry out exactly that plan, without asking.
@@ -63,24 +65,6 @@ pub struct RunOptions<'a> {
     pub builds: &'a Builds,
 }
 
-/// What to carry out: a fresh plan, or a saved one.
-pub enum Source<'a> {
-    Fresh {
-        destroy: bool,
-        targets: &'a [ResourceAddr],
-        auto_approve: bool,
-    },
-    Saved {
-        path: &'a Path,
-        saved: Box<SavedPlan>,
-    },
-    /// `drift --revert`: a fresh plan of the spec that also removes the undeclared children
-    /// the engine can remove.
-    Revert {
-        auto_approve: bool,
-    },
-}
-
 pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws, builds: &Builds) -> Result<ExitCode, CliError> {
     let options = RunOptions { parallelism: args.parallelism, json: args.json, builds };
     if args.watch {
@@ -108,17 +92,25 @@ pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws, builds: 
             paths.state.get_or_insert_with(|| saved.state.clone());
             let spec = paths.load_spec(registry)?;
             let source = Source::Saved { path, saved: Box::new(saved) };
-            run(&spec, &paths, registry, aws, source, options, Some(&args.gates)).await
+            let approval = Approval { auto_approve: true, gates: Some(&args.gates), ..Approval::new(options.json) };
+            run(&spec, &paths, registry, aws, source, options, approval).await
         }
         None => {
             let spec = args.paths.load_spec(registry)?;
-            let source = Source::Fresh { destroy: false, targets: &args.targets, auto_approve: args.auto_approve };
-            run(&spec, &args.paths, registry, aws, source, options, Some(&args.gates)).await
+            let source = Source::Fresh { destroy: false, targets: &args.targets };
+            let approval = Approval {
+                auto_approve: args.auto_approve,
+                gates: Some(&args.gates),
+                targeted: !args.targets.is_empty(),
+                ..Approval::new(options.json)
+            };
+            run(&spec, &args.paths, registry, aws, source, options, approval).await
         }
     }
 }
 
-/// The shared body of apply and destroy: lock, plan, confirm, apply, report, unlock.
+/// One plan-then-apply run of the engine ([`crate::run`]), reviewed by `approval` and
+/// rendered: the plan, the confirmation, the outcome and the outputs.
 pub async fn run(
     spec: &Spec,
     paths: &Paths,
@@ -126,118 +118,123 @@ pub async fn run(
     aws: &Aws,
     source: Source<'_>,
     options: RunOptions<'_>,
-    gates: Option<&super::gates::Gates>,
+    approval: Approval<'_>,
 ) -> Result<ExitCode, CliError> {
     let store = paths.backend(aws)?;
-    let operation = match &source {
-        Source::Fresh { destroy: true, .. } => "destroy",
-        _ => "apply",
+    let run = Run {
+        registry,
+        aws,
+        store: store.as_ref(),
+        parallelism: options.parallelism,
+        builds: options.builds,
+        cancelled: &approval.cancelled,
     };
-    let store = store.as_ref();
-    super::with_lock(store, operation, async move || locked(spec, store, registry, aws, source, options, gates).await)
-        .await
+    let ran = run.run(spec, source, &approval).await;
+    approval.disarm();
+    render(&ran?, options.json)
 }
 
-async fn locked(
-    spec: &Spec,
-    store: &dyn StateBackend,
-    registry: &Registry,
-    aws: &Aws,
-    source: Source<'_>,
-    options: RunOptions<'_>,
-    gates: Option<&super::gates::Gates>,
-) -> Result<ExitCode, CliError> {
-    let RunOptions { parallelism, json, builds } = options;
-    let check = |plan: &Plan| gates.map_or(Ok(()), |g| g.check(plan));
-    let show_plan = |plan: &Plan| {
-        if json {
+/// How the command reviews a plan: shows it, checks the gates, asks (unless approved ahead),
+/// and arms Ctrl-C once the plan is approved.
+pub struct Approval<'a> {
+    pub json: bool,
+    pub auto_approve: bool,
+    pub gates: Option<&'a super::gates::Gates>,
+    /// `--target` is in effect: the plan may be incomplete, and says so.
+    pub targeted: bool,
+    pub(super) cancelled: Arc<AtomicBool>,
+    pub(super) watcher: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Approval<'_> {
+    pub fn new(json: bool) -> Self {
+        Approval {
+            json,
+            auto_approve: false,
+            gates: None,
+            targeted: false,
+            cancelled: Arc::default(),
+            watcher: std::sync::Mutex::default(),
+        }
+    }
+
+    /// From here Ctrl-C stops new work instead of the process (not while asking: a prompt
+    /// interrupted ends the command, as it always has).
+    pub fn arm(&self) {
+        let watcher = tokio::spawn(interrupt_watch(self.cancelled.clone()));
+        *self.watcher.lock().expect("not poisoned") = Some(watcher);
+    }
+
+    pub(super) fn cancelled(&self) -> &AtomicBool {
+        &self.cancelled
+    }
+
+    pub(super) fn disarm(&self) {
+        if let Some(watcher) = self.watcher.lock().expect("not poisoned").take() {
+            watcher.abort();
+        }
+    }
+
+    pub fn show(&self, plan: &Plan) {
+        if self.json {
             JsonEvents::line("plan", json!({ "plan": render_json(plan, false) }));
         } else {
             print!("{}", super::style::plan(&render_text(plan)));
         }
-    };
-    let prior = store.load().await?;
-    super::ensure_region(aws, spec, &prior).await?;
-    let fresh = async |prior: &crate::state::State,
-                       destroy: bool,
-                       targets: &[ResourceAddr],
-                       auto_approve: bool,
-                       more_to_do: bool| {
-        let options = PlanOptions { refresh: true, parallelism, destroy, builds: builds.clone(), ..Default::default() };
-        let plan = super::plan::make_plan(spec, prior, registry, aws, options, targets).await?;
-        show_plan(&plan);
-        check(&plan)?;
-        if (plan.has_changes() || more_to_do) && !auto_approve {
-            if json {
+    }
+}
+
+impl Review for Approval<'_> {
+    type Error = CliError;
+
+    fn took_over(&self, dead: &crate::state::LockInfo) {
+        super::report_took_over(dead);
+    }
+
+    fn review(&self, plan: &Plan, removal: Option<&Removal>, destroy: bool) -> Result<bool, CliError> {
+        if let Some(removal) = removal.filter(|_| !self.json) {
+            print!("{}", crate::plan::revert::render(removal));
+        }
+        if self.targeted {
+            eprintln!(
+                "Note: --target is in effect; the plan may be incomplete. Plan without it before you rely on the result.\n"
+            );
+        }
+        self.show(plan);
+        if let Some(gates) = self.gates {
+            gates.check(plan)?;
+        }
+        let more_to_do = removal.is_some_and(|r| !r.held.is_empty());
+        if (plan.has_changes() || more_to_do) && !self.auto_approve {
+            if self.json {
                 return Err(CliError::NotConfirmed(
                     "--json cannot ask for confirmation: pass --auto-approve, or apply a saved plan".into(),
                 ));
             }
             confirm(destroy)?;
         }
-        Ok::<_, CliError>(plan)
-    };
-    let (plan, destroy) = match source {
-        Source::Fresh { destroy, targets, auto_approve } => {
-            (fresh(&prior, destroy, targets, auto_approve, false).await?, destroy)
-        }
-        Source::Revert { auto_approve } => {
-            // The undeclared children to remove enter the prior state as resources the spec
-            // does not declare: the plan deletes them like any other.
-            let mut undeclared = crate::plan::drift::undeclared(registry, aws, &prior).await?;
-            crate::plan::drift::ignore(&mut undeclared, &spec.drift_ignore);
-            let (with_children, removal) = crate::plan::revert::with_undeclared(registry, &prior, &undeclared);
-            if !json {
-                print!("{}", crate::plan::revert::render(&removal));
-            }
-            let plan = fresh(&with_children, false, &[], auto_approve, !removal.held.is_empty()).await?;
-            let applied = carry_out(spec, store, registry, aws, &plan, false, options).await?;
-            return remove_held(registry, aws, &removal.held, applied).await;
-        }
-        Source::Saved { path, saved } => {
-            saved.check_fresh(path, spec, &prior)?;
-            // Before any AWS call: an edited plan is refused whole, never carried out in part.
-            saved.validate(path, spec, registry, builds, &prior).await?;
-            let saved = *saved;
-            show_plan(&saved.plan);
-            check(&saved.plan)?;
-            let destroy = saved.plan.destroy;
-            (saved.plan, destroy)
-        }
-    };
-    carry_out(spec, store, registry, aws, &plan, destroy, options).await
+        self.arm();
+        Ok(true)
+    }
+
+    fn events(&self) -> &dyn ApplyEvents {
+        if self.json { &JsonEvents } else { &TextEvents }
+    }
 }
 
-/// Applies a plan already shown (and confirmed): Ctrl-C stops new work, the calls in flight
-/// finish and are recorded; then the outcome and the outputs are reported.
-pub(super) async fn carry_out(
-    spec: &Spec,
-    store: &dyn StateBackend,
-    registry: &Registry,
-    aws: &Aws,
-    plan: &Plan,
-    destroy: bool,
-    options: RunOptions<'_>,
-) -> Result<ExitCode, CliError> {
-    let RunOptions { parallelism, json, builds } = options;
-    let cancelled = Arc::new(AtomicBool::new(false));
-    let watcher = tokio::spawn(interrupt_watch(cancelled.clone()));
-    let events: &dyn ApplyEvents = if json { &JsonEvents } else { &TextEvents };
-    let applier = Applier {
-        registry,
-        aws,
-        store,
-        parallelism,
-        cancelled: &cancelled,
-        events,
-        progress_every: PROGRESS_EVERY,
-        builds,
-    };
-    let report = applier.apply(spec, plan).await;
-    watcher.abort();
-    let report = report?;
-    let summary = Summary::of(plan, &report, destroy);
-    if json { summary.json() } else { summary.text() }
+/// The outcome of a run: what was done, what failed or was skipped, the outputs, and what a
+/// revert removed beside the plan.
+pub(super) fn render(ran: &Ran, json: bool) -> Result<ExitCode, CliError> {
+    let Some(report) = &ran.report else { return Ok(ExitCode::SUCCESS) };
+    let summary = Summary::of(&ran.plan, report, ran.destroy);
+    let applied = if json { summary.json() } else { summary.text() }?;
+    for u in &ran.removed {
+        println!("Removed {}.", u.describe());
+    }
+    for (u, e) in &ran.not_removed {
+        eprintln!("Error: could not remove {}: {} failed: {}: {}", u.describe(), e.operation, e.code, e.message);
+    }
+    Ok(if ran.not_removed.is_empty() { applied } else { ExitCode::FAILURE })
 }
 
 /// Stops new work on the first Ctrl-C; the calls in flight finish and are recorded.
@@ -387,28 +384,4 @@ impl<'a> Summary<'a> {
         JsonEvents::line("outputs", json!({ "outputs": outputs }));
         self.verdict()
     }
-}
-
-/// After `drift --revert`'s plan: what managed resources hold that no kind manages, removed by
-/// their kinds. A failure is named and makes the exit 1.
-async fn remove_held(
-    registry: &Registry,
-    aws: &Aws,
-    held: &[crate::plan::drift::Undeclared],
-    applied: ExitCode,
-) -> Result<ExitCode, CliError> {
-    if held.is_empty() {
-        return Ok(applied);
-    }
-    let failed = crate::plan::revert::remove_held(registry, aws, held).await;
-    for u in held.iter().filter(|u| !failed.iter().any(|(what, _)| *what == u.describe())) {
-        println!("Removed {}.", u.describe());
-    }
-    if failed.is_empty() {
-        return Ok(applied);
-    }
-    for (what, e) in &failed {
-        eprintln!("Error: could not remove {what}: {} failed: {}: {}", e.operation, e.code, e.message);
-    }
-    Ok(ExitCode::FAILURE)
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::apply::{RunOptions, Source};
+use super::apply::{Approval, RunOptions, Source};
 use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
 use crate::build::Builds;
@@ -36,7 +36,9 @@ pub async fn cmd_destroy(
     builds: &Builds,
 ) -> Result<ExitCode, CliError> {
     let spec = args.paths.load_spec(registry)?;
-    let source = Source::Fresh { destroy: true, targets: &args.targets, auto_approve: args.auto_approve };
+    let source = Source::Fresh { destroy: true, targets: &args.targets };
     let options = RunOptions { parallelism: args.parallelism, json: args.json, builds };
-    super::apply::run(&spec, &args.paths, registry, aws, source, options, None).await
+    let approval =
+        Approval { auto_approve: args.auto_approve, targeted: !args.targets.is_empty(), ..Approval::new(args.json) };
+    super::apply::run(&spec, &args.paths, registry, aws, source, options, approval).await
 }

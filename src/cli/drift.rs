@@ -47,9 +47,10 @@ pub struct DriftArgs {
 pub async fn cmd_drift(args: DriftArgs, registry: &Registry, aws: &Aws, builds: &Builds) -> Result<ExitCode, CliError> {
     if args.revert {
         let spec = args.paths.load_spec(registry)?;
-        let source = super::apply::Source::Revert { auto_approve: args.auto_approve };
+        let source = super::apply::Source::Revert;
         let options = super::apply::RunOptions { parallelism: args.parallelism, json: false, builds };
-        return super::apply::run(&spec, &args.paths, registry, aws, source, options, None).await;
+        let approval = super::apply::Approval { auto_approve: args.auto_approve, ..super::apply::Approval::new(false) };
+        return super::apply::run(&spec, &args.paths, registry, aws, source, options, approval).await;
     }
     let recorded = args.paths.backend(aws)?.load_existing().await?;
     let options = PlanOptions { refresh: true, parallelism: args.parallelism, destroy: false, ..Default::default() };

@@ -242,17 +242,22 @@ pub async fn with_lock<T>(
 ) -> Result<T, CliError> {
     let acquired = store.lock(operation).await?;
     if let Some(dead) = &acquired.took_over {
-        eprintln!(
-            "Took over the state lock of {}: that process is no longer running (it ran on this host in this \
-             boot). What it recorded before it died is kept.",
-            dead.describe()
-        );
+        report_took_over(dead);
     }
     let result = work().await;
     let released = store.unlock(&acquired.info).await;
     let value = result?;
     released?;
     Ok(value)
+}
+
+/// Says whose lock a command took over.
+pub fn report_took_over(dead: &crate::state::LockInfo) {
+    eprintln!(
+        "Took over the state lock of {}: that process is no longer running (it ran on this host in this boot). \
+         What it recorded before it died is kept.",
+        dead.describe()
+    );
 }
 
 /// The command with the environment variable of every option whose variable is empty removed.
@@ -318,6 +323,19 @@ impl Cli {
             Command::Rollback(args) => rollback::cmd_rollback(args, &registry, &aws).await,
             Command::State(args) => state::cmd_state(args, &aws).await,
             Command::Schema(args) => schema::cmd_schema(args, &registry),
+        }
+    }
+}
+
+impl From<crate::run::RunError> for CliError {
+    fn from(e: crate::run::RunError) -> Self {
+        use crate::run::RunError;
+        match e {
+            RunError::State(e) => CliError::State(e),
+            RunError::Plan(e) => CliError::Plan(e),
+            RunError::Target(e) => CliError::Target(e),
+            RunError::SavedPlan(e) => CliError::SavedPlan(e),
+            RunError::NoRegion => CliError::NoRegion,
         }
     }
 }

@@ -15,11 +15,14 @@ use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 
-use super::apply::{RunOptions, Source, carry_out, run};
+use super::apply::{Approval, RunOptions, Source, run};
 use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
-use crate::plan::{Action, Plan, PlanOptions, render_text};
+use crate::apply::ApplyEvents;
+use crate::plan::revert::Removal;
+use crate::plan::{Action, Plan, render_text};
 use crate::provider::{Artifact, Aws, Registry};
+use crate::run::{Review, Run};
 
 /// Saves come in bursts (an editor writes a file, a backup, a rename): they are one change.
 const SETTLE: Duration = Duration::from_millis(300);
@@ -44,8 +47,9 @@ pub async fn watch(
     });
 
     let spec = paths.load_spec(registry)?;
-    let first = Source::Fresh { destroy: false, targets: &[], auto_approve: true };
-    if let Err(e) = run(&spec, paths, registry, aws, first, options, Some(gates)).await {
+    let first = Source::Fresh { destroy: false, targets: &[] };
+    let approval = Approval { auto_approve: true, gates: Some(gates), ..Approval::new(false) };
+    if let Err(e) = run(&spec, paths, registry, aws, first, options, approval).await {
         report_error(&e);
     }
 
@@ -96,7 +100,7 @@ pub async fn watch(
     Ok(ExitCode::SUCCESS)
 }
 
-/// One save: rebuild, plan, and apply if only code changes.
+/// One save: rebuild, plan what is built here, and apply if only code changes.
 async fn round(
     paths: &Paths,
     registry: &Registry,
@@ -106,46 +110,74 @@ async fn round(
 ) -> Result<(), CliError> {
     let spec = paths.load_spec(registry)?;
     let store = paths.backend(aws)?;
-    let store = store.as_ref();
-    super::with_lock(store, "apply", async || {
-        let prior = store.load().await?;
-        // A round applies nothing but what is built here: only that is read from AWS. Anything
-        // else the plan would change (a spec edit) makes the round stop and ask for a reviewed apply.
-        let built = prior.resources.keys().filter(|a| artifact(registry, a).is_some()).cloned().collect();
-        let plan_options = PlanOptions {
-            refresh: true,
-            parallelism: options.parallelism,
-            refresh_only: Some(built),
-            builds: options.builds.clone(),
-            ..Default::default()
-        };
-        let plan = super::plan::make_plan(&spec, &prior, registry, aws, plan_options, &[]).await?;
-        let planned = saved_at.elapsed();
+    let review = CodeOnly { registry, saved_at, planned: std::sync::Mutex::default(), approval: Approval::new(false) };
+    let run = Run {
+        registry,
+        aws,
+        store: store.as_ref(),
+        parallelism: options.parallelism,
+        builds: options.builds,
+        cancelled: review.approval.cancelled(),
+    };
+    // A round applies nothing but what is built here: only that is read from AWS. Anything
+    // else the plan would change (a spec edit) makes the round stop and ask for a reviewed apply.
+    let ran = run.run(&spec, Source::Built, &review).await;
+    review.approval.disarm();
+    let ran = ran?;
+    if ran.report.is_none() {
+        return Ok(());
+    }
+    let outcome = super::apply::render(&ran, false)?;
+    if outcome == ExitCode::SUCCESS {
+        let changed: Vec<String> =
+            ran.plan.changes.iter().filter(|c| c.action != Action::NoOp).map(|c| c.addr.to_string()).collect();
+        let planned = review.planned.lock().expect("not poisoned").unwrap_or_default();
+        println!(
+            "{} live {:.1} s after the save (build and plan {:.1} s, apply {:.1} s).",
+            changed.join(", "),
+            saved_at.elapsed().as_secs_f64(),
+            planned.as_secs_f64(),
+            (saved_at.elapsed() - planned).as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// A watch round's review: a plan that changes nothing is not applied, nor one that changes
+/// more than code (that needs a reviewed `apply`).
+struct CodeOnly<'a> {
+    registry: &'a Registry,
+    saved_at: Instant,
+    /// How long after the save the plan was ready.
+    planned: std::sync::Mutex<Option<Duration>>,
+    approval: Approval<'a>,
+}
+
+impl Review for CodeOnly<'_> {
+    type Error = CliError;
+
+    fn took_over(&self, dead: &crate::state::LockInfo) {
+        super::report_took_over(dead);
+    }
+
+    fn review(&self, plan: &Plan, _removal: Option<&Removal>, _destroy: bool) -> Result<bool, CliError> {
+        *self.planned.lock().expect("not poisoned") = Some(self.saved_at.elapsed());
         if !plan.has_changes() {
             println!("No change to deploy: the save did not change what is built.");
-            return Ok(());
+            return Ok(false);
         }
-        print!("{}", super::style::plan(&render_text(&plan)));
-        if let Some(why) = more_than_code(registry, &plan) {
+        print!("{}", super::style::plan(&render_text(plan)));
+        if let Some(why) = more_than_code(self.registry, plan) {
             println!("Not applied: {why}. Run `apply` to review and apply it.");
-            return Ok(());
+            return Ok(false);
         }
-        let applied = Instant::now();
-        let outcome = carry_out(&spec, store, registry, aws, &plan, false, options).await?;
-        if outcome == ExitCode::SUCCESS {
-            let changed: Vec<String> =
-                plan.changes.iter().filter(|c| c.action != Action::NoOp).map(|c| c.addr.to_string()).collect();
-            println!(
-                "{} live {:.1} s after the save (build and plan {:.1} s, apply {:.1} s).",
-                changed.join(", "),
-                saved_at.elapsed().as_secs_f64(),
-                planned.as_secs_f64(),
-                applied.elapsed().as_secs_f64()
-            );
-        }
-        Ok(())
-    })
-    .await
+        self.approval.arm();
+        Ok(true)
+    }
+
+    fn events(&self) -> &dyn ApplyEvents {
+        self.approval.events()
+    }
 }
 
 /// The [`Artifact`] facet of the resource's kind, if it has one.
