@@ -2,6 +2,7 @@
 //! fail on demand (before doing the work, or after doing it with the answer lost), to prove
 //! ordering, what is (not) called, and that nothing is lost or made twice.
 
+use crate::provider::Fields;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -102,7 +103,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 struct ThingSpec {
     name: String,
@@ -178,14 +179,15 @@ impl Kind for Thing {
         _: &Aws,
         id: &str,
         spec: &ThingSpec,
-        changed: &[&str],
+        changed: &[ThingSpecField],
         _owner: &Owner,
     ) -> Result<Option<ThingComputed>, ProviderError> {
         let desired = serde_json::to_value(spec).expect("json");
+        let changed: Vec<&str> = changed.iter().map(|c| c.name()).collect();
         self.0.call("Update", || {
             let mut objects = self.0.objects.lock().expect("lock");
             let obj = objects.get_mut(id).expect("updated things exist");
-            for c in changed {
+            for c in &changed {
                 obj.attrs.insert((*c).to_string(), desired.get(*c).cloned().unwrap_or_default());
             }
         })?;
@@ -259,7 +261,7 @@ static SLOW: ResourceSchema = ResourceSchema {
     ],
 };
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 struct SlowSpec {
     name: String,
@@ -306,7 +308,7 @@ impl Kind for Slow {
         _: &Aws,
         _: &str,
         _: &SlowSpec,
-        _: &[&str],
+        _: &[SlowSpecField],
         _: &Owner,
     ) -> Result<Option<ThingComputed>, ProviderError> {
         Ok(None)

@@ -4,6 +4,7 @@
 //! compared with header names in lower case and lists as sets. API names are not unique, so
 //! an API is recognised as ours only by the ownership tags `CreateApi` writes on it.
 
+use super::Fields;
 use super::facets::{Access, Inventory, Parent};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
@@ -43,7 +44,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct Api {
     name: String,
@@ -196,12 +197,12 @@ impl Kind for ApiGatewayV2Api {
         aws: &Aws,
         id: &str,
         spec: &Api,
-        changed: &[&str],
+        changed: &[ApiField],
         _owner: &Owner,
     ) -> Result<Option<ApiComputed>, ProviderError> {
         let _one_write_at_a_time = aws.exclusive(write_lock(id)).await;
         let client = aws.apigatewayv2().await;
-        if changed.contains(&"cors") && spec.cors.is_none() {
+        if changed.contains(&ApiField::Cors) && spec.cors.is_none() {
             let deleted = client.delete_cors_configuration().api_id(id).send().await;
             match deleted.map_err(|e| ProviderError::from_sdk("DeleteCorsConfiguration", e)) {
                 Err(e) if !e.is_not_found() => return Err(e),

@@ -4,6 +4,7 @@
 //! list). Authorizers take no tags; their names are unique within an API, so an interrupted
 //! create is found by name among the API's authorizers.
 
+use super::Fields;
 use super::Lifecycle;
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use super::facets::{Access, Inventory, Parent};
@@ -48,7 +49,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct Authorizer {
     api_id: String,
@@ -143,7 +144,7 @@ impl Kind for ApiGatewayV2Authorizer {
         aws: &Aws,
         id: &str,
         spec: &Authorizer,
-        _changed: &[&str],
+        _changed: &[AuthorizerField],
         _owner: &Owner,
     ) -> Result<Option<AuthorizerComputed>, ProviderError> {
         let (api, authorizer) = split_id("UpdateAuthorizer", id)?;

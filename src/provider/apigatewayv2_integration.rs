@@ -4,6 +4,7 @@
 //! unique, so the engine writes its ownership marker (the address and the state's lineage) in
 //! the integration's description; an interrupted create is found by it.
 
+use super::Fields;
 use super::Lifecycle;
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use super::facets::{Access, Inventory, Parent};
@@ -42,7 +43,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct Integration {
     api_id: String,
@@ -136,7 +137,7 @@ impl Kind for ApiGatewayV2Integration {
         aws: &Aws,
         id: &str,
         spec: &Integration,
-        _changed: &[&str],
+        _changed: &[IntegrationField],
         _owner: &Owner,
     ) -> Result<Option<IntegrationComputed>, ProviderError> {
         let (api, integration) = split_id("UpdateIntegration", id)?;

@@ -4,6 +4,7 @@
 //! The id is `API_ID/ROUTE_ID`. Routes take no tags; a route key is unique within an API
 //! (AWS refuses a second one), so an interrupted create is found by its key.
 
+use super::Fields;
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use super::facets::{Access, Inventory, Parent};
 use super::{Sibling, Siblings};
@@ -39,7 +40,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     api_id: String,
@@ -119,7 +120,7 @@ impl Kind for ApiGatewayV2Route {
         aws: &Aws,
         id: &str,
         spec: &Route,
-        _changed: &[&str],
+        _changed: &[RouteField],
         _owner: &Owner,
     ) -> Result<Option<RouteComputed>, ProviderError> {
         let (api, route) = split_id("UpdateRoute", id)?;

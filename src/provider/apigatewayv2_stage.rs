@@ -4,6 +4,7 @@
 //! The id is `API_ID/STAGE_NAME`. `CreateStage` carries the ownership tags; a stage name is
 //! unique within an API, so an interrupted create is found by name and judged by its tags.
 
+use super::Fields;
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use super::facets::{Access, Inventory, Parent};
 use super::{Sibling, Siblings};
@@ -29,7 +30,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
     api_id: String,
@@ -90,7 +91,7 @@ impl Kind for ApiGatewayV2Stage {
         aws: &Aws,
         id: &str,
         spec: &Stage,
-        _changed: &[&str],
+        _changed: &[StageField],
         _owner: &Owner,
     ) -> Result<Option<NoComputed>, ProviderError> {
         let (api, stage) = split_id("UpdateStage", id)?;

@@ -11,6 +11,7 @@
 //! `--no-wait`. Fields a read does not echo (moto drops the origin's OAC id) keep their
 //! recorded value.
 
+use super::Fields;
 use super::facets::Access;
 use super::{DependentsWait, Lifecycle};
 use crate::permissions::deployer::{ArnScope, Deployer};
@@ -83,7 +84,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct Distribution {
     origin_domain_name: String,
@@ -289,7 +290,7 @@ impl Kind for CloudFrontDistribution {
         aws: &Aws,
         id: &str,
         spec: &Distribution,
-        _changed: &[&str],
+        _changed: &[DistributionField],
         _owner: &Owner,
     ) -> Result<Option<DistributionComputed>, ProviderError> {
         let cloudfront = aws.cloudfront().await;

@@ -6,6 +6,7 @@
 //! take no tags; their names are unique in the account, so an interrupted create is found by
 //! name, and a name taken before the create is reported, never taken over.
 
+use super::Fields;
 use super::facets::Access;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
@@ -44,7 +45,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct AccessControl {
     name: String,
@@ -126,7 +127,7 @@ impl Kind for CloudFrontOriginAccessControl {
         aws: &Aws,
         id: &str,
         spec: &AccessControl,
-        _changed: &[&str],
+        _changed: &[AccessControlField],
         _owner: &Owner,
     ) -> Result<Option<AccessControlComputed>, ProviderError> {
         let cloudfront = aws.cloudfront().await;

@@ -9,6 +9,7 @@
 //! removes every policy first (IAM refuses otherwise); a step that finds its policy already
 //! gone goes on, so an interrupted delete finishes when run again.
 
+use super::Fields;
 use super::facets::{Access, Inventory};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
@@ -49,7 +50,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct Role {
     name: String,
@@ -150,13 +151,13 @@ impl Kind for IamRole {
         aws: &Aws,
         id: &str,
         spec: &Role,
-        changed: &[&str],
+        changed: &[RoleField],
         _owner: &Owner,
     ) -> Result<Option<RoleComputed>, ProviderError> {
         let iam = aws.iam().await;
         for &attr in changed {
             match attr {
-                "assume_role_policy" => {
+                RoleField::AssumeRolePolicy => {
                     iam.update_assume_role_policy()
                         .role_name(id)
                         .policy_document(spec.assume_role_policy.to_string())
@@ -164,7 +165,7 @@ impl Kind for IamRole {
                         .await
                         .map_err(|e| ProviderError::from_sdk("UpdateAssumeRolePolicy", e))?;
                 }
-                "description" => {
+                RoleField::Description => {
                     iam.update_role()
                         .role_name(id)
                         .description(spec.description.as_deref().unwrap_or_default())
@@ -172,9 +173,9 @@ impl Kind for IamRole {
                         .await
                         .map_err(|e| ProviderError::from_sdk("UpdateRole", e))?;
                 }
-                "inline_policies" => sync_inline(iam, id, spec.inline_policies.as_ref()).await?,
-                "managed_policy_arns" => sync_attached(iam, id, spec.managed_policy_arns.as_deref()).await?,
-                other => return Err(cannot_update(Self::NAME, other)),
+                RoleField::InlinePolicies => sync_inline(iam, id, spec.inline_policies.as_ref()).await?,
+                RoleField::ManagedPolicyArns => sync_attached(iam, id, spec.managed_policy_arns.as_deref()).await?,
+                RoleField::Name => return Err(cannot_update(Self::NAME, attr.name())),
             }
         }
         Ok(None)

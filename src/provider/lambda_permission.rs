@@ -12,6 +12,7 @@
 //! function's statements run one at a time. A statement just added may not be visible at once,
 //! and S3 validates a notification against it: the permission is ready once `GetPolicy` shows it.
 
+use super::Fields;
 use super::facets::{Access, Inventory, Parent};
 use super::{Declared, Finding, Sibling, Siblings};
 use crate::addr::ResourceAddr;
@@ -52,7 +53,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct Permission {
     function_name: String,
@@ -191,12 +192,12 @@ impl Kind for LambdaPermission {
         _aws: &Aws,
         _id: &str,
         _spec: &Permission,
-        changed: &[&str],
+        changed: &[PermissionField],
         _owner: &Owner,
     ) -> Result<Option<NoComputed>, ProviderError> {
         // Every attribute forces replacement, so the engine never asks for an update.
         match changed.first() {
-            Some(attr) => Err(cannot_update(Self::NAME, attr)),
+            Some(attr) => Err(cannot_update(Self::NAME, attr.name())),
             None => Ok(None),
         }
     }

@@ -9,6 +9,7 @@
 //! `CreateLogGroup` takes the tags, the ownership tags included; the retention follows as the
 //! create's deferred update. Renaming replaces the group (and its logs).
 
+use super::Fields;
 use super::facets::Access;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
@@ -44,7 +45,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct Group {
     name: String,
@@ -136,13 +137,13 @@ impl Kind for LogGroup {
         aws: &Aws,
         id: &str,
         spec: &Group,
-        changed: &[&str],
+        changed: &[GroupField],
         owner: &Owner,
     ) -> Result<Option<GroupComputed>, ProviderError> {
         let logs = aws.logs().await;
         for &attr in changed {
             match attr {
-                "retention_in_days" => match spec.retention_in_days {
+                GroupField::RetentionInDays => match spec.retention_in_days {
                     Some(days) => {
                         let put = logs.put_retention_policy().log_group_name(id).retention_in_days(days).send().await;
                         put.map_err(|e| ProviderError::from_sdk("PutRetentionPolicy", e))?;
@@ -152,14 +153,14 @@ impl Kind for LogGroup {
                         deleted.map_err(|e| ProviderError::from_sdk("DeleteRetentionPolicy", e))?;
                     }
                 },
-                "tags" => {
+                GroupField::Tags => {
                     let arn = describe(aws, id)
                         .await?
                         .map(|g| bare_arn(g.arn().unwrap_or_default()))
                         .ok_or_else(|| ProviderError::new("DescribeLogGroups", "ResourceNotFoundException", id))?;
                     retag(aws, &arn, spec.tags.as_ref(), owner).await?;
                 }
-                other => return Err(cannot_update(Self::NAME, other)),
+                GroupField::Name => return Err(cannot_update(Self::NAME, attr.name())),
             }
         }
         Ok(None)

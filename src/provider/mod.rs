@@ -39,6 +39,7 @@ mod typed;
 use async_trait::async_trait;
 
 pub use aws::{Aws, AwsOptions, RetrySink};
+pub use cruddur_model_derive::Fields;
 pub use error::{ErrorClass, ProviderError};
 pub use facets::{
     Access, Annotate, Annotation, Artifact, ChangeView, Decision, Inventory, Operation, OperationArgs, Operations,
@@ -48,7 +49,7 @@ pub use normalize::empty as empty_value;
 pub use ownership::{FindReason, Found, Owner};
 pub use s3_bucket::in_bucket_region;
 pub use schema::{AttrType, Attribute, ResourceSchema};
-pub use typed::{Kind, NoComputed, Prior, Typed, int_in_range};
+pub use typed::{Fields, Kind, NoComputed, Prior, Typed, int_in_range};
 
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
@@ -166,6 +167,8 @@ pub struct ModelFields {
     pub spec: &'static [&'static str],
     /// Attributes AWS computes.
     pub computed: &'static [&'static str],
+    /// The variants of the spec model's field enum (`derive(Fields)`), which `update` matches.
+    pub fields: Vec<&'static str>,
 }
 
 /// One kind of AWS resource, as the engine sees it: attributes as JSON maps. Every AWS kind
@@ -472,6 +475,7 @@ mod tests {
             let compared: BTreeSet<&str> = schema.compared().map(|a| a.name).collect();
             let computed: BTreeSet<&str> = schema.attributes.iter().filter(|a| a.computed).map(|a| a.name).collect();
             assert_eq!(model.spec.iter().copied().collect::<BTreeSet<_>>(), compared, "{name}: spec model vs schema");
+            assert_eq!(model.fields, model.spec, "{name}: field enum vs spec model");
             assert_eq!(
                 model.computed.iter().copied().collect::<BTreeSet<_>>(),
                 computed,

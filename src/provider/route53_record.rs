@@ -9,6 +9,7 @@
 //! `allow_overwrite: true`, in which case it is replaced with `UPSERT` (and the plan says so).
 //! Updates are UPSERTs. Every change is waited on until INSYNC.
 
+use super::Fields;
 use super::facets::{Access, Annotate, Annotation, ChangeView, Inventory, Parent, Stage};
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
@@ -58,7 +59,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
     zone_id: String,
@@ -185,12 +186,12 @@ impl Kind for Route53Record {
         aws: &Aws,
         id: &str,
         spec: &Record,
-        changed: &[&str],
+        changed: &[RecordField],
         _owner: &Owner,
     ) -> Result<Option<NoComputed>, ProviderError> {
         let (zone, _, _) = parse_id(id)?;
         // allow_overwrite is the engine's alone: changing it changes nothing in AWS.
-        if changed.iter().any(|c| *c != "allow_overwrite") {
+        if changed.iter().any(|c| *c != RecordField::AllowOverwrite) {
             change(aws, zone, ChangeAction::Upsert, record_set(spec)?).await?;
         }
         Ok(None)

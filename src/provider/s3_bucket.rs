@@ -18,6 +18,7 @@
 //! versions it holds. With `force_destroy: true` (a local setting, as in Terraform) every object
 //! version and delete marker is deleted first, 1000 at a time.
 
+use super::Fields;
 use super::facets::{Access, Inventory};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
@@ -93,7 +94,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct Bucket {
     name: String,
@@ -253,19 +254,19 @@ impl Kind for S3Bucket {
         aws: &Aws,
         id: &str,
         spec: &Bucket,
-        changed: &[&str],
+        changed: &[BucketField],
         owner: &Owner,
     ) -> Result<Option<BucketComputed>, ProviderError> {
         in_bucket_region(aws, id, move |s3| async move {
             for &attr in changed {
                 match attr {
-                    "cors_rules" => put_cors(&s3, id, spec.cors_rules.as_deref().unwrap_or_default()).await?,
-                    "tags" => put_tags(&s3, id, spec.tags.as_ref(), owner).await?,
-                    "public_access_block" => {
+                    BucketField::CorsRules => put_cors(&s3, id, spec.cors_rules.as_deref().unwrap_or_default()).await?,
+                    BucketField::Tags => put_tags(&s3, id, spec.tags.as_ref(), owner).await?,
+                    BucketField::PublicAccessBlock => {
                         put_public_access_block(&s3, id, spec.public_access_block.as_ref()).await?
                     }
-                    "force_destroy" => {}
-                    other => return Err(cannot_update(Self::NAME, other)),
+                    BucketField::ForceDestroy => {}
+                    BucketField::Name => return Err(cannot_update(Self::NAME, attr.name())),
                 }
             }
             Ok(None)

@@ -18,6 +18,7 @@
 //! only the spec's own targets unless `allow_overwrite: true`, records what it found and puts
 //! it back on destroy (see [`super::singleton`]).
 
+use super::Fields;
 use super::facets::{Access, Annotate, Annotation, ChangeView, Inventory};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
@@ -65,7 +66,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct Notification {
     bucket: String,
@@ -262,11 +263,11 @@ impl Kind for S3BucketNotification {
         aws: &Aws,
         id: &str,
         spec: &Notification,
-        changed: &[&str],
+        changed: &[NotificationField],
         _owner: &Owner,
     ) -> Result<Option<NotificationComputed>, ProviderError> {
         // allow_overwrite is the engine's alone: changing it changes nothing in AWS.
-        if changed.iter().any(|c| *c != "allow_overwrite") {
+        if changed.iter().any(|c| *c != NotificationField::AllowOverwrite) {
             in_bucket_region(aws, id, move |s3| async move { put(&s3, id, spec).await }).await?;
         }
         Ok(None)

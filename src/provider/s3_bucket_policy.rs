@@ -9,6 +9,7 @@
 //! reads it first, and takes over only the spec's own document unless `allow_overwrite: true`;
 //! what it found is recorded and put back on destroy (see [`super::singleton`]).
 
+use super::Fields;
 use super::facets::{Access, Annotate, Annotation, ChangeView};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
@@ -36,7 +37,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct BucketPolicy {
     bucket: String,
@@ -116,11 +117,11 @@ impl Kind for S3BucketPolicy {
         aws: &Aws,
         id: &str,
         spec: &BucketPolicy,
-        changed: &[&str],
+        changed: &[BucketPolicyField],
         _owner: &Owner,
     ) -> Result<Option<BucketPolicyComputed>, ProviderError> {
         // allow_overwrite is the engine's alone: changing it changes nothing in AWS.
-        if changed.iter().any(|c| *c != "allow_overwrite") {
+        if changed.iter().any(|c| *c != BucketPolicyField::AllowOverwrite) {
             in_bucket_region(aws, id, move |s3| async move { put(&s3, id, &spec.policy).await }).await?;
         }
         Ok(None)

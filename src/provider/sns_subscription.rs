@@ -13,6 +13,7 @@
 //! engine waits (up to `confirmation_timeout_in_minutes`) until the endpoint confirms, as
 //! Terraform does; both are local settings, never sent to AWS.
 
+use super::Fields;
 use super::facets::{Access, Annotate, Annotation, ChangeView, Inventory, Parent, Stage};
 use super::{Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
@@ -37,8 +38,6 @@ pub struct SnsSubscription;
 const PROTOCOLS: &[&str] = &["http", "https", "email", "email-json", "sms", "sqs", "application", "lambda", "firehose"];
 /// Protocols whose endpoint must confirm before messages flow.
 const CONFIRMED_BY_ENDPOINT: &[&str] = &["http", "https", "email", "email-json"];
-/// Settings of the engine's own, never sent to AWS.
-const LOCAL: &[&str] = &["endpoint_auto_confirms", "confirmation_timeout_in_minutes"];
 /// How long an auto-confirming endpoint is waited for by default (Terraform's default too).
 const CONFIRMATION_TIMEOUT_MINUTES: u64 = 1;
 /// How a subscription is polled until its endpoint confirmed it.
@@ -75,7 +74,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct Subscription {
     topic_arn: String,
@@ -176,12 +175,12 @@ impl Kind for SnsSubscription {
         aws: &Aws,
         id: &str,
         spec: &Subscription,
-        changed: &[&str],
+        changed: &[SubscriptionField],
         _owner: &Owner,
     ) -> Result<Option<SubscriptionComputed>, ProviderError> {
         for &attr in changed {
             match attr {
-                "raw_message_delivery" => {
+                SubscriptionField::RawMessageDelivery => {
                     let raw = spec.raw_message_delivery == Some(true);
                     aws.sns()
                         .await
@@ -193,8 +192,11 @@ impl Kind for SnsSubscription {
                         .await
                         .map_err(|e| ProviderError::from_sdk("SetSubscriptionAttributes", e))?;
                 }
-                local if LOCAL.contains(&local) => {}
-                other => return Err(cannot_update(Self::NAME, other)),
+                // Ours alone: AWS never sees them.
+                SubscriptionField::EndpointAutoConfirms | SubscriptionField::ConfirmationTimeoutInMinutes => {}
+                SubscriptionField::TopicArn | SubscriptionField::Protocol | SubscriptionField::Endpoint => {
+                    return Err(cannot_update(Self::NAME, attr.name()));
+                }
             }
         }
         Ok(None)

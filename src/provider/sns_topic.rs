@@ -4,6 +4,7 @@
 //! normalised JSON, since SNS returns it re-serialised. `CreateTopic` carries the attributes
 //! and the ownership tags, and is idempotent for the same name and attributes.
 
+use super::Fields;
 use super::facets::{Access, Inventory, Parent};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
@@ -35,7 +36,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct Topic {
     name: String,
@@ -116,16 +117,16 @@ impl Kind for SnsTopic {
         aws: &Aws,
         id: &str,
         spec: &Topic,
-        changed: &[&str],
+        changed: &[TopicField],
         owner: &Owner,
     ) -> Result<Option<TopicComputed>, ProviderError> {
         let sns = aws.sns().await;
         for &attr in changed {
             match attr {
-                "display_name" => {
+                TopicField::DisplayName => {
                     set_attribute(sns, id, "DisplayName", spec.display_name.as_deref().unwrap_or_default()).await?
                 }
-                "policy" => {
+                TopicField::Policy => {
                     let policy = match spec.policy.as_ref().filter(|p| !p.is_null()) {
                         Some(p) => p.to_string(),
                         // SNS cannot drop a policy: put back the one every new topic gets.
@@ -133,8 +134,8 @@ impl Kind for SnsTopic {
                     };
                     set_attribute(sns, id, "Policy", &policy).await?;
                 }
-                "tags" => retag(sns, id, spec.tags.as_ref(), owner).await?,
-                other => return Err(cannot_update(Self::NAME, other)),
+                TopicField::Tags => retag(sns, id, spec.tags.as_ref(), owner).await?,
+                TopicField::Name => return Err(cannot_update(Self::NAME, attr.name())),
             }
         }
         Ok(None)

@@ -6,6 +6,7 @@
 //! freely; another one (a topic the stack adopted) only with `allow_overwrite: true`, recorded
 //! and put back on destroy (see [`super::singleton`]).
 
+use super::Fields;
 use super::facets::{Access, Annotate, Annotation, ChangeView};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
@@ -32,7 +33,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct TopicPolicy {
     topic_arn: String,
@@ -101,11 +102,11 @@ impl Kind for SnsTopicPolicy {
         aws: &Aws,
         id: &str,
         spec: &TopicPolicy,
-        changed: &[&str],
+        changed: &[TopicPolicyField],
         _owner: &Owner,
     ) -> Result<Option<TopicPolicyComputed>, ProviderError> {
         // allow_overwrite is the engine's alone: changing it changes nothing in AWS.
-        if changed.iter().any(|c| *c != "allow_overwrite") {
+        if changed.iter().any(|c| *c != TopicPolicyField::AllowOverwrite) {
             set_attribute(aws.sns().await, id, "Policy", &spec.policy.to_string()).await?;
         }
         Ok(None)

@@ -30,8 +30,9 @@ use crate::value::Attrs;
 pub trait Kind: Send + Sync + 'static {
     /// The kind's name in specs and addresses, e.g. `s3_bucket`.
     const NAME: &'static str;
-    /// Every settable and derived attribute, one field each.
-    type Spec: Serialize + DeserializeOwned + Send + Sync;
+    /// Every settable and derived attribute, one field each (`#[derive(Fields)]` gives the enum
+    /// `update` matches on).
+    type Spec: Serialize + DeserializeOwned + Send + Sync + Fields;
     /// Every attribute AWS computes, one field each.
     type Computed: Serialize + DeserializeOwned + Send + Sync;
 
@@ -58,13 +59,16 @@ pub trait Kind: Send + Sync + 'static {
         owner: &Owner,
     ) -> Result<Created<Self::Computed, Self::Spec>, ProviderError>;
 
-    /// Changes `changed` in place; what AWS computed anew, if anything.
+    /// Changes `changed` in place; what AWS computed anew, if anything. `changed` names fields
+    /// of the spec: a match on them is exhaustive, so a new attribute does not compile until
+    /// `update` says what it does with it (an attribute that forces replacement is never
+    /// passed: [`cannot_update`] answers it).
     async fn update(
         &self,
         aws: &Aws,
         id: &str,
         spec: &Self::Spec,
-        changed: &[&str],
+        changed: &[<Self::Spec as Fields>::Field],
         owner: &Owner,
     ) -> Result<Option<Self::Computed>, ProviderError>;
 
@@ -137,6 +141,17 @@ impl<S, C> Prior<S, C> {
     }
 }
 
+/// A typed model's attributes as an enum: `#[derive(Fields)]` (crates/model-derive) writes it.
+pub trait Fields {
+    type Field: Copy + std::fmt::Debug + PartialEq + Send + Sync + 'static;
+
+    /// The field called `name` in specs and plans.
+    fn field(name: &str) -> Option<Self::Field>;
+
+    /// Every field's name, in order.
+    fn names() -> Vec<&'static str>;
+}
+
 /// For kinds AWS computes nothing for.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -199,6 +214,7 @@ impl<K: Kind> ResourceKind for Typed<K> {
         ModelFields {
             spec: serde_aux::serde_introspection::serde_introspect::<K::Spec>(),
             computed: serde_aux::serde_introspection::serde_introspect::<K::Computed>(),
+            fields: K::Spec::names(),
         }
     }
 
@@ -261,7 +277,11 @@ impl<K: Kind> ResourceKind for Typed<K> {
         owner: &Owner,
     ) -> Result<Attrs, ProviderError> {
         let spec: K::Spec = decode(K::NAME, desired)?;
-        match self.0.update(aws, id, &spec, changed, owner).await? {
+        let changed = changed
+            .iter()
+            .map(|name| K::Spec::field(name).ok_or_else(|| cannot_update(K::NAME, name)))
+            .collect::<Result<Vec<_>, _>>()?;
+        match self.0.update(aws, id, &spec, &changed, owner).await? {
             Some(computed) => encode(K::NAME, &computed),
             None => Ok(Attrs::new()),
         }

@@ -12,6 +12,7 @@
 //! first waits for one still in progress (an interrupted apply, a concurrent deploy).
 
 use crate::permissions::deployer::{ArnScope, Deployer};
+use crate::provider::Fields;
 use crate::provider::facets::{Access, Annotate, Annotation, Artifact, ChangeView, Inventory, Parent, Stage};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -126,7 +127,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Fields)]
 #[serde(deny_unknown_fields)]
 pub struct Function {
     name: String,
@@ -245,8 +246,6 @@ impl FunctionComputed {
 /// How long a function may take to become Active or finish an update.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Attributes `UpdateFunctionConfiguration` sets.
-const CONFIGURATION: &[&str] = &["role", "runtime", "handler", "memory_size", "timeout", "environment"];
 /// The parts of a function's configuration the engine reads, from an answer that carries them
 /// under the same names as `FunctionConfiguration` (GetFunctionConfiguration, CreateFunction).
 macro_rules! configuration {
@@ -271,10 +270,18 @@ macro_rules! configuration {
     }};
 }
 
-/// Attributes `UpdateFunctionCode` sets.
-const CODE: &[&str] = &["code_sha256", "architecture"];
-/// Local inputs AWS never sees: a new path to the same code changes nothing there.
-const LOCAL: &[&str] = &["source", "zip_file", "allow_dev_build", "build_profile", "keep_versions"];
+/// Whether an attribute changes in place: `UpdateFunctionConfiguration` sets the
+/// configuration, `UpdateFunctionCode` the code and its architecture, and a local input AWS
+/// never sees (a new path to the same code) changes nothing there. A new name is a new function.
+fn changes_in_place(field: FunctionField) -> bool {
+    use FunctionField as F;
+    match field {
+        F::Role | F::Runtime | F::Handler | F::MemorySize | F::Timeout | F::Environment => true,
+        F::CodeSha256 | F::Architecture => true,
+        F::Source | F::ZipFile | F::AllowDevBuild | F::BuildProfile | F::KeepVersions => true,
+        F::Name => false,
+    }
+}
 
 #[async_trait]
 impl Kind for LambdaFunction {
@@ -387,11 +394,11 @@ impl Kind for LambdaFunction {
         aws: &Aws,
         id: &str,
         spec: &Function,
-        changed: &[&str],
+        changed: &[FunctionField],
         _owner: &Owner,
     ) -> Result<Option<FunctionComputed>, ProviderError> {
-        if let Some(other) = changed.iter().find(|c| ![CONFIGURATION, CODE, LOCAL].iter().any(|set| set.contains(c))) {
-            return Err(cannot_update(Self::NAME, other));
+        if let Some(other) = changed.iter().find(|c| !changes_in_place(**c)) {
+            return Err(cannot_update(Self::NAME, other.name()));
         }
         let code_sha256 = spec.code_sha256.as_deref().ok_or_else(|| {
             ProviderError::invalid_attributes(Self::NAME, "no code_sha256: the artifact was not prepared")
