@@ -107,10 +107,12 @@ impl Kind for IamRole {
         _prior: &Prior<Role, RoleComputed>,
     ) -> Result<Option<(Role, RoleComputed)>, ProviderError> {
         let iam = aws.iam().await;
-        let Some(role) = get_role(iam, id).await? else { return Ok(None) };
-        let inline_policies = if managed.has("inline_policies") { Some(inline_policies(iam, id).await?) } else { None };
+        // Each call is retried on its own: a throttled third call does not ask the first two again.
+        let Some(role) = aws.retried(|| get_role(iam, id)).await? else { return Ok(None) };
+        let inline_policies =
+            if managed.has("inline_policies") { Some(inline_policies(aws, iam, id).await?) } else { None };
         let managed_policy_arns =
-            if managed.has("managed_policy_arns") { Some(attached(iam, id).await?) } else { None };
+            if managed.has("managed_policy_arns") { Some(aws.retried(|| attached(iam, id)).await?) } else { None };
         let spec = Role::of(&role, inline_policies, managed_policy_arns);
         Ok(Some((spec, RoleComputed { arn: role.arn().to_string() })))
     }
@@ -338,11 +340,18 @@ async fn inline_names(iam: &aws_sdk_iam::Client, role: &str) -> Result<Vec<Strin
     Ok(out.policy_names().to_vec())
 }
 
-async fn inline_policies(iam: &aws_sdk_iam::Client, role: &str) -> Result<BTreeMap<String, Value>, ProviderError> {
+async fn inline_policies(
+    aws: &Aws,
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+) -> Result<BTreeMap<String, Value>, ProviderError> {
     let mut out = BTreeMap::new();
-    for name in inline_names(iam, role).await? {
-        let got = iam.get_role_policy().role_name(role).policy_name(&name).send().await;
-        match got.map_err(|e| ProviderError::from_sdk("GetRolePolicy", e)) {
+    for name in aws.retried(|| inline_names(iam, role)).await? {
+        let get = || async {
+            let got = iam.get_role_policy().role_name(role).policy_name(&name).send().await;
+            got.map_err(|e| ProviderError::from_sdk("GetRolePolicy", e))
+        };
+        match aws.retried(get).await {
             Ok(doc) => {
                 out.insert(name, decode(doc.policy_document()));
             }

@@ -88,10 +88,10 @@ impl Kind for LogGroup {
         managed: &Managed<'_>,
         _prior: &Prior<Group, GroupComputed>,
     ) -> Result<Option<(Group, GroupComputed)>, ProviderError> {
-        let Some(group) = describe(aws, id).await? else { return Ok(None) };
+        let Some(group) = aws.retried(|| describe(aws, id)).await? else { return Ok(None) };
         let arn = bare_arn(group.arn().unwrap_or_default());
         let tags = if managed.has("tags") {
-            let mut tags = list_tags(aws, &arn).await?;
+            let mut tags = aws.retried(|| list_tags(aws, &arn)).await?;
             tags.retain(|k, _| !is_engine_tag(k));
             Some(tags)
         } else {

@@ -185,7 +185,7 @@ impl Kind for S3Bucket {
         let recorded = prior.computed.as_ref().and_then(|c| region_of(id, &c.bucket_regional_domain_name));
         let region = match recorded {
             Some(region) => region,
-            None => match bucket_location(aws, id).await? {
+            None => match aws.retried(|| bucket_location(aws, id)).await? {
                 Some(region) => region,
                 None => return Ok(None),
             },
@@ -194,14 +194,27 @@ impl Kind for S3Bucket {
         let s3 = &aws.s3_in(&region).await;
         // A bucket whose settings are read needs no HeadBucket: each read of a missing bucket
         // fails with NoSuchBucket. One request saved per bucket.
-        if !SETTINGS.iter().any(|a| managed.has(a)) && !exists(s3, id).await? {
+        if !SETTINGS.iter().any(|a| managed.has(a)) && !aws.retried(|| exists(s3, id)).await? {
             return Ok(None);
         }
+        // Each setting's call is retried on its own: a throttled one does not ask the others again.
         let settings = tokio::try_join!(
-            async { if managed.has("cors_rules") { read_cors(s3, id).await.map(Some) } else { Ok(None) } },
-            async { if managed.has("tags") { read_tags(s3, id).await.map(|t| Some(spec_tags(t))) } else { Ok(None) } },
             async {
-                if managed.has("public_access_block") { read_public_access_block(s3, id).await } else { Ok(None) }
+                if managed.has("cors_rules") { aws.retried(|| read_cors(s3, id)).await.map(Some) } else { Ok(None) }
+            },
+            async {
+                if managed.has("tags") {
+                    aws.retried(|| read_tags(s3, id)).await.map(|t| Some(spec_tags(t)))
+                } else {
+                    Ok(None)
+                }
+            },
+            async {
+                if managed.has("public_access_block") {
+                    aws.retried(|| read_public_access_block(s3, id)).await
+                } else {
+                    Ok(None)
+                }
             },
         );
         let (cors_rules, tags, public_access_block) = match settings {

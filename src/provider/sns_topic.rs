@@ -68,9 +68,9 @@ impl Kind for SnsTopic {
         _prior: &Prior<Topic, TopicComputed>,
     ) -> Result<Option<(Topic, TopicComputed)>, ProviderError> {
         let sns = aws.sns().await;
-        let Some(attrs) = shared_topic_attributes(aws, id).await? else { return Ok(None) };
+        let Some(attrs) = aws.retried(|| shared_topic_attributes(aws, id)).await? else { return Ok(None) };
         let tags = if managed.has("tags") {
-            let mut tags = list_tags(sns, id).await?;
+            let mut tags = aws.retried(|| list_tags(sns, id)).await?;
             tags.retain(|k, _| !is_engine_tag(k));
             Some(tags)
         } else {

@@ -334,9 +334,9 @@ impl Kind for LambdaFunction {
         // What runs is the version `live` serves. Without the alias (a create interrupted
         // before it, or someone deleted it) nothing runs through it: the code is reported as
         // none, so the plan updates the function, which publishes and points the alias.
-        let (c, serving) = match live::configuration(lambda, id).await? {
+        let (c, serving) = match aws.retried(|| live::configuration(lambda, id)).await? {
             Some(c) => (c, true),
-            None => match get_function(aws, id).await?.and_then(|out| out.configuration) {
+            None => match aws.retried(|| get_function(aws, id)).await?.and_then(|out| out.configuration) {
                 Some(c) => (c, false),
                 None => return Ok(None),
             },
