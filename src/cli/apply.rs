@@ -120,6 +120,33 @@ pub async fn run(
     options: RunOptions<'_>,
     approval: Approval<'_>,
 ) -> Result<ExitCode, CliError> {
+    let ran = reviewed_run(spec, paths, registry, aws, source, options, &approval).await?;
+    render(&ran, options.json)
+}
+
+/// A review that approves through an [`Approval`], which arms Ctrl-C.
+pub(super) trait Approving: Review<Error = CliError> {
+    fn approval(&self) -> &Approval<'_>;
+}
+
+impl Approving for Approval<'_> {
+    fn approval(&self) -> &Approval<'_> {
+        self
+    }
+}
+
+/// The engine's run with `review`; Ctrl-C is armed once the plan is approved and disarmed when
+/// the run ends.
+pub(super) async fn reviewed_run(
+    spec: &Spec,
+    paths: &Paths,
+    registry: &Registry,
+    aws: &Aws,
+    source: Source<'_>,
+    options: RunOptions<'_>,
+    review: &impl Approving,
+) -> Result<Ran, CliError> {
+    let approval = review.approval();
     let store = paths.backend(aws)?;
     let run = Run {
         registry,
@@ -129,9 +156,9 @@ pub async fn run(
         builds: options.builds,
         cancelled: &approval.cancelled,
     };
-    let ran = run.run(spec, source, &approval).await;
+    let ran = run.run(spec, source, review).await;
     approval.disarm();
-    render(&ran?, options.json)
+    ran
 }
 
 /// How the command reviews a plan: shows it, checks the gates, asks (unless approved ahead),
@@ -163,10 +190,6 @@ impl Approval<'_> {
     pub fn arm(&self) {
         let watcher = tokio::spawn(interrupt_watch(self.cancelled.clone()));
         *self.watcher.lock().expect("not poisoned") = Some(watcher);
-    }
-
-    pub(super) fn cancelled(&self) -> &AtomicBool {
-        &self.cancelled
     }
 
     pub(super) fn disarm(&self) {

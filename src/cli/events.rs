@@ -55,14 +55,7 @@ impl ApplyEvents for TextEvents {
     }
 
     fn retrying(&self, addr: &ResourceAddr, notice: &RetryNotice) {
-        let e = notice.error;
-        println!(
-            "{addr}: {} answered {}: trying again in {:.1}s (attempt {} failed)",
-            e.operation,
-            e.code,
-            notice.delay.as_secs_f64(),
-            notice.attempt
-        );
+        println!("{addr}: {}", retry_line(notice));
     }
 
     fn adopted(&self, addr: &ResourceAddr, id: &str) {
@@ -243,14 +236,14 @@ impl BuildEvents for JsonBuildEvents {
 /// A retry of a call that belongs to no resource being applied (a refresh, a listing, the
 /// state backend): one line on stderr, which JSON output on stdout leaves alone.
 pub fn retrying(notice: &RetryNotice) {
+    eprintln!("{}", retry_line(notice));
+}
+
+/// What a retry says: the call, AWS's answer, the wait, the attempt.
+fn retry_line(notice: &RetryNotice) -> String {
     let e = notice.error;
-    eprintln!(
-        "{} answered {}: trying again in {:.1}s (attempt {} failed)",
-        e.operation,
-        e.code,
-        notice.delay.as_secs_f64(),
-        notice.attempt
-    );
+    let delay = notice.delay.as_secs_f64();
+    format!("{} answered {}: trying again in {delay:.1}s (attempt {} failed)", e.operation, e.code, notice.attempt)
 }
 
 #[cfg(test)]

@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 
-use super::apply::{Approval, RunOptions, Source, run};
+use super::apply::{Approval, Approving, RunOptions, Source, reviewed_run, run};
 use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
 use crate::apply::ApplyEvents;
 use crate::plan::revert::Removal;
 use crate::plan::{Action, Plan, render_text};
 use crate::provider::{Artifact, Aws, Registry};
-use crate::run::{Review, Run};
+use crate::run::Review;
 
 /// Saves come in bursts (an editor writes a file, a backup, a rename): they are one change.
 const SETTLE: Duration = Duration::from_millis(300);
@@ -109,21 +109,10 @@ async fn round(
     saved_at: Instant,
 ) -> Result<(), CliError> {
     let spec = paths.load_spec(registry)?;
-    let store = paths.backend(aws)?;
     let review = CodeOnly { registry, saved_at, planned: std::sync::Mutex::default(), approval: Approval::new(false) };
-    let run = Run {
-        registry,
-        aws,
-        store: store.as_ref(),
-        parallelism: options.parallelism,
-        builds: options.builds,
-        cancelled: review.approval.cancelled(),
-    };
     // A round applies nothing but what is built here: only that is read from AWS. Anything
     // else the plan would change (a spec edit) makes the round stop and ask for a reviewed apply.
-    let ran = run.run(&spec, Source::Built, &review).await;
-    review.approval.disarm();
-    let ran = ran?;
+    let ran = reviewed_run(&spec, paths, registry, aws, Source::Built, options, &review).await?;
     if ran.report.is_none() {
         return Ok(());
     }
@@ -151,6 +140,12 @@ struct CodeOnly<'a> {
     /// How long after the save the plan was ready.
     planned: std::sync::Mutex<Option<Duration>>,
     approval: Approval<'a>,
+}
+
+impl Approving for CodeOnly<'_> {
+    fn approval(&self) -> &Approval<'_> {
+        &self.approval
+    }
 }
 
 impl Review for CodeOnly<'_> {
