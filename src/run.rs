@@ -82,6 +82,15 @@ pub enum RunError {
     NoRegion,
 }
 
+/// Refuses, before any AWS call, a command that would reach AWS without a region to reach.
+pub async fn region_known(aws: &Aws, spec: &Spec, prior: &State) -> Result<(), RunError> {
+    let touches_aws = !spec.resources.is_empty() || !prior.resources.is_empty();
+    if touches_aws && aws.config().await.region().is_none() {
+        return Err(RunError::NoRegion);
+    }
+    Ok(())
+}
+
 /// Everything a run works with.
 pub struct Run<'a> {
     pub registry: &'a Registry,
@@ -114,10 +123,7 @@ impl Run<'_> {
 
     async fn locked<R: Review>(&self, spec: &Spec, source: Source<'_>, review: &R) -> Result<Ran, R::Error> {
         let prior = self.store.load().await.map_err(RunError::from)?;
-        let touches_aws = !spec.resources.is_empty() || !prior.resources.is_empty();
-        if touches_aws && self.aws.config().await.region().is_none() {
-            return Err(RunError::NoRegion.into());
-        }
+        region_known(self.aws, spec, &prior).await?;
         let (plan, destroy, removal) = match source {
             Source::Fresh { destroy, targets } => {
                 let options = PlanOptions { destroy, ..self.plan_options() };

@@ -26,7 +26,6 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-pub use crate::retry::RetryPolicy;
 pub use events::{ApplyEvents, Silent};
 
 use crate::addr::ResourceAddr;

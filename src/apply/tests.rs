@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_with::skip_serializing_none;
 
-use super::{Applier, ApplyError, ApplyEvents, ApplyReport, RetryPolicy};
+use super::{Applier, ApplyError, ApplyEvents, ApplyReport};
 use crate::addr::ResourceAddr;
 use crate::graph::NodeOutcome;
 use crate::plan::{Action, Plan, PlanOptions, Planner, Reason};
@@ -23,6 +23,7 @@ use crate::provider::{
 };
 use crate::provider::{DependentsWait, Lifecycle};
 use crate::retry::RetryNotice;
+use crate::retry::RetryPolicy;
 use crate::spec::{Overrides, Spec, SpecSource};
 use crate::state::{Acquired, Intent, LocalState, ResourceState, ResourceStatus, State, StateBackend, StateError};
 use crate::value::Attrs;

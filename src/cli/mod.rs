@@ -272,11 +272,7 @@ fn without_empty_env(command: clap::Command) -> clap::Command {
 
 /// Fails early, with a hint, when a command that will call AWS has no region to call.
 pub async fn ensure_region(aws: &Aws, spec: &Spec, prior: &crate::state::State) -> Result<(), CliError> {
-    let touches_aws = !spec.resources.is_empty() || !prior.resources.is_empty();
-    if touches_aws && aws.config().await.region().is_none() {
-        return Err(CliError::NoRegion);
-    }
-    Ok(())
+    Ok(crate::run::region_known(aws, spec, prior).await?)
 }
 
 impl Cli {

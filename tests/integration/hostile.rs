@@ -401,6 +401,30 @@ fn an_apply_that_loses_the_answer_of_every_creating_call_adopts_each_and_makes_n
     assert_eq!(inventory(&env), declared());
 }
 
+#[test]
+fn a_lost_answer_of_a_functions_first_alias_still_leaves_live_on_its_first_version() {
+    // CreateFunction publishes version 1 and the create makes `live` at once. When that
+    // CreateAlias's answer is lost (AWS made the alias), the update right after the create
+    // publishes (finding version 1) and points the alias: one alias, on 1, and an empty plan.
+    let env = Env::with_proxy(Mode::Pass, 0);
+    fresh_account(&env);
+    let functions = ["cruddur-authorizer", "cruddur-presigner", "cruddur-thumbnailer"];
+    let calls: Vec<String> =
+        functions.iter().map(|f| format!("lambda POST /2015-03-31/functions/{f}/aliases")).collect();
+    env.proxy().set_mode(Mode::LoseAnswersOf(calls.clone()));
+    expect_ok(env.run(&["apply", "--auto-approve"]), "the apply losing every first alias's answer");
+    let lost = env.proxy().seen().iter().filter(|s| s.fate == Fate::AnswerLost).count();
+    assert_eq!(lost, calls.len(), "every first CreateAlias lost its answer once");
+    env.proxy().set_mode(Mode::Pass);
+    let plan = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.stdout);
+    assert_eq!(inventory(&env), declared());
+    for f in functions {
+        let live = env.block_on(env.lambda().get_alias().function_name(f).name("live").send()).expect("live");
+        assert_eq!(live.function_version(), Some("1"), "{f}");
+    }
+}
+
 /// The distribution's id, from the state.
 fn distribution_id(env: &Env) -> String {
     env.state()["resources"]["cloudfront_distribution.assets"]["id"].as_str().expect("distribution").to_string()
