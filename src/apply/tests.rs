@@ -104,7 +104,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize, Fields)]
+#[derive(Debug, Serialize, Deserialize, Fields, crate::provider::Planned)]
 #[serde(deny_unknown_fields)]
 struct ThingSpec {
     name: String,
@@ -262,7 +262,7 @@ static SLOW: ResourceSchema = ResourceSchema {
     ],
 };
 
-#[derive(Debug, Serialize, Deserialize, Fields)]
+#[derive(Debug, Serialize, Deserialize, Fields, crate::provider::Planned)]
 #[serde(deny_unknown_fields)]
 struct SlowSpec {
     name: String,

@@ -6,17 +6,17 @@
 
 use super::Fields;
 use super::facets::{Access, Inventory, Parent};
+use super::planned::{self, Case, Known, KnownValue};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::{Cors, ProtocolType};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use serde_with::skip_serializing_none;
 
 use super::attrs::{find_in_pages, found};
 use super::ownership::Tagged;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Planned, Prior, ProviderError};
 use crate::value::Attrs;
 
 pub struct ApiGatewayV2Api;
@@ -44,7 +44,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize, Fields)]
+#[derive(Debug, Serialize, Deserialize, Fields, Planned)]
 #[serde(deny_unknown_fields)]
 pub struct Api {
     name: String,
@@ -54,7 +54,7 @@ pub struct Api {
 }
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Planned)]
 #[serde(deny_unknown_fields)]
 struct ApiCors {
     allow_origins: Option<Vec<String>>,
@@ -106,14 +106,6 @@ pub struct ApiComputed {
     execution_arn: String,
 }
 
-/// How a CORS list compares: origins as written, methods upper case, headers lower case.
-#[derive(Clone, Copy)]
-enum Case {
-    AsWritten,
-    Upper,
-    Lower,
-}
-
 #[async_trait]
 impl Kind for ApiGatewayV2Api {
     const NAME: &'static str = "apigatewayv2_api";
@@ -124,33 +116,25 @@ impl Kind for ApiGatewayV2Api {
         &SCHEMA
     }
 
-    fn normalize(&self, attrs: &mut Attrs) {
-        if let Some(Value::Object(cors)) = attrs.get_mut("cors") {
-            for (key, case) in [
-                ("allow_origins", Case::AsWritten),
-                ("allow_methods", Case::Upper),
-                ("allow_headers", Case::Lower),
-                ("expose_headers", Case::Lower),
+    fn normalize(&self, spec: &mut ApiPlanned) {
+        if let Some(cors) = spec.cors.known_mut() {
+            for (list, case) in [
+                (&mut cors.allow_origins, Case::AsWritten),
+                (&mut cors.allow_methods, Case::Upper),
+                (&mut cors.allow_headers, Case::Lower),
+                (&mut cors.expose_headers, Case::Lower),
             ] {
-                if let Some(Value::Array(items)) = cors.get_mut(key) {
-                    for item in items.iter_mut() {
-                        if let Value::String(s) = item {
-                            match case {
-                                Case::Upper => s.make_ascii_uppercase(),
-                                Case::Lower => s.make_ascii_lowercase(),
-                                Case::AsWritten => {}
-                            }
-                        }
-                    }
-                    items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+                if let Some(items) = list.known_mut() {
+                    case.spell_sorted(items);
                 }
             }
-            if cors.get("allow_credentials") == Some(&Value::Bool(false)) {
-                cors.remove("allow_credentials");
-            }
+            planned::unset_when(&mut cors.allow_credentials, &false);
         }
-        if attrs.get("cors").is_some_and(|c| c.as_object().is_some_and(|o| o.is_empty())) {
-            attrs.insert("cors".into(), Value::Null);
+        if let Some(Known::Known(cors)) = &spec.cors {
+            let set = [&cors.allow_origins, &cors.allow_methods, &cors.allow_headers, &cors.expose_headers];
+            if set.iter().all(|l| l.is_none()) && cors.max_age.is_none() && cors.allow_credentials.is_none() {
+                spec.cors = None;
+            }
         }
     }
 

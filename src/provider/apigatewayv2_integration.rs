@@ -8,7 +8,7 @@ use super::Fields;
 use super::Lifecycle;
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use super::facets::{Access, Inventory, Parent};
-use super::{Sibling, Siblings};
+use super::{Planned, Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::value::Attrs;
 use async_trait::async_trait;
@@ -43,7 +43,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Clone, Serialize, Deserialize, Fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, Fields, Planned)]
 #[serde(deny_unknown_fields)]
 pub struct Integration {
     api_id: String,

@@ -7,13 +7,14 @@
 use super::Fields;
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use super::facets::{Access, Inventory, Parent};
-use super::{Sibling, Siblings};
+use super::planned::{self};
+use super::{Planned, Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::AuthorizationType;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use serde_with::skip_serializing_none;
 
 use super::apigatewayv2_api::write_lock;
@@ -40,7 +41,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize, Fields)]
+#[derive(Debug, Serialize, Deserialize, Fields, Planned)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     api_id: String,
@@ -65,11 +66,9 @@ impl Kind for ApiGatewayV2Route {
         &SCHEMA
     }
 
-    fn normalize(&self, attrs: &mut Attrs) {
+    fn normalize(&self, spec: &mut RoutePlanned) {
         // NONE is what AWS reports for a route without authorization.
-        if attrs.get("authorization_type") == Some(&json!("NONE")) {
-            attrs.insert("authorization_type".into(), Value::Null);
-        }
+        planned::unset_when(&mut spec.authorization_type, &"NONE".to_string());
     }
 
     async fn read(

@@ -13,7 +13,8 @@
 
 use super::Fields;
 use super::facets::Access;
-use super::{DependentsWait, Lifecycle};
+use super::planned::{self, KnownValue};
+use super::{DependentsWait, Lifecycle, Planned};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use crate::value::UNKNOWN;
@@ -25,7 +26,7 @@ use aws_sdk_cloudfront::types::{
     Origins, PriceClass, S3OriginConfig, SslSupportMethod, Tag, Tags, ViewerCertificate, ViewerProtocolPolicy,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use serde_with::skip_serializing_none;
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
@@ -84,7 +85,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize, Fields)]
+#[derive(Debug, Serialize, Deserialize, Fields, Planned)]
 #[serde(deny_unknown_fields)]
 pub struct Distribution {
     origin_domain_name: String,
@@ -206,24 +207,15 @@ impl Kind for CloudFrontDistribution {
         out
     }
 
-    fn normalize(&self, attrs: &mut Attrs) {
-        if let Some(Value::Array(aliases)) = attrs.get_mut("aliases") {
-            for a in aliases.iter_mut() {
-                if let Value::String(s) = a {
-                    *s = s.trim_end_matches('.').to_ascii_lowercase();
-                }
-            }
-            aliases.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    fn normalize(&self, spec: &mut DistributionPlanned) {
+        if let Some(aliases) = spec.aliases.known_mut() {
+            planned::each_known(aliases, |s| *s = s.trim_end_matches('.').to_ascii_lowercase());
+            planned::sort_by_text(aliases);
         }
-        for key in ["comment", "default_root_object"] {
-            if attrs.get(key) == Some(&json!("")) {
-                attrs.insert(key.into(), Value::Null);
-            }
-        }
+        planned::unset_when(&mut spec.comment, &String::new());
+        planned::unset_when(&mut spec.default_root_object, &String::new());
         // IPv6 off is what a distribution has when nothing says otherwise.
-        if attrs.get("ipv6_enabled") == Some(&Value::Bool(false)) {
-            attrs.insert("ipv6_enabled".into(), Value::Null);
-        }
+        planned::unset_when(&mut spec.ipv6_enabled, &false);
     }
 
     async fn read(
@@ -525,6 +517,7 @@ fn config(spec: &Distribution, caller_reference: &str) -> Result<DistributionCon
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn spec(aliases: &[&str]) -> Distribution {
         serde_json::from_value(json!({"origin_domain_name": "b.s3.us-east-1.amazonaws.com", "origin_id": "o",

@@ -8,6 +8,7 @@
 
 use super::Fields;
 use super::facets::Access;
+use super::planned::{self, Known};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{
@@ -15,12 +16,13 @@ use aws_sdk_cloudfront::types::{
     OriginAccessControlSigningProtocols,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use serde_with::skip_serializing_none;
 
 use super::attrs::found;
 use super::schema::{AttrType, Attribute, ResourceSchema};
-use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
+use super::{
+    Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, Planned, Prior, ProviderError,
+};
 use crate::value::Attrs;
 
 pub struct CloudFrontOriginAccessControl;
@@ -45,7 +47,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize, Fields)]
+#[derive(Debug, Serialize, Deserialize, Fields, Planned)]
 #[serde(deny_unknown_fields)]
 pub struct AccessControl {
     name: String,
@@ -70,13 +72,15 @@ impl Kind for CloudFrontOriginAccessControl {
         &SCHEMA
     }
 
-    fn normalize(&self, attrs: &mut Attrs) {
-        for (key, default) in [("origin_type", "s3"), ("signing_behavior", "always"), ("signing_protocol", "sigv4")] {
-            attrs.entry(key).or_insert_with(|| json!(default));
+    fn normalize(&self, spec: &mut AccessControlPlanned) {
+        for (value, default) in [
+            (&mut spec.origin_type, "s3"),
+            (&mut spec.signing_behavior, "always"),
+            (&mut spec.signing_protocol, "sigv4"),
+        ] {
+            value.get_or_insert_with(|| Known::Known(default.into()));
         }
-        if attrs.get("description") == Some(&json!("")) {
-            attrs.remove("description");
-        }
+        planned::unset_when(&mut spec.description, &String::new());
     }
 
     async fn read(

@@ -11,6 +11,7 @@
 
 use super::Fields;
 use super::facets::{Access, Inventory};
+use super::planned::{self, KnownValue};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant, PolicyKind};
@@ -25,7 +26,9 @@ use serde_with::skip_serializing_none;
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Held, Kind, Managed, Owner, Prior, ProviderError};
+use super::{
+    Aws, Created, Deleted, ErrorClass, FindReason, Found, Held, Kind, Managed, Owner, Planned, Prior, ProviderError,
+};
 use crate::value::Attrs;
 
 pub struct IamRole;
@@ -50,7 +53,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize, Fields)]
+#[derive(Debug, Serialize, Deserialize, Fields, Planned)]
 #[serde(deny_unknown_fields)]
 pub struct Role {
     name: String,
@@ -92,9 +95,9 @@ impl Kind for IamRole {
         &SCHEMA
     }
 
-    fn normalize(&self, attrs: &mut Attrs) {
-        if let Some(Value::Array(arns)) = attrs.get_mut("managed_policy_arns") {
-            arns.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    fn normalize(&self, spec: &mut RolePlanned) {
+        if let Some(arns) = spec.managed_policy_arns.known_mut() {
+            planned::sort_by_text(arns);
             arns.dedup();
         }
     }

@@ -14,7 +14,7 @@
 
 use super::Fields;
 use super::facets::{Access, Inventory, Parent};
-use super::{Declared, Finding, Sibling, Siblings};
+use super::{Declared, Finding, Planned, Sibling, Siblings};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{Grant, PolicyKind};
@@ -53,7 +53,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize, Fields)]
+#[derive(Debug, Serialize, Deserialize, Fields, Planned)]
 #[serde(deny_unknown_fields)]
 pub struct Permission {
     function_name: String,

@@ -25,6 +25,7 @@ mod lookups;
 mod normalize;
 pub mod ownership;
 pub mod partition;
+mod planned;
 mod route53_record;
 mod s3_bucket;
 mod s3_bucket_notification;
@@ -39,7 +40,7 @@ mod typed;
 use async_trait::async_trait;
 
 pub use aws::{Aws, AwsOptions, RetrySink};
-pub use cruddur_model_derive::Fields;
+pub use cruddur_model_derive::{Fields, Planned};
 pub use error::{ErrorClass, ProviderError};
 pub use facets::{
     Access, Annotate, Annotation, Artifact, ChangeView, Decision, Inventory, Operation, OperationArgs, Operations,
@@ -47,9 +48,10 @@ pub use facets::{
 };
 pub use normalize::empty as empty_value;
 pub use ownership::{FindReason, Found, Owner};
+pub use planned::{HasPlan, Known, KnownText, KnownValue, Plannable};
 pub use s3_bucket::in_bucket_region;
 pub use schema::{AttrType, Attribute, ResourceSchema};
-pub use typed::{Fields, Kind, NoComputed, Prior, Typed, int_in_range};
+pub use typed::{Fields, Kind, NoComputed, PlanOf, Prior, Typed, int_in_range};
 
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};

@@ -11,7 +11,8 @@
 
 use super::Fields;
 use super::facets::{Access, Annotate, Annotation, ChangeView, Inventory, Parent, Stage};
-use super::{Sibling, Siblings};
+use super::planned::{self, KnownValue};
+use super::{Planned, Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use std::time::Duration;
 
@@ -59,7 +60,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize, Fields)]
+#[derive(Debug, Serialize, Deserialize, Fields, Planned)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
     zone_id: String,
@@ -73,7 +74,7 @@ pub struct Record {
 }
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Planned)]
 #[serde(deny_unknown_fields)]
 struct Alias {
     name: String,
@@ -106,26 +107,22 @@ impl Kind for Route53Record {
         Some(self)
     }
 
-    fn normalize(&self, attrs: &mut Attrs) {
-        if attrs.get("allow_overwrite") == Some(&Value::Bool(false)) {
-            attrs.remove("allow_overwrite");
+    fn normalize(&self, spec: &mut RecordPlanned) {
+        planned::unset_when(&mut spec.allow_overwrite, &false);
+        if let Some(records) = spec.records.known_mut() {
+            planned::sort_by_text(records);
         }
-        if let Some(Value::Array(records)) = attrs.get_mut("records") {
-            records.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-        }
-        if let Some(Value::String(name)) = attrs.get_mut("name") {
+        if let Some(name) = spec.name.known_mut() {
             *name = fqdn(name);
         }
-        if let Some(Value::String(zone)) = attrs.get_mut("zone_id") {
+        if let Some(zone) = spec.zone_id.known_mut() {
             *zone = bare_zone_id(zone);
         }
-        if let Some(Value::Object(alias)) = attrs.get_mut("alias") {
-            if let Some(Value::String(name)) = alias.get_mut("name") {
+        if let Some(alias) = spec.alias.known_mut() {
+            if let Some(name) = alias.name.known_mut() {
                 *name = fqdn(name);
             }
-            if alias.get("evaluate_target_health") == Some(&Value::Bool(false)) {
-                alias.remove("evaluate_target_health");
-            }
+            planned::unset_when(&mut alias.evaluate_target_health, &false);
         }
     }
 

@@ -20,6 +20,7 @@
 
 use super::Fields;
 use super::facets::{Access, Inventory};
+use super::planned::{self, Case, Known, KnownValue};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use std::collections::BTreeMap;
@@ -36,7 +37,9 @@ use serde_with::skip_serializing_none;
 use super::ownership::{Tagged, is_engine_tag};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
-use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Held, Kind, Managed, Owner, Prior, ProviderError};
+use super::{
+    Aws, Created, Deleted, ErrorClass, FindReason, Found, Held, Kind, Managed, Owner, Planned, Prior, ProviderError,
+};
 use crate::value::Attrs;
 
 pub struct S3Bucket;
@@ -94,7 +97,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Clone, Serialize, Deserialize, Fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, Fields, Planned)]
 #[serde(deny_unknown_fields)]
 pub struct Bucket {
     name: String,
@@ -105,7 +108,7 @@ pub struct Bucket {
 }
 
 #[skip_serializing_none]
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Planned)]
 #[serde(deny_unknown_fields)]
 struct Cors {
     id: Option<String>,
@@ -116,7 +119,7 @@ struct Cors {
     max_age_seconds: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Planned)]
 #[serde(deny_unknown_fields)]
 struct PublicAccessBlock {
     #[serde(default)]
@@ -156,21 +159,20 @@ impl Kind for S3Bucket {
         &SCHEMA
     }
 
-    fn normalize(&self, attrs: &mut Attrs) {
-        if let Some(Value::Array(rules)) = attrs.get_mut("cors_rules") {
-            rules.iter_mut().filter_map(Value::as_object_mut).for_each(normalize_cors_rule);
+    fn normalize(&self, spec: &mut BucketPlanned) {
+        if let Some(rules) = spec.cors_rules.known_mut() {
+            rules.iter_mut().filter_map(Known::known_mut).for_each(normalize_cors_rule);
         }
-        if attrs.get("force_destroy") == Some(&Value::Bool(false)) {
-            attrs.remove("force_destroy");
-        }
-        // S3 reports all four flags; a flag left out is false, and all false is no block.
-        if let Some(Value::Object(pab)) = attrs.get_mut("public_access_block") {
-            for flag in PUBLIC_ACCESS_BLOCK {
-                pab.entry(flag.name).or_insert(Value::Bool(false));
-            }
-            if pab.values().all(|v| v == &Value::Bool(false)) {
-                attrs.insert("public_access_block".into(), Value::Null);
-            }
+        planned::unset_when(&mut spec.force_destroy, &false);
+        // S3 reports all four flags; a flag left out is false (the model's default), and all
+        // false is no block.
+        let no_block = Known::Known(false);
+        if spec.public_access_block.known().is_some_and(|b| {
+            [&b.block_public_acls, &b.ignore_public_acls, &b.block_public_policy, &b.restrict_public_buckets]
+                .into_iter()
+                .all(|flag| *flag == no_block)
+        }) {
+            spec.public_access_block = None;
         }
     }
 
@@ -583,23 +585,16 @@ async fn exists(s3: &aws_sdk_s3::Client, name: &str) -> Result<bool, ProviderErr
 
 /// Methods are upper case, header names compare case-insensitively, and the order of
 /// methods, origins and headers within a rule carries no meaning.
-fn normalize_cors_rule(rule: &mut Attrs) {
-    for (key, lower) in
-        [("allowed_methods", false), ("allowed_origins", false), ("allowed_headers", true), ("expose_headers", true)]
-    {
-        if let Some(Value::Array(items)) = rule.get_mut(key) {
-            for item in items.iter_mut() {
-                if let Value::String(s) = item {
-                    *s = if lower {
-                        s.to_ascii_lowercase()
-                    } else if key == "allowed_methods" {
-                        s.to_ascii_uppercase()
-                    } else {
-                        s.clone()
-                    };
-                }
-            }
-            items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+fn normalize_cors_rule(rule: &mut CorsPlanned) {
+    let lists = [
+        (Some(&mut rule.allowed_methods), Case::Upper),
+        (Some(&mut rule.allowed_origins), Case::AsWritten),
+        (rule.allowed_headers.as_mut(), Case::Lower),
+        (rule.expose_headers.as_mut(), Case::Lower),
+    ];
+    for (list, case) in lists {
+        if let Some(items) = list.and_then(Known::known_mut) {
+            case.spell_sorted(items);
             items.dedup();
         }
     }
@@ -758,8 +753,8 @@ mod tests {
     #[test]
     fn cors_rules_differing_only_in_case_and_order_normalise_equal() {
         // Lower-case methods, mixed-case headers and reordered origins are the same rule to S3.
-        let mut a: Attrs = serde_json::from_value(json!({"cors_rules": [{"allowed_methods": ["put", "GET"], "allowed_origins": ["https://b", "https://a"], "allowed_headers": ["Content-Type"], "expose_headers": []}]})).expect("object");
-        let mut b: Attrs = serde_json::from_value(json!({"cors_rules": [{"allowed_methods": ["GET", "PUT"], "allowed_origins": ["https://a", "https://b"], "allowed_headers": ["content-type"]}]})).expect("object");
+        let mut a: Attrs = serde_json::from_value(json!({"name": "b", "cors_rules": [{"allowed_methods": ["put", "GET"], "allowed_origins": ["https://b", "https://a"], "allowed_headers": ["Content-Type"], "expose_headers": []}]})).expect("object");
+        let mut b: Attrs = serde_json::from_value(json!({"name": "b", "cors_rules": [{"allowed_methods": ["GET", "PUT"], "allowed_origins": ["https://a", "https://b"], "allowed_headers": ["content-type"]}]})).expect("object");
         Typed(S3Bucket).normalize(&mut a);
         Typed(S3Bucket).normalize(&mut b);
         assert_eq!(a, b);
@@ -768,9 +763,9 @@ mod tests {
     #[test]
     fn all_false_public_access_block_equals_none() {
         // S3 without a block and a block of four false flags mean the same thing.
-        let mut a: Attrs = serde_json::from_value(json!({"public_access_block": {"block_public_acls": false, "ignore_public_acls": false, "block_public_policy": false, "restrict_public_buckets": false}})).expect("object");
+        let mut a: Attrs = serde_json::from_value(json!({"name": "b", "public_access_block": {"block_public_acls": false, "ignore_public_acls": false, "block_public_policy": false, "restrict_public_buckets": false}})).expect("object");
         Typed(S3Bucket).normalize(&mut a);
-        assert_eq!(a.get("public_access_block"), Some(&Value::Null));
+        assert_eq!(a.get("public_access_block"), None);
     }
 
     #[test]

@@ -20,6 +20,7 @@
 
 use super::Fields;
 use super::facets::{Access, Annotate, Annotation, ChangeView, Inventory};
+use super::planned::{self, Known, KnownValue};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use async_trait::async_trait;
 use aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput;
@@ -34,7 +35,9 @@ use super::attrs::found;
 use super::s3_bucket::in_bucket_region;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::singleton::{self, ALLOW_OVERWRITE, REPLACED};
-use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
+use super::{
+    Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, Planned, Prior, ProviderError,
+};
 use super::{Declared, Finding, Held};
 use crate::addr::ResourceAddr;
 use crate::value::Attrs;
@@ -66,7 +69,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize, Fields)]
+#[derive(Debug, Serialize, Deserialize, Fields, Planned)]
 #[serde(deny_unknown_fields)]
 pub struct Notification {
     bucket: String,
@@ -81,7 +84,7 @@ pub struct NotificationComputed {
 }
 
 #[skip_serializing_none]
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Planned)]
 #[serde(deny_unknown_fields)]
 struct LambdaTarget {
     function_arn: String,
@@ -91,7 +94,7 @@ struct LambdaTarget {
 }
 
 #[skip_serializing_none]
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Planned)]
 #[serde(deny_unknown_fields)]
 struct TopicTarget {
     topic_arn: String,
@@ -188,19 +191,19 @@ impl Kind for S3BucketNotification {
         out
     }
 
-    fn normalize(&self, attrs: &mut Attrs) {
-        if attrs.get("allow_overwrite") == Some(&serde_json::Value::Bool(false)) {
-            attrs.remove("allow_overwrite");
-        }
-        for list in ["lambda_functions", "topics"] {
-            if let Some(serde_json::Value::Array(targets)) = attrs.get_mut(list) {
-                for t in targets.iter_mut().filter_map(serde_json::Value::as_object_mut) {
-                    if let Some(serde_json::Value::Array(events)) = t.get_mut("events") {
-                        events.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-                    }
-                }
-                targets.sort_by_key(|t| t.to_string());
+    fn normalize(&self, spec: &mut NotificationPlanned) {
+        planned::unset_when(&mut spec.allow_overwrite, &false);
+        if let Some(targets) = spec.lambda_functions.known_mut() {
+            for events in targets.iter_mut().filter_map(Known::known_mut).filter_map(|t| t.events.known_mut()) {
+                planned::sort_by_text(events);
             }
+            sort_as_json(targets);
+        }
+        if let Some(targets) = spec.topics.known_mut() {
+            for events in targets.iter_mut().filter_map(Known::known_mut).filter_map(|t| t.events.known_mut()) {
+                planned::sort_by_text(events);
+            }
+            sort_as_json(targets);
         }
     }
 
@@ -450,7 +453,7 @@ fn targets_json(n: &Notification) -> serde_json::Value {
             attrs.insert(list.into(), serde_json::json!([]));
         }
     }
-    S3BucketNotification.normalize(&mut attrs);
+    super::ResourceKind::normalize(&super::Typed(S3BucketNotification), &mut attrs);
     attrs.remove("bucket");
     serde_json::to_value(attrs).unwrap_or_default()
 }
@@ -577,4 +580,9 @@ fn not_validated_yet(e: ProviderError) -> ProviderError {
     } else {
         e
     }
+}
+
+/// Sorts targets by their JSON text: their order carries no meaning.
+fn sort_as_json<T: Serialize>(targets: &mut [Known<T>]) {
+    targets.sort_by_cached_key(|t| serde_json::to_value(t).map(|v| v.to_string()).unwrap_or_default());
 }

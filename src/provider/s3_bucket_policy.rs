@@ -11,6 +11,7 @@
 
 use super::Fields;
 use super::facets::{Access, Annotate, Annotation, ChangeView};
+use super::planned::{self};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant};
@@ -23,7 +24,7 @@ use super::attrs::found;
 use super::s3_bucket::in_bucket_region;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::singleton::{self, ALLOW_OVERWRITE, REPLACED};
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Planned, Prior, ProviderError};
 
 pub struct S3BucketPolicy;
 
@@ -37,7 +38,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize, Fields)]
+#[derive(Debug, Serialize, Deserialize, Fields, Planned)]
 #[serde(deny_unknown_fields)]
 pub struct BucketPolicy {
     bucket: String,
@@ -64,10 +65,8 @@ impl Kind for S3BucketPolicy {
         Some(self)
     }
 
-    fn normalize(&self, attrs: &mut Attrs) {
-        if attrs.get("allow_overwrite") == Some(&Value::Bool(false)) {
-            attrs.remove("allow_overwrite");
-        }
+    fn normalize(&self, spec: &mut BucketPolicyPlanned) {
+        planned::unset_when(&mut spec.allow_overwrite, &false);
     }
 
     async fn read(

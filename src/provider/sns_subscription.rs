@@ -15,7 +15,8 @@
 
 use super::Fields;
 use super::facets::{Access, Annotate, Annotation, ChangeView, Inventory, Parent, Stage};
-use super::{Sibling, Siblings};
+use super::planned::{self};
+use super::{Planned, Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
 use std::collections::HashMap;
@@ -74,7 +75,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Clone, Serialize, Deserialize, Fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, Fields, Planned)]
 #[serde(deny_unknown_fields)]
 pub struct Subscription {
     topic_arn: String,
@@ -109,11 +110,9 @@ impl Kind for SnsSubscription {
         int_in_range(this, "confirmation_timeout_in_minutes", 1..=10_080, "minutes").into_iter().collect()
     }
 
-    fn normalize(&self, attrs: &mut Attrs) {
+    fn normalize(&self, spec: &mut SubscriptionPlanned) {
         // Unset and false are the same delivery mode.
-        if attrs.get("raw_message_delivery") == Some(&Value::Bool(false)) {
-            attrs.insert("raw_message_delivery".into(), Value::Null);
-        }
+        planned::unset_when(&mut spec.raw_message_delivery, &false);
     }
 
     async fn read(

@@ -8,6 +8,7 @@
 
 use super::Fields;
 use super::facets::{Access, Annotate, Annotation, ChangeView};
+use super::planned::{self};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant};
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::singleton::{self, ALLOW_OVERWRITE, REPLACED};
 use super::sns_topic::{default_policy, set_attribute, shared_topic_attributes, topic_attributes};
-use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
+use super::{Aws, Created, Deleted, FindReason, Found, Kind, Managed, Owner, Planned, Prior, ProviderError};
 
 pub struct SnsTopicPolicy;
 
@@ -33,7 +34,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize, Fields)]
+#[derive(Debug, Serialize, Deserialize, Fields, Planned)]
 #[serde(deny_unknown_fields)]
 pub struct TopicPolicy {
     topic_arn: String,
@@ -60,10 +61,8 @@ impl Kind for SnsTopicPolicy {
         Some(self)
     }
 
-    fn normalize(&self, attrs: &mut Attrs) {
-        if attrs.get("allow_overwrite") == Some(&Value::Bool(false)) {
-            attrs.remove("allow_overwrite");
-        }
+    fn normalize(&self, spec: &mut TopicPolicyPlanned) {
+        planned::unset_when(&mut spec.allow_overwrite, &false);
     }
 
     async fn read(

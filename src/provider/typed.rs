@@ -18,6 +18,7 @@ use super::{AttrType, Declared, Deleted, Finding};
 use super::{
     Aws, Created, FindReason, Found, Managed, ModelFields, Owner, ProviderError, ResourceKind, ResourceSchema,
 };
+use super::{HasPlan, planned};
 use crate::value::Attrs;
 
 /// One kind of AWS resource, in its own types.
@@ -32,15 +33,18 @@ pub trait Kind: Send + Sync + 'static {
     const NAME: &'static str;
     /// Every settable and derived attribute, one field each (`#[derive(Fields)]` gives the enum
     /// `update` matches on).
-    type Spec: Serialize + DeserializeOwned + Send + Sync + Fields;
+    /// `#[derive(Planned)]` gives its plan-time twin ([`PlanOf`]), which normalisation, grants,
+    /// findings, deployer ARNs, annotations and checks read.
+    type Spec: Serialize + DeserializeOwned + Send + Sync + Fields + HasPlan;
     /// Every attribute AWS computes, one field each.
     type Computed: Serialize + DeserializeOwned + Send + Sync;
 
     fn schema(&self) -> &'static ResourceSchema;
 
-    /// Rules beyond the schema's types (case, order, defaults AWS adds); the schema's own
-    /// normalisation has already run.
-    fn normalize(&self, _attrs: &mut Attrs) {}
+    /// Rules beyond the schema's types (case, order, defaults AWS adds), on the spec as a plan
+    /// holds it (values may be unknown) or as AWS reports it; the schema's own normalisation
+    /// has already run.
+    fn normalize(&self, _spec: &mut PlanOf<Self>) {}
 
     /// The resource as AWS reports it, or `None` if it is gone. Attributes not `managed` may be
     /// left `None`; `prior` is what was last recorded, as far as it still reads as the kind's types.
@@ -127,6 +131,9 @@ pub trait Kind: Send + Sync + 'static {
         prior: &Prior<Self::Spec, Self::Computed>,
     ) -> Result<Deleted, ProviderError>;
 }
+
+/// A kind's spec as a plan holds it (every value a [`super::Known`]).
+pub type PlanOf<K> = <<K as Kind>::Spec as HasPlan>::Plan;
 
 /// What was last recorded of a resource (nothing, for one being adopted or imported).
 pub struct Prior<S, C> {
@@ -220,7 +227,12 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     fn normalize(&self, attrs: &mut Attrs) {
         normalize::by_schema(self.0.schema(), attrs);
-        self.0.normalize(attrs);
+        // Values that do not read as the kind's model (a spec that validation refuses, a state
+        // of an older schema) keep the schema's normalisation only.
+        let Ok(mut spec) = planned::read::<PlanOf<K>>(K::NAME, attrs) else { return };
+        self.0.normalize(&mut spec);
+        // The attributes are the model's from here on: a block's defaults are filled in.
+        let _ = planned::write_back(K::NAME, &spec, &K::Spec::names(), attrs);
     }
 
     fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding> {

@@ -5,6 +5,13 @@
 //! The enum gets `ALL` (every variant, in field order), `name()` (the attribute name: the
 //! field's, or its `#[serde(rename = "...")]`) and `of(name)`; the model implements
 //! `cruddur_infra::provider::Fields` with it.
+//!
+//! `#[derive(Planned)]` on a model `Foo` (the spec and every block in it) writes `FooPlanned`,
+//! the same fields with each value as a plan holds it (`<T as Plannable>::Planned`: a scalar
+//! becomes `Known<T>`, a list or map may be unknown as a whole and item by item, a block field
+//! by field), and implements `Plannable` and `HasPlan` for `Foo`. A field's serde settings
+//! carry over where the twin can keep them (`rename`, `default`); any other is refused, so a
+//! setting cannot be dropped unseen.
 
 use proc_macro::TokenStream;
 use proc_macro2::Span;
@@ -81,6 +88,98 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             }
         }
     })
+}
+
+#[proc_macro_derive(Planned)]
+pub fn derive_planned(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    match expand_planned(&input) {
+        Ok(tokens) => tokens.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn expand_planned(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
+    let Data::Struct(data) = &input.data else {
+        return Err(syn::Error::new_spanned(input, "derive(Planned) takes a struct with named fields"));
+    };
+    let Fields::Named(named) = &data.fields else {
+        return Err(syn::Error::new_spanned(input, "derive(Planned) takes a struct with named fields"));
+    };
+    let model = &input.ident;
+    let vis = &input.vis;
+    let twin = Ident::new(&format!("{model}Planned"), model.span());
+    let mut fields = Vec::new();
+    for field in &named.named {
+        let ident = field.ident.as_ref().expect("named fields have names");
+        let fvis = &field.vis;
+        let ty = &field.ty;
+        let settings = serde_settings(&field.attrs)?;
+        let mut attrs = Vec::new();
+        if let Some(name) = &settings.rename {
+            let name = LitStr::new(name, Span::call_site());
+            attrs.push(quote! { #[serde(rename = #name)] });
+        }
+        if is_option(ty) {
+            attrs.push(quote! { #[serde(default, skip_serializing_if = "Option::is_none")] });
+        } else if settings.default {
+            attrs.push(quote! { #[serde(default)] });
+        }
+        fields.push(quote! {
+            #(#attrs)*
+            #fvis #ident: <#ty as crate::provider::Plannable>::Planned,
+        });
+    }
+    let doc = format!("[`{model}`] as a plan holds it: every value may be known only after apply.");
+    Ok(quote! {
+        #[doc = #doc]
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[allow(dead_code)]
+        #vis struct #twin {
+            #(#fields)*
+        }
+
+        impl crate::provider::Plannable for #model {
+            type Planned = crate::provider::Known<#twin>;
+        }
+
+        impl crate::provider::HasPlan for #model {
+            type Plan = #twin;
+        }
+    })
+}
+
+/// The serde settings of a field that its plan-time twin keeps.
+#[derive(Default)]
+struct SerdeSettings {
+    rename: Option<String>,
+    default: bool,
+}
+
+fn serde_settings(attrs: &[syn::Attribute]) -> syn::Result<SerdeSettings> {
+    let mut out = SerdeSettings::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("rename") {
+                let value: LitStr = meta.value()?.parse()?;
+                out.rename = Some(value.value());
+            } else if meta.path.is_ident("default") && !meta.input.peek(syn::Token![=]) {
+                out.default = true;
+            } else if meta.path.is_ident("skip_serializing_if") {
+                // `Option::is_none` (from `skip_serializing_none`): the twin writes its own.
+                let _: syn::Expr = meta.value()?.parse()?;
+            } else {
+                return Err(meta.error("derive(Planned) cannot carry this serde setting to the plan-time model"));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+/// Whether the field's type is written `Option<...>`.
+fn is_option(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(p) if p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Option"))
 }
 
 /// The name `#[serde(rename = "...")]` gives a field, if any.

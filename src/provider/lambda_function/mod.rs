@@ -33,8 +33,8 @@ use super::int_in_range;
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::typed::cannot_update;
 use super::{
-    Aws, Created, Declared, Deleted, ErrorClass, FindReason, Finding, Found, Held, Kind, Managed, Owner, Prior,
-    ProviderError,
+    Aws, Created, Declared, Deleted, ErrorClass, FindReason, Finding, Found, Held, Kind, Managed, Owner, Planned,
+    Prior, ProviderError,
 };
 use crate::build::{self as artifacts, PrepareError, code_sha256};
 use crate::value::Attrs;
@@ -127,7 +127,7 @@ static SCHEMA: ResourceSchema = ResourceSchema {
 };
 
 #[skip_serializing_none]
-#[derive(Debug, Serialize, Deserialize, Fields)]
+#[derive(Debug, Serialize, Deserialize, Fields, Planned)]
 #[serde(deny_unknown_fields)]
 pub struct Function {
     name: String,
