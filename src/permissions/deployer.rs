@@ -79,8 +79,8 @@ impl ArnScope {
     }
 
     /// `text` with an unknown value (a reference known only after apply) as `*`.
-    pub fn part(text: Option<&Value>) -> String {
-        match text.and_then(Value::as_str) {
+    pub fn part(text: Option<&str>) -> String {
+        match text {
             Some(s) if !s.contains(UNKNOWN) && !s.is_empty() => s.to_string(),
             _ => "*".to_string(),
         }

@@ -212,11 +212,9 @@ pub fn from_document(doc: &Value, policy: PolicyKind, principal: Option<&str>, r
     out
 }
 
-/// The grants of the resource policy a resource holds in its `policy` attribute (a bucket's or
-/// a topic's), if any.
-pub fn of_resource_policy(attrs: &crate::value::Attrs) -> Vec<Grant> {
-    let policy = attrs.get("policy").into_iter();
-    policy.flat_map(|doc| from_document(doc, PolicyKind::Resource, None, None)).collect()
+/// The grants of the resource policy a resource holds (a bucket's or a topic's), if any.
+pub fn of_resource_policy(policy: Option<&Value>) -> Vec<Grant> {
+    policy.into_iter().flat_map(|doc| from_document(doc, PolicyKind::Resource, None, None)).collect()
 }
 
 fn list(v: Option<&Value>) -> Vec<String> {

@@ -212,4 +212,15 @@ mod tests {
         let sub = serde_json::json!({"topic_arn": "t", "protocol": "email", "endpoint": "a@b.c"});
         assert_eq!(found("sns_subscription", sub), [HTTPS_SUBSCRIPTION]);
     }
+
+    #[test]
+    fn attributes_that_do_not_read_as_the_kinds_model_grant_the_unknown_not_nothing() {
+        let registry = crate::provider::Registry::aws();
+        let addr: ResourceAddr = "iam_role.r".parse().expect("addr");
+        let role = registry.get("iam_role").expect("kind").access().expect("an access facet");
+        let broken = serde_json::json!({"name": 5, "assume_role_policy": {}});
+        let grants = role.grants(&addr, broken.as_object().expect("an object"));
+        assert_eq!(grants.len(), 1, "{grants:?}");
+        assert!(grants[0].describe().contains("(known after apply)"), "{}", grants[0].describe());
+    }
 }

@@ -6,8 +6,9 @@
 
 use super::Fields;
 use super::facets::{Access, Inventory, Parent};
-use super::planned::{self, Case, Known, KnownValue};
+use super::planned::{self, Case};
 use crate::permissions::deployer::{ArnScope, Deployer};
+use crate::provider::{Known, KnownValue};
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::{Cors, ProtocolType};
 use serde::{Deserialize, Serialize};
@@ -234,7 +235,7 @@ impl Kind for ApiGatewayV2Api {
         Ok(Deleted::Yes)
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<ApiPlanned>> {
         Some(self)
     }
 
@@ -253,12 +254,12 @@ impl Inventory for ApiGatewayV2Api {
     }
 }
 
-impl Access for ApiGatewayV2Api {
+impl Access<ApiPlanned> for ApiGatewayV2Api {
     fn deployer(&self) -> Deployer {
         API_DEPLOYER
     }
 
-    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+    fn deployer_arns(&self, _spec: &ApiPlanned, scope: &ArnScope) -> Vec<String> {
         api_arns(scope)
     }
 }

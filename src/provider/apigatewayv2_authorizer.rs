@@ -10,6 +10,7 @@ use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use super::facets::{Access, Inventory, Parent};
 use super::{Planned, Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
+use crate::provider::DeclaredAs;
 use crate::value::Attrs;
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::AuthorizerType;
@@ -79,9 +80,11 @@ impl Kind for ApiGatewayV2Authorizer {
         &SCHEMA
     }
 
-    fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding> {
-        let mut out: Vec<Finding> = int_in_range(this, "result_ttl_seconds", 0..=3600, "seconds").into_iter().collect();
-        out.extend(invoke_permission_findings(this, all, "authorizer_uri", "apigateway.amazonaws.com"));
+    fn validate(&self, this: &DeclaredAs<'_, AuthorizerPlanned>, all: &[Declared]) -> Vec<Finding> {
+        let ttl = &this.spec.result_ttl_seconds;
+        let mut out: Vec<Finding> =
+            int_in_range(this.addr(), "result_ttl_seconds", ttl, 0..=3600, "seconds").into_iter().collect();
+        out.extend(invoke_permission_findings(this.declared, all, "authorizer_uri", "apigateway.amazonaws.com"));
         out
     }
 
@@ -195,7 +198,7 @@ impl Kind for ApiGatewayV2Authorizer {
         Ok(Deleted::Yes)
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<AuthorizerPlanned>> {
         Some(self)
     }
 
@@ -227,12 +230,12 @@ impl Inventory for ApiGatewayV2Authorizer {
     }
 }
 
-impl Access for ApiGatewayV2Authorizer {
+impl Access<AuthorizerPlanned> for ApiGatewayV2Authorizer {
     fn deployer(&self) -> Deployer {
         API_DEPLOYER
     }
 
-    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+    fn deployer_arns(&self, _spec: &AuthorizerPlanned, scope: &ArnScope) -> Vec<String> {
         api_arns(scope)
     }
 }

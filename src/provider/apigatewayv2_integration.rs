@@ -10,6 +10,7 @@ use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use super::facets::{Access, Inventory, Parent};
 use super::{Planned, Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
+use crate::provider::DeclaredAs;
 use crate::value::Attrs;
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::IntegrationType;
@@ -77,8 +78,8 @@ impl Kind for ApiGatewayV2Integration {
         &SCHEMA
     }
 
-    fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding> {
-        invoke_permission_findings(this, all, "integration_uri", "apigateway.amazonaws.com")
+    fn validate(&self, this: &DeclaredAs<'_, IntegrationPlanned>, all: &[Declared]) -> Vec<Finding> {
+        invoke_permission_findings(this.declared, all, "integration_uri", "apigateway.amazonaws.com")
     }
 
     async fn read(
@@ -187,7 +188,7 @@ impl Kind for ApiGatewayV2Integration {
         Ok(Deleted::Yes)
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<IntegrationPlanned>> {
         Some(self)
     }
 
@@ -219,12 +220,12 @@ impl Inventory for ApiGatewayV2Integration {
     }
 }
 
-impl Access for ApiGatewayV2Integration {
+impl Access<IntegrationPlanned> for ApiGatewayV2Integration {
     fn deployer(&self) -> Deployer {
         API_DEPLOYER
     }
 
-    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+    fn deployer_arns(&self, _spec: &IntegrationPlanned, scope: &ArnScope) -> Vec<String> {
         api_arns(scope)
     }
 }

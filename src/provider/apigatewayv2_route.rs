@@ -7,14 +7,14 @@
 use super::Fields;
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use super::facets::{Access, Inventory, Parent};
-use super::planned::{self};
+use super::planned;
 use super::{Planned, Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
+use crate::provider::Known;
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::AuthorizationType;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use serde_with::skip_serializing_none;
 
 use super::apigatewayv2_api::write_lock;
@@ -168,7 +168,7 @@ impl Kind for ApiGatewayV2Route {
         Ok(Deleted::Yes)
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<RoutePlanned>> {
         Some(self)
     }
 
@@ -206,19 +206,24 @@ impl Inventory for ApiGatewayV2Route {
     }
 }
 
-impl Access for ApiGatewayV2Route {
+impl Access<RoutePlanned> for ApiGatewayV2Route {
     fn deployer(&self) -> Deployer {
         API_DEPLOYER
     }
 
-    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+    fn deployer_arns(&self, _spec: &RoutePlanned, scope: &ArnScope) -> Vec<String> {
         api_arns(scope)
     }
 
-    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
-        let kind = attrs.get("authorization_type").and_then(Value::as_str).unwrap_or("NONE");
-        if kind == "NONE" {
-            let key = attrs.get("route_key").and_then(Value::as_str).unwrap_or_default();
+    fn policy_findings(&self, spec: &RoutePlanned) -> Vec<(&'static str, String)> {
+        // Unset is NONE (an unknown type is not: it may be anything).
+        let open = match &spec.authorization_type {
+            None => true,
+            Some(Known::Known(kind)) => kind == "NONE",
+            Some(Known::Unknown) => false,
+        };
+        if open {
+            let key = spec.route_key.text();
             return vec![(rules::ROUTE_AUTHORIZER, format!("`{key}` answers anyone: authorization_type is NONE"))];
         }
         vec![]

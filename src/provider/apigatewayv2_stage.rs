@@ -130,7 +130,7 @@ impl Kind for ApiGatewayV2Stage {
         Ok(Deleted::Yes)
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<StagePlanned>> {
         Some(self)
     }
 
@@ -161,12 +161,12 @@ impl Inventory for ApiGatewayV2Stage {
     }
 }
 
-impl Access for ApiGatewayV2Stage {
+impl Access<StagePlanned> for ApiGatewayV2Stage {
     fn deployer(&self) -> Deployer {
         API_DEPLOYER
     }
 
-    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+    fn deployer_arns(&self, _spec: &StagePlanned, scope: &ArnScope) -> Vec<String> {
         api_arns(scope)
     }
 }

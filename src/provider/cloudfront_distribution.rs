@@ -13,10 +13,11 @@
 
 use super::Fields;
 use super::facets::Access;
-use super::planned::{self, KnownValue};
+use super::planned;
 use super::{DependentsWait, Lifecycle, Planned};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
+use crate::provider::{DeclaredAs, Known, KnownValue};
 use crate::value::UNKNOWN;
 use std::time::Duration;
 
@@ -26,14 +27,13 @@ use aws_sdk_cloudfront::types::{
     Origins, PriceClass, S3OriginConfig, SslSupportMethod, Tag, Tags, ViewerCertificate, ViewerProtocolPolicy,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
 use serde_with::skip_serializing_none;
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, Prior, ProviderError};
 use super::{Declared, Finding};
 use crate::poll::{self, Poll, Seen};
-use crate::value::Attrs;
 
 pub struct CloudFrontDistribution;
 
@@ -162,42 +162,42 @@ impl Kind for CloudFrontDistribution {
         &SCHEMA
     }
 
-    fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
+    fn validate(&self, this: &DeclaredAs<'_, DistributionPlanned>, _all: &[Declared]) -> Vec<Finding> {
         let mut out = Vec::new();
-        if let Some(arn) = this.known("certificate_arn").and_then(Value::as_str) {
+        let spec = &this.spec;
+        if let Some(arn) = spec.certificate_arn.as_ref().and_then(Known::whole) {
             let in_us_east_1 =
                 arn.starts_with("arn:aws:acm:us-east-1:") || arn.starts_with("arn:aws-cn:acm:us-east-1:");
             if !in_us_east_1 {
                 out.push(
                     Finding::at(
                         "certificate_arn",
-                        format!("certificate_arn of {} is not an ACM certificate in us-east-1: {arn}", this.addr),
+                        format!("certificate_arn of {} is not an ACM certificate in us-east-1: {arn}", this.addr()),
                     )
                     .help("CloudFront takes certificates from ACM in us-east-1 only, whatever the stack's region"),
                 );
             }
         }
-        if let Some(origin) =
-            this.known("origin_domain_name").and_then(Value::as_str).filter(|o| o.contains(".s3-website"))
-        {
+        if let Some(origin) = spec.origin_domain_name.whole().filter(|o| o.contains(".s3-website")) {
             out.push(
                 Finding::at(
                     "origin_domain_name",
-                    format!("{} reads the S3 website endpoint {origin}: an origin access control works only with the bucket's REST endpoint, and this kind sends an S3 origin", this.addr),
+                    format!("{} reads the S3 website endpoint {origin}: an origin access control works only with the bucket's REST endpoint, and this kind sends an S3 origin", this.addr()),
                 )
                 .help("use the bucket's regional domain name (`${s3_bucket.NAME.bucket_regional_domain_name}`); a website endpoint is a custom origin, which this kind does not make"),
             );
         }
-        let aliases = this.known("aliases").and_then(Value::as_array).is_none_or(|a| !a.is_empty());
-        if this.has("aliases") && aliases && !this.has("certificate_arn") {
+        // Unknown aliases may be some.
+        let aliases = spec.aliases.as_ref().is_some_and(|a| a.known().is_none_or(|a| !a.is_empty()));
+        if aliases && spec.certificate_arn.is_none() {
             out.push(
-                Finding::at("aliases", format!("{} serves aliases without a certificate_arn", this.addr))
+                Finding::at("aliases", format!("{} serves aliases without a certificate_arn", this.addr()))
                     .help("an alias needs a certificate covering it: set certificate_arn (ACM, us-east-1)"),
             );
         }
-        if !this.has("cache_policy_id") {
+        if spec.cache_policy_id.is_none() {
             out.push(
-                Finding::on_resource(format!("{} has no cache_policy_id for its default cache behaviour", this.addr))
+                Finding::on_resource(format!("{} has no cache_policy_id for its default cache behaviour", this.addr()))
                     .help(
                         "CloudFront needs a cache policy: e.g. the managed CachingOptimized, \
                          658327ea-f89d-4fab-a63d-7e88639e58f6",
@@ -364,12 +364,12 @@ impl Kind for CloudFrontDistribution {
         Ok(Deleted::Yes)
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<DistributionPlanned>> {
         Some(self)
     }
 }
 
-impl Access for CloudFrontDistribution {
+impl Access<DistributionPlanned> for CloudFrontDistribution {
     fn deployer(&self) -> Deployer {
         Deployer {
             read: &["cloudfront:GetDistribution", "cloudfront:GetDistributionConfig", "cloudfront:ListDistributions"],
@@ -379,16 +379,16 @@ impl Access for CloudFrontDistribution {
         }
     }
 
-    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+    fn deployer_arns(&self, _spec: &DistributionPlanned, scope: &ArnScope) -> Vec<String> {
         vec![scope.arn("cloudfront", "", &scope.account, "distribution/*")]
     }
 
-    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
-        let origin = attrs.get("origin_domain_name").and_then(Value::as_str).unwrap_or_default();
+    fn policy_findings(&self, spec: &DistributionPlanned) -> Vec<(&'static str, String)> {
+        let origin = spec.origin_domain_name.text();
         // An S3 REST origin (`.s3.REGION.`, or the legacy `.s3-REGION.`), not a website endpoint.
         let s3 = (origin.contains(".s3.") || origin.contains(".s3-") || origin.contains(UNKNOWN))
             && !origin.contains(".s3-website");
-        if s3 && attrs.get("origin_access_control_id").is_none_or(Value::is_null) {
+        if s3 && spec.origin_access_control_id.is_none() {
             return vec![(
                 rules::ORIGIN_ACCESS_CONTROL,
                 "its S3 origin is read without an origin access control".into(),

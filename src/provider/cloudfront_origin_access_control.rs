@@ -8,8 +8,9 @@
 
 use super::Fields;
 use super::facets::Access;
-use super::planned::{self, Known};
+use super::planned;
 use crate::permissions::deployer::{ArnScope, Deployer};
+use crate::provider::Known;
 use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{
     OriginAccessControlConfig, OriginAccessControlOriginTypes, OriginAccessControlSigningBehaviors,
@@ -23,7 +24,6 @@ use super::schema::{AttrType, Attribute, ResourceSchema};
 use super::{
     Aws, Created, Deleted, ErrorClass, FindReason, Found, Kind, Managed, Owner, Planned, Prior, ProviderError,
 };
-use crate::value::Attrs;
 
 pub struct CloudFrontOriginAccessControl;
 
@@ -172,12 +172,12 @@ impl Kind for CloudFrontOriginAccessControl {
         Ok(Deleted::Yes)
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<AccessControlPlanned>> {
         Some(self)
     }
 }
 
-impl Access for CloudFrontOriginAccessControl {
+impl Access<AccessControlPlanned> for CloudFrontOriginAccessControl {
     fn deployer(&self) -> Deployer {
         Deployer {
             read: &["cloudfront:GetOriginAccessControl", "cloudfront:ListOriginAccessControls"],
@@ -187,7 +187,7 @@ impl Access for CloudFrontOriginAccessControl {
         }
     }
 
-    fn deployer_arns(&self, _attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+    fn deployer_arns(&self, _spec: &AccessControlPlanned, scope: &ArnScope) -> Vec<String> {
         // The id is CloudFront's: any origin access control of the account.
         vec![scope.arn("cloudfront", "", &scope.account, "origin-access-control/*")]
     }

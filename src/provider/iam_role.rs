@@ -11,10 +11,11 @@
 
 use super::Fields;
 use super::facets::{Access, Inventory};
-use super::planned::{self, KnownValue};
+use super::planned;
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant, PolicyKind};
+use crate::provider::{Known, KnownValue};
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
@@ -210,7 +211,7 @@ impl Kind for IamRole {
         Ok(Deleted::Yes)
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<RolePlanned>> {
         Some(self)
     }
 
@@ -271,7 +272,7 @@ impl Inventory for IamRole {
     }
 }
 
-impl Access for IamRole {
+impl Access<RolePlanned> for IamRole {
     fn deployer(&self) -> Deployer {
         Deployer {
             read: &["iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"],
@@ -291,21 +292,21 @@ impl Access for IamRole {
         }
     }
 
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        vec![scope.arn("iam", "", &scope.account, &format!("role/{}", ArnScope::part(attrs.get("name"))))]
+    fn deployer_arns(&self, spec: &RolePlanned, scope: &ArnScope) -> Vec<String> {
+        vec![scope.arn("iam", "", &scope.account, &format!("role/{}", ArnScope::part(Some(spec.name.text()))))]
     }
 
-    fn grants(&self, addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
+    fn grants(&self, addr: &ResourceAddr, spec: &RolePlanned) -> Vec<Grant> {
         let role = addr.to_string();
         let mut out = Vec::new();
-        if let Some(trust) = attrs.get("assume_role_policy") {
+        if let Some(trust) = spec.assume_role_policy.known() {
             out.extend(permissions::from_document(trust, PolicyKind::Trust, None, Some(&role)));
         }
-        for doc in attrs.get("inline_policies").and_then(Value::as_object).into_iter().flat_map(|m| m.values()) {
+        for doc in spec.inline_policies.known().into_iter().flat_map(|m| m.values()).filter_map(Known::known) {
             out.extend(permissions::from_document(doc, PolicyKind::Identity, Some(&role), None));
         }
-        let managed = attrs.get("managed_policy_arns").and_then(Value::as_array).into_iter().flatten();
-        out.extend(managed.filter_map(Value::as_str).map(|arn| Grant {
+        let managed = spec.managed_policy_arns.known().into_iter().flatten();
+        out.extend(managed.map(Known::text).map(|arn| Grant {
             policy: PolicyKind::Identity,
             deny: false,
             principal: role.clone(),

@@ -18,6 +18,7 @@ use super::{Declared, Finding, Planned, Sibling, Siblings};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{Grant, PolicyKind};
+use crate::provider::KnownText;
 use crate::value::Attrs;
 use std::time::Duration;
 
@@ -243,7 +244,7 @@ impl Kind for LambdaPermission {
         Ok(Deleted::Yes)
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<PermissionPlanned>> {
         Some(self)
     }
 
@@ -279,7 +280,7 @@ impl Inventory for LambdaPermission {
     }
 }
 
-impl Access for LambdaPermission {
+impl Access<PermissionPlanned> for LambdaPermission {
     fn deployer(&self) -> Deployer {
         Deployer {
             read: &["lambda:GetPolicy"],
@@ -289,8 +290,8 @@ impl Access for LambdaPermission {
         }
     }
 
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        let function = ArnScope::part(attrs.get("function_name"));
+    fn deployer_arns(&self, spec: &PermissionPlanned, scope: &ArnScope) -> Vec<String> {
+        let function = ArnScope::part(Some(spec.function_name.text()));
         let function = if function.starts_with("arn:") {
             function
         } else {
@@ -299,23 +300,22 @@ impl Access for LambdaPermission {
         vec![function.clone(), format!("{function}:*")]
     }
 
-    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
-        let text = |name: &str| attrs.get(name).and_then(Value::as_str);
-        let principal = match text("principal").unwrap_or("*") {
+    fn grants(&self, _addr: &ResourceAddr, spec: &PermissionPlanned) -> Vec<Grant> {
+        let principal = match spec.principal.text() {
             "*" => "*".to_string(),
             p if p.ends_with(".amazonaws.com") => format!("service:{p}"),
             p => format!("aws:{p}"),
         };
-        let function = text("function_name").unwrap_or_default();
-        let resource = match text("qualifier") {
+        let function = spec.function_name.text();
+        let resource = match spec.qualifier.text() {
             Some(q) => format!("{function}:{q}"),
             None => function.to_string(),
         };
         let mut conditions = Vec::new();
-        if let Some(arn) = text("source_arn") {
+        if let Some(arn) = spec.source_arn.text() {
             conditions.push(format!("ArnLike aws:sourcearn = {arn}"));
         }
-        if let Some(account) = text("source_account") {
+        if let Some(account) = spec.source_account.text() {
             conditions.push(format!("StringEquals aws:sourceaccount = {account}"));
         }
         conditions.sort();
@@ -323,7 +323,7 @@ impl Access for LambdaPermission {
             policy: PolicyKind::Resource,
             deny: false,
             principal,
-            action: text("action").unwrap_or_default().to_string(),
+            action: spec.action.text().to_string(),
             resource,
             conditions,
         }]

@@ -12,7 +12,7 @@
 use super::Fields;
 use super::facets::Access;
 use crate::permissions::deployer::{ArnScope, Deployer};
-use crate::value::Attrs;
+use crate::provider::{DeclaredAs, KnownValue};
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -68,12 +68,12 @@ impl Kind for LogGroup {
         &SCHEMA
     }
 
-    fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
-        match this.known("retention_in_days").and_then(serde_json::Value::as_i64) {
+    fn validate(&self, this: &DeclaredAs<'_, GroupPlanned>, _all: &[Declared]) -> Vec<Finding> {
+        match this.spec.retention_in_days.known().copied() {
             Some(days) if !RETENTION_DAYS.contains(&days) => vec![
                 Finding::at(
                     "retention_in_days",
-                    format!("retention_in_days of {} is {days}: CloudWatch Logs takes only set periods", this.addr),
+                    format!("retention_in_days of {} is {days}: CloudWatch Logs takes only set periods", this.addr()),
                 )
                 .help(format!("one of {}", RETENTION_DAYS.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))),
             ],
@@ -192,12 +192,12 @@ impl Kind for LogGroup {
         }
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<GroupPlanned>> {
         Some(self)
     }
 }
 
-impl Access for LogGroup {
+impl Access<GroupPlanned> for LogGroup {
     // DescribeLogGroups is authorised on every group of the account and region.
     fn deployer(&self) -> Deployer {
         Deployer {
@@ -215,8 +215,8 @@ impl Access for LogGroup {
         }
     }
 
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        let name = ArnScope::part(attrs.get("name"));
+    fn deployer_arns(&self, spec: &GroupPlanned, scope: &ArnScope) -> Vec<String> {
+        let name = ArnScope::part(Some(spec.name.text()));
         let group = scope.arn("logs", &scope.region, &scope.account, &format!("log-group:{name}"));
         vec![group.clone(), format!("{group}:*")]
     }

@@ -87,7 +87,7 @@ impl LookupKind for CognitoUserPool {
 
     fn deployer_arns(&self, query: &Attrs, scope: &ArnScope) -> Vec<String> {
         // A pool id carries its region (eu-west-1_AbC), as the lookup reads it.
-        let id = ArnScope::part(query.get("id"));
+        let id = ArnScope::part(query.get("id").and_then(serde_json::Value::as_str));
         let region = id.split('_').next().filter(|r| r.contains('-')).unwrap_or(&scope.region);
         vec![scope.arn("cognito-idp", region, &scope.account, &format!("userpool/{id}"))]
     }

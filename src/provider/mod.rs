@@ -51,7 +51,7 @@ pub use ownership::{FindReason, Found, Owner};
 pub use planned::{HasPlan, Known, KnownText, KnownValue, Plannable};
 pub use s3_bucket::in_bucket_region;
 pub use schema::{AttrType, Attribute, ResourceSchema};
-pub use typed::{Fields, Kind, NoComputed, PlanOf, Prior, Typed, int_in_range};
+pub use typed::{Fields, Kind, Live, NoComputed, PlanOf, Prior, Typed, int_in_range};
 
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
@@ -127,6 +127,21 @@ impl Declared {
     /// The attribute's value, if the spec sets it to something known before apply.
     pub fn known(&self, attr: &str) -> Option<&serde_json::Value> {
         self.values.get(attr).and_then(Option::as_ref)
+    }
+}
+
+/// A declared resource as its kind checks it: what the spec sets, in the kind's plan model
+/// (values known before apply, the rest [`Known::Unknown`], inside lists and blocks too), and
+/// the resource as declared (its address, references and dependencies).
+#[derive(Debug)]
+pub struct DeclaredAs<'a, P> {
+    pub spec: P,
+    pub declared: &'a Declared,
+}
+
+impl<P> DeclaredAs<'_, P> {
+    pub fn addr(&self) -> &ResourceAddr {
+        &self.declared.addr
     }
 }
 

@@ -55,6 +55,14 @@ impl Known<String> {
     }
 }
 
+impl Known<String> {
+    /// The text, if it is known whole (no unknown value interpolated into it): what a check of
+    /// its form can judge.
+    pub fn whole(&self) -> Option<&str> {
+        self.known().map(String::as_str).filter(|s| !s.contains(UNKNOWN))
+    }
+}
+
 impl<T: Default> Default for Known<T> {
     fn default() -> Self {
         Known::Known(T::default())
@@ -159,7 +167,17 @@ pub trait HasPlan {
 macro_rules! scalar {
     ($($t:ty),*) => { $(impl Plannable for $t { type Planned = Known<$t>; })* };
 }
-scalar!(String, bool, i32, i64, u32, u64, Value);
+scalar!(String, bool, i64, Value);
+
+/// A narrower integer is read as `i64` in a plan, so that a value out of its range is still
+/// read, and the kind's own check names the range AWS takes.
+impl Plannable for i32 {
+    type Planned = Known<i64>;
+}
+
+impl Plannable for u32 {
+    type Planned = Known<i64>;
+}
 
 impl<T: Plannable> Plannable for Option<T> {
     type Planned = Option<T::Planned>;

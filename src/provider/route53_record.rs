@@ -11,9 +11,10 @@
 
 use super::Fields;
 use super::facets::{Access, Annotate, Annotation, ChangeView, Inventory, Parent, Stage};
-use super::planned::{self, KnownValue};
+use super::planned;
 use super::{Planned, Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
+use crate::provider::{DeclaredAs, KnownValue, Live};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,7 +22,7 @@ use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
 use serde_with::skip_serializing_none;
 
 use super::attrs::found;
@@ -103,7 +104,7 @@ impl Kind for Route53Record {
         &SCHEMA
     }
 
-    fn annotate(&self) -> Option<&dyn Annotate> {
+    fn annotate(&self) -> Option<&dyn Annotate<RecordPlanned, Live<Self>>> {
         Some(self)
     }
 
@@ -162,19 +163,21 @@ impl Kind for Route53Record {
         Ok(Created::new(spec.id(), NoComputed {}).observed(observed))
     }
 
-    fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
+    fn validate(&self, this: &DeclaredAs<'_, RecordPlanned>, _all: &[Declared]) -> Vec<Finding> {
         let mut out = Vec::new();
-        if this.has("alias") {
-            for attr in ["records", "ttl"].into_iter().filter(|a| this.has(a)) {
+        let spec = &this.spec;
+        if spec.alias.is_some() {
+            let set = [("records", spec.records.is_some()), ("ttl", spec.ttl.is_some())];
+            for attr in set.into_iter().filter(|(_, set)| *set).map(|(attr, _)| attr) {
                 out.push(
-                    Finding::at(attr, format!("{} is an alias: it takes no {attr}", this.addr))
+                    Finding::at(attr, format!("{} is an alias: it takes no {attr}", this.addr()))
                         .help("an alias answers with its target's addresses; remove records and ttl, or the alias"),
                 );
             }
-        } else if !this.has("records") {
-            out.push(Finding::on_resource(format!("{} has neither alias nor records", this.addr)));
+        } else if spec.records.is_none() {
+            out.push(Finding::on_resource(format!("{} has neither alias nor records", this.addr())));
         }
-        out.extend(int_in_range(this, "ttl", 0..=2_147_483_647, "seconds"));
+        out.extend(int_in_range(this.addr(), "ttl", &spec.ttl, 0..=2_147_483_647, "seconds"));
         out
     }
 
@@ -227,7 +230,7 @@ impl Kind for Route53Record {
         }
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<RecordPlanned>> {
         Some(self)
     }
 
@@ -236,10 +239,10 @@ impl Kind for Route53Record {
     }
 }
 
-impl Annotate for Route53Record {
+impl Annotate<RecordPlanned, Live<Self>> for Route53Record {
     /// `allow_overwrite` takes over a record set; destroying it deletes it, nothing is put back.
-    fn annotate(&self, change: &ChangeView<'_>) -> Vec<Annotation> {
-        let allowed = change.desired.and_then(|d| d.get("allow_overwrite")) == Some(&Value::Bool(true));
+    fn annotate(&self, change: &ChangeView<'_, RecordPlanned, Live<Self>>) -> Vec<Annotation> {
+        let allowed = change.desired.and_then(|d| d.allow_overwrite.known()) == Some(&true);
         (change.stage == Stage::Create && allowed)
             .then(|| Annotation::TakesOver { what: "a record set of this name and type".into(), put_back: false })
             .into_iter()
@@ -274,7 +277,7 @@ impl Inventory for Route53Record {
     }
 }
 
-impl Access for Route53Record {
+impl Access<RecordPlanned> for Route53Record {
     fn deployer(&self) -> Deployer {
         Deployer {
             read: &["route53:ListResourceRecordSets", "route53:GetChange"],
@@ -284,8 +287,8 @@ impl Access for Route53Record {
         }
     }
 
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        let zone = ArnScope::part(attrs.get("zone_id"));
+    fn deployer_arns(&self, spec: &RecordPlanned, scope: &ArnScope) -> Vec<String> {
+        let zone = ArnScope::part(Some(spec.zone_id.text()));
         vec![scope.arn("route53", "", "", &format!("hostedzone/{zone}")), scope.arn("route53", "", "", "change/*")]
     }
 }

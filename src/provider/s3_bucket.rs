@@ -20,9 +20,10 @@
 
 use super::Fields;
 use super::facets::{Access, Inventory};
-use super::planned::{self, Case, Known, KnownValue};
+use super::planned::{self, Case};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
+use crate::provider::{Known, KnownValue};
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -31,7 +32,6 @@ use aws_sdk_s3::types::{
     PublicAccessBlockConfiguration, Tag, Tagging,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use serde_with::skip_serializing_none;
 
 use super::ownership::{Tagged, is_engine_tag};
@@ -338,7 +338,7 @@ impl Kind for S3Bucket {
         in_bucket_region(aws, id, move |s3| async move { delete_in(&s3, id, prior.spec()).await }).await
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<BucketPlanned>> {
         Some(self)
     }
 
@@ -386,7 +386,7 @@ impl Inventory for S3Bucket {
     }
 }
 
-impl Access for S3Bucket {
+impl Access<BucketPlanned> for S3Bucket {
     fn deployer(&self) -> Deployer {
         Deployer {
             read: &[
@@ -403,17 +403,26 @@ impl Access for S3Bucket {
         }
     }
 
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        let name = ArnScope::part(attrs.get("name"));
+    fn deployer_arns(&self, spec: &BucketPlanned, scope: &ArnScope) -> Vec<String> {
+        let name = ArnScope::part(Some(spec.name.text()));
         vec![scope.arn("s3", "", "", &name), scope.arn("s3", "", "", &format!("{name}/*"))]
     }
 
-    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
-        const SETTINGS: [&str; 4] =
-            ["block_public_acls", "ignore_public_acls", "block_public_policy", "restrict_public_buckets"];
-        let pab = attrs.get("public_access_block").and_then(Value::as_object);
-        let off: Vec<&str> =
-            SETTINGS.iter().copied().filter(|s| pab.and_then(|p| p.get(*s)) != Some(&Value::Bool(true))).collect();
+    fn policy_findings(&self, spec: &BucketPlanned) -> Vec<(&'static str, String)> {
+        let on = Known::Known(true);
+        let pab = spec.public_access_block.known();
+        let settings = pab.map(|p| {
+            [
+                ("block_public_acls", &p.block_public_acls),
+                ("ignore_public_acls", &p.ignore_public_acls),
+                ("block_public_policy", &p.block_public_policy),
+                ("restrict_public_buckets", &p.restrict_public_buckets),
+            ]
+        });
+        let off: Vec<&str> = match settings {
+            Some(settings) => settings.into_iter().filter(|(_, v)| **v != on).map(|(name, _)| name).collect(),
+            None => PUBLIC_ACCESS_BLOCK.iter().map(|a| a.name).collect(),
+        };
         if off.is_empty() {
             return vec![];
         }

@@ -20,8 +20,9 @@
 
 use super::Fields;
 use super::facets::{Access, Annotate, Annotation, ChangeView, Inventory};
-use super::planned::{self, Known, KnownValue};
+use super::planned;
 use crate::permissions::deployer::{ArnScope, Deployer};
+use crate::provider::{DeclaredAs, Known, KnownValue, Live};
 use async_trait::async_trait;
 use aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput;
 use aws_sdk_s3::types::{
@@ -113,14 +114,16 @@ impl Kind for S3BucketNotification {
         &SCHEMA
     }
 
-    fn annotate(&self) -> Option<&dyn Annotate> {
+    fn annotate(&self) -> Option<&dyn Annotate<NotificationPlanned, Live<Self>>> {
         Some(self)
     }
 
     /// S3 refuses a configuration whose targets do not already let it deliver: each Lambda
     /// target needs a `lambda_permission` for `s3.amazonaws.com`, each topic a policy, among
     /// what the notification comes after.
-    fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding> {
+    fn validate(&self, this: &DeclaredAs<'_, NotificationPlanned>, all: &[Declared]) -> Vec<Finding> {
+        // Only what other resources declare decides: a target's permission or policy first.
+        let this = this.declared;
         let mut out = Vec::new();
         let targets = |attr: &str, kind: &str| -> Vec<ResourceAddr> {
             let refs = this.references.get(attr).into_iter().flatten();
@@ -325,7 +328,7 @@ impl Kind for S3BucketNotification {
         Ok(Deleted::Yes)
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<NotificationPlanned>> {
         Some(self)
     }
 
@@ -334,9 +337,10 @@ impl Kind for S3BucketNotification {
     }
 }
 
-impl Annotate for S3BucketNotification {
-    fn annotate(&self, change: &ChangeView<'_>) -> Vec<Annotation> {
-        singleton::takes_over("Lambda or SNS targets the bucket has", change)
+impl Annotate<NotificationPlanned, Live<Self>> for S3BucketNotification {
+    fn annotate(&self, change: &ChangeView<'_, NotificationPlanned, Live<Self>>) -> Vec<Annotation> {
+        let allowed = change.desired.and_then(|d| d.allow_overwrite.as_ref());
+        singleton::takes_over("Lambda or SNS targets the bucket has", change.stage, allowed)
     }
 }
 
@@ -388,7 +392,7 @@ impl Inventory for S3BucketNotification {
     }
 }
 
-impl Access for S3BucketNotification {
+impl Access<NotificationPlanned> for S3BucketNotification {
     fn deployer(&self) -> Deployer {
         Deployer {
             read: &["s3:GetBucketNotification"],
@@ -398,8 +402,8 @@ impl Access for S3BucketNotification {
         }
     }
 
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        vec![scope.arn("s3", "", "", &ArnScope::part(attrs.get("bucket")))]
+    fn deployer_arns(&self, spec: &NotificationPlanned, scope: &ArnScope) -> Vec<String> {
+        vec![scope.arn("s3", "", "", &ArnScope::part(Some(spec.bucket.text())))]
     }
 }
 

@@ -11,11 +11,11 @@
 
 use super::Fields;
 use super::facets::{Access, Annotate, Annotation, ChangeView};
-use super::planned::{self};
+use super::planned;
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant};
-use crate::value::Attrs;
+use crate::provider::Live;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -61,7 +61,7 @@ impl Kind for S3BucketPolicy {
         &SCHEMA
     }
 
-    fn annotate(&self) -> Option<&dyn Annotate> {
+    fn annotate(&self) -> Option<&dyn Annotate<BucketPolicyPlanned, Live<Self>>> {
         Some(self)
     }
 
@@ -162,18 +162,19 @@ impl Kind for S3BucketPolicy {
         Ok(Deleted::Yes)
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<BucketPolicyPlanned>> {
         Some(self)
     }
 }
 
-impl Annotate for S3BucketPolicy {
-    fn annotate(&self, change: &ChangeView<'_>) -> Vec<Annotation> {
-        singleton::takes_over("a policy the bucket has", change)
+impl Annotate<BucketPolicyPlanned, Live<Self>> for S3BucketPolicy {
+    fn annotate(&self, change: &ChangeView<'_, BucketPolicyPlanned, Live<Self>>) -> Vec<Annotation> {
+        let allowed = change.desired.and_then(|d| d.allow_overwrite.as_ref());
+        singleton::takes_over("a policy the bucket has", change.stage, allowed)
     }
 }
 
-impl Access for S3BucketPolicy {
+impl Access<BucketPolicyPlanned> for S3BucketPolicy {
     fn deployer(&self) -> Deployer {
         Deployer {
             read: &["s3:GetBucketPolicy"],
@@ -183,12 +184,12 @@ impl Access for S3BucketPolicy {
         }
     }
 
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        vec![scope.arn("s3", "", "", &ArnScope::part(attrs.get("bucket")))]
+    fn deployer_arns(&self, spec: &BucketPolicyPlanned, scope: &ArnScope) -> Vec<String> {
+        vec![scope.arn("s3", "", "", &ArnScope::part(Some(spec.bucket.text())))]
     }
 
-    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
-        permissions::of_resource_policy(attrs)
+    fn grants(&self, _addr: &ResourceAddr, spec: &BucketPolicyPlanned) -> Vec<Grant> {
+        permissions::of_resource_policy(spec.policy.known())
     }
 }
 

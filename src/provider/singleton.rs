@@ -13,10 +13,11 @@
 //! finds the spec's document, which is then the stack's); `find` never takes a different
 //! document for the stack's.
 
+use crate::provider::Known;
 use serde_json::Value;
 
 use super::ProviderError;
-use super::facets::{Annotation, ChangeView, Stage};
+use super::facets::{Annotation, Stage};
 use super::schema::{AttrType, Attribute};
 
 /// The schema row of the engine-only setting that allows taking over what is there.
@@ -63,9 +64,9 @@ pub fn to_put_back(replaced: Option<&str>) -> Option<Value> {
 
 /// What a plan says about a create that may take over a document (`what`) with
 /// `allow_overwrite`: that it is replaced, and put back on destroy.
-pub fn takes_over(what: &str, change: &ChangeView<'_>) -> Vec<Annotation> {
-    let allowed = change.desired.and_then(|d| d.get("allow_overwrite")) == Some(&Value::Bool(true));
-    (change.stage == Stage::Create && allowed)
+pub fn takes_over(what: &str, stage: Stage, allow_overwrite: Option<&Known<bool>>) -> Vec<Annotation> {
+    let allowed = allow_overwrite == Some(&Known::Known(true));
+    (stage == Stage::Create && allowed)
         .then(|| Annotation::TakesOver { what: what.to_string(), put_back: true })
         .into_iter()
         .collect()

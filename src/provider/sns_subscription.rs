@@ -15,16 +15,17 @@
 
 use super::Fields;
 use super::facets::{Access, Annotate, Annotation, ChangeView, Inventory, Parent, Stage};
-use super::planned::{self};
+use super::planned;
 use super::{Planned, Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::rules;
+use crate::provider::{DeclaredAs, Live};
 use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
 use serde_with::skip_serializing_none;
 
 use super::schema::{AttrType, Attribute, ResourceSchema};
@@ -102,12 +103,15 @@ impl Kind for SnsSubscription {
         &SCHEMA
     }
 
-    fn annotate(&self) -> Option<&dyn Annotate> {
+    fn annotate(&self) -> Option<&dyn Annotate<SubscriptionPlanned, Live<Self>>> {
         Some(self)
     }
 
-    fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
-        int_in_range(this, "confirmation_timeout_in_minutes", 1..=10_080, "minutes").into_iter().collect()
+    fn validate(&self, this: &DeclaredAs<'_, SubscriptionPlanned>, _all: &[Declared]) -> Vec<Finding> {
+        let timeout = &this.spec.confirmation_timeout_in_minutes;
+        int_in_range(this.addr(), "confirmation_timeout_in_minutes", timeout, 1..=10_080, "minutes")
+            .into_iter()
+            .collect()
     }
 
     fn normalize(&self, spec: &mut SubscriptionPlanned) {
@@ -259,7 +263,7 @@ impl Kind for SnsSubscription {
         }
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<SubscriptionPlanned>> {
         Some(self)
     }
 
@@ -268,11 +272,12 @@ impl Kind for SnsSubscription {
     }
 }
 
-impl Annotate for SnsSubscription {
+impl Annotate<SubscriptionPlanned, Live<Self>> for SnsSubscription {
     /// A subscription still pending confirmation cannot be deleted, only forgotten.
-    fn annotate(&self, change: &ChangeView<'_>) -> Vec<Annotation> {
+    fn annotate(&self, change: &ChangeView<'_, SubscriptionPlanned, Live<Self>>) -> Vec<Annotation> {
         let removed = matches!(change.stage, Stage::Destroy | Stage::Replace);
-        let pending = change.live.and_then(|l| l.get("pending_confirmation")).and_then(Value::as_str) == Some("true");
+        let computed = change.live.and_then(|l| l.computed.as_ref());
+        let pending = computed.is_some_and(|c| c.pending_confirmation == "true");
         (removed && pending)
             .then(|| Annotation::ForgottenNotDeleted { why: PENDING_NOT_DELETED.into() })
             .into_iter()
@@ -295,7 +300,7 @@ impl Inventory for SnsSubscription {
     }
 }
 
-impl Access for SnsSubscription {
+impl Access<SubscriptionPlanned> for SnsSubscription {
     fn deployer(&self) -> Deployer {
         Deployer {
             read: &["sns:GetSubscriptionAttributes", "sns:ListSubscriptionsByTopic"],
@@ -305,14 +310,14 @@ impl Access for SnsSubscription {
         }
     }
 
-    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
+    fn deployer_arns(&self, spec: &SubscriptionPlanned, _scope: &ArnScope) -> Vec<String> {
         // Subscription ARNs are the topic's with an id appended.
-        let topic = ArnScope::part(attrs.get("topic_arn"));
+        let topic = ArnScope::part(Some(spec.topic_arn.text()));
         vec![topic.clone(), format!("{topic}:*")]
     }
 
-    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
-        match attrs.get("protocol").and_then(Value::as_str) {
+    fn policy_findings(&self, spec: &SubscriptionPlanned) -> Vec<(&'static str, String)> {
+        match spec.protocol.known().map(String::as_str) {
             Some("https") | None => vec![],
             Some(other) => vec![(rules::HTTPS_SUBSCRIPTION, format!("delivers over {other}, not https"))],
         }
@@ -415,9 +420,9 @@ mod tests {
         assert!(!child.has_id());
         assert!(child.inert.is_some());
         let key = child.identified_by.expect("a key");
-        assert_eq!(key.get("endpoint"), Some(&Value::from("https://hooks.example.test/x")));
-        assert_eq!(key.get("topic_arn"), Some(&Value::from(topic)));
-        assert_eq!(key.get("protocol"), Some(&Value::from("https")));
+        assert_eq!(key.get("endpoint"), Some(&serde_json::Value::from("https://hooks.example.test/x")));
+        assert_eq!(key.get("topic_arn"), Some(&serde_json::Value::from(topic)));
+        assert_eq!(key.get("protocol"), Some(&serde_json::Value::from("https")));
         let confirmed = listed_child(topic, &listed(&format!("{topic}:abc"))).expect("listed");
         assert!(confirmed.has_id() && confirmed.inert.is_none());
         assert_eq!(confirmed.id, format!("{topic}:abc"));
@@ -429,9 +434,10 @@ mod tests {
         // The plan tells the reviewer before apply does it.
         let addr = ResourceAddr::new("sns_subscription", "s");
         let said = |pending: &str, stage: Stage| {
-            let live: Attrs =
-                serde_json::from_value(serde_json::json!({"pending_confirmation": pending})).expect("attrs");
-            Annotate::annotate(&SnsSubscription, &ChangeView { addr: &addr, stage, live: Some(&live), desired: None })
+            let live: Attrs = serde_json::from_value(serde_json::json!({"arn": "a", "pending_confirmation": pending}))
+                .expect("attrs");
+            let view = ChangeView { addr: &addr, stage, live: Some(&live), desired: None };
+            Annotate::annotate(&crate::provider::Typed(SnsSubscription), &view)
         };
         let forgotten = said("true", Stage::Destroy);
         assert!(matches!(forgotten.as_slice(), [Annotation::ForgottenNotDeleted { .. }]), "{forgotten:?}");

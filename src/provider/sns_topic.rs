@@ -9,6 +9,7 @@ use super::facets::{Access, Inventory, Parent};
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant};
+use crate::provider::KnownValue;
 use crate::value::Attrs;
 use std::collections::BTreeMap;
 
@@ -174,7 +175,7 @@ impl Kind for SnsTopic {
         Ok(Deleted::Yes)
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<TopicPlanned>> {
         Some(self)
     }
 
@@ -190,7 +191,7 @@ impl Inventory for SnsTopic {
     }
 }
 
-impl Access for SnsTopic {
+impl Access<TopicPlanned> for SnsTopic {
     // drift lists the topic's subscriptions.
     fn deployer(&self) -> Deployer {
         Deployer {
@@ -202,12 +203,12 @@ impl Access for SnsTopic {
         }
     }
 
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        vec![scope.arn("sns", &scope.region, &scope.account, &ArnScope::part(attrs.get("name")))]
+    fn deployer_arns(&self, spec: &TopicPlanned, scope: &ArnScope) -> Vec<String> {
+        vec![scope.arn("sns", &scope.region, &scope.account, &ArnScope::part(Some(spec.name.text())))]
     }
 
-    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
-        permissions::of_resource_policy(attrs)
+    fn grants(&self, _addr: &ResourceAddr, spec: &TopicPlanned) -> Vec<Grant> {
+        permissions::of_resource_policy(spec.policy.known())
     }
 }
 

@@ -8,11 +8,11 @@
 
 use super::Fields;
 use super::facets::{Access, Annotate, Annotation, ChangeView};
-use super::planned::{self};
+use super::planned;
 use crate::addr::ResourceAddr;
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::permissions::{self, Grant};
-use crate::value::Attrs;
+use crate::provider::Live;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -57,7 +57,7 @@ impl Kind for SnsTopicPolicy {
         &SCHEMA
     }
 
-    fn annotate(&self) -> Option<&dyn Annotate> {
+    fn annotate(&self) -> Option<&dyn Annotate<TopicPolicyPlanned, Live<Self>>> {
         Some(self)
     }
 
@@ -141,18 +141,19 @@ impl Kind for SnsTopicPolicy {
         Ok(Deleted::Yes)
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<TopicPolicyPlanned>> {
         Some(self)
     }
 }
 
-impl Annotate for SnsTopicPolicy {
-    fn annotate(&self, change: &ChangeView<'_>) -> Vec<Annotation> {
-        singleton::takes_over("a policy other than SNS's default the topic has", change)
+impl Annotate<TopicPolicyPlanned, Live<Self>> for SnsTopicPolicy {
+    fn annotate(&self, change: &ChangeView<'_, TopicPolicyPlanned, Live<Self>>) -> Vec<Annotation> {
+        let allowed = change.desired.and_then(|d| d.allow_overwrite.as_ref());
+        singleton::takes_over("a policy other than SNS's default the topic has", change.stage, allowed)
     }
 }
 
-impl Access for SnsTopicPolicy {
+impl Access<TopicPolicyPlanned> for SnsTopicPolicy {
     fn deployer(&self) -> Deployer {
         Deployer {
             read: &["sns:GetTopicAttributes"],
@@ -162,12 +163,12 @@ impl Access for SnsTopicPolicy {
         }
     }
 
-    fn deployer_arns(&self, attrs: &Attrs, _scope: &ArnScope) -> Vec<String> {
-        vec![ArnScope::part(attrs.get("topic_arn"))]
+    fn deployer_arns(&self, spec: &TopicPolicyPlanned, _scope: &ArnScope) -> Vec<String> {
+        vec![ArnScope::part(Some(spec.topic_arn.text()))]
     }
 
-    fn grants(&self, _addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
-        permissions::of_resource_policy(attrs)
+    fn grants(&self, _addr: &ResourceAddr, spec: &TopicPolicyPlanned) -> Vec<Grant> {
+        permissions::of_resource_policy(spec.policy.known())
     }
 }
 

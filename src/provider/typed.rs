@@ -12,14 +12,17 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::Lifecycle;
-use super::facets::{Access, Annotate, Artifact, Inventory, Operations};
+use super::facets::{Access, Annotate, Annotation, Artifact, ChangeView, Inventory, Operations};
 use super::normalize;
-use super::{AttrType, Declared, Deleted, Finding};
+use super::{AttrType, Declared, DeclaredAs, Deleted, Finding};
 use super::{
     Aws, Created, FindReason, Found, Managed, ModelFields, Owner, ProviderError, ResourceKind, ResourceSchema,
 };
 use super::{HasPlan, planned};
-use crate::value::Attrs;
+use crate::addr::ResourceAddr;
+use crate::permissions::deployer::{ArnScope, Deployer};
+use crate::permissions::{Grant, PolicyKind};
+use crate::value::{Attrs, UNKNOWN};
 
 /// One kind of AWS resource, in its own types.
 ///
@@ -81,8 +84,9 @@ pub trait Kind: Send + Sync + 'static {
         Ok(())
     }
 
-    /// See [`ResourceKind::validate`].
-    fn validate(&self, _this: &Declared, _all: &[Declared]) -> Vec<Finding> {
+    /// See [`ResourceKind::validate`]: the resource in the kind's plan model, and every
+    /// declared resource (of any kind) it may be checked against.
+    fn validate(&self, _this: &DeclaredAs<'_, PlanOf<Self>>, _all: &[Declared]) -> Vec<Finding> {
         Vec::new()
     }
 
@@ -97,8 +101,9 @@ pub trait Kind: Send + Sync + 'static {
         reason: FindReason,
     ) -> Result<Option<Found>, ProviderError>;
 
-    /// Who its resources let do what, and what the deployer needs (see [`Access`]).
-    fn access(&self) -> Option<&dyn Access> {
+    /// Who its resources let do what, and what the deployer needs (see [`Access`]), read from
+    /// its plan model.
+    fn access(&self) -> Option<&dyn Access<PlanOf<Self>>> {
         None
     }
 
@@ -117,8 +122,9 @@ pub trait Kind: Send + Sync + 'static {
         None
     }
 
-    /// What a plan says about a change beyond its attributes (see [`Annotate`]).
-    fn annotate(&self) -> Option<&dyn Annotate> {
+    /// What a plan says about a change beyond its attributes (see [`Annotate`]), from its
+    /// models.
+    fn annotate(&self) -> Option<&dyn Annotate<PlanOf<Self>, Live<Self>>> {
         None
     }
 
@@ -135,7 +141,11 @@ pub trait Kind: Send + Sync + 'static {
 /// A kind's spec as a plan holds it (every value a [`super::Known`]).
 pub type PlanOf<K> = <<K as Kind>::Spec as HasPlan>::Plan;
 
-/// What was last recorded of a resource (nothing, for one being adopted or imported).
+/// A resource as it reads now: its spec and computed models, each if it reads as one.
+pub type Live<K> = Prior<<K as Kind>::Spec, <K as Kind>::Computed>;
+
+/// What was last recorded of a resource (nothing, for one being adopted or imported), or what
+/// a read gave ([`Live`]): its spec and computed models, each if it still reads as one.
 pub struct Prior<S, C> {
     pub spec: Option<S>,
     pub computed: Option<C>,
@@ -236,7 +246,12 @@ impl<K: Kind> ResourceKind for Typed<K> {
     }
 
     fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding> {
-        let mut out = self.0.validate(this, all);
+        let partial: Attrs = this.partial.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let read = planned::read::<PlanOf<K>>(K::NAME, &partial);
+        let mut out = match &read {
+            Ok(spec) => self.0.validate(&DeclaredAs { spec: spec.clone(), declared: this }, all),
+            Err(_) => Vec::new(),
+        };
         // AWS's integers are 32-bit and none of ours may be negative (a size, a timeout, a TTL):
         // where the kind gives no narrower range of its own, that one applies.
         for attr in self.0.schema().attributes {
@@ -249,6 +264,10 @@ impl<K: Kind> ResourceKind for Typed<K> {
                     Finding::at(attr.name, format!("{path} of {} is {n}: AWS takes 0 to {max}", this.addr))
                 }));
             }
+        }
+        // Values the schema accepts but the kind's model cannot hold: said, never skipped.
+        if let (Err(e), true) = (read, out.is_empty()) {
+            out.push(Finding::on_resource(format!("{}: {}", this.addr, e.message)));
         }
         out
     }
@@ -320,7 +339,7 @@ impl<K: Kind> ResourceKind for Typed<K> {
     }
 
     fn access(&self) -> Option<&dyn Access> {
-        self.0.access()
+        self.0.access().map(|_| self as &dyn Access)
     }
 
     fn inventory(&self) -> Option<&dyn Inventory> {
@@ -336,7 +355,7 @@ impl<K: Kind> ResourceKind for Typed<K> {
     }
 
     fn annotate(&self) -> Option<&dyn Annotate> {
-        self.0.annotate()
+        self.0.annotate().map(|_| self as &dyn Annotate)
     }
 
     async fn delete(&self, aws: &Aws, id: &str, prior: &Attrs) -> Result<Deleted, ProviderError> {
@@ -377,13 +396,16 @@ fn ints_out_of_range(ty: &AttrType, value: &Value, path: String, out: &mut Vec<(
     }
 }
 
-pub fn int_in_range(this: &Declared, attr: &str, range: std::ops::RangeInclusive<i64>, unit: &str) -> Option<Finding> {
-    let n = this.known(attr)?.as_i64()?;
+pub fn int_in_range<N: Copy + Into<i64>>(
+    addr: &ResourceAddr,
+    attr: &str,
+    value: &Option<super::Known<N>>,
+    range: std::ops::RangeInclusive<i64>,
+    unit: &str,
+) -> Option<Finding> {
+    let n: i64 = (*super::KnownValue::known(value)?).into();
     (!range.contains(&n)).then(|| {
-        Finding::at(
-            attr,
-            format!("{attr} of {} is {n}: AWS takes {} to {} {unit}", this.addr, range.start(), range.end()),
-        )
+        Finding::at(attr, format!("{attr} of {addr} is {n}: AWS takes {} to {} {unit}", range.start(), range.end()))
     })
 }
 
@@ -391,4 +413,57 @@ pub fn int_in_range(this: &Declared, attr: &str, range: std::ops::RangeInclusive
 /// schema should mark it `force_new`. Never a silent skip.
 pub fn cannot_update(kind: &str, attr: &str) -> ProviderError {
     ProviderError::invalid_attributes(kind, format!("`{attr}` cannot be changed in place (an engine bug)"))
+}
+
+/// The kind's [`Access`] on attributes: they are read into its plan model first.
+impl<K: Kind> Access for Typed<K> {
+    fn deployer(&self) -> Deployer {
+        self.0.access().map_or(Deployer::NONE, |a| a.deployer())
+    }
+
+    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+        match (self.0.access(), planned::read::<PlanOf<K>>(K::NAME, attrs)) {
+            (Some(access), Ok(spec)) => access.deployer_arns(&spec, scope),
+            _ => vec!["*".into()],
+        }
+    }
+
+    /// Attributes that do not read as the kind's model grant what cannot be told: one grant
+    /// of everything unknown, which the review shows and the rules flag rather than miss.
+    fn grants(&self, addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
+        let Some(access) = self.0.access() else { return Vec::new() };
+        match planned::read::<PlanOf<K>>(K::NAME, attrs) {
+            Ok(spec) => access.grants(addr, &spec),
+            Err(_) => vec![Grant {
+                policy: PolicyKind::Resource,
+                deny: false,
+                principal: UNKNOWN.into(),
+                action: UNKNOWN.into(),
+                resource: UNKNOWN.into(),
+                conditions: vec![],
+            }],
+        }
+    }
+
+    fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
+        match (self.0.access(), planned::read::<PlanOf<K>>(K::NAME, attrs)) {
+            (Some(access), Ok(spec)) => access.policy_findings(&spec),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The kind's [`Annotate`] on attributes: the change is read into its models first.
+impl<K: Kind> Annotate for Typed<K> {
+    fn annotate(&self, change: &ChangeView<'_>) -> Vec<Annotation> {
+        let Some(annotate) = self.0.annotate() else { return Vec::new() };
+        let desired = change.desired.and_then(|d| planned::read::<PlanOf<K>>(K::NAME, d).ok());
+        let live = change.live.map(|l| Prior { spec: self.prior_spec(l), computed: self.prior_computed(l) });
+        annotate.annotate(&ChangeView {
+            addr: change.addr,
+            stage: change.stage,
+            live: live.as_ref(),
+            desired: desired.as_ref(),
+        })
+    }
 }

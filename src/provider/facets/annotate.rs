@@ -20,16 +20,26 @@ pub enum Stage {
     Stays,
 }
 
-/// The change a kind annotates.
-#[derive(Clone, Copy, Debug)]
-pub struct ChangeView<'a> {
+/// The change a kind annotates: the engine builds it on attributes, and
+/// [`crate::provider::Typed`] gives the kind its own models (`desired`: the plan model, whose
+/// values may be unknown; `live`: the spec and computed models as AWS reports them).
+#[derive(Debug)]
+pub struct ChangeView<'a, D = Attrs, L = Attrs> {
     pub addr: &'a ResourceAddr,
     pub stage: Stage,
     /// The resource as it reads now, if it exists.
-    pub live: Option<&'a Attrs>,
+    pub live: Option<&'a L>,
     /// The spec's values, unless it is destroyed.
-    pub desired: Option<&'a Attrs>,
+    pub desired: Option<&'a D>,
 }
+
+impl<D, L> Clone for ChangeView<'_, D, L> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<D, L> Copy for ChangeView<'_, D, L> {}
 
 /// One thing a kind has to say about a change.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,8 +101,8 @@ impl Annotation {
     }
 }
 
-pub trait Annotate: Send + Sync {
+pub trait Annotate<D = Attrs, L = Attrs>: Send + Sync {
     /// What to say about this change, in order; the first that is not a warning becomes the
     /// reason shown for the action.
-    fn annotate(&self, change: &ChangeView<'_>) -> Vec<Annotation>;
+    fn annotate(&self, change: &ChangeView<'_, D, L>) -> Vec<Annotation>;
 }

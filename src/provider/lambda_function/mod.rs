@@ -14,6 +14,7 @@
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::provider::Fields;
 use crate::provider::facets::{Access, Annotate, Annotation, Artifact, ChangeView, Inventory, Parent, Stage};
+use crate::provider::{DeclaredAs, KnownValue, Live};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -293,30 +294,28 @@ impl Kind for LambdaFunction {
         &SCHEMA
     }
 
-    fn validate(&self, this: &Declared, _all: &[Declared]) -> Vec<Finding> {
+    fn validate(&self, this: &DeclaredAs<'_, FunctionPlanned>, _all: &[Declared]) -> Vec<Finding> {
         let mut out = Vec::new();
-        match (this.has("source"), this.has("zip_file")) {
+        let (spec, addr) = (&this.spec, this.addr());
+        match (spec.source.is_some(), spec.zip_file.is_some()) {
             (true, true) => out.push(
-                Finding::at("zip_file", format!("{} gives both source and zip_file", this.addr))
+                Finding::at("zip_file", format!("{addr} gives both source and zip_file"))
                     .help("keep source (a cargo package the engine builds) or zip_file (a ready zip), not both"),
             ),
             (false, false) => out.push(
-                Finding::on_resource(format!("{} has no code: give source or zip_file", this.addr))
+                Finding::on_resource(format!("{addr} has no code: give source or zip_file"))
                     .help("source: lambdas/<crate> builds a cargo package; zip_file: a ready deployment zip"),
             ),
             _ => {}
         }
-        out.extend(int_in_range(this, "memory_size", 128..=10240, "MB"));
-        out.extend(int_in_range(this, "timeout", 1..=900, "seconds"));
-        out.extend(int_in_range(this, "keep_versions", 1..=100, "versions"));
-        if let Some(vars) = this.known("environment").and_then(serde_json::Value::as_object) {
+        out.extend(int_in_range(addr, "memory_size", &spec.memory_size, 128..=10240, "MB"));
+        out.extend(int_in_range(addr, "timeout", &spec.timeout, 1..=900, "seconds"));
+        out.extend(int_in_range(addr, "keep_versions", &spec.keep_versions, 1..=100, "versions"));
+        if let Some(vars) = spec.environment.known() {
             for name in vars.keys().filter(|k| RESERVED_ENVIRONMENT.contains(&k.as_str())) {
                 out.push(
-                    Finding::at(
-                        "environment",
-                        format!("environment of {} sets {name}, which Lambda reserves", this.addr),
-                    )
-                    .help("Lambda sets it itself and refuses a function that sets it: choose another name"),
+                    Finding::at("environment", format!("environment of {addr} sets {name}, which Lambda reserves"))
+                        .help("Lambda sets it itself and refuses a function that sets it: choose another name"),
                 );
             }
         }
@@ -476,7 +475,7 @@ impl Kind for LambdaFunction {
         Ok(Deleted::Yes)
     }
 
-    fn access(&self) -> Option<&dyn Access> {
+    fn access(&self) -> Option<&dyn Access<FunctionPlanned>> {
         Some(self)
     }
 
@@ -488,7 +487,7 @@ impl Kind for LambdaFunction {
         Some(self)
     }
 
-    fn annotate(&self) -> Option<&dyn Annotate> {
+    fn annotate(&self) -> Option<&dyn Annotate<FunctionPlanned, Live<Self>>> {
         Some(self)
     }
 
@@ -593,14 +592,15 @@ impl Inventory for LambdaFunction {
     }
 }
 
-impl Annotate for LambdaFunction {
+impl Annotate<FunctionPlanned, Live<Self>> for LambdaFunction {
     /// An update after a rollback (or before anything was published) says so; code built with
     /// the dev profile is a warning whatever the plan does.
-    fn annotate(&self, change: &ChangeView<'_>) -> Vec<Annotation> {
+    fn annotate(&self, change: &ChangeView<'_, FunctionPlanned, Live<Self>>) -> Vec<Annotation> {
         let mut out = Vec::new();
-        let text = |name: &str| change.live.and_then(|l| l.get(name)).and_then(serde_json::Value::as_str);
+        let computed = change.live.and_then(|l| l.computed.as_ref());
         if change.stage == Stage::Update {
-            match (text("version"), text("rolled_back_from")) {
+            let version = computed.and_then(|c| c.version.as_deref());
+            match (version, computed.and_then(|c| c.rolled_back_from.as_deref())) {
                 (Some(version), Some(from)) => {
                     out.push(Annotation::RolledBack { version: version.into(), from: from.into() });
                 }
@@ -610,8 +610,9 @@ impl Annotate for LambdaFunction {
                 _ => {}
             }
         }
-        let dev = json!(artifacts::BuildProfile::Dev.name());
-        if change.stage != Stage::Destroy && change.desired.and_then(|d| d.get("build_profile")) == Some(&dev) {
+        let dev = artifacts::BuildProfile::Dev.name();
+        let profile = change.desired.and_then(|d| d.build_profile.known());
+        if change.stage != Stage::Destroy && profile.is_some_and(|p| p == dev) {
             out.push(Annotation::DevBuild);
         }
         out
@@ -665,7 +666,7 @@ impl Artifact for LambdaFunction {
     }
 }
 
-impl Access for LambdaFunction {
+impl Access<FunctionPlanned> for LambdaFunction {
     // drift lists the statements of the live alias's policy.
     // GetFunction returns a function's tags only to a caller allowed this: without them
     // a function whose create answer was lost cannot be told to be ours.
@@ -704,15 +705,15 @@ impl Access for LambdaFunction {
         }
     }
 
-    fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
+    fn deployer_arns(&self, spec: &FunctionPlanned, scope: &ArnScope) -> Vec<String> {
         let function = scope.arn(
             "lambda",
             &scope.region,
             &scope.account,
-            &format!("function:{}", ArnScope::part(attrs.get("name"))),
+            &format!("function:{}", ArnScope::part(Some(spec.name.text()))),
         );
         // The execution role it passes to Lambda.
-        let role = match ArnScope::part(attrs.get("role")).as_str() {
+        let role = match ArnScope::part(Some(spec.role.text())).as_str() {
             "*" => scope.arn("iam", "", &scope.account, "role/*"),
             arn => arn.to_string(),
         };
