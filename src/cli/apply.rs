@@ -1,5 +1,6 @@
 //! `apply`: plan (or read a saved plan), confirm, and carry the plan out.
 
+use super::stdout::{out, outln};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -202,7 +203,7 @@ impl Approval<'_> {
         if self.json {
             JsonEvents::line("plan", json!({ "plan": render_json(plan, false) }));
         } else {
-            print!("{}", super::style::plan(&render_text(plan)));
+            out!("{}", super::style::plan(&render_text(plan)));
         }
     }
 }
@@ -216,7 +217,7 @@ impl Review for Approval<'_> {
 
     fn review(&self, plan: &Plan, removal: Option<&Removal>, destroy: bool) -> Result<bool, CliError> {
         if let Some(removal) = removal.filter(|_| !self.json) {
-            print!("{}", crate::plan::revert::render(removal));
+            out!("{}", crate::plan::revert::render(removal));
         }
         if self.targeted {
             eprintln!(
@@ -252,7 +253,7 @@ pub(super) fn render(ran: &Ran, json: bool) -> Result<ExitCode, CliError> {
     let summary = Summary::of(&ran.plan, report, ran.destroy);
     let applied = if json { summary.json() } else { summary.text() }?;
     for u in &ran.removed {
-        println!("Removed {}.", u.describe());
+        outln!("Removed {}.", u.describe());
     }
     for (u, e) in &ran.not_removed {
         eprintln!("Error: could not remove {}: {} failed: {}: {}", u.describe(), e.operation, e.code, e.message);
@@ -278,12 +279,12 @@ fn confirm(destroy: bool) -> Result<(), CliError> {
         ));
     }
     let what = if destroy { "destroy all resources" } else { "perform these actions" };
-    print!("\nDo you want to {what}?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
+    out!("\nDo you want to {what}?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     let _ = stdin.lock().read_line(&mut answer);
     if answer.trim() == "yes" {
-        println!();
+        outln!();
         Ok(())
     } else {
         Err(CliError::NotConfirmed(format!(
@@ -356,12 +357,12 @@ impl<'a> Summary<'a> {
             self.done.add, self.done.change, self.done.destroy
         );
         if !self.complete() {
-            println!("\n{} {counts}", paint(Tone::Error, &format!("{verb} incomplete.")));
+            outln!("\n{} {counts}", paint(Tone::Error, &format!("{verb} incomplete.")));
             return self.verdict();
         }
-        println!("\n{} {counts}", paint(Tone::Add, &format!("{verb} complete!")));
+        outln!("\n{} {counts}", paint(Tone::Add, &format!("{verb} complete!")));
         if !self.report.state.outputs.is_empty() {
-            println!("\nOutputs:\n\n{}", super::output::render(&self.report.state.outputs));
+            outln!("\nOutputs:\n\n{}", super::output::render(&self.report.state.outputs));
         }
         self.verdict()
     }

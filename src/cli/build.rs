@@ -1,5 +1,6 @@
 //! `build`: build and package every artifact the spec deploys, without touching AWS.
 
+use super::stdout::outln;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -54,12 +55,12 @@ pub async fn cmd_build(args: BuildArgs, registry: &Registry, builds: &Builds) ->
         let mut made = false;
         for name in derived {
             if let Some(value) = desired.get(name).and_then(|v| v.as_str()) {
-                println!("{}: {name} = {value}", res.addr);
+                outln!("{}: {name} = {value}", res.addr);
                 made = true;
             }
         }
         built += usize::from(made);
     }
-    println!("Built {built} artifact(s).");
+    outln!("Built {built} artifact(s).");
     Ok(ExitCode::SUCCESS)
 }

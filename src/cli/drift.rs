@@ -1,5 +1,6 @@
 //! `drift`: what changed in AWS since the last apply, for scheduled checks in CI.
 
+use super::stdout::{out, outln};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -68,11 +69,11 @@ pub async fn cmd_drift(args: DriftArgs, registry: &Registry, aws: &Aws, builds: 
     }
     if args.json {
         let json = drift::render_json(&found, &undeclared, args.show_sensitive);
-        println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
     } else if args.markdown {
-        print!("{}", drift::render_markdown(&found, &undeclared));
+        out!("{}", drift::render_markdown(&found, &undeclared));
     } else {
-        print!("{}", super::style::plan(&drift::render_text(&found, &undeclared)));
+        out!("{}", super::style::plan(&drift::render_text(&found, &undeclared)));
     }
     Ok(if drift::drifted(&found, &undeclared) { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
@@ -117,7 +118,7 @@ fn adopt(
         }
     }
     if accepts.is_empty() && left.is_empty() {
-        println!("No drift: nothing to adopt.");
+        outln!("No drift: nothing to adopt.");
         return Ok(ExitCode::SUCCESS);
     }
     let path = &paths.spec;
@@ -133,19 +134,19 @@ fn adopt(
         }
         write_atomically(path, &patched.text)
             .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?;
-        println!("Adopted into {} ({}):", path.display(), patched.applied.len());
+        outln!("Adopted into {} ({}):", path.display(), patched.applied.len());
         for a in &patched.applied {
-            println!("  ~ {a}");
+            outln!("  ~ {a}");
         }
     }
     left.extend(patched.left);
     if !left.is_empty() {
-        println!("Not adopted ({}):", left.len());
+        outln!("Not adopted ({}):", left.len());
         for l in &left {
-            println!("  . {l}");
+            outln!("  . {l}");
         }
     }
-    println!("Review the change, then `cruddur-infra apply` records what AWS has (nothing in AWS changes).");
+    outln!("Review the change, then `cruddur-infra apply` records what AWS has (nothing in AWS changes).");
     Ok(ExitCode::SUCCESS)
 }
 

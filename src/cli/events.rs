@@ -2,6 +2,7 @@
 //! object per line (`--json`, format in docs/plan-json.md). The engine only reports events
 //! ([`ApplyEvents`]); all printing is here.
 
+use super::stdout::outln;
 use std::io::Write;
 use std::time::Duration;
 
@@ -46,32 +47,32 @@ impl ApplyEvents for TextEvents {
     fn started(&self, addr: &ResourceAddr, action: Action, id: Option<&str>) {
         let id = id.unwrap_or_default();
         match action {
-            Action::Create => println!("{addr}: {}", paint(Tone::Add, "Creating...")),
-            Action::Update => println!("{addr}: {} [id={id}]", paint(Tone::Change, "Modifying...")),
-            Action::Replace => println!("{addr}: {} [id={id}]", paint(Tone::Change, "Replacing...")),
-            Action::Delete => println!("{addr}: {} [id={id}]", paint(Tone::Destroy, "Destroying...")),
+            Action::Create => outln!("{addr}: {}", paint(Tone::Add, "Creating...")),
+            Action::Update => outln!("{addr}: {} [id={id}]", paint(Tone::Change, "Modifying...")),
+            Action::Replace => outln!("{addr}: {} [id={id}]", paint(Tone::Change, "Replacing...")),
+            Action::Delete => outln!("{addr}: {} [id={id}]", paint(Tone::Destroy, "Destroying...")),
             Action::Forget | Action::NoOp => {}
         }
     }
 
     fn retrying(&self, addr: &ResourceAddr, notice: &RetryNotice) {
-        println!("{addr}: {}", retry_line(notice));
+        outln!("{addr}: {}", retry_line(notice));
     }
 
     fn adopted(&self, addr: &ResourceAddr, id: &str) {
-        println!("{addr}: Found [id={id}], made by an earlier attempt that did not hear back: adopting it");
+        outln!("{addr}: Found [id={id}], made by an earlier attempt that did not hear back: adopting it");
     }
 
     fn left_to_aws(&self, addr: &ResourceAddr, why: &str) {
-        println!("{addr}: not deleted: {why}; it is no longer managed");
+        outln!("{addr}: not deleted: {why}; it is no longer managed");
     }
 
     fn intent_dropped(&self, addr: &ResourceAddr) {
-        println!("{addr}: an interrupted create made nothing");
+        outln!("{addr}: an interrupted create made nothing");
     }
 
     fn still_working(&self, addr: &ResourceAddr, action: Action, took: Duration) {
-        println!("{addr}: Still {}... [{} elapsed]", progressive(action), elapsed(took));
+        outln!("{addr}: Still {}... [{} elapsed]", progressive(action), elapsed(took));
     }
 
     fn finished(&self, addr: &ResourceAddr, action: Action, id: Option<&str>, took: Duration) {
@@ -84,18 +85,18 @@ impl ApplyEvents for TextEvents {
             Action::Forget => "Forgetting (kept in AWS)",
         };
         match id {
-            Some(id) => println!("{addr}: {verb} complete after {} [id={id}]", elapsed(took)),
-            None => println!("{addr}: {verb} complete after {}", elapsed(took)),
+            Some(id) => outln!("{addr}: {verb} complete after {} [id={id}]", elapsed(took)),
+            None => outln!("{addr}: {verb} complete after {}", elapsed(took)),
         }
     }
 
     fn ready(&self, addr: &ResourceAddr, took: Duration) {
-        println!("{addr}: Ready after {}", elapsed(took));
+        outln!("{addr}: Ready after {}", elapsed(took));
     }
 
     fn failed(&self, addr: &ResourceAddr, action: Action, _error: &ApplyError, took: Duration) {
         // The error itself is printed once, with its hint, in the summary at the end.
-        println!("{addr}: {} after {}", paint(Tone::Error, &format!("{} failed", progressive(action))), elapsed(took));
+        outln!("{addr}: {} after {}", paint(Tone::Error, &format!("{} failed", progressive(action))), elapsed(took));
     }
 }
 

@@ -1,5 +1,6 @@
 //! `force-unlock`: remove a lock whose holder died.
 
+use super::stdout::outln;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -18,6 +19,6 @@ pub struct ForceUnlockArgs {
 
 pub async fn cmd_force_unlock(args: ForceUnlockArgs, aws: &crate::provider::Aws) -> Result<ExitCode, CliError> {
     let info = args.paths.backend(aws)?.force_unlock(&args.lock_id).await?;
-    println!("Removed the lock held by {}.", info.describe());
+    outln!("Removed the lock held by {}.", info.describe());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `graph`: the dependency graph as Graphviz DOT.
 
+use super::stdout::out;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -17,6 +18,6 @@ pub struct GraphArgs {
 pub fn cmd_graph(args: GraphArgs, registry: &Registry) -> Result<ExitCode, CliError> {
     // The graph's edges come from references, not values: unset variables do not matter.
     let spec = crate::spec::Spec::load_allowing_unset(&args.paths.spec, registry)?;
-    print!("{}", crate::spec::dependency_graph(&spec.resources).to_dot());
+    out!("{}", crate::spec::dependency_graph(&spec.resources).to_dot());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `iam-policy --for COMMAND`: the least-privilege IAM policy the engine needs for one command on
 //! this spec, printed as a policy document.
 
+use super::stdout::outln;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -99,7 +100,7 @@ pub async fn cmd_iam_policy(args: IamPolicyArgs, registry: &Registry, aws: &Aws)
         grant(Deployer { read, ..Deployer::NONE }, vec![kms_key_arn(&key, &scope)]);
     }
     let text = serde_json::to_string_pretty(&policy.document()).unwrap_or_default();
-    println!("{text}");
+    outln!("{text}");
     Ok(ExitCode::SUCCESS)
 }
 

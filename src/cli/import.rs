@@ -1,5 +1,6 @@
 //! `import`: adopt an existing AWS resource into the state under an address of the spec.
 
+use super::stdout::outln;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -45,7 +46,7 @@ pub async fn cmd_import(args: ImportArgs, registry: &Registry, aws: &Aws) -> Res
         state.resources.insert(args.addr.clone(), adopted);
         state.serial += 1;
         store.save(&state).await?;
-        println!("{} imported from `{}`. Run `cruddur-infra plan` to compare it with the spec.", args.addr, args.id);
+        outln!("{} imported from `{}`. Run `cruddur-infra plan` to compare it with the spec.", args.addr, args.id);
         Ok(ExitCode::SUCCESS)
     })
     .await

@@ -16,6 +16,7 @@ mod plan;
 mod rollback;
 mod schema;
 mod state;
+mod stdout;
 pub mod style;
 mod validate;
 mod watch;

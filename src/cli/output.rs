@@ -1,5 +1,6 @@
 //! `output`: the outputs recorded by the last apply.
 
+use super::stdout::{out, outln};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -43,8 +44,8 @@ pub async fn cmd_output(args: OutputArgs, aws: &crate::provider::Aws) -> Result<
             CliError::NotFound(format!("no output named `{name}` in {}", args.paths.state_location()))
         })?;
         match (&out.value, args.raw) {
-            (Value::String(s), true) => println!("{s}"),
-            (v, _) => println!("{v}"),
+            (Value::String(s), true) => outln!("{s}"),
+            (v, _) => outln!("{v}"),
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -54,7 +55,7 @@ pub async fn cmd_output(args: OutputArgs, aws: &crate::provider::Aws) -> Result<
         for note in notes {
             eprintln!("{note}");
         }
-        print!("{lines}");
+        out!("{lines}");
         return Ok(ExitCode::SUCCESS);
     }
     if format == Format::Json {
@@ -63,10 +64,10 @@ pub async fn cmd_output(args: OutputArgs, aws: &crate::provider::Aws) -> Result<
             .iter()
             .map(|(k, o)| (k.clone(), serde_json::json!({"value": if o.sensitive { Value::Null } else { o.value.clone() }, "sensitive": o.sensitive})))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&masked).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&masked).unwrap_or_default());
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render(&state.outputs));
+    out!("{}", render(&state.outputs));
     Ok(ExitCode::SUCCESS)
 }
 

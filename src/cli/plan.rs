@@ -1,5 +1,6 @@
 //! `plan`: show what apply would change; optionally save it for `apply FILE`.
 
+use super::stdout::{out, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -62,14 +63,11 @@ pub async fn cmd_plan(args: PlanArgs, registry: &Registry, aws: &Aws, builds: &B
     };
     let plan = make_plan(&spec, &prior, registry, aws, options, &args.targets).await?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json::render_json(&plan, args.show_sensitive)).unwrap_or_default()
-        );
+        outln!("{}", serde_json::to_string_pretty(&json::render_json(&plan, args.show_sensitive)).unwrap_or_default());
     } else if args.markdown {
-        print!("{}", markdown::render_markdown(&plan));
+        out!("{}", markdown::render_markdown(&plan));
     } else {
-        print!("{}", super::style::plan(&render_text(&plan)));
+        out!("{}", super::style::plan(&render_text(&plan)));
     }
     let changes = plan.has_changes();
     args.gates.check(&plan)?;

@@ -1,6 +1,7 @@
 //! `rollback`: the `rollback` operation of a kind that offers one (a function's `live` alias
 //! back to a version it served before), run through the engine's journaled operations.
 
+use super::stdout::outln;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -33,9 +34,9 @@ pub async fn cmd_rollback(args: RollbackArgs, registry: &Registry, aws: &Aws) ->
         Ok(operate(registry, aws, store, &args.addr, "rollback", &operation_args).await?)
     })
     .await?;
-    println!("{}: {}.", args.addr, done.summary);
+    outln!("{}: {}.", args.addr, done.summary);
     if let Some(next) = done.next {
-        println!("{next}");
+        outln!("{next}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `schema`: the JSON Schema of specs, for editors (yaml-language-server) and CI linting.
 
+use super::stdout::{out, outln};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -18,9 +19,9 @@ pub struct SchemaArgs {
 
 pub fn cmd_schema(args: SchemaArgs, registry: &Registry) -> Result<ExitCode, CliError> {
     if args.markdown {
-        print!("{}", crate::spec::kinds_markdown(registry));
+        out!("{}", crate::spec::kinds_markdown(registry));
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}", serde_json::to_string_pretty(&crate::spec::json_schema(registry)).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(&crate::spec::json_schema(registry)).unwrap_or_default());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `state list|show|rm`: look at and edit what the state holds, without touching AWS;
 //! `state encrypt|decrypt`: move it between plain text and KMS envelope encryption.
 
+use super::stdout::outln;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -59,9 +60,9 @@ pub async fn cmd_state(args: StateArgs, aws: &Aws) -> Result<ExitCode, CliError>
             let state = paths.backend(aws)?.load_existing().await?;
             for (addr, r) in &state.resources {
                 match &r.status {
-                    ResourceStatus::Ready => println!("{addr}\t{}", r.id),
-                    ResourceStatus::Creating => println!("{addr}\t{}\tcreating", r.id),
-                    ResourceStatus::Pending(_) => println!("{addr}\t-\tpending"),
+                    ResourceStatus::Ready => outln!("{addr}\t{}", r.id),
+                    ResourceStatus::Creating => outln!("{addr}\t{}\tcreating", r.id),
+                    ResourceStatus::Pending(_) => outln!("{addr}\t-\tpending"),
                 }
             }
         }
@@ -75,7 +76,7 @@ pub async fn cmd_state(args: StateArgs, aws: &Aws) -> Result<ExitCode, CliError>
                     *v = serde_json::json!(crate::plan::SENSITIVE);
                 }
             }
-            println!("# {addr}\n{}", serde_json::to_string_pretty(&shown).unwrap_or_default());
+            outln!("# {addr}\n{}", serde_json::to_string_pretty(&shown).unwrap_or_default());
         }
         StateCommand::Rm { addr, paths } => {
             let store = paths.backend(aws)?;
@@ -90,7 +91,7 @@ pub async fn cmd_state(args: StateArgs, aws: &Aws) -> Result<ExitCode, CliError>
                     .ok_or_else(|| CliError::NotFound(format!("{addr} is not in the state")))?;
                 state.serial += 1;
                 store.save(&state).await?;
-                println!("Removed {addr} (id {}) from the state; it still exists in AWS.", removed.id);
+                outln!("Removed {addr} (id {}) from the state; it still exists in AWS.", removed.id);
                 Ok(())
             })
             .await?;
@@ -119,11 +120,11 @@ async fn migrate(paths: &Paths, aws: &Aws, key: Option<String>) -> Result<(), Cl
     })
     .await?;
     match &key {
-        Some(key) => println!(
+        Some(key) => outln!(
             "State {location} is sealed with kms:{key}. Commands now need that key: set `state: {{ encryption: kms:{key} }}` \
              in the spec (or pass --state-encryption kms:{key})."
         ),
-        None => println!(
+        None => outln!(
             "State {location} is stored in plain text. Remove `state: {{ encryption }}` from the spec (and \
              --state-encryption), or commands will refuse it."
         ),

@@ -1,5 +1,6 @@
 //! `validate`: check the spec without reaching AWS.
 
+use super::stdout::outln;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -16,7 +17,7 @@ pub struct ValidateArgs {
 
 pub fn cmd_validate(args: ValidateArgs, registry: &Registry) -> Result<ExitCode, CliError> {
     let spec = args.paths.load_spec(registry)?;
-    println!(
+    outln!(
         "{} is valid: {} resource(s), {} output(s).",
         args.paths.spec.display(),
         spec.resources.len(),

@@ -7,6 +7,7 @@
 //! applied: the version deployed before keeps serving. Ctrl-C between rounds stops at once; during
 //! one, the calls in flight finish, the state is saved and the lock released before it stops.
 
+use super::stdout::{out, outln};
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -79,11 +80,11 @@ pub async fn watch(
         }
         watched = sources;
         if watched.is_empty() {
-            println!("Nothing to watch: nothing in the state is built from source.");
+            outln!("Nothing to watch: nothing in the state is built from source.");
             return Ok(ExitCode::SUCCESS);
         }
         let list: Vec<String> = watched.iter().map(|d| d.display().to_string()).collect();
-        println!("\nWatching {} for changes (Ctrl-C to stop)...", list.join(", "));
+        outln!("\nWatching {} for changes (Ctrl-C to stop)...", list.join(", "));
         let saved_at = tokio::select! {
             _ = stop.notified() => break,
             save = saves.recv() => match save { Some(at) => at, None => break },
@@ -93,10 +94,10 @@ pub async fn watch(
         options.builds.forget();
         if let Err(e) = round(paths, registry, aws, options, saved_at).await {
             report_error(&e);
-            println!("Not deployed: the version deployed before keeps serving.");
+            outln!("Not deployed: the version deployed before keeps serving.");
         }
     }
-    println!("Stopped watching.");
+    outln!("Stopped watching.");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -121,7 +122,7 @@ async fn round(
         let changed: Vec<String> =
             ran.plan.changes.iter().filter(|c| c.action != Action::NoOp).map(|c| c.addr.to_string()).collect();
         let planned = review.planned.lock().expect("not poisoned").unwrap_or_default();
-        println!(
+        outln!(
             "{} live {:.1} s after the save (build and plan {:.1} s, apply {:.1} s).",
             changed.join(", "),
             saved_at.elapsed().as_secs_f64(),
@@ -158,12 +159,12 @@ impl Review for CodeOnly<'_> {
     fn review(&self, plan: &Plan, _removal: Option<&Removal>, _destroy: bool) -> Result<bool, CliError> {
         *self.planned.lock().expect("not poisoned") = Some(self.saved_at.elapsed());
         if !plan.has_changes() {
-            println!("No change to deploy: the save did not change what is built.");
+            outln!("No change to deploy: the save did not change what is built.");
             return Ok(false);
         }
-        print!("{}", super::style::plan(&render_text(plan)));
+        out!("{}", super::style::plan(&render_text(plan)));
         if let Some(why) = more_than_code(self.registry, plan) {
-            println!("Not applied: {why}. Run `apply` to review and apply it.");
+            outln!("Not applied: {why}. Run `apply` to review and apply it.");
             return Ok(false);
         }
         self.approval.arm();

@@ -229,3 +229,23 @@ fn missing_or_refused_credentials_fail_at_once_naming_the_fix() {
     assert!(said.contains("AWS refused the credentials themselves"), "{said}");
     assert!(!said.contains("attempts"), "retried: {said}");
 }
+
+#[test]
+fn a_closed_standard_output_ends_printing_quietly_without_a_panic() {
+    // `schema | head`, `iam-policy | head`: the reader goes away before the command writes.
+    let work = Workdir::new();
+    work.write_spec("resources:\n  s3_bucket:\n    a:\n      name: edit-a\n");
+    for args in [&["schema"][..], &["schema", "--markdown"], &["iam-policy", "--for", "apply"]] {
+        let mut child = work
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("it ends");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked") && stderr.trim().is_empty(), "{args:?} says nothing: {stderr}");
+    }
+}
