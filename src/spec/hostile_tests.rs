@@ -269,3 +269,15 @@ fn a_key_written_twice_in_one_mapping_is_refused_naming_both_places() {
 fn flat(text: &str) -> String {
     text.split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ")
 }
+
+#[test]
+fn a_100_kb_mapping_key_is_refused_with_its_line_and_column_not_a_panic() {
+    let registry = Registry::aws();
+    let key = "k".repeat(100_000);
+    for text in [format!("{key}: 1\n"), format!("resources:\n  s3_bucket:\n    {key}:\n      name: b\n")] {
+        let err = Spec::parse(SpecSource::new("long.yaml", text), &registry, &Overrides::none().allowing_unset())
+            .expect_err("refused");
+        let shown = flat(&format!("{:?}", miette::Report::new(err)));
+        assert!(shown.contains("long.yaml") && shown.contains("line "), "{shown}");
+    }
+}

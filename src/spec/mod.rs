@@ -200,11 +200,11 @@ impl Spec {
         problems.0.sort_by_key(|p| p.labels.first().map_or(0, |l| l.offset()));
         match spec {
             Some(spec) if problems.is_empty() => Ok(spec),
-            _ => Err(LoadError::Invalid(Box::new(SpecErrors {
-                path: source.path().display().to_string(),
-                src: source.named(),
-                problems: problems.0,
-            }))),
+            _ => Err(LoadError::Invalid(Box::new(SpecErrors::new(
+                source.path().display().to_string(),
+                source.named(),
+                problems.0,
+            )))),
         }
     }
 
@@ -294,11 +294,11 @@ impl Spec {
         if problems.is_empty() {
             return Ok(key);
         }
-        Err(LoadError::Invalid(Box::new(SpecErrors {
-            path: source.path().display().to_string(),
-            src: source.named(),
-            problems: problems.0,
-        })))
+        Err(LoadError::Invalid(Box::new(SpecErrors::new(
+            source.path().display().to_string(),
+            source.named(),
+            problems.0,
+        ))))
     }
 
     pub fn resource(&self, addr: &ResourceAddr) -> Option<&ResourceSpec> {
