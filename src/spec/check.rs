@@ -114,6 +114,18 @@ impl Checker<'_> {
                 Some(Expr::Map(self.block(what, fields, entries, node.span)))
             }
             (AttrType::Policy, NodeValue::Map(_) | NodeValue::List(_)) => self.any(node),
+            // A list or a mapping where a single value (or the other shape) belongs: never
+            // read as unset.
+            (ty, NodeValue::List(_) | NodeValue::Map(_)) => {
+                let shape = if matches!(node.value, NodeValue::List(_)) { "a list" } else { "a mapping" };
+                let expected = ty.describe();
+                self.problems.at(
+                    node.span,
+                    format!("{what} must be {expected}, not {shape}"),
+                    format!("expected {expected}"),
+                );
+                None
+            }
             (ty, _) => {
                 let v = self.any(node).and_then(|e| match e {
                     Expr::Literal(v) => Some(v),

@@ -281,3 +281,24 @@ fn a_100_kb_mapping_key_is_refused_with_its_line_and_column_not_a_panic() {
         assert!(shown.contains("long.yaml") && shown.contains("line "), "{shown}");
     }
 }
+
+#[test]
+fn a_list_or_a_mapping_where_a_single_value_belongs_is_refused_not_read_as_unset() {
+    let registry = Registry::aws();
+    for (from, to, named) in [
+        ("timeout: 30", "timeout: [5]", "timeout"),
+        ("name: ${var.THUMBING_TOPIC_NAME}", "name: {a: b}", "name"),
+        ("tags: { app: cruddur }", "tags: [app]", "tags"),
+        ("allowed_methods: [PUT]", "allowed_methods: {a: PUT}", "allowed_methods"),
+    ] {
+        assert!(SHIPPED.contains(from), "the shipped spec has `{from}`");
+        let text = SHIPPED.replacen(from, to, 1);
+        let err = Spec::parse(SpecSource::new("shape.yaml", text), &registry, &Overrides::none().allowing_unset())
+            .expect_err(to);
+        let shown = flat(&format!("{:?}", miette::Report::new(err)));
+        assert!(
+            shown.contains(named) && (shown.contains("not a list") || shown.contains("not a mapping")),
+            "{to}: {shown}"
+        );
+    }
+}
