@@ -1,5 +1,6 @@
 //! The `cruddur-infra` binary: parses the command line, installs the diagnostic renderer, and
-//! maps the outcome to an exit code (0 success, 1 error, 2 changes with --detailed-exitcode).
+//! maps the outcome to an exit code (0 success, 1 error, 2 changes with --detailed-exitcode,
+//! 130 or 143 when SIGINT or SIGTERM stopped the work).
 
 use std::process::ExitCode;
 
@@ -28,11 +29,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli.run()) {
+    let code = match runtime.block_on(cli.run()) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("{:?}", miette::Report::new(err));
             ExitCode::FAILURE
         }
-    }
+    };
+    // A command a signal stopped says so in its exit code (130 or 143), as shells and CI
+    // runners expect, whatever it finished before stopping.
+    cruddur_infra::cli::signals::stopped_by().map_or(code, |s| ExitCode::from(s.exit_code()))
 }

@@ -186,7 +186,7 @@ impl Approval<'_> {
         }
     }
 
-    /// From here Ctrl-C stops new work instead of the process (not while asking: a prompt
+    /// From here SIGINT and SIGTERM stop new work instead of the process (not while asking: a prompt
     /// interrupted ends the command, as it always has).
     pub fn arm(&self) {
         let watcher = tokio::spawn(interrupt_watch(self.cancelled.clone()));
@@ -261,13 +261,19 @@ pub(super) fn render(ran: &Ran, json: bool) -> Result<ExitCode, CliError> {
     Ok(if ran.not_removed.is_empty() { applied } else { ExitCode::FAILURE })
 }
 
-/// Stops new work on the first Ctrl-C; the calls in flight finish and are recorded.
+/// Stops new work on the first SIGINT or SIGTERM (the calls in flight finish and are
+/// recorded); a second exits at once.
 async fn interrupt_watch(cancelled: Arc<AtomicBool>) {
-    if tokio::signal::ctrl_c().await.is_ok() {
-        cancelled.store(true, Ordering::SeqCst);
-        eprintln!(
-            "\nInterrupt received: waiting for the calls in flight, then saving the state. Nothing new will start."
-        );
+    match super::signals::Signals::listen() {
+        Ok(signals) => {
+            let doing = "waiting for the calls in flight, then saving the state.";
+            let stop = |by| {
+                super::signals::record(by);
+                cancelled.store(true, Ordering::SeqCst);
+            };
+            signals.stop_then_exit(doing, stop).await;
+        }
+        Err(e) => eprintln!("warning: cannot listen for stop signals ({e}): an interrupt ends the command at once"),
     }
 }
 

@@ -15,6 +15,7 @@ mod output;
 mod plan;
 mod rollback;
 mod schema;
+pub mod signals;
 mod state;
 mod stdout;
 pub mod style;

@@ -37,14 +37,13 @@ pub async fn watch(
 ) -> Result<ExitCode, CliError> {
     let interrupted = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(tokio::sync::Notify::new());
+    let signals = super::signals::Signals::listen().map_err(|e| CliError::Watch(format!("stop signals: {e}")))?;
     tokio::spawn({
         let (interrupted, stop) = (interrupted.clone(), stop.clone());
-        async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
-                interrupted.store(true, Ordering::SeqCst);
-                stop.notify_one();
-            }
-        }
+        signals.stop_then_exit("finishing this round, then stopping.", move |_| {
+            interrupted.store(true, Ordering::SeqCst);
+            stop.notify_one();
+        })
     });
 
     let spec = paths.load_spec(registry)?;

@@ -311,7 +311,7 @@ fn watch_mode_deploys_each_saved_edit_keeps_the_old_code_when_the_build_breaks_a
     assert_eq!(deployed_sha(&env), v2);
     assert_eq!(live(&env), ("2".to_string(), v2.clone()), "the old version keeps serving");
 
-    // Ctrl-C stops watching; the lock is free and the state true for the code that is live.
+    // Ctrl-C stops watching (exit 0: its normal way out); the lock is free and the state true for the code that is live.
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
         .expect("signal");
     let status = child.wait().expect("exits");

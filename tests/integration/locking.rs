@@ -38,10 +38,9 @@ fn second_concurrent_apply_fails_with_the_lock_holder_and_state_stays_intact() {
     assert_eq!(buckets.buckets().len(), 60);
 }
 
-#[test]
-fn ctrl_c_during_apply_releases_the_lock_and_keeps_the_state_consistent() {
-    // An interrupt stops new work; what was created is in the state, nothing else is, and
-    // the lock is released, so the next apply finishes the job.
+/// An apply of 60 buckets, one at a time, sent `signal` `times` times once it has recorded
+/// its first resource.
+fn signalled_apply(signal: &str, times: usize) -> (Env, std::process::Output) {
     let env = Env::new();
     let mut spec = String::from("resources:\n  s3_bucket:\n");
     for i in 0..60 {
@@ -51,6 +50,7 @@ fn ctrl_c_during_apply_releases_the_lock_and_keeps_the_state_consistent() {
     let child = env
         .command(&["apply", "--auto-approve", "--parallelism", "1"])
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("apply starts");
     // Each resource is recorded in the state's journal as it is created.
@@ -60,14 +60,21 @@ fn ctrl_c_during_apply_releases_the_lock_and_keeps_the_state_consistent() {
         assert!(Instant::now() < deadline, "the apply never recorded a resource");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
-    assert!(sent.success());
+    for _ in 0..times {
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let out = child.wait_with_output().expect("apply ends");
-    assert_eq!(out.status.code(), Some(1), "an interrupted apply is not a success");
+    (env, out)
+}
 
-    assert!(!env.path("state/cruddur.json.lock").exists(), "the lock is released");
-    assert!(!journal.exists(), "the journal was folded into the state when the apply stopped");
-    let in_state: Vec<String> = env.state()["resources"]
+/// Every bucket AWS has is in the state and no other; fewer than all were made.
+fn state_matches_aws(env: &Env) {
+    let mut in_state: Vec<String> = env.state()["resources"]
         .as_object()
         .expect("resources")
         .values()
@@ -80,14 +87,40 @@ fn ctrl_c_during_apply_releases_the_lock_and_keeps_the_state_consistent() {
         .iter()
         .filter_map(|b| b.name().map(str::to_string))
         .collect();
-    let mut in_state_sorted = in_state.clone();
-    in_state_sorted.sort();
+    in_state.sort();
     in_aws.sort();
-    assert_eq!(in_state_sorted, in_aws, "every bucket AWS has is in the state, and no other");
-    assert!(in_aws.len() < 60, "the interrupt stopped the apply early");
+    assert_eq!(in_state, in_aws, "every bucket AWS has is in the state, and no other");
+    assert!(in_aws.len() < 60, "the signal stopped the apply early");
+}
 
+#[test]
+fn sigint_or_sigterm_during_apply_stops_new_work_releases_the_lock_and_exits_130_or_143() {
+    // A stop signal (Ctrl-C, or a CI runner's SIGTERM) stops new work; what was created is in
+    // the state, nothing else is, and the lock is released, so the next apply finishes the job.
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let (env, out) = signalled_apply(signal, 1);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "SIG{signal} is said in the exit code: {stderr}");
+        assert!(stderr.contains("received: waiting for the calls in flight"), "{stderr}");
+        assert!(!env.path("state/cruddur.json.lock").exists(), "the lock is released");
+        assert!(!env.path("state/cruddur.json.journal").exists(), "the journal was folded into the state");
+        state_matches_aws(&env);
+        env.run(&["apply", "--auto-approve"]).expect_code(0);
+        assert_eq!(env.block_on(env.s3().list_buckets().send()).expect("list").buckets().len(), 60);
+    }
+}
+
+#[test]
+fn a_second_stop_signal_exits_at_once_and_the_next_apply_finishes_from_the_journal() {
+    let (env, out) = signalled_apply("TERM", 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("received again: exiting now"), "{stderr}");
+    // Nothing waited for the calls in flight: the next apply takes over the dead command's
+    // lock, replays its journal and makes the rest, nothing twice.
     env.run(&["apply", "--auto-approve"]).expect_code(0);
     assert_eq!(env.block_on(env.s3().list_buckets().send()).expect("list").buckets().len(), 60);
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
 }
 
 #[test]
