@@ -413,3 +413,23 @@ resources:
     assert_eq!(policy_sids(&env), ["\"OldCdn\""], "destroy put their policy back");
     assert_eq!(topic_targets(&env), [team_arn], "and their notification target");
 }
+
+#[test]
+fn the_distribution_list_names_each_distributions_origins_as_aws_does() {
+    // A lost CreateDistributionWithTags answer is recovered by listing distributions and
+    // reading the config of those with our origin: the list must carry the origins, as
+    // CloudFront's DistributionSummary does.
+    let env = Env::new();
+    env.write_spec(
+        "resources:\n  s3_bucket:\n    origin: { name: listed-origin }\n  cloudfront_distribution:\n    d:\n      \
+         origin_domain_name: ${s3_bucket.origin.bucket_regional_domain_name}\n      origin_id: origin\n      \
+         enabled: true\n      cache_policy_id: 658327ea-f89d-4fab-a63d-7e88639e58f6\n",
+    );
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let listed = env.block_on(env.cloudfront().list_distributions().send()).expect("list");
+    let items = listed.distribution_list().expect("a list").items();
+    assert_eq!(items.len(), 1);
+    let origins: Vec<&str> =
+        items[0].origins().map(|o| o.items().iter().map(|o| o.domain_name()).collect()).unwrap_or_default();
+    assert_eq!(origins, ["listed-origin.s3.us-east-1.amazonaws.com"], "{:?}", items[0]);
+}
