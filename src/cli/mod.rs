@@ -93,6 +93,15 @@ pub struct Paths {
     /// key id, ARN or alias) [default: the spec's `state: { encryption }`, else plain text]
     #[arg(long, env = "CRUDDUR_STATE_ENCRYPTION", value_parser = crate::state::encryption::parse_setting)]
     pub(super) state_encryption: Option<String>,
+    /// How long to wait for the state lock another command holds (e.g. 90s, 10m), saying who
+    /// holds it meanwhile; 0 fails at once, naming the holder
+    #[arg(long, env = "CRUDDUR_LOCK_TIMEOUT", value_parser = lock_timeout, default_value = "0s")]
+    pub(super) lock_timeout: std::time::Duration,
+}
+
+/// A `--lock-timeout` value: a duration such as `90s`, `10m` or `1h 30m`.
+fn lock_timeout(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| format!("`{text}` is not a duration such as 90s or 10m: {e}"))
 }
 
 /// A `--state` value: a file path, or `s3://BUCKET/KEY` with both parts.
@@ -123,7 +132,8 @@ impl Paths {
 
     /// The state's store, sealing and opening documents as the flag or the spec says.
     pub fn backend<'a>(&self, aws: &'a Aws) -> Result<Box<dyn StateBackend + 'a>, CliError> {
-        Ok(crate::state::open(&self.state_location(), aws, self.codec(aws)?))
+        let store = crate::state::open(&self.state_location(), aws, self.codec(aws)?);
+        Ok(Box::new(crate::state::Waiting { inner: store, timeout: self.lock_timeout }))
     }
 
     /// How this command stores the state and saved plans: `--state-encryption`, else the

@@ -10,6 +10,7 @@ pub mod encryption;
 mod file;
 mod lock;
 mod s3;
+mod waiting;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +22,7 @@ pub use encryption::Codec;
 pub use file::LocalState;
 pub use lock::{LockInfo, StateLock};
 pub use s3::S3State;
+pub use waiting::Waiting;
 
 /// A file kept beside the state file: `<state><suffix>` (`.lock`, `.backup`, `.journal`).
 fn beside(state_path: &std::path::Path, suffix: &str) -> std::path::PathBuf {

@@ -176,3 +176,74 @@ fn a_killed_apply_loses_nothing_it_recorded_and_the_next_apply_finishes() {
     assert!(!journal.exists(), "folded into the state");
     assert_eq!(env.state()["resources"].as_object().expect("resources").len(), 60);
 }
+
+/// The bucket's `value` tag, through S3.
+fn tag_value(env: &Env) -> String {
+    let tags = env.block_on(env.s3().get_bucket_tagging().bucket("waited-bucket").send()).expect("tags");
+    tags.tag_set().iter().find(|t| t.key() == "value").map(|t| t.value().to_string()).expect("the value tag")
+}
+
+#[test]
+fn twenty_concurrent_applies_with_a_lock_timeout_each_wait_their_turn_and_lose_nothing() {
+    let env = Env::new();
+    env.write_spec(
+        "variables:\n  VALUE: { default: start }\nresources:\n  s3_bucket:\n    b:\n      name: waited-bucket\n      \
+         tags: { value: \"${var.VALUE}\" }\n",
+    );
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    // What one apply that changes the tag adds to the serial.
+    let before = env.state()["serial"].as_u64().expect("serial");
+    env.command(&["apply", "--auto-approve"]).env("VALUE", "one").output().expect("runs");
+    let per_apply = env.state()["serial"].as_u64().expect("serial") - before;
+    assert!(per_apply >= 1);
+
+    let start = env.state()["serial"].as_u64().expect("serial");
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            env.command(&["apply", "--auto-approve", "--lock-timeout", "10m"])
+                .env("VALUE", format!("v{i}"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("apply starts")
+        })
+        .collect();
+    let mut waited = 0;
+    for child in children {
+        let out = child.wait_with_output().expect("apply ends");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "every apply succeeds in its turn: {stderr}");
+        waited += usize::from(stderr.contains("Waiting for the state lock of") && stderr.contains("held by"));
+    }
+    assert!(waited > 0, "some applies waited, saying who held the lock");
+    let serial = env.state()["serial"].as_u64().expect("serial");
+    assert_eq!(serial - start, 20 * per_apply, "each apply changed the tag once and recorded it, none lost");
+    let last = tag_value(&env);
+    assert!(last.starts_with('v'), "{last}");
+    // The state and AWS agree on the value the last apply wrote.
+    env.command(&["plan", "--detailed-exitcode"])
+        .env("VALUE", &last)
+        .output()
+        .map(|o| o.status.code())
+        .map_or_else(|e| panic!("plan runs: {e}"), |code| assert_eq!(code, Some(0), "the state holds what AWS holds"));
+    assert!(!env.path("state/cruddur.json.lock").exists(), "the lock is released");
+}
+
+#[test]
+fn a_lock_timeout_that_runs_out_names_the_holder_and_how_long_it_waited() {
+    let env = Env::new();
+    env.write_spec("resources:\n  s3_bucket:\n    b:\n      name: timed-bucket\n");
+    // A lock held by a live process (this test's), as a running command holds it.
+    std::fs::create_dir_all(env.path("state")).expect("mkdir");
+    // On another host: never taken over as a dead holder's.
+    let holder = serde_json::json!({
+        "id": "held-by-test", "pid": std::process::id(), "host": "elsewhere", "operation": "apply",
+        "created": 1_796_000_000u64
+    });
+    std::fs::write(env.path("state/cruddur.json.lock"), holder.to_string()).expect("lock");
+    let out = env.run(&["apply", "--auto-approve", "--lock-timeout", "1s"]).expect_code(1);
+    assert!(out.stderr.contains("Waiting for the state lock of"), "{}", out.stderr);
+    assert!(out.stderr.contains("still locked after waiting 1s (--lock-timeout)"), "{}", out.stderr);
+    let bad = env.run(&["apply", "--auto-approve", "--lock-timeout", "soon"]).expect_code(1);
+    assert!(bad.stderr.contains("is not a duration such as 90s or 10m"), "{}", bad.stderr);
+}
