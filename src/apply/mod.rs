@@ -252,7 +252,7 @@ impl Applier<'_> {
         };
         kind.normalize(&mut desired);
         if let Some(artifact) = kind.artifact() {
-            let prepared = artifact.prepare(self.builds, &mut desired).await;
+            let prepared = artifact.prepare(&self.builds.in_dir(&res.dir), &mut desired).await;
             prepared.map_err(|error| ApplyError::Prepare { addr: change.addr.clone(), error: Box::new(error) })?;
         }
         // Carry out exactly what was planned: a value known at plan time must not have moved

@@ -158,6 +158,8 @@ type BuildKey = (PathBuf, Architecture, BuildProfile, Option<glibc::GlibcVersion
 pub struct Builds {
     profile: BuildProfile,
     shared: Arc<Shared>,
+    /// The folder relative paths are resolved against (the spec's); empty: the working one.
+    dir: PathBuf,
 }
 
 /// What every clone of one command's [`Builds`] shares.
@@ -185,7 +187,7 @@ impl Default for Builds {
 impl Builds {
     pub fn new(profile: BuildProfile, events: Box<dyn BuildEvents>) -> Self {
         let shared = Shared { events, built: std::sync::Mutex::new(HashMap::new()), cargo: Mutex::const_new(()) };
-        Self { profile, shared: Arc::new(shared) }
+        Self { profile, shared: Arc::new(shared), dir: PathBuf::new() }
     }
 
     /// The profile this command builds with: `--build-profile`, or the one a saved plan was
@@ -196,7 +198,20 @@ impl Builds {
 
     /// The same builds with another profile (a saved plan's), reporting to the same place.
     pub fn with_profile(&self, profile: BuildProfile) -> Self {
-        Self { profile, shared: self.shared.clone() }
+        Self { profile, shared: self.shared.clone(), dir: self.dir.clone() }
+    }
+
+    /// The same builds, resolving relative paths against `dir` (a spec's folder).
+    pub fn in_dir(&self, dir: &Path) -> Self {
+        Self { profile: self.profile, shared: self.shared.clone(), dir: dir.to_path_buf() }
+    }
+
+    /// `path` as written in a spec, relative to its folder (an absolute path stays as it is),
+    /// made absolute: canonical where it exists, so the same file reads the same from any
+    /// working directory.
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        let joined = self.dir.join(path);
+        std::fs::canonicalize(&joined).or_else(|_| std::path::absolute(&joined)).unwrap_or(joined)
     }
 
     /// Forgets what was built, so the next [`Builds::build`] checks the sources again (a watch

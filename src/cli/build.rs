@@ -49,7 +49,7 @@ pub async fn cmd_build(args: BuildArgs, registry: &Registry, builds: &Builds) ->
         }
         kind.normalize(&mut desired);
         artifact
-            .prepare(builds, &mut desired)
+            .prepare(&builds.in_dir(&res.dir), &mut desired)
             .await
             .map_err(|error| crate::plan::PlanError::Prepare { addr: res.addr.clone(), error: Box::new(error) })?;
         let mut made = false;

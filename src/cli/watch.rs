@@ -207,11 +207,14 @@ fn more_than_code(registry: &Registry, plan: &Plan) -> Option<String> {
 async fn sources(paths: &Paths, registry: &Registry, aws: &Aws) -> Vec<PathBuf> {
     let Ok(store) = paths.backend(aws) else { return Vec::new() };
     let Ok(state) = store.load().await else { return Vec::new() };
+    // As written in the spec: relative to its folder.
+    let dir = crate::spec::spec_dir(&paths.spec);
     let mut dirs: Vec<PathBuf> = state
         .resources
         .iter()
         .filter_map(|(addr, r)| artifact(registry, addr).map(|a| a.sources(&r.attributes)))
         .flatten()
+        .map(|s| dir.join(s))
         .filter_map(|s| std::fs::canonicalize(s).ok())
         .collect();
     dirs.sort();

@@ -362,7 +362,7 @@ impl Planner<'_> {
         kind.normalize(&mut desired);
         if let Some(artifact) = kind.artifact() {
             artifact
-                .prepare(&self.options.builds, &mut desired)
+                .prepare(&self.options.builds.in_dir(&res.dir), &mut desired)
                 .await
                 .map_err(|error| PlanError::Prepare { addr: res.addr.clone(), error: Box::new(error) })?;
         }

@@ -206,7 +206,7 @@ impl SavedPlan {
                     let mut desired = evaluate(res, &|a, attr| planned_value(plan, registry, a, attr));
                     kind.normalize(&mut desired);
                     if let Some(artifact) = kind.artifact()
-                        && let Err(e) = artifact.prepare(builds, &mut desired).await
+                        && let Err(e) = artifact.prepare(&builds.in_dir(&res.dir), &mut desired).await
                     {
                         return Err(edited(format!("{addr}: cannot prepare what apply would send: {e}")));
                     }

@@ -25,7 +25,7 @@ mod source;
 pub mod variables;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use miette::SourceSpan;
 
@@ -86,6 +86,8 @@ pub struct ResourceSpec {
     pub retain_on_destroy: Option<bool>,
     /// `waivers: { RULE: REASON }`: built-in policy rules this resource may break, and why.
     pub waivers: BTreeMap<String, String>,
+    /// The folder the paths it names (a Lambda's `source:`) are relative to: its spec's.
+    pub dir: PathBuf,
 }
 
 impl ResourceSpec {
@@ -164,13 +166,17 @@ impl Spec {
         let source =
             SpecSource::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
         let overrides = Overrides::from_environment(Path::new(".")).map_err(LoadError::DotEnv)?;
-        Self::parse(source, registry, &overrides)
+        let spec = Self::parse(source, registry, &overrides)?;
+        check_paths(&spec, registry)?;
+        Ok(spec)
     }
 
     /// `text` checked as the spec at `path` (`drift --adopt` checks its patch before writing).
     pub fn load_text(path: &Path, text: String, registry: &Registry) -> Result<Spec, LoadError> {
         let overrides = Overrides::from_environment(Path::new(".")).map_err(LoadError::DotEnv)?;
-        Self::parse(SpecSource::new(path, text), registry, &overrides)
+        let spec = Self::parse(SpecSource::new(path, text), registry, &overrides)?;
+        check_paths(&spec, registry)?;
+        Ok(spec)
     }
 
     /// The same, but a variable without a value is unknown rather than an error: for commands
@@ -179,7 +185,9 @@ impl Spec {
         let source =
             SpecSource::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
         let overrides = Overrides::from_environment(Path::new(".")).map_err(LoadError::DotEnv)?.allowing_unset();
-        Self::parse(source, registry, &overrides)
+        let spec = Self::parse(source, registry, &overrides)?;
+        check_paths(&spec, registry)?;
+        Ok(spec)
     }
 
     /// Checks a spec's text; all problems are reported together.
@@ -275,6 +283,11 @@ impl Spec {
         }
         let drift_ignore = drift_ignore(root.get("drift"), problems);
         let state_encryption = state_settings(root.get("state"), problems);
+        let mut resources = resources;
+        let dir = spec_dir(source.path());
+        for r in &mut resources {
+            r.dir = dir.clone();
+        }
         Spec { source: source.clone(), variables, resources, lookups, outputs, drift_ignore, state_encryption }
     }
 
@@ -308,6 +321,51 @@ impl Spec {
     pub fn lookup(&self, addr: &ResourceAddr) -> Option<&ResourceSpec> {
         self.lookups.iter().find(|r| &r.addr == addr)
     }
+}
+
+/// The folder of the spec at `path`: what the paths in it are relative to (`.` for a bare file
+/// name).
+pub fn spec_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Every path a resource names on this machine (its kind's [`crate::provider::Artifact::paths`])
+/// exists, relative to the spec's folder. Values not known before apply are not checked.
+fn check_paths(spec: &Spec, registry: &Registry) -> Result<(), LoadError> {
+    let mut problems = Problems::default();
+    for res in &spec.resources {
+        let Some(artifact) = registry.get(&res.addr.kind).and_then(|k| k.artifact()) else { continue };
+        for (attr, expr) in res.attrs.iter().filter(|(a, _)| artifact.paths().contains(&a.as_str())) {
+            let Expr::Literal(serde_json::Value::String(written)) = expr else { continue };
+            let resolved = res.dir.join(written);
+            if resolved.exists() {
+                continue;
+            }
+            let span = res.attr_spans.get(attr).copied().unwrap_or(res.span);
+            problems.push(
+                Problem::at(
+                    span,
+                    format!("{attr} of {} names {written}, which does not exist ({})", res.addr, resolved.display()),
+                    format!("this {attr}"),
+                )
+                .with_help(format!(
+                    "paths in a spec are relative to the spec's folder ({}), wherever the command runs",
+                    res.dir.display()
+                )),
+            );
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(LoadError::Invalid(Box::new(SpecErrors::new(
+        spec.source.path().display().to_string(),
+        spec.source.named(),
+        problems.0,
+    ))))
 }
 
 /// Each kind's own rules (across attributes, or across resources), reported where the
@@ -435,6 +493,7 @@ fn blocks(
                 prevent_destroy,
                 retain_on_destroy,
                 waivers,
+                dir: PathBuf::new(),
             });
         }
     }

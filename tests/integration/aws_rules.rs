@@ -259,7 +259,7 @@ resources:
     env.write_spec(role);
     env.run(&["apply", "--auto-approve"]).expect_code(0);
     env.write_spec(&format!(
-        "{role}  lambda_function:\n    fn: {{ name: tagged-fn, role: \"${{iam_role.fn.arn}}\", zip_file: f.zip }}\n"
+        "{role}  lambda_function:\n    fn: {{ name: tagged-fn, role: \"${{iam_role.fn.arn}}\", zip_file: ../f.zip }}\n"
     ));
     let strict = env.proxy().set_strict(crate::strict::Clocks::short());
     strict.refuse_tags(true);

@@ -249,3 +249,32 @@ fn a_closed_standard_output_ends_printing_quietly_without_a_panic() {
         assert!(!stderr.contains("panicked") && stderr.trim().is_empty(), "{args:?} says nothing: {stderr}");
     }
 }
+
+#[test]
+fn paths_in_a_spec_are_relative_to_its_folder_from_any_directory_and_validate_checks_them() {
+    let work = Workdir::new();
+    work.write("f.zip", "not read by validate");
+    work.write("elsewhere/.keep", "");
+    let spec = |zip: &str| {
+        format!(
+            "resources:\n  lambda_function:\n    f: {{ name: f, role: \"arn:aws:iam::123456789012:role/r\", zip_file: {zip} }}\n"
+        )
+    };
+    let spec_path = work.path("specs/cruddur.yaml");
+    let from_elsewhere = |args: &[&str]| {
+        let out = work.command(args).current_dir(work.path("elsewhere")).output().expect("runs");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // Relative to specs/: found wherever the command runs.
+    work.write_spec(&spec("../f.zip"));
+    let (code, stderr) = from_elsewhere(&["validate", "--spec", spec_path.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // Relative to the working directory, as it used to be read: refused by validate, naming
+    // the folder it is read from.
+    work.write_spec(&spec("f.zip"));
+    let (code, stderr) = from_elsewhere(&["validate", "--spec", spec_path.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let flat = stderr.split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("zip_file of lambda_function.f names f.zip, which does not exist"), "{flat}");
+    assert!(flat.contains("relative to the spec's folder"), "{flat}");
+}

@@ -626,6 +626,10 @@ impl Artifact for LambdaFunction {
         &["source", "zip_file", "architecture", "runtime"]
     }
 
+    fn paths(&self) -> &'static [&'static str] {
+        &["source", "zip_file"]
+    }
+
     fn code_attributes(&self) -> &'static [&'static str] {
         &["code_sha256", "zip_file", "build_profile", "environment"]
     }
@@ -652,14 +656,17 @@ impl Artifact for LambdaFunction {
                 }
                 let runtime = opt_string(desired, "runtime").unwrap_or(DEFAULT_RUNTIME);
                 let glibc = artifacts::glibc::runtime_glibc(runtime);
-                let artifact = builds.build(std::path::Path::new(source), arch, glibc).await?;
+                let artifact = builds.build(&builds.resolve(source), arch, glibc).await?;
                 desired.insert("zip_file".into(), json!(artifact.zip_path.display().to_string()));
                 desired.insert("code_sha256".into(), json!(artifact.code_sha256));
                 desired.insert("build_profile".into(), json!(profile.name()));
             }
             (None, Some(path)) => {
-                let bytes = read_zip(path).map_err(|e| PrepareError::Invalid(e.message))?;
+                // What create and update read: the zip where the spec's folder says it is.
+                let zip = builds.resolve(path).display().to_string();
+                let bytes = read_zip(&zip).map_err(|e| PrepareError::Invalid(e.message))?;
                 desired.insert("code_sha256".into(), json!(code_sha256(&bytes)));
+                desired.insert("zip_file".into(), json!(zip));
             }
         }
         Ok(())
