@@ -339,7 +339,11 @@ fn check_paths(spec: &Spec, registry: &Registry) -> Result<(), LoadError> {
     for res in &spec.resources {
         let Some(artifact) = registry.get(&res.addr.kind).and_then(|k| k.artifact()) else { continue };
         for (attr, expr) in res.attrs.iter().filter(|(a, _)| artifact.paths().contains(&a.as_str())) {
+            // A variable without a value (`build` allows that) is not known before apply.
             let Expr::Literal(serde_json::Value::String(written)) = expr else { continue };
+            if written.contains(crate::value::UNKNOWN) {
+                continue;
+            }
             let resolved = res.dir.join(written);
             if resolved.exists() {
                 continue;

@@ -85,7 +85,7 @@ fn ctrl_c_on_the_s3_backend_releases_the_lock_and_keeps_state_and_aws_in_step() 
     wait_for(&env, "cruddur/state.json");
     let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     assert!(sent.success());
-    assert_eq!(child.wait_with_output().expect("ends").status.code(), Some(1));
+    assert_eq!(child.wait_with_output().expect("ends").status.code(), Some(130), "SIGINT is said in the exit code");
     assert!(!object_exists(&env, "cruddur/state.json.lock"), "released on Ctrl-C");
     let mut in_state: Vec<String> = remote_state(&env)["resources"]
         .as_object()

@@ -316,3 +316,29 @@ fn a_rollback_to_a_version_whose_role_is_gone_is_refused_naming_it() {
     assert!(said.contains("runs as the role versioned-role, which no longer exists"), "{said}");
     assert_eq!(live(&env).0, "2", "live did not move");
 }
+
+#[test]
+fn a_rollback_whose_update_alias_answer_is_lost_after_aws_moved_live_converges_on_the_first_try() {
+    // AWS moved live, the answer never arrived: the call is repeated (it is idempotent), and
+    // the state records what live serves, with nothing for the next command to repair.
+    let env = Env::with_proxy(Mode::Pass, 0);
+    let shas: Vec<String> = ["one", "two"]
+        .iter()
+        .map(|body| {
+            let source = crate_at(&env, body, body);
+            env.write_spec(&spec(&source, 3, "prod"));
+            env.run(&["apply", "--auto-approve"]).expect_code(0);
+            built_sha(&source)
+        })
+        .collect();
+    let update_alias = format!("lambda PUT /2015-03-31/functions/{FUNCTION}/aliases/live");
+    env.proxy().set_mode(Mode::LoseAnswersOf(vec![update_alias.clone()]));
+    let back = env.run(&["rollback", "lambda_function.fn"]).expect_code(0);
+    assert!(back.stdout.contains("live serves version 1 (was 2)"), "{}\n{}", back.stdout, back.stderr);
+    let seen: Vec<String> = env.proxy().seen().iter().map(|s| format!("{} {}", s.service, s.operation)).collect();
+    assert_eq!(seen.iter().filter(|s| **s == update_alias).count(), 2, "sent again after the lost answer: {seen:?}");
+    assert_eq!(live(&env), ("1".to_string(), shas[0].clone()));
+    let recorded = &env.state()["resources"]["lambda_function.fn"]["attributes"];
+    assert_eq!((&recorded["version"], &recorded["rolled_back_from"]), (&json!("1"), &json!("2")));
+    env.run(&["drift"]).expect_code(0);
+}
