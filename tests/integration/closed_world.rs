@@ -369,3 +369,110 @@ resources:
     env.run(&["drift"]).expect_code(0);
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
 }
+
+const REVERTED: &str = r#"resources:
+  sns_topic:
+    t: { name: revert-topic }
+  sns_subscription:
+    s: { topic_arn: "${sns_topic.t.arn}", protocol: https, endpoint: "https://ours.example.test/x" }
+  iam_role:
+    r:
+      name: revert-role
+      assume_role_policy:
+        Version: "2012-10-17"
+        Statement: [{ Effect: Allow, Principal: { Service: lambda.amazonaws.com }, Action: "sts:AssumeRole" }]
+  apigatewayv2_api:
+    a: { name: revert-api, protocol_type: HTTP }
+"#;
+
+/// What someone adds by hand beside the managed resources: a subscription on the topic, an
+/// inline policy on the role, a route and a stage on the API (each only if it is not there).
+fn drift_by_hand(env: &Env) {
+    let topic = state_id(env, "sns_topic.t");
+    env.block_on(
+        env.sns().subscribe().topic_arn(&topic).protocol("https").endpoint("https://other.example.test/x").send(),
+    )
+    .expect("a subscription by hand");
+    let policy =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#;
+    env.block_on(
+        env.iam().put_role_policy().role_name("revert-role").policy_name("by-hand").policy_document(policy).send(),
+    )
+    .expect("an inline policy by hand");
+    let api = state_id(env, "apigatewayv2_api.a");
+    let routes = env.block_on(env.apigw().get_routes().api_id(&api).send()).expect("routes");
+    if !routes.items().iter().any(|r| r.route_key() == Some("GET /by-hand")) {
+        env.block_on(env.apigw().create_route().api_id(&api).route_key("GET /by-hand").send()).expect("a route");
+    }
+    let stages = env.block_on(env.apigw().get_stages().api_id(&api).send()).expect("stages");
+    if !stages.items().iter().any(|s| s.stage_name() == Some("manual")) {
+        env.block_on(env.apigw().create_stage().api_id(&api).stage_name("manual").send()).expect("a stage");
+    }
+}
+
+/// AWS holds exactly what the spec declares: one subscription, no inline policy, no route,
+/// no stage.
+fn only_the_declared(env: &Env, what: &str) {
+    let topic = state_id(env, "sns_topic.t");
+    let subs = env.block_on(env.sns().list_subscriptions_by_topic().topic_arn(&topic).send()).expect("subscriptions");
+    let endpoints: Vec<&str> = subs.subscriptions().iter().filter_map(|s| s.endpoint()).collect();
+    assert_eq!(endpoints, ["https://ours.example.test/x"], "{what}");
+    let policies = env.block_on(env.iam().list_role_policies().role_name("revert-role").send()).expect("policies");
+    assert!(policies.policy_names().is_empty(), "{what}: {:?}", policies.policy_names());
+    let api = state_id(env, "apigatewayv2_api.a");
+    let routes = env.block_on(env.apigw().get_routes().api_id(&api).send()).expect("routes");
+    assert!(routes.items().is_empty(), "{what}: {:?}", routes.items());
+    let stages = env.block_on(env.apigw().get_stages().api_id(&api).send()).expect("stages");
+    assert!(stages.items().is_empty(), "{what}: {:?}", stages.items());
+}
+
+#[test]
+fn a_revert_killed_after_any_request_is_finished_by_the_next_revert_and_leaves_only_the_declared() {
+    let env = Env::with_proxy(crate::proxy::Mode::Pass, 0);
+    env.write_spec(REVERTED);
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    drift_by_hand(&env);
+    env.run(&["drift"]).expect_code(2);
+    env.proxy().set_mode(crate::proxy::Mode::Pass);
+    env.run(&["drift", "--revert", "--auto-approve"]).expect_code(0);
+    let reference: Vec<String> = env.proxy().seen().iter().map(|s| format!("{} {}", s.service, s.operation)).collect();
+    only_the_declared(&env, "after an uninterrupted revert");
+    let points = crate::hostile::kill_points(reference.len(), 14, 26);
+    let mut killed = 0;
+    for &k in &points {
+        let what = format!("after a kill at request {k} of {} ({})", reference.len(), reference[k - 1]);
+        drift_by_hand(&env);
+        killed += usize::from(crate::hostile::run_killed_after(&env, &["drift", "--revert", "--auto-approve"], k));
+        let again = env.run(&["drift", "--revert", "--auto-approve"]);
+        assert_eq!(again.code, 0, "the revert {what}:\n{}\n{}", again.stdout, again.stderr);
+        only_the_declared(&env, &what);
+        env.run(&["drift"]).expect_code(0);
+        env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    }
+    eprintln!("drift --revert: {} requests, killed after {points:?}: {reference:?}", reference.len());
+    assert!(killed * 10 >= points.len() * 9, "only {killed} of {} runs were killed", points.len());
+}
+
+#[test]
+fn a_revert_under_transient_failures_and_lost_answers_converges_on_the_first_try_for_five_seeds() {
+    // 20% of requests fail before AWS sees them, 5% lose their answer after AWS did the work
+    // (an Unsubscribe, a DeleteRoute that AWS carried out): the revert repeats what it must,
+    // treats "already gone" as done, and ends with exactly the declared, on the first run.
+    use crate::proxy::{Fate, Mode};
+    for seed in 1..=5 {
+        let env = Env::with_proxy(Mode::Pass, seed);
+        env.write_spec(REVERTED);
+        env.run(&["apply", "--auto-approve"]).expect_code(0);
+        drift_by_hand(&env);
+        env.proxy().set_mode(Mode::Faults { transient: 0.20, lost: 0.05, latency: std::time::Duration::ZERO });
+        let revert = env.run(&["drift", "--revert", "--auto-approve"]);
+        let seen = env.proxy().seen();
+        env.proxy().set_mode(Mode::Pass);
+        let fates: Vec<String> = seen.iter().map(|s| format!("{} {:?}", s.label(), s.fate)).collect();
+        assert_eq!(revert.code, 0, "seed {seed}:\n{}\n{}\n{}", revert.stdout, revert.stderr, fates.join("\n"));
+        let injected = seen.iter().filter(|s| s.fate != Fate::Forwarded).count();
+        eprintln!("seed {seed}: revert made {} requests, {injected} failed or lost", seen.len());
+        only_the_declared(&env, &format!("seed {seed}"));
+        env.run(&["drift"]).expect_code(0);
+    }
+}

@@ -141,7 +141,7 @@ pub(crate) fn run_killed_after(env: &Env, args: &[&str], k: usize) -> bool {
 
 /// The kill points to try out of `total` requests: all of them when the environment asks,
 /// else the first and last five and a seeded sample of the rest, `size` in all.
-fn kill_points(total: usize, size: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn kill_points(total: usize, size: usize, seed: u64) -> Vec<usize> {
     if std::env::var("CRUDDUR_CRASH_MATRIX").is_ok_and(|v| v == "all") || total <= size {
         return (1..=total).collect();
     }
