@@ -133,7 +133,12 @@ impl Paths {
     /// The state's store, sealing and opening documents as the flag or the spec says.
     pub fn backend<'a>(&self, aws: &'a Aws) -> Result<Box<dyn StateBackend + 'a>, CliError> {
         let store = crate::state::open(&self.state_location(), aws, self.codec(aws)?);
-        Ok(Box::new(crate::state::Waiting { inner: store, timeout: self.lock_timeout }))
+        Ok(Box::new(self.waiting(store)))
+    }
+
+    /// `store`, waiting for its lock as `--lock-timeout` says.
+    pub fn waiting<'a>(&self, store: Box<dyn StateBackend + 'a>) -> crate::state::Waiting<'a> {
+        crate::state::Waiting { inner: store, timeout: self.lock_timeout }
     }
 
     /// How this command stores the state and saved plans: `--state-encryption`, else the

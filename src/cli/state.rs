@@ -107,8 +107,8 @@ pub async fn cmd_state(args: StateArgs, aws: &Aws) -> Result<ExitCode, CliError>
 async fn migrate(paths: &Paths, aws: &Aws, key: Option<String>) -> Result<(), CliError> {
     let location = paths.state_location();
     let codec = crate::state::Codec::migrating_to(aws, key.clone());
-    let store = crate::state::open(&location, aws, codec);
-    let store = store.as_ref();
+    let store = paths.waiting(crate::state::open(&location, aws, codec));
+    let store: &dyn crate::state::StateBackend = &store;
     let operation = if key.is_some() { "state encrypt" } else { "state decrypt" };
     super::with_lock(store, operation, async || {
         let state = store.load().await?;

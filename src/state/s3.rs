@@ -94,8 +94,13 @@ impl<'a> S3State<'a> {
     }
 
     async fn read_lock(&self) -> Option<LockInfo> {
+        self.read_lock_object().await.map(|(info, _)| info)
+    }
+
+    /// The lock object's holder and ETag.
+    async fn read_lock_object(&self) -> Option<(LockInfo, Option<String>)> {
         let lock = self.get(&self.lock_key()).await.ok()??;
-        serde_json::from_slice(&lock.bytes).ok()
+        serde_json::from_slice(&lock.bytes).ok().map(|info| (info, lock.etag))
     }
 
     /// Puts `body` at `key` on a condition; its new ETag, or `Ok(None)` when the condition
@@ -165,10 +170,20 @@ impl StateBackend for S3State<'_> {
         if self.put_if(&self.lock_key(), &body, Condition::Absent).await.map_err(|e| self.remote(e))?.is_some() {
             return Ok(Acquired { info, took_over: None });
         }
-        let (holder, hint) = match self.read_lock().await {
+        let (holder, hint) = match self.read_lock_object().await {
             // Our own first attempt took it; its answer was lost.
-            Some(held) if held.id == info.id => return Ok(Acquired { info, took_over: None }),
-            Some(held) => (
+            Some((held, _)) if held.id == info.id => return Ok(Acquired { info, took_over: None }),
+            // Its holder provably died on this host (same boot, pid gone): taken over by
+            // replacing exactly that lock object, so of several takers only one succeeds and a
+            // lock renewed or replaced meanwhile is left alone.
+            Some((held, Some(etag))) if held.holder_is_gone() => {
+                let replaced = self.put_if(&self.lock_key(), &body, Condition::Matches(&etag)).await;
+                if replaced.map_err(|e| self.remote(e))?.is_some() {
+                    return Ok(Acquired { info, took_over: Some(held) });
+                }
+                (held.describe(), "another command took the lock over first: wait for it to finish".to_string())
+            }
+            Some((held, _)) => (
                 held.describe(),
                 format!(
                     "wait for it to finish; if its holder died, run `cruddur-infra force-unlock {}` (the lock is {} old)",

@@ -242,3 +242,61 @@ fn state_encrypt_and_decrypt_migrate_a_file_and_an_s3_state_and_leave_no_plain_c
     let run = env.run(&["plan", "--state", remote]).expect_code(1);
     assert!(run.stderr_flat().contains("encrypted with KMS key"), "{}", run.stderr);
 }
+
+/// The state's resources as `state list` shows them (each backend, each form).
+fn listed(env: &Env, flags: &[&str]) -> String {
+    let args: Vec<&str> = ["state", "list"].iter().copied().chain(flags.iter().copied()).collect();
+    env.run(&args).expect_code(0).stdout
+}
+
+#[test]
+fn state_encrypt_and_decrypt_killed_after_any_request_are_finished_by_running_them_again() {
+    // Killed right after KMS or S3 answered request N, for every N: the same command run again
+    // finishes (taking over the dead command's lock, on S3 too), the state reads whole in the
+    // new form with nothing lost, and the next plan is empty.
+    use crate::proxy::Mode;
+    let env = Env::with_proxy(Mode::Pass, 0);
+    new_key(&env, "alias/cruddur-state");
+    env.block_on(env.s3().create_bucket().bucket("enc-crash-state").send()).expect("state bucket");
+    spec(&env, None, "one");
+    let key = "kms:alias/cruddur-state";
+    for backend in [&[][..], &["--state", "s3://enc-crash-state/cruddur.json"][..]] {
+        if !backend.is_empty() {
+            // Other resources for the S3 state: the local state's stay where they are.
+            env.write_spec("resources:\n  s3_bucket:\n    remote:\n      name: enc-crash-remote\n");
+        }
+        env.run(&[&["apply", "--auto-approve"][..], backend].concat()).expect_code(0);
+        let resources = listed(&env, backend);
+        let sealed: Vec<&str> = [backend, &["--state-encryption", key][..]].concat();
+        for (command, form) in
+            [(&["state", "encrypt", "--key", key][..], &sealed), (&["state", "decrypt"][..], &backend.to_vec())]
+        {
+            let args: Vec<&str> = [command, backend].concat();
+            // The opposite command, to start each kill from the same form.
+            let undo: Vec<&str> = if command[1] == "encrypt" {
+                [&["state", "decrypt"][..], backend].concat()
+            } else {
+                [&["state", "encrypt", "--key", key][..], backend].concat()
+            };
+            env.proxy().set_mode(Mode::Pass);
+            env.run(&args).expect_code(0);
+            let reference: Vec<String> =
+                env.proxy().seen().iter().map(|s| format!("{} {}", s.service, s.operation)).collect();
+            for k in 1..=reference.len() {
+                let what = format!("{args:?} killed after request {k} ({})", reference[k - 1]);
+                env.run(&undo).expect_code(0);
+                crate::hostile::run_killed_after(&env, &args, k);
+                let again = env.run(&args);
+                assert_eq!(again.code, 0, "{what}, run again:\n{}\n{}", again.stdout, again.stderr);
+                assert_eq!(listed(&env, form), resources, "{what}: nothing lost");
+                let plan: Vec<&str> = [&["plan", "--detailed-exitcode"][..], form].concat();
+                env.run(&plan).expect_code(0);
+                if backend.is_empty() && command[1] == "encrypt" {
+                    assert_sealed(&env.path(STATE));
+                    assert_sealed(&env.path("state/cruddur.json.backup"));
+                }
+            }
+            eprintln!("{args:?}: {} requests, killed after each: {reference:?}", reference.len());
+        }
+    }
+}
