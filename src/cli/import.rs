@@ -36,11 +36,19 @@ pub async fn cmd_import(args: ImportArgs, registry: &Registry, aws: &Aws) -> Res
     super::with_lock(store, "import", async || {
         let mut state = store.load().await?;
         // A pending intent is no resource: importing what is in its way resolves it.
-        if state.resources.get(&args.addr).is_some_and(|r| r.pending().is_none()) {
-            return Err(CliError::NotFound(format!(
-                "{} is already in the state: `state rm` it first to import another",
-                args.addr
-            )));
+        match state.resources.get(&args.addr).filter(|r| r.pending().is_none()) {
+            // The same import again (a run killed after it saved, say): done already.
+            Some(r) if r.id == args.id => {
+                outln!("{} is already in the state as `{}`: nothing to import.", args.addr, args.id);
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some(r) => {
+                return Err(CliError::NotFound(format!(
+                    "{} is already in the state as `{}`: `state rm` it first to import another",
+                    args.addr, r.id
+                )));
+            }
+            None => {}
         }
         let adopted = crate::plan::adopt(registry, aws, &spec, &args.addr, &args.id).await?;
         state.resources.insert(args.addr.clone(), adopted);

@@ -200,3 +200,46 @@ fn a_state_bucket_and_a_kms_key_in_another_region_are_used_where_they_live() {
     // One redirect per command (apply, plan, drift): after it the bucket's region is used.
     assert_eq!(redirected, 3, "{:?}", strict.refusals());
 }
+
+#[test]
+fn import_and_state_rm_killed_after_any_request_are_finished_by_running_them_again_on_either_backend() {
+    // Killed right after AWS or the state bucket answered request N, for every N: the same
+    // command run again finishes (taking over the dead command's lock), the state says exactly
+    // what the command meant, and the bucket imported is never touched.
+    use crate::proxy::Mode;
+    let env = Env::with_proxy(Mode::Pass, 0);
+    env.block_on(env.s3().create_bucket().bucket("team-state").send()).expect("state bucket");
+    env.block_on(env.s3().create_bucket().bucket("made-by-hand").send()).expect("a bucket made by hand");
+    env.write_spec("resources:\n  s3_bucket:\n    adopted:\n      name: made-by-hand\n");
+    let imported = |env: &Env, backend: &[&str]| -> Vec<String> {
+        let args: Vec<&str> = [&["state", "list"][..], backend].concat();
+        let out = env.run(&args);
+        out.stdout.lines().map(str::to_string).collect()
+    };
+    for backend in [&[][..], &["--state", STATE][..]] {
+        let import: Vec<&str> = [&["import", "s3_bucket.adopted", "made-by-hand"][..], backend].concat();
+        let rm: Vec<&str> = [&["state", "rm", "s3_bucket.adopted"][..], backend].concat();
+        for (args, undo, after) in [(&import, &rm, true), (&rm, &import, false)] {
+            env.proxy().set_mode(Mode::Pass);
+            env.run(args).expect_code(0);
+            let reference: Vec<String> =
+                env.proxy().seen().iter().map(|s| format!("{} {}", s.service, s.operation)).collect();
+            for k in 1..=reference.len() {
+                let what = format!("{args:?} killed after request {k} ({})", reference[k - 1]);
+                env.run(undo).expect_code(0);
+                crate::hostile::run_killed_after(&env, args, k);
+                let again = env.run(args);
+                // `state rm` of what a killed run removed already is refused, naming it: the
+                // state is what the command meant either way.
+                let refused_as_done = !after && again.stderr.contains("is not in the state");
+                assert!(again.code == 0 || refused_as_done, "{what}, run again:\n{}\n{}", again.stdout, again.stderr);
+                let listed = imported(&env, backend);
+                let has = listed.iter().any(|l| l.starts_with("s3_bucket.adopted\tmade-by-hand"));
+                assert_eq!(has, after, "{what}: the state lists {listed:?}");
+                let buckets = env.block_on(env.s3().list_buckets().send()).expect("buckets");
+                assert!(buckets.buckets().iter().any(|b| b.name() == Some("made-by-hand")), "{what}: untouched");
+            }
+            eprintln!("{args:?}: {} requests: {reference:?}", reference.len());
+        }
+    }
+}
