@@ -609,3 +609,36 @@ fn a_long_deployment_is_reported_while_it_runs_and_no_wait_does_not_wait_for_it(
     let plan = env.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
 }
+
+#[test]
+fn a_saved_plan_applied_and_killed_after_any_request_is_finished_by_a_fresh_apply() {
+    // `apply FILE` killed after request N: run again, the saved plan is applied if nothing was
+    // recorded yet, or refused as stale (the state moved) saying so; a fresh apply then
+    // finishes, with one of each bucket and topic and an empty plan.
+    let env = Env::with_proxy(Mode::Pass, 0);
+    let spec = "resources:\n  s3_bucket:\n    a: { name: saved-a, tags: { n: a } }\n    b: { name: saved-b }\n  \
+                sns_topic:\n    t: { name: saved-topic, tags: { n: t } }\n";
+    env.write_spec(spec);
+    expect_ok(env.run(&["plan", "--out", "p.plan"]), "the plan");
+    env.proxy().set_mode(Mode::Pass);
+    expect_ok(env.run(&["apply", "p.plan"]), "the reference apply");
+    let reference: Vec<String> = env.proxy().seen().iter().map(|s| format!("{} {}", s.service, s.operation)).collect();
+    let counts = |env: &Env| {
+        let buckets = env.block_on(env.s3().list_buckets().send()).expect("buckets");
+        let topics = env.block_on(env.sns().list_topics().send()).expect("topics");
+        (buckets.buckets().len(), topics.topics().len())
+    };
+    for k in 1..=reference.len() {
+        let what = format!("after a kill at request {k} ({})", reference[k - 1]);
+        expect_ok(env.run(&["destroy", "--auto-approve"]), "the reset");
+        expect_ok(env.run(&["plan", "--out", "p.plan"]), "the plan");
+        run_killed_after(&env, &["apply", "p.plan"], k);
+        let again = env.run(&["apply", "p.plan"]);
+        let stale = again.stderr_flat().contains("p.plan is stale");
+        assert!(again.code == 0 || stale, "{what}:\n{}\n{}", again.stdout, again.stderr);
+        expect_ok(env.run(&["apply", "--auto-approve"]), &what);
+        assert_eq!(counts(&env), (2, 1), "{what}: one of each");
+        env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    }
+    eprintln!("apply FILE: {} requests, killed after each: {reference:?}", reference.len());
+}
