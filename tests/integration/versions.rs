@@ -193,21 +193,26 @@ fn a_code_apply_killed_after_any_request_converges_on_the_next_apply() {
     assert!(killed * 10 >= reference.len() * 9, "only {killed} of {} runs were killed", reference.len());
 }
 
+/// Versions 1 and 2 published (code `one`, then `two`): their code hashes.
+fn published_twice(env: &Env) -> Vec<String> {
+    ["one", "two"]
+        .iter()
+        .map(|body| {
+            let source = crate_at(env, body, body);
+            env.write_spec(&spec(&source, 3, "prod"));
+            env.run(&["apply", "--auto-approve"]).expect_code(0);
+            built_sha(&source)
+        })
+        .collect()
+}
+
 #[test]
 fn a_rollback_killed_after_any_request_leaves_a_state_that_the_next_rollback_and_apply_converge() {
     // The rollback records where live goes before it moves live: killed after any request, the
     // state is either right or corrected by the next read, and the rollback run again (or an
     // apply) finishes the job.
     let env = Env::with_proxy(Mode::Pass, 0);
-    let shas: Vec<String> = ["one", "two"]
-        .iter()
-        .map(|body| {
-            let source = crate_at(&env, body, body);
-            env.write_spec(&spec(&source, 3, "prod"));
-            env.run(&["apply", "--auto-approve"]).expect_code(0);
-            built_sha(&source)
-        })
-        .collect();
+    let shas = published_twice(&env);
     env.proxy().set_mode(Mode::Pass);
     env.run(&["rollback", "lambda_function.fn"]).expect_code(0);
     let reference: Vec<String> = env.proxy().seen().iter().map(|s| format!("{} {}", s.service, s.operation)).collect();
@@ -322,15 +327,7 @@ fn a_rollback_whose_update_alias_answer_is_lost_after_aws_moved_live_converges_o
     // AWS moved live, the answer never arrived: the call is repeated (it is idempotent), and
     // the state records what live serves, with nothing for the next command to repair.
     let env = Env::with_proxy(Mode::Pass, 0);
-    let shas: Vec<String> = ["one", "two"]
-        .iter()
-        .map(|body| {
-            let source = crate_at(&env, body, body);
-            env.write_spec(&spec(&source, 3, "prod"));
-            env.run(&["apply", "--auto-approve"]).expect_code(0);
-            built_sha(&source)
-        })
-        .collect();
+    let shas = published_twice(&env);
     let update_alias = format!("lambda PUT /2015-03-31/functions/{FUNCTION}/aliases/live");
     env.proxy().set_mode(Mode::LoseAnswersOf(vec![update_alias.clone()]));
     let back = env.run(&["rollback", "lambda_function.fn"]).expect_code(0);
