@@ -300,3 +300,50 @@ fn state_encrypt_and_decrypt_killed_after_any_request_are_finished_by_running_th
         }
     }
 }
+
+#[test]
+fn state_commands_on_s3_under_transient_failures_and_lost_answers_converge_on_the_first_try_for_five_seeds() {
+    // 20% of requests fail before AWS sees them and 5% lose their answer after the work was
+    // done, KMS's GenerateDataKey, Decrypt and DescribeKey and the state bucket's own calls
+    // included: state encrypt, state decrypt, import and state rm each succeed on the first
+    // run, with the state as the command meant.
+    use crate::proxy::{Fate, Mode};
+    let remote = "s3://enc-fault-state/cruddur.json";
+    for seed in 1..=5 {
+        let env = Env::with_proxy(Mode::Pass, seed);
+        new_key(&env, "alias/cruddur-state");
+        env.block_on(env.s3().create_bucket().bucket("enc-fault-state").send()).expect("state bucket");
+        env.block_on(env.s3().create_bucket().bucket("fault-by-hand").send()).expect("a bucket by hand");
+        env.write_spec("resources:\n  s3_bucket:\n    remote:\n      name: enc-fault-remote\n    adopted:\n      name: fault-by-hand\n");
+        env.run(&["apply", "--auto-approve", "--state", remote, "--target", "s3_bucket.remote"]).expect_code(0);
+        let key = "kms:alias/cruddur-state";
+        let steps: [(&[&str], &[&str]); 4] = [
+            (&["state", "encrypt", "--key", key, "--state", remote], &["--state", remote, "--state-encryption", key]),
+            (
+                &["import", "s3_bucket.adopted", "fault-by-hand", "--state", remote, "--state-encryption", key],
+                &["--state", remote, "--state-encryption", key],
+            ),
+            (
+                &["state", "rm", "s3_bucket.adopted", "--state", remote, "--state-encryption", key],
+                &["--state", remote, "--state-encryption", key],
+            ),
+            (&["state", "decrypt", "--state", remote], &["--state", remote]),
+        ];
+        let mut injected = 0;
+        for (args, reading) in steps {
+            env.proxy().set_mode(Mode::Faults { transient: 0.20, lost: 0.05, latency: std::time::Duration::ZERO });
+            let run = env.run(args);
+            let seen = env.proxy().seen();
+            env.proxy().set_mode(Mode::Pass);
+            injected += seen.iter().filter(|s| s.fate != Fate::Forwarded).count();
+            let fates: Vec<String> = seen.iter().map(|s| format!("{} {:?}", s.label(), s.fate)).collect();
+            assert_eq!(run.code, 0, "seed {seed}, {args:?}:\n{}\n{}\n{}", run.stdout, run.stderr, fates.join("\n"));
+            let listed: Vec<&str> = [&["state", "list"][..], reading].concat();
+            let list = env.run(&listed).expect_code(0).stdout;
+            let adopted = args[0] == "import";
+            assert_eq!(list.contains("s3_bucket.adopted"), adopted, "seed {seed}, {args:?}: {list}");
+            assert!(list.contains("s3_bucket.remote\tenc-fault-remote"), "seed {seed}, {args:?}: nothing lost: {list}");
+        }
+        eprintln!("seed {seed}: {injected} requests failed or lost across the four commands");
+    }
+}

@@ -339,3 +339,24 @@ fn a_rollback_whose_update_alias_answer_is_lost_after_aws_moved_live_converges_o
     assert_eq!((&recorded["version"], &recorded["rolled_back_from"]), (&json!("1"), &json!("2")));
     env.run(&["drift"]).expect_code(0);
 }
+
+#[test]
+fn a_rollback_under_transient_failures_and_lost_answers_converges_on_the_first_try_for_five_seeds() {
+    use crate::proxy::Fate;
+    for seed in 1..=5 {
+        let env = Env::with_proxy(Mode::Pass, seed);
+        let shas = published_twice(&env);
+        env.proxy().set_mode(Mode::Faults { transient: 0.20, lost: 0.05, latency: std::time::Duration::ZERO });
+        let back = env.run(&["rollback", "lambda_function.fn"]);
+        let seen = env.proxy().seen();
+        env.proxy().set_mode(Mode::Pass);
+        let fates: Vec<String> = seen.iter().map(|s| format!("{} {:?}", s.label(), s.fate)).collect();
+        assert_eq!(back.code, 0, "seed {seed}:\n{}\n{}\n{}", back.stdout, back.stderr, fates.join("\n"));
+        assert_eq!(live(&env), ("1".to_string(), shas[0].clone()), "seed {seed}");
+        let recorded = &env.state()["resources"]["lambda_function.fn"]["attributes"];
+        assert_eq!((&recorded["version"], &recorded["rolled_back_from"]), (&json!("1"), &json!("2")), "seed {seed}");
+        env.run(&["drift"]).expect_code(0);
+        let injected = seen.iter().filter(|s| s.fate != Fate::Forwarded).count();
+        eprintln!("seed {seed}: rollback made {} requests, {injected} failed or lost", seen.len());
+    }
+}
