@@ -52,7 +52,12 @@ impl Applier<'_> {
             return self.finish_found(work, &desired, id).await;
         }
         let lineage = work.state.lock().await.lineage.clone();
-        let intent = Intent { token: uuid::Uuid::new_v4().to_string(), since: now_epoch() };
+        // An open intent that found nothing is created again under its own token and time: a
+        // create of the dead command still in flight when it died (AWS finishing it after the
+        // refresh looked) then meets its own token (CloudFront answers DistributionAlreadyExists,
+        // which is looked up and adopted) instead of leaving a second distribution.
+        let reused = prior.as_ref().and_then(|p| p.pending().cloned()).or_else(|| change.intent.clone());
+        let intent = reused.unwrap_or_else(|| Intent { token: uuid::Uuid::new_v4().to_string(), since: now_epoch() });
         let token = intent.token.clone();
         let since = intent.since;
         let pending = recorded(change, String::new(), desired.clone(), ResourceStatus::Pending(intent));

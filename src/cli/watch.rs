@@ -260,6 +260,7 @@ mod tests {
             creates_first: false,
             deposed: vec![],
             dependencies: Default::default(),
+            intent: None,
         }
     }
 

@@ -267,6 +267,7 @@ fn as_change(d: &Drifted) -> ResourceChange {
         creates_first: false,
         deposed: vec![],
         dependencies: Default::default(),
+        intent: None,
     }
 }
 

@@ -101,6 +101,11 @@ pub struct ResourceChange {
     pub deposed: Vec<String>,
     /// Resources this one comes after (from the spec, or for deletes, from the state).
     pub dependencies: BTreeSet<ResourceAddr>,
+    /// For a create: the open intent of a command that died, which the refresh looked for and
+    /// did not find. The create is sent again under its token, so that a create of that command
+    /// AWS finishes only now (still in flight when it died) meets it as the same object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<crate::state::Intent>,
 }
 
 impl ResourceChange {

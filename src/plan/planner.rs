@@ -135,6 +135,7 @@ impl Planner<'_> {
                 creates_first: false,
                 deposed: prior_res.deposed.iter().map(|d| d.id.clone()).collect(),
                 dependencies: BTreeSet::new(),
+                intent: None,
             };
             changes.push(match refreshed.resources.get(addr) {
                 Some(live) if retain => ResourceChange {
@@ -387,6 +388,12 @@ impl Planner<'_> {
                 .map(|r| r.deposed.iter().map(|d| d.id.clone()).collect())
                 .unwrap_or_default(),
             dependencies: res.dependencies(),
+            // An open intent the refresh did not find: a create reuses its token.
+            intent: prior
+                .resources
+                .get(&res.addr)
+                .and_then(|r| r.pending().cloned())
+                .filter(|_| !refreshed.resources.contains_key(&res.addr)),
         };
         let mut imported = false;
         let was_pending = prior.resources.get(&res.addr).is_some_and(|r| r.pending().is_some());

@@ -642,3 +642,35 @@ fn a_saved_plan_applied_and_killed_after_any_request_is_finished_by_a_fresh_appl
     }
     eprintln!("apply FILE: {} requests, killed after each: {reference:?}", reference.len());
 }
+
+#[test]
+fn an_intent_that_found_nothing_is_created_again_under_its_own_token() {
+    // A create of the dead command may still be in flight when the next apply looks for it
+    // (AWS finishes it after the find): created again under the same token, CloudFront's
+    // CallerReference, the two meet as one distribution instead of leaving an orphan.
+    let env = Env::new();
+    env.write_spec("resources:\n  s3_bucket:\n    o: { name: token-origin }\n");
+    expect_ok(env.run(&["apply", "--auto-approve"]), "the first apply");
+    let distribution = "  cloudfront_distribution:\n    d:\n      origin_domain_name: token-origin.s3.us-east-1.amazonaws.com\n      \
+                        origin_id: origin\n      enabled: true\n      cache_policy_id: 658327ea-f89d-4fab-a63d-7e88639e58f6\n";
+    env.write_spec(&format!("resources:\n  s3_bucket:\n    o: {{ name: token-origin }}\n{distribution}"));
+    // The state as a command killed right after journaling the intent leaves it.
+    let mut state = env.state();
+    state["resources"]["cloudfront_distribution.d"] = serde_json::json!({
+        "id": "",
+        "attributes": {"origin_domain_name": "token-origin.s3.us-east-1.amazonaws.com", "origin_id": "origin",
+            "enabled": true, "cache_policy_id": "658327ea-f89d-4fab-a63d-7e88639e58f6"},
+        "status": {"pending": {"token": "token-of-the-dead-command", "since": 1_796_000_000u64}}
+    });
+    std::fs::write(env.path("state/cruddur.json"), serde_json::to_string_pretty(&state).expect("json")).expect("state");
+    // The plan says a create; the saved plan carries the intent to the apply.
+    expect_ok(env.run(&["plan", "--out", "p.plan"]), "the plan");
+    expect_ok(env.run(&["apply", "p.plan"]), "the apply that resolves the intent");
+    let listed = env.block_on(env.cloudfront().list_distributions().send()).expect("list");
+    let items = listed.distribution_list().expect("a list").items();
+    assert_eq!(items.len(), 1);
+    let config = env.block_on(env.cloudfront().get_distribution_config().id(items[0].id()).send()).expect("config");
+    let reference = config.distribution_config().map(|c| c.caller_reference().to_string());
+    assert_eq!(reference.as_deref(), Some("token-of-the-dead-command"));
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
