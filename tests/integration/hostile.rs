@@ -674,3 +674,37 @@ fn an_intent_that_found_nothing_is_created_again_under_its_own_token() {
     assert_eq!(reference.as_deref(), Some("token-of-the-dead-command"));
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
 }
+
+#[test]
+fn a_distribution_create_still_in_flight_when_the_engine_died_meets_the_next_applys_create_as_one() {
+    // The engine is killed the moment its CreateDistributionWithTags reaches the emulator,
+    // which carries it out only 3 s later, after the next apply has looked for it and found
+    // nothing: the next apply creates under the same CallerReference, so whichever lands second
+    // is answered DistributionAlreadyExists, and AWS holds one distribution.
+    let env = Env::with_proxy(Mode::Pass, 0);
+    env.write_spec(
+        "resources:\n  s3_bucket:\n    o: { name: late-origin }\n  cloudfront_distribution:\n    d:\n      \
+         origin_domain_name: ${s3_bucket.o.bucket_regional_domain_name}\n      origin_id: origin\n      \
+         enabled: true\n      cache_policy_id: 658327ea-f89d-4fab-a63d-7e88639e58f6\n",
+    );
+    let late = std::time::Duration::from_secs(3);
+    env.proxy().set_mode(Mode::KillOnReceiptForwardLate {
+        label: "cloudfront POST /2020-05-31/distribution".into(),
+        delay: late,
+    });
+    let mut child =
+        env.command(&["apply", "--auto-approve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starts");
+    env.proxy().set_victim(child.id());
+    let status = child.wait().expect("reaped");
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "killed on the create");
+    env.proxy().set_mode(Mode::Pass);
+    let started = std::time::Instant::now();
+    expect_ok(env.run(&["apply", "--auto-approve"]), "the next apply");
+    assert!(started.elapsed() < late, "the next apply looked before the late create landed");
+    std::thread::sleep(late);
+    let listed = env.block_on(env.cloudfront().list_distributions().send()).expect("list");
+    let items = listed.distribution_list().expect("a list").items();
+    let ids: Vec<&str> = items.iter().map(|d| d.id()).collect();
+    assert_eq!(ids.len(), 1, "one distribution, not an orphan beside it: {ids:?}");
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+}

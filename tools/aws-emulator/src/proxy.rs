@@ -26,6 +26,10 @@ pub enum Mode {
     /// After AWS has answered request number N (1-based), SIGKILL the victim process, then
     /// drop the answer: the work is done and the engine never hears of it.
     KillAfter(usize),
+    /// When the first request whose label starts with `label` arrives, SIGKILL the victim at
+    /// once and forward the request only `delay` later: a call still in flight when the process
+    /// died, which AWS carries out after the next command has started.
+    KillOnReceiptForwardLate { label: String, delay: Duration },
     /// For each request, seeded: with probability `transient` fail it before it reaches AWS
     /// (throttling or a 5xx in the service's protocol, or a reset connection); with probability
     /// `lost` forward it and drop the answer; add `latency` to everything forwarded.
@@ -41,6 +45,8 @@ pub enum Fate {
     Reset,
     AnswerLost,
     Killed,
+    /// The victim killed on receipt; the request forwarded after this delay.
+    KilledForwardedLate(Duration),
 }
 
 /// One request as the proxy saw it.
@@ -263,14 +269,25 @@ fn handle(shared: &Shared, mut client: TcpStream) {
             let _ = forward(shared.upstream, &request);
             reset(client);
         }
+        Fate::KilledForwardedLate(delay) => {
+            kill_victim(shared);
+            reset(client);
+            thread::sleep(delay);
+            let _ = forward(shared.upstream, &request);
+        }
         Fate::Killed => {
             let _ = forward(shared.upstream, &request);
-            if let Some(pid) = *shared.victim.lock().expect("lock") {
-                let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid"));
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            }
+            kill_victim(shared);
             reset(client);
         }
+    }
+}
+
+/// SIGKILLs the process under test, if one is set.
+fn kill_victim(shared: &Shared) {
+    if let Some(pid) = *shared.victim.lock().expect("lock") {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid"));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     }
 }
 
@@ -330,6 +347,15 @@ fn decide(shared: &Shared, n: usize, label: &str) -> Fate {
         match &mut *mode {
             Mode::Pass => return Fate::Forwarded,
             Mode::KillAfter(k) => return if *k == n { Fate::Killed } else { Fate::Forwarded },
+            Mode::KillOnReceiptForwardLate { label: wanted, delay } => {
+                if !label.starts_with(wanted.as_str()) {
+                    return Fate::Forwarded;
+                }
+                let delay = *delay;
+                // Once: what follows passes.
+                *mode = Mode::Pass;
+                return Fate::KilledForwardedLate(delay);
+            }
             Mode::KillAfterRequest { label: wanted, nth } => {
                 if wanted != label {
                     return Fate::Forwarded;
