@@ -1,7 +1,7 @@
 //! `apply`: plan (or read a saved plan), confirm, and carry the plan out.
 
 use super::stdout::{out, outln};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -285,8 +285,8 @@ fn confirm(destroy: bool) -> Result<(), CliError> {
         ));
     }
     let what = if destroy { "destroy all resources" } else { "perform these actions" };
+    // Flushed by `out!`, so the prompt shows before the answer is read.
     out!("\nDo you want to {what}?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
-    let _ = std::io::stdout().flush();
     let mut answer = String::new();
     let _ = stdin.lock().read_line(&mut answer);
     if answer.trim() == "yes" {

@@ -296,3 +296,24 @@ async fn computed(aws: &Aws, id: &str, endpoint: Option<&str>) -> Result<ApiComp
         execution_arn: format!("arn:{}:execute-api:{region}:{account}:{id}", partition.name),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::{ResourceKind, Typed};
+    use crate::value::{UNKNOWN, unknown};
+
+    #[test]
+    fn normalising_cors_spells_known_values_and_keeps_an_unknown_one_unknown() {
+        // Methods compare upper case, but a method known only after apply stays the marker
+        // (upper-casing it would turn it into a literal `(KNOWN AFTER APPLY)`).
+        let mut attrs: Attrs = serde_json::from_value(serde_json::json!({
+            "name": "a", "cors": {"allow_methods": ["post", unknown()], "allow_headers": ["Content-Type"]}
+        }))
+        .expect("attrs");
+        Typed(ApiGatewayV2Api).normalize(&mut attrs);
+        let cors = &attrs["cors"];
+        assert_eq!(cors["allow_methods"], serde_json::json!([UNKNOWN, "POST"]));
+        assert_eq!(cors["allow_headers"], serde_json::json!(["content-type"]));
+    }
+}

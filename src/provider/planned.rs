@@ -191,20 +191,10 @@ impl<T: Plannable> Plannable for std::collections::BTreeMap<String, T> {
     type Planned = Known<std::collections::BTreeMap<String, T::Planned>>;
 }
 
-/// The attributes as the kind's plan model (attributes the model does not have, such as
-/// computed ones, are left out), or an error naming what does not fit.
-pub fn read<P: DeserializeOwned>(kind: &str, attrs: &Attrs) -> Result<P, ProviderError> {
-    serde_json::from_value(Value::Object(attrs.clone())).map_err(|e| ProviderError::invalid_attributes(kind, e))
-}
-
 /// Writes the plan model back over `attrs`: each of the model's attributes takes the model's
 /// value (or goes, when the model leaves it unset); every other attribute stays.
 pub fn write_back<P: Serialize>(kind: &str, model: &P, names: &[&str], attrs: &mut Attrs) -> Result<(), ProviderError> {
-    let written = match serde_json::to_value(model) {
-        Ok(Value::Object(map)) => map,
-        Ok(other) => return Err(ProviderError::invalid_attributes(kind, format!("not a mapping: {other}"))),
-        Err(e) => return Err(ProviderError::invalid_attributes(kind, e)),
-    };
+    let written = super::typed::encode(kind, model)?;
     for name in names {
         match written.get(*name) {
             Some(v) => attrs.insert((*name).to_string(), v.clone()),
@@ -217,6 +207,7 @@ pub fn write_back<P: Serialize>(kind: &str, model: &P, names: &[&str], attrs: &m
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::typed::decode as read;
     use crate::value::unknown;
     use serde_json::json;
 

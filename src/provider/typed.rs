@@ -239,7 +239,7 @@ impl<K: Kind> ResourceKind for Typed<K> {
         normalize::by_schema(self.0.schema(), attrs);
         // Values that do not read as the kind's model (a spec that validation refuses, a state
         // of an older schema) keep the schema's normalisation only.
-        let Ok(mut spec) = planned::read::<PlanOf<K>>(K::NAME, attrs) else { return };
+        let Ok(mut spec) = decode::<PlanOf<K>>(K::NAME, attrs) else { return };
         self.0.normalize(&mut spec);
         // The attributes are the model's from here on: a block's defaults are filled in.
         let _ = planned::write_back(K::NAME, &spec, &K::Spec::names(), attrs);
@@ -247,10 +247,9 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     fn validate(&self, this: &Declared, all: &[Declared]) -> Vec<Finding> {
         let partial: Attrs = this.partial.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let read = planned::read::<PlanOf<K>>(K::NAME, &partial);
-        let mut out = match &read {
-            Ok(spec) => self.0.validate(&DeclaredAs { spec: spec.clone(), declared: this }, all),
-            Err(_) => Vec::new(),
+        let (mut out, unreadable) = match decode::<PlanOf<K>>(K::NAME, &partial) {
+            Ok(spec) => (self.0.validate(&DeclaredAs { spec, declared: this }, all), None),
+            Err(e) => (Vec::new(), Some(e)),
         };
         // AWS's integers are 32-bit and none of ours may be negative (a size, a timeout, a TTL):
         // where the kind gives no narrower range of its own, that one applies.
@@ -266,7 +265,7 @@ impl<K: Kind> ResourceKind for Typed<K> {
             }
         }
         // Values the schema accepts but the kind's model cannot hold: said, never skipped.
-        if let (Err(e), true) = (read, out.is_empty()) {
+        if let (Some(e), true) = (unreadable, out.is_empty()) {
             out.push(Finding::on_resource(format!("{}: {}", this.addr, e.message)));
         }
         out
@@ -422,7 +421,7 @@ impl<K: Kind> Access for Typed<K> {
     }
 
     fn deployer_arns(&self, attrs: &Attrs, scope: &ArnScope) -> Vec<String> {
-        match (self.0.access(), planned::read::<PlanOf<K>>(K::NAME, attrs)) {
+        match (self.0.access(), decode::<PlanOf<K>>(K::NAME, attrs)) {
             (Some(access), Ok(spec)) => access.deployer_arns(&spec, scope),
             _ => vec!["*".into()],
         }
@@ -432,7 +431,7 @@ impl<K: Kind> Access for Typed<K> {
     /// of everything unknown, which the review shows and the rules flag rather than miss.
     fn grants(&self, addr: &ResourceAddr, attrs: &Attrs) -> Vec<Grant> {
         let Some(access) = self.0.access() else { return Vec::new() };
-        match planned::read::<PlanOf<K>>(K::NAME, attrs) {
+        match decode::<PlanOf<K>>(K::NAME, attrs) {
             Ok(spec) => access.grants(addr, &spec),
             Err(_) => vec![Grant {
                 policy: PolicyKind::Resource,
@@ -446,7 +445,7 @@ impl<K: Kind> Access for Typed<K> {
     }
 
     fn policy_findings(&self, attrs: &Attrs) -> Vec<(&'static str, String)> {
-        match (self.0.access(), planned::read::<PlanOf<K>>(K::NAME, attrs)) {
+        match (self.0.access(), decode::<PlanOf<K>>(K::NAME, attrs)) {
             (Some(access), Ok(spec)) => access.policy_findings(&spec),
             _ => Vec::new(),
         }
@@ -457,7 +456,7 @@ impl<K: Kind> Access for Typed<K> {
 impl<K: Kind> Annotate for Typed<K> {
     fn annotate(&self, change: &ChangeView<'_>) -> Vec<Annotation> {
         let Some(annotate) = self.0.annotate() else { return Vec::new() };
-        let desired = change.desired.and_then(|d| planned::read::<PlanOf<K>>(K::NAME, d).ok());
+        let desired = change.desired.and_then(|d| decode::<PlanOf<K>>(K::NAME, d).ok());
         let live = change.live.map(|l| Prior { spec: self.prior_spec(l), computed: self.prior_computed(l) });
         annotate.annotate(&ChangeView {
             addr: change.addr,

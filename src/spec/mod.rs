@@ -261,7 +261,7 @@ impl Spec {
                 );
             }
         }
-        let resources = blocks(root.get("resources"), &Section::Resources, registry, &mut checker);
+        let mut resources = blocks(root.get("resources"), &Section::Resources, registry, &mut checker);
         let outputs = outputs(root.get("outputs"), &mut checker);
         let output_refs = std::mem::take(&mut checker.refs);
         check_references(&resources, &lookups, &output_refs, registry, problems);
@@ -283,7 +283,6 @@ impl Spec {
         }
         let drift_ignore = drift_ignore(root.get("drift"), problems);
         let state_encryption = state_settings(root.get("state"), problems);
-        let mut resources = resources;
         let dir = spec_dir(source.path());
         for r in &mut resources {
             r.dir = dir.clone();

@@ -178,7 +178,13 @@ impl StateBackend for S3State<'_> {
             // lock renewed or replaced meanwhile is left alone.
             Some((held, Some(etag))) if held.holder_is_gone() => {
                 let replaced = self.put_if(&self.lock_key(), &body, Condition::Matches(&etag)).await;
-                if replaced.map_err(|e| self.remote(e))?.is_some() {
+                let ours = match replaced.map_err(|e| self.remote(e))? {
+                    Some(_) => true,
+                    // Refused: another taker won, or our own replace landed and its answer was
+                    // lost (the retry then finds the ETag moved): what is there says which.
+                    None => self.read_lock().await.is_some_and(|now| now.id == info.id),
+                };
+                if ours {
                     return Ok(Acquired { info, took_over: Some(held) });
                 }
                 (held.describe(), "another command took the lock over first: wait for it to finish".to_string())

@@ -3,8 +3,10 @@
 //! the lock (again whenever the holder changes); at the deadline it gives up with the holder
 //! named, as a command without a timeout does at once.
 //!
-//! Waiters poll with growing pauses and jitter: no backend here keeps a queue, so the order in
-//! which waiters get the lock is roughly, not strictly, the order they came in.
+//! Waiters poll as every wait of the engine does ([`crate::poll::Poll`]: pauses that grow with
+//! the time waited), each pause jittered so waiters that started together do not try together.
+//! No backend here keeps a queue, so the order in which waiters get the lock is roughly, not
+//! strictly, the order they came in.
 
 use std::time::{Duration, Instant};
 
@@ -13,9 +15,10 @@ use async_trait::async_trait;
 use super::backend::Acquired;
 use super::{LockInfo, ResourceState, State, StateBackend, StateError};
 use crate::addr::ResourceAddr;
+use crate::poll::Poll;
 
-/// The longest pause between two tries.
-const LONGEST_PAUSE: Duration = Duration::from_secs(2);
+/// A tenth of the time waited so far, between 100 ms and 2 s.
+const POLL: Poll = Poll { share: 10, floor: Duration::from_millis(100), ceiling: Duration::from_secs(2) };
 
 /// A backend whose `lock` waits up to `timeout` for the holder to let go.
 pub struct Waiting<'a> {
@@ -39,7 +42,6 @@ impl StateBackend for Waiting<'_> {
 
     async fn lock(&self, operation: &str) -> Result<Acquired, StateError> {
         let started = Instant::now();
-        let mut pause = Duration::from_millis(100);
         let mut last_holder: Option<String> = None;
         loop {
             match self.inner.lock(operation).await {
@@ -59,9 +61,9 @@ impl StateBackend for Waiting<'_> {
                         eprintln!("Waiting for the state lock of {path}, held by {holder} (giving up in {left})");
                         last_holder = Some(holder);
                     }
-                    let left = self.timeout - waited;
-                    tokio::time::sleep(jittered(pause).min(left)).await;
-                    pause = (pause * 2).min(LONGEST_PAUSE);
+                    // Give or take a quarter (the retry policy jitters the same way).
+                    let pause = POLL.pause(waited).mul_f64(0.75 + fastrand::f64() * 0.5);
+                    tokio::time::sleep(pause.min(self.timeout - waited)).await;
                 }
                 other => return other,
             }
@@ -88,14 +90,6 @@ impl StateBackend for Waiting<'_> {
     ) -> Result<(), StateError> {
         self.inner.record(state, addr, entry).await
     }
-}
-
-/// `pause`, give or take a quarter, so waiters that started together do not try together.
-fn jittered(pause: Duration) -> Duration {
-    let quarter = pause / 4;
-    let spread = u64::try_from(quarter.as_millis()).unwrap_or(0) * 2;
-    let offset = if spread == 0 { 0 } else { u64::from(uuid::Uuid::new_v4().as_u128() as u32) % spread };
-    pause - quarter + Duration::from_millis(offset)
 }
 
 #[cfg(test)]

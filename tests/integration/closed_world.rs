@@ -459,6 +459,7 @@ fn a_revert_under_transient_failures_and_lost_answers_converges_on_the_first_try
     // (an Unsubscribe, a DeleteRoute that AWS carried out): the revert repeats what it must,
     // treats "already gone" as done, and ends with exactly the declared, on the first run.
     use crate::proxy::{Fate, Mode};
+    let mut injected_in_all = 0;
     for seed in 1..=5 {
         let env = Env::with_proxy(Mode::Pass, seed);
         env.write_spec(REVERTED);
@@ -472,7 +473,9 @@ fn a_revert_under_transient_failures_and_lost_answers_converges_on_the_first_try
         assert_eq!(revert.code, 0, "seed {seed}:\n{}\n{}\n{}", revert.stdout, revert.stderr, fates.join("\n"));
         let injected = seen.iter().filter(|s| s.fate != Fate::Forwarded).count();
         eprintln!("seed {seed}: revert made {} requests, {injected} failed or lost", seen.len());
+        injected_in_all += injected;
         only_the_declared(&env, &format!("seed {seed}"));
         env.run(&["drift"]).expect_code(0);
     }
+    assert!(injected_in_all >= 10, "only {injected_in_all} faults injected in five seeds");
 }

@@ -282,10 +282,11 @@ fn state_encrypt_and_decrypt_killed_after_any_request_are_finished_by_running_th
             env.run(&args).expect_code(0);
             let reference: Vec<String> =
                 env.proxy().seen().iter().map(|s| format!("{} {}", s.service, s.operation)).collect();
+            let mut killed = 0;
             for k in 1..=reference.len() {
                 let what = format!("{args:?} killed after request {k} ({})", reference[k - 1]);
                 env.run(&undo).expect_code(0);
-                crate::hostile::run_killed_after(&env, &args, k);
+                killed += usize::from(crate::hostile::run_killed_after(&env, &args, k));
                 let again = env.run(&args);
                 assert_eq!(again.code, 0, "{what}, run again:\n{}\n{}", again.stdout, again.stderr);
                 assert_eq!(listed(&env, form), resources, "{what}: nothing lost");
@@ -297,6 +298,7 @@ fn state_encrypt_and_decrypt_killed_after_any_request_are_finished_by_running_th
                 }
             }
             eprintln!("{args:?}: {} requests, killed after each: {reference:?}", reference.len());
+            assert_eq!(killed, reference.len(), "{args:?}: every run was killed");
         }
     }
 }
@@ -345,5 +347,6 @@ fn state_commands_on_s3_under_transient_failures_and_lost_answers_converge_on_th
             assert!(list.contains("s3_bucket.remote\tenc-fault-remote"), "seed {seed}, {args:?}: nothing lost: {list}");
         }
         eprintln!("seed {seed}: {injected} requests failed or lost across the four commands");
+        assert!(injected > 0, "seed {seed}: faults were injected");
     }
 }

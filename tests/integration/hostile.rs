@@ -628,11 +628,12 @@ fn a_saved_plan_applied_and_killed_after_any_request_is_finished_by_a_fresh_appl
         let topics = env.block_on(env.sns().list_topics().send()).expect("topics");
         (buckets.buckets().len(), topics.topics().len())
     };
+    let mut killed = 0;
     for k in 1..=reference.len() {
         let what = format!("after a kill at request {k} ({})", reference[k - 1]);
         expect_ok(env.run(&["destroy", "--auto-approve"]), "the reset");
         expect_ok(env.run(&["plan", "--out", "p.plan"]), "the plan");
-        run_killed_after(&env, &["apply", "p.plan"], k);
+        killed += usize::from(run_killed_after(&env, &["apply", "p.plan"], k));
         let again = env.run(&["apply", "p.plan"]);
         let stale = again.stderr_flat().contains("p.plan is stale");
         assert!(again.code == 0 || stale, "{what}:\n{}\n{}", again.stdout, again.stderr);
@@ -641,6 +642,7 @@ fn a_saved_plan_applied_and_killed_after_any_request_is_finished_by_a_fresh_appl
         env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
     }
     eprintln!("apply FILE: {} requests, killed after each: {reference:?}", reference.len());
+    assert_eq!(killed, reference.len(), "every run was killed");
 }
 
 #[test]

@@ -224,10 +224,11 @@ fn import_and_state_rm_killed_after_any_request_are_finished_by_running_them_aga
             env.run(args).expect_code(0);
             let reference: Vec<String> =
                 env.proxy().seen().iter().map(|s| format!("{} {}", s.service, s.operation)).collect();
+            let mut killed = 0;
             for k in 1..=reference.len() {
                 let what = format!("{args:?} killed after request {k} ({})", reference[k - 1]);
                 env.run(undo).expect_code(0);
-                crate::hostile::run_killed_after(&env, args, k);
+                killed += usize::from(crate::hostile::run_killed_after(&env, args, k));
                 let again = env.run(args);
                 // `state rm` of what a killed run removed already is refused, naming it: the
                 // state is what the command meant either way.
@@ -240,6 +241,38 @@ fn import_and_state_rm_killed_after_any_request_are_finished_by_running_them_aga
                 assert!(buckets.buckets().iter().any(|b| b.name() == Some("made-by-hand")), "{what}: untouched");
             }
             eprintln!("{args:?}: {} requests: {reference:?}", reference.len());
+            assert_eq!(killed, reference.len(), "{args:?}: every run was killed");
         }
     }
+}
+
+#[test]
+fn a_dead_holders_s3_lock_is_taken_over_even_when_the_answer_of_the_takeover_is_lost() {
+    // The lock of a command that died on this host is replaced (If-Match its ETag); S3 does it
+    // and the answer never arrives: the retry is refused (the ETag moved), and the lock that is
+    // there now, ours, says the takeover happened.
+    use crate::proxy::Mode;
+    let env = Env::with_proxy(Mode::Pass, 0);
+    many_buckets(&env, 1);
+    // A holder on this host, in this boot, whose process has ended (and been reaped).
+    let mut gone = std::process::Command::new("true").spawn().expect("a process");
+    gone.wait().expect("reaped");
+    let mut holder = cruddur_infra::state::LockInfo::new("apply");
+    holder.pid = gone.id();
+    holder.process_start = None;
+    let body = serde_json::to_vec(&holder).expect("json");
+    let put = env.s3().put_object().bucket("team-state").key("cruddur/state.json.lock").body(body.into());
+    env.block_on(put.send()).expect("the dead holder's lock");
+    env.proxy().set_mode(Mode::LoseAnswerOfNth {
+        label: "s3 PUT /team-state/cruddur/state.json.lock?x-id=PutObject".into(),
+        nth: 2,
+    });
+    let applied = env.run(&["apply", "--auto-approve", "--state", STATE]);
+    let seen = env.proxy().seen();
+    env.proxy().set_mode(Mode::Pass);
+    assert!(seen.iter().any(|s| s.fate == crate::proxy::Fate::AnswerLost), "the takeover's answer was lost: {seen:?}");
+    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    assert!(applied.stderr.contains("Took over the state lock of"), "{}", applied.stderr);
+    assert!(!object_exists(&env, "cruddur/state.json.lock"), "released at the end");
+    assert_eq!(managed_buckets(&env), vec!["bucket-0"]);
 }

@@ -343,6 +343,7 @@ fn a_rollback_whose_update_alias_answer_is_lost_after_aws_moved_live_converges_o
 #[test]
 fn a_rollback_under_transient_failures_and_lost_answers_converges_on_the_first_try_for_five_seeds() {
     use crate::proxy::Fate;
+    let mut injected_in_all = 0;
     for seed in 1..=5 {
         let env = Env::with_proxy(Mode::Pass, seed);
         let shas = published_twice(&env);
@@ -358,5 +359,7 @@ fn a_rollback_under_transient_failures_and_lost_answers_converges_on_the_first_t
         env.run(&["drift"]).expect_code(0);
         let injected = seen.iter().filter(|s| s.fate != Fate::Forwarded).count();
         eprintln!("seed {seed}: rollback made {} requests, {injected} failed or lost", seen.len());
+        injected_in_all += injected;
     }
+    assert!(injected_in_all >= 5, "only {injected_in_all} faults injected in five seeds");
 }

@@ -23,6 +23,8 @@ pub enum Mode {
     KillAfterRequest { label: String, nth: usize },
     /// Forward everything, dropping the answer of the first request with each of these labels.
     LoseAnswersOf(Vec<String>),
+    /// Forward everything, dropping the answer of the `nth` request labelled `label` only.
+    LoseAnswerOfNth { label: String, nth: usize },
     /// After AWS has answered request number N (1-based), SIGKILL the victim process, then
     /// drop the answer: the work is done and the engine never hears of it.
     KillAfter(usize),
@@ -367,6 +369,18 @@ fn decide(shared: &Shared, n: usize, label: &str) -> Fate {
                 // Once: what follows passes.
                 *mode = Mode::Pass;
                 return Fate::Killed;
+            }
+            Mode::LoseAnswerOfNth { label: wanted, nth } => {
+                if wanted != label {
+                    return Fate::Forwarded;
+                }
+                *nth -= 1;
+                if *nth > 0 {
+                    return Fate::Forwarded;
+                }
+                // Once: what follows passes.
+                *mode = Mode::Pass;
+                return Fate::AnswerLost;
             }
             Mode::LoseAnswersOf(labels) => {
                 return match labels.iter().position(|l| l == label) {
