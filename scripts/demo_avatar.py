@@ -2,27 +2,24 @@
 
 moto runs no Lambda and no API Gateway authorizer, so each function's deployed zip is fetched
 (its hash checked against the CodeSha256 Lambda holds), unpacked, and its real `bootstrap` run
-through a minimal Lambda Runtime API (invocation/next, /response, /error), with the function's
-deployed environment, as the Lambda service would. The flow is the one the app runs:
+through the Lambda Runtime API emulator the tests use (tools/aws-emulator's `lambda-runtime`,
+its path in $LAMBDA_RUNTIME), with the function's deployed environment, as the Lambda service would. The flow is the one the app runs:
 
   a Cognito user signs in -> the authorizer checks the access token -> the presigner hands out
   an upload URL -> a photo is PUT to it -> the thumbnailer writes the 512x512 JPEG
 
-Usage: demo_avatar.py STATE_FILE ZIPS_DIR   (AWS_ENDPOINT_URL and credentials in the environment;
+Usage: LAMBDA_RUNTIME=PATH demo_avatar.py STATE_FILE ZIPS_DIR   (AWS_ENDPOINT_URL and credentials in the environment;
 ZIPS_DIR is where the engine packaged the Lambdas: <cargo target dir>/lambda-zips)
 """
 
 import base64
 import hashlib
-import http.server
 import io
 import json
 import os
-import queue
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -35,54 +32,12 @@ from live_acceptance import jpeg_size  # the one JPEG header reader, beside this
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = ROOT / "tests" / "fixtures" / "avatar.jpg"
+RUNTIME = os.environ["LAMBDA_RUNTIME"]
 USER, PASSWORD = "andrew", "Passw0rd!Passw0rd"
 
 
 def say(*a):
     print(*a, flush=True)
-
-
-class RuntimeApi:
-    """The Lambda Runtime API for one function process: hands out events, collects answers."""
-
-    def __init__(self):
-        self.events = queue.Queue()
-        self.answers = queue.Queue()
-        api = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *_):
-                pass
-
-            def do_GET(self):
-                if not self.path.endswith("/runtime/invocation/next"):
-                    self.send_error(404)
-                    return
-                request_id, event = api.events.get()
-                body = json.dumps(event).encode()
-                self.send_response(200)
-                self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
-                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30_000))
-                self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:demo")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                kind = "response" if self.path.endswith("/response") else "error"
-                self.send_response(202)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                api.answers.put((kind, json.loads(body or b"null")))
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def address(self):
-        return f"127.0.0.1:{self.server.server_address[1]}"
 
 
 class Function:
@@ -100,16 +55,9 @@ class Function:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(z.read("bootstrap"))
             path.chmod(0o755)
-        self.api = RuntimeApi()
         env = {
-            "PATH": os.environ.get("PATH", ""),
             **config.get("Environment", {}).get("Variables", {}),
-            "AWS_LAMBDA_RUNTIME_API": self.api.address,
-            "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.get("MemorySize", 128)),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_STREAM_NAME": "demo",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
             "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
             "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
             "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
@@ -118,25 +66,32 @@ class Function:
             "S3_FORCE_PATH_STYLE": "true",
             **(extra_env or {}),
         }
-        self.log = open(Path(workdir) / f"{name}.log", "wb")
-        self.process = subprocess.Popen([str(path)], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        # The Runtime API emulator the integration tests use too (tools/aws-emulator): events
+        # in on its stdin, one JSON outcome per line out.
+        self.log = Path(workdir) / f"{name}.log"
+        command = [RUNTIME, "--bootstrap", str(path), "--function-name", name, "--log", str(self.log)]
+        command += [arg for k, v in env.items() for arg in ("--env", f"{k}={v}")]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.name = name
 
     def invoke(self, event):
-        self.api.events.put((f"demo-{time.monotonic_ns()}", event))
-        try:
-            kind, answer = self.api.answers.get(timeout=60)
-        except queue.Empty:
-            raise SystemExit(f"{self.name} did not answer within 60 s; its log: {self.log.name}")
-        if kind == "error":
-            raise SystemExit(f"{self.name} failed: {answer}")
-        return answer
+        self.process.stdin.write(json.dumps(event) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise SystemExit(f"{self.name}: the runtime emulator ended; the function's log: {self.log}")
+        outcome = json.loads(line)
+        if "response" in outcome:
+            return outcome["response"]
+        raise SystemExit(f"{self.name} failed: {outcome.get('error') or outcome.get('failed')}")
 
     def stop(self):
-        self.process.kill()
-        self.process.wait()
-        self.api.server.shutdown()
-        self.log.close()
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def main():

@@ -6,6 +6,7 @@
 
 pub mod addr;
 pub mod apply;
+pub mod atomic_file;
 pub mod build;
 pub mod cli;
 pub mod graph;

@@ -23,13 +23,13 @@ use crate::plan::saved::{SavedPlan, SavedPlanError};
 use crate::plan::{Plan, PlanError, PlanOptions, Planner, TargetError};
 use crate::provider::{Aws, ProviderError, Registry};
 use crate::spec::Spec;
-use crate::state::{LockInfo, State, StateBackend, StateError};
+use crate::state::{State, StateBackend, StateError};
 
 /// What a run plans.
 pub enum Source<'a> {
     /// A fresh plan of the spec, or of destroying everything the state holds, limited to
     /// `targets` and what depends on them when any are given.
-    Fresh { destroy: bool, targets: &'a [ResourceAddr] },
+    Fresh { destroy: bool, targets: &'a [ResourceAddr], replace: &'a [ResourceAddr] },
     /// A plan saved by `plan --out`: carried out exactly or not at all.
     Saved { path: &'a Path, saved: Box<SavedPlan> },
     /// `drift --revert`: the spec's plan, with the undeclared children the engine can remove
@@ -38,6 +38,8 @@ pub enum Source<'a> {
     Revert,
     /// A watch round: what is built on this machine is refreshed; nothing else is read.
     Built,
+    /// `undo`: a fresh plan of the spec an earlier state recorded (the caller made it).
+    Undo,
 }
 
 /// What the run asks of whoever started it.
@@ -45,8 +47,8 @@ pub trait Review {
     /// The error the caller's answers carry; the run's own errors become one too.
     type Error: From<RunError>;
 
-    /// A dead command's lock was taken over (it ran on this host in this boot).
-    fn took_over(&self, _dead: &LockInfo) {}
+    /// A dead command's lock was taken over.
+    fn took_over(&self, _dead: &crate::state::TookOver) {}
 
     /// Whether to carry out `plan` (and, for a revert, `removal`): show it, check it against the
     /// gates, ask. `Ok(false)` ends the run without an error and without a change.
@@ -108,13 +110,18 @@ impl Run<'_> {
     pub async fn run<R: Review>(&self, spec: &Spec, source: Source<'_>, review: &R) -> Result<Ran, R::Error> {
         let operation = match &source {
             Source::Fresh { destroy: true, .. } => "destroy",
+            Source::Undo => "undo",
             _ => "apply",
         };
         let acquired = self.store.lock(operation).await.map_err(RunError::from)?;
         if let Some(dead) = &acquired.took_over {
             review.took_over(dead);
         }
-        let result = self.locked(spec, source, review).await;
+        let work = self.locked(spec, source, review);
+        let result = match crate::state::while_locked(self.store, &acquired.info, work).await {
+            Ok(ran) => ran,
+            Err(lost) => Err(RunError::from(lost).into()),
+        };
         let released = self.store.unlock(&acquired.info).await.map_err(RunError::from);
         let ran = result?;
         released?;
@@ -125,10 +132,12 @@ impl Run<'_> {
         let prior = self.store.load().await.map_err(RunError::from)?;
         region_known(self.aws, spec, &prior).await?;
         let (plan, destroy, removal) = match source {
-            Source::Fresh { destroy, targets } => {
-                let options = PlanOptions { destroy, ..self.plan_options() };
+            Source::Fresh { destroy, targets, replace } => {
+                let replace = replace.iter().cloned().collect();
+                let options = PlanOptions { destroy, replace, ..self.plan_options() };
                 (self.plan(spec, &prior, options, targets).await?, destroy, None)
             }
+            Source::Undo => (self.plan(spec, &prior, self.plan_options(), &[]).await?, false, None),
             Source::Built => {
                 let built = prior
                     .resources

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use super::{Applier, ApplyError, Work, recorded};
 use crate::provider::ownership::now_epoch;
-use crate::provider::{Created, ErrorClass, FindReason, Found, Managed, Owner, ProviderError};
+use crate::provider::{Created, ErrorClass, FindReason, Found, Managed, Owner, ProviderError, SecondCreate};
 use crate::retry::{RetryNotice, RetryState};
 use crate::state::{Intent, ResourceStatus};
 use crate::value::Attrs;
@@ -32,6 +32,12 @@ enum Made {
     /// An earlier attempt had made it: found and ours.
     Found(String),
 }
+
+/// How long after its intent a create the engine sent can still be carried out by AWS: the
+/// request was sent right after the intent was recorded and AWS acts on what it received within
+/// seconds. A retry the dead command sent later (after throttling) is not covered: see
+/// docs/crash-safety.md.
+const IN_FLIGHT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How the creating call ended badly, and whether the intent must stay open (the resource may
 /// exist: the next plan looks again).
@@ -57,6 +63,14 @@ impl Applier<'_> {
         // refresh looked) then meets its own token (CloudFront answers DistributionAlreadyExists,
         // which is looked up and adopted) instead of leaving a second distribution.
         let reused = prior.as_ref().and_then(|p| p.pending().cloned()).or_else(|| change.intent.clone());
+        // Where AWS would make a second object, what the dead command may still have in flight
+        // is waited out first, then looked for again.
+        if let Some(intent) =
+            reused.as_ref().filter(|_| work.kind.lifecycle().second_create == SecondCreate::MakesAnother)
+            && let Some(id) = self.after_in_flight(work, &desired, intent).await?
+        {
+            return self.finish_found(work, &desired, id).await;
+        }
         let intent = reused.unwrap_or_else(|| Intent { token: uuid::Uuid::new_v4().to_string(), since: now_epoch() });
         let token = intent.token.clone();
         let since = intent.since;
@@ -67,7 +81,7 @@ impl Applier<'_> {
             let state = work.state.lock().await;
             state.resources.get(addr).map(|r| r.deposed.iter().map(|d| d.id.clone()).collect()).unwrap_or_default()
         };
-        let owner = Owner { addr: addr.clone(), lineage, token, since, replacing };
+        let owner = Owner { addr: addr.clone(), lineage, token, since, replacing, stage: work.spec.stage.clone() };
         match self.creating_call(work, &desired, &owner).await {
             Ok(Made::Created(created)) => self.finish_created(work, desired, &owner, created).await,
             Ok(Made::Found(id)) => {
@@ -82,6 +96,25 @@ impl Applier<'_> {
                 Err(error)
             }
         }
+    }
+
+    /// Waits until a create sent by the command that recorded `intent` can no longer be in
+    /// flight ([`IN_FLIGHT`] after the intent), then looks for what it made.
+    async fn after_in_flight(
+        &self,
+        work: &Work<'_>,
+        desired: &Attrs,
+        intent: &Intent,
+    ) -> Result<Option<String>, ApplyError> {
+        let settled = intent.since + IN_FLIGHT.as_secs() + 1;
+        let now = now_epoch();
+        if now >= settled {
+            return Ok(None);
+        }
+        let wait = std::time::Duration::from_secs(settled - now);
+        self.events.awaiting_in_flight(work.addr(), wait);
+        tokio::time::sleep(wait).await;
+        self.resolve_intent(work, desired, intent).await
     }
 
     /// Forgets an intent that made nothing. A replacement made first had deposed the old
@@ -262,8 +295,14 @@ impl Applier<'_> {
     ) -> Result<Option<String>, ApplyError> {
         let (kind, addr) = (work.kind, work.addr());
         let lineage = work.state.lock().await.lineage.clone();
-        let owner =
-            Owner { addr: addr.clone(), lineage, token: intent.token.clone(), since: intent.since, replacing: vec![] };
+        let owner = Owner {
+            addr: addr.clone(),
+            lineage,
+            token: intent.token.clone(),
+            since: intent.since,
+            replacing: vec![],
+            stage: work.spec.stage.clone(),
+        };
         let report = |n: &RetryNotice| self.events.retrying(addr, n);
         let found = self
             .aws

@@ -27,6 +27,10 @@ pub trait ApplyEvents: Sync {
     /// An intent whose resource was never made was dropped.
     fn intent_dropped(&self, _addr: &ResourceAddr) {}
 
+    /// A create waits `wait` for what an interrupted command may still have in flight before
+    /// it looks again (where AWS would make a second object).
+    fn awaiting_in_flight(&self, _addr: &ResourceAddr, _wait: Duration) {}
+
     /// AWS would not delete the resource now and removes it itself later; it is forgotten.
     fn left_to_aws(&self, _addr: &ResourceAddr, _why: &str) {}
 

@@ -123,7 +123,14 @@ impl Work<'_> {
     /// The ownership of an existing resource (no create in progress).
     async fn owner(&self) -> Owner {
         let lineage = self.state.lock().await.lineage.clone();
-        Owner { addr: self.addr().clone(), lineage, token: String::new(), since: 0, replacing: vec![] }
+        Owner {
+            addr: self.addr().clone(),
+            lineage,
+            token: String::new(),
+            since: 0,
+            replacing: vec![],
+            stage: self.spec.stage.clone(),
+        }
     }
 }
 
@@ -131,6 +138,11 @@ impl Applier<'_> {
     /// Applies `plan` to the refreshed state it was made from.
     pub async fn apply(&self, spec: &Spec, plan: &Plan) -> Result<ApplyReport, StateError> {
         let state = Mutex::new(keep_snapshots(plan));
+        // Renamed resources are saved under their new addresses before anything else is
+        // recorded: a journal entry at a new address must never meet the old one after a kill.
+        if plan.moves() {
+            self.save(&mut *state.lock().await).await?;
+        }
         let created = std::sync::Mutex::new(BTreeMap::new());
         let deps = execution_order(plan, self.registry);
         let steps = walk(
@@ -162,10 +174,17 @@ impl Applier<'_> {
         let outcomes = by_resource(steps);
         let mut state = state.into_inner();
         let outputs = outputs(spec, plan, &state);
+        let declared = (!plan.destroy).then(|| crate::spec::recorded::Declared::of(spec));
         // Every recorded change raised the serial: the store folds them into one save.
         let recorded = state.serial != plan.refreshed.serial;
-        if recorded || state.outputs != outputs || state.resources != plan.prior.resources || state.serial == 0 {
+        if recorded
+            || state.outputs != outputs
+            || state.declared != declared
+            || state.resources != plan.prior.resources
+            || state.serial == 0
+        {
             state.outputs = outputs;
+            state.declared = declared;
             self.save(&mut state).await?;
         }
         Ok(ApplyReport { outcomes, state })
@@ -482,6 +501,13 @@ fn changed_attributes(kind: &dyn ResourceKind, desired: &Attrs, live: &Attrs) ->
 /// keeps reporting it until the spec says it (`drift --adopt`) or it is changed back.
 fn keep_snapshots(plan: &Plan) -> State {
     let mut state = plan.refreshed.clone();
+    // What stays as it is takes the spec's declaration now (an edit that changes no value, a
+    // literal written as a reference); a change records its own once carried out.
+    for change in plan.changes.iter().filter(|c| c.action == Action::NoOp && c.declaration.is_some()) {
+        if let Some(entry) = state.resources.get_mut(&change.addr) {
+            entry.declaration.clone_from(&change.declaration);
+        }
+    }
     for (addr, entry) in &mut state.resources {
         let Some(recorded) = plan.prior.resources.get(addr).and_then(|p| p.unset.as_ref()) else { continue };
         let mut kept = recorded.clone();
@@ -503,6 +529,7 @@ fn recorded(change: &ResourceChange, id: String, attributes: Attrs, status: Reso
         retain_on_destroy: change.retain_on_destroy,
         deposed: vec![],
         unset: None,
+        declaration: change.declaration.clone(),
     }
 }
 

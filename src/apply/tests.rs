@@ -372,6 +372,9 @@ impl StateBackend for RecordingStore {
     async fn force_unlock(&self, id: &str) -> Result<crate::state::LockInfo, StateError> {
         StateBackend::force_unlock(&self.inner, id).await
     }
+    async fn remove(&self) -> Result<(), StateError> {
+        StateBackend::remove(&self.inner).await
+    }
     async fn save(&self, state: &State) -> Result<(), StateError> {
         StateBackend::save(&self.inner, state).await
     }

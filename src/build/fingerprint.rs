@@ -89,6 +89,16 @@ pub struct Stamp {
     pub fingerprint: String,
     pub code_sha256: String,
     pub size: u64,
+    /// What the zip's `bootstrap` needs of glibc, once read (reading means inflating the whole
+    /// binary: every later command takes it from here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glibc: Option<GlibcRead>,
+}
+
+/// The glibc a bootstrap needs, as read from it: `None` when it names no glibc version.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GlibcRead {
+    pub needs: Option<super::glibc::GlibcNeed>,
 }
 
 impl Stamp {
@@ -107,7 +117,8 @@ impl Stamp {
     }
 
     pub fn write(&self, zip: &Path) -> std::io::Result<()> {
-        std::fs::write(Self::path(zip), serde_json::to_vec(self).map_err(std::io::Error::other)?)
+        // Unique temporary name and a rename: a second engine reading it sees one stamp or the other.
+        crate::atomic_file::write(&Self::path(zip), &serde_json::to_vec(self).map_err(std::io::Error::other)?, 0o644)
     }
 }
 
@@ -146,7 +157,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let zip = dir.path().join("bootstrap.zip");
         std::fs::write(&zip, b"zip bytes").expect("write");
-        let stamp = Stamp { fingerprint: "abc".into(), code_sha256: super::super::code_sha256(b"zip bytes"), size: 9 };
+        let stamp = Stamp {
+            fingerprint: "abc".into(),
+            code_sha256: super::super::code_sha256(b"zip bytes"),
+            size: 9,
+            glibc: None,
+        };
         stamp.write(&zip).expect("stamp");
         assert_eq!(Stamp::fresh(&zip, "abc"), Some(stamp));
         assert_eq!(Stamp::fresh(&zip, "abd"), None, "other sources");

@@ -13,7 +13,7 @@ use object::read::elf::{ElfFile64, FileHeader, Sym};
 pub type GlibcVersion = (u32, u32);
 
 /// The newest glibc version the binary needs, and one symbol that needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GlibcNeed {
     pub version: GlibcVersion,
     pub symbol: String,

@@ -259,45 +259,78 @@ impl Builds {
                 .map_err(|e| BuildError::Package { dir: dir.clone(), reason: e.to_string() })?
                 .map_err(|e| BuildError::Package { dir: dir.clone(), reason: format!("reading the sources: {e}") })?
         };
-        let artifact = match fingerprint::Stamp::fresh(&zip_path, &inputs) {
-            Some(stamp) => Artifact { zip_path, code_sha256: stamp.code_sha256, size: stamp.size },
+        let (artifact, mut stamp, mut changed) = match fingerprint::Stamp::fresh(&zip_path, &inputs) {
+            Some(stamp) => {
+                let artifact = Artifact { zip_path, code_sha256: stamp.code_sha256.clone(), size: stamp.size };
+                (artifact, stamp, false)
+            }
             None => {
                 let _one_at_a_time = self.shared.cargo.lock().await;
-                let started = Instant::now();
-                self.events().started(&dir, arch, &package.profile);
-                let artifact = build_now(&dir, &manifest, &package, arch, &zip_path).await?;
-                let stamp = fingerprint::Stamp {
-                    fingerprint: inputs,
-                    code_sha256: artifact.code_sha256.clone(),
-                    size: artifact.size,
+                // Another engine (a second command, a parallel test) may build the same package
+                // into the same target directory: one of them at a time, and the later one takes
+                // what the first built.
+                let waiting = |lock: &Path| {
+                    self.events().warning(&format!(
+                        "{dir}: another cruddur-infra is building it into the same target directory; waiting for it \
+                         (lock {})",
+                        lock.display()
+                    ));
                 };
-                // Without a stamp the next command just runs cargo again.
-                if let Err(e) = stamp.write(&zip_path) {
-                    self.events()
-                        .warning(&format!("cannot write {}: {e}", fingerprint::Stamp::path(&zip_path).display()));
+                let _one_process_at_a_time = zip_lock(&zip_path, waiting)
+                    .await
+                    .map_err(|e| BuildError::Package { dir: dir.clone(), reason: e })?;
+                match fingerprint::Stamp::fresh(&zip_path, &inputs) {
+                    Some(stamp) => {
+                        let artifact = Artifact { zip_path, code_sha256: stamp.code_sha256.clone(), size: stamp.size };
+                        (artifact, stamp, false)
+                    }
+                    None => {
+                        let started = Instant::now();
+                        self.events().started(&dir, arch, &package.profile);
+                        let artifact = build_now(&dir, &manifest, &package, arch, &zip_path).await?;
+                        self.events().packaged(&dir, arch, &artifact, started.elapsed());
+                        let stamp = fingerprint::Stamp {
+                            fingerprint: inputs,
+                            code_sha256: artifact.code_sha256.clone(),
+                            size: artifact.size,
+                            glibc: None,
+                        };
+                        (artifact, stamp, true)
+                    }
                 }
-                self.events().packaged(&dir, arch, &artifact, started.elapsed());
-                artifact
             }
         };
-        if let Some(floor) = glibc {
-            check_glibc(&dir, arch, &artifact.zip_path, floor).await?;
+        let checked = match glibc {
+            Some(floor) => {
+                let needs = match &stamp.glibc {
+                    Some(read) => read.needs.clone(),
+                    None => {
+                        let needs = glibc_needed(&dir, &artifact.zip_path).await?;
+                        stamp.glibc = Some(fingerprint::GlibcRead { needs: needs.clone() });
+                        changed = true;
+                        needs
+                    }
+                };
+                check_glibc(&dir, arch, needs, floor)
+            }
+            None => Ok(()),
+        };
+        // Without a stamp the next command just runs cargo (or reads the bootstrap) again.
+        if changed && let Err(e) = stamp.write(&artifact.zip_path) {
+            self.events()
+                .warning(&format!("cannot write {}: {e}", fingerprint::Stamp::path(&artifact.zip_path).display()));
         }
+        checked?;
         self.shared.built.lock().expect("not poisoned").insert(key, artifact.clone());
         Ok(artifact)
     }
 }
 
-/// Refuses the zip if its `bootstrap` needs a newer glibc than `floor`.
-async fn check_glibc(
-    dir: &str,
-    arch: Architecture,
-    zip_path: &Path,
-    floor: glibc::GlibcVersion,
-) -> Result<(), BuildError> {
+/// What the zip's `bootstrap` needs of glibc, read from its ELF symbol versions.
+async fn glibc_needed(dir: &str, zip_path: &Path) -> Result<Option<glibc::GlibcNeed>, BuildError> {
     let package_err = |reason: String| BuildError::Package { dir: dir.to_string(), reason };
     let zip = tokio::fs::read(zip_path).await.map_err(|e| package_err(format!("{}: {e}", zip_path.display())))?;
-    let need = tokio::task::spawn_blocking(move || -> Result<Option<glibc::GlibcNeed>, String> {
+    tokio::task::spawn_blocking(move || -> Result<Option<glibc::GlibcNeed>, String> {
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(|e| e.to_string())?;
         let mut entry = archive.by_name("bootstrap").map_err(|e| format!("no bootstrap in the zip: {e}"))?;
         let mut bytes = Vec::new();
@@ -306,8 +339,17 @@ async fn check_glibc(
     })
     .await
     .map_err(|e| package_err(e.to_string()))?
-    .map_err(|e| package_err(format!("reading the bootstrap's ELF symbol versions: {e}")))?;
-    match need {
+    .map_err(|e| package_err(format!("reading the bootstrap's ELF symbol versions: {e}")))
+}
+
+/// Refuses the zip if its `bootstrap` needs a newer glibc than `floor`.
+fn check_glibc(
+    dir: &str,
+    arch: Architecture,
+    needs: Option<glibc::GlibcNeed>,
+    floor: glibc::GlibcVersion,
+) -> Result<(), BuildError> {
+    match needs {
         Some(need) if need.version > floor => Err(BuildError::GlibcTooNew {
             dir: dir.to_string(),
             target: arch.triple().to_string(),
@@ -317,6 +359,32 @@ async fn check_glibc(
         }),
         _ => Ok(()),
     }
+}
+
+/// Holds an exclusive lock on a file beside `zip_path` (made with its folder if missing) until
+/// the returned file is dropped; the OS releases it if the process dies. When another process
+/// holds it, says so through `waiting` before it waits.
+async fn zip_lock(zip_path: &Path, waiting: impl FnOnce(&Path)) -> Result<std::fs::File, String> {
+    let path = zip_path.with_extension("zip.lock");
+    let folder = path.parent().expect("the zip is in a directory");
+    std::fs::create_dir_all(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => return Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => waiting(&path),
+        Err(std::fs::TryLockError::Error(e)) => return Err(format!("locking {}: {e}", path.display())),
+    }
+    tokio::task::spawn_blocking(move || {
+        file.lock().map_err(|e| format!("locking {}: {e}", path.display()))?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 async fn build_now(
@@ -362,11 +430,11 @@ async fn build_now(
     let package_err = |reason: String| BuildError::Package { dir: dir.clone(), reason };
     let bytes = tokio::fs::read(&binary).await.map_err(|e| package_err(format!("{}: {e}", binary.display())))?;
     let zip = deterministic_zip(&[("bootstrap", &bytes, 0o755)]).map_err(|e| package_err(e.to_string()))?;
-    let out_dir = zip_path.parent().expect("the zip is in a directory");
-    tokio::fs::create_dir_all(out_dir).await.map_err(|e| package_err(e.to_string()))?;
-    let tmp = zip_path.with_extension("zip.tmp");
-    tokio::fs::write(&tmp, &zip).await.map_err(|e| package_err(e.to_string()))?;
-    tokio::fs::rename(&tmp, zip_path).await.map_err(|e| package_err(e.to_string()))?;
+    let (path, bytes) = (zip_path.to_path_buf(), zip.clone());
+    tokio::task::spawn_blocking(move || crate::atomic_file::write(&path, &bytes, 0o644))
+        .await
+        .map_err(|e| package_err(e.to_string()))?
+        .map_err(|e| package_err(format!("{}: {e}", zip_path.display())))?;
     Ok(Artifact { zip_path: zip_path.to_path_buf(), code_sha256: code_sha256(&zip), size: zip.len() as u64 })
 }
 
@@ -446,4 +514,38 @@ async fn package(manifest: &Path) -> Result<Package, String> {
         profile: profile.to_string(),
         source_dirs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bootstrap_needing_a_newer_glibc_than_the_runtime_is_refused_naming_the_symbol() {
+        let need = |minor| Some(glibc::GlibcNeed { version: (2, minor), symbol: "memcpy".into() });
+        let refused = check_glibc("lambdas/x", Architecture::X86_64, need(38), (2, 34)).expect_err("too new");
+        let message = refused.to_string();
+        assert!(message.contains("GLIBC_2.38") || message.contains("2.38"), "{message}");
+        assert!(matches!(refused, BuildError::GlibcTooNew { ref symbol, .. } if symbol == "memcpy"));
+        assert!(check_glibc("lambdas/x", Architecture::X86_64, need(34), (2, 34)).is_ok());
+        assert!(check_glibc("lambdas/x", Architecture::X86_64, None, (2, 34)).is_ok(), "a static binary");
+    }
+
+    #[test]
+    fn what_a_bootstrap_needs_of_glibc_is_kept_in_its_stamp() {
+        // Read once (inflating the whole bootstrap); every later command takes it from there.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let zip = dir.path().join("bootstrap.zip");
+        std::fs::write(&zip, b"zip bytes").expect("zip");
+        let needs = Some(glibc::GlibcNeed { version: (2, 34), symbol: "__libc_start_main".into() });
+        let stamp = fingerprint::Stamp {
+            fingerprint: "f".into(),
+            code_sha256: code_sha256(b"zip bytes"),
+            size: 9,
+            glibc: Some(fingerprint::GlibcRead { needs: needs.clone() }),
+        };
+        stamp.write(&zip).expect("written");
+        let read = fingerprint::Stamp::fresh(&zip, "f").expect("fresh");
+        assert_eq!(read.glibc, Some(fingerprint::GlibcRead { needs }));
+    }
 }

@@ -43,6 +43,10 @@ pub struct ApplyArgs {
     /// Apply only this resource and what it depends on (repeatable).
     #[arg(long = "target", value_name = "ADDR", conflicts_with = "plan_file")]
     targets: Vec<ResourceAddr>,
+    /// Replace this resource even where an update in place (or nothing) would do: a new object
+    /// for a stuck or suspect one (repeatable).
+    #[arg(long = "replace", value_name = "ADDR", conflicts_with = "plan_file")]
+    replace: Vec<ResourceAddr>,
     /// Print one JSON object per line (the plan, each event, the outcome, the outputs) instead
     /// of text; needs --auto-approve or a saved plan. Format: docs/plan-json.md.
     #[arg(long)]
@@ -89,16 +93,34 @@ pub async fn cmd_apply(args: ApplyArgs, registry: &Registry, aws: &Aws, builds: 
             let builds = builds.with_profile(profile);
             let options = RunOptions { builds: &builds, ..options };
             let mut paths = args.paths.clone();
+            if paths.stage.is_some() && paths.stage != saved.stage {
+                return Err(CliError::Stages(format!(
+                    "{} was planned for {}, not for stage {}: apply it without --stage, or plan again for that stage",
+                    path.display(),
+                    saved.stage.as_deref().map_or_else(|| "the main stack".to_string(), |s| format!("stage {s}")),
+                    paths.stage.as_deref().unwrap_or_default()
+                )));
+            }
+            paths.stage.clone_from(&saved.stage);
             paths.spec = PathBuf::from(&saved.spec);
-            paths.state.get_or_insert_with(|| saved.state.clone());
-            let spec = paths.load_spec(registry)?;
+            if paths.state.is_none() {
+                // The plan's own state: its stage's already.
+                paths.state = Some(saved.state.clone());
+                paths.state_is_staged = true;
+            }
+            let spec = match saved.undo_of {
+                // `undo --out`: the spec the kept state recorded, made again.
+                Some(serial) => super::undo::saved_spec(serial, &paths, registry, aws).await?,
+                None => paths.load_spec(registry)?,
+            };
             let source = Source::Saved { path, saved: Box::new(saved) };
             let approval = Approval { auto_approve: true, gates: Some(&args.gates), ..Approval::new(options.json) };
             run(&spec, &paths, registry, aws, source, options, approval).await
         }
         None => {
             let spec = args.paths.load_spec(registry)?;
-            let source = Source::Fresh { destroy: false, targets: &args.targets };
+            super::plan::check_replace(&spec, &args.replace)?;
+            let source = Source::Fresh { destroy: false, targets: &args.targets, replace: &args.replace };
             let approval = Approval {
                 auto_approve: args.auto_approve,
                 gates: Some(&args.gates),
@@ -211,7 +233,7 @@ impl Approval<'_> {
 impl Review for Approval<'_> {
     type Error = CliError;
 
-    fn took_over(&self, dead: &crate::state::LockInfo) {
+    fn took_over(&self, dead: &crate::state::TookOver) {
         super::report_took_over(dead);
     }
 
@@ -278,13 +300,22 @@ async fn interrupt_watch(cancelled: Arc<AtomicBool>) {
 }
 
 fn confirm(destroy: bool) -> Result<(), CliError> {
+    confirm_text(if destroy { "destroy all resources" } else { "perform these actions" }).map_err(|e| match e {
+        CliError::NotConfirmed(why) if why.starts_with("cancelled") => {
+            CliError::NotConfirmed(format!("{} {why}", if destroy { "destroy" } else { "apply" }))
+        }
+        other => other,
+    })
+}
+
+/// Asks `Do you want to WHAT?` on the terminal; only `yes` goes on.
+pub(super) fn confirm_text(what: &str) -> Result<(), CliError> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return Err(CliError::NotConfirmed(
-            "no terminal to confirm on: pass --auto-approve to apply without confirmation".into(),
+            "no terminal to confirm on: pass --auto-approve to go on without confirmation".into(),
         ));
     }
-    let what = if destroy { "destroy all resources" } else { "perform these actions" };
     // Flushed by `out!`, so the prompt shows before the answer is read.
     out!("\nDo you want to {what}?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
     let mut answer = String::new();
@@ -293,10 +324,7 @@ fn confirm(destroy: bool) -> Result<(), CliError> {
         outln!();
         Ok(())
     } else {
-        Err(CliError::NotConfirmed(format!(
-            "{} cancelled: nothing was changed",
-            if destroy { "destroy" } else { "apply" }
-        )))
+        Err(CliError::NotConfirmed("cancelled: nothing was changed".into()))
     }
 }
 

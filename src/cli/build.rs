@@ -22,7 +22,7 @@ pub struct BuildArgs {
 pub async fn cmd_build(args: BuildArgs, registry: &Registry, builds: &Builds) -> Result<ExitCode, CliError> {
     // Building needs only the variables the sources use: a Cognito client id or a domain may be
     // unset, and is named only if an artifact depends on it.
-    let spec = crate::spec::Spec::load_allowing_unset(&args.paths.spec, registry)?;
+    let spec = crate::spec::Spec::load_allowing_unset(&args.paths.spec, registry, &args.paths.loading()?)?;
     let mut built = 0;
     for res in &spec.resources {
         let Some(kind) = registry.get(&res.addr.kind) else { continue };

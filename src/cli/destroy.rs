@@ -29,14 +29,21 @@ pub struct DestroyArgs {
     pub(super) json: bool,
 }
 
+impl DestroyArgs {
+    /// Destroy everything of the stack `paths` names (a stage), as `stages destroy` does.
+    pub(super) fn for_stage(paths: Paths, auto_approve: bool) -> Self {
+        Self { paths, auto_approve, parallelism: 10, targets: vec![], json: false }
+    }
+}
+
 pub async fn cmd_destroy(
     args: DestroyArgs,
     registry: &Registry,
     aws: &Aws,
     builds: &Builds,
 ) -> Result<ExitCode, CliError> {
-    let spec = args.paths.load_spec(registry)?;
-    let source = Source::Fresh { destroy: true, targets: &args.targets };
+    let spec = args.paths.load_spec_without_sources(registry)?;
+    let source = Source::Fresh { destroy: true, targets: &args.targets, replace: &[] };
     let options = RunOptions { parallelism: args.parallelism, json: args.json, builds };
     let approval =
         Approval { auto_approve: args.auto_approve, targeted: !args.targets.is_empty(), ..Approval::new(args.json) };

@@ -18,15 +18,8 @@ use crate::provider::{Aws, Registry};
 pub struct DriftArgs {
     #[command(flatten)]
     paths: Paths,
-    /// Print JSON.
-    #[arg(long, conflicts_with = "markdown")]
-    json: bool,
-    /// Print Markdown, for an issue or pull-request comment.
-    #[arg(long)]
-    markdown: bool,
-    /// Show sensitive values in --json output.
-    #[arg(long, requires = "json")]
-    show_sensitive: bool,
+    #[command(flatten)]
+    format: super::ReportFormat,
     /// Concurrent AWS reads.
     #[arg(long, default_value_t = 10)]
     parallelism: usize,
@@ -67,10 +60,10 @@ pub async fn cmd_drift(args: DriftArgs, registry: &Registry, aws: &Aws, builds: 
     if args.adopt {
         return adopt(&args.paths, registry, &found, &undeclared);
     }
-    if args.json {
-        let json = drift::render_json(&found, &undeclared, args.show_sensitive);
+    if args.format.json {
+        let json = drift::render_json(&found, &undeclared, args.format.show_sensitive);
         outln!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
-    } else if args.markdown {
+    } else if args.format.markdown {
         out!("{}", drift::render_markdown(&found, &undeclared));
     } else {
         out!("{}", super::style::plan(&drift::render_text(&found, &undeclared)));
@@ -128,7 +121,7 @@ fn adopt(
     let patched = patch(&source, &accepts).map_err(|e| CliError::Io(format!("{}: {e}", path.display())))?;
     if !patched.applied.is_empty() {
         // Written only if it is still a valid spec.
-        if let Err(e) = crate::spec::Spec::load_text(path, patched.text.clone(), registry) {
+        if let Err(e) = crate::spec::Spec::load_text(path, patched.text.clone(), registry, &paths.loading()?) {
             eprintln!("The adopted spec would not be valid, so {} was not changed:", path.display());
             return Err(e.into());
         }
@@ -151,7 +144,5 @@ fn adopt(
 }
 
 fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("adopt.{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::atomic_file::write(path, text.as_bytes(), 0o644)
 }

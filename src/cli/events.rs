@@ -71,6 +71,13 @@ impl ApplyEvents for TextEvents {
         outln!("{addr}: an interrupted create made nothing");
     }
 
+    fn awaiting_in_flight(&self, addr: &ResourceAddr, wait: Duration) {
+        outln!(
+            "{addr}: waiting {}s for a create the interrupted command may still have in flight, then looking again",
+            wait.as_secs()
+        );
+    }
+
     fn still_working(&self, addr: &ResourceAddr, action: Action, took: Duration) {
         outln!("{addr}: Still {}... [{} elapsed]", progressive(action), elapsed(took));
     }
@@ -158,6 +165,10 @@ impl ApplyEvents for JsonEvents {
 
     fn intent_dropped(&self, addr: &ResourceAddr) {
         Self::resource("intent_dropped", addr, None, json!({}));
+    }
+
+    fn awaiting_in_flight(&self, addr: &ResourceAddr, wait: Duration) {
+        Self::resource("awaiting_in_flight", addr, Some(Action::Create), json!({"wait_ms": ms(wait)}));
     }
 
     fn left_to_aws(&self, addr: &ResourceAddr, why: &str) {

@@ -17,7 +17,7 @@ pub struct GraphArgs {
 
 pub fn cmd_graph(args: GraphArgs, registry: &Registry) -> Result<ExitCode, CliError> {
     // The graph's edges come from references, not values: unset variables do not matter.
-    let spec = crate::spec::Spec::load_allowing_unset(&args.paths.spec, registry)?;
+    let spec = crate::spec::Spec::load_allowing_unset(&args.paths.spec, registry, &args.paths.loading()?)?;
     out!("{}", crate::spec::dependency_graph(&spec.resources).to_dot());
     Ok(ExitCode::SUCCESS)
 }

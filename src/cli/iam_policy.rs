@@ -29,7 +29,7 @@ pub struct IamPolicyArgs {
 }
 
 pub async fn cmd_iam_policy(args: IamPolicyArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
-    let spec = args.paths.load_spec(registry)?;
+    let spec = args.paths.load_spec_without_sources(registry)?;
     let recorded = match args.paths.backend(aws)?.load().await {
         Ok(state) => state,
         Err(e) => {
@@ -86,6 +86,11 @@ pub async fn cmd_iam_policy(args: IamPolicyArgs, registry: &Registry, aws: &Aws)
             vec![scope.arn("s3", "", "", &format!("{bucket}/{key}"))]
         };
         grant(state, objects);
+        // A command that writes lists the earlier states kept (KEY.history/) to let the oldest go.
+        if args.command.writes_state() {
+            let list = Deployer { write: &["s3:ListBucket"], delete: &["s3:ListBucket"], ..Deployer::NONE };
+            grant(list, vec![scope.arn("s3", "", "", bucket)]);
+        }
         // Where the bucket lives, asked when S3 answers that it is in another region.
         let locate = Deployer { read: &["s3:GetBucketLocation"], ..Deployer::NONE };
         grant(locate, vec![scope.arn("s3", "", "", bucket)]);

@@ -22,7 +22,7 @@ pub struct ImportArgs {
 }
 
 pub async fn cmd_import(args: ImportArgs, registry: &Registry, aws: &Aws) -> Result<ExitCode, CliError> {
-    let mut spec = args.paths.load_spec(registry)?;
+    let mut spec = args.paths.load_spec_without_sources(registry)?;
     let Some(res) = spec.resources.iter_mut().find(|r| r.addr == args.addr) else {
         return Err(CliError::NotFound(format!(
             "{} is not declared in {}: add it to the spec first",

@@ -15,11 +15,15 @@ mod output;
 mod plan;
 mod rollback;
 mod schema;
+mod show;
 pub mod signals;
+mod stages;
 mod state;
 mod stdout;
 pub mod style;
+mod undo;
 mod validate;
+mod version;
 mod watch;
 
 use std::path::PathBuf;
@@ -59,6 +63,10 @@ pub struct Cli {
     /// LTO, incremental: seconds per edit; recorded in the state, and plans warn while it runs).
     #[arg(long, global = true, value_enum, default_value_t = BuildProfile::Release, env = "CRUDDUR_BUILD_PROFILE")]
     build_profile: BuildProfile,
+    /// Work in this folder, as if started there: the spec, the state, .env and saved plans are
+    /// found relative to it (Terraform's -chdir).
+    #[arg(long, global = true, value_name = "DIR")]
+    chdir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,10 +81,46 @@ enum Command {
     Import(import::ImportArgs),
     IamPolicy(iam_policy::IamPolicyArgs),
     Rollback(rollback::RollbackArgs),
+    Undo(undo::UndoArgs),
     State(state::StateArgs),
+    Stages(stages::StagesArgs),
     ForceUnlock(force_unlock::ForceUnlockArgs),
     Graph(graph::GraphArgs),
     Schema(schema::SchemaArgs),
+    Show(show::ShowArgs),
+    Version(version::VersionArgs),
+    Completions(version::CompletionsArgs),
+    #[command(hide = true)]
+    Reference(version::ReferenceArgs),
+}
+
+/// How a plan or drift report is printed: text (the default), JSON or Markdown.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct ReportFormat {
+    /// Print JSON (the formats: docs/plan-json.md).
+    #[arg(long, conflicts_with = "markdown")]
+    pub(super) json: bool,
+    /// Print Markdown, for a pull-request or issue comment.
+    #[arg(long)]
+    pub(super) markdown: bool,
+    /// Show sensitive values in --json output.
+    #[arg(long, requires = "json")]
+    pub(super) show_sensitive: bool,
+}
+
+impl ReportFormat {
+    /// Prints `plan` in this format, as `plan` and `show` do.
+    pub(super) fn print_plan(&self, plan: &crate::plan::Plan) {
+        use stdout::{out, outln};
+        if self.json {
+            let doc = crate::plan::json::render_json(plan, self.show_sensitive);
+            outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        } else if self.markdown {
+            out!("{}", crate::plan::markdown::render_markdown(plan));
+        } else {
+            out!("{}", style::plan(&crate::plan::render_text(plan)));
+        }
+    }
 }
 
 /// Where the spec and the state are.
@@ -97,6 +141,39 @@ pub struct Paths {
     /// holds it meanwhile; 0 fails at once, naming the holder
     #[arg(long, env = "CRUDDUR_LOCK_TIMEOUT", value_parser = lock_timeout, default_value = "0s")]
     pub(super) lock_timeout: std::time::Duration,
+    /// How long an S3 state lock lasts without a renewal: its holder renews it every quarter of
+    /// this while it works, and a lock not renewed for this long (its holder was killed on
+    /// another host) is taken over
+    #[arg(long, env = "CRUDDUR_LOCK_LEASE", value_parser = lock_timeout, default_value = "1m")]
+    pub(super) lock_lease: std::time::Duration,
+    /// How many earlier states to keep beside the state (one per command that writes it:
+    /// `state history` lists them); 0 keeps none
+    #[arg(long, env = "CRUDDUR_STATE_HISTORY", default_value_t = crate::state::history::DEFAULT_KEEP)]
+    pub(super) state_history: usize,
+    /// A separate copy of the stack (a preview per pull request): its own state beside the main
+    /// one (s.json -> s.NAME.json) and its own names (`${stage}` in the spec is `-NAME`, empty
+    /// for the main stack)
+    #[arg(long, env = "CRUDDUR_STAGE", value_parser = crate::spec::stage::parse_name)]
+    pub(super) stage: Option<String>,
+    /// A spec variable's value (repeatable); beats --var-file, the environment and .env
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub(super) vars: Vec<(String, String)>,
+    /// A file of NAME=VALUE lines (the .env format) for spec variables (repeatable; a later one
+    /// wins); beats the environment and .env
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub(super) var_files: Vec<PathBuf>,
+    /// `state` names the stage's own state already (a saved plan's): the stage is not applied
+    /// to it again.
+    #[arg(skip)]
+    pub(super) state_is_staged: bool,
+}
+
+/// A `--var` value: `NAME=VALUE`.
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if crate::addr::is_ident(name.trim()) => Ok((name.trim().to_string(), value.to_string())),
+        _ => Err(format!("`{text}` is not NAME=VALUE (a spec variable's name, `=`, its value)")),
+    }
 }
 
 /// A `--lock-timeout` value: a duration such as `90s`, `10m` or `1h 30m`.
@@ -123,21 +200,27 @@ fn state_location(text: &str) -> Result<String, String> {
 }
 
 impl Paths {
+    /// Where the state is: `--state`, else `state/<spec file stem>.json`; a stage's beside it.
     pub fn state_location(&self) -> String {
-        self.state.clone().unwrap_or_else(|| {
+        let main = self.state.clone().unwrap_or_else(|| {
             let stem = self.spec.file_stem().map_or_else(|| "default".into(), |s| s.to_string_lossy().into_owned());
             format!("state/{stem}.json")
-        })
+        });
+        match &self.stage {
+            Some(stage) if !self.state_is_staged => crate::spec::stage::state_location(&main, stage),
+            _ => main,
+        }
     }
 
     /// The state's store, sealing and opening documents as the flag or the spec says.
     pub fn backend<'a>(&self, aws: &'a Aws) -> Result<Box<dyn StateBackend + 'a>, CliError> {
-        let store = crate::state::open(&self.state_location(), aws, self.codec(aws)?);
-        Ok(Box::new(self.waiting(store)))
+        Ok(Box::new(self.open(&self.state_location(), aws, self.codec(aws)?)))
     }
 
-    /// `store`, waiting for its lock as `--lock-timeout` says.
-    pub fn waiting<'a>(&self, store: Box<dyn StateBackend + 'a>) -> crate::state::Waiting<'a> {
+    /// The store at `location` storing documents as `codec` says, locking as `--lock-timeout`
+    /// and `--lock-lease` say.
+    pub fn open<'a>(&self, location: &str, aws: &'a Aws, codec: crate::state::Codec<'a>) -> crate::state::Waiting<'a> {
+        let store = crate::state::open(location, aws, codec, self.lock_lease, self.state_history);
         crate::state::Waiting { inner: store, timeout: self.lock_timeout }
     }
 
@@ -158,7 +241,26 @@ impl Paths {
     }
 
     pub fn load_spec(&self, registry: &Registry) -> Result<Spec, CliError> {
-        Ok(Spec::load(&self.spec, registry)?)
+        Ok(Spec::load(&self.spec, registry, &self.loading()?)?)
+    }
+
+    /// The spec, for a command that builds nothing: the paths it names need not exist.
+    pub fn load_spec_without_sources(&self, registry: &Registry) -> Result<Spec, CliError> {
+        Ok(Spec::load_without_sources(&self.spec, registry, &self.loading()?)?)
+    }
+
+    /// How this command loads the spec: its stage, its --var-file files' values, then its --var
+    /// values (a later one wins).
+    pub fn loading(&self) -> Result<crate::spec::Loading, CliError> {
+        let mut vars = Vec::new();
+        for file in &self.var_files {
+            let read = dotenvy::from_path_iter(file)
+                .and_then(|lines| lines.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| CliError::Io(format!("--var-file {}: {e}", file.display())))?;
+            vars.extend(read);
+        }
+        vars.extend(self.vars.iter().cloned());
+        Ok(crate::spec::Loading { stage: self.stage.clone(), vars })
     }
 }
 
@@ -184,6 +286,10 @@ pub enum CliError {
         help("fix the errors above and run the command again: what succeeded is recorded in the state")
     )]
     ApplyFailed { failed: usize, skipped: usize },
+    /// No plan back to an earlier state can be made.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Undo(#[from] crate::plan::undo::UndoError),
     /// The user did not confirm, or could not be asked.
     #[error("{0}")]
     #[diagnostic(code(cruddur::cancelled))]
@@ -243,6 +349,14 @@ pub enum CliError {
     #[error("{addr}: {error}")]
     #[diagnostic(code(cruddur::aws))]
     Aws { addr: crate::addr::ResourceAddr, error: Box<crate::provider::ProviderError> },
+    /// `state mv` cannot move the resource.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Move(#[from] crate::plan::moves::MoveError),
+    /// A `stages` command was misused, or some stages could not be destroyed.
+    #[error("{0}")]
+    #[diagnostic(code(cruddur::stages))]
+    Stages(String),
     /// A kind's operation (`rollback`) was refused or failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -261,20 +375,16 @@ pub async fn with_lock<T>(
     if let Some(dead) = &acquired.took_over {
         report_took_over(dead);
     }
-    let result = work().await;
+    let result = crate::state::while_locked(store, &acquired.info, work()).await.map_err(CliError::from).flatten();
     let released = store.unlock(&acquired.info).await;
     let value = result?;
     released?;
     Ok(value)
 }
 
-/// Says whose lock a command took over.
-pub fn report_took_over(dead: &crate::state::LockInfo) {
-    eprintln!(
-        "Took over the state lock of {}: that process is no longer running (it ran on this host in this boot). \
-         What it recorded before it died is kept.",
-        dead.describe()
-    );
+/// Says whose lock a command took over, and why it could.
+pub fn report_took_over(dead: &crate::state::TookOver) {
+    eprintln!("{}", dead.describe());
 }
 
 /// The command with the environment variable of every option whose variable is empty removed.
@@ -305,6 +415,10 @@ impl Cli {
 
     pub async fn run(self) -> Result<ExitCode, CliError> {
         style::init(self.no_color);
+        if let Some(dir) = &self.chdir {
+            std::env::set_current_dir(dir)
+                .map_err(|e| CliError::Io(format!("--chdir {}: cannot work there: {e}", dir.display())))?;
+        }
         let json_stream = match &self.command {
             Command::Apply(args) => args.json,
             Command::Destroy(args) => args.json,
@@ -334,8 +448,14 @@ impl Cli {
             Command::Import(args) => import::cmd_import(args, &registry, &aws).await,
             Command::IamPolicy(args) => iam_policy::cmd_iam_policy(args, &registry, &aws).await,
             Command::Rollback(args) => rollback::cmd_rollback(args, &registry, &aws).await,
+            Command::Undo(args) => undo::cmd_undo(args, &registry, &aws, &builds).await,
             Command::State(args) => state::cmd_state(args, &aws).await,
+            Command::Stages(args) => stages::cmd_stages(args, &registry, &aws, &builds).await,
             Command::Schema(args) => schema::cmd_schema(args, &registry),
+            Command::Show(args) => show::cmd_show(args, &aws).await,
+            Command::Version(args) => version::cmd_version(&args),
+            Command::Completions(args) => version::cmd_completions(&args),
+            Command::Reference(args) => version::cmd_reference(&args),
         }
     }
 }

@@ -1,6 +1,5 @@
 //! `plan`: show what apply would change; optionally save it for `apply FILE`.
 
-use super::stdout::{out, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,7 +9,7 @@ use super::{CliError, Paths};
 use crate::addr::ResourceAddr;
 use crate::build::{BuildProfile, Builds};
 use crate::plan::saved::{SAVED_PLAN_VERSION, SavedPlan, spec_digest};
-use crate::plan::{Plan, PlanOptions, Planner, json, markdown, render_text, restrict_to_targets};
+use crate::plan::{Plan, PlanOptions, Planner, restrict_to_targets};
 use crate::provider::{Aws, Registry};
 use crate::spec::Spec;
 use crate::state::State;
@@ -33,18 +32,15 @@ pub struct PlanArgs {
     /// Save the plan to this file; `cruddur-infra apply FILE` carries out exactly it.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Print the plan as JSON (format documented in docs/plan-json.md).
-    #[arg(long, conflicts_with = "markdown")]
-    json: bool,
-    /// Print the plan as Markdown, for a pull-request comment.
-    #[arg(long)]
-    markdown: bool,
-    /// Show sensitive values in --json output.
-    #[arg(long, requires = "json")]
-    show_sensitive: bool,
+    #[command(flatten)]
+    format: super::ReportFormat,
     /// Plan only this resource and what it depends on (repeatable).
     #[arg(long = "target", value_name = "ADDR")]
     targets: Vec<ResourceAddr>,
+    /// Plan to replace this resource even where an update in place (or nothing) would do
+    /// (repeatable).
+    #[arg(long = "replace", value_name = "ADDR")]
+    replace: Vec<ResourceAddr>,
     #[command(flatten)]
     gates: super::gates::Gates,
 }
@@ -59,22 +55,18 @@ pub async fn cmd_plan(args: PlanArgs, registry: &Registry, aws: &Aws, builds: &B
         parallelism: args.parallelism,
         destroy: false,
         builds: builds.clone(),
+        replace: args.replace.iter().cloned().collect(),
         ..Default::default()
     };
+    check_replace(&spec, &args.replace)?;
     let plan = make_plan(&spec, &prior, registry, aws, options, &args.targets).await?;
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&json::render_json(&plan, args.show_sensitive)).unwrap_or_default());
-    } else if args.markdown {
-        out!("{}", markdown::render_markdown(&plan));
-    } else {
-        out!("{}", super::style::plan(&render_text(&plan)));
-    }
+    args.format.print_plan(&plan);
     let changes = plan.has_changes();
     args.gates.check(&plan)?;
     if let Some(path) = &args.out {
         let saved = saved_plan(&args.paths, &spec, &store.location(), &args.targets, builds.profile(), plan);
         save(&args.paths.codec(aws)?, path, saved).await?;
-        if !args.json {
+        if !args.format.json {
             eprintln!(
                 "\nSaved the plan to {}: `cruddur-infra apply {}` carries out exactly these actions.",
                 path.display(),
@@ -105,7 +97,15 @@ pub async fn make_plan(
 }
 
 /// The plan as `apply <file>` reads it back: what it was made from, and with which profile.
-fn saved_plan(
+/// Every `--replace` address names a resource of the spec.
+pub(super) fn check_replace(spec: &Spec, replace: &[ResourceAddr]) -> Result<(), CliError> {
+    match replace.iter().find(|addr| spec.resource(addr).is_none()) {
+        Some(addr) => Err(CliError::NotFound(format!("--replace {addr}: the spec declares no such resource"))),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn saved_plan(
     paths: &Paths,
     spec: &Spec,
     state: &str,
@@ -123,11 +123,17 @@ fn saved_plan(
         targets: targets.to_vec(),
         plan,
         build_profile: Some(profile.name().to_string()),
+        stage: paths.stage.clone(),
+        undo_of: None,
         plan_digest: String::new(),
     }
 }
 
-async fn save(codec: &crate::state::Codec<'_>, path: &std::path::Path, mut saved: SavedPlan) -> Result<(), CliError> {
+pub(super) async fn save(
+    codec: &crate::state::Codec<'_>,
+    path: &std::path::Path,
+    mut saved: SavedPlan,
+) -> Result<(), CliError> {
     let bytes = saved.encode();
     let sealed = codec.seal(&bytes, Purpose::Plan, &path.display().to_string()).await?;
     SavedPlan::write_file(path, &sealed).map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))

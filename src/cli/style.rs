@@ -1,24 +1,24 @@
 //! Colour in text output: adds green, changes yellow, destroys and errors red, as Terraform
-//! users expect. Only on a terminal, never when `NO_COLOR` is set (no-color.org) or
-//! `--no-color` is given. Decided once per process, before any output.
+//! users expect. Whether a stream gets colour is `anstream`'s decision, the one clap and cargo
+//! make: never with `NO_COLOR` (no-color.org) or `--no-color`; always with `CLICOLOR_FORCE`
+//! (a CI log that renders ANSI); never with `CLICOLOR=0` or `TERM=dumb`; else on a terminal.
+//! Decided once per process, before any output.
 
-use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use anstyle::{AnsiColor, Style};
 
 static ENABLED: OnceLock<bool> = OnceLock::new();
 
-/// Decides whether stdout gets colour: `--no-color` and `NO_COLOR` (set to anything) turn it
-/// off; so does output that is not a terminal.
+/// Decides whether stdout gets colour (see the module's text).
 pub fn init(no_color_flag: bool) {
-    let wanted = !no_color_flag && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let _ = ENABLED.set(wanted && std::io::stdout().is_terminal());
+    let choice = anstream::AutoStream::choice(&std::io::stdout());
+    let _ = ENABLED.set(!no_color_flag && choice != anstream::ColorChoice::Never);
 }
 
-/// Whether stderr may get colour (the diagnostics renderer asks).
+/// Whether stderr may get colour (the diagnostics renderer asks), decided the same way.
 pub fn stderr_enabled(no_color_flag: bool) -> bool {
-    !no_color_flag && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+    !no_color_flag && anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
 }
 
 fn enabled() -> bool {

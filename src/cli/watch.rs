@@ -47,7 +47,7 @@ pub async fn watch(
     });
 
     let spec = paths.load_spec(registry)?;
-    let first = Source::Fresh { destroy: false, targets: &[] };
+    let first = Source::Fresh { destroy: false, targets: &[], replace: &[] };
     let approval = Approval { auto_approve: true, gates: Some(gates), ..Approval::new(false) };
     if let Err(e) = run(&spec, paths, registry, aws, first, options, approval).await {
         report_error(&e);
@@ -151,7 +151,7 @@ impl Approving for CodeOnly<'_> {
 impl Review for CodeOnly<'_> {
     type Error = CliError;
 
-    fn took_over(&self, dead: &crate::state::LockInfo) {
+    fn took_over(&self, dead: &crate::state::TookOver) {
         super::report_took_over(dead);
     }
 
@@ -239,8 +239,6 @@ mod tests {
 
     fn change(kind: &str, action: Action, attrs: &[&str]) -> ResourceChange {
         ResourceChange {
-            addr: ResourceAddr::new(kind, "fn"),
-            action,
             id: Some("fn".into()),
             changes: attrs
                 .iter()
@@ -251,16 +249,7 @@ mod tests {
                     forces_replacement: false,
                 })
                 .collect(),
-            desired: None,
-            reason: None,
-            imported: false,
-            sensitive: Default::default(),
-            prevent_destroy: false,
-            retain_on_destroy: false,
-            creates_first: false,
-            deposed: vec![],
-            dependencies: Default::default(),
-            intent: None,
+            ..ResourceChange::new(ResourceAddr::new(kind, "fn"), action)
         }
     }
 

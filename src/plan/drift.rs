@@ -254,20 +254,10 @@ fn next_steps(drift: &[Drifted], undeclared: &[Undeclared]) -> String {
 
 fn as_change(d: &Drifted) -> ResourceChange {
     ResourceChange {
-        addr: d.addr.clone(),
-        action: Action::Update,
-        id: None,
         changes: d.changes.clone(),
-        desired: None,
         reason: (!d.unset.is_empty()).then(|| Reason::UnsetChanged { names: d.unset.iter().cloned().collect() }),
-        imported: false,
         sensitive: d.sensitive.clone(),
-        prevent_destroy: false,
-        retain_on_destroy: false,
-        creates_first: false,
-        deposed: vec![],
-        dependencies: Default::default(),
-        intent: None,
+        ..ResourceChange::new(d.addr.clone(), Action::Update)
     }
 }
 

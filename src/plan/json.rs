@@ -7,20 +7,28 @@ use super::{Plan, Reason, ResourceChange, SENSITIVE};
 use crate::value::{UNKNOWN, contains_unknown};
 
 /// The version of the JSON plan format; bumped on any incompatible change.
-pub const JSON_FORMAT_VERSION: &str = "1.3";
+pub const JSON_FORMAT_VERSION: &str = "1.5";
 
 pub fn render_json(plan: &Plan, show_sensitive: bool) -> Value {
     let s = plan.summary();
     let changes: Vec<Value> = plan
         .changes
         .iter()
-        .filter(|c| c.action != super::Action::NoOp || c.imported || c.reason.is_some() || !c.deposed.is_empty())
+        .filter(|c| {
+            c.action != super::Action::NoOp
+                || c.imported
+                || c.reason.is_some()
+                || !c.deposed.is_empty()
+                || c.moved_from.is_some()
+        })
         .map(|c| resource(c, show_sensitive))
         .collect();
     json!({
         "format_version": JSON_FORMAT_VERSION,
         "has_changes": plan.has_changes(),
-        "summary": {"import": s.import, "add": s.add, "change": s.change, "destroy": s.destroy, "forget": s.forget},
+        "summary": {
+            "import": s.import, "add": s.add, "change": s.change, "destroy": s.destroy, "forget": s.forget, "move": s.moved,
+        },
         "resource_changes": changes,
         "warnings": plan.warnings(),
         "permission_changes": plan.permissions.iter().map(permission_change).collect::<Vec<_>>(),
@@ -86,10 +94,22 @@ pub fn resource(c: &ResourceChange, show_sensitive: bool) -> Value {
         "imported": c.imported,
         "id": c.id,
         "replace_because": c.replace_reasons(),
+        "replace_causes": c.replace_causes.iter().map(|cause| json!({
+            "attribute": cause.links.first().map(|l| l.attribute.as_str()),
+            "chain": cause.links.iter().map(|l| json!({
+                "address": l.addr.to_string(),
+                "attribute": l.attribute,
+                "step": l.step,
+            })).collect::<Vec<_>>(),
+            "origin": cause.origin,
+            "text": cause.to_string(),
+        })).collect::<Vec<_>>(),
         "creates_first": c.creates_first,
         "deposed": c.deposed,
         "note": c.reason.as_ref().map(ToString::to_string),
         "action_reason": c.reason.as_ref().map(Reason::code),
+        "moved_from": c.moved_from.as_ref().map(|m| m.from.to_string()),
+        "move_found": c.moved_from.as_ref().and_then(|m| m.found.as_ref()).map(|by| by.describe(&c.addr.kind)),
         "changes": changes,
     })
 }

@@ -18,27 +18,35 @@ pub fn render_markdown(plan: &Plan) -> String {
         policy(&mut out, plan);
         return out;
     }
-    let imports = if s.import > 0 { format!("{} to import, ", s.import) } else { String::new() };
-    let forgets = if s.forget > 0 { format!(", {} to forget", s.forget) } else { String::new() };
-    let _ = writeln!(
-        out,
-        "### cruddur-infra plan: {imports}{} to add, {} to change, {} to destroy{forgets}\n",
-        s.add, s.change, s.destroy
-    );
+    let _ = writeln!(out, "### cruddur-infra plan: {}\n", s.counts());
     if !warnings.is_empty() {
         out.push_str(&warnings);
         out.push('\n');
     }
     out.push_str("| | resource | action | why |\n|---|---|---|---|\n");
-    let shown: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp || c.imported).collect();
+    let shown: Vec<&ResourceChange> =
+        plan.changes.iter().filter(|c| c.action != Action::NoOp || c.imported || c.moved_from.is_some()).collect();
     for c in &shown {
         let (what, why) = match c.action {
+            Action::NoOp if !c.imported => ("move", String::new()),
             Action::Create => ("create", note(c)),
             Action::Update => ("update in place", note(c)),
-            Action::Replace => ("**replace**", format!("{} cannot change in place", c.replace_reasons().join(", "))),
+            Action::Replace if c.replace_reasons().is_empty() => ("**replace**", note(c)),
+            Action::Replace if c.replace_causes.is_empty() => {
+                ("**replace**", format!("{} cannot change in place", c.replace_reasons().join(", ")))
+            }
+            Action::Replace => {
+                let causes: Vec<String> = c.replace_causes.iter().map(ToString::to_string).collect();
+                ("**replace**", causes.join("; ").replace('|', "\\|"))
+            }
             Action::Delete => ("**destroy**", String::new()),
             Action::Forget => ("forget (kept in AWS)", note(c)),
             Action::NoOp => ("import", note(c)),
+        };
+        let why = match c.moved_from.as_ref().map(|m| &m.from) {
+            Some(from) if why.is_empty() => format!("moved from `{from}`"),
+            Some(from) => format!("moved from `{from}`; {why}"),
+            None => why,
         };
         let _ = writeln!(out, "| `{}` | `{}` | {what} | {why} |", c.action.symbol().trim(), c.addr);
     }

@@ -2,16 +2,19 @@
 //! replacement the attributes that force it. Built from the spec, the prior state and what AWS
 //! reports now (the refreshed state), which are kept apart.
 
+pub mod cause;
 pub mod diff;
 pub mod drift;
 pub mod json;
 pub mod markdown;
+pub mod moves;
 mod planner;
 mod reason;
 mod render;
 pub mod revert;
 pub mod saved;
 mod target;
+pub mod undo;
 
 use std::collections::BTreeSet;
 
@@ -106,12 +109,53 @@ pub struct ResourceChange {
     /// AWS finishes only now (still in flight when it died) meets it as the same object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<crate::state::Intent>,
+    /// The address it had before a move (`moved:` in the spec, or a rename found): the same
+    /// AWS object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<moves::MovedFrom>,
+    /// For a replacement: why, per attribute that forces it, back to the edit that started it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replace_causes: Vec<cause::Cause>,
+    /// How the spec declares it, recorded in the state once it is applied (`undo` plans back
+    /// to it); `None` for a resource the spec no longer declares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declaration: Option<serde_json::Value>,
 }
 
 impl ResourceChange {
+    /// A change of `addr` by `action` with nothing else known yet: no id, no attribute
+    /// changes, no reason, no flags. Callers set what they know with struct update syntax.
+    pub fn new(addr: ResourceAddr, action: Action) -> Self {
+        Self {
+            addr,
+            action,
+            id: None,
+            changes: vec![],
+            desired: None,
+            reason: None,
+            imported: false,
+            sensitive: BTreeSet::new(),
+            prevent_destroy: false,
+            retain_on_destroy: false,
+            creates_first: false,
+            deposed: vec![],
+            dependencies: BTreeSet::new(),
+            intent: None,
+            moved_from: None,
+            replace_causes: vec![],
+            declaration: None,
+        }
+    }
+
     /// Attributes whose change forces the replacement.
     pub fn replace_reasons(&self) -> Vec<&str> {
         self.changes.iter().filter(|c| c.forces_replacement).map(|c| c.name.as_str()).collect()
+    }
+
+    /// The causes worth a line of their own beside the headline that names the attributes:
+    /// those that follow another resource, or began outside cruddur-infra.
+    pub fn telling_causes(&self) -> impl Iterator<Item = &cause::Cause> {
+        self.replace_causes.iter().filter(|c| c.links.len() > 1 || c.origin != cause::Origin::Spec)
     }
 }
 
@@ -148,6 +192,7 @@ pub struct Summary {
     pub change: usize,
     pub destroy: usize,
     pub forget: usize,
+    pub moved: usize,
 }
 
 /// The changes that turn `live` into `desired`, comparing only what `desired` sets (as a plan
@@ -157,6 +202,15 @@ pub fn attribute_changes(schema: &crate::provider::ResourceSchema, desired: &Att
 }
 
 impl Summary {
+    /// `1 to import, 0 to add, 1 to change, 0 to destroy, 1 to move`: the counts a plan's
+    /// summary line gives (imports, forgets and moves only when there are any).
+    pub fn counts(&self) -> String {
+        let imports = if self.import > 0 { format!("{} to import, ", self.import) } else { String::new() };
+        let forgets = if self.forget > 0 { format!(", {} to forget", self.forget) } else { String::new() };
+        let moves = if self.moved > 0 { format!(", {} to move", self.moved) } else { String::new() };
+        format!("{imports}{} to add, {} to change, {} to destroy{forgets}{moves}", self.add, self.change, self.destroy)
+    }
+
     /// Counts one resource's action as the summary line does: a replace is one add and one
     /// destroy. Plans count what they will do, apply reports count what was done.
     pub fn count(&mut self, action: Action) {
@@ -180,13 +234,21 @@ impl Plan {
         for c in &self.changes {
             s.import += usize::from(c.imported);
             s.destroy += c.deposed.len();
+            s.moved += usize::from(c.moved_from.is_some());
             s.count(c.action);
         }
         s
     }
 
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp || c.imported || !c.deposed.is_empty())
+        self.changes
+            .iter()
+            .any(|c| c.action != Action::NoOp || c.imported || !c.deposed.is_empty() || c.moved_from.is_some())
+    }
+
+    /// Whether the plan moves a resource to a new address (its changes are at the new ones).
+    pub fn moves(&self) -> bool {
+        self.changes.iter().any(|c| c.moved_from.is_some())
     }
 
     /// A reference's value after apply: a lookup's answer, else the state's attribute.

@@ -33,17 +33,30 @@ pub struct PlanOptions {
     pub refresh_only: Option<BTreeSet<ResourceAddr>>,
     /// The command's builds: what `prepare` builds, and with which profile.
     pub builds: Builds,
+    /// `--replace ADDR`: replaced even where an update in place (or nothing) would do.
+    pub replace: BTreeSet<ResourceAddr>,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        Self { refresh: true, parallelism: 10, destroy: false, refresh_only: None, builds: Builds::default() }
+        Self {
+            refresh: true,
+            parallelism: 10,
+            destroy: false,
+            refresh_only: None,
+            builds: Builds::default(),
+            replace: BTreeSet::new(),
+        }
     }
 }
 
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum PlanError {
+    /// A `moved:` entry cannot be made in the state.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Move(#[from] super::moves::MoveError),
     /// Reading a resource from AWS failed.
     #[error("{addr}: refresh failed: {error}")]
     #[diagnostic(code(cruddur::plan::refresh))]
@@ -102,6 +115,17 @@ struct Planned {
 impl Planner<'_> {
     pub async fn plan(&self, spec: &Spec, prior: &State) -> Result<Plan, PlanError> {
         let lookups = if self.options.destroy { BTreeMap::new() } else { self.lookups(spec).await? };
+        // Renamed resources first, said or found: everything below sees them at their new
+        // addresses.
+        let (moved, mut moves) = super::moves::make_moves(prior, &spec.moves)?;
+        let moved = if self.options.destroy {
+            moved
+        } else {
+            let (found_state, found) = super::moves::find_renames(self.registry, spec, &moved, &lookups)?;
+            moves.extend(found);
+            found_state
+        };
+        let prior = &moved;
         let mut refreshed = self.refresh(Some(spec), prior).await?;
         let mut changes = Vec::new();
         let mut planned: BTreeMap<ResourceAddr, Planned> = BTreeMap::new();
@@ -122,20 +146,11 @@ impl Planner<'_> {
             // Destroying, the spec (if it still has the resource) says whether to keep it.
             let retain = spec.resource(addr).and_then(|r| r.retain_on_destroy).unwrap_or(prior_res.retain_on_destroy);
             let base = ResourceChange {
-                addr: addr.clone(),
-                action: Action::NoOp,
-                id: None,
-                changes: vec![],
-                desired: None,
-                reason: None,
-                imported: false,
                 sensitive: prior_res.sensitive.clone(),
                 prevent_destroy: prior_res.prevent_destroy,
                 retain_on_destroy: retain,
-                creates_first: false,
                 deposed: prior_res.deposed.iter().map(|d| d.id.clone()).collect(),
-                dependencies: BTreeSet::new(),
-                intent: None,
+                ..ResourceChange::new(addr.clone(), Action::NoOp)
             };
             changes.push(match refreshed.resources.get(addr) {
                 Some(live) if retain => ResourceChange {
@@ -166,10 +181,24 @@ impl Planner<'_> {
             });
         }
         changes.sort_by(|a, b| a.addr.cmp(&b.addr));
+        for c in &mut changes {
+            c.moved_from = moves
+                .iter()
+                .find(|m| m.to == c.addr)
+                .map(|m| super::moves::MovedFrom { from: m.from.clone(), found: m.found.clone() });
+        }
+        let mut causes = super::cause::explain(self.registry, spec, &changes, prior, &refreshed);
+        for c in &mut changes {
+            c.replace_causes = causes.remove(&c.addr).unwrap_or_default();
+        }
         for c in &changes {
             let protected = c.prevent_destroy || prior.resources.get(&c.addr).is_some_and(|r| r.prevent_destroy);
             if protected && matches!(c.action, Action::Delete | Action::Replace) {
                 let why = match c.action {
+                    Action::Replace if c.telling_causes().next().is_some() => {
+                        let causes: Vec<String> = c.telling_causes().map(ToString::to_string).collect();
+                        format!("the plan would replace it ({})", causes.join("; "))
+                    }
                     Action::Replace => {
                         format!("the plan would replace it ({} cannot change in place)", c.replace_reasons().join(", "))
                     }
@@ -340,6 +369,8 @@ impl Planner<'_> {
             token: intent.token.clone(),
             since: intent.since,
             replacing: vec![],
+            // Finding judges by address and lineage; the stage tag only marks what is made.
+            stage: None,
         };
         let find = || kind.find(self.aws, &res.attributes, &owner, FindReason::Intent);
         let found = self.aws.retried(find).await;
@@ -368,20 +399,12 @@ impl Planner<'_> {
                 .map_err(|error| PlanError::Prepare { addr: res.addr.clone(), error: Box::new(error) })?;
         }
         let base = ResourceChange {
-            addr: res.addr.clone(),
-            action: Action::Create,
-            id: None,
-            changes: vec![],
-            desired: None,
-            reason: None,
-            imported: false,
             sensitive: res.sensitive.clone(),
             prevent_destroy: res.prevent_destroy,
             // Adopted resources are kept when destroyed, once adopted always, unless the spec says.
             retain_on_destroy: res.retain_on_destroy.unwrap_or(
                 res.import_id.is_some() || prior.resources.get(&res.addr).is_some_and(|r| r.retain_on_destroy),
             ),
-            creates_first: false,
             deposed: prior
                 .resources
                 .get(&res.addr)
@@ -394,6 +417,8 @@ impl Planner<'_> {
                 .get(&res.addr)
                 .and_then(|r| r.pending().cloned())
                 .filter(|_| !refreshed.resources.contains_key(&res.addr)),
+            declaration: Some(crate::spec::recorded::declaration(res)),
+            ..ResourceChange::new(res.addr.clone(), Action::Create)
         };
         let mut imported = false;
         let was_pending = prior.resources.get(&res.addr).is_some_and(|r| r.pending().is_some());
@@ -423,7 +448,8 @@ impl Planner<'_> {
         let prior_attrs = prior.resources.get(&res.addr).map(|r| &r.attributes).unwrap_or(&live.attributes);
         let changes = diff(kind.schema(), &desired, prior_attrs, &live.attributes);
         let unfinished = live.status == ResourceStatus::Creating;
-        let action = if changes.iter().any(|c| c.forces_replacement) {
+        let forced = self.options.replace.contains(&res.addr);
+        let action = if changes.iter().any(|c| c.forces_replacement) || forced {
             Action::Replace
         } else if !changes.is_empty() || unfinished {
             Action::Update
@@ -439,6 +465,8 @@ impl Planner<'_> {
             Some(Reason::Unfinished)
         } else if action == Action::Replace && base.retain_on_destroy {
             Some(Reason::ReplacementKeepsOld)
+        } else if forced && !changes.iter().any(|c| c.forces_replacement) {
+            Some(Reason::Requested)
         } else {
             kind_reason(kind, &res.addr, stage(action), Some(&live.attributes), Some(&desired))
         };
@@ -522,6 +550,7 @@ async fn read_adopted(
         retain_on_destroy: res.retain_on_destroy.unwrap_or(true),
         deposed: vec![],
         unset: None,
+        declaration: Some(crate::spec::recorded::declaration(res)),
     })
 }
 

@@ -28,6 +28,8 @@ pub enum Reason {
     Unfinished,
     /// A replacement of an adopted or retained resource: the old one is kept in AWS.
     ReplacementKeepsOld,
+    /// `--replace ADDR`: replaced because the command asked, not because of a change.
+    Requested,
     /// Drift of attributes the spec leaves unset, changed since the last apply recorded them.
     UnsetChanged { names: Vec<String> },
     /// What the resource's kind says about the change.
@@ -46,6 +48,7 @@ impl Reason {
             Reason::Adopting { .. } => "adopting",
             Reason::Unfinished => "unfinished",
             Reason::ReplacementKeepsOld => "replacement_keeps_old",
+            Reason::Requested => "replace_requested",
             Reason::UnsetChanged { .. } => "unset_changed",
             Reason::Kind { annotation, .. } => annotation.code(),
         }
@@ -74,6 +77,7 @@ impl fmt::Display for Reason {
             Reason::ReplacementKeepsOld => {
                 f.write_str("the one there now is kept in AWS and forgotten (adopted, or lifecycle.retain_on_destroy)")
             }
+            Reason::Requested => f.write_str("--replace asks for it"),
             Reason::UnsetChanged { names } => {
                 write!(f, "not set in the spec, changed since the last apply recorded it: {}", names.join(", "))
             }

@@ -39,7 +39,9 @@ pub fn render_text(plan: &Plan) -> String {
         return out;
     }
     out.push_str("cruddur-infra will perform the following actions:\n\n");
-    for c in plan.changes.iter().filter(|c| c.action != Action::NoOp || c.imported || !c.deposed.is_empty()) {
+    let shown =
+        |c: &&ResourceChange| c.action != Action::NoOp || c.imported || !c.deposed.is_empty() || c.moved_from.is_some();
+    for c in plan.changes.iter().filter(shown) {
         out.push_str(&render_resource(c));
     }
     for section in [crate::permissions::render_text(&plan.permissions), policy] {
@@ -47,17 +49,30 @@ pub fn render_text(plan: &Plan) -> String {
             let _ = writeln!(out, "{section}");
         }
     }
-    let s = plan.summary();
-    let imports = if s.import > 0 { format!("{} to import, ", s.import) } else { String::new() };
-    let forgets = if s.forget > 0 { format!(", {} to forget", s.forget) } else { String::new() };
-    let _ =
-        writeln!(out, "Plan: {imports}{} to add, {} to change, {} to destroy{forgets}.", s.add, s.change, s.destroy);
+    let _ = writeln!(out, "Plan: {}.", plan.summary().counts());
     out
 }
 
 /// One resource's block: the headline, then its attribute changes.
 pub fn render_resource(c: &ResourceChange) -> String {
     let mut out = String::new();
+    if let Some(super::moves::MovedFrom { from, found }) = &c.moved_from {
+        match found {
+            Some(by) => {
+                let _ = writeln!(out, "  # {from} has moved to {}: {}", c.addr, by.describe(&c.addr.kind));
+                let _ = writeln!(out, "  #   (to say so in the spec: `moved: [{{ from: {from}, to: {} }}]`)", c.addr);
+            }
+            None => {
+                let _ = writeln!(out, "  # {from} has moved to {}", c.addr);
+            }
+        }
+        if c.action == Action::NoOp && !c.imported {
+            let id = c.id.as_deref().unwrap_or_default();
+            let _ = writeln!(out, "    {} \"{}\" {{ id = \"{id}\" }}\n", c.addr.kind, c.addr.name);
+            out.push_str(&deposed(c));
+            return out;
+        }
+    }
     let mut headline = match c.action {
         Action::Create => "will be created".to_string(),
         Action::Update => "will be updated in-place".to_string(),
@@ -66,6 +81,7 @@ pub fn render_resource(c: &ResourceChange) -> String {
              once what refers to it has moved",
             list(&c.replace_reasons())
         ),
+        Action::Replace if c.replace_reasons().is_empty() => "must be replaced".to_string(),
         Action::Replace => format!("must be replaced ({} cannot be changed in place)", list(&c.replace_reasons())),
         Action::Delete => "will be destroyed".to_string(),
         Action::Forget => "will no longer be managed: it is kept in AWS".to_string(),
@@ -86,6 +102,9 @@ pub fn render_resource(c: &ResourceChange) -> String {
             let _ = writeln!(out, " ({note})");
         }
         None => out.push('\n'),
+    }
+    for cause in c.telling_causes() {
+        let _ = writeln!(out, "  #   because {cause}");
     }
     out.push_str(&render_body(c));
     out.push_str(&deposed(c));
@@ -111,7 +130,15 @@ pub fn render_body(c: &ResourceChange) -> String {
     let width = c.changes.iter().map(|a| a.name.len()).max().unwrap_or(0);
     for a in &c.changes {
         if c.sensitive.contains(&a.name) {
-            attribute(&mut out, c.action, &masked(a), width);
+            let hidden = masked(a);
+            if hidden.before == hidden.after && !hidden.after.is_null() {
+                // Both sides read the same once masked: say that it changes, never to what.
+                let name = format!("{:width$}", a.name);
+                let forces = if a.forces_replacement { " # forces replacement" } else { "" };
+                let _ = writeln!(out, "      ~ {name} = {SENSITIVE}{forces}");
+            } else {
+                attribute(&mut out, c.action, &hidden, width);
+            }
         } else {
             attribute(&mut out, c.action, a, width);
         }
@@ -205,17 +232,29 @@ impl Lines<'_> {
             (Value::Array(b), Value::Array(a)) if !contains_unknown(after) => {
                 self.line(&format!("~ {key}{}[", eq(key)));
                 self.indent += 4;
+                // Elements matched by a longest common subsequence: one inserted at the front is
+                // one `+`, not every element after it changed.
+                let (bs, as_): (Vec<String>, Vec<String>) =
+                    (b.iter().map(Value::to_string).collect(), a.iter().map(Value::to_string).collect());
                 let mut hidden = 0;
-                for i in 0..b.len().max(a.len()) {
-                    match (b.get(i), a.get(i)) {
-                        (Some(bv), Some(av)) if bv == av => hidden += 1,
-                        (Some(bv), Some(av)) if bv.is_object() && av.is_object() => self.change("", bv, av),
-                        (bv, av) => {
-                            if let Some(bv) = bv {
-                                self.value('-', "", bv);
-                            }
-                            if let Some(av) = av {
-                                self.value('+', "", av);
+                for op in similar::capture_diff_slices(similar::Algorithm::Lcs, &bs, &as_) {
+                    let (_, old, new) = op.as_tag_tuple();
+                    let (old, new) = (&b[old], &a[new]);
+                    if matches!(op, similar::DiffOp::Equal { .. }) {
+                        hidden += old.len();
+                        continue;
+                    }
+                    // Replaced elements pair up: two mappings show what changed inside them.
+                    for i in 0..old.len().max(new.len()) {
+                        match (old.get(i), new.get(i)) {
+                            (Some(bv), Some(av)) if bv.is_object() && av.is_object() => self.change("", bv, av),
+                            (bv, av) => {
+                                if let Some(bv) = bv {
+                                    self.value('-', "", bv);
+                                }
+                                if let Some(av) = av {
+                                    self.value('+', "", av);
+                                }
                             }
                         }
                     }
@@ -261,4 +300,35 @@ fn inline(v: &Value) -> String {
 
 fn list(names: &[&str]) -> String {
     names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::ResourceAddr;
+    use serde_json::json;
+
+    fn body(before: Value, after: Value) -> String {
+        let change = AttrChange { name: "aliases".into(), before, after, forces_replacement: false };
+        render_body(&ResourceChange {
+            changes: vec![change],
+            ..ResourceChange::new(ResourceAddr::new("cloudfront_distribution", "d"), Action::Update)
+        })
+    }
+
+    #[test]
+    fn a_list_diff_shows_what_was_inserted_or_removed_not_every_element_after_it() {
+        // One origin inserted at the front: one `+`, the two others unchanged and hidden.
+        let text = body(json!(["b.example", "c.example"]), json!(["a.example", "b.example", "c.example"]));
+        assert_eq!(text.matches("+ \"a.example\"").count(), 1, "{text}");
+        assert!(!text.contains('-'), "nothing removed: {text}");
+        assert!(text.contains("(2 unchanged elements hidden)"), "{text}");
+        // One removed from the middle, one appended: one `-`, one `+`.
+        let text = body(json!(["a", "b", "c"]), json!(["a", "c", "d"]));
+        assert_eq!((text.matches("- \"b\"").count(), text.matches("+ \"d\"").count()), (1, 1), "{text}");
+        assert!(text.contains("(2 unchanged elements hidden)"), "{text}");
+        // A changed mapping in a list still shows what changed inside it.
+        let text = body(json!([{"k": 1}, {"k": 2}]), json!([{"k": 1}, {"k": 3}]));
+        assert!(text.contains("~ \"k\" = 2 -> 3"), "{text}");
+    }
 }

@@ -37,6 +37,14 @@ pub struct SavedPlan {
     /// checks and deploys is the code the plan showed.
     #[serde(default)]
     pub build_profile: Option<String>,
+    /// The stage the plan was made for (`--stage`); none for the main stack. `apply FILE` works
+    /// on that stage, and refuses another one named on its command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// `undo --out`: the plan is of the spec state serial N recorded, not of the spec file;
+    /// `apply FILE` makes that spec again from the kept state to check the plan against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo_of: Option<u64>,
     /// SHA-256 of everything above, as written ([`content_digest`]): a plan edited after it
     /// was saved is refused on read.
     #[serde(default)]
@@ -82,18 +90,7 @@ impl SavedPlan {
     /// Writes a plan's bytes (as [`SavedPlan::encode`] made them, maybe sealed) atomically,
     /// readable by its owner only (it holds resolved values, sensitive ones included).
     pub fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let tmp = path.with_extension("tmp");
-        {
-            use std::io::Write;
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(&tmp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)
+        crate::atomic_file::write(path, bytes, 0o600)
     }
 
     /// Writes the plan in plain text.

@@ -7,6 +7,7 @@
 use super::Fields;
 use super::facets::{Access, Inventory, Parent};
 use super::planned::{self, Case};
+use super::{Lifecycle, SecondCreate};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::provider::{Known, KnownValue};
 use async_trait::async_trait;
@@ -33,7 +34,7 @@ const CORS: &[Attribute] = &[
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("name", AttrType::String, "the API's name"),
+        Attribute::required("name", AttrType::String, "the API's name").named(super::names::NameRule::ApiGateway),
         Attribute::optional("protocol_type", AttrType::Enum(&["HTTP", "WEBSOCKET"]), "HTTP [default] or WEBSOCKET")
             .force_new(),
         Attribute::optional("description", AttrType::String, "what the API is for"),
@@ -112,6 +113,8 @@ impl Kind for ApiGatewayV2Api {
     const NAME: &'static str = "apigatewayv2_api";
     type Spec = Api;
     type Computed = ApiComputed;
+    /// API names are not unique: a second CreateApi makes a second API.
+    const LIFECYCLE: Lifecycle = Lifecycle { second_create: SecondCreate::MakesAnother, ..Lifecycle::DEFAULT };
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA

@@ -28,8 +28,10 @@ pub struct ApiGatewayV2Authorizer;
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("api_id", AttrType::String, "the API").force_new(),
-        Attribute::required("name", AttrType::String, "the authorizer's name"),
+        Attribute::required("api_id", AttrType::String, "the API").force_new().identity(),
+        Attribute::required("name", AttrType::String, "the authorizer's name")
+            .identity()
+            .named(super::names::NameRule::ApiGateway),
         Attribute::required("authorizer_type", AttrType::Enum(&["REQUEST", "JWT"]), "REQUEST for a Lambda authorizer")
             .force_new(),
         Attribute::optional("authorizer_uri", AttrType::String, "the Lambda's invoke ARN"),

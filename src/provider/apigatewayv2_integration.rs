@@ -5,9 +5,9 @@
 //! the integration's description; an interrupted create is found by it.
 
 use super::Fields;
-use super::Lifecycle;
 use super::apigatewayv2_api::{API_DEPLOYER, api_arns};
 use super::facets::{Access, Inventory, Parent};
+use super::{Lifecycle, SecondCreate};
 use super::{Planned, Sibling, Siblings};
 use crate::permissions::deployer::{ArnScope, Deployer};
 use crate::provider::DeclaredAs;
@@ -71,7 +71,9 @@ impl Kind for ApiGatewayV2Integration {
     const NAME: &'static str = "apigatewayv2_integration";
     type Spec = Integration;
     // A route refers to it: API Gateway refuses to delete it until the route moved on.
-    const LIFECYCLE: Lifecycle = Lifecycle { create_before_destroy: true, ..Lifecycle::DEFAULT };
+    /// Integrations have no key: a second CreateIntegration makes a second integration.
+    const LIFECYCLE: Lifecycle =
+        Lifecycle { create_before_destroy: true, second_create: SecondCreate::MakesAnother, ..Lifecycle::DEFAULT };
     type Computed = IntegrationComputed;
 
     fn schema(&self) -> &'static ResourceSchema {
@@ -255,6 +257,7 @@ mod tests {
             token: token.into(),
             since: 0,
             replacing: vec![],
+            stage: None,
         };
         assert_ne!(ownership_marker(&owner("old-create")), ownership_marker(&owner("new-create")));
         assert_eq!(ownership_marker(&owner("t")), ownership_marker(&owner("t")));

@@ -27,8 +27,8 @@ pub struct ApiGatewayV2Route;
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("api_id", AttrType::String, "the API").force_new(),
-        Attribute::required("route_key", AttrType::String, "METHOD /path, e.g. POST /avatars/key_upload"),
+        Attribute::required("api_id", AttrType::String, "the API").force_new().identity(),
+        Attribute::required("route_key", AttrType::String, "METHOD /path, e.g. POST /avatars/key_upload").identity(),
         Attribute::optional("target", AttrType::String, "integrations/INTEGRATION_ID"),
         Attribute::optional(
             "authorization_type",

@@ -23,8 +23,8 @@ pub struct ApiGatewayV2Stage;
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("api_id", AttrType::String, "the API").force_new(),
-        Attribute::required("name", AttrType::String, "the stage name, e.g. $default").force_new(),
+        Attribute::required("api_id", AttrType::String, "the API").force_new().identity(),
+        Attribute::required("name", AttrType::String, "the stage name, e.g. $default").force_new().identity(),
         Attribute::optional("auto_deploy", AttrType::Bool, "deploy every change automatically"),
     ],
 };

@@ -64,7 +64,7 @@ pub struct Aws {
     pub options: AwsOptions,
     call_log: Option<CallLog>,
     config: OnceCell<aws_config::SdkConfig>,
-    account_id: OnceCell<(String, super::partition::Partition)>,
+    account_id: OnceCell<(String, super::partition::Partition, Option<String>)>,
     s3: OnceCell<aws_sdk_s3::Client>,
     sns: OnceCell<aws_sdk_sns::Client>,
     sts: OnceCell<aws_sdk_sts::Client>,
@@ -76,6 +76,7 @@ pub struct Aws {
     cognito: OnceCell<aws_sdk_cognitoidentityprovider::Client>,
     kms: OnceCell<aws_sdk_kms::Client>,
     logs: OnceCell<aws_sdk_cloudwatchlogs::Client>,
+    tagging: OnceCell<aws_sdk_resourcegroupstagging::Client>,
     /// One lock per thing AWS refuses concurrent writes to (an HTTP API, a function's policy).
     exclusive: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Clients for regions other than the configured one (an adopted bucket's, a user pool's).
@@ -193,6 +194,7 @@ impl Aws {
             cognito: OnceCell::new(),
             kms: OnceCell::new(),
             logs: OnceCell::new(),
+            tagging: OnceCell::new(),
             exclusive: Mutex::default(),
             s3_regional: Mutex::default(),
             cognito_regional: Mutex::default(),
@@ -304,17 +306,22 @@ impl Aws {
 
     /// The account the credentials belong to (one STS call per command, when first needed).
     pub async fn account_id(&self) -> Result<&str, ProviderError> {
-        self.identity().await.map(|(account, _)| account.as_str())
+        self.identity().await.map(|(account, _, _)| account.as_str())
+    }
+
+    /// The caller's ARN (the same one STS call as the account's).
+    pub async fn caller_arn(&self) -> Result<Option<&str>, ProviderError> {
+        self.identity().await.map(|(_, _, arn)| arn.as_deref())
     }
 
     /// The partition the credentials belong to (`aws`, `aws-cn`, `aws-us-gov`), from the ARN
     /// GetCallerIdentity reports: what every ARN the engine builds names.
     pub async fn partition(&self) -> Result<super::partition::Partition, ProviderError> {
-        self.identity().await.map(|(_, partition)| *partition)
+        self.identity().await.map(|(_, partition, _)| *partition)
     }
 
     /// The account and partition of the credentials (the same one STS call).
-    async fn identity(&self) -> Result<&(String, super::partition::Partition), ProviderError> {
+    async fn identity(&self) -> Result<&(String, super::partition::Partition, Option<String>), ProviderError> {
         self.account_id
             .get_or_try_init(|| async {
                 let sts = self.sts().await;
@@ -335,7 +342,7 @@ impl Aws {
                     .as_deref()
                     .and_then(super::partition::of_arn)
                     .unwrap_or_else(|| super::partition::of_region(&region));
-                Ok((account, partition))
+                Ok((account, partition, out.arn))
             })
             .await
     }
@@ -365,6 +372,7 @@ impl Aws {
     client!(cognito, aws_sdk_cognitoidentityprovider);
     client!(kms, aws_sdk_kms);
     client!(logs, aws_sdk_cloudwatchlogs);
+    client!(tagging, aws_sdk_resourcegroupstagging);
 }
 
 /// Records every HTTP request sent (retries included) as `service operation METHOD path`,

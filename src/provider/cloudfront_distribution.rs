@@ -58,7 +58,8 @@ static SCHEMA: ResourceSchema = ResourceSchema {
             "aliases",
             AttrType::List(&AttrType::String),
             "extra domain names, e.g. assets.example.com",
-        ),
+        )
+        .named(super::names::NameRule::Dns),
         Attribute::optional("certificate_arn", AttrType::String, "ACM certificate for the aliases (us-east-1)"),
         Attribute::optional("default_root_object", AttrType::String, "object served for /"),
         Attribute::optional(

@@ -29,7 +29,9 @@ pub struct CloudFrontOriginAccessControl;
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("name", AttrType::String, "a name unique in the account"),
+        Attribute::required("name", AttrType::String, "a name unique in the account")
+            .identity()
+            .named(super::names::NameRule::OriginAccessControl),
         Attribute::optional("description", AttrType::String, "what it is for"),
         Attribute::optional(
             "origin_type",

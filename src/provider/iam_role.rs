@@ -36,7 +36,10 @@ pub struct IamRole;
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("name", AttrType::String, "the role name").force_new(),
+        Attribute::required("name", AttrType::String, "the role name")
+            .force_new()
+            .identity()
+            .named(super::names::NameRule::Role),
         Attribute::required("assume_role_policy", AttrType::Policy, "who may assume the role (the trust policy)"),
         Attribute::optional(
             "inline_policies",

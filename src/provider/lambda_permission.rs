@@ -37,8 +37,10 @@ pub struct LambdaPermission;
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("function_name", AttrType::String, "the function's name or ARN").force_new(),
-        Attribute::required("statement_id", AttrType::String, "the statement's id in the function policy").force_new(),
+        Attribute::required("function_name", AttrType::String, "the function's name or ARN").force_new().identity(),
+        Attribute::required("statement_id", AttrType::String, "the statement's id in the function policy")
+            .force_new()
+            .identity(),
         Attribute::required("action", AttrType::String, "usually lambda:InvokeFunction").force_new(),
         Attribute::required("principal", AttrType::String, "the service allowed, e.g. s3.amazonaws.com").force_new(),
         Attribute::optional("source_arn", AttrType::String, "only this resource may invoke").force_new(),
@@ -49,7 +51,8 @@ static SCHEMA: ResourceSchema = ResourceSchema {
             AttrType::String,
             "an alias (or version) whose policy holds the statement: `live` when the invoker calls the live alias",
         )
-        .force_new(),
+        .force_new()
+        .identity(),
     ],
 };
 

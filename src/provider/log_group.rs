@@ -33,7 +33,10 @@ const RETENTION_DAYS: &[i64] =
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("name", AttrType::String, "the group's name, e.g. /aws/lambda/FUNCTION").force_new(),
+        Attribute::required("name", AttrType::String, "the group's name, e.g. /aws/lambda/FUNCTION")
+            .force_new()
+            .identity()
+            .named(super::names::NameRule::LogGroup),
         Attribute::optional(
             "retention_in_days",
             AttrType::Int,
@@ -63,6 +66,10 @@ impl Kind for LogGroup {
     const NAME: &'static str = "log_group";
     type Spec = Group;
     type Computed = GroupComputed;
+    const LIFECYCLE: crate::provider::Lifecycle = crate::provider::Lifecycle {
+        lost_when_deleted: Some("the log events it holds"),
+        ..crate::provider::Lifecycle::DEFAULT
+    };
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA

@@ -22,6 +22,7 @@ mod lambda_function;
 mod lambda_permission;
 mod log_group;
 mod lookups;
+pub mod names;
 mod normalize;
 pub mod ownership;
 pub mod partition;
@@ -384,6 +385,24 @@ pub struct Lifecycle {
     pub create_before_destroy: bool,
     /// What a dependent waits for before it goes ahead.
     pub dependents_wait: DependentsWait,
+    /// What AWS does with a second create of the same resource.
+    pub second_create: SecondCreate,
+    /// What a deleted resource takes with it that no spec declares and so no apply can put
+    /// back (a bucket's objects): `undo` names it before it deletes or re-creates one.
+    pub lost_when_deleted: Option<&'static str>,
+}
+
+/// What AWS does when the same create is sent twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecondCreate {
+    /// It refuses it (a natural key: a name, a route key) or answers with the first (an
+    /// idempotency token, an idempotent call): a create the dead command still had in flight
+    /// cannot make a second object.
+    Refused,
+    /// It makes a second object (an HTTP API, an integration): no key tells the two apart, so
+    /// a create reusing an intent of a command that died moments ago first waits out what that
+    /// command may still have in flight, then looks again.
+    MakesAnother,
 }
 
 /// What a resource's dependents wait for.
@@ -399,7 +418,12 @@ pub enum DependentsWait {
 
 impl Lifecycle {
     /// Delete, then create; dependents wait until it is ready.
-    pub const DEFAULT: Lifecycle = Lifecycle { create_before_destroy: false, dependents_wait: DependentsWait::Ready };
+    pub const DEFAULT: Lifecycle = Lifecycle {
+        create_before_destroy: false,
+        dependents_wait: DependentsWait::Ready,
+        second_create: SecondCreate::Refused,
+        lost_when_deleted: None,
+    };
 }
 
 /// Every resource and lookup kind the engine knows.

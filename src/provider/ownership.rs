@@ -14,6 +14,8 @@ use crate::addr::ResourceAddr;
 pub const ADDRESS_TAG: &str = "cruddur-infra:address";
 /// The tag naming the state (its lineage) that created the resource.
 pub const LINEAGE_TAG: &str = "cruddur-infra:lineage";
+/// The tag naming the stage (`--stage`) a resource belongs to; the main stack's carry none.
+pub const STAGE_TAG: &str = "cruddur-infra:stage";
 
 /// True for the tags the engine itself writes: they are not the spec's and never diffed.
 pub fn is_engine_tag(key: &str) -> bool {
@@ -35,12 +37,18 @@ pub struct Owner {
     /// The ids of the objects this create replaces, made first while they still exist (an
     /// authorizer a route refers to): a kind whose names are unique moves them out of the way.
     pub replacing: Vec<String>,
+    /// The stage the resource belongs to (`--stage`); `None` for the main stack.
+    pub stage: Option<String>,
 }
 
 impl Owner {
-    /// The tags every taggable resource gets at creation.
-    pub fn tags(&self) -> [(&'static str, String); 2] {
-        [(ADDRESS_TAG, self.addr.to_string()), (LINEAGE_TAG, self.lineage.clone())]
+    /// The tags every taggable resource gets at creation (and keeps through updates).
+    pub fn tags(&self) -> Vec<(&'static str, String)> {
+        let mut tags = vec![(ADDRESS_TAG, self.addr.to_string()), (LINEAGE_TAG, self.lineage.clone())];
+        if let Some(stage) = &self.stage {
+            tags.push((STAGE_TAG, stage.clone()));
+        }
+        tags
     }
 
     /// What a resource's tags say about who made it.
@@ -132,6 +140,51 @@ pub fn now_epoch() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// A resource AWS holds with a stage tag, as the Resource Groups Tagging API lists it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct StagedInAws {
+    pub arn: String,
+    /// Its address tag: what the stage's state called it.
+    pub address: Option<String>,
+}
+
+/// Every resource in the configured region tagged with a stage, by stage: what a stage whose
+/// state is lost still holds. The Resource Groups Tagging API lists taggable resources of the
+/// region it is asked in (buckets, functions, topics, log groups, APIs; CloudFront
+/// distributions only when that region is us-east-1); IAM roles and the untaggable children
+/// (permissions, policies, routes, records) go unlisted. AWS documents that it may still list
+/// a resource for a while after it was deleted.
+pub async fn staged_in_aws(
+    aws: &super::Aws,
+) -> Result<std::collections::BTreeMap<String, Vec<StagedInAws>>, super::ProviderError> {
+    use aws_sdk_resourcegroupstagging::types::TagFilter;
+    let client = aws.tagging().await;
+    let mut out: std::collections::BTreeMap<String, Vec<StagedInAws>> = Default::default();
+    let mut token: Option<String> = None;
+    loop {
+        let page = aws
+            .retried(|| async {
+                client
+                    .get_resources()
+                    .tag_filters(TagFilter::builder().key(STAGE_TAG).build())
+                    .set_pagination_token(token.clone().filter(|t| !t.is_empty()))
+                    .send()
+                    .await
+                    .map_err(|e| super::ProviderError::from_sdk("GetResources", e))
+            })
+            .await?;
+        for r in page.resource_tag_mapping_list() {
+            let tag = |key: &str| r.tags().iter().find(|t| t.key() == key).map(|t| t.value().to_string());
+            let (Some(stage), Some(arn)) = (tag(STAGE_TAG), r.resource_arn()) else { continue };
+            out.entry(stage).or_default().push(StagedInAws { arn: arn.to_string(), address: tag(ADDRESS_TAG) });
+        }
+        token = page.pagination_token().filter(|t| !t.is_empty()).map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +196,7 @@ mod tests {
             token: "t".into(),
             since: 10_000,
             replacing: vec![],
+            stage: None,
         }
     }
 

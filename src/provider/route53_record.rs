@@ -44,10 +44,14 @@ const ALIAS: &[Attribute] = &[
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("zone_id", AttrType::String, "the hosted zone").force_new(),
-        Attribute::required("name", AttrType::String, "the record name, e.g. assets.example.com").force_new(),
+        Attribute::required("zone_id", AttrType::String, "the hosted zone").force_new().identity(),
+        Attribute::required("name", AttrType::String, "the record name, e.g. assets.example.com")
+            .force_new()
+            .identity()
+            .named(super::names::NameRule::Dns),
         Attribute::required("type", AttrType::Enum(&["A", "AAAA", "CNAME", "TXT", "MX", "NS"]), "the record type")
-            .force_new(),
+            .force_new()
+            .identity(),
         Attribute::optional("alias", AttrType::Object(ALIAS), "an alias to an AWS resource (instead of records)"),
         Attribute::optional("ttl", AttrType::Int, "seconds, for plain records"),
         Attribute::optional("records", AttrType::List(&AttrType::String), "values, for plain records"),

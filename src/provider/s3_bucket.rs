@@ -73,7 +73,7 @@ const PUBLIC_ACCESS_BLOCK: &[Attribute] = &[
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("name", AttrType::String, "the globally unique bucket name").force_new(),
+        Attribute::required("name", AttrType::String, "the globally unique bucket name").force_new().identity().named(super::names::NameRule::Bucket),
         Attribute::optional(
             "cors_rules",
             AttrType::List(&AttrType::Object(CORS_RULE)),
@@ -154,6 +154,10 @@ impl Kind for S3Bucket {
     const NAME: &'static str = "s3_bucket";
     type Spec = Bucket;
     type Computed = BucketComputed;
+    const LIFECYCLE: crate::provider::Lifecycle = crate::provider::Lifecycle {
+        lost_when_deleted: Some("the objects it holds"),
+        ..crate::provider::Lifecycle::DEFAULT
+    };
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA

@@ -61,7 +61,7 @@ const TOPIC_TARGET: &[Attribute] = &[
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("bucket", AttrType::String, "the bucket's name").force_new(),
+        Attribute::required("bucket", AttrType::String, "the bucket's name").force_new().identity(),
         Attribute::optional("lambda_functions", AttrType::List(&AttrType::Object(LAMBDA_TARGET)), "Lambda targets"),
         Attribute::optional("topics", AttrType::List(&AttrType::Object(TOPIC_TARGET)), "SNS targets"),
         ALLOW_OVERWRITE,

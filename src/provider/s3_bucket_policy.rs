@@ -30,7 +30,7 @@ pub struct S3BucketPolicy;
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("bucket", AttrType::String, "the bucket's name").force_new(),
+        Attribute::required("bucket", AttrType::String, "the bucket's name").force_new().identity(),
         Attribute::required("policy", AttrType::Policy, "the bucket policy document"),
         ALLOW_OVERWRITE,
         REPLACED,

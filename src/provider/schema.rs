@@ -60,23 +60,43 @@ pub struct Attribute {
     /// An engine setting AWS does not hold (`force_destroy`, `allow_overwrite`, a source
     /// path): never read from AWS, so it cannot drift and needs no read to be known.
     pub local: bool,
+    /// Part of what names the object in AWS (a bucket's name; a route's API and route key):
+    /// two resources of a kind with the same identity are the same AWS object, so a rename in
+    /// the spec is found as a move.
+    pub identity: bool,
+    /// The limits AWS puts on the name this attribute gives the object (each element, for a
+    /// list): checked when the spec loads, with the stage applied.
+    pub name_rule: Option<super::names::NameRule>,
     pub description: &'static str,
 }
 
 impl Attribute {
+    /// An attribute with every flag off.
+    const fn plain(name: &'static str, ty: AttrType, description: &'static str) -> Self {
+        Self {
+            name,
+            ty,
+            required: false,
+            force_new: false,
+            computed: false,
+            derived: false,
+            local: false,
+            identity: false,
+            name_rule: None,
+            description,
+        }
+    }
     pub const fn optional(name: &'static str, ty: AttrType, description: &'static str) -> Self {
-        Self { name, ty, required: false, force_new: false, computed: false, derived: false, local: false, description }
+        Self::plain(name, ty, description)
     }
     pub const fn required(name: &'static str, ty: AttrType, description: &'static str) -> Self {
-        Self { name, ty, required: true, force_new: false, computed: false, derived: false, local: false, description }
+        Self { required: true, ..Self::plain(name, ty, description) }
     }
     pub const fn computed(name: &'static str, description: &'static str) -> Self {
-        let ty = AttrType::String;
-        Self { name, ty, required: false, force_new: false, computed: true, derived: false, local: false, description }
+        Self { computed: true, ..Self::plain(name, AttrType::String, description) }
     }
     pub const fn derived(name: &'static str, description: &'static str) -> Self {
-        let ty = AttrType::String;
-        Self { name, ty, required: false, force_new: false, computed: false, derived: true, local: false, description }
+        Self { derived: true, ..Self::plain(name, AttrType::String, description) }
     }
     pub const fn force_new(mut self) -> Self {
         self.force_new = true;
@@ -84,6 +104,15 @@ impl Attribute {
     }
     pub const fn local(mut self) -> Self {
         self.local = true;
+        self
+    }
+    pub const fn identity(mut self) -> Self {
+        self.identity = true;
+        self
+    }
+    /// The attribute names the object in AWS, within `rule`'s limits.
+    pub const fn named(mut self, rule: super::names::NameRule) -> Self {
+        self.name_rule = Some(rule);
         self
     }
 }
@@ -107,6 +136,12 @@ impl ResourceSchema {
     /// Settable attributes AWS holds (the ones a read can tell).
     pub fn held_by_aws(&self) -> impl Iterator<Item = &'static Attribute> {
         self.settable().filter(|a| !a.local)
+    }
+
+    /// The attributes that together name an object in AWS; none for a kind AWS lets have
+    /// twins (an HTTP API, an integration, a distribution).
+    pub fn identity(&self) -> impl Iterator<Item = &'static Attribute> {
+        self.attributes.iter().filter(|a| a.identity)
     }
 
     /// Attributes compared between the spec and AWS: the settable and the derived ones.

@@ -50,9 +50,11 @@ SNS deletes it within about three days";
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("topic_arn", AttrType::String, "the topic to subscribe to").force_new(),
-        Attribute::required("protocol", AttrType::Enum(PROTOCOLS), "how messages are delivered").force_new(),
-        Attribute::required("endpoint", AttrType::String, "where messages are delivered (a URL for https)").force_new(),
+        Attribute::required("topic_arn", AttrType::String, "the topic to subscribe to").force_new().identity(),
+        Attribute::required("protocol", AttrType::Enum(PROTOCOLS), "how messages are delivered").force_new().identity(),
+        Attribute::required("endpoint", AttrType::String, "where messages are delivered (a URL for https)")
+            .force_new()
+            .identity(),
         Attribute::optional(
             "raw_message_delivery",
             AttrType::Bool,

@@ -28,7 +28,10 @@ pub struct SnsTopic;
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("name", AttrType::String, "the topic name").force_new(),
+        Attribute::required("name", AttrType::String, "the topic name")
+            .force_new()
+            .identity()
+            .named(super::names::NameRule::Topic),
         Attribute::optional("display_name", AttrType::String, "the display name used in SMS and email"),
         Attribute::optional("policy", AttrType::Policy, "the topic's access policy"),
         Attribute::optional("tags", AttrType::Map(&AttrType::String), "tags on the topic"),

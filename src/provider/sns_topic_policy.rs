@@ -26,7 +26,7 @@ pub struct SnsTopicPolicy;
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("topic_arn", AttrType::String, "the topic").force_new(),
+        Attribute::required("topic_arn", AttrType::String, "the topic").force_new().identity(),
         Attribute::required("policy", AttrType::Policy, "the topic's access policy"),
         ALLOW_OVERWRITE,
         REPLACED,

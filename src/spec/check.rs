@@ -29,6 +29,8 @@ pub struct Checker<'a> {
     pub problems: &'a mut Problems,
     /// References to other resources found so far, checked once every resource is known.
     pub refs: Vec<SpannedRef>,
+    /// What `${stage}` is: empty for the main stack, `-NAME` in a stage.
+    pub stage: String,
 }
 
 impl Checker<'_> {
@@ -245,6 +247,15 @@ impl Checker<'_> {
                     match out.last_mut() {
                         Some(Part::Lit(prev)) => prev.push_str(&text),
                         _ => out.push(Part::Lit(text)),
+                    }
+                }
+                Part::Ref(RefTarget::Stage, _) => {
+                    if lone {
+                        return Some(Expr::Literal(Value::String(self.stage.clone())));
+                    }
+                    match out.last_mut() {
+                        Some(Part::Lit(prev)) => prev.push_str(&self.stage),
+                        _ => out.push(Part::Lit(self.stage.clone())),
                     }
                 }
                 Part::Ref(RefTarget::Attr { addr, attr }, range) => {

@@ -79,6 +79,28 @@ impl SpecErrors {
         }
         Self { path, src, problems }
     }
+
+    /// Each problem as data (`validate --json`): severity, code, message, help, and the file,
+    /// line and column (1-based, in characters) of its first label, with the label's text.
+    pub fn diagnostics(&self) -> Vec<serde_json::Value> {
+        let text = self.src.inner();
+        self.problems
+            .iter()
+            .map(|p| {
+                let first = p.labels.first();
+                serde_json::json!({
+                    "severity": "error",
+                    "code": "cruddur::spec::invalid",
+                    "message": p.message,
+                    "help": p.help,
+                    "file": self.path,
+                    "line": first.map(|l| line_of(text, l.offset())),
+                    "column": first.map(|l| column(text, l.offset())),
+                    "label": first.and_then(|l| l.label()),
+                })
+            })
+            .collect()
+    }
 }
 
 /// The 1-based line holding byte `offset`.

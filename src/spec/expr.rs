@@ -18,6 +18,8 @@ pub enum RefTarget {
     Var(String),
     /// `${kind.name.attribute}`
     Attr { addr: ResourceAddr, attr: String },
+    /// `${stage}`: empty for the main stack, `-NAME` in stage NAME (substituted at load).
+    Stage,
 }
 
 impl std::fmt::Display for RefTarget {
@@ -25,6 +27,7 @@ impl std::fmt::Display for RefTarget {
         match self {
             RefTarget::Var(name) => write!(f, "var.{name}"),
             RefTarget::Attr { addr, attr } => write!(f, "{addr}.{attr}"),
+            RefTarget::Stage => f.write_str("stage"),
         }
     }
 }
@@ -67,7 +70,7 @@ pub fn parse_template(s: &str) -> Result<Vec<Part>, ExprError> {
         let range = start..start + close + 1;
         let target = parse_ref(inner).ok_or_else(|| ExprError {
             message: format!(
-                "`${{{inner}}}` is not a reference: expected `${{var.NAME}}` or `${{KIND.NAME.ATTRIBUTE}}`"
+                "`${{{inner}}}` is not a reference: expected `${{var.NAME}}`, `${{stage}}` or `${{KIND.NAME.ATTRIBUTE}}`"
             ),
             range: range.clone(),
         })?;
@@ -89,6 +92,7 @@ fn parse_ref(inner: &str) -> Option<RefTarget> {
     let segments: Vec<&str> = inner.split('.').collect();
     match segments.as_slice() {
         ["var", name] if is_ident(name) => Some(RefTarget::Var(name.to_string())),
+        ["stage"] => Some(RefTarget::Stage),
         [kind, name, attr] if [kind, name, attr].iter().all(|s| is_ident(s)) => {
             Some(RefTarget::Attr { addr: ResourceAddr::new(*kind, *name), attr: attr.to_string() })
         }
@@ -127,7 +131,7 @@ impl Expr {
                             other => out.push_str(&other.to_string()),
                         },
                         // Variables are substituted at load time; one left here is a bug in the loader.
-                        Part::Ref(RefTarget::Var(_), _) => return Value::String(UNKNOWN.into()),
+                        Part::Ref(RefTarget::Var(_) | RefTarget::Stage, _) => return Value::String(UNKNOWN.into()),
                     }
                 }
                 Value::String(out)

@@ -157,7 +157,7 @@ fn every_file_in_the_hostile_corpus_is_refused_or_loaded_quickly() {
     for entry in std::fs::read_dir(&dir).expect("tests/hostile-specs") {
         let path = entry.expect("an entry").path();
         let started = Instant::now();
-        match Spec::load(&path, &Registry::aws()) {
+        match Spec::load(&path, &Registry::aws(), &Default::default()) {
             Ok(_) => {}
             Err(e) => {
                 let mut out = String::new();
@@ -261,7 +261,7 @@ fn a_key_written_twice_in_one_mapping_is_refused_naming_both_places() {
     let shown = format!("{:?}", miette::Report::new(err));
     assert!(shown.contains("duplicate key `uploads`") && shown.contains("line 3"), "{shown}");
     // The same name in different mappings is fine.
-    let ok = "resources:\n  s3_bucket:\n    b: { name: b }\n  sns_topic:\n    b: { name: b }\n";
+    let ok = "resources:\n  s3_bucket:\n    b: { name: bbb }\n  sns_topic:\n    b: { name: bbb }\n";
     assert!(Spec::parse(SpecSource::new("ok.yaml", ok.into()), &registry, &Overrides::none()).is_ok());
 }
 
@@ -287,7 +287,7 @@ fn a_list_or_a_mapping_where_a_single_value_belongs_is_refused_not_read_as_unset
     let registry = Registry::aws();
     for (from, to, named) in [
         ("timeout: 30", "timeout: [5]", "timeout"),
-        ("name: ${var.THUMBING_TOPIC_NAME}", "name: {a: b}", "name"),
+        ("name: ${var.THUMBING_TOPIC_NAME}${stage}", "name: {a: b}", "name"),
         ("tags: { app: cruddur }", "tags: [app]", "tags"),
         ("allowed_methods: [PUT]", "allowed_methods: {a: PUT}", "allowed_methods"),
     ] {

@@ -45,6 +45,19 @@ pub fn json_schema(registry: &Registry) -> Value {
                 "additionalProperties": false,
                 "properties": {"ignore": {"type": "array", "items": {"type": "string", "minLength": 1}, "description": "undeclared children managed elsewhere, matched with * against what drift calls them"}}
             },
+            "moved": {
+                "type": "array",
+                "description": "resources renamed in the spec: each keeps its AWS object under its new address",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["from", "to"],
+                    "properties": {
+                        "from": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*\\.[A-Za-z_][A-Za-z0-9_-]*$", "description": "the old address, KIND.NAME"},
+                        "to": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*\\.[A-Za-z_][A-Za-z0-9_-]*$", "description": "the new address, of the same kind"}
+                    }
+                }
+            },
             "state": {
                 "type": "object",
                 "additionalProperties": false,

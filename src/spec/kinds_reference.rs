@@ -63,6 +63,28 @@ fn section(out: &mut String, kind: &str, schema: &ResourceSchema, lookup: bool) 
             rows(out, "", attr, lookup);
         }
     }
+    if !lookup {
+        let identity: Vec<String> = schema.identity().map(|a| format!("`{}`", a.name)).collect();
+        if identity.is_empty() {
+            out.push_str(
+                "\nIdentity: none (AWS lets two be alike); renamed, it moves only as the one of its kind to leave and \
+                 arrive with the same settings.\n",
+            );
+        } else {
+            writeln!(out, "\nIdentity in AWS (a rename keeping these is a move): {}.", identity.join(", ")).ok();
+        }
+    }
+    for a in schema.attributes {
+        if let Some(rule) = a.name_rule {
+            writeln!(
+                out,
+                "\nNames AWS accepts for `{}` (checked when the spec loads, with the stage applied): {}.",
+                a.name,
+                rule.describe()
+            )
+            .ok();
+        }
+    }
     let derived: Vec<&Attribute> = schema.attributes.iter().filter(|a| a.derived).collect();
     if !derived.is_empty() {
         out.push_str("\nDerived from the spec by the engine and compared with AWS:\n\n");

@@ -20,8 +20,11 @@ pub mod expr;
 mod hostile_tests;
 mod json_schema;
 mod kinds_reference;
+pub mod moved;
 mod node;
+pub mod recorded;
 mod source;
+pub mod stage;
 pub mod variables;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,6 +46,15 @@ use crate::provider::schema::did_you_mean;
 use crate::provider::{Registry, ResourceSchema};
 use diagnostic::Problems;
 
+/// How a command loads the spec: its stage (`--stage`), and variables given on its command
+/// line (`--var-file` files first, then `--var`: a later one wins), which beat the environment
+/// and `.env`.
+#[derive(Clone, Debug, Default)]
+pub struct Loading {
+    pub stage: Option<String>,
+    pub vars: Vec<(String, String)>,
+}
+
 /// A loaded, checked spec.
 #[derive(Debug)]
 pub struct Spec {
@@ -59,6 +71,10 @@ pub struct Spec {
     /// `state: { encryption: kms:KEY }`: the KMS key the state, journal, backup and saved
     /// plans are sealed with.
     pub state_encryption: Option<String>,
+    /// `moved: [{ from, to }]`: resources renamed in the spec, which keep their AWS objects.
+    pub moves: Vec<moved::Move>,
+    /// The stage it was loaded for (`--stage`): what it creates is tagged with it.
+    pub stage: Option<String>,
 }
 
 /// One declared resource.
@@ -86,6 +102,8 @@ pub struct ResourceSpec {
     pub retain_on_destroy: Option<bool>,
     /// `waivers: { RULE: REASON }`: built-in policy rules this resource may break, and why.
     pub waivers: BTreeMap<String, String>,
+    /// Attributes whose value uses `${stage}`: they differ from one stage to the next.
+    pub staged: BTreeSet<String>,
     /// The folder the paths it names (a Lambda's `source:`) are relative to: its spec's.
     pub dir: PathBuf,
 }
@@ -155,25 +173,32 @@ pub enum LoadError {
 }
 
 /// The top-level sections of a spec.
-const SECTIONS: &[&str] = &["variables", "lookups", "resources", "outputs", "drift", "state"];
+const SECTIONS: &[&str] = &["variables", "lookups", "resources", "outputs", "drift", "state", "moved"];
 
 /// Fields a resource block takes besides its kind's attributes.
 const META_FIELDS: &[&str] = &["depends_on", "import_id", "lifecycle", "waivers"];
 
 impl Spec {
     /// Reads and checks the spec at `path`, with variables from the environment and `.env`.
-    pub fn load(path: &Path, registry: &Registry) -> Result<Spec, LoadError> {
-        let source =
-            SpecSource::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
-        let overrides = Overrides::from_environment(Path::new(".")).map_err(LoadError::DotEnv)?;
-        let spec = Self::parse(source, registry, &overrides)?;
+    pub fn load(path: &Path, registry: &Registry, how: &Loading) -> Result<Spec, LoadError> {
+        let spec = Self::load_without_sources(path, registry, how)?;
         check_paths(&spec, registry)?;
         Ok(spec)
     }
 
+    /// The same, except that the files and folders it names need not exist: for commands that
+    /// build nothing (`destroy`, `import`, `iam-policy`), so a crate folder deleted along with
+    /// its function does not stand in the way of destroying what it made.
+    pub fn load_without_sources(path: &Path, registry: &Registry, how: &Loading) -> Result<Spec, LoadError> {
+        let source =
+            SpecSource::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+        let overrides = Overrides::from_environment(Path::new(".")).map_err(LoadError::DotEnv)?.loading(how);
+        Self::parse(source, registry, &overrides)
+    }
+
     /// `text` checked as the spec at `path` (`drift --adopt` checks its patch before writing).
-    pub fn load_text(path: &Path, text: String, registry: &Registry) -> Result<Spec, LoadError> {
-        let overrides = Overrides::from_environment(Path::new(".")).map_err(LoadError::DotEnv)?;
+    pub fn load_text(path: &Path, text: String, registry: &Registry, how: &Loading) -> Result<Spec, LoadError> {
+        let overrides = Overrides::from_environment(Path::new(".")).map_err(LoadError::DotEnv)?.loading(how);
         let spec = Self::parse(SpecSource::new(path, text), registry, &overrides)?;
         check_paths(&spec, registry)?;
         Ok(spec)
@@ -181,10 +206,11 @@ impl Spec {
 
     /// The same, but a variable without a value is unknown rather than an error: for commands
     /// (`build`) that need only some variables and name the one they lack.
-    pub fn load_allowing_unset(path: &Path, registry: &Registry) -> Result<Spec, LoadError> {
+    pub fn load_allowing_unset(path: &Path, registry: &Registry, how: &Loading) -> Result<Spec, LoadError> {
         let source =
             SpecSource::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
-        let overrides = Overrides::from_environment(Path::new(".")).map_err(LoadError::DotEnv)?.allowing_unset();
+        let overrides =
+            Overrides::from_environment(Path::new(".")).map_err(LoadError::DotEnv)?.allowing_unset().loading(how);
         let spec = Self::parse(source, registry, &overrides)?;
         check_paths(&spec, registry)?;
         Ok(spec)
@@ -233,6 +259,8 @@ impl Spec {
                 outputs: vec![],
                 drift_ignore: vec![],
                 state_encryption: None,
+                moves: vec![],
+                stage: overrides.stage().map(str::to_string),
             };
         };
         for (key, _) in entries {
@@ -250,7 +278,8 @@ impl Spec {
             .and_then(|v| v.as_map())
             .map(|entries| entries.iter().map(|(k, _)| k.name.clone()).collect())
             .unwrap_or_default();
-        let mut checker = check::Checker { source, variables: &variables, declared, problems, refs: vec![] };
+        let stage = stage::value(overrides.stage());
+        let mut checker = check::Checker { source, variables: &variables, declared, problems, refs: vec![], stage };
         let lookups = blocks(root.get("lookups"), &Section::Lookups, registry, &mut checker);
         for l in &lookups {
             for r in &l.refs {
@@ -265,6 +294,14 @@ impl Spec {
         let outputs = outputs(root.get("outputs"), &mut checker);
         let output_refs = std::mem::take(&mut checker.refs);
         check_references(&resources, &lookups, &output_refs, registry, problems);
+        check_names(&resources, registry, overrides.stage(), problems);
+        if let Some(stage) = overrides.stage() {
+            // A stage is a copy of its own: it adopts nothing the main stack adopted.
+            for r in &mut resources {
+                r.import_id = None;
+            }
+            check_stage_names(&resources, &lookups, registry, stage, problems);
+        }
         if problems.is_empty() {
             check_kind_rules(&resources, registry, problems);
         }
@@ -283,11 +320,22 @@ impl Spec {
         }
         let drift_ignore = drift_ignore(root.get("drift"), problems);
         let state_encryption = state_settings(root.get("state"), problems);
+        let moves = moved::moves(root.get("moved"), &resources, problems);
         let dir = spec_dir(source.path());
         for r in &mut resources {
             r.dir = dir.clone();
         }
-        Spec { source: source.clone(), variables, resources, lookups, outputs, drift_ignore, state_encryption }
+        Spec {
+            source: source.clone(),
+            variables,
+            resources,
+            lookups,
+            outputs,
+            drift_ignore,
+            state_encryption,
+            moves,
+            stage: overrides.stage().map(str::to_string),
+        }
     }
 
     /// Only the spec's `state:` settings (its encryption key), for commands that read the
@@ -484,6 +532,11 @@ fn blocks(
                 .collect();
             let Lifecycle { prevent_destroy, retain_on_destroy } = lifecycle(&addr, &meta, checker.problems);
             let waivers = waivers(&addr, &meta, checker.problems);
+            let staged = fields
+                .iter()
+                .filter(|(k, v)| !META_FIELDS.contains(&k.name.as_str()) && uses_stage(v))
+                .map(|(k, _)| k.name.clone())
+                .collect();
             out.push(ResourceSpec {
                 addr,
                 span: name_key.span,
@@ -496,6 +549,7 @@ fn blocks(
                 prevent_destroy,
                 retain_on_destroy,
                 waivers,
+                staged,
                 dir: PathBuf::new(),
             });
         }
@@ -696,6 +750,102 @@ fn uses_sensitive(node: &Node, variables: &[Variable]) -> bool {
         NodeValue::List(items) => items.iter().any(|n| uses_sensitive(n, variables)),
         NodeValue::Map(entries) => entries.iter().any(|(_, n)| uses_sensitive(n, variables)),
         _ => false,
+    }
+}
+
+/// Whether a value uses `${stage}` anywhere.
+fn uses_stage(node: &Node) -> bool {
+    match &node.value {
+        NodeValue::Str(s) => expr::parse_template(s)
+            .is_ok_and(|parts| parts.iter().any(|p| matches!(p, expr::Part::Ref(expr::RefTarget::Stage, _)))),
+        NodeValue::List(items) => items.iter().any(uses_stage),
+        NodeValue::Map(entries) => entries.iter().any(|(_, n)| uses_stage(n)),
+        _ => false,
+    }
+}
+
+/// Every name the spec gives an object, checked against the limits AWS puts on names of its
+/// kind (each kind's schema says which attribute names the object, and how): reported at
+/// the attribute, with the value and the limit, before any AWS call.
+fn check_names(resources: &[ResourceSpec], registry: &Registry, stage: Option<&str>, problems: &mut Problems) {
+    for r in resources {
+        let Some(kind) = registry.get(&r.addr.kind) else { continue };
+        let declared = r.declared();
+        for attr in kind.schema().attributes.iter().filter(|a| a.name_rule.is_some()) {
+            let (Some(rule), Some(Some(value))) = (attr.name_rule, declared.values.get(attr.name)) else { continue };
+            let names: Vec<&str> = match value {
+                serde_json::Value::String(s) => vec![s.as_str()],
+                serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str()).collect(),
+                _ => continue,
+            };
+            // A part known only later (a variable `build` leaves unset) is checked when known.
+            for name in names.into_iter().filter(|n| !n.contains(crate::value::UNKNOWN)) {
+                let Err(why) = rule.check(name) else { continue };
+                let shown: String = if name.chars().count() > 100 {
+                    format!("{}...", name.chars().take(60).collect::<String>())
+                } else {
+                    name.to_string()
+                };
+                let span = r.attr_spans.get(attr.name).copied().unwrap_or(r.span);
+                let mut p = Problem::at(
+                    span,
+                    format!("{}: `{}` is `{shown}`, which AWS refuses: {why}", r.addr, attr.name),
+                    "this name",
+                );
+                p = match stage.filter(|_| r.staged.contains(attr.name)) {
+                    Some(stage) => p.with_help(format!(
+                        "with the stage `{stage}` applied; {} allows {}: choose a shorter stage name or shorten the name",
+                        r.addr.kind,
+                        rule.describe()
+                    )),
+                    None => p.with_help(format!("{} allows {}", r.addr.kind, rule.describe())),
+                };
+                problems.push(p);
+            }
+        }
+    }
+}
+
+/// In a stage, every resource whose kind names its objects (its identity in AWS) must be named
+/// apart from the main stack's: by `${stage}` in an identity attribute, or by a reference to
+/// a resource of the stage (its parent). One that is not would be the main stack's object.
+fn check_stage_names(
+    resources: &[ResourceSpec],
+    lookups: &[ResourceSpec],
+    registry: &Registry,
+    stage: &str,
+    problems: &mut Problems,
+) {
+    for r in resources {
+        let Some(kind) = registry.get(&r.addr.kind) else { continue };
+        let identity: Vec<&str> = kind.schema().identity().map(|a| a.name).collect();
+        if identity.is_empty() {
+            continue;
+        }
+        let declared = r.declared();
+        let apart = identity.iter().any(|name| {
+            r.staged.contains(*name)
+                || declared
+                    .references
+                    .get(*name)
+                    .is_some_and(|refs| refs.iter().any(|(target, _)| !lookups.iter().any(|l| &l.addr == target)))
+        });
+        if apart {
+            continue;
+        }
+        let span = identity.iter().find_map(|n| r.attr_spans.get(*n)).copied().unwrap_or(r.span);
+        problems.push(
+            Problem::at(
+                span,
+                format!(
+                    "{}: in stage `{stage}` it would be the main stack's own object: its {} does not change with the stage",
+                    r.addr,
+                    identity.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" and ")
+                ),
+                "the same in every stage",
+            )
+            .with_help("put `${stage}` in the name (empty for the main stack, `-NAME` in a stage)"),
+        );
     }
 }
 

@@ -13,6 +13,8 @@ use super::node::{Node, NodeValue};
 /// Where a variable's value came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
+    /// `--var` or `--var-file`.
+    CommandLine,
     Environment,
     DotEnv,
     Default,
@@ -41,6 +43,10 @@ pub struct Overrides {
     /// A variable with no value anywhere is unknown instead of an error (for commands that use
     /// only some variables, and say which they lack when they need one).
     unset_is_unknown: bool,
+    /// The stage (`--stage`): `None` for the main stack.
+    stage: Option<String>,
+    /// `--var` and `--var-file` values: they beat the environment and `.env`.
+    flags: HashMap<String, String>,
 }
 
 impl Overrides {
@@ -66,11 +72,35 @@ impl Overrides {
                 }
             }
         }
-        Ok(Self { env, not_unicode, dotenv, unset_is_unknown: false })
+        Ok(Self { env, not_unicode, dotenv, unset_is_unknown: false, stage: None, flags: HashMap::new() })
     }
 
     pub fn none() -> Self {
-        Self { env: HashMap::new(), not_unicode: Default::default(), dotenv: HashMap::new(), unset_is_unknown: false }
+        Self {
+            env: HashMap::new(),
+            not_unicode: Default::default(),
+            dotenv: HashMap::new(),
+            unset_is_unknown: false,
+            stage: None,
+            flags: HashMap::new(),
+        }
+    }
+
+    /// The same, for stage `stage` (`None`: the main stack): what `${stage}` is, and whether
+    /// `import_id` adopts.
+    pub fn in_stage(self, stage: Option<&str>) -> Self {
+        Self { stage: stage.map(str::to_string), ..self }
+    }
+
+    /// The same, as a command loads it: its stage and its command line's variables.
+    pub fn loading(self, how: &super::Loading) -> Self {
+        let flags = how.vars.iter().cloned().collect();
+        Self { flags, ..self.in_stage(how.stage.as_deref()) }
+    }
+
+    /// The stage the spec is loaded for (`None`: the main stack).
+    pub fn stage(&self) -> Option<&str> {
+        self.stage.as_deref()
     }
 
     /// The same, with variables that have no value left unknown instead of refused.
@@ -83,6 +113,9 @@ impl Overrides {
     /// spec's default in place, not replace it with nothing.
     fn get(&self, name: &str) -> Option<(&str, Origin)> {
         let set = |v: &&String| !v.is_empty();
+        if let Some(v) = self.flags.get(name) {
+            return Some((v.as_str(), Origin::CommandLine));
+        }
         self.env
             .get(name)
             .filter(set)
@@ -160,7 +193,11 @@ fn declare(
         Some((raw, origin)) => match typed_like(raw, default_value.as_ref()) {
             Ok(v) => (v, origin),
             Err(expected) => {
-                let from = if origin == Origin::Environment { "the environment" } else { ".env" };
+                let from = match origin {
+                    Origin::CommandLine => "the command line (--var, --var-file)",
+                    Origin::Environment => "the environment",
+                    _ => ".env",
+                };
                 problems.at(
                     span,
                     format!("variable `{name}` from {from} is `{raw}`, which is not {expected}"),

@@ -9,8 +9,57 @@ use crate::addr::ResourceAddr;
 #[derive(Clone, Debug)]
 pub struct Acquired {
     pub info: LockInfo,
-    /// The lock of a command that died, taken over because its holder provably no longer runs.
-    pub took_over: Option<LockInfo>,
+    /// The lock of a command that died, taken over.
+    pub took_over: Option<TookOver>,
+}
+
+/// A lock taken over from a command that no longer holds it, and how that is known.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TookOver {
+    pub holder: LockInfo,
+    pub why: Takeover,
+}
+
+/// Why a lock could be taken over.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Takeover {
+    /// It ran on this host in this boot and its process no longer runs.
+    HolderGone,
+    /// Its holder stopped renewing it: not renewed for this long, past its lease.
+    LeaseLapsed { idle: std::time::Duration },
+}
+
+impl TookOver {
+    /// `Took over the state lock of apply by pid 42 ...: its lease of 1m lapsed (not renewed for 3m 2s).`
+    pub fn describe(&self) -> String {
+        let why = match &self.why {
+            Takeover::HolderGone => "that process is no longer running (it ran on this host in this boot)".to_string(),
+            Takeover::LeaseLapsed { idle } => format!(
+                "its holder stopped renewing it (lease {}, not renewed for {})",
+                humantime::format_duration(std::time::Duration::from_secs(self.holder.lease.unwrap_or_default())),
+                humantime::format_duration(std::time::Duration::from_secs(idle.as_secs()))
+            ),
+        };
+        format!(
+            "Took over the state lock of {}: {why}. What it recorded before it stopped is kept.",
+            self.holder.describe()
+        )
+    }
+}
+
+/// Runs `work` while `lock` is held, keeping the lock alive ([`StateBackend::keep`]): its
+/// output, or, if the lock is lost meanwhile, the loss. `work` is then dropped at once, before
+/// its next write, as a kill would stop it (the journal and intents make that safe).
+pub async fn while_locked<T>(
+    store: &dyn StateBackend,
+    lock: &LockInfo,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, StateError> {
+    tokio::select! {
+        biased;
+        done = work => Ok(done),
+        lost = store.keep(lock) => Err(lost),
+    }
 }
 
 /// A store for one state document and its lock.
@@ -36,8 +85,30 @@ pub trait StateBackend: Send + Sync {
         Ok(state)
     }
 
+    /// The serials of the earlier states this store keeps (one per command that wrote: the
+    /// state it started from), oldest first.
+    async fn kept(&self) -> Result<Vec<u64>, StateError> {
+        Ok(vec![])
+    }
+
+    /// An earlier state this store keeps, by serial; `None` when it is not kept.
+    async fn load_kept(&self, _serial: u64) -> Result<Option<State>, StateError> {
+        Ok(None)
+    }
+
+    /// Removes the state, its backup, journal and kept history (a stage destroyed). The caller
+    /// holds the lock, which it releases afterwards.
+    async fn remove(&self) -> Result<(), StateError>;
+
     /// Takes the exclusive lock for `operation`.
     async fn lock(&self, operation: &str) -> Result<Acquired, StateError>;
+
+    /// Keeps a lock this command holds alive while it works; returns only when the lock is
+    /// lost (taken over after its lease lapsed, or removed by `force-unlock`). A lock that
+    /// lasts until released (a local file) never returns.
+    async fn keep(&self, _lock: &LockInfo) -> StateError {
+        std::future::pending().await
+    }
 
     /// Releases a lock this command took.
     async fn unlock(&self, lock: &LockInfo) -> Result<(), StateError>;

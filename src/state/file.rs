@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::StateError;
 use super::backend::{Acquired, StateBackend};
 use super::encryption::{Codec, Envelope, Purpose};
+use super::history::{self, Keeping};
 use super::lock::{LockInfo, StateLock};
 
 /// A state file on the local disk.
@@ -35,6 +36,8 @@ pub struct LocalState<'a> {
     held: std::sync::Mutex<Option<StateLock>>,
     /// The journal, open for appending, once this command recorded a change.
     journal: std::sync::Mutex<Option<File>>,
+    /// How many earlier states are kept in `<state>.history/`, and who writes.
+    history: Keeping<'a>,
 }
 
 /// One line of the journal.
@@ -62,7 +65,88 @@ impl<'a> LocalState<'a> {
             backed_up: Default::default(),
             held: Default::default(),
             journal: Default::default(),
+            history: Keeping::default(),
         }
+    }
+
+    /// Keeps earlier states as `history` says.
+    pub fn with_history(mut self, history: Keeping<'a>) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// The folder earlier states are kept in: `<state>.history/`.
+    pub fn history_dir(&self) -> PathBuf {
+        super::beside(&self.path, ".history")
+    }
+
+    /// The serials of the earlier states kept, oldest first.
+    pub fn kept(&self) -> Result<Vec<u64>, StateError> {
+        let entries = match fs::read_dir(self.history_dir()) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(self.io(e)),
+        };
+        let mut serials: Vec<u64> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| history::serial_of(&e.file_name().to_string_lossy()))
+            .collect();
+        serials.sort_unstable();
+        Ok(serials)
+    }
+
+    /// An earlier state kept, by serial.
+    pub async fn load_kept(&self, serial: u64) -> Result<Option<State>, StateError> {
+        let path = self.history_dir().join(history::entry_name(serial));
+        let stored = match fs::read(&path) {
+            Ok(stored) => stored,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io(e)),
+        };
+        let location = path.display().to_string();
+        let text = self.codec.open(&stored, Purpose::State, &location).await?;
+        State::from_json(&String::from_utf8_lossy(&text)).map(Some).map_err(|reason| StateError::Corrupt {
+            hint: "an earlier state kept for `state history`".into(),
+            path: location,
+            reason,
+        })
+    }
+
+    /// Keeps `previous` (the state this command started from, as stored, in the form this
+    /// command stores) as an earlier state, re-stores the kept ones in that form when it
+    /// changed (`state encrypt|decrypt`: no copy stays in the old form), and lets the oldest
+    /// beyond the kept number go.
+    async fn keep_history(&self, previous: &[u8], form_changed: bool) -> Result<(), StateError> {
+        let dir = self.history_dir();
+        let kept = self.kept()?;
+        if self.history.keep == 0 && kept.is_empty() {
+            return Ok(());
+        }
+        fs::create_dir_all(&dir).map_err(|e| self.io(e))?;
+        if form_changed {
+            for serial in &kept {
+                let path = dir.join(history::entry_name(*serial));
+                let location = path.display().to_string();
+                let stored = fs::read(&path).map_err(|e| self.io(e))?;
+                let plain = self.codec.open(&stored, Purpose::State, &location).await?;
+                let sealed = self.codec.seal(&plain, Purpose::State, &location).await?;
+                write_synced(&path, &sealed).map_err(|e| self.io(e))?;
+            }
+        }
+        let mut serials = kept;
+        if self.history.keep > 0 {
+            let serial = history::serial_of_stored(&self.codec, previous, &self.path.display().to_string()).await?;
+            write_synced(&dir.join(history::entry_name(serial)), previous).map_err(|e| self.io(e))?;
+            serials.push(serial);
+        }
+        for gone in history::beyond(serials, self.history.keep) {
+            match fs::remove_file(dir.join(history::entry_name(gone))) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.io(e)),
+            }
+        }
+        File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| self.io(e))
     }
 
     pub fn path(&self) -> &Path {
@@ -203,6 +287,7 @@ impl<'a> LocalState<'a> {
         let (lock, took_over) = StateLock::acquire(&self.path, operation)?;
         let info = lock.info.clone();
         *self.held.lock().expect("not poisoned") = Some(lock);
+        let took_over = took_over.map(|holder| super::TookOver { holder, why: super::Takeover::HolderGone });
         Ok(Acquired { info, took_over })
     }
 
@@ -224,18 +309,18 @@ impl<'a> LocalState<'a> {
             let mut previous = fs::read(&self.path).map_err(|e| self.io(e))?;
             // A state changing form (`state encrypt|decrypt`) leaves no copy in the old form.
             let sealed = Envelope::find(&previous).ok().flatten().is_some();
-            if sealed != self.codec.key().is_some() {
+            let form_changed = sealed != self.codec.key().is_some();
+            if form_changed {
                 let plain = self.codec.open(&previous, Purpose::State, &location).await?;
                 previous = self.codec.seal(&plain, Purpose::State, &location).await?;
             }
             write_synced(&backup, &previous).map_err(|e| self.io(e))?;
+            self.keep_history(&previous, form_changed).await?;
         }
-        let stored = self.codec.seal(state.to_json().as_bytes(), Purpose::State, &location).await?;
-        let tmp = self.path.with_extension(format!("tmp.{}", std::process::id()));
-        write_synced(&tmp, &stored).map_err(|e| self.io(e))?;
-        fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;
-        // The rename is durable only once the directory entry is on disk.
-        File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| self.io(e))?;
+        let operation = self.held.lock().expect("not poisoned").as_ref().map(|l| l.info.operation.clone());
+        let written = self.history.stamp(operation.as_deref()).await;
+        let stored = self.codec.seal(state.to_json_written(&written).as_bytes(), Purpose::State, &location).await?;
+        crate::atomic_file::write(&self.path, &stored, 0o600).map_err(|e| self.io(e))?;
         // Everything journaled (by this command, or by one that died) is in the file now.
         self.journal.lock().expect("not poisoned").take();
         match fs::remove_file(self.journal_path()) {
@@ -256,8 +341,40 @@ impl StateBackend for LocalState<'_> {
         LocalState::load(self).await
     }
 
+    async fn kept(&self) -> Result<Vec<u64>, StateError> {
+        LocalState::kept(self)
+    }
+
+    async fn remove(&self) -> Result<(), StateError> {
+        let gone = |r: std::io::Result<()>| match r {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(self.io(e)),
+            _ => Ok(()),
+        };
+        gone(fs::remove_dir_all(self.history_dir()))?;
+        gone(fs::remove_file(backup_path(&self.path)))?;
+        gone(fs::remove_file(self.journal_path()))?;
+        // The state last: a remove killed midway leaves a state the next one finds.
+        gone(fs::remove_file(&self.path))
+    }
+
+    async fn load_kept(&self, serial: u64) -> Result<Option<State>, StateError> {
+        LocalState::load_kept(self, serial).await
+    }
+
     async fn lock(&self, operation: &str) -> Result<Acquired, StateError> {
         LocalState::lock(self, operation)
+    }
+
+    async fn keep(&self, _lock: &LockInfo) -> StateError {
+        // A lock file lasts until released: only `force-unlock` takes it away. Checked every
+        // few seconds, so a command whose lock was handed on stops before its next write.
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            let held = self.held.lock().expect("not poisoned").as_ref().map(StateLock::still_held);
+            if let Some(Err(reason)) = held {
+                return StateError::LockLost { path: self.location(), reason };
+            }
+        }
     }
 
     async fn unlock(&self, _lock: &LockInfo) -> Result<(), StateError> {

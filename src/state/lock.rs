@@ -31,6 +31,18 @@ pub struct LockInfo {
     /// When the holder process started (Linux clock ticks since boot), to tell a reused pid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process_start: Option<u64>,
+    /// Seconds within which the holder renews the lock (the S3 backend): a lock not renewed
+    /// for this long is taken over from any host. None: a lock that lasts until released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<u64>,
+    /// How often the holder renewed the lock: each renewal writes a different body, so a
+    /// takeover conditioned on the version it read never replaces a lock renewed meanwhile.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub renewed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl LockInfo {
@@ -43,6 +55,8 @@ impl LockInfo {
             created: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             boot_id: boot_id(),
             process_start: process_start(std::process::id()),
+            lease: None,
+            renewed: 0,
         }
     }
 
@@ -110,7 +124,9 @@ fn pid_running(pid: u32) -> bool {
     }
 }
 
-/// When the process started, in clock ticks since boot (field 22 of `/proc/PID/stat`).
+/// When the process started: on Linux in clock ticks since boot (field 22 of
+/// `/proc/PID/stat`), on macOS in microseconds since the epoch (the kernel's BSD process
+/// info). Only ever compared with a value read on the same host, so the units need not agree.
 fn process_start(pid: u32) -> Option<u64> {
     #[cfg(target_os = "linux")]
     {
@@ -119,7 +135,22 @@ fn process_start(pid: u32) -> Option<u64> {
         let rest = &stat[stat.rfind(')')? + 1..];
         rest.split_whitespace().nth(19)?.parse().ok()
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        let pid = libc::c_int::try_from(pid).ok()?;
+        let mut info = std::mem::MaybeUninit::<libc::proc_bsdinfo>::zeroed();
+        let size = libc::c_int::try_from(std::mem::size_of::<libc::proc_bsdinfo>()).ok()?;
+        // SAFETY: the buffer is a zeroed `proc_bsdinfo` of exactly the size passed; the kernel
+        // writes at most that many bytes and returns how many it wrote.
+        let written = unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDTBSDINFO, 0, info.as_mut_ptr().cast(), size) };
+        if written != size {
+            return None;
+        }
+        // SAFETY: the kernel filled the whole struct (checked above); every field is plain data.
+        let info = unsafe { info.assume_init() };
+        Some(info.pbi_start_tvsec * 1_000_000 + info.pbi_start_tvusec)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         let _ = pid;
         None
@@ -179,6 +210,17 @@ impl StateLock {
         }
     }
 
+    /// Whether the lock file still holds this lock (`force-unlock` may have removed it, and
+    /// another command taken the lock since).
+    pub fn still_held(&self) -> Result<(), String> {
+        match read_info(&self.path) {
+            Some(now) if now.id == self.info.id => Ok(()),
+            Some(now) => Err(format!("it was removed (`force-unlock`) and is now held by {}", now.describe())),
+            None if self.path.exists() => Ok(()), // being written or unreadable: not provably lost
+            None => Err("it was removed (`force-unlock`)".into()),
+        }
+    }
+
     /// Removes a lock by id, whoever holds it, for when its holder died.
     pub fn force_unlock(state_path: &Path, id: &str) -> Result<LockInfo, String> {
         let path = lock_path(state_path);
@@ -215,7 +257,9 @@ fn read_info(lock_path: &Path) -> Option<LockInfo> {
 }
 
 fn locked(state_path: &Path, lock_path: &Path) -> StateError {
-    let (holder, hint) = match read_info(lock_path) {
+    let held = read_info(lock_path);
+    let lock_id = held.as_ref().map(|info| info.id.clone());
+    let (holder, hint) = match held {
         Some(info) => (
             info.describe(),
             format!(
@@ -229,7 +273,7 @@ fn locked(state_path: &Path, lock_path: &Path) -> StateError {
             format!("remove {} by hand if no command is running", lock_path.display()),
         ),
     };
-    StateError::Locked { path: state_path.display().to_string(), holder, hint }
+    StateError::Locked { path: state_path.display().to_string(), holder, lock_id, hint }
 }
 
 #[cfg(test)]

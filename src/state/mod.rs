@@ -2,12 +2,13 @@
 //! `lineage`) with each resource's AWS id, attributes and dependencies.
 //!
 //! *Guarantees*: a state file is replaced atomically (temp file, fsync, rename), mode 0600; the
-//! state as it was before a command is kept as `<file>.backup`; only the holder of the lock
-//! writes.
+//! state as it was before a command is kept as `<file>.backup`, and in the store's history
+//! ([`history`]) with the last 20 before it; only the holder of the lock writes.
 
 mod backend;
 pub mod encryption;
 mod file;
+pub mod history;
 mod lock;
 mod s3;
 mod waiting;
@@ -17,11 +18,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use backend::{Acquired, StateBackend};
+pub use backend::{Acquired, StateBackend, Takeover, TookOver, while_locked};
 pub use encryption::Codec;
 pub use file::LocalState;
 pub use lock::{LockInfo, StateLock};
-pub use s3::S3State;
+pub use s3::{S3State, list_keys};
 pub use waiting::Waiting;
 
 /// A file kept beside the state file: `<state><suffix>` (`.lock`, `.backup`, `.journal`).
@@ -38,7 +39,7 @@ use crate::value::Attrs;
 /// version ([`State::from_json`]).
 pub const FORMAT_VERSION: u32 = 2;
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct State {
     pub version: u32,
     /// Increases with every write; a saved plan refers to the serial it was made from.
@@ -49,6 +50,15 @@ pub struct State {
     pub resources: BTreeMap<ResourceAddr, ResourceState>,
     #[serde(default)]
     pub outputs: BTreeMap<String, OutputState>,
+    /// Who saved this document: the command, the caller, when. Read back from a stored state;
+    /// written only by the store as it saves ([`State::to_json_written`], which stamps who
+    /// writes now); absent in states saved before history was kept.
+    #[serde(default, skip_serializing)]
+    pub written: Option<history::Written>,
+    /// The lookups and outputs of the spec last applied, as declared (resources carry their
+    /// own declarations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared: Option<crate::spec::recorded::Declared>,
 }
 
 /// One managed resource as last applied (or refreshed).
@@ -82,6 +92,11 @@ pub struct ResourceState {
     /// recorded, nothing to compare with).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unset: Option<Attrs>,
+    /// How the spec declared it when it was last applied (references kept: see
+    /// [`crate::spec::recorded`]): what `undo` plans back to. `None`: saved before declarations
+    /// were recorded, or entered without a spec (`import`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declaration: Option<serde_json::Value>,
 }
 
 /// An object a replacement made first left behind, to be deleted.
@@ -158,6 +173,8 @@ impl State {
             lineage: uuid::Uuid::new_v4().to_string(),
             resources: BTreeMap::new(),
             outputs: BTreeMap::new(),
+            written: None,
+            declared: None,
         }
     }
 
@@ -194,6 +211,23 @@ impl State {
         text.push('\n');
         text
     }
+
+    /// The document as a store saves it: stamped with who writes it now (whatever stamp the
+    /// state it was loaded from carried), without copying the state.
+    pub fn to_json_written(&self, written: &history::Written) -> String {
+        // Every field of the state as `to_json` writes it (so none can be forgotten here), and
+        // the stamp.
+        #[derive(Serialize)]
+        struct Stamped<'a> {
+            #[serde(flatten)]
+            state: &'a State,
+            written: &'a history::Written,
+        }
+        let stamped = Stamped { state: self, written };
+        let mut text = serde_json::to_string_pretty(&stamped).expect("state is plain JSON data");
+        text.push('\n');
+        text
+    }
 }
 
 /// Version 2 added each resource's `status` (absent means ready, which every version 1 entry
@@ -202,6 +236,18 @@ impl State {
 fn upgrade_v1_to_v2(mut raw: Value) -> Value {
     raw["version"] = Value::from(2);
     raw
+}
+
+/// Two states are equal when they record the same: who wrote each (`written`) is not compared.
+impl PartialEq for State {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+            && self.serial == other.serial
+            && self.lineage == other.lineage
+            && self.resources == other.resources
+            && self.outputs == other.outputs
+            && self.declared == other.declared
+    }
 }
 
 impl Default for State {
@@ -224,7 +270,13 @@ pub enum StateError {
     /// Another command holds the lock.
     #[error("state {path} is locked by another command: {holder}")]
     #[diagnostic(code(cruddur::state::locked), help("{hint}"))]
-    Locked { path: String, holder: String, hint: String },
+    Locked {
+        path: String,
+        holder: String,
+        /// The holder's lock id, when the lock could be read.
+        lock_id: Option<String>,
+        hint: String,
+    },
     /// force-unlock could not remove the lock.
     #[error("cannot unlock state {path}: {reason}")]
     #[diagnostic(code(cruddur::state::unlock))]
@@ -251,6 +303,16 @@ pub enum StateError {
         )
     )]
     Missing { path: String },
+    /// The lock this command held was taken over or removed while it worked.
+    #[error("state {path}: this command lost its lock while it worked: {reason}")]
+    #[diagnostic(
+        code(cruddur::state::lock_lost),
+        help(
+            "it stopped before its next write; what it did is recorded in the state or its journal, or found by the \
+             next run through its intents: run the command again once the lock is free"
+        )
+    )]
+    LockLost { path: String, reason: String },
 }
 
 /// What to do about an unreadable state file or journal at `path`: only files that exist are
@@ -271,11 +333,18 @@ pub fn corrupt_hint(path: &str) -> String {
 }
 
 /// The backend for a `--state` location: `s3://BUCKET/KEY`, or a file path; documents stored
-/// as `codec` says.
-pub fn open<'a>(location: &str, aws: &'a crate::provider::Aws, codec: Codec<'a>) -> Box<dyn StateBackend + 'a> {
+/// as `codec` says; an S3 lock is a lease of `lease`.
+pub fn open<'a>(
+    location: &str,
+    aws: &'a crate::provider::Aws,
+    codec: Codec<'a>,
+    lease: std::time::Duration,
+    keep: usize,
+) -> Box<dyn StateBackend + 'a> {
+    let history = history::Keeping { keep, caller: Some(aws) };
     match location.strip_prefix("s3://").and_then(|rest| rest.split_once('/')) {
-        Some((bucket, key)) => Box::new(S3State::new(aws, bucket, key, codec)),
-        None => Box::new(LocalState::with_codec(location, codec)),
+        Some((bucket, key)) => Box::new(S3State::new(aws, bucket, key, codec).with_lease(lease).with_history(history)),
+        None => Box::new(LocalState::with_codec(location, codec).with_history(history)),
     }
 }
 

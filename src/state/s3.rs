@@ -4,17 +4,25 @@
 //! the lock can never be overwritten silently. The state as it was before a command is copied
 //! to `KEY.backup`. With an encryption key ([`Codec`]) the state and its backup are envelopes.
 //!
+//! The lock is a lease: its holder renews it while it works (a conditional write over the
+//! version it last wrote, every quarter of the lease), so a lock whose holder died anywhere
+//! (a CI runner that was stopped) is taken over once it has not been renewed for a whole lease,
+//! judged by the lock object's `Last-Modified` (S3's clock) against this host's clock: a clock
+//! up to three quarters of a lease off still never displaces a live holder. A holder that finds
+//! its lock taken over, or cannot renew it within its lease, stops before its next write. A
+//! holder that provably died on this host (same boot, pid gone) is taken over at once.
+//!
 //! Every request goes through the engine's retry policy. A conditional write whose answer was
 //! lost and that is refused when sent again (412) is checked against what is there: our own
 //! lock, or our own state, means the first write landed.
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 
-use super::backend::{Acquired, StateBackend};
+use super::backend::{Acquired, StateBackend, Takeover, TookOver};
 use super::encryption::{Codec, Envelope, Purpose};
 use super::{LockInfo, State, StateError};
 use crate::provider::{Aws, ErrorClass, ProviderError, in_bucket_region};
@@ -29,6 +37,41 @@ pub struct S3State<'a> {
     stored: Mutex<Option<Vec<u8>>>,
     backed_up: std::sync::atomic::AtomicBool,
     codec: Codec<'a>,
+    /// How long a lock this command takes lasts without a renewal.
+    lease: Duration,
+    /// The lock this command holds, as last written, and that version's ETag.
+    held: Mutex<Option<(LockInfo, String)>>,
+    /// How many earlier states are kept under `KEY.history/`, and who writes.
+    history: super::history::Keeping<'a>,
+}
+
+/// The default lease: renewed every 15 s, taken over after a minute without a renewal.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// A lock object as read.
+struct HeldLock {
+    info: LockInfo,
+    etag: Option<String>,
+    /// When it was last written, by S3's clock.
+    modified: Option<SystemTime>,
+}
+
+impl HeldLock {
+    /// Why this lock may be taken over, if it may: its holder died on this host, or its lease
+    /// lapsed. A lock without a lease (written by an engine before leases) lasts until its
+    /// holder releases it or someone runs `force-unlock`.
+    fn takeover(&self) -> Option<Takeover> {
+        if self.info.holder_is_gone() {
+            return Some(Takeover::HolderGone);
+        }
+        let idle = self.idle()?;
+        (idle > Duration::from_secs(self.info.lease?)).then_some(Takeover::LeaseLapsed { idle })
+    }
+
+    /// How long since it was last written.
+    fn idle(&self) -> Option<Duration> {
+        SystemTime::now().duration_since(self.modified?).ok()
+    }
 }
 
 /// When a write goes ahead.
@@ -46,6 +89,7 @@ enum Condition<'a> {
 struct Object {
     bytes: Vec<u8>,
     etag: Option<String>,
+    modified: Option<SystemTime>,
 }
 
 impl<'a> S3State<'a> {
@@ -58,7 +102,22 @@ impl<'a> S3State<'a> {
             key: key.to_string(),
             etag: Mutex::new(None),
             backed_up: Default::default(),
+            lease: DEFAULT_LEASE,
+            held: Mutex::new(None),
+            history: super::history::Keeping::default(),
         }
+    }
+
+    /// Keeps earlier states as `history` says.
+    pub fn with_history(mut self, history: super::history::Keeping<'a>) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// Locks this command takes last `lease` without a renewal (at least a second).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_secs(1));
+        self
     }
 
     fn lock_key(&self) -> String {
@@ -85,22 +144,24 @@ impl<'a> S3State<'a> {
                     }
                 };
                 let etag = out.e_tag().map(str::to_string);
+                let modified = out.last_modified().and_then(|t| SystemTime::try_from(*t).ok());
                 let body = out.body.collect().await.map_err(|e| {
                     ProviderError::new("GetObject", "ReadFailed", e.to_string()).with_class(ErrorClass::Transient)
                 })?;
-                Ok(Some(Object { bytes: body.into_bytes().to_vec(), etag }))
+                Ok(Some(Object { bytes: body.into_bytes().to_vec(), etag, modified }))
             })
             .await
     }
 
     async fn read_lock(&self) -> Option<LockInfo> {
-        self.read_lock_object().await.map(|(info, _)| info)
+        self.read_lock_object().await.map(|held| held.info)
     }
 
-    /// The lock object's holder and ETag.
-    async fn read_lock_object(&self) -> Option<(LockInfo, Option<String>)> {
+    /// The lock object: its holder, ETag and when it was last written.
+    async fn read_lock_object(&self) -> Option<HeldLock> {
         let lock = self.get(&self.lock_key()).await.ok()??;
-        serde_json::from_slice(&lock.bytes).ok().map(|info| (info, lock.etag))
+        let info = serde_json::from_slice(&lock.bytes).ok()?;
+        Some(HeldLock { info, etag: lock.etag, modified: lock.modified })
     }
 
     /// Puts `body` at `key` on a condition; its new ETag, or `Ok(None)` when the condition
@@ -164,48 +225,104 @@ impl StateBackend for S3State<'_> {
         })
     }
 
-    async fn lock(&self, operation: &str) -> Result<Acquired, StateError> {
-        let info = LockInfo::new(operation);
-        let body = serde_json::to_vec_pretty(&info).expect("lock info is plain data");
-        if self.put_if(&self.lock_key(), &body, Condition::Absent).await.map_err(|e| self.remote(e))?.is_some() {
-            return Ok(Acquired { info, took_over: None });
+    async fn kept(&self) -> Result<Vec<u64>, StateError> {
+        self.kept_serials().await
+    }
+
+    async fn remove(&self) -> Result<(), StateError> {
+        for serial in self.kept_serials().await? {
+            self.delete(&format!("{}{}", self.history_prefix(), super::history::entry_name(serial))).await?;
         }
-        let (holder, hint) = match self.read_lock_object().await {
+        self.delete(&format!("{}.backup", self.key)).await?;
+        // The state last: a remove killed midway leaves a state the next one finds.
+        self.delete(&self.key).await
+    }
+
+    async fn load_kept(&self, serial: u64) -> Result<Option<State>, StateError> {
+        let key = format!("{}{}", self.history_prefix(), super::history::entry_name(serial));
+        let Some(object) = self.get(&key).await.map_err(|e| self.remote(e))? else { return Ok(None) };
+        let location = format!("s3://{}/{key}", self.bucket);
+        let opened = self.codec.open(&object.bytes, Purpose::State, &location).await?;
+        State::from_json(&String::from_utf8_lossy(&opened)).map(Some).map_err(|reason| StateError::Corrupt {
+            path: location,
+            reason,
+            hint: "an earlier state kept for `state history`".into(),
+        })
+    }
+
+    async fn lock(&self, operation: &str) -> Result<Acquired, StateError> {
+        let info = LockInfo { lease: Some(self.lease.as_secs()), ..LockInfo::new(operation) };
+        let body = serde_json::to_vec_pretty(&info).expect("lock info is plain data");
+        if let Some(etag) = self.put_if(&self.lock_key(), &body, Condition::Absent).await.map_err(|e| self.remote(e))? {
+            return Ok(self.hold(info, etag, None));
+        }
+        let Some(held) = self.read_lock_object().await else {
+            let hint = format!("remove s3://{}/{} if no command is running", self.bucket, self.lock_key());
+            return Err(StateError::Locked {
+                path: self.location(),
+                holder: "unknown holder".into(),
+                lock_id: None,
+                hint,
+            });
+        };
+        if held.info.id == info.id {
             // Our own first attempt took it; its answer was lost.
-            Some((held, _)) if held.id == info.id => return Ok(Acquired { info, took_over: None }),
-            // Its holder provably died on this host (same boot, pid gone): taken over by
-            // replacing exactly that lock object, so of several takers only one succeeds and a
-            // lock renewed or replaced meanwhile is left alone.
-            Some((held, Some(etag))) if held.holder_is_gone() => {
-                let replaced = self.put_if(&self.lock_key(), &body, Condition::Matches(&etag)).await;
+            return Ok(self.hold(info, held.etag.unwrap_or_default(), None));
+        }
+        let hint = match (held.takeover(), &held.etag) {
+            // Its holder died or stopped renewing: taken over by replacing exactly the lock
+            // object read, so of several takers only one succeeds and a lock renewed meanwhile
+            // is left alone.
+            (Some(why), Some(etag)) => {
+                let replaced = self.put_if(&self.lock_key(), &body, Condition::Matches(etag)).await;
                 let ours = match replaced.map_err(|e| self.remote(e))? {
-                    Some(_) => true,
+                    Some(etag) => Some(etag),
                     // Refused: another taker won, or our own replace landed and its answer was
                     // lost (the retry then finds the ETag moved): what is there says which.
-                    None => self.read_lock().await.is_some_and(|now| now.id == info.id),
+                    None => self.read_lock_object().await.filter(|now| now.info.id == info.id).and_then(|now| now.etag),
                 };
-                if ours {
-                    return Ok(Acquired { info, took_over: Some(held) });
+                if let Some(etag) = ours {
+                    return Ok(self.hold(info, etag, Some(TookOver { holder: held.info, why })));
                 }
-                (held.describe(), "another command took the lock over first: wait for it to finish".to_string())
+                "another command took the lock over first: wait for it to finish".to_string()
             }
-            Some((held, _)) => (
-                held.describe(),
-                format!(
-                    "wait for it to finish; if its holder died, run `cruddur-infra force-unlock {}` (the lock is {} old)",
-                    held.id,
-                    age(held.created)
-                ),
-            ),
-            None => (
-                "unknown holder".into(),
-                format!("remove s3://{}/{} if no command is running", self.bucket, self.lock_key()),
-            ),
+            _ => self.locked_hint(&held),
         };
-        Err(StateError::Locked { path: self.location(), holder, hint })
+        Err(StateError::Locked {
+            path: self.location(),
+            holder: held.info.describe(),
+            lock_id: Some(held.info.id),
+            hint,
+        })
+    }
+
+    async fn keep(&self, lock: &LockInfo) -> StateError {
+        let every = self.lease / 4;
+        let mut renewed = Instant::now();
+        loop {
+            tokio::time::sleep(every).await;
+            match self.renew(lock).await {
+                Ok(()) => renewed = Instant::now(),
+                Err(Renewal::Lost(reason)) => return StateError::LockLost { path: self.location(), reason },
+                // Not renewed within the lease: another host may take it over any moment now.
+                Err(Renewal::Failed(e)) if renewed.elapsed() + every >= self.lease => {
+                    return StateError::LockLost {
+                        path: self.location(),
+                        reason: format!(
+                            "its lease of {} is about to lapse and renewing it fails ({}: {})",
+                            humantime::format_duration(self.lease),
+                            e.code,
+                            e.message
+                        ),
+                    };
+                }
+                Err(Renewal::Failed(_)) => {}
+            }
+        }
     }
 
     async fn unlock(&self, lock: &LockInfo) -> Result<(), StateError> {
+        self.held.lock().expect("not poisoned").take();
         // Only remove the lock if it is still ours (force-unlock may have handed it on).
         if self.read_lock().await.is_some_and(|held| held.id == lock.id) {
             self.delete(&self.lock_key()).await?;
@@ -230,7 +347,10 @@ impl StateBackend for S3State<'_> {
         {
             self.backup(etag).await?;
         }
-        let body = self.codec.seal(state.to_json().as_bytes(), Purpose::State, &self.location()).await?;
+        let operation = self.held.lock().expect("not poisoned").as_ref().map(|(info, _)| info.operation.clone());
+        let written = self.history.stamp(operation.as_deref()).await;
+        let body =
+            self.codec.seal(state.to_json_written(&written).as_bytes(), Purpose::State, &self.location()).await?;
         // Create only if absent, or replace only the version this command last saw.
         if let Some(new_etag) = self
             .put_if(&self.key, &body, etag.as_deref().map_or(Condition::Absent, Condition::Matches))
@@ -251,24 +371,95 @@ impl StateBackend for S3State<'_> {
     }
 }
 
+/// Why a lock was not renewed.
+enum Renewal {
+    /// Someone else holds it now, or nobody does: this command must stop writing.
+    Lost(String),
+    /// The renewal failed; the lock may still be ours.
+    Failed(ProviderError),
+}
+
 impl S3State<'_> {
+    /// Notes the lock this command now holds, as written with `etag`.
+    fn hold(&self, info: LockInfo, etag: String, took_over: Option<TookOver>) -> Acquired {
+        *self.held.lock().expect("not poisoned") = Some((info.clone(), etag));
+        Acquired { info, took_over }
+    }
+
+    /// Renews the lock: writes it again, one renewal later, over the version last written.
+    async fn renew(&self, lock: &LockInfo) -> Result<(), Renewal> {
+        let Some((last, etag)) = self.held.lock().expect("not poisoned").clone().filter(|(i, _)| i.id == lock.id)
+        else {
+            return Err(Renewal::Lost("it was released".into()));
+        };
+        let next = LockInfo { renewed: last.renewed + 1, ..last };
+        let body = serde_json::to_vec_pretty(&next).expect("lock info is plain data");
+        let written = self.put_if(&self.lock_key(), &body, Condition::Matches(&etag)).await.map_err(Renewal::Failed)?;
+        let etag = match written {
+            Some(etag) => etag,
+            // Refused: taken over or removed, or this renewal landed and its answer was lost.
+            // A read that fails says neither: the lock may still be ours.
+            None => match self.get(&self.lock_key()).await.map_err(Renewal::Failed)? {
+                None => return Err(Renewal::Lost("it was removed (`force-unlock`)".into())),
+                Some(now) => match serde_json::from_slice::<LockInfo>(&now.bytes) {
+                    Ok(info) if info == next => now.etag.unwrap_or_default(),
+                    Ok(info) => return Err(Renewal::Lost(format!("it was taken over by {}", info.describe()))),
+                    Err(_) => return Err(Renewal::Lost("it was replaced by an unreadable lock object".into())),
+                },
+            },
+        };
+        *self.held.lock().expect("not poisoned") = Some((next, etag));
+        Ok(())
+    }
+
+    /// What to do about a lock another command holds.
+    fn locked_hint(&self, held: &HeldLock) -> String {
+        let unlock = format!("if its holder died, run `cruddur-infra force-unlock {}`", held.info.id);
+        match (held.info.lease, held.idle()) {
+            (Some(lease), Some(idle)) => {
+                let left = Duration::from_secs(lease).saturating_sub(idle);
+                format!(
+                    "its holder renews it while it works (last {} ago); if it stops, the lock is free in {}: wait for \
+                     it (--lock-timeout), or {unlock}",
+                    humantime::format_duration(Duration::from_secs(idle.as_secs())),
+                    humantime::format_duration(Duration::from_secs(left.as_secs() + 1))
+                )
+            }
+            _ => format!("wait for it to finish; {unlock} (the lock is {} old)", age(held.info.created)),
+        }
+    }
+
     async fn backup(&self, etag: &str) -> Result<(), StateError> {
         // What this command read (nothing: the object is this command's own first write, in
         // the form it writes).
-        let stored = self.stored.lock().expect("not poisoned").clone();
-        if let Some(stored) =
-            stored.filter(|s| Envelope::find(s).ok().flatten().is_some() != self.codec.key().is_some())
-        {
+        let Some(stored) = self.stored.lock().expect("not poisoned").clone() else { return Ok(()) };
+        let serial = if self.history.keep > 0 {
+            Some(super::history::serial_of_stored(&self.codec, &stored, &self.location()).await?)
+        } else {
+            None
+        };
+        let history_key =
+            serial.map(|serial| format!("{}{}", self.history_prefix(), super::history::entry_name(serial)));
+        if Envelope::find(&stored).ok().flatten().is_some() != self.codec.key().is_some() {
             // A state changing form (`state encrypt|decrypt`) leaves no copy in the old form.
             let location = self.location();
             let plain = self.codec.open(&stored, Purpose::State, &location).await?;
             let body = self.codec.seal(&plain, Purpose::State, &location).await?;
-            let key = format!("{}.backup", self.key);
-            return match self.put_if(&key, &body, Condition::Always).await {
-                Ok(_) => Ok(()),
-                Err(e) => Err(self.remote(e)),
-            };
+            let backup = format!("{}.backup", self.key);
+            for key in std::iter::once(&backup).chain(history_key.as_ref()) {
+                self.put_if(key, &body, Condition::Always).await.map_err(|e| self.remote(e))?;
+            }
+            return self.prune_history(serial, true).await;
         }
+        let backup = format!("{}.backup", self.key);
+        for key in std::iter::once(&backup).chain(history_key.as_ref()) {
+            self.copy_state_to(key, etag).await?;
+        }
+        self.prune_history(serial, false).await
+    }
+
+    /// Copies the state object, exactly the version `etag`, to `key`.
+    async fn copy_state_to(&self, key: &str, etag: &str) -> Result<(), StateError> {
         // The bucket's region is known by now: the state was read from it.
         let s3 = self.aws.s3_for(&self.bucket).await;
         let source = format!("{}/{}", self.bucket, self.key);
@@ -277,7 +468,7 @@ impl S3State<'_> {
             .retried(|| async {
                 s3.copy_object()
                     .bucket(&self.bucket)
-                    .key(format!("{}.backup", self.key))
+                    .key(key)
                     .copy_source(&source)
                     .copy_source_if_match(etag)
                     .send()
@@ -286,6 +477,45 @@ impl S3State<'_> {
             })
             .await;
         copied.map(|_| ()).map_err(|e| self.remote(e))
+    }
+
+    /// Where earlier states are kept: `KEY.history/`.
+    fn history_prefix(&self) -> String {
+        format!("{}.history/", self.key)
+    }
+
+    /// After `kept` (the serial just kept, if any) joined the earlier states: the oldest beyond
+    /// the kept number go, and when the state changed form the others are stored in the new
+    /// one.
+    async fn prune_history(&self, kept: Option<u64>, form_changed: bool) -> Result<(), StateError> {
+        let mut serials = self.kept_serials().await?;
+        if form_changed {
+            for serial in serials.iter().filter(|s| Some(**s) != kept) {
+                let key = format!("{}{}", self.history_prefix(), super::history::entry_name(*serial));
+                let Some(object) = self.get(&key).await.map_err(|e| self.remote(e))? else { continue };
+                let location = format!("s3://{}/{key}", self.bucket);
+                let plain = self.codec.open(&object.bytes, Purpose::State, &location).await?;
+                let body = self.codec.seal(&plain, Purpose::State, &location).await?;
+                self.put_if(&key, &body, Condition::Always).await.map_err(|e| self.remote(e))?;
+            }
+        }
+        if let Some(kept) = kept.filter(|k| !serials.contains(k)) {
+            serials.push(kept);
+        }
+        for gone in super::history::beyond(serials, self.history.keep) {
+            self.delete(&format!("{}{}", self.history_prefix(), super::history::entry_name(gone))).await?;
+        }
+        Ok(())
+    }
+
+    /// The serials kept under `KEY.history/`, oldest first.
+    async fn kept_serials(&self) -> Result<Vec<u64>, StateError> {
+        let prefix = self.history_prefix();
+        let listed = list_keys(self.aws, &self.bucket, &prefix).await.map_err(|e| self.remote(e))?;
+        let mut serials: Vec<u64> =
+            listed.iter().filter_map(|k| k.strip_prefix(&prefix)).filter_map(super::history::serial_of).collect();
+        serials.sort_unstable();
+        Ok(serials)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StateError> {
@@ -305,8 +535,62 @@ impl S3State<'_> {
     }
 }
 
+/// Every key under `prefix` in `bucket` (all pages), asked where the bucket lives.
+pub async fn list_keys(aws: &Aws, bucket: &str, prefix: &str) -> Result<Vec<String>, ProviderError> {
+    in_bucket_region(aws, bucket, |s3| async move {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = aws
+                .retried(|| async {
+                    s3.list_objects_v2()
+                        .bucket(bucket)
+                        .prefix(prefix)
+                        .set_continuation_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| ProviderError::from_sdk("ListObjectsV2", e))
+                })
+                .await?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key()).map(str::to_string));
+            token = page.next_continuation_token().map(str::to_string);
+            if token.is_none() || page.is_truncated() != Some(true) {
+                break;
+            }
+        }
+        Ok(keys)
+    })
+    .await
+}
+
 fn age(created: u64) -> String {
     let created = UNIX_EPOCH + Duration::from_secs(created);
     let secs = SystemTime::now().duration_since(created).unwrap_or_default().as_secs();
     humantime::format_duration(Duration::from_secs(secs)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(host: &str, lease: Option<u64>, idle: u64) -> HeldLock {
+        let info = LockInfo { host: host.into(), lease, ..LockInfo::new("apply") };
+        HeldLock { info, etag: Some("e".into()), modified: Some(SystemTime::now() - Duration::from_secs(idle)) }
+    }
+
+    #[test]
+    fn a_lock_is_taken_over_only_when_its_lease_lapsed_or_its_holder_died_here() {
+        // Another host, renewed within its lease: kept, however long it has been held.
+        assert_eq!(held("ci-runner-7", Some(60), 10).takeover(), None);
+        // Not renewed for longer than its lease: taken over, saying for how long.
+        assert!(matches!(
+            held("ci-runner-7", Some(60), 61).takeover(),
+            Some(Takeover::LeaseLapsed { idle }) if idle >= Duration::from_secs(61)
+        ));
+        // No lease (an engine from before leases): never lapses.
+        assert_eq!(held("ci-runner-7", None, 7200).takeover(), None);
+        // This host's live process, renewing: kept.
+        let live_here = HeldLock { info: LockInfo { lease: Some(60), ..LockInfo::new("apply") }, ..held("", None, 0) };
+        assert_eq!(live_here.takeover(), None);
+    }
 }

@@ -40,12 +40,24 @@ impl StateBackend for Waiting<'_> {
         self.inner.load_existing().await
     }
 
+    async fn kept(&self) -> Result<Vec<u64>, StateError> {
+        self.inner.kept().await
+    }
+
+    async fn remove(&self) -> Result<(), StateError> {
+        self.inner.remove().await
+    }
+
+    async fn load_kept(&self, serial: u64) -> Result<Option<State>, StateError> {
+        self.inner.load_kept(serial).await
+    }
+
     async fn lock(&self, operation: &str) -> Result<Acquired, StateError> {
         let started = Instant::now();
-        let mut last_holder: Option<String> = None;
+        let mut last_holder: Option<Option<String>> = None;
         loop {
             match self.inner.lock(operation).await {
-                Err(StateError::Locked { path, holder, hint }) => {
+                Err(StateError::Locked { path, holder, lock_id, hint }) => {
                     let waited = started.elapsed();
                     if waited >= self.timeout {
                         let hint = if self.timeout.is_zero() {
@@ -54,12 +66,13 @@ impl StateBackend for Waiting<'_> {
                             let waited = humantime::format_duration(Duration::from_secs(waited.as_secs()));
                             format!("still locked after waiting {waited} (--lock-timeout); {hint}")
                         };
-                        return Err(StateError::Locked { path, holder, hint });
+                        return Err(StateError::Locked { path, holder, lock_id, hint });
                     }
-                    if last_holder.as_ref() != Some(&holder) {
+                    // Said again only when another command holds it (its age changes each poll).
+                    if last_holder.as_ref() != Some(&lock_id) {
                         let left = humantime::format_duration(Duration::from_secs((self.timeout - waited).as_secs()));
                         eprintln!("Waiting for the state lock of {path}, held by {holder} (giving up in {left})");
-                        last_holder = Some(holder);
+                        last_holder = Some(lock_id);
                     }
                     // Give or take a quarter (the retry policy jitters the same way).
                     let pause = POLL.pause(waited).mul_f64(0.75 + fastrand::f64() * 0.5);
@@ -68,6 +81,10 @@ impl StateBackend for Waiting<'_> {
                 other => return other,
             }
         }
+    }
+
+    async fn keep(&self, lock: &LockInfo) -> StateError {
+        self.inner.keep(lock).await
     }
 
     async fn unlock(&self, lock: &LockInfo) -> Result<(), StateError> {

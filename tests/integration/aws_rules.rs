@@ -229,7 +229,7 @@ fn a_bucket_adopted_from_another_region_is_addressed_in_its_region() {
 }
 
 /// A zip holding a `bootstrap` (never run: moto runs no code).
-fn bootstrap_zip(env: &Env, name: &str) {
+pub(crate) fn bootstrap_zip(env: &Env, name: &str) {
     let mut out = std::io::Cursor::new(Vec::new());
     let mut zip = zip::ZipWriter::new(&mut out);
     zip.start_file("bootstrap", zip::write::SimpleFileOptions::default()).expect("entry");

@@ -278,3 +278,32 @@ fn paths_in_a_spec_are_relative_to_its_folder_from_any_directory_and_validate_ch
     assert!(flat.contains("zip_file of lambda_function.f names f.zip, which does not exist"), "{flat}");
     assert!(flat.contains("relative to the spec's folder"), "{flat}");
 }
+
+#[test]
+fn destroy_and_iam_policy_need_no_file_the_spec_names_since_they_build_nothing() {
+    // A function's zip deleted along with the wish to keep it: destroy still destroys (plan,
+    // apply and validate keep refusing the missing file, naming it).
+    let env = Env::new();
+    crate::aws_rules::bootstrap_zip(&env, "f.zip");
+    env.write_spec(
+        r#"
+resources:
+  iam_role:
+    fn:
+      name: gone-zip-role
+      assume_role_policy:
+        Version: "2012-10-17"
+        Statement: [{ Effect: Allow, Principal: { Service: lambda.amazonaws.com }, Action: "sts:AssumeRole" }]
+  lambda_function:
+    fn: { name: gone-zip-fn, role: "${iam_role.fn.arn}", zip_file: ../f.zip }
+"#,
+    );
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    std::fs::remove_file(env.path("f.zip")).expect("the zip is gone");
+    let plan = env.run(&["plan"]).expect_code(1);
+    assert!(plan.stderr_flat().contains("which does not exist"), "{}", plan.stderr);
+    env.run(&["destroy", "--auto-approve"]).expect_code(0);
+    let functions = env.block_on(env.lambda().list_functions().send()).expect("functions");
+    assert!(functions.functions().is_empty(), "destroyed");
+    env.run(&["iam-policy", "--for", "destroy"]).expect_code(0);
+}

@@ -279,15 +279,7 @@ fn watch_mode_deploys_each_saved_edit_keeps_the_old_code_when_the_build_breaks_a
     let env = Env::new();
     let source = tiny_crate(&env, "v1");
     env.write_spec(&function_spec(&source, "x86_64"));
-    let mut child = env
-        .command(&["apply", "--auto-approve", "--watch", "--build-profile", "dev"])
-        .env("CRUDDUR_AWS_CALL_LOG", env.path("calls.log"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("starts");
-    let (out, err) = (Lines::of(child.stdout.take().expect("stdout")), Lines::of(child.stderr.take().expect("stderr")));
-    out.wait_for("Watching", 1, &err);
+    let (mut child, out, err) = start_watching(&env, Some(&env.path("calls.log")));
     let v1 = deployed_sha(&env);
     let calls = || std::fs::read_to_string(env.path("calls.log")).expect("the call log");
     let first_apply = calls().lines().count();
@@ -336,4 +328,126 @@ fn a_saved_plan_is_applied_with_the_build_profile_it_was_made_with() {
     let dev_zip = std::fs::read(zips.join("x86_64-dev/bootstrap.zip")).expect("the dev zip");
     assert_eq!(deployed_sha(&env), code_sha256(&dev_zip));
     assert!(!zips.join("x86_64/bootstrap.zip").exists(), "no release build was made");
+}
+
+/// Starts `apply --watch` (dev builds) and waits until it watches; its AWS calls logged to
+/// `call_log` if given.
+fn start_watching(env: &Env, call_log: Option<&Path>) -> (std::process::Child, Lines, Lines) {
+    let mut command = env.command(&["apply", "--auto-approve", "--watch", "--build-profile", "dev"]);
+    if let Some(log) = call_log {
+        command.env("CRUDDUR_AWS_CALL_LOG", log);
+    }
+    let mut child =
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("starts");
+    let (out, err) = (Lines::of(child.stdout.take().expect("stdout")), Lines::of(child.stderr.take().expect("stderr")));
+    out.wait_for("Watching", 1, &err);
+    (child, out, err)
+}
+
+#[test]
+fn a_watch_round_killed_after_any_request_is_finished_by_the_next_apply() {
+    // A save starts a round (build, then an apply of the new code: update, publish, move the
+    // alias); the engine is killed right after AWS answered request N of the round, for every
+    // N. The next apply finishes the round: the plan is empty, drift is clean, one function,
+    // and live serves the saved code as version 2, the only version published after 1.
+    use crate::proxy::Mode;
+    let env = Env::with_proxy(Mode::Pass, 0);
+    let source = tiny_crate(&env, "v1");
+    env.write_spec(&function_spec(&source, "x86_64"));
+    let dev_zip = crate::harness::target_dir_of(Path::new(&source)).join("lambda-zips/hello/x86_64-dev/bootstrap.zip");
+    let fresh = |env: &Env| {
+        env.moto.reset();
+        let _ = std::fs::remove_dir_all(env.path("state"));
+        env.write("hello/src/main.rs", "fn main() { println!(\"v1\"); }\n");
+        env.proxy().set_mode(Mode::Pass);
+        env.run(&["apply", "--auto-approve", "--build-profile", "dev"]).expect_code(0);
+    };
+    let save_v2 = |env: &Env| env.write("hello/src/main.rs", "fn main() { println!(\"v2\"); }\n");
+
+    // The reference round.
+    fresh(&env);
+    let (mut child, out, err) = start_watching(&env, None);
+    env.proxy().set_mode(Mode::Pass);
+    save_v2(&env);
+    out.wait_for("lambda_function.fn live", 1, &err);
+    let round: Vec<String> = env.proxy().seen().iter().map(|s| s.label()).collect();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
+        .expect("signal");
+    assert!(child.wait().expect("exits").success());
+    let v2 = code_sha256(&std::fs::read(&dev_zip).expect("the v2 zip"));
+
+    let mut killed = 0;
+    for k in 1..=round.len() {
+        let what = format!("after a kill at request {k} of the round ({})", round[k - 1]);
+        fresh(&env);
+        let (mut child, out, err) = start_watching(&env, None);
+        env.proxy().set_mode(Mode::KillAfter(k));
+        env.proxy().set_victim(child.id());
+        save_v2(&env);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}: never killed\n{}\n{}", out.text(), err.text());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        killed += usize::from(std::os::unix::process::ExitStatusExt::signal(&status) == Some(9));
+        env.proxy().set_mode(Mode::Pass);
+        let again = env.run(&["apply", "--auto-approve", "--build-profile", "dev"]);
+        assert_eq!(again.code, 0, "{what}: the next apply\n{}\n{}", again.stdout, again.stderr);
+        let plan = env.run(&["plan", "--detailed-exitcode", "--build-profile", "dev"]);
+        assert_eq!(plan.code, 0, "{what}: the plan is not empty\n{}", plan.stdout);
+        env.run(&["drift"]).expect_code(0);
+        assert_eq!(live(&env), ("2".to_string(), v2.clone()), "{what}: live serves the saved code as version 2");
+        let versions = env.block_on(env.lambda().list_versions_by_function().function_name("built-from-source").send());
+        let versions: Vec<String> =
+            versions.expect("versions").versions().iter().filter_map(|v| v.version().map(str::to_string)).collect();
+        assert_eq!(versions, ["$LATEST", "1", "2"], "{what}");
+        let functions = env.block_on(env.lambda().list_functions().send()).expect("functions");
+        assert_eq!(functions.functions().len(), 1, "{what}");
+    }
+    eprintln!("watch round: {} requests, killed after each: {round:?}", round.len());
+    assert_eq!(killed, round.len(), "every run was killed");
+}
+
+#[test]
+fn engines_building_the_same_lambda_at_once_each_package_it_and_agree_on_its_hash() {
+    // Two commands (or two tests) building one package into one target directory: each must
+    // come back with the zip, never with a half-written one or a temporary file the other moved.
+    let work = crate::harness::Workdir::new();
+    let nonce = uuid_like();
+    work.write(
+        "hello/Cargo.toml",
+        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n",
+    );
+    work.write("hello/src/main.rs", &format!("fn main() {{ println!(\"{nonce}\"); }}\n"));
+    let source = work.path("hello").display().to_string();
+    work.write_spec(&format!(
+        "resources:\n  lambda_function:\n    fn:\n      name: hello\n      role: arn:aws:iam::123456789012:role/r\n      source: {source}\n"
+    ));
+    let builders: Vec<_> = (0..6)
+        .map(|_| {
+            let mut c = work.command(&["build"]);
+            c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            c.spawn().expect("spawns")
+        })
+        .collect();
+    let hashes: Vec<String> = builders
+        .into_iter()
+        .map(|b| {
+            let out = b.wait_with_output().expect("waits");
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+            let line = stdout.lines().find(|l| l.contains("code_sha256 = ")).expect("a hash line").to_string();
+            line.rsplit(' ').next().expect("the hash").trim_matches('"').to_string()
+        })
+        .collect();
+    assert!(hashes.iter().all(|h| h == &hashes[0]), "{hashes:?}");
+}
+
+/// A value no earlier run used, so the build starts cold.
+fn uuid_like() -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
+    format!("{}-{}", std::process::id(), t.as_nanos())
 }

@@ -178,15 +178,31 @@ fn a_missing_or_wrong_key_is_a_clear_error_and_nothing_is_written() {
 fn state_encrypt_and_decrypt_migrate_a_file_and_an_s3_state_and_leave_no_plain_copy() {
     let env = Env::new();
     let arn = new_key(&env, "alias/cruddur-state");
-    spec(&env, None, "one");
-    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    // Two applies: an earlier state is kept in the history before the state changes form.
+    for tag in ["zero", "one"] {
+        spec(&env, None, tag);
+        env.run(&["apply", "--auto-approve"]).expect_code(0);
+    }
     let plain: serde_json::Value =
         serde_json::from_slice(&std::fs::read(env.path(STATE)).expect("state")).expect("plain JSON");
+    assert_eq!(history_files(&env).len(), 1, "the first apply's state is kept");
 
     let out = env.run(&["state", "encrypt", "--key", "kms:alias/cruddur-state"]).expect_code(0);
     assert!(out.stdout.contains("sealed with kms:alias/cruddur-state"), "{}", out.stdout);
     assert_sealed(&env.path(STATE));
     assert_sealed(&env.path("state/cruddur.json.backup"));
+    let kept = history_files(&env);
+    assert_eq!(kept.len(), 2, "the state before encrypt joined the first");
+    kept.iter().for_each(|p| assert_sealed(p));
+    let listed = env.run(&["state", "history", "--state-encryption", "kms:alias/cruddur-state"]).expect_code(0);
+    // `state encrypt` keeps the serial (the content is unchanged): the state it started from
+    // is kept, sealed, under the current one's serial, and listed once.
+    assert_eq!(
+        listed.stdout.lines().count(),
+        3,
+        "a heading, the first apply's and the current one:\n{}",
+        listed.stdout
+    );
     let envelope: serde_json::Value =
         serde_json::from_slice(&std::fs::read(env.path(STATE)).expect("state")).expect("envelope");
     assert_eq!(envelope["kms_key_id"], serde_json::json!(arn));
@@ -218,6 +234,10 @@ fn state_encrypt_and_decrypt_migrate_a_file_and_an_s3_state_and_leave_no_plain_c
     assert_eq!(back["lineage"], plain["lineage"]);
     let backup = std::fs::read_to_string(env.path("state/cruddur.json.backup")).expect("backup");
     assert!(!backup.contains("cruddur_encrypted"), "the backup is plain too");
+    for kept in history_files(&env) {
+        let text = std::fs::read_to_string(&kept).expect("kept");
+        assert!(!text.contains("cruddur_encrypted") && text.contains("enc-avatars-bucket"), "{}", kept.display());
+    }
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
 
     // The S3 backend: the object and its backup hold only ciphertext.
@@ -231,16 +251,30 @@ fn state_encrypt_and_decrypt_migrate_a_file_and_an_s3_state_and_leave_no_plain_c
         ));
         env.run(&with(&["apply", "--auto-approve"])).expect_code(0);
     }
-    for key in ["cruddur.json", "cruddur.json.backup"] {
+    let listed =
+        env.block_on(env.s3().list_objects_v2().bucket("enc-team-state").prefix("cruddur.json.history/").send());
+    let kept: Vec<String> =
+        listed.expect("list").contents().iter().filter_map(|o| o.key()).map(str::to_string).collect();
+    assert_eq!(kept.len(), 1, "the first apply's state is kept: {kept:?}");
+    for key in ["cruddur.json", "cruddur.json.backup", kept[0].as_str()] {
         let object = env.block_on(env.s3().get_object().bucket("enc-team-state").key(key).send()).expect(key);
         let bytes = env.block_on(object.body.collect()).expect("body").into_bytes();
-        let path = env.path(&format!("downloaded-{key}"));
+        let path = env.path(&format!("downloaded-{}", key.replace('/', "-")));
         std::fs::write(&path, &bytes).expect("write");
         assert_sealed(&path);
     }
     env.run(&with(&["plan", "--detailed-exitcode"])).expect_code(0);
     let run = env.run(&["plan", "--state", remote]).expect_code(1);
     assert!(run.stderr_flat().contains("encrypted with KMS key"), "{}", run.stderr);
+}
+
+/// The earlier states kept beside the local state.
+fn history_files(env: &Env) -> Vec<std::path::PathBuf> {
+    let dir = env.path("state/cruddur.json.history");
+    let mut files: Vec<_> =
+        std::fs::read_dir(&dir).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    files.sort();
+    files
 }
 
 /// The state's resources as `state list` shows them (each backend, each form).

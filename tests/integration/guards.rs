@@ -34,6 +34,8 @@ const ENGINE_WORDS: &[(&str, &str)] = &[
     // A variable's and a JSON Schema's description and type.
     ("description", "spec/variables.rs"),
     ("description", "spec/json_schema.rs"),
+    // An output's description, written back in spec syntax for `undo`.
+    ("description", "spec/recorded.rs"),
     ("type", "spec/json_schema.rs"),
     ("type", "cli/events.rs"),
     // The state document's format version.

@@ -199,6 +199,55 @@ fn renaming_a_bucket_plans_a_replace_and_says_why() {
 }
 
 #[test]
+fn a_replacement_that_follows_another_names_the_chain_back_to_the_edit() {
+    // Renaming the topic replaces it (`name`); the subscription is replaced too, because its
+    // `topic_arn` is the topic's ARN, new with the new topic. Each format says so, link by link.
+    let env = Env::new();
+    let before = spec("uploads-chain", ONE_CORS_RULE, "avatars");
+    applied(&env, &before);
+    env.write_spec(&before.replace("name: cruddur-assets", "name: cruddur-assets-2"));
+    let chain = "topic_arn cannot change in place <- sns_topic.assets.arn is new (replaced) <- sns_topic.assets.name \
+                 cannot change in place: edited in the spec (or a variable it uses)";
+
+    let text = env.run(&["plan"]).expect_code(0).stdout;
+    assert!(text.contains(&format!("  # sns_subscription.webhook must be replaced (`topic_arn` cannot be changed in place)\n  #   because {chain}\n")), "{text}");
+    // The topic's own replacement is the edit itself: the headline says all there is.
+    assert!(text.contains("  # sns_topic.assets must be replaced (`name` cannot be changed in place)\n-/+"), "{text}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&env.run(&["plan", "--json"]).expect_code(0).stdout).expect("json");
+    let changes = json["resource_changes"].as_array().expect("changes");
+    let sub = changes.iter().find(|c| c["address"] == "sns_subscription.webhook").expect("the subscription");
+    let causes = sub["replace_causes"].as_array().expect("causes");
+    assert_eq!(causes.len(), 1, "{sub}");
+    let steps: Vec<(String, String, String)> = causes[0]["chain"]
+        .as_array()
+        .expect("chain")
+        .iter()
+        .map(|l| {
+            (
+                l["address"].as_str().unwrap_or_default().into(),
+                l["attribute"].as_str().unwrap_or_default().into(),
+                l["step"].as_str().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("sns_subscription.webhook", "topic_arn", "forces_replacement"),
+        ("sns_topic.assets", "arn", "new_with_replacement"),
+        ("sns_topic.assets", "name", "forces_replacement"),
+    ];
+    assert_eq!(steps, expected.map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())), "{sub}");
+    assert_eq!(causes[0]["origin"], "spec");
+    assert_eq!(causes[0]["text"], chain);
+    let topic = changes.iter().find(|c| c["address"] == "sns_topic.assets").expect("the topic");
+    assert_eq!(topic["replace_causes"][0]["chain"].as_array().map(Vec::len), Some(1), "{topic}");
+
+    let md = env.run(&["plan", "--markdown"]).expect_code(0).stdout;
+    assert!(md.contains(&format!("| `-/+` | `sns_subscription.webhook` | **replace** | {chain} |")), "{md}");
+}
+
+#[test]
 fn a_change_made_behind_our_back_shows_in_the_next_plan() {
     // CORS deleted with the SDK is drift: the plan puts it back, and apply does.
     let env = Env::new();
@@ -281,14 +330,15 @@ fn apply_without_a_terminal_or_auto_approve_changes_nothing() {
 #[test]
 fn a_failed_resource_skips_only_its_dependents() {
     // A topic AWS refuses fails with its error code; the subscription that needs it is skipped,
-    // the bucket that does not is still created, and the failure is reported once.
+    // the bucket it does not need is still created, and the failure is reported once.
     let env = Env::new();
     env.write_spec(
         r#"
 resources:
   sns_topic:
     bad:
-      name: "not a valid topic name!"
+      # A name AWS refuses (`:`) known only at apply, so validate cannot refuse it first.
+      name: "${s3_bucket.independent.arn}"
   sns_subscription:
     needs_bad:
       topic_arn: ${sns_topic.bad.arn}

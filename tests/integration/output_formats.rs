@@ -72,7 +72,8 @@ fn apply_and_destroy_json_stream_the_plan_each_event_the_outcome_and_the_outputs
     assert!(bucket.is_ok(), "the bucket the stream reported exists");
 
     // A failure is one `failed` line with the AWS operation and code, and the outcome lists it.
-    env.write_spec(&SPEC.replace("stream-topic", "bad topic name!"));
+    // A name AWS refuses (`:`), known only from the state, which the spec's checks leave to AWS.
+    env.write_spec(&SPEC.replace("name: stream-topic", "name: \"${s3_bucket.uploads.arn}\""));
     let failed = env.run(&["apply", "--json", "--auto-approve"]).expect_code(1);
     let stream = lines(&failed.stdout);
     let failures: Vec<&Value> = stream.iter().filter(|l| l["type"] == "failed").collect();
@@ -152,4 +153,17 @@ fn text_output_has_no_colour_when_it_is_not_a_terminal_even_without_no_color() {
     assert!(out.status.success() && stdout.contains("+ s3_bucket \"uploads\""), "{stdout}");
     assert!(!stdout.contains('\u{1b}') && !String::from_utf8_lossy(&out.stderr).contains('\u{1b}'), "{stdout:?}");
     env.run(&["plan", "--no-color"]).expect_code(0);
+    // CLICOLOR_FORCE asks for colour where there is no terminal (a CI log that renders ANSI);
+    // NO_COLOR and --no-color still win.
+    let plan = |envs: &[(&str, &str)], extra: &[&str]| {
+        let mut c = env.command(&[&["plan"], extra].concat());
+        c.env_remove("NO_COLOR").env_remove("CLICOLOR").env_remove("TERM");
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        String::from_utf8_lossy(&c.output().expect("runs").stdout).into_owned()
+    };
+    assert!(plan(&[("CLICOLOR_FORCE", "1")], &[]).contains("\u{1b}["), "CLICOLOR_FORCE colours");
+    assert!(!plan(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")], &[]).contains('\u{1b}'), "NO_COLOR wins");
+    assert!(!plan(&[("CLICOLOR_FORCE", "1")], &["--no-color"]).contains('\u{1b}'), "--no-color wins");
 }

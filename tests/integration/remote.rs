@@ -276,3 +276,146 @@ fn a_dead_holders_s3_lock_is_taken_over_even_when_the_answer_of_the_takeover_is_
     assert!(!object_exists(&env, "cruddur/state.json.lock"), "released at the end");
     assert_eq!(managed_buckets(&env), vec!["bucket-0"]);
 }
+
+/// Puts a lock object as a command on another host would have left it.
+fn foreign_lock(env: &Env, id: &str, operation: &str, lease: Option<u64>) {
+    let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let mut lock =
+        serde_json::json!({"id": id, "pid": 4242, "host": "ci-runner-7", "operation": operation, "created": created});
+    if let Some(lease) = lease {
+        lock["lease"] = lease.into();
+    }
+    let put = env
+        .s3()
+        .put_object()
+        .bucket("team-state")
+        .key("cruddur/state.json.lock")
+        .body(serde_json::to_vec(&lock).expect("json").into());
+    env.block_on(put.send()).expect("a lock from another host");
+}
+
+fn lock_object(env: &Env) -> Option<serde_json::Value> {
+    let out = env.block_on(env.s3().get_object().bucket("team-state").key("cruddur/state.json.lock").send()).ok()?;
+    let bytes = env.block_on(out.body.collect()).expect("body").into_bytes();
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[test]
+fn a_lock_left_on_another_host_is_taken_over_once_its_lease_lapsed() {
+    // A CI job killed on one runner leaves its lock; the retry on another runner cannot see
+    // whether that process lives, so it waits out the lease (the holder would have renewed it)
+    // and then takes the lock over, naming the old holder. Before that it says when.
+    let env = Env::new();
+    many_buckets(&env, 2);
+    foreign_lock(&env, "gone-runner", "state encrypt", Some(3));
+    let refused = env.run(&["apply", "--auto-approve", "--state", STATE]).expect_code(1);
+    let message = refused.stderr_flat();
+    assert!(message.contains("state encrypt by pid 4242 on ci-runner-7"), "{message}");
+    assert!(message.contains("the lock is free in"), "{message}");
+    let applied = env.run(&["apply", "--auto-approve", "--lock-timeout", "1m", "--state", STATE]).expect_code(0);
+    let message = applied.stderr_flat();
+    assert!(
+        message.contains("Took over the state lock of state encrypt by pid 4242 on ci-runner-7")
+            && message.contains("its holder stopped renewing it (lease 3s"),
+        "{message}"
+    );
+    assert_eq!(applied.stderr.matches("Waiting for the state lock").count(), 1, "said once per holder: {message}");
+    assert_eq!(managed_buckets(&env), vec!["bucket-0", "bucket-1"]);
+    assert!(lock_object(&env).is_none(), "released");
+
+    // A lock from an engine without leases lasts until released or force-unlocked, however old.
+    foreign_lock(&env, "old-engine", "apply", None);
+    std::thread::sleep(Duration::from_secs(4));
+    let refused = env.run(&["apply", "--auto-approve", "--lock-timeout", "2s", "--state", STATE]).expect_code(1);
+    assert!(refused.stderr_flat().contains("cruddur-infra force-unlock old-engine"), "{}", refused.stderr);
+}
+
+#[test]
+fn a_live_holder_renews_its_lease_and_one_whose_lock_was_taken_over_stops_before_its_next_write() {
+    // An apply slowed by latency holds a 4 s lease for many leases: it renews it (each renewal
+    // a new version), so another command is refused all along. Then another host takes the
+    // lock (as it would after a lapse): the apply stops at its next renewal, and what it did is
+    // found by the next run, which converges.
+    use crate::proxy::Mode;
+    let env = Env::with_proxy(Mode::Faults { transient: 0.0, lost: 0.0, latency: Duration::from_millis(40) }, 1);
+    many_buckets(&env, 40);
+    let mut holder = env
+        .command(&["apply", "--auto-approve", "--parallelism", "1", "--lock-lease", "4s", "--state", STATE])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("apply");
+    wait_for(&env, "cruddur/state.json.lock");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(9) {
+        let refused = env.run(&["apply", "--auto-approve", "--state", STATE]).expect_code(1);
+        assert!(refused.stderr_flat().contains(&format!("apply by pid {}", holder.id())), "{}", refused.stderr);
+        assert!(holder.try_wait().expect("wait").is_none(), "the apply finished too early to prove anything");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let renewed = lock_object(&env).expect("held")["renewed"].as_u64().unwrap_or(0);
+    assert!(renewed >= 4, "renewed every second: {renewed}");
+
+    foreign_lock(&env, "other-runner", "apply", Some(60));
+    let taken_at = Instant::now();
+    let out = holder.wait_with_output().expect("ends");
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(taken_at.elapsed() < Duration::from_secs(5), "stopped at its next renewal");
+    assert!(
+        stderr.contains("lost its lock while it worked: it was taken over by apply by pid 4242 on ci-runner-7"),
+        "{stderr}"
+    );
+    assert!(managed_buckets(&env).len() < 40, "stopped before the end");
+    assert_eq!(lock_object(&env).expect("the new holder's")["id"], "other-runner", "the new holder's lock is kept");
+
+    env.proxy().set_mode(Mode::Pass);
+    env.run(&["force-unlock", "other-runner", "--state", STATE]).expect_code(0);
+    env.run(&["apply", "--auto-approve", "--state", STATE]).expect_code(0);
+    assert_eq!(managed_buckets(&env).len(), 40);
+    assert_eq!(remote_state(&env)["resources"].as_object().expect("resources").len(), 40);
+    env.run(&["plan", "--detailed-exitcode", "--state", STATE]).expect_code(0);
+}
+
+#[test]
+fn a_renewal_whose_answer_is_lost_keeps_the_lock() {
+    // The renewal landed and its answer was lost: the retry is refused (the version moved),
+    // and the lock that is there, this renewal, says it is still ours.
+    use crate::proxy::Mode;
+    let env = Env::with_proxy(Mode::Pass, 0);
+    many_buckets(&env, 30);
+    env.proxy().set_mode(Mode::LoseAnswerOfNth {
+        label: "s3 PUT /team-state/cruddur/state.json.lock?x-id=PutObject".into(),
+        nth: 2,
+    });
+    let applied = env.run(&["apply", "--auto-approve", "--parallelism", "1", "--lock-lease", "1s", "--state", STATE]);
+    let seen = env.proxy().seen();
+    env.proxy().set_mode(Mode::Pass);
+    assert!(seen.iter().any(|s| s.fate == crate::proxy::Fate::AnswerLost), "a renewal's answer was lost: {seen:?}");
+    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    assert_eq!(managed_buckets(&env).len(), 30);
+    assert!(lock_object(&env).is_none(), "released");
+}
+
+#[test]
+fn renewals_under_transient_failures_and_lost_answers_keep_the_lock_to_the_end() {
+    // A 4 s lease renewed every second while 20% of requests fail and 5% lose their answer:
+    // retried renewals, renewals whose answer was lost and a failed read after one never make
+    // the holder give up while its lease holds; the apply converges on the first try.
+    use crate::proxy::{Fate, Mode};
+    let env = Env::with_proxy(Mode::Pass, 3);
+    many_buckets(&env, 15);
+    env.proxy().set_mode(Mode::Faults { transient: 0.2, lost: 0.05, latency: Duration::from_millis(30) });
+    let applied = env.run(&["apply", "--auto-approve", "--parallelism", "1", "--lock-lease", "4s", "--state", STATE]);
+    let seen = env.proxy().seen();
+    env.proxy().set_mode(Mode::Pass);
+    let renewals: Vec<&crate::proxy::Seen> =
+        seen.iter().filter(|s| s.label() == "s3 PUT /team-state/cruddur/state.json.lock?x-id=PutObject").collect();
+    assert!(renewals.len() >= 4, "the lock was renewed: {} writes of it", renewals.len());
+    assert!(renewals.iter().any(|s| s.fate != Fate::Forwarded), "a renewal met a fault: {renewals:?}");
+    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    assert_eq!(managed_buckets(&env).len(), 15);
+    assert!(lock_object(&env).is_none(), "released");
+    env.run(&["plan", "--detailed-exitcode", "--state", STATE]).expect_code(0);
+}

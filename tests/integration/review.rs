@@ -87,8 +87,11 @@ fn plan_json_and_markdown_describe_the_same_changes() {
     env.write_spec(&spec("uploads-2", "avatars"));
     let out = env.run(&["plan", "--json", "--detailed-exitcode"]).expect_code(2);
     let plan: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON on stdout");
-    assert_eq!(plan["format_version"], "1.3");
-    assert_eq!(plan["summary"], serde_json::json!({"import": 0, "add": 4, "change": 0, "destroy": 0, "forget": 0}));
+    assert_eq!(plan["format_version"], "1.5");
+    assert_eq!(
+        plan["summary"],
+        serde_json::json!({"import": 0, "add": 4, "change": 0, "destroy": 0, "forget": 0, "move": 0})
+    );
     let sub = plan["resource_changes"]
         .as_array()
         .expect("list")
@@ -243,6 +246,9 @@ fn sensitive_values_are_masked_in_plans_state_show_and_outputs() {
     assert!(!applied.contains("s3cr3t"), "{applied}");
     assert!(applied.contains("token_tag = <sensitive>"), "{applied}");
     assert!(!env.run(&["state", "show", "sns_topic.t"]).expect_code(0).stdout.contains("s3cr3t"));
+    // The whole state too, with the declarations undo plans from.
+    let whole = env.run(&["state", "show"]).expect_code(0).stdout;
+    assert!(whole.contains("\"declaration\"") && !whole.contains("s3cr3t"), "{whole}");
     assert_eq!(env.run(&["output", "token_tag", "--raw"]).expect_code(0).stdout, "s3cr3t-t0ken\n", "named explicitly");
     #[cfg(unix)]
     {
@@ -250,4 +256,11 @@ fn sensitive_values_are_masked_in_plans_state_show_and_outputs() {
         let mode = std::fs::metadata(env.path("state/cruddur.json")).expect("state").permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the state holds the secret: owner only");
     }
+    // A plan back to the secret (undo of a change of it) masks it as the spec's own plan does.
+    let changed = env.run(&["plan", "--var", "WEBHOOK_TOKEN=an0ther-t0ken"]).expect_code(0).stdout;
+    assert!(changed.contains("~ tags = (sensitive value)") && !changed.contains("an0ther"), "{changed}");
+    env.run(&["apply", "--auto-approve", "--var", "WEBHOOK_TOKEN=an0ther-t0ken"]).expect_code(0);
+    let undo = env.run(&["undo", "--out", "undo.plan"]).expect_code(0);
+    assert!(undo.stdout.contains("(sensitive value)"), "{}", undo.stdout);
+    assert!(!undo.stdout.contains("s3cr3t") && !undo.stdout.contains("an0ther"), "{}", undo.stdout);
 }

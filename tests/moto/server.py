@@ -15,18 +15,39 @@ none of them relaxes or fakes a check.
   the very same change was made before (values included); Route53 refuses any, comparing names
   without case or trailing dot ("Tried to create resource record set [...] but it already
   exists").
+- API Gateway v2 `CreateRoute` with a route key the API has: moto makes a second route; API
+  Gateway refuses it (409 `ConflictException`, "Route with key ... already exists for this API").
+- CloudFront `CreateOriginAccessControl` with a name in use: moto makes a second one; CloudFront
+  refuses it (409 `OriginAccessControlAlreadyExists`), names being unique in an account.
+- Lambda `AddPermission` with a statement id the policy holds: moto appends a second statement;
+  Lambda refuses it (409 `ResourceConflictException`, "The statement id (...) provided already
+  exists").
 - Lambda `PublishVersion` after a version was deleted: moto numbers the new version one more
   than the count of versions left, reusing a number still in use (publish 1, 2, 3, delete 1,
   publish: a second "3"); Lambda counts on from the highest number it ever gave the function.
+
+With `CRUDDUR_MOTO_IDLE_EXIT=SECONDS` (the test harness's pooled servers) the server stops by
+itself once no request came for that long, and `GET /_cruddur/pool-id` answers its
+`CRUDDUR_MOTO_POOL_ID`: after a pooled server stopped, another may listen on its port, and the
+harness must not take that one for it.
 """
 
 import json
+import os
+import threading
+import time
 import sys
 
 import copy
 
+from moto.apigatewayv2.exceptions import APIGatewayV2Error
+from moto.apigatewayv2.models import Api
 from moto.apigatewayv2.responses import ApiGatewayV2Response
+from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaStorage
+from moto.awslambda.policy import Policy
+from moto.cloudfront.exceptions import CloudFrontException
+from moto.cloudfront.models import CloudFrontBackend
 from moto.route53.exceptions import ResourceRecordAlreadyExists
 from moto.route53.models import Route53Backend
 from moto.s3.responses import S3Response
@@ -88,6 +109,77 @@ def change_resource_record_sets(self, zoneid, change_list):
 Route53Backend.change_resource_record_sets = change_resource_record_sets
 
 
+_create_route = Api.create_route
+
+
+class RouteKeyInUse(APIGatewayV2Error):
+    code = 409
+
+    def __init__(self, route_key):
+        super().__init__("ConflictException", f"Route with key {route_key} already exists for this API")
+
+
+def create_route(self, *args, **kwargs):
+    route_key = kwargs.get("route_key")
+    if any(route.route_key == route_key for route in self.routes.values()):
+        raise RouteKeyInUse(route_key)
+    return _create_route(self, *args, **kwargs)
+
+
+Api.create_route = create_route
+
+_create_origin_access_control = CloudFrontBackend.create_origin_access_control
+
+
+class OriginAccessControlAlreadyExists(CloudFrontException):
+    code = 409
+
+    def __init__(self, name):
+        super().__init__(
+            "OriginAccessControlAlreadyExists",
+            f"An origin access control with the same name already exists: {name}",
+        )
+
+
+def create_origin_access_control(self, config_dict):
+    name = config_dict.get("Name")
+    if any(existing.name == name for existing in self.origin_access_controls.values()):
+        raise OriginAccessControlAlreadyExists(name)
+    return _create_origin_access_control(self, config_dict)
+
+
+CloudFrontBackend.create_origin_access_control = create_origin_access_control
+
+_add_statement = Policy.add_statement
+
+
+class StatementIdInUse(LambdaClientError):
+    code = 409
+
+    def __init__(self, sid):
+        super().__init__(
+            "ResourceConflictException",
+            f"The statement id ({sid}) provided already exists. Please provide a new statement id, "
+            "or remove the existing statement.",
+        )
+
+
+def _same_policy(statement, qualifier):
+    # moto keeps a function's statements for every qualifier in one list; Lambda keeps one
+    # policy per qualifier. arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]
+    resource = statement.get("Resource", "")
+    return resource.endswith(":" + qualifier) if qualifier else resource.count(":") == 6
+
+
+def add_statement(self, raw, qualifier=None):
+    sid = json.loads(raw).get("StatementId")
+    if sid and any(st.get("Sid") == sid and _same_policy(st, qualifier) for st in self.statements):
+        raise StatementIdInUse(sid)
+    return _add_statement(self, raw, qualifier)
+
+
+Policy.add_statement = add_statement
+
 
 def publish_version(self, name_or_arn, description=""):
     function = self.get_function_by_name_or_arn_forbid_qualifier(name_or_arn)
@@ -111,6 +203,35 @@ def publish_version(self, name_or_arn, description=""):
 
 
 LambdaStorage.publish_version = publish_version
+
+def _stop_when_idle(seconds):
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    last = [time.monotonic()]
+    call = DomainDispatcherApplication.__call__
+
+    def counted(self, environ, start_response):
+        last[0] = time.monotonic()
+        if environ.get("PATH_INFO") == "/_cruddur/pool-id":
+            body = os.environ.get("CRUDDUR_MOTO_POOL_ID", "").encode()
+            # With a length, not chunked: the harness reads the body as it is.
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
+        return call(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = counted
+
+    def watch():
+        while True:
+            time.sleep(5)
+            if time.monotonic() - last[0] > seconds:
+                os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+if os.environ.get("CRUDDUR_MOTO_IDLE_EXIT"):
+    _stop_when_idle(float(os.environ["CRUDDUR_MOTO_IDLE_EXIT"]))
 
 if __name__ == "__main__":
     from moto.server import main

@@ -74,7 +74,10 @@ const DEFAULT_RUNTIME: &str = "provided.al2023";
 
 static SCHEMA: ResourceSchema = ResourceSchema {
     attributes: &[
-        Attribute::required("name", AttrType::String, "the function name").force_new(),
+        Attribute::required("name", AttrType::String, "the function name")
+            .force_new()
+            .identity()
+            .named(crate::provider::names::NameRule::Function),
         Attribute::required("role", AttrType::String, "ARN of the execution role"),
         Attribute::optional("runtime", AttrType::String, "the runtime [default: provided.al2023]"),
         Attribute::optional("handler", AttrType::String, "the handler [default: bootstrap]"),
@@ -289,6 +292,10 @@ impl Kind for LambdaFunction {
     const NAME: &'static str = "lambda_function";
     type Spec = Function;
     type Computed = FunctionComputed;
+    const LIFECYCLE: crate::provider::Lifecycle = crate::provider::Lifecycle {
+        lost_when_deleted: Some("its published versions (what rollback serves)"),
+        ..crate::provider::Lifecycle::DEFAULT
+    };
 
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA

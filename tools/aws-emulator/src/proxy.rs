@@ -32,6 +32,9 @@ pub enum Mode {
     /// once and forward the request only `delay` later: a call still in flight when the process
     /// died, which AWS carries out after the next command has started.
     KillOnReceiptForwardLate { label: String, delay: Duration },
+    /// When request number N (1-based) arrives, SIGKILL the victim at once and forward the
+    /// request only `delay` later; the requests already in flight are answered into the void.
+    KillOnReceiptOfNth { n: usize, delay: Duration },
     /// For each request, seeded: with probability `transient` fail it before it reaches AWS
     /// (throttling or a 5xx in the service's protocol, or a reset connection); with probability
     /// `lost` forward it and drop the answer; add `latency` to everything forwarded.
@@ -349,6 +352,14 @@ fn decide(shared: &Shared, n: usize, label: &str) -> Fate {
         match &mut *mode {
             Mode::Pass => return Fate::Forwarded,
             Mode::KillAfter(k) => return if *k == n { Fate::Killed } else { Fate::Forwarded },
+            Mode::KillOnReceiptOfNth { n: at, delay } => {
+                if *at != n {
+                    return Fate::Forwarded;
+                }
+                let delay = *delay;
+                *mode = Mode::Pass;
+                return Fate::KilledForwardedLate(delay);
+            }
             Mode::KillOnReceiptForwardLate { label: wanted, delay } => {
                 if !label.starts_with(wanted.as_str()) {
                     return Fate::Forwarded;

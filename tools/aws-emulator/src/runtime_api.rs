@@ -1,0 +1,176 @@
+//! A Lambda Runtime API emulator: runs a real `bootstrap` as Lambda's `provided.al2023` runtime
+//! would, speaking the documented protocol (2018-06-01) to it over HTTP:
+//! `GET  /runtime/invocation/next`            blocks until an event is queued, then returns it
+//!                                            with the request id, deadline and function ARN;
+//! `POST /runtime/invocation/{id}/response`   the handler's result;
+//! `POST /runtime/invocation/{id}/error`      a handler error (`errorType`, `errorMessage`);
+//! `POST /runtime/init/error`                 the bootstrap could not initialise.
+//! See <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>.
+//!
+//! The one copy: the integration tests drive it in-process, and the `lambda-runtime` binary
+//! serves it to the demo (events in on stdin, outcomes out on stdout, one JSON line each).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+const PREFIX: &str = "/2018-06-01/runtime";
+
+/// How one invocation ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Response(Value),
+    /// The handler failed; the error document it posted.
+    Error(Value),
+}
+
+struct Invocation {
+    id: String,
+    event: Vec<u8>,
+}
+
+/// A bootstrap process served by its own Runtime API endpoint; stopped when dropped.
+pub struct Runtime {
+    server: Arc<tiny_http::Server>,
+    child: Child,
+    queue: Sender<Invocation>,
+    /// (request id, outcome), or an init error.
+    outcomes: Receiver<(String, Result<Outcome, Value>)>,
+    log: PathBuf,
+    count: usize,
+}
+
+impl Runtime {
+    /// Starts `bootstrap` with the function's `environment` plus the variables Lambda sets.
+    pub fn start(bootstrap: &Path, function_name: &str, environment: &[(String, String)], log: PathBuf) -> Runtime {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("the runtime API listens"));
+        let port = server.server_addr().to_ip().expect("an IP address").port();
+        let (queue, next) = channel::<Invocation>();
+        let (done, outcomes) = channel();
+        let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{function_name}");
+        serve(Arc::clone(&server), next, done, arn);
+        let child = Command::new(bootstrap)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+            .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function_name}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/28/[$LATEST]emulator")
+            .env("LAMBDA_TASK_ROOT", bootstrap.parent().expect("a directory"))
+            .envs(environment.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).map(Stdio::from).unwrap_or(Stdio::null()))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bootstrap.display()));
+        Runtime { server, child, queue, outcomes, log, count: 0 }
+    }
+
+    /// Hands `event` to the function and waits for how it ended; panics if the bootstrap could not
+    /// initialise (`/init/error`) or did not answer.
+    pub fn invoke(&mut self, event: &Value) -> Outcome {
+        self.try_invoke(event).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The same, with an initialisation error or no answer within 60 s as an error naming it
+    /// and the function's log.
+    pub fn try_invoke(&mut self, event: &Value) -> Result<Outcome, String> {
+        self.count += 1;
+        let id = format!("invocation-{}", self.count);
+        let event = serde_json::to_vec(event).map_err(|e| e.to_string())?;
+        self.queue.send(Invocation { id: id.clone(), event }).map_err(|e| e.to_string())?;
+        loop {
+            match self.outcomes.recv_timeout(Duration::from_secs(60)) {
+                Ok((got, Ok(outcome))) if got == id => return Ok(outcome),
+                Ok((_, Ok(_))) => continue,
+                Ok((_, Err(init_error))) => {
+                    return Err(format!("the bootstrap could not initialise: {init_error}\n{}", self.log()));
+                }
+                Err(e) => {
+                    return Err(format!("no answer to invocation {id} ({e}); the function's log:\n{}", self.log()));
+                }
+            }
+        }
+    }
+
+    /// What the function wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.server.unblock();
+    }
+}
+
+/// Answers the runtime's requests, one thread each: `next` may wait for a long time.
+fn serve(
+    server: Arc<tiny_http::Server>,
+    next: Receiver<Invocation>,
+    done: Sender<(String, Result<Outcome, Value>)>,
+    arn: String,
+) {
+    let next = Arc::new(Mutex::new(next));
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let (next, done, arn) = (Arc::clone(&next), done.clone(), arn.clone());
+            std::thread::spawn(move || answer(request, &next, &done, &arn));
+        }
+    });
+}
+
+fn answer(
+    mut request: tiny_http::Request,
+    next: &Mutex<Receiver<Invocation>>,
+    done: &Sender<(String, Result<Outcome, Value>)>,
+    arn: &str,
+) {
+    let url = request.url().to_string();
+    let path = url.strip_prefix(PREFIX).unwrap_or(&url).to_string();
+    let mut body = Vec::new();
+    let _ = request.as_reader().read_to_end(&mut body);
+    let json = || {
+        serde_json::from_slice::<Value>(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()))
+    };
+    let status = |code: u16| tiny_http::Response::from_string("{}").with_status_code(code);
+    let result = match (request.method(), path.as_str()) {
+        (tiny_http::Method::Get, "/invocation/next") => {
+            let Ok(invocation) = next.lock().expect("queue lock").recv() else { return };
+            let deadline = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock") + Duration::from_secs(30);
+            let header = |k: &str, v: &str| tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("header");
+            let response = tiny_http::Response::from_data(invocation.event)
+                .with_header(header("Content-Type", "application/json"))
+                .with_header(header("Lambda-Runtime-Aws-Request-Id", &invocation.id))
+                .with_header(header("Lambda-Runtime-Deadline-Ms", &deadline.as_millis().to_string()))
+                .with_header(header("Lambda-Runtime-Invoked-Function-Arn", arn))
+                .with_header(header("Lambda-Runtime-Trace-Id", "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=0"));
+            request.respond(response)
+        }
+        (tiny_http::Method::Post, "/init/error") => {
+            let _ = done.send((String::new(), Err(json())));
+            request.respond(status(202))
+        }
+        (tiny_http::Method::Post, p) => {
+            let mut parts = p.trim_start_matches("/invocation/").splitn(2, '/');
+            let (id, what) = (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default());
+            let outcome = match what {
+                "response" => Outcome::Response(json()),
+                "error" => Outcome::Error(json()),
+                _ => return drop(request.respond(status(404))),
+            };
+            let _ = done.send((id, Ok(outcome)));
+            request.respond(status(202))
+        }
+        _ => request.respond(status(404)),
+    };
+    drop(result);
+}
