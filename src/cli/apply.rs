@@ -211,7 +211,9 @@ impl Approval<'_> {
     /// From here SIGINT and SIGTERM stop new work instead of the process (not while asking: a prompt
     /// interrupted ends the command, as it always has).
     pub fn arm(&self) {
-        let watcher = tokio::spawn(interrupt_watch(self.cancelled.clone()));
+        // Listening starts here, before any work: a signal that came before the watcher first ran
+        // would otherwise end the process (a busy machine may run it late).
+        let watcher = tokio::spawn(interrupt_watch(super::signals::Signals::listen(), self.cancelled.clone()));
         *self.watcher.lock().expect("not poisoned") = Some(watcher);
     }
 
@@ -285,8 +287,8 @@ pub(super) fn render(ran: &Ran, json: bool) -> Result<ExitCode, CliError> {
 
 /// Stops new work on the first SIGINT or SIGTERM (the calls in flight finish and are
 /// recorded); a second exits at once.
-async fn interrupt_watch(cancelled: Arc<AtomicBool>) {
-    match super::signals::Signals::listen() {
+async fn interrupt_watch(listening: std::io::Result<super::signals::Signals>, cancelled: Arc<AtomicBool>) {
+    match listening {
         Ok(signals) => {
             let doing = "waiting for the calls in flight, then saving the state.";
             let stop = |by| {

@@ -69,6 +69,11 @@ pub async fn cmd_iam_policy(args: IamPolicyArgs, registry: &Registry, aws: &Aws)
     // Who the credentials are: the account some checks need (AWS allows it to everyone).
     let identity = &["sts:GetCallerIdentity"];
     grant(Deployer { read: identity, unscoped: identity, ..Deployer::NONE }, vec![]);
+    // `stages destroy` and `stages prune` look for the stages whose state is lost by their tag.
+    if args.command == Command::Destroy {
+        let tags: &'static [&'static str] = &["tag:GetResources"];
+        grant(Deployer { delete: tags, unscoped: tags, ..Deployer::NONE }, vec![]);
+    }
     // The S3 state backend: the state object, and for commands that write it its lock and backup.
     if let Some((bucket, key)) = args.paths.state_location().strip_prefix("s3://").and_then(|r| r.split_once('/')) {
         let state = Deployer {

@@ -160,20 +160,28 @@ pub async fn cmd_stages(
                 }
             }
             let found = find(&paths, aws).await?;
-            let lost: Vec<&Found> = found.iter().filter(|f| !f.state && !kept.contains(&f.name)).collect();
             let unlisted = found.iter().any(|f| f.in_aws.is_none());
+            // A stage whose state is lost has no age: it is destroyed from what AWS holds.
             let doomed: Vec<&Found> = found
                 .iter()
-                .filter(|f| f.state && !kept.contains(&f.name))
+                .filter(|f| !kept.contains(&f.name))
                 .filter(|f| older_than.is_none_or(|limit| f.written.as_ref().is_none_or(|w| age(w.at) >= limit)))
                 .collect();
             if doomed.is_empty() {
                 outln!("Nothing to prune: {} stage(s), every one kept or too recent.", found.len());
-                return lost_stages(&lost, Vec::new(), unlisted);
+                return pruned(Vec::new(), unlisted);
             }
             outln!("Stages to destroy ({} of {}):", doomed.len(), found.len());
             for f in &doomed {
-                outln!("  {} ({} resources, {})", f.name, f.resources, f.location);
+                match f.state {
+                    true => outln!("  {} ({} resources, {})", f.name, f.resources, f.location),
+                    false => outln!(
+                        "  {} (its state {} is lost: {} resource(s) tagged with it in AWS)",
+                        f.name,
+                        f.location,
+                        f.in_aws_count()
+                    ),
+                }
             }
             if !auto_approve {
                 super::apply::confirm_text("destroy these stages")?;
@@ -190,38 +198,26 @@ pub async fn cmd_stages(
                     }
                 }
             }
-            lost_stages(&lost, failed, unlisted)
+            pruned(failed, unlisted)
         }
     }
 }
 
-/// The end of a prune: stages whose destroy failed, and stages found in AWS by their tag whose
-/// state is lost, fail it by name (a nightly job must not stay green while they cost money), as
-/// does not being able to look for them (`unlisted`).
-fn lost_stages(lost: &[&Found], failed: Vec<String>, unlisted: bool) -> Result<ExitCode, CliError> {
-    for f in lost {
-        outln!("\nStage {} has no state at {}, and AWS still holds what is tagged with it:", f.name, f.location);
-        for r in f.in_aws.iter().flatten() {
-            outln!("  {} ({})", r.arn, r.address.as_deref().unwrap_or("no address tag"));
-        }
-    }
-    match (failed.is_empty(), lost.is_empty()) {
-        (true, true) if unlisted => Err(CliError::Stages(
-            "what AWS holds tagged with a stage could not be listed (see the warning above): a stage whose state is \
-             lost would go unnoticed; grant tag:GetResources"
-                .into(),
-        )),
-        (true, true) => Ok(ExitCode::SUCCESS),
+/// The end of a prune: stages whose destroy failed fail it by name (a nightly job must not stay
+/// green while they cost money), as does not being able to look in AWS for stages whose state
+/// is lost (`unlisted`).
+fn pruned(failed: Vec<String>, unlisted: bool) -> Result<ExitCode, CliError> {
+    match (failed.is_empty(), unlisted) {
         (false, _) => Err(CliError::Stages(format!(
             "stages not destroyed: {} (run the prune again: each stage's destroy finishes what was left)",
             failed.join(", ")
         ))),
-        (true, false) => Err(CliError::Stages(format!(
-            "stages left in AWS without a state: {} (listed above): destroying a stage from what AWS holds alone is \
-             not built yet; restore its state (`state history`, the bucket's object versions) and run `stages destroy`, \
-             or delete them by hand",
-            lost.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
-        ))),
+        (true, true) => Err(CliError::Stages(
+            "what AWS holds tagged with a stage could not be listed (see the warning above): a stage whose state is \
+             lost would go unnoticed; grant tag:GetResources"
+                .into(),
+        )),
+        (true, false) => Ok(ExitCode::SUCCESS),
     }
 }
 
@@ -237,30 +233,10 @@ async fn destroy(
     let staged = Paths { stage: Some(name.to_string()), ..paths.clone() };
     let store = staged.backend(aws)?;
     let state = store.load().await?;
-    if state.serial == 0 && state.resources.is_empty() {
-        let tagged = crate::provider::ownership::staged_in_aws(aws).await.unwrap_or_else(|e| {
-            eprintln!(
-                "Warning: cannot list what AWS holds tagged with stage {name} ({}: {}): if its state was lost, its \
-                 resources are not named",
-                e.code, e.message
-            );
-            Default::default()
-        });
-        if let Some(left) = tagged.get(name) {
-            return Err(CliError::Stages(format!(
-                "stage `{name}` has no state at {}, but AWS holds {} resource(s) tagged with it: {}; destroying a \
-                 stage from what AWS holds alone is not built yet: restore its state, or delete them by hand",
-                staged.state_location(),
-                left.len(),
-                left.iter().map(|r| r.arn.as_str()).collect::<Vec<_>>().join(", ")
-            )));
-        }
-        return Err(CliError::NotFound(format!(
-            "there is no stage `{name}`: no state at {} (`stages list` shows the stages there are)",
-            staged.state_location()
-        )));
-    }
     drop(store);
+    if state.serial == 0 && state.resources.is_empty() {
+        rebuild_lost(paths, &staged, name, registry, aws).await?;
+    }
     let args = super::destroy::DestroyArgs::for_stage(staged.clone(), auto_approve);
     let code = super::destroy::cmd_destroy(args, registry, aws, builds).await?;
     if code != ExitCode::SUCCESS {
@@ -277,7 +253,87 @@ async fn destroy(
         Ok(())
     })
     .await?;
+    // What the spec no longer declares (an edit since the stage was applied) is not in a
+    // rebuilt state: whatever still carries the stage's tag is named. AWS's tagging API may
+    // list a deleted resource for a few minutes; one that stays shows in `stages list`, and the
+    // next prune fails on it by name.
+    if let Ok(tagged) = crate::provider::ownership::staged_in_aws(aws).await
+        && let Some(left) = tagged.get(name)
+    {
+        eprintln!("Warning: AWS still lists {} resource(s) tagged with stage {name}:", left.len());
+        for r in left {
+            eprintln!("  {} ({})", r.arn, r.address.as_deref().unwrap_or("no address tag"));
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A stage whose state is gone: its state is rebuilt from the spec and what AWS holds (reads
+/// only; see [`crate::plan::rebuild`]) and saved before anything is deleted, so the destroy
+/// that follows is any stage's, and a run killed at any point is finished by the next one.
+async fn rebuild_lost(
+    paths: &Paths,
+    staged: &Paths,
+    name: &str,
+    registry: &Registry,
+    aws: &Aws,
+) -> Result<(), CliError> {
+    let location = staged.state_location();
+    let spec = staged.load_spec_without_sources(registry)?;
+    let main = paths.backend(aws)?.load().await?;
+    outln!("Stage {name} has no state at {location}: looking in AWS for what the spec would have made for it ...");
+    let rebuilt = crate::plan::rebuild::rebuild_stage(registry, aws, &spec, name, &main, 4).await?;
+    if rebuilt.state.resources.is_empty() {
+        let tagged = crate::provider::ownership::staged_in_aws(aws).await.unwrap_or_else(|e| {
+            eprintln!(
+                "Warning: cannot list what AWS holds tagged with stage {name} ({}: {}): if its state was lost, what \
+                 the spec does not declare is not named",
+                e.code, e.message
+            );
+            Default::default()
+        });
+        if let Some(left) = tagged.get(name) {
+            return Err(CliError::Stages(format!(
+                "stage `{name}` has no state at {location}, and none of what {} declares was found for it, but AWS \
+                 holds {} resource(s) tagged with it: {} (made from another spec? run `stages destroy` with that \
+                 --spec, or delete them by hand)",
+                staged.spec.display(),
+                left.len(),
+                left.iter().map(|r| r.arn.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        return Err(CliError::NotFound(format!(
+            "there is no stage `{name}`: no state at {location}, and AWS holds nothing the spec would have made for \
+             it (`stages list` shows the stages there are)"
+        )));
+    }
+    outln!(
+        "Found {} of its resources (by their stage tag, or by their parent and stage-derived names):",
+        rebuilt.state.resources.len()
+    );
+    for (addr, r) in &rebuilt.state.resources {
+        outln!("  {addr} ({})", r.id);
+    }
+    if !rebuilt.passed.is_empty() {
+        outln!("Not taken:");
+        for (addr, why) in &rebuilt.passed {
+            outln!("  {addr}: {why}");
+        }
+    }
+    let store = staged.backend(aws)?;
+    let store = store.as_ref();
+    super::with_lock(store, "stages destroy", async || {
+        // Another command may have written the stage's state meanwhile: it is the one to use.
+        let current = store.load().await?;
+        if current.serial == 0 && current.resources.is_empty() {
+            let mut state = rebuilt.state.clone();
+            state.serial = 1;
+            store.save(&state).await?;
+            outln!("Its state is rebuilt at {location}; it is destroyed as any stage's.\n");
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// The stages whose states sit beside the main state: `<stem>.<stage><ext>` next to it (a

@@ -10,6 +10,7 @@ pub mod markdown;
 pub mod moves;
 mod planner;
 mod reason;
+pub mod rebuild;
 mod render;
 pub mod revert;
 pub mod saved;

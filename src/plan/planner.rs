@@ -114,7 +114,10 @@ struct Planned {
 
 impl Planner<'_> {
     pub async fn plan(&self, spec: &Spec, prior: &State) -> Result<Plan, PlanError> {
-        let lookups = if self.options.destroy { BTreeMap::new() } else { self.lookups(spec).await? };
+        let lookups = match self.options.destroy {
+            true => BTreeMap::new(),
+            false => lookups(self.registry, self.aws, spec, self.options.parallelism).await?,
+        };
         // Renamed resources first, said or found: everything below sees them at their new
         // addresses.
         let (moved, mut moves) = super::moves::make_moves(prior, &spec.moves)?;
@@ -274,30 +277,6 @@ impl Planner<'_> {
             }));
         }
         out
-    }
-
-    /// Answers every lookup (they depend on variables only), concurrently.
-    async fn lookups(&self, spec: &Spec) -> Result<BTreeMap<ResourceAddr, Attrs>, PlanError> {
-        let queries = spec.lookups.iter().map(|l| async move {
-            let kind =
-                self.registry.lookup(&l.addr.kind).ok_or_else(|| PlanError::UnknownKind { addr: l.addr.clone() })?;
-            let query = evaluate(l, &|_, _| unknown());
-            let mut answer = self
-                .aws
-                .retried(|| kind.lookup(self.aws, &query))
-                .await
-                .map_err(|error| PlanError::Lookup { addr: l.addr.clone(), error: Box::new(error) })?;
-            for (k, v) in query {
-                answer.entry(k).or_insert(v);
-            }
-            Ok::<_, PlanError>((l.addr.clone(), answer))
-        });
-        stream::iter(queries)
-            .buffer_unordered(self.options.parallelism.max(1))
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect()
     }
 
     fn kind(&self, addr: &ResourceAddr) -> Result<&dyn ResourceKind, PlanError> {
@@ -525,7 +504,7 @@ fn kind_reason(
     Some(Reason::Kind { addr: addr.clone(), annotation })
 }
 
-async fn read_adopted(
+pub(super) async fn read_adopted(
     aws: &Aws,
     kind: &dyn ResourceKind,
     res: &ResourceSpec,
@@ -617,6 +596,28 @@ fn lookup(
         Action::Create | Action::Replace if computed => unknown(),
         _ => p.live.get(attr).cloned().unwrap_or_else(unknown),
     }
+}
+
+/// Answers every lookup (they depend on variables only), concurrently.
+pub(super) async fn lookups(
+    registry: &Registry,
+    aws: &Aws,
+    spec: &Spec,
+    parallelism: usize,
+) -> Result<BTreeMap<ResourceAddr, Attrs>, PlanError> {
+    let queries = spec.lookups.iter().map(|l| async move {
+        let kind = registry.lookup(&l.addr.kind).ok_or_else(|| PlanError::UnknownKind { addr: l.addr.clone() })?;
+        let query = evaluate(l, &|_, _| unknown());
+        let mut answer = aws
+            .retried(|| kind.lookup(aws, &query))
+            .await
+            .map_err(|error| PlanError::Lookup { addr: l.addr.clone(), error: Box::new(error) })?;
+        for (k, v) in query {
+            answer.entry(k).or_insert(v);
+        }
+        Ok::<_, PlanError>((l.addr.clone(), answer))
+    });
+    stream::iter(queries).buffer_unordered(parallelism.max(1)).collect::<Vec<_>>().await.into_iter().collect()
 }
 
 /// Resources in an order where each comes after what it depends on.

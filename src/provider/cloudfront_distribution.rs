@@ -322,8 +322,19 @@ impl Kind for CloudFrontDistribution {
             .filter(|d| {
                 d.origins().is_some_and(|o| o.items().iter().any(|o| o.domain_name() == spec.origin_domain_name))
             })
-            .map(|d| d.id().to_string());
-        for id in candidates {
+            .map(|d| (d.id().to_string(), d.arn().to_string()));
+        for (id, arn) in candidates {
+            // A lost stage's distribution: its create's token died with the state; its tags say.
+            if owner.is_lost_stage() {
+                let listed = cloudfront.list_tags_for_resource().resource(&arn).send().await;
+                let listed = listed.map_err(|e| ProviderError::from_sdk("ListTagsForResource", e))?;
+                let tags = listed.tags().map(|t| t.items()).unwrap_or_default();
+                let tags = tags.iter().map(|t| (t.key(), t.value().unwrap_or_default()));
+                if owner.judge_tags(tags) == super::ownership::Tagged::Ours {
+                    return Ok(Some(Found::Ours { id }));
+                }
+                continue;
+            }
             match current_config(cloudfront, &id).await {
                 Ok((config, _)) if config.caller_reference() == owner.token => return Ok(Some(Found::Ours { id })),
                 Ok(_) => {}
@@ -375,7 +386,11 @@ impl Access<DistributionPlanned> for CloudFrontDistribution {
         Deployer {
             read: &["cloudfront:GetDistribution", "cloudfront:GetDistributionConfig", "cloudfront:ListDistributions"],
             write: &["cloudfront:CreateDistribution", "cloudfront:TagResource", "cloudfront:UpdateDistribution"],
-            delete: &["cloudfront:UpdateDistribution", "cloudfront:DeleteDistribution"],
+            delete: &[
+                "cloudfront:UpdateDistribution",
+                "cloudfront:DeleteDistribution",
+                "cloudfront:ListTagsForResource",
+            ],
             unscoped: &["cloudfront:ListDistributions"],
         }
     }

@@ -51,19 +51,46 @@ impl Owner {
         tags
     }
 
+    /// Whom a lost stage's resources are looked for as (`stages destroy` of a stage whose
+    /// state is gone): the lineage died with the state, so a tagged resource is the stage's
+    /// when its address and stage tags say so, whatever its lineage; an untagged one found by
+    /// its natural key is taken (the caller checks it against the main stack and the stage).
+    pub fn of_lost_stage(addr: ResourceAddr, stage: &str) -> Self {
+        Owner {
+            addr,
+            lineage: String::new(),
+            token: String::new(),
+            since: 0,
+            replacing: vec![],
+            stage: Some(stage.to_string()),
+        }
+    }
+
+    /// Whether this is a lost stage's owner ([`Owner::of_lost_stage`]): no lineage, no token.
+    pub fn is_lost_stage(&self) -> bool {
+        self.lineage.is_empty() && self.stage.is_some()
+    }
+
     /// What a resource's tags say about who made it.
     pub fn judge_tags<'a>(&self, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Tagged {
-        let (mut address, mut lineage) = (None, None);
+        let (mut address, mut lineage, mut stage) = (None, None, None);
         for (k, v) in tags {
             match k {
                 ADDRESS_TAG => address = Some(v.to_string()),
                 LINEAGE_TAG => lineage = Some(v.to_string()),
+                STAGE_TAG => stage = Some(v.to_string()),
                 _ => {}
             }
         }
+        // A lost stage's owner knows no lineage (see `of_lost_stage`): its stage decides.
+        let lost_stage = self.is_lost_stage();
         match (address, lineage) {
             (None, None) => Tagged::Untagged,
-            (Some(a), Some(l)) if a == self.addr.to_string() && l == self.lineage => Tagged::Ours,
+            (Some(a), Some(l))
+                if a == self.addr.to_string() && (l == self.lineage || lost_stage && stage == self.stage) =>
+            {
+                Tagged::Ours
+            }
             (a, l) => Tagged::Other(format!(
                 "it is tagged as {} of state {}",
                 a.as_deref().unwrap_or("another resource"),
@@ -209,6 +236,26 @@ mod tests {
         assert!(matches!(o.judge_tags([(ADDRESS_TAG, "iam_role.r"), (LINEAGE_TAG, "other")]), Tagged::Other(_)));
         assert!(matches!(o.judge_tags([(ADDRESS_TAG, "iam_role.x"), (LINEAGE_TAG, "L")]), Tagged::Other(_)));
         assert_eq!(o.judge_tags([("app", "cruddur")]), Tagged::Untagged);
+    }
+
+    #[test]
+    fn a_lost_stages_owner_takes_its_address_in_its_stage_whatever_the_lineage() {
+        let lost = Owner::of_lost_stage(ResourceAddr::new("iam_role", "r"), "pr-2");
+        let tagged = |addr: &'static str, stage: Option<&'static str>| {
+            let mut tags = vec![(ADDRESS_TAG, addr), (LINEAGE_TAG, "any-lineage")];
+            tags.extend(stage.map(|s| (STAGE_TAG, s)));
+            lost.judge_tags(tags)
+        };
+        assert_eq!(tagged("iam_role.r", Some("pr-2")), Tagged::Ours);
+        assert!(matches!(tagged("iam_role.r", Some("pr-3")), Tagged::Other(_)), "another stage's");
+        assert!(matches!(tagged("iam_role.r", None), Tagged::Other(_)), "the main stack's");
+        assert!(matches!(tagged("iam_role.x", Some("pr-2")), Tagged::Other(_)), "another address");
+        // A known lineage still decides alone: a live stage never takes another state's.
+        let live = Owner { stage: Some("pr-2".into()), ..owner() };
+        assert!(matches!(
+            live.judge_tags([(ADDRESS_TAG, "iam_role.r"), (LINEAGE_TAG, "other"), (STAGE_TAG, "pr-2")]),
+            Tagged::Other(_)
+        ));
     }
 
     #[test]

@@ -417,6 +417,10 @@ impl Env {
         self.block_on(async { aws_sdk_cloudwatchlogs::Client::new(&self.config().await) })
     }
 
+    pub fn tagging(&self) -> aws_sdk_resourcegroupstagging::Client {
+        self.block_on(async { aws_sdk_resourcegroupstagging::Client::new(&self.config().await) })
+    }
+
     pub fn cognito(&self) -> aws_sdk_cognitoidentityprovider::Client {
         self.block_on(async { aws_sdk_cognitoidentityprovider::Client::new(&self.config().await) })
     }

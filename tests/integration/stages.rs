@@ -114,6 +114,7 @@ fn the_shipped_stack_deploys_a_stage_beside_the_main_one_whose_plan_stays_empty(
     let env = Env::new();
     crate::stack::stack(&env);
     env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let main_stack = crate::hostile::inventory(&env);
     env.run(&["apply", "--auto-approve", "--stage", "pr-17"]).expect_code(0);
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
     env.run(&["plan", "--detailed-exitcode", "--stage", "pr-17"]).expect_code(0);
@@ -155,11 +156,20 @@ fn the_shipped_stack_deploys_a_stage_beside_the_main_one_whose_plan_stays_empty(
     // Buckets (the main stack adopts its assets bucket), functions, topics, APIs, roles.
     assert_eq!(tagged.len(), 3 + 2 * 3 + 2 + 2 + 2 * 3, "{tagged:#?}");
 
-    env.run(&["destroy", "--auto-approve", "--stage", "pr-17"]).expect_code(0);
-    let functions = env.block_on(env.lambda().list_functions().send()).expect("functions");
-    assert_eq!(functions.functions().len(), 3, "the main stack's functions stay");
-    assert!(buckets(&env).contains(&"assets.cruddur.test".to_string()));
+    // Its state lost, the stage is destroyed from what AWS holds: every kind, the untaggable
+    // ones (records, the access control, routes) found by their parent or stage-derived name.
+    std::fs::remove_file(env.path("state/cruddur.pr-17.json")).expect("the stage's state deleted");
+    let destroyed = env.run(&["stages", "destroy", "pr-17", "--auto-approve"]).expect_code(0);
+    assert!(destroyed.stdout.contains("Stage pr-17 has no state at state/cruddur.pr-17.json"), "{}", destroyed.stdout);
+    for line in ["route53_record.assets_ipv4 (", "cloudfront_origin_access_control.", "Stage pr-17 is gone"] {
+        assert!(destroyed.stdout.contains(line), "{line}: {}", destroyed.stdout);
+    }
+    assert_eq!(crate::hostile::inventory(&env), main_stack, "AWS holds exactly the main stack:\n{}", destroyed.stdout);
+    assert!(stage_tags(&env).values().all(Option::is_none), "{:#?}", stage_tags(&env));
+    assert!(!env.path("state/cruddur.pr-17.json").exists(), "the rebuilt state is removed with the stage");
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    let again = env.run(&["stages", "destroy", "pr-17", "--auto-approve"]).expect_code(1);
+    assert!(again.stderr_flat().contains("there is no stage `pr-17`"), "{}", again.stderr);
 }
 
 /// The `cruddur-infra:stage` tag of each bucket, function, topic, API and role the stacks
@@ -264,7 +274,7 @@ fn stages_are_listed_destroyed_and_pruned_leaving_the_kept_ones_and_the_main_sta
 }
 
 #[test]
-fn a_stage_whose_state_was_deleted_is_found_by_its_tag_and_fails_the_prune_by_name() {
+fn a_stage_whose_state_was_deleted_is_found_by_its_tag_and_destroyed_from_what_aws_holds() {
     let env = Env::new();
     small(&env);
     env.run(&["apply", "--auto-approve"]).expect_code(0);
@@ -289,13 +299,70 @@ fn a_stage_whose_state_was_deleted_is_found_by_its_tag_and_fails_the_prune_by_na
     let text = env.run(&["stages", "list"]).expect_code(0).stdout;
     assert!(text.contains("(lost: no state at state/cruddur.pr-2.json)"), "{text}");
 
-    // The prune keeps pr-1, cannot destroy pr-2 without a state, and says so by name.
-    let pruned = env.run(&["stages", "prune", "--keep", "pr-1", "--auto-approve"]).expect_code(1);
-    assert!(pruned.stdout.contains("Stage pr-2 has no state"), "{}", pruned.stdout);
-    assert!(pruned.stdout.contains("stages-bucket-pr-2 (s3_bucket.b)"), "{}", pruned.stdout);
-    assert!(pruned.stderr_flat().contains("stages left in AWS without a state: pr-2"), "{}", pruned.stderr);
-    let destroyed = env.run(&["stages", "destroy", "pr-2", "--auto-approve"]).expect_code(1);
-    assert!(destroyed.stderr_flat().contains("AWS holds 2 resource(s) tagged with it"), "{}", destroyed.stderr);
-    assert_eq!(buckets(&env), ["stages-bucket", "stages-bucket-pr-1", "stages-bucket-pr-2"], "nothing was deleted");
+    // Without a terminal nothing goes unconfirmed; the state is rebuilt all the same (reads only).
+    env.run(&["stages", "destroy", "pr-2"]).expect_code(1);
+    assert_eq!(buckets(&env), ["stages-bucket", "stages-bucket-pr-1", "stages-bucket-pr-2"], "nothing deleted");
+    std::fs::remove_file(env.path("state/cruddur.pr-2.json")).expect("the rebuilt state, lost again");
+    let destroyed = env.run(&["stages", "destroy", "pr-2", "--auto-approve"]).expect_code(0);
+    for line in ["s3_bucket.b (stages-bucket-pr-2)", "sns_subscription.s (", "Stage pr-2 is gone"] {
+        assert!(destroyed.stdout.contains(line), "{line}: {}", destroyed.stdout);
+    }
+    assert_eq!(buckets(&env), ["stages-bucket", "stages-bucket-pr-1"]);
+    assert_eq!(topics(&env), ["stages-topic", "stages-topic-pr-1"]);
+    let subscriptions = env.block_on(env.sns().list_subscriptions().send()).expect("subscriptions");
+    assert_eq!(subscriptions.subscriptions().len(), 2);
+    let text = env.run(&["stages", "list"]).expect_code(0).stdout;
+    assert!(!text.contains("pr-2"), "{text}");
     env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    env.run(&["plan", "--detailed-exitcode", "--stage", "pr-1"]).expect_code(0);
+}
+
+/// What the tagging API lists for each stage: stage name -> how many resources.
+fn tagged_stages(env: &Env) -> std::collections::BTreeMap<String, usize> {
+    let listed = env.block_on(env.tagging().get_resources().send()).expect("tagged resources");
+    let mut out = std::collections::BTreeMap::new();
+    for r in listed.resource_tag_mapping_list() {
+        if let Some(t) = r.tags().iter().find(|t| t.key() == "cruddur-infra:stage") {
+            *out.entry(t.value().to_string()).or_default() += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn twelve_closed_stages_nine_with_state_and_three_without_are_pruned_leaving_the_open_ones_and_the_main_stack() {
+    let env = Env::new();
+    small(&env);
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let stages: Vec<String> = (1..=14).map(|n| format!("pr-{n}")).collect();
+    for stage in &stages {
+        env.run(&["apply", "--auto-approve", "--stage", stage]).expect_code(0);
+    }
+    // Pull requests 1-12 are closed; the clean-up of 10, 11 and 12 lost their states.
+    for n in [10, 11, 12] {
+        std::fs::remove_file(env.path(&format!("state/cruddur.pr-{n}.json"))).expect("state deleted");
+    }
+    let pruned = env.run(&["stages", "prune", "--keep", "pr-13,pr-14", "--auto-approve"]).expect_code(0);
+    assert_eq!(pruned.stdout.matches("has no state at").count(), 3, "the three lost: {}", pruned.stdout);
+    assert_eq!(pruned.stdout.matches("is gone: its state").count(), 12, "{}", pruned.stdout);
+
+    let wanted: Vec<String> = ["", "-pr-13", "-pr-14"].iter().map(|s| format!("stages-bucket{s}")).collect::<Vec<_>>();
+    assert_eq!(stack_buckets(&env), wanted);
+    assert_eq!(topics(&env), ["stages-topic", "stages-topic-pr-13", "stages-topic-pr-14"]);
+    let subscriptions = env.block_on(env.sns().list_subscriptions().send()).expect("subscriptions");
+    assert_eq!(subscriptions.subscriptions().len(), 3);
+    assert_eq!(tagged_stages(&env), [("pr-13".to_string(), 2), ("pr-14".to_string(), 2)].into_iter().collect());
+    let mut states: Vec<String> = std::fs::read_dir(env.path("state"))
+        .expect("state dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    states.sort();
+    assert_eq!(states, ["cruddur.json", "cruddur.pr-13.json", "cruddur.pr-14.json"]);
+    for stage in [None, Some("pr-13"), Some("pr-14")] {
+        let mut args = vec!["plan", "--detailed-exitcode"];
+        args.extend(stage.iter().flat_map(|s| ["--stage", *s]));
+        env.run(&args).expect_code(0);
+    }
 }

@@ -3,13 +3,17 @@
 //! programs that are not Rust (the demo).
 //!
 //! ```text
-//! lambda-runtime --bootstrap DIR/bootstrap --function-name NAME --log FILE [--env K=V]...
+//! lambda-runtime --bootstrap DIR/bootstrap --function-name NAME --log FILE [--env K=V]... [--timings] [-- ARG...]
 //! ```
 //!
 //! Each line on stdin is one event (JSON); for each, one line on stdout says how it ended:
 //! `{"response": ...}`, `{"error": ...}` (the handler's error document), or `{"failed": "..."}`
 //! (the bootstrap could not initialise, or did not answer within 60 s; the message holds its
 //! log). The function is stopped when stdin ends.
+//!
+//! With `--timings` (the Lambda benchmark) the first line is `{"pid": N}` (the bootstrap's, for
+//! its memory in /proc), and each outcome also carries `"ms"`: the event handed out to the
+//! answer read; the first also `"init_ms"`: the process started to its first `next` request.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -34,6 +38,13 @@ struct Args {
     /// environment reaches it.
     #[arg(long = "env", value_name = "K=V", value_parser = key_value)]
     env: Vec<(String, String)>,
+    /// Print the bootstrap's pid first, and each invocation's time (and the first one's
+    /// initialisation) with its outcome.
+    #[arg(long)]
+    timings: bool,
+    /// Arguments for the bootstrap (after `--`).
+    #[arg(last = true)]
+    args: Vec<String>,
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -42,8 +53,12 @@ fn key_value(s: &str) -> Result<(String, String), String> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let mut runtime = Runtime::start(&args.bootstrap, &args.function_name, &args.env, args.log);
+    let mut runtime = Runtime::start_with_args(&args.bootstrap, &args.args, &args.function_name, &args.env, args.log);
     let stdout = std::io::stdout();
+    if args.timings && writeln!(stdout.lock(), "{}", json!({ "pid": runtime.pid() })).is_err() {
+        return std::process::ExitCode::SUCCESS;
+    }
+    let mut first = true;
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if line.trim().is_empty() {
@@ -51,9 +66,20 @@ fn main() -> std::process::ExitCode {
         }
         let answer = match serde_json::from_str::<Value>(&line) {
             Err(e) => json!({ "failed": format!("the event is not JSON: {e}") }),
-            Ok(event) => match runtime.try_invoke(&event) {
-                Ok(Outcome::Response(v)) => json!({ "response": v }),
-                Ok(Outcome::Error(v)) => json!({ "error": v }),
+            Ok(event) => match runtime.try_invoke_timed(&event) {
+                Ok((outcome, took)) => {
+                    let mut answer = match outcome {
+                        Outcome::Response(v) => json!({ "response": v }),
+                        Outcome::Error(v) => json!({ "error": v }),
+                    };
+                    if args.timings {
+                        answer["ms"] = json!(took.as_secs_f64() * 1000.0);
+                        if std::mem::take(&mut first) {
+                            answer["init_ms"] = json!(runtime.init_time().map(|t| t.as_secs_f64() * 1000.0));
+                        }
+                    }
+                    answer
+                }
                 Err(why) => json!({ "failed": why }),
             },
         };
