@@ -59,7 +59,8 @@ pub async fn cmd_iam_policy(args: IamPolicyArgs, registry: &Registry, aws: &Aws)
         let Some(access) = registry.get(&addr.kind).and_then(|k| k.access()) else { continue };
         grant(access.deployer(), access.deployer_arns(&res.attributes, &scope));
     }
-    if matches!(args.command, Command::Plan | Command::Apply) {
+    // Lookups are answered by plans, and by `stages destroy` rebuilding a lost stage's state.
+    if matches!(args.command, Command::Plan | Command::Apply | Command::Destroy) {
         for lookup in &spec.lookups {
             let Some(kind) = registry.lookup(&lookup.addr.kind) else { continue };
             let query: Attrs = crate::plan::evaluate(lookup, &|_, _| unknown());

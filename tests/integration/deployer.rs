@@ -47,6 +47,7 @@ fn iam_actions(line: &str) -> Vec<String> {
         "Route53" | "Route 53" => "route53",
         "Cognito Identity Provider" | "CognitoIdentityProvider" => "cognito-idp",
         "CloudWatch Logs" | "CloudWatchLogs" => "logs",
+        "Resource Groups Tagging API" | "ResourceGroupsTaggingAPI" => "tag",
         // API Gateway authorises by HTTP method on the resource path.
         "ApiGatewayV2" => return vec![format!("apigateway:{method}")],
         other => panic!("a call to an unexpected service: {other} ({line})"),
@@ -134,6 +135,17 @@ fn every_call_of_a_whole_stack_apply_plan_drift_and_destroy_is_in_its_printed_po
     let used = logged(&env, &["destroy", "--auto-approve"], "destroy.log");
     let missing: Vec<&String> = used.iter().filter(|a| !destroy_policy.contains(*a)).collect();
     assert!(missing.is_empty(), "destroy called {missing:?}, not in its policy {destroy_policy:#?}");
+
+    // A stage whose state is lost is destroyed from what AWS holds within the same policy: the
+    // tagging API, each kind's find and the deletes.
+    env.run(&["apply", "--auto-approve", "--stage", "pr-9"]).expect_code(0);
+    std::fs::remove_file(env.path("state/cruddur.pr-9.json")).expect("the stage's state deleted");
+    let out = env.run(&["iam-policy", "--for", "destroy", "--stage", "pr-9"]).expect_code(0);
+    let stage_policy = actions(&serde_json::from_str(&out.stdout).expect("a policy document"));
+    let used = logged(&env, &["stages", "destroy", "pr-9", "--auto-approve"], "stages.log");
+    assert!(used.contains("tag:GetResources"), "{used:#?}");
+    let missing: Vec<&String> = used.iter().filter(|a| !stage_policy.contains(*a)).collect();
+    assert!(missing.is_empty(), "stages destroy called {missing:?}, not in its policy {stage_policy:#?}");
 }
 
 /// An S3, SNS and IAM stack: what moto's IAM enforcement can judge.
