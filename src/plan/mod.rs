@@ -17,7 +17,7 @@ pub mod saved;
 mod target;
 pub mod undo;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -254,14 +254,7 @@ impl Plan {
 
     /// A reference's value after apply: a lookup's answer, else the state's attribute.
     pub fn value_of(&self, state: &State, addr: &ResourceAddr, attr: &str) -> serde_json::Value {
-        match self.lookups.get(addr) {
-            Some(answer) => answer.get(attr).cloned().unwrap_or_default(),
-            None => state
-                .resources
-                .get(addr)
-                .and_then(|r| r.attributes.get(attr).cloned())
-                .unwrap_or_else(crate::value::unknown),
-        }
+        value_in(&self.lookups, state, addr, attr)
     }
 
     /// What a reviewer must not miss although AWS is as the spec says (each kind's
@@ -277,5 +270,23 @@ impl Plan {
 
     pub fn change(&self, addr: &ResourceAddr) -> Option<&ResourceChange> {
         self.changes.iter().find(|c| &c.addr == addr)
+    }
+}
+
+/// A reference's value given the lookups' answers and a state: a lookup's answer, else the
+/// state's attribute, else unknown.
+pub fn value_in(
+    lookups: &BTreeMap<ResourceAddr, Attrs>,
+    state: &State,
+    addr: &ResourceAddr,
+    attr: &str,
+) -> serde_json::Value {
+    match lookups.get(addr) {
+        Some(answer) => answer.get(attr).cloned().unwrap_or_default(),
+        None => state
+            .resources
+            .get(addr)
+            .and_then(|r| r.attributes.get(attr).cloned())
+            .unwrap_or_else(crate::value::unknown),
     }
 }

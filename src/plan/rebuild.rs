@@ -57,14 +57,7 @@ pub async fn rebuild_stage(
             passed.push((addr.clone(), "adopted by the spec (import_id): not the stage's to delete".into()));
             continue;
         }
-        let mut desired = evaluate(res, &|a, attr| match answers.get(a) {
-            Some(answer) => answer.get(attr).cloned().unwrap_or_default(),
-            None => state
-                .resources
-                .get(a)
-                .and_then(|r| r.attributes.get(attr).cloned())
-                .unwrap_or_else(crate::value::unknown),
-        });
+        let mut desired = evaluate(res, &|a, attr| super::value_in(&answers, &state, a, attr));
         kind.normalize(&mut desired);
         let identity: Vec<&str> = kind.schema().identity().map(|a| a.name).collect();
         if identity.iter().any(|k| desired.get(*k).is_some_and(contains_unknown)) {
