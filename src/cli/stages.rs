@@ -323,14 +323,19 @@ async fn rebuild_lost(
     let store = staged.backend(aws)?;
     let store = store.as_ref();
     super::with_lock(store, "stages destroy", async || {
-        // Another command may have written the stage's state meanwhile: it is the one to use.
+        // A state written meanwhile is another command's (a first apply of the stage finishing):
+        // the stage is not lost, and what was decided about it as lost no longer holds.
         let current = store.load().await?;
-        if current.serial == 0 && current.resources.is_empty() {
-            let mut state = rebuilt.state.clone();
-            state.serial = 1;
-            store.save(&state).await?;
-            outln!("Its state is rebuilt at {location}; it is destroyed as any stage's.\n");
+        if current.serial != 0 || !current.resources.is_empty() {
+            return Err(CliError::Stages(format!(
+                "stage `{name}` got a state at {location} while this looked in AWS (another command wrote it): \
+                 not destroyed; run again to destroy it from its state"
+            )));
         }
+        let mut state = rebuilt.state.clone();
+        state.serial = 1;
+        store.save(&state).await?;
+        outln!("Its state is rebuilt at {location}; it is destroyed as any stage's.\n");
         Ok(())
     })
     .await
