@@ -142,7 +142,11 @@ pub async fn cmd_stages(
             Ok(ExitCode::SUCCESS)
         }
         StagesCommand::Destroy { name, auto_approve, paths } => {
-            destroy(&paths, &name, auto_approve, registry, aws, builds).await
+            let code = destroy(&paths, &name, auto_approve, registry, aws, builds).await?;
+            if code == ExitCode::SUCCESS {
+                name_leftovers(aws, &[name.as_str()]).await;
+            }
+            Ok(code)
         }
         StagesCommand::Prune { keep, keep_file, older_than, auto_approve, paths } => {
             let mut kept: BTreeSet<String> = keep.into_iter().collect();
@@ -187,10 +191,11 @@ pub async fn cmd_stages(
                 super::apply::confirm_text("destroy these stages")?;
             }
             let mut failed = Vec::new();
+            let mut destroyed = Vec::new();
             for f in doomed {
                 outln!("\n== stage {}", f.name);
                 match destroy(&paths, &f.name, true, registry, aws, builds).await {
-                    Ok(code) if code == ExitCode::SUCCESS => {}
+                    Ok(code) if code == ExitCode::SUCCESS => destroyed.push(f.name.as_str()),
                     Ok(_) => failed.push(f.name.clone()),
                     Err(e) => {
                         eprintln!("{:?}", miette::Report::new(e));
@@ -198,6 +203,7 @@ pub async fn cmd_stages(
                     }
                 }
             }
+            name_leftovers(aws, &destroyed).await;
             pruned(failed, unlisted)
         }
     }
@@ -253,19 +259,23 @@ async fn destroy(
         Ok(())
     })
     .await?;
-    // What the spec no longer declares (an edit since the stage was applied) is not in a
-    // rebuilt state: whatever still carries the stage's tag is named. AWS's tagging API may
-    // list a deleted resource for a few minutes; one that stays shows in `stages list`, and the
-    // next prune fails on it by name.
-    if let Ok(tagged) = crate::provider::ownership::staged_in_aws(aws).await
-        && let Some(left) = tagged.get(name)
-    {
+    Ok(ExitCode::SUCCESS)
+}
+
+/// After stages were destroyed: whatever AWS still lists tagged with one of them is named, once
+/// for the whole command (one scan of the account's tags). What the spec no longer declares (an
+/// edit since the stage was applied) is not in a rebuilt state; and AWS's tagging API may list a
+/// deleted resource for a few minutes: one that stays shows in `stages list`, and the next
+/// prune fails on it by name.
+async fn name_leftovers(aws: &Aws, destroyed: &[&str]) {
+    let Ok(tagged) = crate::provider::ownership::staged_in_aws(aws).await else { return };
+    for name in destroyed {
+        let Some(left) = tagged.get(*name) else { continue };
         eprintln!("Warning: AWS still lists {} resource(s) tagged with stage {name}:", left.len());
         for r in left {
             eprintln!("  {} ({})", r.arn, r.address.as_deref().unwrap_or("no address tag"));
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// A stage whose state is gone: its state is rebuilt from the spec and what AWS holds (reads
@@ -280,7 +290,9 @@ async fn rebuild_lost(
 ) -> Result<(), CliError> {
     let location = staged.state_location();
     let spec = staged.load_spec_without_sources(registry)?;
-    let main = paths.backend(aws)?.load().await?;
+    // The main stack's state must be there: it is what the rebuild never takes from, and a
+    // mistyped --state would otherwise leave nothing to guard it.
+    let main = paths.backend(aws)?.load_existing().await?;
     outln!("Stage {name} has no state at {location}: looking in AWS for what the spec would have made for it ...");
     let rebuilt = crate::plan::rebuild::rebuild_stage(registry, aws, &spec, name, &main, 4).await?;
     if rebuilt.state.resources.is_empty() {

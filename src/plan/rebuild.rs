@@ -78,7 +78,7 @@ pub async fn rebuild_stage(
             }
             // What cannot be looked for with the values known (a setting of another resource
             // that is gone): its parent's delete takes it, or the leftovers name it.
-            Err(e) if e.code == "InvalidAttributes" => {
+            Err(e) if e.is_invalid_attributes() => {
                 passed.push((addr.clone(), format!("not looked for: {}", e.message)));
                 continue;
             }

@@ -40,6 +40,9 @@ impl ErrorClass {
     }
 }
 
+/// The code of [`ProviderError::invalid_attributes`].
+const INVALID_ATTRIBUTES: &str = "InvalidAttributes";
+
 /// A failed AWS call: which operation, the service's error code and message.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{operation} failed: {code}: {message}{}", retried(*attempts, *waited))]
@@ -173,7 +176,7 @@ impl ProviderError {
 
     /// Attributes that do not fit the kind's model (an engine or state bug, never AWS's).
     pub fn invalid_attributes(kind: &str, message: impl std::fmt::Display) -> Self {
-        let mut e = Self::new("DecodeAttributes", "InvalidAttributes", format!("{kind}: {message}"));
+        let mut e = Self::new("DecodeAttributes", INVALID_ATTRIBUTES, format!("{kind}: {message}"));
         e.class = ErrorClass::Fatal;
         e
     }
@@ -182,6 +185,11 @@ impl ProviderError {
     pub fn with_class(mut self, class: ErrorClass) -> Self {
         self.class = class;
         self
+    }
+
+    /// Whether the values handed to the kind do not read as its model (no AWS call was made).
+    pub fn is_invalid_attributes(&self) -> bool {
+        self.code == INVALID_ATTRIBUTES
     }
 
     pub fn is_not_found(&self) -> bool {

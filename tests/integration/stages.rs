@@ -366,3 +366,34 @@ fn twelve_closed_stages_nine_with_state_and_three_without_are_pruned_leaving_the
         env.run(&args).expect_code(0);
     }
 }
+
+#[test]
+fn a_lost_stages_destroy_killed_after_any_request_is_finished_by_the_next_run() {
+    // Killed while rebuilding (reads only), after the rebuilt state was saved, or mid-destroy:
+    // the same command again leaves AWS holding the main stack alone and no stage state.
+    let env = Env::with_proxy(crate::proxy::Mode::Pass, 0);
+    small(&env);
+    env.run(&["apply", "--auto-approve"]).expect_code(0);
+    let destroy = ["stages", "destroy", "pr-2", "--auto-approve"];
+    for k in 1.. {
+        env.run(&["apply", "--auto-approve", "--stage", "pr-2"]).expect_code(0);
+        std::fs::remove_file(env.path("state/cruddur.pr-2.json")).expect("the stage's state deleted");
+        let killed = crate::hostile::run_killed_after(&env, &destroy, k);
+        if killed {
+            let again = env.run(&destroy);
+            // Killed after its last request, the stage was already gone.
+            let done_before = again.code == 1 && again.stderr_flat().contains("there is no stage `pr-2`");
+            assert!(again.code == 0 || done_before, "killed after request {k}: {}\n{}", again.stdout, again.stderr);
+        }
+        assert_eq!(buckets(&env), ["stages-bucket"], "killed after request {k}");
+        assert_eq!(topics(&env), ["stages-topic"], "killed after request {k}");
+        let subscriptions = env.block_on(env.sns().list_subscriptions().send()).expect("subscriptions");
+        assert_eq!(subscriptions.subscriptions().len(), 1, "killed after request {k}");
+        assert!(!env.path("state/cruddur.pr-2.json").exists(), "killed after request {k}");
+        if !killed {
+            assert!(k > 5, "the destroy made {k} requests at most");
+            break;
+        }
+    }
+    env.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
