@@ -26,6 +26,19 @@ none of them relaxes or fakes a check.
   than the count of versions left, reusing a number still in use (publish 1, 2, 3, delete 1,
   publish: a second "3"); Lambda counts on from the highest number it ever gave the function.
 
+Speed, not behaviour (the answers stay moto's):
+
+- IAM's AWS managed policies (MOTO_IAM_LOAD_MANAGED_POLICIES=true: the stack attaches
+  AWSLambdaBasicExecutionRole, and AWS refuses an ARN it does not hold) are parsed from moto's
+  5 MB document once per server, and an IAM backend builds its 1,595 policy objects only when a
+  request reads them. moto parses and builds them in every IAM backend it creates: one per
+  partition and account, again at every reset and when a request's access key is looked up.
+  Measured under a whole-stack crash matrix (py-spy): three fifths of the server's CPU.
+- Every Cognito user pool moto makes imports the same RSA key from moto's own file (recovering
+  its primes costs about 10 ms); the key is imported once per server and shared.
+- moto lists its own package folder on every request to tell a service's name from a host name;
+  the folder does not change while the server runs, so it is listed once.
+
 With `CRUDDUR_MOTO_IDLE_EXIT=SECONDS` (the test harness's pooled servers) the server stops by
 itself once no request came for that long, and `GET /_cruddur/pool-id` answers its
 `CRUDDUR_MOTO_POOL_ID`: after a pooled server stopped, another may listen on its port, and the
@@ -39,6 +52,9 @@ import time
 import sys
 
 import copy
+import types
+
+from joserfc import jwk
 
 from moto.apigatewayv2.exceptions import APIGatewayV2Error
 from moto.apigatewayv2.models import Api
@@ -46,11 +62,16 @@ from moto.apigatewayv2.responses import ApiGatewayV2Response
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaStorage
 from moto.awslambda.policy import Policy
+from moto import backends as moto_backends
+from moto.cognitoidp import models as cognito_models
 from moto.cloudfront.exceptions import CloudFrontException
 from moto.cloudfront.models import CloudFrontBackend
+from moto.iam.aws_managed_policies import aws_managed_policies_data
+from moto.iam.models import AWSManagedPolicy, IAMBackend
 from moto.route53.exceptions import ResourceRecordAlreadyExists
 from moto.route53.models import Route53Backend
 from moto.s3.responses import S3Response
+from moto.settings import load_iam_aws_managed_policies
 
 
 def get_authorizers(self):
@@ -203,6 +224,58 @@ def publish_version(self, name_or_arn, description=""):
 
 
 LambdaStorage.publish_version = publish_version
+
+
+_aws_managed_policy_data = []
+
+
+def _aws_managed_policies(backend):
+    if not _aws_managed_policy_data:
+        _aws_managed_policy_data.append(json.loads(aws_managed_policies_data))
+    return [
+        AWSManagedPolicy.from_data(name, backend.account_id, backend.region_name, data)
+        for name, data in _aws_managed_policy_data[0].items()
+    ]
+
+
+def _managed_policies(self):
+    policies = self.__dict__.get("_cruddur_managed_policies")
+    if policies is None:
+        aws = _aws_managed_policies(self) if load_iam_aws_managed_policies() else []
+        policies = {policy.arn: policy for policy in aws}
+        self.__dict__["_cruddur_managed_policies"] = policies
+    return policies
+
+
+def _set_managed_policies(self, policies):
+    self.__dict__["_cruddur_managed_policies"] = policies
+
+
+# IAMBackend.__init__ assigns both: the AWS ones are left for the first read of the dict.
+IAMBackend._init_aws_policies = lambda self: []
+IAMBackend._init_managed_policies = lambda self: None
+IAMBackend.managed_policies = property(_managed_policies, _set_managed_policies)
+
+
+class _RSAKeyImportedOnce:
+    """`jwk.RSAKey` as moto's Cognito models use it: the same key document gives the same key."""
+
+    _keys = {}
+
+    @classmethod
+    def import_key(cls, data, *args, **kwargs):
+        if args or kwargs:
+            return jwk.RSAKey.import_key(data, *args, **kwargs)
+        text = json.dumps(data, sort_keys=True)
+        if text not in cls._keys:
+            cls._keys[text] = jwk.RSAKey.import_key(data)
+        return cls._keys[text]
+
+
+cognito_models.jwk = types.SimpleNamespace(RSAKey=_RSAKeyImportedOnce)
+
+_moto_modules = tuple(moto_backends.list_of_moto_modules())
+moto_backends.list_of_moto_modules = lambda: _moto_modules
 
 def _stop_when_idle(seconds):
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
