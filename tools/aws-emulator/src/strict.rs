@@ -12,6 +12,8 @@
 //! - S3: a notification to a function or topic whose permission or policy was written moments
 //!   ago cannot be validated; a request to a bucket in another region is redirected (301).
 //! - IAM: a new role is not found for a moment, and Lambda cannot assume it for a while longer.
+//!   These delays and S3's validation last their clock *and* until a request met them once, so
+//!   a test on a busy machine, whose next request came late, still sees the engine meet them.
 //! - Lambda: a new function is `Pending`, an updated one `InProgress`; updates and
 //!   `PublishVersion` meanwhile are refused (`ResourceConflictException`): "an update is in
 //!   progress" while `InProgress`, "currently in the following state: Pending" while `Pending`.
@@ -112,9 +114,12 @@ struct Memory {
     /// Subscriptions just unsubscribed: (topic, protocol, endpoint), until when they are listed.
     unsubscribed: Vec<(String, String, String, Instant)>,
     api_writes: HashMap<String, usize>,
-    permission_written: HashMap<String, Instant>,
-    topic_policy_written: HashMap<String, Instant>,
-    role_created: HashMap<String, Instant>,
+    /// Permissions (by function) and topic policies S3 cannot validate a notification against yet.
+    permission_written: HashMap<String, Settling>,
+    topic_policy_written: HashMap<String, Settling>,
+    /// New roles IAM does not show yet, and new roles Lambda cannot assume yet.
+    role_invisible: HashMap<String, Settling>,
+    role_unassumable: HashMap<String, Settling>,
     /// Function name: until when it is busy, and whether it is being created.
     function_busy: HashMap<String, (Instant, bool)>,
     etag_version: HashMap<String, u32>,
@@ -123,6 +128,29 @@ struct Memory {
     change_pending_until: HashMap<String, Instant>,
     bucket_regions: HashMap<String, String>,
     disabled_keys: HashSet<String>,
+}
+
+/// A change AWS has not propagated yet. The delay lasts its clock from the change *and* until one
+/// request has met it: on a busy machine the engine's next request may come after the clock ran
+/// out, and AWS gives no bound the engine could count on, so every such rule is met at least once.
+#[derive(Clone, Copy)]
+struct Settling {
+    since: Instant,
+    met: bool,
+}
+
+impl Settling {
+    fn now() -> Settling {
+        Settling { since: Instant::now(), met: false }
+    }
+
+    /// Whether the change is still not visible, given the rule's clock; a request that asks
+    /// while it is not has met it.
+    fn meet(&mut self, clock: Duration) -> bool {
+        let holds = !self.met || self.since.elapsed() < clock;
+        self.met |= holds;
+        holds
+    }
 }
 
 pub struct Strict {
@@ -271,7 +299,7 @@ impl Strict {
             }
             "SetTopicAttributes" if request.form("AttributeName").as_deref() == Some("Policy") => {
                 if let Some(topic) = request.form("TopicArn") {
-                    memory.topic_policy_written.insert(topic, Instant::now());
+                    memory.topic_policy_written.insert(topic, Settling::now());
                 }
                 moto
             }
@@ -423,12 +451,18 @@ impl Strict {
             return None;
         }
         let body = String::from_utf8_lossy(&request.body);
-        let memory = self.memory.lock().expect("lock");
-        let fresh = |at: Option<&Instant>| at.is_some_and(|t| t.elapsed() < self.clocks.destination);
+        let mut memory = self.memory.lock().expect("lock");
+        let clock = self.clocks.destination;
         let functions = all_between(&body, "<CloudFunction>", "</CloudFunction>");
         let topics = all_between(&body, "<Topic>", "</Topic>");
-        let unvalidated = functions.iter().any(|arn| fresh(memory.permission_written.get(function_name(arn))))
-            || topics.iter().any(|arn| fresh(memory.topic_policy_written.get(*arn)));
+        // Every destination is judged (and each unvalidated one met), not only the first.
+        let mut unvalidated = false;
+        for arn in &functions {
+            unvalidated |= memory.permission_written.get_mut(function_name(arn)).is_some_and(|w| w.meet(clock));
+        }
+        for arn in &topics {
+            unvalidated |= memory.topic_policy_written.get_mut(*arn).is_some_and(|w| w.meet(clock));
+        }
         drop(memory);
         if !unvalidated {
             return None;
@@ -494,8 +528,14 @@ impl Strict {
             return None;
         }
         let role = request.form("RoleName")?;
-        let created = self.memory.lock().expect("lock").role_created.get(&role).copied()?;
-        if created.elapsed() >= self.clocks.role_visible {
+        let invisible = self
+            .memory
+            .lock()
+            .expect("lock")
+            .role_invisible
+            .get_mut(&role)
+            .is_some_and(|r| r.meet(self.clocks.role_visible));
+        if !invisible {
             return None;
         }
         let body = query_error("Sender", "NoSuchEntity", &format!("The role with name {role} cannot be found."));
@@ -506,7 +546,9 @@ impl Strict {
         if request.operation == "CreateRole"
             && let Some(role) = request.form("RoleName")
         {
-            self.memory.lock().expect("lock").role_created.insert(role, Instant::now());
+            let mut memory = self.memory.lock().expect("lock");
+            memory.role_invisible.insert(role.clone(), Settling::now());
+            memory.role_unassumable.insert(role, Settling::now());
         }
         moto
     }
@@ -522,8 +564,10 @@ impl Strict {
         if creating || request.path.ends_with("/configuration") {
             let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
             if let Some(role) = body["Role"].as_str().and_then(|arn| arn.rsplit('/').next()) {
-                let created = self.memory.lock().expect("lock").role_created.get(role).copied();
-                if created.is_some_and(|t| t.elapsed() < self.clocks.role_assumable) {
+                let clock = self.clocks.role_assumable;
+                let unassumable =
+                    self.memory.lock().expect("lock").role_unassumable.get_mut(role).is_some_and(|r| r.meet(clock));
+                if unassumable {
                     let body =
                         r#"{"Type":"User","message":"The role defined for the function cannot be assumed by Lambda."}"#;
                     let headers =
@@ -568,7 +612,7 @@ impl Strict {
         }
         let Some(function) = lambda_function(&request.path) else { return moto };
         if request.method == "POST" && request.path.ends_with("/policy") {
-            self.memory.lock().expect("lock").permission_written.insert(function, Instant::now());
+            self.memory.lock().expect("lock").permission_written.insert(function, Settling::now());
             return moto;
         }
         if request.method == "PUT" && (request.path.ends_with("/code") || request.path.ends_with("/configuration")) {
