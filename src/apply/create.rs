@@ -71,6 +71,10 @@ impl Applier<'_> {
         {
             return self.finish_found(work, &desired, id).await;
         }
+        // A dead command's create may still land, before this one: AWS then refuses this one as
+        // existing, and what it refuses for may be that create's work (found as ours, not taken
+        // for someone else's).
+        let dead_may_have_made = reused.is_some();
         let intent = reused.unwrap_or_else(|| Intent { token: uuid::Uuid::new_v4().to_string(), since: now_epoch() });
         let token = intent.token.clone();
         let since = intent.since;
@@ -82,7 +86,7 @@ impl Applier<'_> {
             state.resources.get(addr).map(|r| r.deposed.iter().map(|d| d.id.clone()).collect()).unwrap_or_default()
         };
         let owner = Owner { addr: addr.clone(), lineage, token, since, replacing, stage: work.spec.stage.clone() };
-        match self.creating_call(work, &desired, &owner).await {
+        match self.creating_call(work, &desired, &owner, dead_may_have_made).await {
             Ok(Made::Created(created)) => self.finish_created(work, desired, &owner, created).await,
             Ok(Made::Found(id)) => {
                 self.events.adopted(addr, &id);
@@ -133,8 +137,16 @@ impl Applier<'_> {
     }
 
     /// The kind's creating call under the retry policy, looking for what an ambiguous or
-    /// refused attempt may have made before trying again.
-    async fn creating_call(&self, work: &Work<'_>, desired: &Attrs, owner: &Owner) -> Result<Made, Failed> {
+    /// refused attempt may have made before trying again. `after_dead_create`: the create
+    /// continues a dead command's open intent, whose own call may land first: a refusal as
+    /// existing is then as ambiguous as a lost answer.
+    async fn creating_call(
+        &self,
+        work: &Work<'_>,
+        desired: &Attrs,
+        owner: &Owner,
+        after_dead_create: bool,
+    ) -> Result<Made, Failed> {
         let (kind, addr) = (work.kind, work.addr());
         let report = |n: &RetryNotice| self.events.retrying(addr, n);
         // A parent created moments ago may not be visible to this call yet.
@@ -145,7 +157,7 @@ impl Applier<'_> {
         let scope = self.scope(&report, parents_created);
         let mut retry = RetryState::new(self.aws.retry(), scope);
         let aws = |verb, error| ApplyError::Aws { addr: addr.clone(), verb, error: Box::new(error) };
-        let mut ambiguous = false;
+        let mut ambiguous = after_dead_create;
         loop {
             let error = match kind.create(self.aws, desired, owner).await {
                 Ok(created) => return Ok(Made::Created(created)),

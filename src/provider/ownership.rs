@@ -4,7 +4,9 @@
 //! *Guarantees*: a resource found by a tag naming another address or state is never adopted;
 //! one found by a natural key alone (a name, a route key) is adopted only when the engine has
 //! reason to think its own earlier attempt made it (an open intent, or an attempt whose answer
-//! was lost), never when the first attempt was refused because it existed.
+//! was lost), never when the first attempt was refused because it existed, unless that attempt
+//! continues a dead command's open intent (its create, in flight when it died, may be what
+//! AWS refused the new one for).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -743,3 +743,30 @@ fn an_apply_killed_while_a_create_is_in_flight_converges_once_aws_carries_the_cr
     );
     assert!(killed * 10 >= picks.len() * 9, "only {killed} of {} runs were killed", picks.len());
 }
+
+#[test]
+fn a_dead_commands_create_landing_between_the_next_applys_look_and_its_own_create_is_adopted() {
+    // The interleaving the in-flight matrix met on a busy CI machine: the next apply looks for
+    // what the dead command's open intent may have made (nothing yet), the dead command's call
+    // lands, and the apply's own create is refused as existing. What it was refused for is the
+    // dead command's work: adopted, not reported as someone else's. Held by the proxy, so the
+    // order is the same on any machine; for kinds found by a natural key AWS refuses twice.
+    for label in ["apigateway POST /v2/apis/*/routes", "lambda POST /2015-03-31/functions/cruddur-presigner/policy"] {
+        let env = Env::with_proxy(Mode::Pass, 0);
+        fresh_account(&env);
+        let killed = run_killed_by(&env, &["apply", "--auto-approve"], Mode::KillOnReceiptHold { label: label.into() });
+        assert!(killed, "{label}: the apply was not killed");
+        env.proxy().set_mode(Mode::ForwardHeldBefore { label: label.into() });
+        let apply = expect_ok(env.run(&["apply", "--auto-approve"]), &format!("{label}: the next apply"));
+        let held = env.proxy().seen().iter().filter(|s| s.fate == Fate::ForwardedAfterHeld).count();
+        assert_eq!(held, 1, "{label}: the dead command's call did not land before the apply's own");
+        assert!(
+            apply.stdout.contains("made by an earlier attempt that did not hear back: adopting it"),
+            "{}",
+            apply.stdout
+        );
+        let plan = env.run(&["plan", "--detailed-exitcode"]);
+        assert_eq!(plan.code, 0, "{label}: the plan is not empty:\n{}", plan.stdout);
+        assert_eq!(inventory(&env), declared(), "{label}: AWS");
+    }
+}

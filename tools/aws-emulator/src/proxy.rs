@@ -35,6 +35,14 @@ pub enum Mode {
     /// When request number N (1-based) arrives, SIGKILL the victim at once and forward the
     /// request only `delay` later; the requests already in flight are answered into the void.
     KillOnReceiptOfNth { n: usize, delay: Duration },
+    /// When the first request whose label starts with `label` arrives, SIGKILL the victim at
+    /// once and hold the request until the test lets AWS carry it out ([`Proxy::forward_held`]):
+    /// a call in flight when the process died that lands at the moment the test chooses.
+    KillOnReceiptHold { label: String },
+    /// Forward everything; when the first request whose label starts with `label` arrives, let
+    /// AWS carry out the held requests first: a dead command's call landing just before the
+    /// next command's own.
+    ForwardHeldBefore { label: String },
     /// For each request, seeded: with probability `transient` fail it before it reaches AWS
     /// (throttling or a 5xx in the service's protocol, or a reset connection); with probability
     /// `lost` forward it and drop the answer; add `latency` to everything forwarded.
@@ -52,6 +60,10 @@ pub enum Fate {
     Killed,
     /// The victim killed on receipt; the request forwarded after this delay.
     KilledForwardedLate(Duration),
+    /// The victim killed on receipt; the request held until the test forwards it.
+    KilledHeld,
+    /// Forwarded once the held requests were.
+    ForwardedAfterHeld,
 }
 
 /// One request as the proxy saw it.
@@ -90,6 +102,8 @@ struct Shared {
     upstream_errors: Mutex<Vec<String>>,
     /// AWS's strict behaviours, when the proxy plays them.
     strict: Mutex<Option<Arc<crate::strict::Strict>>>,
+    /// Requests held by `KillOnReceiptHold`, not yet forwarded.
+    held: Mutex<Vec<Request>>,
 }
 
 pub struct Proxy {
@@ -118,6 +132,7 @@ impl Proxy {
             stopping: AtomicBool::new(false),
             upstream_errors: Mutex::new(Vec::new()),
             strict: Mutex::new(None),
+            held: Mutex::new(Vec::new()),
         });
         let accepting = shared.clone();
         thread::spawn(move || {
@@ -154,6 +169,12 @@ impl Proxy {
     /// The strict rules being played, if any.
     pub fn strict(&self) -> Option<Arc<crate::strict::Strict>> {
         self.shared.strict.lock().expect("lock").clone()
+    }
+
+    /// Lets AWS carry out the requests `KillOnReceiptHold` held, one after another, each
+    /// answered (into the void) before this returns; how many there were.
+    pub fn forward_held(&self) -> usize {
+        forward_held(&self.shared)
     }
 
     /// The process `KillAfter` kills.
@@ -253,8 +274,13 @@ fn handle(shared: &Shared, mut client: TcpStream) {
         operation: request.operation.clone(),
         fate: fate.clone(),
     });
+    if fate == Fate::ForwardedAfterHeld {
+        forward_held(shared);
+    }
     match fate {
-        Fate::Forwarded => match strictly(shared, &request, || forward(shared.upstream, &request)) {
+        Fate::Forwarded | Fate::ForwardedAfterHeld => match strictly(shared, &request, || {
+            forward(shared.upstream, &request)
+        }) {
             Ok(answer) => {
                 if let Some(problem) = incomplete(&answer) {
                     shared.upstream_errors.lock().expect("lock").push(format!("{}: {problem}", request.label()));
@@ -280,12 +306,27 @@ fn handle(shared: &Shared, mut client: TcpStream) {
             thread::sleep(delay);
             let _ = forward(shared.upstream, &request);
         }
+        Fate::KilledHeld => {
+            kill_victim(shared);
+            reset(client);
+            shared.held.lock().expect("lock").push(request);
+        }
         Fate::Killed => {
             let _ = forward(shared.upstream, &request);
             kill_victim(shared);
             reset(client);
         }
     }
+}
+
+fn forward_held(shared: &Shared) -> usize {
+    let held = std::mem::take(&mut *shared.held.lock().expect("lock"));
+    for request in &held {
+        if let Err(e) = forward(shared.upstream, request) {
+            shared.upstream_errors.lock().expect("lock").push(format!("{} (held): {e}", request.label()));
+        }
+    }
+    held.len()
 }
 
 /// SIGKILLs the process under test, if one is set.
@@ -359,6 +400,22 @@ fn decide(shared: &Shared, n: usize, label: &str) -> Fate {
                 let delay = *delay;
                 *mode = Mode::Pass;
                 return Fate::KilledForwardedLate(delay);
+            }
+            Mode::KillOnReceiptHold { label: wanted } => {
+                if !label.starts_with(wanted.as_str()) {
+                    return Fate::Forwarded;
+                }
+                // Once: what follows passes.
+                *mode = Mode::Pass;
+                return Fate::KilledHeld;
+            }
+            Mode::ForwardHeldBefore { label: wanted } => {
+                if !label.starts_with(wanted.as_str()) {
+                    return Fate::Forwarded;
+                }
+                // Once: what follows passes.
+                *mode = Mode::Pass;
+                return Fate::ForwardedAfterHeld;
             }
             Mode::KillOnReceiptForwardLate { label: wanted, delay } => {
                 if !label.starts_with(wanted.as_str()) {
