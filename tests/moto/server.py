@@ -52,6 +52,7 @@ import time
 import sys
 
 import copy
+import functools
 import types
 
 from joserfc import jwk
@@ -226,15 +227,15 @@ def publish_version(self, name_or_arn, description=""):
 LambdaStorage.publish_version = publish_version
 
 
-_aws_managed_policy_data = []
+@functools.cache
+def _aws_managed_policy_document():
+    return json.loads(aws_managed_policies_data)
 
 
 def _aws_managed_policies(backend):
-    if not _aws_managed_policy_data:
-        _aws_managed_policy_data.append(json.loads(aws_managed_policies_data))
     return [
         AWSManagedPolicy.from_data(name, backend.account_id, backend.region_name, data)
-        for name, data in _aws_managed_policy_data[0].items()
+        for name, data in _aws_managed_policy_document().items()
     ]
 
 

@@ -36,7 +36,7 @@ pub enum Mode {
     /// request only `delay` later; the requests already in flight are answered into the void.
     KillOnReceiptOfNth { n: usize, delay: Duration },
     /// When the first request whose label starts with `label` arrives, SIGKILL the victim at
-    /// once and hold the request until the test lets AWS carry it out ([`Proxy::forward_held`]):
+    /// once and hold the request until the test lets AWS carry it out (`ForwardHeldBefore`):
     /// a call in flight when the process died that lands at the moment the test chooses.
     KillOnReceiptHold { label: String },
     /// Forward everything; when the first request whose label starts with `label` arrives, let
@@ -169,12 +169,6 @@ impl Proxy {
     /// The strict rules being played, if any.
     pub fn strict(&self) -> Option<Arc<crate::strict::Strict>> {
         self.shared.strict.lock().expect("lock").clone()
-    }
-
-    /// Lets AWS carry out the requests `KillOnReceiptHold` held, one after another, each
-    /// answered (into the void) before this returns; how many there were.
-    pub fn forward_held(&self) -> usize {
-        forward_held(&self.shared)
     }
 
     /// The process `KillAfter` kills.
@@ -319,14 +313,14 @@ fn handle(shared: &Shared, mut client: TcpStream) {
     }
 }
 
-fn forward_held(shared: &Shared) -> usize {
+/// Lets AWS carry out the requests `KillOnReceiptHold` held, each answered into the void.
+fn forward_held(shared: &Shared) {
     let held = std::mem::take(&mut *shared.held.lock().expect("lock"));
     for request in &held {
         if let Err(e) = forward(shared.upstream, request) {
             shared.upstream_errors.lock().expect("lock").push(format!("{} (held): {e}", request.label()));
         }
     }
-    held.len()
 }
 
 /// SIGKILLs the process under test, if one is set.
