@@ -59,6 +59,22 @@ pub struct Runtime {
     count: usize,
 }
 
+/// Spawns `command`, again while Linux refuses it with ETXTBSY. A bootstrap is a file its caller
+/// has just written: while any other thread of the process forks a child, that child holds the
+/// write descriptor until it execs, and executing the file fails meanwhile (CI saw it: a test
+/// unpacked a zip while others started processes). The window is a fork's length; 5 s is ample.
+fn spawn_once_not_busy(command: &mut Command) -> std::io::Result<Child> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match command.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            spawned => return spawned,
+        }
+    }
+}
+
 impl Runtime {
     /// Starts `bootstrap` with the function's `environment` plus the variables Lambda sets.
     pub fn start(bootstrap: &Path, function_name: &str, environment: &[(String, String)], log: PathBuf) -> Runtime {
@@ -82,7 +98,8 @@ impl Runtime {
         let times = Arc::new(Mutex::new(Times::default()));
         serve(Arc::clone(&server), next, done, arn, Arc::clone(&times));
         let started = Instant::now();
-        let child = Command::new(bootstrap)
+        let mut command = Command::new(bootstrap);
+        command
             .args(args)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -95,8 +112,8 @@ impl Runtime {
             .env("LAMBDA_TASK_ROOT", bootstrap.parent().unwrap_or(Path::new("/")))
             .envs(environment.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).map(Stdio::from).unwrap_or(Stdio::null()))
-            .spawn()
+            .stderr(std::fs::File::create(&log).map(Stdio::from).unwrap_or(Stdio::null()));
+        let child = spawn_once_not_busy(&mut command)
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bootstrap.display()));
         Runtime { server, child, queue, outcomes, times, started, log, count: 0 }
     }
@@ -235,4 +252,31 @@ fn answer(
         _ => request.respond(status(404)),
     };
     drop(result);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_bootstrap_still_open_for_writing_is_started_once_it_is_closed() {
+        let dir = std::env::temp_dir().join(format!("runtime-api-busy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let path = dir.join("bootstrap");
+        let mut file = std::fs::File::create(&path).expect("create");
+        file.write_all(b"#!/bin/sh\nexit 7\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        // What a forked child of another thread does: holds the write descriptor a moment.
+        let refused = Command::new(&path).spawn().map(|_| ()).expect_err("Linux refuses a file open for writing");
+        assert_eq!(refused.kind(), std::io::ErrorKind::ExecutableFileBusy);
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(file);
+        });
+        let mut child = spawn_once_not_busy(&mut Command::new(&path)).expect("started once closed");
+        assert_eq!(child.wait().expect("waited").code(), Some(7));
+        closer.join().expect("closer");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
