@@ -113,8 +113,8 @@ impl Runtime {
             .envs(environment.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).map(Stdio::from).unwrap_or(Stdio::null()));
-        let child = spawn_once_not_busy(&mut command)
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bootstrap.display()));
+        let child =
+            spawn_once_not_busy(&mut command).unwrap_or_else(|e| panic!("cannot start {}: {e}", bootstrap.display()));
         Runtime { server, child, queue, outcomes, times, started, log, count: 0 }
     }
 
