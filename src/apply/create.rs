@@ -74,7 +74,7 @@ impl Applier<'_> {
         // A dead command's create may still land, before this one: AWS then refuses this one as
         // existing, and what it refuses for may be that create's work (found as ours, not taken
         // for someone else's).
-        let dead_may_have_made = reused.is_some();
+        let after_dead_create = reused.is_some();
         let intent = reused.unwrap_or_else(|| Intent { token: uuid::Uuid::new_v4().to_string(), since: now_epoch() });
         let token = intent.token.clone();
         let since = intent.since;
@@ -86,7 +86,7 @@ impl Applier<'_> {
             state.resources.get(addr).map(|r| r.deposed.iter().map(|d| d.id.clone()).collect()).unwrap_or_default()
         };
         let owner = Owner { addr: addr.clone(), lineage, token, since, replacing, stage: work.spec.stage.clone() };
-        match self.creating_call(work, &desired, &owner, dead_may_have_made).await {
+        match self.creating_call(work, &desired, &owner, after_dead_create).await {
             Ok(Made::Created(created)) => self.finish_created(work, desired, &owner, created).await,
             Ok(Made::Found(id)) => {
                 self.events.adopted(addr, &id);

@@ -119,7 +119,7 @@ fn release_builds_for((arch, machine): (&str, &str), target_dir: Option<&Path>) 
     assert!(out.stdout.contains("Built 3 artifact(s)."), "{}", out.stdout);
     for name in ["thumbnailer", "authorizer", "presigner"] {
         let zip = match target_dir {
-            Some(dir) => dir.join("lambda-zips").join(name).join(arch).join("bootstrap.zip"),
+            Some(dir) => crate::harness::packaged_in(dir, name, arch),
             None => packaged(name, arch),
         };
         let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).expect("zip")).expect("a zip");

@@ -467,6 +467,12 @@ pub fn packaged_release_zip(name: &str, arch: &str) -> PathBuf {
 fn packaged(name: &str, folder: &str) -> PathBuf {
     static TARGET: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let target = TARGET.get_or_init(|| target_dir_of(Path::new(env!("CARGO_MANIFEST_DIR"))));
+    packaged_in(target, name, folder)
+}
+
+/// Where the engine packages the Lambda crate `name` into `folder` (`x86_64`, `arm64-dev`, ...)
+/// under the target directory `target`.
+pub fn packaged_in(target: &Path, name: &str, folder: &str) -> PathBuf {
     target.join("lambda-zips").join(name).join(folder).join("bootstrap.zip")
 }
 

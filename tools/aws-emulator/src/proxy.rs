@@ -380,6 +380,16 @@ pub fn sequential_depth(spans: &[(Instant, Instant)]) -> usize {
     depth
 }
 
+/// For a mode that acts once, on the first request whose label starts with `wanted`: `fate` for
+/// that request, after which everything passes; forwarded before it.
+fn once_on_prefix(mode: &mut Mode, label: &str, wanted: &str, fate: Fate) -> Fate {
+    if !label.starts_with(wanted) {
+        return Fate::Forwarded;
+    }
+    *mode = Mode::Pass;
+    fate
+}
+
 /// What happens to request `n`, by the mode (which a one-shot mode updates).
 fn decide(shared: &Shared, n: usize, label: &str) -> Fate {
     let (transient, lost, latency) = {
@@ -396,29 +406,16 @@ fn decide(shared: &Shared, n: usize, label: &str) -> Fate {
                 return Fate::KilledForwardedLate(delay);
             }
             Mode::KillOnReceiptHold { label: wanted } => {
-                if !label.starts_with(wanted.as_str()) {
-                    return Fate::Forwarded;
-                }
-                // Once: what follows passes.
-                *mode = Mode::Pass;
-                return Fate::KilledHeld;
+                let wanted = wanted.clone();
+                return once_on_prefix(&mut mode, label, &wanted, Fate::KilledHeld);
             }
             Mode::ForwardHeldBefore { label: wanted } => {
-                if !label.starts_with(wanted.as_str()) {
-                    return Fate::Forwarded;
-                }
-                // Once: what follows passes.
-                *mode = Mode::Pass;
-                return Fate::ForwardedAfterHeld;
+                let wanted = wanted.clone();
+                return once_on_prefix(&mut mode, label, &wanted, Fate::ForwardedAfterHeld);
             }
             Mode::KillOnReceiptForwardLate { label: wanted, delay } => {
-                if !label.starts_with(wanted.as_str()) {
-                    return Fate::Forwarded;
-                }
-                let delay = *delay;
-                // Once: what follows passes.
-                *mode = Mode::Pass;
-                return Fate::KilledForwardedLate(delay);
+                let (wanted, fate) = (wanted.clone(), Fate::KilledForwardedLate(*delay));
+                return once_on_prefix(&mut mode, label, &wanted, fate);
             }
             Mode::KillAfterRequest { label: wanted, nth } => {
                 if wanted != label {
